@@ -1,0 +1,30 @@
+"""NotifyFunction: render a pipeline event as an email and publish it to the SNS topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from challenger_core.adapters.notifier import Notifier
+from challenger_core.clients import client
+from challenger_core.messaging import NotifyRequest, compose
+from challenger_core.observability import logger, metrics, tracer
+from challenger_core.registry import Registry
+from challenger_core.settings import get_settings
+
+settings = get_settings()
+registry = Registry(client("dynamodb"), settings.models_table)
+notifier = Notifier(client("sns"), settings.topic_arn)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=NotifyRequest)
+def lambda_handler(event: NotifyRequest, context: LambdaContext) -> dict[str, Any]:
+    message = compose(event, registry, settings)
+    message_id = notifier.send(message)
+    logger.info("notification sent", extra={"kind": message.kind, "subject": message.subject})
+    return {"message_id": message_id, "kind": message.kind}

@@ -1,0 +1,86 @@
+"""TriggerFunction: an upload under incoming/ or the retrain schedule → one training pipeline run.
+
+Idempotent on (dataset, data fingerprint): a duplicate EventBridge delivery never starts a second run.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from challenger_core import triggering
+from challenger_core.adapters.storage import Storage
+from challenger_core.adapters.workflow import Workflow
+from challenger_core.clients import client
+from challenger_core.models import RunRequest, TriggerSource
+from challenger_core.observability import logger, metrics, tracer
+from challenger_core.registry import Registry
+from challenger_core.settings import get_settings
+
+settings = get_settings()
+storage = Storage(client("s3"))
+registry = Registry(client("dynamodb"), settings.models_table)
+workflow = Workflow(client("stepfunctions"))
+persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=client("dynamodb"))
+idempotency = IdempotencyConfig(event_key_jmespath="[dataset, source_fingerprint, force]", expires_after_seconds=86400)
+
+
+class S3Bucket(BaseModel):
+    name: str
+
+
+class S3Object(BaseModel):
+    key: str
+    etag: str | None = None
+
+
+class ObjectCreatedDetail(BaseModel):
+    bucket: S3Bucket
+    object: S3Object
+
+
+class ObjectCreatedEvent(EventBridgeModel):
+    detail_type: Literal["Object Created"] = "Object Created"  # type: ignore[assignment]
+    detail: ObjectCreatedDetail
+
+
+class ScheduledEvent(EventBridgeModel):
+    detail_type: Literal["Scheduled Event"] = "Scheduled Event"  # type: ignore[assignment]
+    detail: dict[str, Any]
+
+
+TriggerEvent = Annotated[ObjectCreatedEvent | ScheduledEvent, Field(discriminator="detail_type")]
+
+
+@idempotent_function(data_keyword_argument="request", config=idempotency, persistence_store=persistence)
+def start_once(request: RunRequest) -> dict[str, Any]:
+    result = triggering.start_run(request, registry, workflow, settings)
+    return {"started": result.started, "run_id": result.run_id, "reason": result.reason}
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=TriggerEvent)  # type: ignore[arg-type]
+def lambda_handler(event: ObjectCreatedEvent | ScheduledEvent, context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
+    source = event
+    if isinstance(source, ObjectCreatedEvent):
+        dataset = triggering.dataset_of(source.detail.object.key)
+        request = triggering.prepare_run(storage, source.detail.bucket.name, dataset, TriggerSource.UPLOAD)
+    else:
+        dataset = triggering.latest_dataset(storage, settings.data_bucket)
+        request = triggering.prepare_run(storage, settings.data_bucket, dataset, TriggerSource.SCHEDULE)
+    result = start_once(request=request)
+    logger.info("trigger handled", extra=result)
+    metrics.add_metric(name="RunsStarted" if result["started"] else "RunsSkipped", unit="Count", value=1)
+    return result

@@ -1,0 +1,198 @@
+"""SageMaker: training jobs, models, serverless endpoint configs, endpoints, invocations.
+
+Called from Lambdas with plain boto3 (no `.sync` service integrations): the API we call is the API we test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from challenger_core.adapters import translate_errors
+from challenger_core.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+else:
+    SageMakerClient = Any
+    SageMakerRuntimeClient = Any
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    job_name: str
+    image_uri: str
+    role_arn: str
+    instance_type: str
+    source_uri: str
+    train_uri: str
+    test_uri: str | None
+    output_uri: str
+    hyperparameters: dict[str, str]
+    max_seconds: int
+    use_spot: bool
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TrainingStatus:
+    status: str
+    secondary_status: str | None
+    model_data_url: str | None
+    failure_reason: str | None
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    status: str
+    config_name: str | None
+    failure_reason: str | None
+
+
+class SageMaker:
+    def __init__(self, client: SageMakerClient, runtime: SageMakerRuntimeClient | None = None) -> None:
+        self._sm = client
+        self._runtime = runtime
+
+    # Training -------------------------------------------------------------------------------------
+    def start_training(self, spec: TrainingSpec) -> None:
+        """CreateTrainingJob in script mode (the recipe's train.py inside the framework container)."""
+        hyperparameters = {
+            **spec.hyperparameters,
+            # The framework container's script-mode contract: where the code is and what to run.
+            "sagemaker_program": "train.py",
+            "sagemaker_submit_directory": spec.source_uri,
+        }
+        channels = [_channel("train", spec.train_uri)]
+        if spec.test_uri:
+            channels.append(_channel("test", spec.test_uri))
+        request: dict[str, Any] = {
+            "TrainingJobName": spec.job_name,
+            "AlgorithmSpecification": {"TrainingImage": spec.image_uri, "TrainingInputMode": "File"},
+            "RoleArn": spec.role_arn,
+            "InputDataConfig": channels,
+            "OutputDataConfig": {"S3OutputPath": spec.output_uri},
+            "ResourceConfig": {"InstanceType": spec.instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
+            "StoppingCondition": {"MaxRuntimeInSeconds": spec.max_seconds},
+            "HyperParameters": hyperparameters,
+            "EnableNetworkIsolation": False,
+            "Tags": [{"Key": k, "Value": v} for k, v in spec.tags.items()],
+        }
+        if spec.use_spot:
+            request["EnableManagedSpotTraining"] = True
+            request["StoppingCondition"]["MaxWaitTimeInSeconds"] = spec.max_seconds * 2
+        with translate_errors(f"sagemaker CreateTrainingJob {spec.job_name}"):
+            self._sm.create_training_job(**request)
+
+    def training_status(self, job_name: str) -> TrainingStatus:
+        with translate_errors(f"sagemaker DescribeTrainingJob {job_name}"):
+            job = self._sm.describe_training_job(TrainingJobName=job_name)
+        return TrainingStatus(
+            status=job["TrainingJobStatus"],
+            secondary_status=job.get("SecondaryStatus"),
+            model_data_url=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
+            failure_reason=job.get("FailureReason"),
+        )
+
+    # Serving --------------------------------------------------------------------------------------
+    def create_model(self, name: str, image_uri: str, model_data_url: str, role_arn: str) -> None:
+        """Idempotent: an existing model of that name is reused (a retried task must not fail)."""
+        try:
+            with translate_errors(f"sagemaker DescribeModel {name}"):
+                self._sm.describe_model(ModelName=name)
+            return
+        except NotFoundError:
+            pass
+        with translate_errors(f"sagemaker CreateModel {name}"):
+            self._sm.create_model(
+                ModelName=name,
+                ExecutionRoleArn=role_arn,
+                PrimaryContainer={
+                    "Image": image_uri,
+                    "ModelDataUrl": model_data_url,
+                    "Environment": {
+                        "SAGEMAKER_PROGRAM": "inference.py",
+                        "SAGEMAKER_SUBMIT_DIRECTORY": model_data_url,
+                        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+                    },
+                },
+            )
+
+    def create_serverless_config(self, name: str, model_name: str, memory_mb: int, max_concurrency: int) -> None:
+        """Idempotent CreateEndpointConfig with a ServerlessConfig (no instances, scales to zero)."""
+        try:
+            with translate_errors(f"sagemaker DescribeEndpointConfig {name}"):
+                self._sm.describe_endpoint_config(EndpointConfigName=name)
+            return
+        except NotFoundError:
+            pass
+        with translate_errors(f"sagemaker CreateEndpointConfig {name}"):
+            self._sm.create_endpoint_config(
+                EndpointConfigName=name,
+                ProductionVariants=[
+                    {
+                        "VariantName": "AllTraffic",
+                        "ModelName": model_name,
+                        "ServerlessConfig": {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency},
+                    }
+                ],
+            )
+
+    def endpoint(self, name: str) -> EndpointInfo | None:
+        """DescribeEndpoint; None if there is no such endpoint."""
+        try:
+            with translate_errors(f"sagemaker DescribeEndpoint {name}"):
+                described = self._sm.describe_endpoint(EndpointName=name)
+        except NotFoundError:
+            return None
+        return EndpointInfo(
+            status=described["EndpointStatus"],
+            config_name=described.get("EndpointConfigName"),
+            failure_reason=described.get("FailureReason"),
+        )
+
+    def create_endpoint(self, name: str, config_name: str) -> None:
+        with translate_errors(f"sagemaker CreateEndpoint {name}"):
+            self._sm.create_endpoint(EndpointName=name, EndpointConfigName=config_name)
+
+    def update_endpoint(self, name: str, config_name: str) -> None:
+        """Blue/green: SageMaker starts the new config, shifts traffic, and keeps the old one on failure."""
+        with translate_errors(f"sagemaker UpdateEndpoint {name} → {config_name}"):
+            self._sm.update_endpoint(EndpointName=name, EndpointConfigName=config_name)
+
+    def delete_endpoint(self, name: str) -> None:
+        with translate_errors(f"sagemaker DeleteEndpoint {name}"):
+            self._sm.delete_endpoint(EndpointName=name)
+
+    def delete_config_and_model(self, config_name: str, model_name: str) -> None:
+        """Clean up a retired config and its model; already-gone resources are fine."""
+        for operation, call in (
+            ("DeleteEndpointConfig", lambda: self._sm.delete_endpoint_config(EndpointConfigName=config_name)),
+            ("DeleteModel", lambda: self._sm.delete_model(ModelName=model_name)),
+        ):
+            try:
+                with translate_errors(f"sagemaker {operation}"):
+                    call()
+            except NotFoundError:
+                pass
+
+    def invoke(self, endpoint_name: str, body: bytes, content_type: str = "application/json") -> bytes:
+        """InvokeEndpoint through sagemaker-runtime."""
+        if self._runtime is None:
+            raise RuntimeError("SageMaker adapter built without a runtime client")
+        with translate_errors(f"sagemaker-runtime InvokeEndpoint {endpoint_name}"):
+            response = self._runtime.invoke_endpoint(
+                EndpointName=endpoint_name, Body=body, ContentType=content_type, Accept="application/json"
+            )
+        return response["Body"].read()
+
+
+def _channel(name: str, uri: str) -> dict[str, Any]:
+    return {
+        "ChannelName": name,
+        "ContentType": "text/csv",
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
+        },
+    }

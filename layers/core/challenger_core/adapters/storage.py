@@ -1,0 +1,95 @@
+"""S3: datasets in the data bucket, artifacts and reports in the artifact bucket."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from challenger_core.adapters import translate_errors
+from challenger_core.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = Any
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    etag: str
+    size: int
+    last_modified: str
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key` → (bucket, key)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+class Storage:
+    """The S3 operations the core needs."""
+
+    def __init__(self, client: S3Client) -> None:
+        self._s3 = client
+
+    def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> bytes:
+        with translate_errors(f"s3 GetObject s3://{bucket}/{key}"):
+            kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+            if max_bytes is not None:
+                kwargs["Range"] = f"bytes=0-{max_bytes}"
+            return self._s3.get_object(**kwargs)["Body"].read()
+
+    def write(self, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream") -> str:
+        with translate_errors(f"s3 PutObject s3://{bucket}/{key}"):
+            self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+        return f"s3://{bucket}/{key}"
+
+    def info(self, bucket: str, key: str) -> ObjectInfo | None:
+        """Head an object; None if it does not exist."""
+        try:
+            with translate_errors(f"s3 HeadObject s3://{bucket}/{key}"):
+                head = self._s3.head_object(Bucket=bucket, Key=key)
+        except NotFoundError:
+            return None
+        return ObjectInfo(
+            key=key,
+            etag=head["ETag"].strip('"'),
+            size=head["ContentLength"],
+            last_modified=head["LastModified"].isoformat(),
+        )
+
+    def list(self, bucket: str, prefix: str) -> list[ObjectInfo]:
+        objects: list[ObjectInfo] = []
+        with translate_errors(f"s3 ListObjectsV2 s3://{bucket}/{prefix}"):
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    objects.append(
+                        ObjectInfo(
+                            key=item["Key"],
+                            etag=item["ETag"].strip('"'),
+                            size=item["Size"],
+                            last_modified=item["LastModified"].isoformat(),
+                        )
+                    )
+        return objects
+
+    def read_tar_member(self, uri: str, member: str, *, max_bytes: int = 50 * 1024 * 1024) -> bytes:
+        """One file out of a `.tar.gz` artifact (SageMaker's output.tar.gz / model.tar.gz)."""
+        bucket, key = split_s3_uri(uri)
+        archive = self.read(bucket, key)
+        if len(archive) > max_bytes:
+            raise NotFoundError(f"{uri} is {len(archive)} bytes; refusing to scan archives over {max_bytes}")
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            for info in tar.getmembers():
+                if info.isfile() and info.name.lstrip("./") == member:
+                    extracted = tar.extractfile(info)
+                    if extracted is not None:
+                        return extracted.read()
+        raise NotFoundError(f"{member} not found in {uri}")

@@ -1,0 +1,38 @@
+"""Step Functions: start pipeline executions, answer waiting approval tasks."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from challenger_core.adapters import translate_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+else:
+    SFNClient = Any
+
+
+class Workflow:
+    def __init__(self, client: SFNClient) -> None:
+        self._sfn = client
+
+    def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+        """Start an execution with a deterministic name; ConflictError if that name already ran."""
+        with translate_errors(f"states StartExecution {name}"):
+            response = self._sfn.start_execution(
+                stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload, default=str)
+            )
+        return response["executionArn"]
+
+    def succeed_task(self, task_token: str, output: dict[str, Any]) -> None:
+        with translate_errors("states SendTaskSuccess"):
+            self._sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
+
+    def fail_task(self, task_token: str, error: str, cause: str) -> None:
+        with translate_errors("states SendTaskFailure"):
+            self._sfn.send_task_failure(taskToken=task_token, error=error, cause=cause)
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        with translate_errors("states DescribeExecution"):
+            return dict(self._sfn.describe_execution(executionArn=execution_arn))

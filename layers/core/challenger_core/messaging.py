@@ -1,0 +1,67 @@
+"""Which email a pipeline event becomes: the Notify step's input → a rendered message."""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+
+from challenger_core import notifications
+from challenger_core.deployment import failure_cause
+from challenger_core.models import DeploymentState, Model, NotificationKind, TrainingState
+from challenger_core.notifications import Message
+from challenger_core.registry import Registry
+from challenger_core.settings import Settings
+
+
+class NotifyRequest(Model):
+    """`{"kind": ..., "training": <state>}` from TrainingPipeline or `{"kind": ..., "deployment": <state>}`."""
+
+    kind: NotificationKind
+    training: TrainingState | None = None
+    deployment: DeploymentState | None = None
+
+    @model_validator(mode="after")
+    def _one_state(self) -> NotifyRequest:
+        if (self.training is None) == (self.deployment is None):
+            raise ValueError("exactly one of 'training' or 'deployment' is required")
+        return self
+
+
+def compose(request: NotifyRequest, registry: Registry, settings: Settings) -> Message:
+    """Render the message for a pipeline event, with the champion looked up where it matters."""
+    champion = registry.get_champion()
+    serving = champion.version if champion else None
+    if request.training is not None:
+        state = request.training
+        if request.kind is NotificationKind.FAILED:
+            cause = state.error.message if state.error else "unknown failure"
+            return notifications.failed(
+                stack=settings.stack_name, run_id=state.run.run_id, dataset=state.run.dataset, cause=cause,
+                serving_version=serving,
+            )
+        if state.verdict is None:
+            raise ValueError(f"a {request.kind.value} notification needs the verdict")
+        return notifications.comparison(
+            stack=settings.stack_name,
+            run_id=state.run.run_id,
+            dataset=state.run.dataset,
+            verdict=state.verdict,
+            approval_mode=settings.approval_mode,
+        )
+    assert request.deployment is not None
+    deployment = request.deployment
+    if request.kind is NotificationKind.DEPLOYED:
+        assert deployment.plan is not None
+        return notifications.deployed(
+            stack=settings.stack_name,
+            version=deployment.request.version,
+            endpoint=deployment.plan.endpoint_name,
+            reason=deployment.request.reason,
+            previous_version=deployment.plan.previous_version,
+        )
+    return notifications.rolled_back(
+        stack=settings.stack_name,
+        version=deployment.request.version,
+        endpoint=deployment.plan.endpoint_name if deployment.plan else settings.endpoint_name,
+        cause=failure_cause(deployment),
+        serving_version=serving,
+    )

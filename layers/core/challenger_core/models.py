@@ -1,0 +1,330 @@
+"""pydantic models for every boundary: pipeline state, registry items, notifications.
+
+The Step Functions state documents (`TrainingState`, `DeploymentState`) flow through every Lambda task:
+each handler parses the whole document, fills in its part and returns it (`OutputPath: $.Payload`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware, second precision (what we store and show)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class Model(BaseModel):
+    """Base: reject unknown fields so a typo in the ASL or an event fails loudly."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ModelStatus(StrEnum):
+    TRAINING = "TRAINING"
+    STAGED = "STAGED"
+    REJECTED = "REJECTED"
+    APPROVED = "APPROVED"
+    DEPLOYING = "DEPLOYING"
+    LIVE = "LIVE"
+    RETIRED = "RETIRED"
+    FAILED = "FAILED"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class RunOutcome(StrEnum):
+    DEPLOYED = "DEPLOYED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+
+
+class TriggerSource(StrEnum):
+    UPLOAD = "upload"
+    SCHEDULE = "schedule"
+    API = "api"
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+# --------------------------------------------------------------------------------------------------
+# Pipeline building blocks
+
+
+class PollState(Model):
+    """A bounded poll loop's counter; the ASL's Choice reads `exhausted`."""
+
+    model_config = ConfigDict(extra="ignore")  # `exhausted` comes back in the next state document
+
+    attempts: int = 0
+    max_attempts: int
+    wait_seconds: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def exhausted(self) -> bool:
+        return self.attempts >= self.max_attempts
+
+    def next(self) -> PollState:
+        return self.model_copy(update={"attempts": self.attempts + 1})
+
+
+class StepError(Model):
+    """What a Catch puts at `$.error`: Step Functions' own `Error`/`Cause` pair."""
+
+    error: str = Field(alias="Error")
+    cause: str = Field(default="", alias="Cause")
+
+    @property
+    def message(self) -> str:
+        """The human part of the cause: Lambda's errorMessage when the cause is a Lambda error payload."""
+        try:
+            payload = json.loads(self.cause)
+        except (TypeError, ValueError):
+            return self.cause or self.error
+        if isinstance(payload, dict):
+            if "errorMessage" in payload:
+                return str(payload["errorMessage"])
+            # A nested execution's failure, as startExecution.sync reports it (DescribeExecution fields).
+            for key in ("Cause", "cause"):
+                if key in payload:
+                    error = str(payload.get("Error", payload.get("error", self.error)))
+                    return StepError(Error=error, Cause=str(payload[key])).message
+        return self.cause
+
+
+class RunRequest(Model):
+    """What the trigger (upload, schedule, API) asks the training pipeline to do."""
+
+    run_id: str
+    dataset: str
+    trigger: TriggerSource
+    data_bucket: str
+    train_key: str
+    test_key: str | None = None
+    source_fingerprint: str
+    requested_at: datetime = Field(default_factory=utcnow)
+    requested_by: str = "system"
+    force: bool = False
+
+
+class DataManifest(Model):
+    """A validated dataset: where it is, how big, what it holds."""
+
+    dataset: str
+    train_uri: str
+    test_uri: str | None = None
+    train_rows: int
+    test_rows: int = 0
+    class_counts: dict[str, int]
+    fingerprint: str
+
+
+class TrainingJob(Model):
+    job_name: str
+    version: int
+    status: str = "InProgress"
+    secondary_status: str | None = None
+    model_data_url: str | None = None
+    output_data_url: str | None = None
+    failure_reason: str | None = None
+    poll: PollState
+
+
+class Evaluation(Model):
+    """What the recipe's train.py writes to evaluation.json."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    metrics: dict[str, float]
+    confusion_matrix: list[list[int]] = Field(default_factory=list)
+    n_train: int = 0
+    n_test: int = 0
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_are_scores(cls, metrics: dict[str, float]) -> dict[str, float]:
+        bad = {name: value for name, value in metrics.items() if not 0.0 <= value <= 1.0}
+        if bad:
+            raise ValueError(f"metrics must lie in [0, 1], got {bad}")
+        return metrics
+
+
+class MetricComparison(Model):
+    model_config = ConfigDict(extra="ignore")  # `delta` is computed
+
+    name: str
+    challenger: float
+    champion: float | None = None
+    role: Literal["primary", "guardrail", "floor", "info"] = "info"
+    passed: bool | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def delta(self) -> float | None:
+        return None if self.champion is None else round(self.challenger - self.champion, 6)
+
+
+class Verdict(Model):
+    """The promotion policy's answer: promote or not, and why, metric by metric."""
+
+    promote: bool
+    reasons: list[str]
+    comparisons: list[MetricComparison]
+    champion_version: int | None = None
+    challenger_version: int
+    requires_approval: bool = False
+    approval_timeout_seconds: int = 86400
+
+
+class ApprovalDecision(Model):
+    """What SendTaskSuccess hands back to RequestApproval."""
+
+    approved: bool
+    actor: str
+    comment: str = ""
+
+
+class ModelVersion(Model):
+    """A trained model version as the registry stores it."""
+
+    version: int
+    status: ModelStatus
+    run_id: str
+    dataset: str
+    data_fingerprint: str
+    training_job_name: str
+    model_data_url: str | None = None
+    metrics: dict[str, float] = Field(default_factory=dict)
+    confusion_matrix: list[list[int]] = Field(default_factory=list)
+    model_name: str | None = None
+    endpoint_config_name: str | None = None
+    failure_reason: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Run(Model):
+    """One pipeline run (one Step Functions execution of the training pipeline)."""
+
+    run_id: str
+    status: RunStatus
+    dataset: str
+    trigger: TriggerSource
+    source_fingerprint: str
+    execution_arn: str | None = None
+    version: int | None = None
+    outcome: RunOutcome | None = None
+    error: str | None = None
+    started_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+
+
+class Approval(Model):
+    """A pending human decision on a challenger; single use."""
+
+    approval_id: str
+    run_id: str
+    version: int
+    task_token: str
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    expires_at: datetime
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+
+
+class Champion(Model):
+    """The pointer to the version that serves traffic."""
+
+    version: int
+    model_name: str
+    endpoint_config_name: str
+    promoted_at: datetime = Field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------------------------------------
+# State machine documents
+
+
+class TrainingState(Model):
+    """The document that flows through TrainingPipeline."""
+
+    run: RunRequest
+    manifest: DataManifest | None = None
+    training: TrainingJob | None = None
+    candidate: ModelVersion | None = None
+    verdict: Verdict | None = None
+    decision: ApprovalDecision | None = None
+    deployment: dict[str, object] | None = None
+    error: StepError | None = None
+
+
+class DeploymentRequest(Model):
+    """Why and what to deploy: a freshly trained version, a manual promote, or a rollback."""
+
+    version: int
+    reason: Literal["training", "promote", "rollback"] = "training"
+    run_id: str | None = None
+    requested_by: str = "system"
+
+
+class EndpointPlan(Model):
+    endpoint_name: str
+    model_name: str
+    config_name: str
+    previous_config: str | None = None
+    previous_version: int | None = None
+    endpoint_existed: bool
+
+
+class EndpointStatus(Model):
+    """Where the endpoint is relative to the config we want on it; the ASL's Choice reads `outcome`."""
+
+    target_config: str | None
+    status: str
+    current_config: str | None = None
+    failure_reason: str | None = None
+    outcome: Literal["pending", "healthy", "failed"] = "pending"
+    poll: PollState
+
+
+class SmokeTestResult(Model):
+    passed: bool
+    detail: str
+    latency_ms: float | None = None
+
+
+class DeploymentState(Model):
+    """The document that flows through DeploymentPipeline."""
+
+    request: DeploymentRequest
+    plan: EndpointPlan | None = None
+    endpoint: EndpointStatus | None = None
+    smoke: SmokeTestResult | None = None
+    rollback: EndpointStatus | None = None
+    error: StepError | None = None
+    # Step Functions adds this to a nested execution's input; accepting it keeps `extra=forbid` strict.
+    started_by: str | None = Field(default=None, alias="AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID")
+
+
+class NotificationKind(StrEnum):
+    APPROVAL_REQUEST = "approval_request"
+    COMPARISON = "comparison"
+    REJECTED = "rejected"
+    DEPLOYED = "deployed"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+    SKIPPED = "skipped"

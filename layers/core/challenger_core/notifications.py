@@ -1,0 +1,122 @@
+"""Rendering of every email Challenger sends (SNS email is plain text; subjects ≤ 100 characters)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from challenger_core.models import MetricComparison, NotificationKind, Verdict
+
+_SUBJECT_LIMIT = 100
+_MARK = {True: "pass", False: "FAIL", None: ""}
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: str
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class ApprovalLinks:
+    approve_url: str
+    reject_url: str
+    expires_at: str
+
+
+def _subject(stack: str, text: str) -> str:
+    subject = f"[Challenger {stack}] {text}"
+    return subject if len(subject) <= _SUBJECT_LIMIT else subject[: _SUBJECT_LIMIT - 1] + "…"
+
+
+def metric_table(comparisons: list[MetricComparison], champion_version: int | None, challenger_version: int) -> str:
+    """Challenger vs champion, one metric a row, with the rule each metric was judged by."""
+    champion_head = f"champion v{champion_version}" if champion_version is not None else "champion"
+    rows = [("metric", champion_head, f"challenger v{challenger_version}", "delta", "rule")]
+    for c in comparisons:
+        rows.append(
+            (
+                c.name,
+                "—" if c.champion is None else f"{c.champion:.4f}",
+                f"{c.challenger:.4f}",
+                "—" if c.delta is None else f"{c.delta:+.4f}",
+                f"{c.role} {_MARK[c.passed]}".strip() if c.role != "info" else "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def comparison(
+    *,
+    stack: str,
+    run_id: str,
+    dataset: str,
+    verdict: Verdict,
+    approval_mode: str,
+    links: ApprovalLinks | None = None,
+    dashboard_url: str = "",
+) -> Message:
+    """The champion/challenger email: metrics side by side, the verdict, and approve/reject links if manual."""
+    v = verdict.challenger_version
+    if not verdict.promote:
+        kind, headline = NotificationKind.REJECTED, f"v{v} rejected: it does not beat the champion"
+    elif links is not None:
+        kind, headline = NotificationKind.APPROVAL_REQUEST, f"v{v} is ready: approve or reject"
+    else:
+        kind, headline = NotificationKind.COMPARISON, f"v{v} beats the champion: deploying ({approval_mode} mode)"
+    body = [
+        headline,
+        "",
+        f"Run:      {run_id}",
+        f"Dataset:  {dataset}",
+        f"Verdict:  {'PROMOTE' if verdict.promote else 'KEEP CHAMPION'}",
+        "",
+        metric_table(verdict.comparisons, verdict.champion_version, v),
+        "",
+        "Why:",
+        *[f"  - {reason}" for reason in verdict.reasons],
+    ]
+    if links is not None:
+        body += [
+            "",
+            f"Approve: {links.approve_url}",
+            f"Reject:  {links.reject_url}",
+            "",
+            f"Each link opens a confirmation page, works once, and expires at {links.expires_at}.",
+        ]
+    if dashboard_url:
+        body += ["", f"Dashboard: {dashboard_url}"]
+    return Message(kind=kind.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
+
+
+def deployed(*, stack: str, version: int, endpoint: str, reason: str, previous_version: int | None) -> Message:
+    headline = f"v{version} is live on {endpoint}"
+    body = [
+        headline,
+        "",
+        f"Endpoint:  {endpoint} (InService, smoke test passed)",
+        f"Reason:    {reason}",
+        f"Replaced:  {'v' + str(previous_version) if previous_version is not None else 'nothing (first model)'}",
+    ]
+    return Message(kind=NotificationKind.DEPLOYED.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
+
+
+def rolled_back(
+    *, stack: str, version: int, endpoint: str, cause: str, serving_version: int | None
+) -> Message:
+    headline = f"v{version} was NOT deployed: rolled back"
+    serving = f"v{serving_version} keeps serving" if serving_version is not None else "no model is serving"
+    body = [headline, "", f"Endpoint:  {endpoint}", f"Cause:     {cause}", f"Now:       {serving}"]
+    return Message(
+        kind=NotificationKind.ROLLED_BACK.value, subject=_subject(stack, headline), body="\n".join(body) + "\n"
+    )
+
+
+def failed(*, stack: str, run_id: str, dataset: str, cause: str, serving_version: int | None) -> Message:
+    headline = f"run {run_id} FAILED"
+    serving = f"v{serving_version} keeps serving" if serving_version is not None else "no model is serving yet"
+    body = [headline, "", f"Dataset:  {dataset}", f"Cause:    {cause}", f"Now:      {serving}"]
+    return Message(kind=NotificationKind.FAILED.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")

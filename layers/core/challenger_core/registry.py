@@ -1,0 +1,268 @@
+"""The model registry on DynamoDB (ModelsTable): versions, runs, approvals, the champion pointer.
+
+One table, `pk`/`sk` keys:
+- `MODEL` / `V#000042`       a model version (metrics stored as numbers)
+- `RUN` / `<run id>`          a pipeline run
+- `APPROVAL` / `<id>`         a pending or decided approval (single use)
+- `CHAMPION` / `CHAMPION`     the live version; changed only by conditional write
+- `COUNTER` / `MODEL`         the version sequence
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from pydantic import BaseModel
+
+from challenger_core.adapters import translate_errors
+from challenger_core.errors import ConflictError, NotFoundError
+from challenger_core.models import (
+    Approval,
+    ApprovalStatus,
+    Champion,
+    ModelStatus,
+    ModelVersion,
+    Run,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+else:
+    DynamoDBClient = Any
+
+T = TypeVar("T", bound=BaseModel)
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _version_key(version: int) -> dict[str, Any]:
+    return {"pk": {"S": "MODEL"}, "sk": {"S": f"V#{version:06d}"}}
+
+
+def _to_item(pk: str, sk: str, model: BaseModel) -> dict[str, Any]:
+    # JSON first so datetimes/enums become strings, then floats become Decimal (DynamoDB numbers).
+    plain = json.loads(model.model_dump_json(exclude_none=True), parse_float=Decimal)
+    plain.update(pk=pk, sk=sk)
+    return {name: _serializer.serialize(value) for name, value in plain.items()}
+
+
+def _from_item(model: type[T], item: dict[str, Any]) -> T:
+    plain = {name: _deserializer.deserialize(value) for name, value in item.items() if name not in ("pk", "sk")}
+    return model.model_validate(json.loads(json.dumps(plain, default=_json_number)))
+
+
+def _json_number(value: object) -> object:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _plain(value: object) -> Any:
+    if isinstance(value, BaseModel):
+        return json.loads(value.model_dump_json(), parse_float=Decimal)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Registry:
+    """Typed access to ModelsTable; every write that guards an invariant is conditional."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._ddb = client
+        self._table = table_name
+
+    # Versions -------------------------------------------------------------------------------------
+    def next_version(self) -> int:
+        """Allocate the next model version number (atomic counter)."""
+        with translate_errors("dynamodb UpdateItem counter"):
+            response = self._ddb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": "COUNTER"}, "sk": {"S": "MODEL"}},
+                UpdateExpression="ADD #v :one",
+                ExpressionAttributeNames={"#v": "value"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues="UPDATED_NEW",
+            )
+        return int(response["Attributes"]["value"]["N"])
+
+    def put_model(self, model: ModelVersion) -> None:
+        with translate_errors(f"dynamodb PutItem model v{model.version}"):
+            self._ddb.put_item(TableName=self._table, Item=_to_item("MODEL", f"V#{model.version:06d}", model))
+
+    def get_model(self, version: int) -> ModelVersion:
+        with translate_errors(f"dynamodb GetItem model v{version}"):
+            item = self._ddb.get_item(TableName=self._table, Key=_version_key(version), ConsistentRead=True)
+        if "Item" not in item:
+            raise NotFoundError(f"model version {version} does not exist")
+        return _from_item(ModelVersion, item["Item"])
+
+    def list_models(self, limit: int = 100) -> list[ModelVersion]:
+        """Newest first."""
+        return [_from_item(ModelVersion, item) for item in self._query("MODEL", limit)]
+
+    def update_model(self, version: int, *, expect_status: ModelStatus | None = None, **fields: Any) -> ModelVersion:
+        """Set fields of a model version (status transitions optionally guarded by the current status)."""
+        fields["updated_at"] = utcnow()
+        names = {f"#{name}": name for name in fields}
+        values = {f":{name}": _serializer.serialize(_plain(value)) for name, value in fields.items()}
+        condition = "attribute_exists(pk)"
+        if expect_status is not None:
+            names["#status_now"] = "status"
+            values[":expected"] = {"S": expect_status.value}
+            condition += " AND #status_now = :expected"
+        try:
+            with translate_errors(f"dynamodb UpdateItem model v{version}"):
+                response = self._ddb.update_item(
+                    TableName=self._table,
+                    Key=_version_key(version),
+                    UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in fields),
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                )
+        except ConflictError as exc:
+            raise ConflictError(
+                f"model version {version} is not in the expected state "
+                f"({expect_status.value if expect_status else 'existing'})"
+            ) from exc
+        return _from_item(ModelVersion, response["Attributes"])
+
+    # Runs -----------------------------------------------------------------------------------------
+    def put_run(self, run: Run) -> None:
+        with translate_errors(f"dynamodb PutItem run {run.run_id}"):
+            self._ddb.put_item(TableName=self._table, Item=_to_item("RUN", run.run_id, run))
+
+    def get_run(self, run_id: str) -> Run:
+        with translate_errors(f"dynamodb GetItem run {run_id}"):
+            item = self._ddb.get_item(
+                TableName=self._table, Key={"pk": {"S": "RUN"}, "sk": {"S": run_id}}, ConsistentRead=True
+            )
+        if "Item" not in item:
+            raise NotFoundError(f"run {run_id} does not exist")
+        return _from_item(Run, item["Item"])
+
+    def find_run(self, run_id: str) -> Run | None:
+        try:
+            return self.get_run(run_id)
+        except NotFoundError:
+            return None
+
+    def list_runs(self, limit: int = 50) -> list[Run]:
+        """Newest first (run ids start with a UTC timestamp)."""
+        return [_from_item(Run, item) for item in self._query("RUN", limit)]
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        names = {f"#{name}": name for name in fields}
+        values = {f":{name}": _serializer.serialize(_plain(value)) for name, value in fields.items()}
+        with translate_errors(f"dynamodb UpdateItem run {run_id}"):
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": "RUN"}, "sk": {"S": run_id}},
+                UpdateExpression="SET " + ", ".join(f"#{n} = :{n}" for n in fields),
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+
+    # Approvals ------------------------------------------------------------------------------------
+    def put_approval(self, approval: Approval) -> None:
+        with translate_errors(f"dynamodb PutItem approval {approval.approval_id}"):
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=_to_item("APPROVAL", approval.approval_id, approval),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+
+    def get_approval(self, approval_id: str) -> Approval:
+        with translate_errors(f"dynamodb GetItem approval {approval_id}"):
+            item = self._ddb.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": "APPROVAL"}, "sk": {"S": approval_id}},
+                ConsistentRead=True,
+            )
+        if "Item" not in item:
+            raise NotFoundError(f"approval {approval_id} does not exist")
+        return _from_item(Approval, item["Item"])
+
+    def decide_approval(self, approval_id: str, *, approved: bool, actor: str) -> Approval:
+        """Record the decision exactly once: a second decision (a replayed link) raises ConflictError."""
+        status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
+        now = utcnow()
+        try:
+            with translate_errors(f"dynamodb UpdateItem approval {approval_id}"):
+                response = self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"pk": {"S": "APPROVAL"}, "sk": {"S": approval_id}},
+                    UpdateExpression="SET #s = :new, decided_at = :now, decided_by = :actor",
+                    ConditionExpression="#s = :pending AND expires_at > :now",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":new": {"S": status.value},
+                        ":pending": {"S": ApprovalStatus.PENDING.value},
+                        ":now": {"S": now.isoformat()},
+                        ":actor": {"S": actor},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+        except ConflictError as exc:
+            raise ConflictError(f"approval {approval_id} was already decided or has expired") from exc
+        return _from_item(Approval, response["Attributes"])
+
+    def pending_approvals(self) -> list[Approval]:
+        return [
+            approval
+            for approval in (_from_item(Approval, item) for item in self._query("APPROVAL", 100))
+            if approval.status is ApprovalStatus.PENDING
+        ]
+
+    # Champion -------------------------------------------------------------------------------------
+    def get_champion(self) -> Champion | None:
+        with translate_errors("dynamodb GetItem champion"):
+            item = self._ddb.get_item(
+                TableName=self._table, Key={"pk": {"S": "CHAMPION"}, "sk": {"S": "CHAMPION"}}, ConsistentRead=True
+            )
+        return _from_item(Champion, item["Item"]) if "Item" in item else None
+
+    def set_champion(self, champion: Champion, *, expected_version: int | None) -> None:
+        """Move the pointer only if it still points where the caller saw it (no lost updates)."""
+        if expected_version is None:
+            condition, values = "attribute_not_exists(pk)", {}
+        else:
+            condition, values = "version = :expected", {":expected": {"N": str(expected_version)}}
+        try:
+            with translate_errors("dynamodb PutItem champion"):
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item=_to_item("CHAMPION", "CHAMPION", champion),
+                    ConditionExpression=condition,
+                    **({"ExpressionAttributeValues": values} if values else {}),
+                )
+        except ConflictError as exc:
+            raise ConflictError(
+                f"champion changed concurrently (expected v{expected_version}); refusing to promote v{champion.version}"
+            ) from exc
+
+    # ----------------------------------------------------------------------------------------------
+    def _query(self, pk: str, limit: int) -> list[dict[str, Any]]:
+        with translate_errors(f"dynamodb Query {pk}"):
+            response = self._ddb.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        return list(response.get("Items", []))

@@ -1,0 +1,80 @@
+"""The one settings object, read from the function's environment (set by template.yaml)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class Settings(BaseModel):
+    """Everything a handler may need to know about its deployment, with local-friendly defaults."""
+
+    stack_name: str = "challenger"
+    models_table: str = "challenger-models"
+    idempotency_table: str = "challenger-idempotency"
+    data_bucket: str = "challenger-data"
+    artifact_bucket: str = "challenger-artifacts"
+    topic_arn: str = ""
+    training_pipeline_arn: str = ""
+    deployment_pipeline_arn: str = ""
+    approval_secret_arn: str = ""
+    api_url: str = "http://127.0.0.1:3000"
+
+    # Training
+    training_image_uri: str = ""
+    sagemaker_role_arn: str = ""
+    training_instance_type: str = "ml.m5.large"
+    use_spot_training: bool = False
+    max_training_seconds: int = 3600
+    recipe: str = "sentiment"
+    source_bundle_key: str = "recipes/sentiment/sourcedir.tar.gz"
+    hyperparameters: dict[str, str] = Field(default_factory=dict)
+
+    # Serving
+    endpoint_name: str = "challenger"
+    serverless_memory_mb: int = 2048
+    max_concurrency: int = 5
+    configs_to_keep: int = 3
+
+    # Promotion policy
+    approval_mode: str = "auto"
+    primary_metric: str = "f1"
+    min_improvement: float = 0.0
+    floor_metric: str = "accuracy"
+    metric_floor: float = 0.8
+    guardrail_metrics: list[str] = Field(default_factory=lambda: ["accuracy", "roc_auc"])
+    guardrail_tolerance: float = 0.02
+    approval_ttl_seconds: int = 86400
+
+    # Bounded polling
+    poll_seconds: int = 30
+    max_polls: int = 240
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | os._Environ[str] | None = None) -> Settings:
+        """Build settings from `CHALLENGER_*`-free plain upper-case variables (see template.yaml Globals)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name, field in cls.model_fields.items():
+            raw = env.get(name.upper())
+            if raw is None:
+                continue
+            if field.annotation == list[str]:
+                values[name] = _csv(raw)
+            elif name == "hyperparameters":
+                values[name] = dict(pair.split("=", 1) for pair in _csv(raw) if "=" in pair)
+            else:
+                values[name] = raw
+        return cls.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once (environment does not change within a Lambda sandbox)."""
+    return Settings.from_env()

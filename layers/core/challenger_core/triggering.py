@@ -1,0 +1,125 @@
+"""From an upload, the schedule or an API call to one training pipeline execution.
+
+Duplicates never start a second run: the trigger function is idempotent on (dataset, source fingerprint)
+and the execution name is derived from the run id, which Step Functions refuses to reuse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from challenger_core.adapters.storage import Storage
+from challenger_core.adapters.workflow import Workflow
+from challenger_core.errors import ConflictError, DataValidationError, NotFoundError
+from challenger_core.models import Run, RunRequest, RunStatus, TriggerSource, utcnow
+from challenger_core.registry import Registry
+from challenger_core.settings import Settings
+
+INCOMING = "incoming/"
+TRAIN_FILE = "train.csv"
+TEST_FILE = "test.csv"
+_DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    started: bool
+    run_id: str | None
+    reason: str
+    execution_arn: str | None = None
+
+
+def dataset_of(key: str) -> str:
+    """`incoming/<dataset>/train.csv` → `<dataset>`; anything else is not a training drop."""
+    parts = key.split("/")
+    if len(parts) != 3 or parts[0] + "/" != INCOMING or parts[2] != TRAIN_FILE:
+        raise DataValidationError(
+            [f"not a training drop: expected s3://<bucket>/{INCOMING}<dataset>/{TRAIN_FILE}, got {key!r}"]
+        )
+    if not _DATASET.match(parts[1]):
+        raise DataValidationError(
+            [f"dataset name {parts[1]!r} must be 1-40 letters, digits, '-' or '_' and start with a letter or digit"]
+        )
+    return parts[1]
+
+
+def source_fingerprint(train_etag: str, test_etag: str | None) -> str:
+    """Identity of the dropped data as S3 reports it (content ETags), cheap to compute on every event."""
+    return hashlib.sha256(f"{train_etag}|{test_etag or ''}".encode()).hexdigest()
+
+
+def new_run_id(dataset: str, fingerprint: str) -> str:
+    """Time-sortable, unique, and a legal execution name (≤ 80 chars)."""
+    return f"{utcnow():%Y%m%dT%H%M%SZ}-{dataset}-{fingerprint[:8]}"
+
+
+def latest_dataset(storage: Storage, bucket: str) -> str:
+    """The dataset whose train.csv changed last (what the schedule retrains on)."""
+    drops = [o for o in storage.list(bucket, INCOMING) if o.key.endswith("/" + TRAIN_FILE)]
+    if not drops:
+        raise NotFoundError(f"no dataset under s3://{bucket}/{INCOMING}: upload {INCOMING}<dataset>/{TRAIN_FILE}")
+    return dataset_of(max(drops, key=lambda o: o.last_modified).key)
+
+
+def prepare_run(
+    storage: Storage, bucket: str, dataset: str, trigger: TriggerSource, *, requested_by: str = "system", force: bool = False
+) -> RunRequest:
+    """Look up the dataset's files and build the run request (test.csv is optional)."""
+    train_key = f"{INCOMING}{dataset}/{TRAIN_FILE}"
+    train = storage.info(bucket, train_key)
+    if train is None:
+        raise NotFoundError(f"s3://{bucket}/{train_key} does not exist")
+    test = storage.info(bucket, f"{INCOMING}{dataset}/{TEST_FILE}")
+    fingerprint = source_fingerprint(train.etag, test.etag if test else None)
+    return RunRequest(
+        run_id=new_run_id(dataset, fingerprint),
+        dataset=dataset,
+        trigger=trigger,
+        data_bucket=bucket,
+        train_key=train_key,
+        test_key=test.key if test else None,
+        source_fingerprint=fingerprint,
+        requested_by=requested_by,
+        force=force,
+    )
+
+
+def already_trained(registry: Registry, request: RunRequest) -> Run | None:
+    """A finished-or-running run of the same dataset on the same data, if any (failed runs don't count)."""
+    for run in registry.list_runs(limit=200):
+        if (
+            run.dataset == request.dataset
+            and run.source_fingerprint == request.source_fingerprint
+            and run.status in (RunStatus.RUNNING, RunStatus.SUCCEEDED)
+        ):
+            return run
+    return None
+
+
+def start_run(request: RunRequest, registry: Registry, workflow: Workflow, settings: Settings) -> TriggerResult:
+    """Record the run and start its execution (named after the run, so Step Functions dedupes too)."""
+    if not request.force:
+        previous = already_trained(registry, request)
+        if previous is not None:
+            return TriggerResult(
+                started=False,
+                run_id=previous.run_id,
+                reason=f"dataset '{request.dataset}' unchanged since run {previous.run_id} ({previous.status.value})",
+            )
+    registry.put_run(
+        Run(
+            run_id=request.run_id,
+            status=RunStatus.RUNNING,
+            dataset=request.dataset,
+            trigger=request.trigger,
+            source_fingerprint=request.source_fingerprint,
+        )
+    )
+    try:
+        arn = workflow.start(settings.training_pipeline_arn, request.run_id, {"run": request.model_dump(mode="json")})
+    except ConflictError:
+        return TriggerResult(started=False, run_id=request.run_id, reason="execution already exists")
+    registry.update_run(request.run_id, execution_arn=arn)
+    return TriggerResult(started=True, run_id=request.run_id, reason="started", execution_arn=arn)
