@@ -5,7 +5,7 @@ Idempotent on (dataset, data fingerprint): a duplicate EventBridge delivery neve
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -31,7 +31,7 @@ storage = Storage(client("s3"))
 registry = Registry(client("dynamodb"), settings.models_table)
 workflow = Workflow(client("stepfunctions"))
 persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=client("dynamodb"))
-idempotency = IdempotencyConfig(event_key_jmespath="[dataset, source_fingerprint, force]", expires_after_seconds=86400)
+idempotency = IdempotencyConfig(event_key_jmespath="[dataset, source_fingerprint, trigger, force]", expires_after_seconds=86400)
 
 
 class S3Bucket(BaseModel):
@@ -49,16 +49,16 @@ class ObjectCreatedDetail(BaseModel):
 
 
 class ObjectCreatedEvent(EventBridgeModel):
-    detail_type: Literal["Object Created"] = "Object Created"  # type: ignore[assignment]
+    detail_type: Literal["Object Created"] = Field(alias="detail-type")  # type: ignore[assignment]
     detail: ObjectCreatedDetail
 
 
 class ScheduledEvent(EventBridgeModel):
-    detail_type: Literal["Scheduled Event"] = "Scheduled Event"  # type: ignore[assignment]
+    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")  # type: ignore[assignment]
     detail: dict[str, Any]
 
 
-TriggerEvent = Annotated[ObjectCreatedEvent | ScheduledEvent, Field(discriminator="detail_type")]
+TriggerEvent = ObjectCreatedEvent | ScheduledEvent  # the Literal detail-types make the union unambiguous
 
 
 @idempotent_function(data_keyword_argument="request", config=idempotency, persistence_store=persistence)

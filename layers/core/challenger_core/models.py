@@ -293,7 +293,7 @@ class EndpointPlan(Model):
 class EndpointStatus(Model):
     """Where the endpoint is relative to the config we want on it; the ASL's Choice reads `outcome`."""
 
-    target_config: str | None
+    target_config: str | None = None
     status: str
     current_config: str | None = None
     failure_reason: str | None = None

@@ -218,6 +218,7 @@ class Registry:
                     ReturnValues="ALL_NEW",
                 )
         except ConflictError as exc:
+            self.get_approval(approval_id)  # NotFoundError if there is no such approval at all
             raise ConflictError(f"approval {approval_id} was already decided or has expired") from exc
         return _from_item(Approval, response["Attributes"])
 

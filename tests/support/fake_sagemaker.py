@@ -1,0 +1,172 @@
+"""A SageMaker test double at the adapter boundary, for the behaviours moto's SageMaker cannot produce.
+
+moto completes training jobs instantly without artifacts, has no UpdateEndpoint and answers
+InvokeEndpoint with a fixed body. This double keeps the same interface as
+`challenger_core.adapters.sagemaker.SageMaker` and lets a test script each outcome: a job that
+completes (writing a real model.tar.gz/output.tar.gz with evaluation.json to moto's S3) or fails,
+an endpoint update that becomes healthy or is reverted by SageMaker, a model that answers right or wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from challenger_core.adapters.sagemaker import EndpointInfo, TrainingSpec, TrainingStatus
+from challenger_core.adapters.storage import split_s3_uri
+from challenger_core.errors import ConflictError, NotFoundError, ServiceError
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def evaluation(f1: float, accuracy: float | None = None, roc_auc: float | None = None) -> dict[str, Any]:
+    accuracy = f1 if accuracy is None else accuracy
+    return {
+        "metrics": {
+            "accuracy": accuracy,
+            "precision": f1,
+            "recall": f1,
+            "f1": f1,
+            "roc_auc": roc_auc if roc_auc is not None else min(1.0, f1 + 0.04),
+        },
+        "confusion_matrix": [[90, 10], [10, 90]],
+        "n_train": 600,
+        "n_test": 200,
+    }
+
+
+@dataclass
+class Job:
+    spec: TrainingSpec
+    polls_left: int
+    fail_reason: str | None
+    evaluation: dict[str, Any]
+
+
+@dataclass
+class FakeSageMaker:
+    s3: Any  # a boto3 S3 client (moto)
+    # Scripted outcomes, consumed in order by each new training job / endpoint change.
+    training_results: list[dict[str, Any] | str] = field(default_factory=list)
+    polls_to_complete: int = 1
+    update_failures: list[str | None] = field(default_factory=list)
+    wrong_answers_for: set[str] = field(default_factory=set)
+    invoke_error: str | None = None
+    jobs: dict[str, Job] = field(default_factory=dict)
+    models: dict[str, str] = field(default_factory=dict)
+    configs: dict[str, str] = field(default_factory=dict)
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+
+    # Training -------------------------------------------------------------------------------------
+    def start_training(self, spec: TrainingSpec) -> None:
+        self.calls.append(f"CreateTrainingJob {spec.job_name}")
+        if spec.job_name in self.jobs:
+            raise ConflictError(f"training job {spec.job_name} already exists")
+        result = self.training_results.pop(0) if self.training_results else evaluation(0.9)
+        fail = result if isinstance(result, str) else None
+        self.jobs[spec.job_name] = Job(spec, self.polls_to_complete, fail, result if isinstance(result, dict) else {})
+
+    def training_status(self, job_name: str) -> TrainingStatus:
+        job = self.jobs.get(job_name)
+        if job is None:
+            raise NotFoundError(f"Could not find training job {job_name}")
+        if job.polls_left > 0:
+            job.polls_left -= 1
+            return TrainingStatus("InProgress", "Training", None, None)
+        if job.fail_reason:
+            return TrainingStatus("Failed", "Failed", None, job.fail_reason)
+        base = f"{job.spec.output_uri.rstrip('/')}/{job_name}/output"
+        bucket, key = split_s3_uri(f"{base}/model.tar.gz")
+        report = json.dumps(job.evaluation).encode()
+        self.s3.put_object(Bucket=bucket, Key=key, Body=tar_gz({"model.skops": b"fake", "evaluation.json": report}))
+        self.s3.put_object(Bucket=bucket, Key=key.replace("model.tar.gz", "output.tar.gz"),
+                           Body=tar_gz({"evaluation.json": report}))
+        return TrainingStatus("Completed", "Completed", f"{base}/model.tar.gz", None)
+
+    # Serving --------------------------------------------------------------------------------------
+    def create_model(self, name: str, image_uri: str, model_data_url: str, role_arn: str) -> None:
+        self.models.setdefault(name, model_data_url)
+
+    def create_serverless_config(self, name: str, model_name: str, memory_mb: int, max_concurrency: int) -> None:
+        if model_name not in self.models:
+            raise ServiceError(f"model {model_name} does not exist")
+        self.configs.setdefault(name, model_name)
+
+    def endpoint(self, name: str) -> EndpointInfo | None:
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            return None
+        # Each describe moves a pending change one step: Creating/Updating → settled.
+        if endpoint["status"] in ("Creating", "Updating"):
+            failure = endpoint.pop("pending_failure", None)
+            if failure is None:
+                endpoint.update(status="InService", config=endpoint.pop("target"), failure=None)
+            elif endpoint["status"] == "Creating":
+                endpoint.update(status="Failed", failure=failure)
+            else:  # SageMaker keeps blue serving when green fails
+                endpoint.pop("target")
+                endpoint.update(status="InService", failure=failure)
+        return EndpointInfo(endpoint["status"], endpoint.get("config"), endpoint.get("failure"))
+
+    def _change(self, name: str, config: str, status: str) -> None:
+        if config not in self.configs:
+            raise ServiceError(f"endpoint config {config} does not exist")
+        failure = self.update_failures.pop(0) if self.update_failures else None
+        endpoint = self.endpoints.setdefault(name, {"config": None})
+        endpoint.update(status=status, target=config)
+        if failure is not None:
+            endpoint["pending_failure"] = failure
+
+    def create_endpoint(self, name: str, config_name: str) -> None:
+        self.calls.append(f"CreateEndpoint {config_name}")
+        if name in self.endpoints:
+            raise ServiceError(f"Cannot create already existing endpoint {name}")
+        self._change(name, config_name, "Creating")
+
+    def update_endpoint(self, name: str, config_name: str) -> None:
+        self.calls.append(f"UpdateEndpoint {config_name}")
+        if name not in self.endpoints:
+            raise NotFoundError(f"Could not find endpoint {name}")
+        self._change(name, config_name, "Updating")
+
+    def delete_endpoint(self, name: str) -> None:
+        self.calls.append(f"DeleteEndpoint {name}")
+        self.endpoints.pop(name, None)
+
+    def delete_config_and_model(self, config_name: str, model_name: str) -> None:
+        self.calls.append(f"DeleteEndpointConfig {config_name}")
+        self.configs.pop(config_name, None)
+        self.models.pop(model_name, None)
+
+    def invoke(self, endpoint_name: str, body: bytes, content_type: str = "application/json") -> bytes:
+        if self.invoke_error:
+            raise ServiceError(self.invoke_error)
+        endpoint = self.endpoints.get(endpoint_name)
+        if endpoint is None or endpoint["status"] != "InService":
+            raise NotFoundError(f"Endpoint {endpoint_name} not found or not InService")
+        instances = json.loads(body)["instances"]
+        wrong = endpoint["config"] in self.wrong_answers_for
+        predictions = []
+        for instance in instances:
+            text = instance if isinstance(instance, str) else instance["review_text"]
+            positive = any(word in text.lower() for word in ("love", "great", "perfect", "excellent"))
+            label = int(positive) ^ int(wrong)
+            predictions.append({"label": label, "sentiment": "positive" if label else "negative",
+                                "score": 0.93 if label else 0.07})
+        return json.dumps({"predictions": predictions}).encode()
+
+    def serving_config(self, name: str = "challenger") -> str | None:
+        endpoint = self.endpoints.get(name)
+        return None if endpoint is None else endpoint.get("config")

@@ -1,0 +1,38 @@
+"""Unit tests: no network (pytest-socket), every AWS call served by moto's in-memory mock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import aws_xray_sdk.core  # noqa: F401  # creates its UDP emitter socket at import, before sockets are blocked
+import pytest
+from moto import mock_aws
+from pytest_socket import disable_socket
+
+from challenger_core.settings import get_settings
+from tests.support.stack import BASE_ENV, Stack, provision
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    disable_socket(allow_unix_socket=True)
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """A provisioned Challenger stack in moto; handlers load from it with `stack.handler(name)`."""
+    with mock_aws():
+        provisioned = provision(dict(BASE_ENV))
+        for name, value in provisioned.env.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        yield provisioned

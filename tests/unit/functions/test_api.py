@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+
+from challenger_core import approvals
+from challenger_core.models import Approval, Champion, ModelStatus, ModelVersion, utcnow
+from challenger_core.registry import Registry
+from tests.support.events import load_event
+from tests.support.lambda_context import context
+from tests.support.stack import Stack
+
+KEY = b"k" * 64  # the secret the stack fixture stores
+
+
+def call(stack: Stack, event: dict[str, Any]) -> tuple[int, Any]:
+    response = stack.handler("api").lambda_handler(event, context("ApiFunction"))
+    body = response["body"]
+    headers = {name: values[0] for name, values in response["multiValueHeaders"].items()}
+    is_json = headers.get("Content-Type", "").startswith("application/json")
+    return response["statusCode"], json.loads(body) if is_json else body
+
+
+def live_model(stack: Stack, version: int = 3) -> None:
+    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
+    registry.put_model(ModelVersion(version=version, status=ModelStatus.LIVE, run_id="r", dataset="reviews",
+                                     data_fingerprint="f", training_job_name="j", model_data_url="s3://a/m.tar.gz"))
+    registry.set_champion(Champion(version=version, model_name=f"challenger-v{version}",
+                                   endpoint_config_name=f"challenger-v{version}-config"), expected_version=None)
+    stack.sagemaker.models[f"challenger-v{version}"] = "s3://a/m.tar.gz"
+    stack.sagemaker.configs[f"challenger-v{version}-config"] = f"challenger-v{version}"
+    stack.sagemaker.endpoints["challenger"] = {"status": "InService", "config": f"challenger-v{version}-config"}
+
+
+def test_health_reports_the_champion(stack: Stack) -> None:
+    assert call(stack, load_event("api", "health")) == (200, {"status": "ok", "champion_version": None})
+    live_model(stack)
+    assert call(stack, load_event("api", "health"))[1]["champion_version"] == 3
+
+
+def test_predict_without_a_live_model_is_503_with_a_reason(stack: Stack) -> None:
+    status, body = call(stack, load_event("api", "predict"))
+    assert status == 503
+    assert body["message"].startswith("no model is live yet")
+
+
+def test_predict_answers_with_the_version(stack: Stack) -> None:
+    live_model(stack)
+    status, body = call(stack, load_event("api", "predict"))
+    assert status == 200
+    assert body["model_version"] == 3
+    assert [p["label"] for p in body["predictions"]] == [1, 0]
+    assert body["predictions"][0]["sentiment"] == "positive"
+
+
+def test_predict_rejects_empty_instances(stack: Stack) -> None:
+    status, body = call(stack, load_event("api", "predict_empty"))
+    assert status == 422
+    assert "instances" in json.dumps(body)
+
+
+def test_predict_rejects_malformed_json(stack: Stack) -> None:
+    status, _ = call(stack, load_event("api", "predict_malformed"))
+    assert status == 422
+
+
+def test_predict_rejects_records_the_recipe_cannot_read(stack: Stack) -> None:
+    event = load_event("api", "predict")
+    event["body"] = json.dumps({"instances": [{"text": "wrong field"}]})
+    status, body = call(stack, event)
+    assert status == 422
+    assert "review_text" in json.dumps(body)
+
+
+def test_predict_rejects_payloads_over_the_endpoint_limit(stack: Stack) -> None:
+    live_model(stack)
+    event = load_event("api", "predict")
+    event["body"] = json.dumps({"instances": ["x" * 19_000] * 230})
+    assert call(stack, event)[0] == 413
+
+
+def test_endpoint_failure_is_a_502_without_internals(stack: Stack) -> None:
+    live_model(stack)
+    stack.sagemaker.invoke_error = "sagemaker-runtime InvokeEndpoint challenger: InternalFailure: boom"
+    status, body = call(stack, load_event("api", "predict"))
+    assert status == 502
+    assert "boom" not in body["message"]
+
+
+# Approval links ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pending(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[Approval, list[tuple[str, dict[str, Any]]]]:
+    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
+    registry.put_model(ModelVersion(version=4, status=ModelStatus.STAGED, run_id="r4", dataset="reviews",
+                                    data_fingerprint="f", training_job_name="j4"))
+    approval = Approval(approval_id="0123456789abcdef0123456789abcdef", run_id="r4", version=4, task_token="tok",
+                        expires_at=utcnow() + timedelta(hours=1))
+    registry.put_approval(approval)
+    resumed: list[tuple[str, dict[str, Any]]] = []
+    module = stack.handler("api")
+    monkeypatch.setattr(module.workflow, "succeed_task", lambda token, output: resumed.append((token, output)))
+    return approval, resumed
+
+
+def signed_fields(approval: Approval, decision: str) -> dict[str, str]:
+    links = approvals.make_links(KEY, "https://x/v1", approval.approval_id, approval.expires_at)
+    url = links.approve_url if decision == "approve" else links.reject_url
+    return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
+
+
+def page(stack: Stack, fields: dict[str, str]) -> tuple[int, str]:
+    event = load_event("api", "approval_page")
+    event["queryStringParameters"] = fields
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in fields.items()}
+    status, body = call(stack, event)
+    return status, str(body)
+
+
+def post(stack: Stack, fields: dict[str, str]) -> tuple[int, str]:
+    event = load_event("api", "approval_decide")
+    event["body"] = urlencode(fields)
+    status, body = call(stack, event)
+    return status, str(body)
+
+
+def test_link_opens_a_confirmation_page_and_decides_nothing(stack: Stack, pending: Any) -> None:
+    approval, resumed = pending
+    status, body = page(stack, signed_fields(approval, "approve"))
+    assert status == 200
+    assert "<form method=post>" in body
+    assert "Approve v4" in body
+    assert resumed == []
+    assert Registry(stack.ddb, stack.env["MODELS_TABLE"]).get_approval(approval.approval_id).status.value == "PENDING"
+
+
+def test_confirming_approves_once_and_resumes_the_pipeline(stack: Stack, pending: Any) -> None:
+    approval, resumed = pending
+    status, body = post(stack, signed_fields(approval, "approve"))
+    assert status == 200
+    assert "v4 approved" in body
+    assert resumed == [("tok", {"approved": True, "actor": "email link", "comment": ""})]
+    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
+    assert registry.get_approval(approval.approval_id).status.value == "APPROVED"
+    assert registry.get_model(4).status is ModelStatus.APPROVED
+
+
+def test_replayed_link_is_refused_and_changes_nothing(stack: Stack, pending: Any) -> None:
+    approval, resumed = pending
+    post(stack, signed_fields(approval, "reject"))
+    status, body = post(stack, signed_fields(approval, "approve"))
+    assert status == 409
+    assert len(resumed) == 1
+    assert Registry(stack.ddb, stack.env["MODELS_TABLE"]).get_approval(approval.approval_id).status.value == "REJECTED"
+
+
+def test_tampered_link_is_refused_and_changes_nothing(stack: Stack, pending: Any) -> None:
+    approval, resumed = pending
+    fields = signed_fields(approval, "reject") | {"decision": "approve"}
+    status, body = post(stack, fields)
+    assert status == 403
+    assert "signature does not match" in body
+    assert resumed == []
+    assert page(stack, fields)[0] == 403
+
+
+def test_incomplete_link_is_refused(stack: Stack, pending: Any) -> None:
+    status, body = post(stack, {"decision": "approve"})
+    assert status == 403
+    assert "incomplete" in body
+
+
+def test_unknown_approval_is_404(stack: Stack, pending: Any) -> None:
+    approval, _ = pending
+    fields = signed_fields(approval.model_copy(update={"approval_id": "f" * 32}), "approve")
+    event = load_event("api", "approval_decide")
+    event["pathParameters"] = {"approval_id": "f" * 32}
+    event["path"] = "/approvals/" + "f" * 32
+    event["body"] = urlencode(fields)
+    assert call(stack, event)[0] == 404

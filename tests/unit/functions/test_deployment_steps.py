@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from challenger_core.errors import ConflictError, NotFoundError
+from challenger_core.models import Champion, ModelStatus, ModelVersion
+from challenger_core.registry import Registry
+from tests.support.events import load_event
+from tests.support.lambda_context import context
+from tests.support.stack import Stack
+
+
+def registry(stack: Stack) -> Registry:
+    return Registry(stack.ddb, stack.env["MODELS_TABLE"])
+
+
+def invoke(stack: Stack, function: str, event: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = stack.handler(function).lambda_handler(event, context(function))
+    return result
+
+
+def staged(stack: Stack, version: int, status: ModelStatus = ModelStatus.APPROVED) -> None:
+    registry(stack).put_model(
+        ModelVersion(version=version, status=status, run_id=f"run-{version}", dataset="reviews", data_fingerprint="f",
+                     training_job_name=f"job-{version}", model_data_url=f"s3://a/v{version}/model.tar.gz",
+                     metrics={"f1": 0.9})
+    )
+
+
+def request(version: int, reason: str = "training") -> dict[str, Any]:
+    event = load_event("start_deployment", "new_version")
+    event["request"].update(version=version, reason=reason)
+    return event
+
+
+def deploy_until_settled(stack: Stack, version: int) -> dict[str, Any]:
+    state = invoke(stack, "start_deployment", request(version))
+    while state["endpoint"]["outcome"] == "pending":
+        state = invoke(stack, "check_endpoint", state)
+    return state
+
+
+def test_first_deployment_creates_the_endpoint(stack: Stack) -> None:
+    staged(stack, 1)
+    state = invoke(stack, "start_deployment", request(1))
+    assert state["plan"] == {
+        "endpoint_name": "challenger",
+        "model_name": "challenger-v1",
+        "config_name": "challenger-v1-config",
+        "endpoint_existed": False,
+    }
+    assert stack.sagemaker.calls == ["CreateEndpoint challenger-v1-config"]
+    assert registry(stack).get_model(1).status is ModelStatus.DEPLOYING
+    state = invoke(stack, "check_endpoint", state)
+    assert (state["endpoint"]["status"], state["endpoint"]["outcome"]) == ("InService", "healthy")
+
+
+def test_second_deployment_updates_blue_green_and_remembers_blue(stack: Stack) -> None:
+    staged(stack, 1)
+    deploy_until_settled(stack, 1)
+    registry(stack).set_champion(Champion(version=1, model_name="challenger-v1",
+                                          endpoint_config_name="challenger-v1-config"), expected_version=None)
+    staged(stack, 2)
+    state = invoke(stack, "start_deployment", request(2))
+    assert state["plan"]["previous_config"] == "challenger-v1-config"
+    assert state["plan"]["previous_version"] == 1
+    assert stack.sagemaker.calls[-1] == "UpdateEndpoint challenger-v2-config"
+
+
+def test_update_that_sagemaker_reverts_is_reported_failed(stack: Stack) -> None:
+    staged(stack, 1)
+    deploy_until_settled(stack, 1)
+    staged(stack, 2)
+    stack.sagemaker.update_failures = ["Model container failed to pass the ping health check"]
+    state = deploy_until_settled(stack, 2)
+    assert state["endpoint"]["outcome"] == "failed"
+    assert state["endpoint"]["current_config"] == "challenger-v1-config"
+    assert "ping health check" in state["endpoint"]["failure_reason"]
+
+
+def test_deploying_the_serving_version_again_is_a_conflict(stack: Stack) -> None:
+    staged(stack, 1)
+    deploy_until_settled(stack, 1)
+    with pytest.raises(ConflictError, match="already serving"):
+        invoke(stack, "start_deployment", request(1, reason="rollback"))
+
+
+def test_unknown_version_cannot_be_deployed(stack: Stack) -> None:
+    with pytest.raises(NotFoundError, match="model version 9 does not exist"):
+        invoke(stack, "start_deployment", request(9, reason="rollback"))
+
+
+def test_smoke_test_passes_on_right_answers(stack: Stack) -> None:
+    staged(stack, 2)
+    state = invoke(stack, "smoke_test", deploy_until_settled(stack, 2))
+    assert state["smoke"]["passed"] is True
+
+
+def test_smoke_test_fails_on_wrong_answers(stack: Stack) -> None:
+    staged(stack, 2)
+    stack.sagemaker.wrong_answers_for = {"challenger-v2-config"}
+    state = invoke(stack, "smoke_test", deploy_until_settled(stack, 2))
+    assert state["smoke"]["passed"] is False
+    assert state["smoke"]["detail"].startswith("wrong answers: expected labels [1, 0], got [0, 1]")
+
+
+def test_promote_moves_champion_and_retires_the_old_one(stack: Stack) -> None:
+    reg = registry(stack)
+    staged(stack, 1)
+    invoke(stack, "promote_model", invoke(stack, "smoke_test", deploy_until_settled(stack, 1)))
+    staged(stack, 2)
+    invoke(stack, "promote_model", invoke(stack, "smoke_test", deploy_until_settled(stack, 2)))
+    champion = reg.get_champion()
+    assert champion is not None
+    assert (champion.version, champion.endpoint_config_name) == (2, "challenger-v2-config")
+    assert reg.get_model(2).status is ModelStatus.LIVE
+    assert reg.get_model(1).status is ModelStatus.RETIRED
+
+
+def test_promote_loses_a_concurrent_race(stack: Stack) -> None:
+    reg = registry(stack)
+    staged(stack, 2)
+    state = invoke(stack, "smoke_test", deploy_until_settled(stack, 2))
+    original = reg.get_champion
+    # Another deployment moves the pointer between our read and our conditional write.
+    def racing_read() -> Champion | None:
+        seen = original()
+        reg.set_champion(Champion(version=5, model_name="m5", endpoint_config_name="c5"), expected_version=None)
+        return seen
+    module = stack.handler("promote_model")
+    module.registry.get_champion = racing_read
+    with pytest.raises(ConflictError, match="champion changed concurrently"):
+        invoke(stack, "promote_model", state)
+    assert original() == reg.get_champion()
+    assert reg.get_champion().version == 5  # type: ignore[union-attr]
+
+
+def test_old_configs_beyond_the_keep_depth_are_cleaned(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFIGS_TO_KEEP", "1")
+    for version in (1, 2, 3):
+        staged(stack, version)
+        invoke(stack, "promote_model", invoke(stack, "smoke_test", deploy_until_settled(stack, version)))
+    assert "challenger-v1-config" not in stack.sagemaker.configs
+    assert "challenger-v2-config" in stack.sagemaker.configs
+    assert registry(stack).get_model(1).endpoint_config_name is None
+
+
+def test_rollback_after_failed_smoke_test_restores_blue(stack: Stack) -> None:
+    staged(stack, 1)
+    deploy_until_settled(stack, 1)
+    staged(stack, 2)
+    stack.sagemaker.wrong_answers_for = {"challenger-v2-config"}
+    state = invoke(stack, "smoke_test", deploy_until_settled(stack, 2))
+    assert stack.sagemaker.serving_config() == "challenger-v2-config"
+    state = invoke(stack, "rollback_endpoint", state)
+    assert stack.sagemaker.calls[-1] == "UpdateEndpoint challenger-v1-config"
+    state = invoke(stack, "check_endpoint", state)
+    assert state["rollback"]["outcome"] == "healthy"
+    assert stack.sagemaker.serving_config() == "challenger-v1-config"
+    failed = registry(stack).get_model(2)
+    assert failed.status is ModelStatus.FAILED
+    assert failed.failure_reason is not None
+    assert failed.failure_reason.startswith("smoke test failed: wrong answers")
+
+
+def test_rollback_of_a_broken_first_deployment_deletes_the_endpoint(stack: Stack) -> None:
+    staged(stack, 1)
+    stack.sagemaker.update_failures = ["CannotStartContainerError"]
+    state = deploy_until_settled(stack, 1)
+    assert state["endpoint"]["outcome"] == "failed"
+    state = invoke(stack, "check_endpoint", invoke(stack, "rollback_endpoint", state))
+    assert state["rollback"]["outcome"] == "healthy"
+    assert "challenger" not in stack.sagemaker.endpoints
+
+
+def test_rolled_back_email_names_cause_and_survivor(stack: Stack) -> None:
+    registry(stack).set_champion(Champion(version=1, model_name="m", endpoint_config_name="c"), expected_version=None)
+    invoke(stack, "notify", load_event("notify", "rolled_back"))
+    [email] = stack.emails()
+    assert email["subject"] == "[Challenger challenger] v2 was NOT deployed: rolled back"
+    assert "smoke test failed: wrong answers" in email["body"]
+    assert "v1 keeps serving" in email["body"]
+
+
+def test_deployed_email(stack: Stack) -> None:
+    invoke(stack, "notify", load_event("notify", "deployed"))
+    [email] = stack.emails()
+    assert email["subject"] == "[Challenger challenger] v2 is live on challenger"
+    assert "Replaced:  v1" in email["body"]
