@@ -155,8 +155,10 @@ def decide(approval_id: str) -> Response[str]:
         return _page(409, "Already decided", "<p>This approval was already decided or has expired.</p>")
     except NotFoundError:
         raise HTTPNotFound(f"approval {approval_id} does not exist") from None
-    done = "approved: deploying now" if decision == "approve" else "rejected: the champion keeps serving"
-    return _page(200, f"v{approval.version} {done.split(':')[0]}", f"<p>v{approval.version} {html.escape(done)}.</p>")
+    verdict, outcome = (
+        ("approved", "deploying now") if decision == "approve" else ("rejected", "the champion keeps serving")
+    )
+    return _page(200, f"v{approval.version} {verdict}", f"<p>v{approval.version} {verdict}: {outcome}.</p>")
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

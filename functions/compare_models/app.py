@@ -30,5 +30,7 @@ def lambda_handler(event: TrainingState, context: LambdaContext) -> dict[str, An
     )
     assert state.verdict is not None
     logger.info("verdict", extra={"promote": state.verdict.promote, "reasons": state.verdict.reasons})
-    metrics.add_metric(name="ChallengersPromoted" if state.verdict.promote else "ChallengersRejected", unit="Count", value=1)
+    metrics.add_metric(
+        name="ChallengersPromoted" if state.verdict.promote else "ChallengersRejected", unit="Count", value=1
+    )
     return to_state(state)

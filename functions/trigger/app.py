@@ -31,7 +31,9 @@ storage = Storage(client("s3"))
 registry = Registry(client("dynamodb"), settings.models_table)
 workflow = Workflow(client("stepfunctions"))
 persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=client("dynamodb"))
-idempotency = IdempotencyConfig(event_key_jmespath="[dataset, source_fingerprint, trigger, force]", expires_after_seconds=86400)
+idempotency = IdempotencyConfig(
+    event_key_jmespath="[dataset, source_fingerprint, trigger, force]", expires_after_seconds=86400
+)
 
 
 class S3Bucket(BaseModel):
@@ -49,12 +51,12 @@ class ObjectCreatedDetail(BaseModel):
 
 
 class ObjectCreatedEvent(EventBridgeModel):
-    detail_type: Literal["Object Created"] = Field(alias="detail-type")  # type: ignore[assignment]
+    detail_type: Literal["Object Created"] = Field(alias="detail-type")
     detail: ObjectCreatedDetail
 
 
 class ScheduledEvent(EventBridgeModel):
-    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")  # type: ignore[assignment]
+    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
     detail: dict[str, Any]
 
 
@@ -70,7 +72,7 @@ def start_once(request: RunRequest) -> dict[str, Any]:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=TriggerEvent)  # type: ignore[arg-type]
+@event_parser(model=TriggerEvent)
 def lambda_handler(event: ObjectCreatedEvent | ScheduledEvent, context: LambdaContext) -> dict[str, Any]:
     idempotency.register_lambda_context(context)
     source = event
@@ -80,7 +82,7 @@ def lambda_handler(event: ObjectCreatedEvent | ScheduledEvent, context: LambdaCo
     else:
         dataset = triggering.latest_dataset(storage, settings.data_bucket)
         request = triggering.prepare_run(storage, settings.data_bucket, dataset, TriggerSource.SCHEDULE)
-    result = start_once(request=request)
+    result: dict[str, Any] = start_once(request=request)
     logger.info("trigger handled", extra=result)
     metrics.add_metric(name="RunsStarted" if result["started"] else "RunsSkipped", unit="Count", value=1)
     return result

@@ -91,8 +91,9 @@ class FakeSageMaker:
         bucket, key = split_s3_uri(f"{base}/model.tar.gz")
         report = json.dumps(job.evaluation).encode()
         self.s3.put_object(Bucket=bucket, Key=key, Body=tar_gz({"model.skops": b"fake", "evaluation.json": report}))
-        self.s3.put_object(Bucket=bucket, Key=key.replace("model.tar.gz", "output.tar.gz"),
-                           Body=tar_gz({"evaluation.json": report}))
+        self.s3.put_object(
+            Bucket=bucket, Key=key.replace("model.tar.gz", "output.tar.gz"), Body=tar_gz({"evaluation.json": report})
+        )
         return TrainingStatus("Completed", "Completed", f"{base}/model.tar.gz", None)
 
     # Serving --------------------------------------------------------------------------------------
@@ -163,8 +164,9 @@ class FakeSageMaker:
             text = instance if isinstance(instance, str) else instance["review_text"]
             positive = any(word in text.lower() for word in ("love", "great", "perfect", "excellent"))
             label = int(positive) ^ int(wrong)
-            predictions.append({"label": label, "sentiment": "positive" if label else "negative",
-                                "score": 0.93 if label else 0.07})
+            predictions.append(
+                {"label": label, "sentiment": "positive" if label else "negative", "score": 0.93 if label else 0.07}
+            )
         return json.dumps({"predictions": predictions}).encode()
 
     def serving_config(self, name: str = "challenger") -> str | None:

@@ -70,7 +70,8 @@ class Stack:
         path = ROOT / "functions" / function / "app.py"
         name = f"challenger_fn_{function}_{next(_counter)}"
         spec = importlib.util.spec_from_file_location(name, path)
-        assert spec and spec.loader
+        assert spec is not None
+        assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
@@ -108,9 +109,9 @@ def provision(env: dict[str, str]) -> Stack:
     queue_url = sqs.create_queue(QueueName="challenger-outbox")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    secret_arn = session.client("secretsmanager").create_secret(
-        Name="challenger-approval-key", SecretString="k" * 64
-    )["ARN"]
+    secret_arn = session.client("secretsmanager").create_secret(Name="challenger-approval-key", SecretString="k" * 64)[
+        "ARN"
+    ]
     env.update(TOPIC_ARN=topic_arn, APPROVAL_SECRET_ARN=secret_arn)
     get_settings.cache_clear()
     return Stack(

@@ -43,7 +43,9 @@ def make_links(key: bytes, api_url: str, approval_id: str, expires_at: datetime)
     return ApprovalLinks(approve_url=url("approve"), reject_url=url("reject"), expires_at=expires_at.isoformat())
 
 
-def verify(key: bytes, approval_id: str, decision: str, expires: int, signature: str, *, now: datetime | None = None) -> Decision:
+def verify(
+    key: bytes, approval_id: str, decision: str, expires: int, signature: str, *, now: datetime | None = None
+) -> Decision:
     """Check a link's signature and expiry; return the decision it carries or raise ApprovalLinkError."""
     if decision not in ("approve", "reject"):
         raise ApprovalLinkError(f"unknown decision {decision!r}")

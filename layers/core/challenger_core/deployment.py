@@ -34,7 +34,9 @@ def resource_names(settings: Settings, version: int) -> tuple[str, str]:
     return base, f"{base}-config"
 
 
-def start_deployment(state: DeploymentState, registry: Registry, sagemaker: SageMaker, settings: Settings) -> DeploymentState:
+def start_deployment(
+    state: DeploymentState, registry: Registry, sagemaker: SageMaker, settings: Settings
+) -> DeploymentState:
     """Create the model and its serverless endpoint config, then create or update (blue/green) the endpoint."""
     version = state.request.version
     model = registry.get_model(version)
@@ -61,7 +63,9 @@ def start_deployment(state: DeploymentState, registry: Registry, sagemaker: Sage
     else:
         sagemaker.update_endpoint(settings.endpoint_name, config_name)
 
-    registry.update_model(version, status=ModelStatus.DEPLOYING, model_name=model_name, endpoint_config_name=config_name)
+    registry.update_model(
+        version, status=ModelStatus.DEPLOYING, model_name=model_name, endpoint_config_name=config_name
+    )
     state.plan = EndpointPlan(
         endpoint_name=settings.endpoint_name,
         model_name=model_name,
@@ -168,7 +172,9 @@ def _clean_old_configs(registry: Registry, sagemaker: SageMaker, settings: Setti
         registry.update_model(model.version, endpoint_config_name=None, model_name=None)
 
 
-def start_rollback(state: DeploymentState, registry: Registry, sagemaker: SageMaker, settings: Settings) -> DeploymentState:
+def start_rollback(
+    state: DeploymentState, registry: Registry, sagemaker: SageMaker, settings: Settings
+) -> DeploymentState:
     """Put the endpoint back on the previous config (or delete a first, broken endpoint); mark the version FAILED."""
     assert state.plan is not None and state.endpoint is not None
     cause = failure_cause(state)

@@ -35,7 +35,10 @@ def compose(request: NotifyRequest, registry: Registry, settings: Settings) -> M
         if request.kind is NotificationKind.FAILED:
             cause = state.error.message if state.error else "unknown failure"
             return notifications.failed(
-                stack=settings.stack_name, run_id=state.run.run_id, dataset=state.run.dataset, cause=cause,
+                stack=settings.stack_name,
+                run_id=state.run.run_id,
+                dataset=state.run.dataset,
+                cause=cause,
                 serving_version=serving,
             )
         if state.verdict is None:

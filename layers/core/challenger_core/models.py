@@ -102,7 +102,7 @@ class StepError(Model):
             for key in ("Cause", "cause"):
                 if key in payload:
                     error = str(payload.get("Error", payload.get("error", self.error)))
-                    return StepError(Error=error, Cause=str(payload[key])).message
+                    return StepError.model_validate({"Error": error, "Cause": str(payload[key])}).message
         return self.cause
 
 

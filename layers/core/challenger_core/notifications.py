@@ -104,9 +104,7 @@ def deployed(*, stack: str, version: int, endpoint: str, reason: str, previous_v
     return Message(kind=NotificationKind.DEPLOYED.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
 
 
-def rolled_back(
-    *, stack: str, version: int, endpoint: str, cause: str, serving_version: int | None
-) -> Message:
+def rolled_back(*, stack: str, version: int, endpoint: str, cause: str, serving_version: int | None) -> Message:
     headline = f"v{version} was NOT deployed: rolled back"
     serving = f"v{serving_version} keeps serving" if serving_version is not None else "no model is serving"
     body = [headline, "", f"Endpoint:  {endpoint}", f"Cause:     {cause}", f"Now:       {serving}"]

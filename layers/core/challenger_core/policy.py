@@ -57,9 +57,7 @@ class PromotionPolicy:
             )
         reasons: list[str] = []
         comparisons: dict[str, MetricComparison] = {
-            name: MetricComparison(
-                name=name, challenger=value, champion=(champion or {}).get(name), role="info"
-            )
+            name: MetricComparison(name=name, challenger=value, champion=(champion or {}).get(name), role="info")
             for name, value in sorted(challenger.items())
         }
 

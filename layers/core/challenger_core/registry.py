@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pydantic import BaseModel
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 else:
     DynamoDBClient = Any
 
-T = TypeVar("T", bound=BaseModel)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -51,7 +50,7 @@ def _to_item(pk: str, sk: str, model: BaseModel) -> dict[str, Any]:
     return {name: _serializer.serialize(value) for name, value in plain.items()}
 
 
-def _from_item(model: type[T], item: dict[str, Any]) -> T:
+def _from_item[T: BaseModel](model: type[T], item: dict[str, Any]) -> T:
     plain = {name: _deserializer.deserialize(value) for name, value in item.items() if name not in ("pk", "sk")}
     return model.model_validate(json.loads(json.dumps(plain, default=_json_number)))
 
@@ -239,18 +238,18 @@ class Registry:
 
     def set_champion(self, champion: Champion, *, expected_version: int | None) -> None:
         """Move the pointer only if it still points where the caller saw it (no lost updates)."""
-        if expected_version is None:
-            condition, values = "attribute_not_exists(pk)", {}
-        else:
-            condition, values = "version = :expected", {":expected": {"N": str(expected_version)}}
+        item = _to_item("CHAMPION", "CHAMPION", champion)
         try:
             with translate_errors("dynamodb PutItem champion"):
-                self._ddb.put_item(
-                    TableName=self._table,
-                    Item=_to_item("CHAMPION", "CHAMPION", champion),
-                    ConditionExpression=condition,
-                    **({"ExpressionAttributeValues": values} if values else {}),
-                )
+                if expected_version is None:
+                    self._ddb.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+                else:
+                    self._ddb.put_item(
+                        TableName=self._table,
+                        Item=item,
+                        ConditionExpression="version = :expected",
+                        ExpressionAttributeValues={":expected": {"N": str(expected_version)}},
+                    )
         except ConflictError as exc:
             raise ConflictError(
                 f"champion changed concurrently (expected v{expected_version}); refusing to promote v{champion.version}"

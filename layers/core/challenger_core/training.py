@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
 from challenger_core.adapters.sagemaker import SageMaker, TrainingSpec
-from challenger_core.adapters.storage import Storage, split_s3_uri
+from challenger_core.adapters.storage import Storage
 from challenger_core.errors import ConflictError, DataValidationError, NotFoundError, TrainingFailedError
 from challenger_core.models import (
     DataManifest,
@@ -100,10 +101,8 @@ def start_training(state: TrainingState, registry: Registry, sagemaker: SageMake
         use_spot=settings.use_spot_training,
         tags={"challenger:run": run.run_id, "challenger:version": str(version)},
     )
-    try:
+    with contextlib.suppress(ConflictError):  # a retry after the job was created: it is already running
         sagemaker.start_training(spec)
-    except ConflictError:
-        pass  # a retry after the job was created: the job is already running
     state.training = TrainingJob(
         job_name=name,
         version=version,
@@ -192,7 +191,10 @@ def compare_with_champion(
         champion_version=champion.version if champion else None,
     )
     state.verdict = verdict.model_copy(
-        update={"requires_approval": verdict.promote and approval_mode == "manual", "approval_timeout_seconds": approval_timeout}
+        update={
+            "requires_approval": verdict.promote and approval_mode == "manual",
+            "approval_timeout_seconds": approval_timeout,
+        }
     )
     if not verdict.promote:
         state.candidate = registry.update_model(
@@ -217,7 +219,9 @@ def record_outcome(state: TrainingState, outcome: RunOutcome, registry: Registry
     else:
         fields["status"] = RunStatus.SUCCEEDED.value
         if outcome is RunOutcome.REJECTED and state.candidate is not None and state.decision is not None:
-            reason = f"rejected by {state.decision.actor}" + (f": {state.decision.comment}" if state.decision.comment else "")
+            reason = f"rejected by {state.decision.actor}" + (
+                f": {state.decision.comment}" if state.decision.comment else ""
+            )
             registry.update_model(state.candidate.version, status=ModelStatus.REJECTED, failure_reason=reason)
     registry.update_run(run_id, **fields)
     return state
@@ -228,9 +232,3 @@ def _find_model(registry: Registry, version: int) -> ModelVersion | None:
         return registry.get_model(version)
     except NotFoundError:
         return None
-
-
-def describe_source(uri: str) -> str:
-    """Short display form of a dataset URI for messages."""
-    bucket, key = split_s3_uri(uri)
-    return f"{bucket}/{key}"

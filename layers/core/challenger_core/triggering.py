@@ -64,7 +64,13 @@ def latest_dataset(storage: Storage, bucket: str) -> str:
 
 
 def prepare_run(
-    storage: Storage, bucket: str, dataset: str, trigger: TriggerSource, *, requested_by: str = "system", force: bool = False
+    storage: Storage,
+    bucket: str,
+    dataset: str,
+    trigger: TriggerSource,
+    *,
+    requested_by: str = "system",
+    force: bool = False,
 ) -> RunRequest:
     """Look up the dataset's files and build the run request (test.csv is optional)."""
     train_key = f"{INCOMING}{dataset}/{TRAIN_FILE}"

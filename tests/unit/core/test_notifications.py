@@ -13,8 +13,9 @@ def verdict(challenger: dict[str, float] = CHALLENGER):  # type: ignore[no-untyp
 
 
 def test_comparison_email_shows_both_models_per_metric() -> None:
-    message = notifications.comparison(stack="prod", run_id="r1", dataset="reviews", verdict=verdict(),
-                                       approval_mode="auto")
+    message = notifications.comparison(
+        stack="prod", run_id="r1", dataset="reviews", verdict=verdict(), approval_mode="auto"
+    )
     assert message.subject == "[Challenger prod] v7 beats the champion: deploying (auto mode)"
     header, rule = message.body.splitlines()[6:8]
     assert header.split() == ["metric", "champion", "v6", "challenger", "v7", "delta", "rule"]
@@ -35,8 +36,9 @@ def test_rejection_email_says_why() -> None:
 
 def test_manual_mode_email_carries_links_and_expiry() -> None:
     links = ApprovalLinks("https://a/approve", "https://a/reject", "2026-11-24T10:00:00+00:00")
-    message = notifications.comparison(stack="s", run_id="r", dataset="d", verdict=verdict(), approval_mode="manual",
-                                       links=links)
+    message = notifications.comparison(
+        stack="s", run_id="r", dataset="d", verdict=verdict(), approval_mode="manual", links=links
+    )
     assert message.kind == "approval_request"
     assert "Approve: https://a/approve" in message.body
     assert "Reject:  https://a/reject" in message.body

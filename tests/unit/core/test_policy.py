@@ -33,7 +33,9 @@ def test_better_primary_metric_promotes() -> None:
 
 
 def test_tie_on_primary_metric_keeps_champion() -> None:
-    verdict = PromotionPolicy(min_improvement=0.0).evaluate(CHAMPION, CHAMPION, challenger_version=2, champion_version=1)
+    verdict = PromotionPolicy(min_improvement=0.0).evaluate(
+        CHAMPION, CHAMPION, challenger_version=2, champion_version=1
+    )
     assert not verdict.promote
 
 

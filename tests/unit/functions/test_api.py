@@ -27,10 +27,23 @@ def call(stack: Stack, event: dict[str, Any]) -> tuple[int, Any]:
 
 def live_model(stack: Stack, version: int = 3) -> None:
     registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
-    registry.put_model(ModelVersion(version=version, status=ModelStatus.LIVE, run_id="r", dataset="reviews",
-                                     data_fingerprint="f", training_job_name="j", model_data_url="s3://a/m.tar.gz"))
-    registry.set_champion(Champion(version=version, model_name=f"challenger-v{version}",
-                                   endpoint_config_name=f"challenger-v{version}-config"), expected_version=None)
+    registry.put_model(
+        ModelVersion(
+            version=version,
+            status=ModelStatus.LIVE,
+            run_id="r",
+            dataset="reviews",
+            data_fingerprint="f",
+            training_job_name="j",
+            model_data_url="s3://a/m.tar.gz",
+        )
+    )
+    registry.set_champion(
+        Champion(
+            version=version, model_name=f"challenger-v{version}", endpoint_config_name=f"challenger-v{version}-config"
+        ),
+        expected_version=None,
+    )
     stack.sagemaker.models[f"challenger-v{version}"] = "s3://a/m.tar.gz"
     stack.sagemaker.configs[f"challenger-v{version}-config"] = f"challenger-v{version}"
     stack.sagemaker.endpoints["challenger"] = {"status": "InService", "config": f"challenger-v{version}-config"}
@@ -97,10 +110,23 @@ def test_endpoint_failure_is_a_502_without_internals(stack: Stack) -> None:
 @pytest.fixture
 def pending(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[Approval, list[tuple[str, dict[str, Any]]]]:
     registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
-    registry.put_model(ModelVersion(version=4, status=ModelStatus.STAGED, run_id="r4", dataset="reviews",
-                                    data_fingerprint="f", training_job_name="j4"))
-    approval = Approval(approval_id="0123456789abcdef0123456789abcdef", run_id="r4", version=4, task_token="tok",
-                        expires_at=utcnow() + timedelta(hours=1))
+    registry.put_model(
+        ModelVersion(
+            version=4,
+            status=ModelStatus.STAGED,
+            run_id="r4",
+            dataset="reviews",
+            data_fingerprint="f",
+            training_job_name="j4",
+        )
+    )
+    approval = Approval(
+        approval_id="0123456789abcdef0123456789abcdef",
+        run_id="r4",
+        version=4,
+        task_token="tok",
+        expires_at=utcnow() + timedelta(hours=1),
+    )
     registry.put_approval(approval)
     resumed: list[tuple[str, dict[str, Any]]] = []
     module = stack.handler("api")
@@ -155,6 +181,7 @@ def test_replayed_link_is_refused_and_changes_nothing(stack: Stack, pending: Any
     post(stack, signed_fields(approval, "reject"))
     status, body = post(stack, signed_fields(approval, "approve"))
     assert status == 409
+    assert "already decided" in body
     assert len(resumed) == 1
     assert Registry(stack.ddb, stack.env["MODELS_TABLE"]).get_approval(approval.approval_id).status.value == "REJECTED"
 

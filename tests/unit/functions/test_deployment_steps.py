@@ -23,9 +23,16 @@ def invoke(stack: Stack, function: str, event: dict[str, Any]) -> dict[str, Any]
 
 def staged(stack: Stack, version: int, status: ModelStatus = ModelStatus.APPROVED) -> None:
     registry(stack).put_model(
-        ModelVersion(version=version, status=status, run_id=f"run-{version}", dataset="reviews", data_fingerprint="f",
-                     training_job_name=f"job-{version}", model_data_url=f"s3://a/v{version}/model.tar.gz",
-                     metrics={"f1": 0.9})
+        ModelVersion(
+            version=version,
+            status=status,
+            run_id=f"run-{version}",
+            dataset="reviews",
+            data_fingerprint="f",
+            training_job_name=f"job-{version}",
+            model_data_url=f"s3://a/v{version}/model.tar.gz",
+            metrics={"f1": 0.9},
+        )
     )
 
 
@@ -60,8 +67,10 @@ def test_first_deployment_creates_the_endpoint(stack: Stack) -> None:
 def test_second_deployment_updates_blue_green_and_remembers_blue(stack: Stack) -> None:
     staged(stack, 1)
     deploy_until_settled(stack, 1)
-    registry(stack).set_champion(Champion(version=1, model_name="challenger-v1",
-                                          endpoint_config_name="challenger-v1-config"), expected_version=None)
+    registry(stack).set_champion(
+        Champion(version=1, model_name="challenger-v1", endpoint_config_name="challenger-v1-config"),
+        expected_version=None,
+    )
     staged(stack, 2)
     state = invoke(stack, "start_deployment", request(2))
     assert state["plan"]["previous_config"] == "challenger-v1-config"
@@ -124,11 +133,13 @@ def test_promote_loses_a_concurrent_race(stack: Stack) -> None:
     staged(stack, 2)
     state = invoke(stack, "smoke_test", deploy_until_settled(stack, 2))
     original = reg.get_champion
+
     # Another deployment moves the pointer between our read and our conditional write.
     def racing_read() -> Champion | None:
         seen = original()
         reg.set_champion(Champion(version=5, model_name="m5", endpoint_config_name="c5"), expected_version=None)
         return seen
+
     module = stack.handler("promote_model")
     module.registry.get_champion = racing_read
     with pytest.raises(ConflictError, match="champion changed concurrently"):

@@ -13,7 +13,9 @@ from tests.support.fake_sagemaker import evaluation, tar_gz
 from tests.support.lambda_context import context
 from tests.support.stack import Stack
 
-GOOD_CSV = "review_text,sentiment\n" + "".join(f"review {i} {'great' if i % 2 else 'awful'},{i % 2}\n" for i in range(40))
+GOOD_CSV = "review_text,sentiment\n" + "".join(
+    f"review {i} {'great' if i % 2 else 'awful'},{i % 2}\n" for i in range(40)
+)
 
 
 def registry(stack: Stack) -> Registry:
@@ -29,8 +31,13 @@ def with_run(stack: Stack, event: dict[str, Any]) -> dict[str, Any]:
     """Record the run the sample state belongs to (the trigger does this in a real run)."""
     run = event["run"]
     registry(stack).put_run(
-        Run(run_id=run["run_id"], status=RunStatus.RUNNING, dataset=run["dataset"], trigger=TriggerSource.UPLOAD,
-            source_fingerprint=run["source_fingerprint"])
+        Run(
+            run_id=run["run_id"],
+            status=RunStatus.RUNNING,
+            dataset=run["dataset"],
+            trigger=TriggerSource.UPLOAD,
+            source_fingerprint=run["source_fingerprint"],
+        )
     )
     return event
 
@@ -123,7 +130,7 @@ def test_evaluate_without_report_names_where_it_looked(stack: Stack) -> None:
     bucket, key = url[5:].split("/", 1)
     stack.s3.put_object(Bucket=bucket, Key=key, Body=tar_gz({"model.skops": b"x"}))
     stack.s3.delete_object(Bucket=bucket, Key=key.replace("model.tar.gz", "output.tar.gz"))
-    with pytest.raises(NotFoundError, match="wrote no evaluation.json"):
+    with pytest.raises(NotFoundError, match=r"wrote no evaluation\.json"):
         invoke(stack, "evaluate_model", state)
 
 

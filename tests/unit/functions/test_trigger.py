@@ -82,7 +82,7 @@ def test_schedule_skips_unchanged_data(stack: Stack, pipeline: list[dict[str, An
 
 
 def test_schedule_with_no_data_says_what_to_upload(stack: Stack, pipeline: list[dict[str, Any]]) -> None:
-    with pytest.raises(NotFoundError, match="upload incoming/<dataset>/train.csv"):
+    with pytest.raises(NotFoundError, match=r"upload incoming/<dataset>/train\.csv"):
         stack.handler("trigger").lambda_handler(load_event("trigger", "schedule"), context("TriggerFunction"))
 
 

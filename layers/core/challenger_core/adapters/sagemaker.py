@@ -5,6 +5,7 @@ Called from Lambdas with plain boto3 (no `.sync` service integrations): the API 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -167,15 +168,10 @@ class SageMaker:
 
     def delete_config_and_model(self, config_name: str, model_name: str) -> None:
         """Clean up a retired config and its model; already-gone resources are fine."""
-        for operation, call in (
-            ("DeleteEndpointConfig", lambda: self._sm.delete_endpoint_config(EndpointConfigName=config_name)),
-            ("DeleteModel", lambda: self._sm.delete_model(ModelName=model_name)),
-        ):
-            try:
-                with translate_errors(f"sagemaker {operation}"):
-                    call()
-            except NotFoundError:
-                pass
+        with contextlib.suppress(NotFoundError), translate_errors(f"sagemaker DeleteEndpointConfig {config_name}"):
+            self._sm.delete_endpoint_config(EndpointConfigName=config_name)
+        with contextlib.suppress(NotFoundError), translate_errors(f"sagemaker DeleteModel {model_name}"):
+            self._sm.delete_model(ModelName=model_name)
 
     def invoke(self, endpoint_name: str, body: bytes, content_type: str = "application/json") -> bytes:
         """InvokeEndpoint through sagemaker-runtime."""
