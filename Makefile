@@ -49,8 +49,9 @@ format: install ## Apply ruff fixes and formatting
 typecheck: install ## mypy --strict on the core, the handlers and the CLI
 	$(BIN)/mypy layers/core/challenger_core functions challenger
 
-cfn-lint: install ## cfn-lint on template.yaml
+cfn-lint: install tools ## cfn-lint on template.yaml, and on its SAM translation (catches cycles)
 	$(BIN)/cfn-lint template.yaml
+	$(SAM_VENV)/bin/python scripts/lint_translated_template.py
 
 validate: tools ## sam validate --lint (offline)
 	$(SAM) validate --lint
