@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from challenger_core import training
+from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.clients import client
 from challenger_core.models import Model, RunOutcome, TrainingState
 from challenger_core.observability import logger, metrics, to_state, tracer
@@ -15,6 +16,7 @@ from challenger_core.registry import Registry
 from challenger_core.settings import get_settings
 
 registry = Registry(client("dynamodb"), get_settings().models_table)
+sagemaker = SageMaker(client("sagemaker"))
 
 
 class RecordOutcomeRequest(Model):
@@ -27,6 +29,6 @@ class RecordOutcomeRequest(Model):
 @metrics.log_metrics
 @event_parser(model=RecordOutcomeRequest)
 def lambda_handler(event: RecordOutcomeRequest, context: LambdaContext) -> dict[str, Any]:
-    state = training.record_outcome(event.training, event.outcome, registry)
+    state = training.record_outcome(event.training, event.outcome, registry, sagemaker)
     metrics.add_metric(name=f"Runs{event.outcome.value.title()}", unit="Count", value=1)
     return to_state(state)

@@ -96,6 +96,12 @@ class FakeSageMaker:
         )
         return TrainingStatus("Completed", "Completed", f"{base}/model.tar.gz", None)
 
+    def stop_training(self, job_name: str) -> None:
+        job = self.jobs.get(job_name)
+        if job is not None and job.polls_left > 0:
+            self.calls.append(f"StopTrainingJob {job_name}")
+            job.polls_left, job.fail_reason = 0, "Stopped by user"
+
     # Serving --------------------------------------------------------------------------------------
     def create_model(self, name: str, image_uri: str, model_data_url: str, role_arn: str) -> None:
         self.models.setdefault(name, model_data_url)

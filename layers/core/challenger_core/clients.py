@@ -11,7 +11,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=60)
+# Bounded well inside the functions' 30 s timeout: a slow call must surface as a retryable error, not a
+# sandbox timeout; the state machines retry TransientServiceError with backoff.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3, read_timeout=10)
 
 
 def client(service: str) -> Any:

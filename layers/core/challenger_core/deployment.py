@@ -190,6 +190,7 @@ def start_rollback(
             sagemaker.delete_endpoint(state.plan.endpoint_name)
             sagemaker.create_endpoint(state.plan.endpoint_name, target)
     registry.update_model(state.request.version, status=ModelStatus.FAILED, failure_reason=cause)
+    state.failure = cause
     state.rollback = EndpointStatus(
         target_config=target,
         status="Updating",
@@ -201,6 +202,8 @@ def start_rollback(
 
 def failure_cause(state: DeploymentState) -> str:
     """Why the deployment did not go live, in one sentence."""
+    if state.failure is not None:
+        return state.failure
     if state.error is not None:
         return state.error.message
     if state.smoke is not None and not state.smoke.passed:

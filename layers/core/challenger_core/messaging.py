@@ -61,10 +61,11 @@ def compose(request: NotifyRequest, registry: Registry, settings: Settings) -> M
             reason=deployment.request.reason,
             previous_version=deployment.plan.previous_version,
         )
-    return notifications.rolled_back(
+    return notifications.not_deployed(
         stack=settings.stack_name,
         version=deployment.request.version,
         endpoint=deployment.plan.endpoint_name if deployment.plan else settings.endpoint_name,
         cause=failure_cause(deployment),
         serving_version=serving,
+        rolled_back=deployment.rollback is not None,
     )

@@ -315,6 +315,7 @@ class DeploymentState(Model):
     endpoint: EndpointStatus | None = None
     smoke: SmokeTestResult | None = None
     rollback: EndpointStatus | None = None
+    failure: str | None = None  # why the new version did not go live; the Fail state's cause
     error: StepError | None = None
     # Step Functions adds this to a nested execution's input; accepting it keeps `extra=forbid` strict.
     started_by: str | None = Field(default=None, alias="AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID")

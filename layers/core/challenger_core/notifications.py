@@ -104,13 +104,15 @@ def deployed(*, stack: str, version: int, endpoint: str, reason: str, previous_v
     return Message(kind=NotificationKind.DEPLOYED.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
 
 
-def rolled_back(*, stack: str, version: int, endpoint: str, cause: str, serving_version: int | None) -> Message:
-    headline = f"v{version} was NOT deployed: rolled back"
+def not_deployed(
+    *, stack: str, version: int, endpoint: str, cause: str, serving_version: int | None, rolled_back: bool
+) -> Message:
+    """A deployment that did not go live: rolled back to the previous config, or failed before any swap."""
+    headline = f"v{version} was NOT deployed" + (": rolled back" if rolled_back else "")
     serving = f"v{serving_version} keeps serving" if serving_version is not None else "no model is serving"
     body = [headline, "", f"Endpoint:  {endpoint}", f"Cause:     {cause}", f"Now:       {serving}"]
-    return Message(
-        kind=NotificationKind.ROLLED_BACK.value, subject=_subject(stack, headline), body="\n".join(body) + "\n"
-    )
+    kind = NotificationKind.ROLLED_BACK if rolled_back else NotificationKind.FAILED
+    return Message(kind=kind.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
 
 
 def failed(*, stack: str, run_id: str, dataset: str, cause: str, serving_version: int | None) -> Message:

@@ -205,14 +205,21 @@ def compare_with_champion(
     return state
 
 
-def record_outcome(state: TrainingState, outcome: RunOutcome, registry: Registry) -> TrainingState:
-    """Close the run: SUCCEEDED (deployed or rejected) or FAILED with the precise cause."""
+def record_outcome(
+    state: TrainingState, outcome: RunOutcome, registry: Registry, sagemaker: SageMaker
+) -> TrainingState:
+    """Close the run: SUCCEEDED (deployed or rejected) or FAILED with the precise cause.
+
+    A failed run stops its training job if it is still running (e.g. the poll bound ran out): it would
+    otherwise keep billing with nobody waiting for it.
+    """
     run_id = state.run.run_id
     fields: dict[str, object] = {"outcome": outcome.value, "ended_at": utcnow()}
     if outcome is RunOutcome.FAILED:
         cause = state.error.message if state.error else "unknown failure"
         fields.update(status=RunStatus.FAILED.value, error=cause)
         if state.training is not None:
+            sagemaker.stop_training(state.training.job_name)
             model = _find_model(registry, state.training.version)
             if model is not None and model.status in (ModelStatus.TRAINING, ModelStatus.STAGED, ModelStatus.APPROVED):
                 registry.update_model(model.version, status=ModelStatus.FAILED, failure_reason=cause)

@@ -196,3 +196,13 @@ def test_notify_comparison_emails_the_metric_table(stack: Stack) -> None:
     assert "v1 beats the champion" in email["subject"]
     f1_row = next(line for line in email["body"].splitlines() if line.startswith("f1 "))
     assert f1_row.split()[:4] == ["f1", "0.8850", "0.9100", "+0.0250"]
+
+
+def test_failed_run_stops_its_still_running_training_job(stack: Stack) -> None:
+    stack.sagemaker.polls_to_complete = 100
+    state = invoke(stack, "start_training", with_run(stack, load_event("start_training", "validated")))
+    state["error"] = {"Error": "PollingExhaustedError", "Cause": "the training job did not finish in time"}
+    invoke(stack, "record_outcome", {"outcome": "FAILED", "training": state})
+    assert stack.sagemaker.calls[-1] == f"StopTrainingJob {state['training']['job_name']}"
+    assert registry(stack).get_model(1).status is ModelStatus.FAILED
+    assert registry(stack).get_run(state["run"]["run_id"]).error == "the training job did not finish in time"

@@ -96,6 +96,12 @@ class SageMaker:
             failure_reason=job.get("FailureReason"),
         )
 
+    def stop_training(self, job_name: str) -> None:
+        """Stop a job nobody is waiting for any more (a failed or timed-out run); a finished job is fine."""
+        with contextlib.suppress(NotFoundError), translate_errors(f"sagemaker StopTrainingJob {job_name}"):
+            if self.training_status(job_name).status == "InProgress":
+                self._sm.stop_training_job(TrainingJobName=job_name)
+
     # Serving --------------------------------------------------------------------------------------
     def create_model(self, name: str, image_uri: str, model_data_url: str, role_arn: str) -> None:
         """Idempotent: an existing model of that name is reused (a retried task must not fail)."""
