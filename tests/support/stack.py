@@ -12,7 +12,6 @@ from typing import Any
 
 import boto3
 
-from challenger_core.settings import get_settings
 from tests.support.events import ROOT
 from tests.support.fake_sagemaker import FakeSageMaker
 from tests.support.template import table_definition
@@ -113,7 +112,6 @@ def provision(env: dict[str, str]) -> Stack:
         "ARN"
     ]
     env.update(TOPIC_ARN=topic_arn, APPROVAL_SECRET_ARN=secret_arn)
-    get_settings.cache_clear()
     return Stack(
         env=env,
         s3=s3,

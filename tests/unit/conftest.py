@@ -9,7 +9,6 @@ import pytest
 from moto import mock_aws
 from pytest_socket import disable_socket
 
-from challenger_core.settings import get_settings
 from tests.support.stack import BASE_ENV, Stack, provision
 
 
@@ -18,13 +17,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in BASE_ENV.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -34,5 +30,4 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         provisioned = provision(dict(BASE_ENV))
         for name, value in provisioned.env.items():
             monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
         yield provisioned

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
@@ -74,7 +73,10 @@ class Settings(BaseModel):
         return cls.model_validate(values)
 
 
-@lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings of this process, read once (environment does not change within a Lambda sandbox)."""
+    """This function's settings. Handlers call it once, at import: one read per Lambda sandbox.
+
+    Deliberately not cached in the layer: locally several functions share one process (and this
+    module), each with its own environment.
+    """
     return Settings.from_env()
