@@ -1,6 +1,7 @@
 """ApiFunction: the REST API behind API Gateway (API key), including the approval links' pages.
 
-Routes here: GET /health, POST /predict, GET /models, GET /runs, GET/POST /approvals/{id}.
+Routes: GET /health, POST /predict, GET /models, GET /models/{version}, GET /runs, POST /runs,
+GET /runs/{run_id}, POST /runs/{run_id}/approval, POST /rollback, GET/POST /approvals/{approval_id}.
 A GET never decides anything (mail scanners follow links): it shows a confirmation form that POSTs.
 """
 
@@ -16,8 +17,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from challenger_core import approvals, serving
+from challenger_core import approvals, operations, serving
 from challenger_core.adapters.sagemaker import SageMaker
+from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
 from challenger_core.clients import client
 from challenger_core.errors import ApprovalLinkError, ConflictError, NotFoundError, ServiceError
@@ -30,6 +32,7 @@ settings = get_settings()
 registry = Registry(client("dynamodb"), settings.models_table)
 sagemaker = SageMaker(client("sagemaker"), client("sagemaker-runtime"))
 workflow = Workflow(client("stepfunctions"))
+storage = Storage(client("s3"))
 secrets = parameters.SecretsProvider(boto3_client=client("secretsmanager"))
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -42,6 +45,16 @@ def _error(status: int, message: str) -> Response[dict[str, str]]:
 @app.exception_handler(serving.NoModelLiveError)
 def _no_model(exc: serving.NoModelLiveError) -> Response[dict[str, str]]:
     return _error(503, str(exc))
+
+
+@app.exception_handler(NotFoundError)
+def _not_found(exc: NotFoundError) -> Response[dict[str, str]]:
+    return _error(404, str(exc))
+
+
+@app.exception_handler(ConflictError)
+def _conflict(exc: ConflictError) -> Response[dict[str, str]]:
+    return _error(409, str(exc))
 
 
 @app.exception_handler(ServiceError)
@@ -80,9 +93,48 @@ def list_models() -> list[ModelVersion]:
     return registry.list_models()
 
 
+@app.get("/models/<version>")
+def get_model(version: int) -> ModelVersion:
+    return registry.get_model(version)
+
+
 @app.get("/runs")
 def list_runs() -> list[Run]:
     return registry.list_runs()
+
+
+@app.post("/runs")
+def retrain(request: operations.RetrainRequest) -> Response[operations.RetrainResponse]:
+    result = operations.retrain(
+        request, actor=_caller(), storage=storage, registry=registry, workflow=workflow, settings=settings
+    )
+    return Response(
+        status_code=202 if result.started else 200, content_type=content_types.APPLICATION_JSON, body=result
+    )
+
+
+@app.get("/runs/<run_id>")
+def get_run(run_id: str) -> operations.RunDetail:
+    return operations.run_detail(run_id, registry=registry, workflow=workflow)
+
+
+@app.post("/runs/<run_id>/approval")
+def decide_run(run_id: str, request: operations.DecisionRequest) -> dict[str, Any]:
+    approval = operations.decide_run(run_id, request, actor=_caller(), registry=registry, workflow=workflow)
+    return {"run_id": run_id, "version": approval.version, "decision": approval.status.value}
+
+
+@app.post("/rollback")
+def rollback(request: operations.RollbackRequest) -> Response[operations.DeploymentStarted]:
+    started = operations.rollback(request, actor=_caller(), registry=registry, workflow=workflow, settings=settings)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=started)
+
+
+def _caller() -> str:
+    """Who is calling: the Cognito user when signed in, else the API key's caller."""
+    context = app.current_event.request_context
+    claims = (context.authorizer.claims or {}) if context.authorizer else {}
+    return str(claims.get("email") or claims.get("cognito:username") or "api-key caller")
 
 
 # Approval links ----------------------------------------------------------------------------------

@@ -210,3 +210,119 @@ def test_unknown_approval_is_404(stack: Stack, pending: Any) -> None:
     event["path"] = "/approvals/" + "f" * 32
     event["body"] = urlencode(fields)
     assert call(stack, event)[0] == 404
+
+
+# Operations: retrain, decide, roll back, watch -------------------------------------------------------
+
+
+def retired_and_live(stack: Stack) -> None:
+    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
+    registry.put_model(
+        ModelVersion(
+            version=1,
+            status=ModelStatus.RETIRED,
+            run_id="r1",
+            dataset="reviews",
+            data_fingerprint="f",
+            training_job_name="j1",
+            model_data_url="s3://a/1.tar.gz",
+        )
+    )
+    live_model(stack, version=2)
+
+
+def test_model_by_version(stack: Stack) -> None:
+    assert call(stack, load_event("api", "model"))[0] == 404
+    retired_and_live(stack)
+    status, body = call(stack, load_event("api", "model"))
+    assert (status, body["version"], body["status"]) == (200, 1, "RETIRED")
+
+
+def test_retrain_now_starts_a_run(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[tuple[str, str]] = []
+    monkeypatch.setattr(stack.handler("api").workflow, "start", lambda arn, name, _: started.append((arn, name)) or "x")
+    stack.put_data("incoming/reviews/train.csv", b"review_text,sentiment\nok,1\n")
+    status, body = call(stack, load_event("api", "retrain"))
+    assert status == 202
+    assert body["started"] is True
+    assert started[0][1] == body["run_id"]
+    again = call(stack, load_event("api", "retrain"))
+    assert again[0] == 200
+    assert "unchanged since run" in again[1]["reason"]
+
+
+def test_retrain_unknown_dataset_is_404(stack: Stack) -> None:
+    status, body = call(stack, load_event("api", "retrain"))
+    assert status == 404
+    assert "incoming/reviews/train.csv does not exist" in body["message"]
+
+
+def test_rollback_redeploys_an_earlier_version(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        stack.handler("api").workflow, "start", lambda arn, name, payload: started.append(payload) or "arn:x"
+    )
+    retired_and_live(stack)
+    status, body = call(stack, load_event("api", "rollback"))
+    assert (status, body) == (202, {"version": 1, "execution_arn": "arn:x"})
+    assert started == [
+        {"request": {"version": 1, "reason": "rollback", "run_id": None, "requested_by": "api-key caller"}}
+    ]
+
+
+def test_rollback_without_version_picks_the_previous_champion(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stack.handler("api").workflow, "start", lambda *_: "arn:x")
+    retired_and_live(stack)
+    event = load_event("api", "rollback")
+    event["body"] = "{}"
+    assert call(stack, event)[1]["version"] == 1
+
+
+def test_rollback_to_the_live_version_is_a_conflict(stack: Stack) -> None:
+    retired_and_live(stack)
+    event = load_event("api", "rollback")
+    event["body"] = json.dumps({"version": 2})
+    status, body = call(stack, event)
+    assert (status, body["message"]) == (409, "v2 is already live")
+
+
+def test_dashboard_decision_resumes_the_waiting_run(stack: Stack, pending: Any) -> None:
+    approval, resumed = pending
+    event = load_event("api", "decide_run")
+    event["pathParameters"] = {"run_id": approval.run_id}
+    event["path"] = f"/runs/{approval.run_id}/approval"
+    status, body = call(stack, event)
+    assert (status, body["decision"]) == (200, "APPROVED")
+    assert resumed == [("tok", {"approved": True, "actor": "api-key caller", "comment": "looks good"})]
+    assert call(stack, event)[0] == 404  # nothing is pending any more
+
+
+def test_run_detail_lists_pipeline_steps(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from challenger_core.models import Run, RunStatus, TriggerSource
+
+    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
+    run_id = "20261123T101500Z-reviews-3f9a1c2e"
+    registry.put_run(
+        Run(
+            run_id=run_id,
+            status=RunStatus.RUNNING,
+            dataset="reviews",
+            trigger=TriggerSource.UPLOAD,
+            source_fingerprint="f",
+            execution_arn="arn:exec",
+        )
+    )
+    history = [
+        {"type": "ExecutionStarted"},
+        {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "ValidateData"}},
+        {"type": "TaskStateExited", "stateExitedEventDetails": {"name": "ValidateData"}},
+        {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "StartTraining"}},
+        {"type": "TaskFailed"},
+    ]
+    monkeypatch.setattr(stack.handler("api").workflow, "history", lambda arn: history)
+    status, body = call(stack, load_event("api", "run"))
+    assert status == 200
+    assert body["steps"] == [
+        {"name": "ValidateData", "status": "succeeded"},
+        {"name": "StartTraining", "status": "failed"},
+    ]

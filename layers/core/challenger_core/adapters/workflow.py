@@ -33,6 +33,14 @@ class Workflow:
         with translate_errors("states SendTaskFailure"):
             self._sfn.send_task_failure(taskToken=task_token, error=error, cause=cause)
 
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        """Every event of an execution, oldest first."""
+        events: list[dict[str, Any]] = []
+        with translate_errors("states GetExecutionHistory"):
+            for page in self._sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+                events.extend(dict(event) for event in page["events"])
+        return events
+
     def describe(self, execution_arn: str) -> dict[str, Any]:
         with translate_errors("states DescribeExecution"):
             return dict(self._sfn.describe_execution(executionArn=execution_arn))
