@@ -1,6 +1,7 @@
 """TriggerFunction: an upload under incoming/ or the retrain schedule → one training pipeline run.
 
-Idempotent on (dataset, data fingerprint): a duplicate EventBridge delivery never starts a second run.
+Idempotent on the EventBridge event id: a duplicate delivery never starts a second run. Data that did
+not change since a running or successful run is skipped by the registry check in `triggering.start_run`.
 """
 
 from __future__ import annotations
@@ -31,9 +32,7 @@ storage = Storage(client("s3"))
 registry = Registry(client("dynamodb"), settings.models_table)
 workflow = Workflow(client("stepfunctions"))
 persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=client("dynamodb"))
-idempotency = IdempotencyConfig(
-    event_key_jmespath="[dataset, source_fingerprint, trigger, force]", expires_after_seconds=86400
-)
+idempotency = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=86400)
 
 
 class S3Bucket(BaseModel):
@@ -63,9 +62,14 @@ class ScheduledEvent(EventBridgeModel):
 TriggerEvent = ObjectCreatedEvent | ScheduledEvent  # the Literal detail-types make the union unambiguous
 
 
-@idempotent_function(data_keyword_argument="request", config=idempotency, persistence_store=persistence)
-def start_once(request: RunRequest) -> dict[str, Any]:
-    result = triggering.start_run(request, registry, workflow, settings)
+class TriggerCommand(BaseModel):
+    event_id: str
+    request: RunRequest
+
+
+@idempotent_function(data_keyword_argument="command", config=idempotency, persistence_store=persistence)
+def start_once(command: TriggerCommand) -> dict[str, Any]:
+    result = triggering.start_run(command.request, registry, workflow, settings)
     return {"started": result.started, "run_id": result.run_id, "reason": result.reason}
 
 
@@ -82,7 +86,7 @@ def lambda_handler(event: ObjectCreatedEvent | ScheduledEvent, context: LambdaCo
     else:
         dataset = triggering.latest_dataset(storage, settings.data_bucket)
         request = triggering.prepare_run(storage, settings.data_bucket, dataset, TriggerSource.SCHEDULE)
-    result: dict[str, Any] = start_once(request=request)
+    result: dict[str, Any] = start_once(command=TriggerCommand(event_id=source.id, request=request))
     logger.info("trigger handled", extra=result)
     metrics.add_metric(name="RunsStarted" if result["started"] else "RunsSkipped", unit="Count", value=1)
     return result
