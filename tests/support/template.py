@@ -1,36 +1,19 @@
-"""Read template.yaml (with its intrinsic-function tags) so tests build resources from the real properties."""
+"""Tables for the handler tests, built from template.yaml's own properties (keys cannot drift)."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-from cfnlint.decode import decode
-
-from tests.support.events import ROOT
+from challenger.local.provision import table_definition as _from_template
+from challenger.local.template import LocalTemplate
 
 
 @cache
-def template() -> dict[str, Any]:
-    parsed, problems = decode(str(ROOT / "template.yaml"))
-    if parsed is None:
-        raise RuntimeError(f"template.yaml does not parse: {problems}")
-    return dict(parsed)
-
-
-def resource(logical_id: str) -> dict[str, Any]:
-    return dict(template()["Resources"][logical_id])
+def _template() -> LocalTemplate:
+    return LocalTemplate()
 
 
 def table_definition(logical_id: str, table_name: str) -> dict[str, Any]:
-    """CreateTable arguments from a table's template properties (keys cannot drift between template and tests)."""
-    props = resource(logical_id)["Properties"]
-    definition: dict[str, Any] = {
-        "TableName": table_name,
-        "KeySchema": props["KeySchema"],
-        "AttributeDefinitions": props["AttributeDefinitions"],
-        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
-    }
-    if "GlobalSecondaryIndexes" in props:
-        definition["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
-    return definition
+    """CreateTable arguments for a template table, under the name the test stack uses."""
+    return {**_from_template(_template(), logical_id), "TableName": table_name}

@@ -17,13 +17,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from challenger.local.lambda_runtime import MOTO_CONFIG, LocalFunction, LocalLambdaRuntime, scaled_retry_intervals
+from challenger.local.lambda_runtime import MOTO_CONFIG, LocalLambdaRuntime, scaled_retry_intervals
+from challenger.local.provision import local_functions, provision
 from challenger.local.template import LocalTemplate
 from challenger_core.registry import Registry
 from tests.support.fake_sagemaker import FakeSageMaker
-from tests.support.template import table_definition
 
-LAYER = LocalTemplate().path.parent / "layers" / "core"
+SERVICES = ("s3", "dynamodb", "sns", "sqs", "secretsmanager", "stepfunctions")
 COMMON_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_TRACE_DISABLED": "1",
@@ -128,28 +128,6 @@ class Cloud:
         return found
 
 
-def provision(template: LocalTemplate) -> tuple[Any, Any, str]:
-    """Create the template's stateful resources in moto under the names the template resolves to."""
-    s3, ddb, sns, sqs = (boto3.client(name) for name in ("s3", "dynamodb", "sns", "sqs"))
-    for bucket in template.of_type("AWS::S3::Bucket"):
-        s3.create_bucket(Bucket=template.ref(bucket))
-    for table in template.of_type("AWS::DynamoDB::Table"):
-        ddb.create_table(**table_definition(table, template.ref(table)))
-    topic_arn = sns.create_topic(Name=template.name("NotificationTopic"))["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="outbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    secret = boto3.client("secretsmanager").create_secret(Name=template.name("ApprovalSecret"), SecretString="k" * 64)
-    template.physical["ApprovalSecret"] = secret["ARN"]
-    sfn = boto3.client("stepfunctions")
-    # The deployment pipeline first: the training pipeline's definition names it.
-    for machine in sorted(template.state_machines(), key=lambda m: m.logical_id != "DeploymentPipeline"):
-        sfn.create_state_machine(
-            name=machine.name, definition=machine.definition, roleArn="arn:aws:iam::123456789012:role/sfn"
-        )
-    return s3, sqs, queue_url
-
-
 @pytest.fixture
 def cloud_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Cloud]]:
     """Build the stack from template.yaml with the given parameter overrides."""
@@ -158,30 +136,25 @@ def cloud_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Clo
 
         def build(**parameters: str) -> Cloud:
             template = LocalTemplate(parameters={**DEFAULT_PARAMETERS, **parameters})
-            s3, sqs, queue_url = provision(template)
-            runtime = LocalLambdaRuntime(
-                [
-                    LocalFunction(
-                        name=f.name,
-                        code_dir=f.code_dir,
-                        handler=f.handler,
-                        environment=f.environment,
-                        extra_paths=[LAYER],
-                        timeout=f.timeout,
-                        memory_size=f.memory_size,
-                    )
-                    for f in template.functions()
-                ],
-                common_environment=COMMON_ENV,
-            )
+            clients = {name: boto3.client(name) for name in SERVICES}
+            provisioned = provision(template, clients, approval_key="k" * 64)
+            runtime = LocalLambdaRuntime(local_functions(template), common_environment=COMMON_ENV)
             runtime.install()
             runtimes.append(runtime)
-            fake = FakeSageMaker(s3=s3)
+            fake = FakeSageMaker(s3=clients["s3"])
             for name in runtime.function_names:
                 module = runtime.module(name)
                 if hasattr(module, "sagemaker"):
                     monkeypatch.setattr(module, "sagemaker", fake)
-            return Cloud(template, runtime, fake, s3, boto3.client("stepfunctions"), sqs, queue_url)
+            return Cloud(
+                template,
+                runtime,
+                fake,
+                clients["s3"],
+                clients["stepfunctions"],
+                clients["sqs"],
+                provisioned.outbox_queue_url,
+            )
 
         yield build
         for runtime in runtimes:

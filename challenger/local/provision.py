@@ -1,0 +1,112 @@
+"""Create a template's resources in moto (in-process mock or server) under the names the template resolves to.
+
+Used by the local cloud and by the state machine tests, so both provision the same thing the same way.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from challenger.local.lambda_runtime import LocalFunction
+from challenger.local.template import ROOT, LocalTemplate
+
+LAYER = ROOT / "layers" / "core"
+RECIPE_FILES = ("train.py", "inference.py", "requirements.txt")
+OUTBOX_QUEUE = "challenger-local-outbox"
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    topic_arn: str
+    outbox_queue_url: str
+    secret_arn: str
+
+
+def table_definition(template: LocalTemplate, logical_id: str) -> dict[str, Any]:
+    """CreateTable arguments from a table's template properties (keys cannot drift between template and moto)."""
+    properties = template.resources[logical_id]["Properties"]
+    definition: dict[str, Any] = {
+        "TableName": template.ref(logical_id),
+        "KeySchema": properties["KeySchema"],
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "BillingMode": properties.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if "GlobalSecondaryIndexes" in properties:
+        definition["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    return definition
+
+
+def source_bundle(recipe: Path) -> bytes:
+    """The recipe as SageMaker script mode wants it: a sourcedir.tar.gz with the entry points at the top."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in RECIPE_FILES:
+            tar.add(recipe / name, arcname=name)
+    return buffer.getvalue()
+
+
+def provision(template: LocalTemplate, clients: dict[str, Any], *, approval_key: str) -> Provisioned:
+    """Buckets, tables, topic (+ an SQS subscriber standing in for the email address), secret, recipe bundle and
+    both state machines. `clients` maps service name → boto3 client."""
+    s3, ddb, sns, sqs = clients["s3"], clients["dynamodb"], clients["sns"], clients["sqs"]
+    for bucket in template.of_type("AWS::S3::Bucket"):
+        s3.create_bucket(Bucket=template.ref(bucket))
+        s3.put_bucket_versioning(Bucket=template.ref(bucket), VersioningConfiguration={"Status": "Enabled"})
+    for table in template.of_type("AWS::DynamoDB::Table"):
+        ddb.create_table(**table_definition(template, table))
+    topic_arn = sns.create_topic(Name=template.name("NotificationTopic"))["TopicArn"]
+    template.physical["NotificationTopic"] = topic_arn
+    queue_url = sqs.create_queue(QueueName=OUTBOX_QUEUE)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    secret_arn = clients["secretsmanager"].create_secret(
+        Name=template.name("ApprovalSecret"), SecretString=approval_key
+    )["ARN"]
+    template.physical["ApprovalSecret"] = secret_arn
+    settings = _function_environment(template, "StartTrainingFunction")
+    s3.put_object(
+        Bucket=template.ref("ArtifactBucket"),
+        Key=settings["SOURCE_BUNDLE_KEY"],
+        Body=source_bundle(ROOT / "recipes" / "sentiment"),
+    )
+    # The deployment pipeline first: the training pipeline's definition names it.
+    for machine in sorted(template.state_machines(), key=lambda m: m.logical_id != "DeploymentPipeline"):
+        clients["stepfunctions"].create_state_machine(
+            name=machine.name,
+            definition=machine.definition,
+            roleArn=f"arn:aws:iam::{template.account}:role/{template.stack_name}-{machine.logical_id}Role",
+        )
+    return Provisioned(topic_arn=topic_arn, outbox_queue_url=queue_url, secret_arn=secret_arn)
+
+
+def _function_environment(template: LocalTemplate, logical_id: str) -> dict[str, str]:
+    return next(f.environment for f in template.functions() if f.logical_id == logical_id)
+
+
+def local_functions(template: LocalTemplate, overrides: dict[str, str] | None = None) -> list[LocalFunction]:
+    """The template's functions for the in-process Lambda runtime, with the core layer on their path.
+
+    `overrides` replaces variables that name AWS-only endpoints (e.g. API_URL → the local gateway).
+    """
+    functions = []
+    for spec in template.functions():
+        environment = dict(spec.environment)
+        for name, value in (overrides or {}).items():
+            if name in environment:
+                environment[name] = value
+        functions.append(
+            LocalFunction(
+                name=spec.name,
+                code_dir=spec.code_dir,
+                handler=spec.handler,
+                environment=environment,
+                extra_paths=[LAYER],
+                timeout=spec.timeout,
+                memory_size=spec.memory_size,
+            )
+        )
+    return functions
