@@ -9,7 +9,10 @@ Contract (see README.md):
   a test channel a stratified hold-out split (``--test-size``, ``--seed``) is evaluated instead.
 * Hyperparameters arrive as ``--name value`` strings (SageMaker's script-mode convention).
 * Outputs: ``SM_MODEL_DIR/model.skops`` (pickle-free), ``SM_MODEL_DIR/model_meta.json`` and
-  ``evaluation.json`` in both ``SM_MODEL_DIR`` and ``SM_OUTPUT_DATA_DIR``.
+  ``evaluation.json`` in both ``SM_MODEL_DIR`` and ``SM_OUTPUT_DATA_DIR``; the serving code
+  (``inference.py`` and ``requirements.txt``) is copied to ``SM_MODEL_DIR/code/`` so that
+  model.tar.gz is self-contained: the endpoint runs the code this model was trained with
+  (``SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code``), also when an old version is rolled back to.
 * Bad input exits non-zero with one clear message, also written to ``SM_OUTPUT_DIR/failure`` so
   that it surfaces as the training job's ``FailureReason``.
 """
@@ -24,6 +27,7 @@ import logging
 import math
 import os
 import platform
+import shutil
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -55,6 +59,7 @@ LABEL_COLUMN = "sentiment"
 LABEL_NAMES = {0: "negative", 1: "positive"}
 MODEL_FILENAME = "model.skops"
 META_FILENAME = "model_meta.json"
+SERVING_FILES = ("inference.py", "requirements.txt")
 EVALUATION_FILENAME = "evaluation.json"
 FAILURE_FILENAME = "failure"
 # Fewer rows than this cannot yield a meaningful model *and* an evaluation; fail early instead of
@@ -406,6 +411,10 @@ def train(hp: Hyperparameters, paths: Paths) -> dict[str, Any]:
         "evaluation_source": source,
     }
     _write_json(paths.model_dir / META_FILENAME, meta)
+    code_dir = paths.model_dir / "code"
+    code_dir.mkdir(exist_ok=True)
+    for name in SERVING_FILES:
+        shutil.copy2(Path(__file__).with_name(name), code_dir / name)
     # Inside the model dir the evaluation travels with model.tar.gz (the registry compares it);
     # SM_OUTPUT_DATA_DIR is where SageMaker users traditionally look for job outputs.
     _write_json(paths.model_dir / EVALUATION_FILENAME, report)

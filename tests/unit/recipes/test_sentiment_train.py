@@ -46,10 +46,15 @@ def test_training_writes_model_meta_and_evaluation_into_the_sagemaker_dirs(
 ) -> None:
     model_dir = sagemaker_job["model"]
     assert sorted(p.name for p in model_dir.iterdir()) == [
+        "code",
         "evaluation.json",
         "model.skops",
         "model_meta.json",
     ]
+    # The serving code travels inside model.tar.gz (SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code).
+    recipe = Path(__file__).resolve().parents[3] / "recipes" / "sentiment"
+    for name in ("inference.py", "requirements.txt"):
+        assert (model_dir / "code" / name).read_bytes() == (recipe / name).read_bytes()
     # The same report goes to the model artifact and to the job's output data.
     assert (sagemaker_job["output_data"] / "evaluation.json").read_bytes() == (
         model_dir / "evaluation.json"

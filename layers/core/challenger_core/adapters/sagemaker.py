@@ -119,8 +119,9 @@ class SageMaker:
                     "Image": image_uri,
                     "ModelDataUrl": model_data_url,
                     "Environment": {
+                        # train.py packs its serving code into model.tar.gz under code/ (self-contained).
                         "SAGEMAKER_PROGRAM": "inference.py",
-                        "SAGEMAKER_SUBMIT_DIRECTORY": model_data_url,
+                        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
                         "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
                     },
                 },
