@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help install tools lint format typecheck cfn-lint validate build test test-unit test-integration bench lock clean
+.PHONY: help install tools lint format typecheck cfn-lint validate build test test-unit test-integration demo up bench lock clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -67,6 +67,13 @@ test-integration: install ## Integration tests against the local cloud
 
 test: lint typecheck cfn-lint validate build ## Everything CI runs: lint, types, template checks, build, all tests
 	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+DEMO_EXIT ?=
+demo: install ## The main job: the whole product end to end on the local cloud (DEMO_EXIT=1 ends after the summary)
+	$(BIN)/challenger local demo $(if $(DEMO_EXIT),--exit,)
+
+up: install ## Run the local cloud in the foreground (Ctrl-C stops it; state kept in .challenger/)
+	$(BIN)/challenger local up
 
 bench: install ## Benchmarks (numbers printed; run on demand)
 	$(BIN)/python bench/bench_inference.py

@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     hp.add_argument("--max-features", type=_int_arg, default=defaults.max_features)
     hp.add_argument("--ngram-max", type=_int_arg, default=defaults.ngram_max, help="1 = unigrams only")
     hp.add_argument("--min-df", type=_int_arg, default=defaults.min_df)
-    hp.add_argument("--C", type=_float_arg, default=defaults.C, help="inverse regularisation strength")
+    # The training toolkit passes one-letter hyperparameters with a single dash (`-C 2.0`).
+    hp.add_argument("-C", "--C", dest="C", type=_float_arg, default=defaults.C, help="inverse regularisation strength")
     hp.add_argument("--solver", choices=("liblinear", "lbfgs"), default=defaults.solver)
     hp.add_argument("--max-iter", type=_int_arg, default=defaults.max_iter)
     hp.add_argument("--test-size", type=_float_arg, default=defaults.test_size)

@@ -8,8 +8,9 @@ and a little label noise, so that a TF-IDF + logistic regression model lands at 
 
 Two training sets exist to demonstrate "challenger beats champion":
 
-* ``train_v1.csv`` (~600 rows) only sees a *core* ~80% of every word list and has more label
-  noise, so a model trained on it is decent (F1 ~0.75 on ``test.csv``) but misses reviews that
+* ``train_v1.csv`` (~800 rows) only sees a *core* ~80% of every word list and has more label
+  noise, so a model trained on it is decent (F1 and accuracy ~0.84 on ``test.csv``, over the default
+  0.8 floor) but misses reviews that
   use words it never saw.
 * ``train_v2.csv`` (~1500 rows) sees the full vocabulary with little noise and scores a clearly
   higher F1 (~0.9) on the same ``test.csv``.
@@ -104,7 +105,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "train_v1.csv": Profile(
-        rows=600, seed=101, core_vocab_only=True, negations=True, label_noise=0.08, mixed=0.30, ambiguous=0.06
+        rows=800, seed=101, core_vocab_only=True, negations=True, label_noise=0.05, mixed=0.25, ambiguous=0.05
     ),
     "train_v2.csv": Profile(
         rows=1500,

@@ -110,8 +110,12 @@ def test_v2_training_data_beats_v1_on_the_same_test_set(
 ) -> None:
     v1 = _train(sentiment_train, tmp_path, [data_dir / "train_v1.csv"], [data_dir / "test.csv"])
     v2 = _read_json(sagemaker_job["model"] / "evaluation.json")
-    assert v1["metrics"]["f1"] > 0.65  # decent...
-    assert v2["metrics"]["f1"] > v1["metrics"]["f1"] + 0.08  # ...but clearly beaten
+    # v1 is good enough to deploy under the default policy (accuracy floor 0.8)...
+    assert v1["metrics"]["accuracy"] >= 0.8
+    # ...but v2 clearly beats it on the primary metric without regressing the guardrails.
+    assert v2["metrics"]["f1"] > v1["metrics"]["f1"] + 0.05
+    assert v2["metrics"]["accuracy"] > v1["metrics"]["accuracy"]
+    assert v2["metrics"]["roc_auc"] > v1["metrics"]["roc_auc"]
 
 
 def test_without_a_test_channel_a_stratified_holdout_is_evaluated(
@@ -137,7 +141,7 @@ def test_every_csv_in_the_channel_is_used(
         [data_dir / "train_v1.csv", data_dir / "train_v2.csv"],
         [data_dir / "test.csv"],
     )
-    assert report["n_train"] == 600 + 1500
+    assert report["n_train"] == 800 + 1500
     meta = _read_json(tmp_path / "model" / "model_meta.json")
     assert [d["file"] for d in meta["training_data"]] == ["train_v1.csv", "train_v2.csv"]
 
@@ -285,7 +289,8 @@ def test_unusable_channels_fail_cleanly(
     ("argv", "message"),
     [
         (["--test-size", "1.5"], "--test-size must be between 0 and 1 (exclusive), got 1.5"),
-        (["--C", "abc"], "argument --C: expected a number, got 'abc'"),
+        (["--C", "abc"], "argument -C/--C: expected a number, got 'abc'"),
+        (["-C", "2.0", "--solver", "nope"], "argument --solver: invalid choice"),
         (["--ngram-max", "1.5"], "argument --ngram-max: expected an integer, got '1.5'"),
         (["--min-df", "0"], "--min-df must be >= 1, got 0"),
         (["--solver", "saga"], "argument --solver: invalid choice: 'saga'"),

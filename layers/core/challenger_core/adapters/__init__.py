@@ -36,7 +36,7 @@ def translate_errors(operation: str) -> Iterator[None]:
         text = f"{operation}: {code}: {message}"
         if code in _TRANSIENT_CODES or status >= 500:
             raise TransientServiceError(text) from exc
-        if code in _NOT_FOUND_CODES or "Could not find" in message:
+        if code in _NOT_FOUND_CODES or "Could not find" in message or "Requested resource not found" in message:
             raise NotFoundError(text) from exc
         if code in _CONFLICT_CODES:
             raise ConflictError(text) from exc

@@ -1,0 +1,352 @@
+"""`challenger`: the command line for the local cloud and for a deployed stack (`--stack NAME`).
+
+challenger local up [--fresh] [--fast-clock N] [--approval-mode manual]
+challenger local demo [--exit]
+challenger data push FILE [--dataset NAME] [--test FILE]
+challenger runs list | runs show ID | runs wait [ID]
+challenger models list
+challenger approve RUN | reject RUN
+challenger rollback [--to VERSION]
+challenger predict TEXT [TEXT ...]
+challenger outbox [ID]                      (local cloud only)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE_DIR = Path(os.environ.get("CHALLENGER_STATE_DIR", ROOT / ".challenger"))
+TERMINAL = ("SUCCEEDED", "FAILED")
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback, exit status 2."""
+
+
+@dataclass
+class Target:
+    """Where the commands go: the API (URL + key) and the data bucket."""
+
+    api_url: str
+    api_key: str
+    data_bucket: str
+    s3: Any
+    outbox_dir: Path | None = None
+
+    def call(self, method: str, path: str, body: Any = None, *, ok: Sequence[int] = (200, 202)) -> Any:
+        try:
+            response = requests.request(
+                method, f"{self.api_url}{path}", json=body, headers={"x-api-key": self.api_key}, timeout=30
+            )
+        except requests.ConnectionError as exc:
+            raise CliError(f"cannot reach the API at {self.api_url}: is `challenger local up` running?") from exc
+        payload = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
+        if response.status_code not in ok:
+            message = payload.get("message") or payload.get("detail") or response.text[:300]
+            raise CliError(f"{method} {path}: HTTP {response.status_code}: {message}")
+        return payload
+
+
+def local_target(state_dir: Path = STATE_DIR) -> Target:
+    path = state_dir / "local.json"
+    if not path.exists():
+        raise CliError(f"no local cloud is running ({path} not found): start one with `challenger local up`")
+    info = json.loads(path.read_text())
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=info["endpoint_url"],
+        region_name=info["region"],
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 — moto's dummy credentials
+    )
+    return Target(info["api_url"], info["api_key"], info["data_bucket"], s3, Path(info["outbox_dir"]))
+
+
+def stack_target(stack: str) -> Target:
+    """Resolve a deployed stack's outputs (ApiUrl, ApiKeyId, DataBucketName) with the caller's AWS credentials."""
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    key = boto3.client("apigateway").get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)["value"]
+    return Target(outputs["ApiUrl"].rstrip("/"), key, outputs["DataBucketName"], boto3.client("s3"))
+
+
+# Commands ------------------------------------------------------------------------------------------
+
+
+def data_push(target: Target, file: Path, dataset: str, test: Path | None) -> None:
+    """Upload test.csv first (if any): the train.csv upload is what starts the run."""
+    for source, name in ((test, "test.csv"), (file, "train.csv")):
+        if source is None:
+            continue
+        if not source.is_file():
+            raise CliError(f"{source} is not a file")
+        key = f"incoming/{dataset}/{name}"
+        target.s3.upload_file(str(source), target.data_bucket, key)
+        print(f"uploaded {source} → s3://{target.data_bucket}/{key}")
+
+
+def runs_list(target: Target) -> None:
+    rows = [
+        (
+            r["run_id"],
+            r["status"],
+            r.get("outcome") or "",
+            f"v{r['version']}" if r.get("version") else "",
+            (r.get("error") or "")[:70],
+        )
+        for r in target.call("GET", "/runs")
+    ]
+    print_table(("run", "status", "outcome", "model", "error"), rows)
+
+
+def runs_show(target: Target, run_id: str) -> dict[str, Any]:
+    detail: dict[str, Any] = target.call("GET", f"/runs/{run_id}")
+    run = detail["run"]
+    print(f"run {run['run_id']}  {run['status']}  {run.get('outcome') or ''}  dataset={run['dataset']}")
+    for step in detail["steps"]:
+        print(
+            f"  {'✔' if step['status'] == 'succeeded' else '✘' if step['status'] == 'failed' else '…'} {step['name']}"
+        )
+    if run.get("error"):
+        print(f"  cause: {run['error']}")
+    return detail
+
+
+def latest_run_id(target: Target, *, newer_than: str = "", timeout: float = 30) -> str:
+    """The newest run (optionally: one newer than a run id), waiting briefly for a just-pushed drop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = target.call("GET", "/runs")
+        if runs and runs[0]["run_id"] > newer_than:
+            return str(runs[0]["run_id"])
+        if time.monotonic() > deadline:
+            raise CliError("no run started: check the upload's path (incoming/<dataset>/train.csv)")
+        time.sleep(0.5)
+
+
+def runs_wait(
+    target: Target, run_id: str | None, *, timeout: float = 900, echo: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Follow a run state by state until it ends; returns the run."""
+    run_id = run_id or latest_run_id(target)
+    seen = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        detail = target.call("GET", f"/runs/{run_id}")
+        for step in detail["steps"][seen:]:
+            echo(f"  · {step['name']}")
+        seen = len(detail["steps"])
+        run: dict[str, Any] = detail["run"]
+        if run["status"] in TERMINAL:
+            verdict = run.get("outcome") or run["status"]
+            echo(f"run {run_id}: {run['status']} ({verdict})" + (f": {run['error']}" if run.get("error") else ""))
+            return run
+        time.sleep(0.5)
+    raise CliError(f"run {run_id} still running after {timeout:.0f}s")
+
+
+def models_list(target: Target) -> None:
+    rows = [
+        (
+            f"v{m['version']}",
+            m["status"],
+            *(f"{m['metrics'].get(k, float('nan')):.4f}" for k in ("f1", "accuracy", "roc_auc")),
+            m["dataset"],
+            m["created_at"],
+        )
+        for m in target.call("GET", "/models")
+    ]
+    print_table(("model", "status", "f1", "accuracy", "roc_auc", "dataset", "created"), rows)
+
+
+def decide(target: Target, run_id: str, decision: str, comment: str) -> None:
+    result = target.call("POST", f"/runs/{run_id}/approval", {"decision": decision, "comment": comment})
+    print(f"v{result['version']} {result['decision'].lower()}")
+
+
+def rollback(target: Target, version: int | None, *, wait: bool = True, timeout: float = 300) -> int:
+    started = target.call("POST", "/rollback", {"version": version} if version else {})
+    version = int(started["version"])
+    print(f"rolling back to v{version} (blue/green, smoke-tested)…")
+    deadline = time.monotonic() + timeout
+    while wait and time.monotonic() < deadline:
+        model = target.call("GET", f"/models/{version}")
+        if model["status"] == "LIVE":
+            print(f"v{version} is live")
+            return version
+        if model["status"] == "FAILED":
+            raise CliError(f"rollback to v{version} failed: {model.get('failure_reason')}")
+        time.sleep(0.5)
+    return version
+
+
+def predict(target: Target, texts: Sequence[str]) -> dict[str, Any]:
+    answer: dict[str, Any] = target.call("POST", "/predict", {"instances": list(texts)})
+    for text, prediction in zip(texts, answer["predictions"], strict=True):
+        print(f"v{answer['model_version']}  {prediction['sentiment']:8s} {prediction['score']:.3f}  {text}")
+    return answer
+
+
+def outbox(target: Target, message_id: str | None) -> None:
+    if target.outbox_dir is None:
+        raise CliError("the outbox exists in the local cloud only; on AWS the emails go to NotificationEmail")
+    from challenger.local.outbox import read_messages  # noqa: PLC0415 — local-only module
+
+    messages = read_messages(target.outbox_dir)
+    if message_id:
+        message = next((m for m in messages if m.id.startswith(message_id)), None)
+        if message is None:
+            raise CliError(f"no message {message_id} in {target.outbox_dir}")
+        print(f"Subject: {message.subject}\nDate: {message.date}\n\n{message.body}")
+        return
+    print_table(("id", "date", "subject"), [(m.id[:12], str(m.date), m.subject) for m in messages])
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [list(map(str, header)), *[list(map(str, row)) for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for index, row in enumerate(cells):
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if index == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+# Local cloud ---------------------------------------------------------------------------------------
+
+
+def local_up(fresh: bool, fast_clock: float | None, parameters: dict[str, str]) -> None:
+    from challenger.local.cloud import LocalCloud  # noqa: PLC0415 — heavy imports only for this command
+
+    cloud = LocalCloud(fresh=fresh, fast_clock=fast_clock, parameters=parameters, state_dir=STATE_DIR)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    cloud.start()
+    try:
+        print(f"\n  API        {cloud.gateway.api_url}   (x-api-key: {cloud.api_key})")
+        print(f"  dashboard  {cloud.gateway.url}/")
+        print(f"  data       s3://{cloud.template.ref('DataBucket')}/incoming/<dataset>/train.csv")
+        print(f"  outbox     {cloud.state_dir / 'outbox'}\n\nCtrl-C to stop.")
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping…")
+        cloud.stop()
+        print("stopped; state kept in", cloud.state_dir)
+
+
+def parse_parameters(pairs: Sequence[str]) -> dict[str, str]:
+    parameters = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise CliError(f"--parameter takes Name=Value, got {pair!r}")
+        parameters[name] = value
+    return parameters
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="challenger", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", help="a deployed stack's name (default: the local cloud)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    local = commands.add_parser("local", help="the local cloud").add_subparsers(dest="local_command", required=True)
+    up = local.add_parser("up", help="run the whole application on this machine (foreground)")
+    demo = local.add_parser("demo", help="the scripted end-to-end scenario")
+    for sub in (up, demo):
+        sub.add_argument("--fast-clock", type=float, help="schedule clock speed-up (e.g. 604800: a week a second)")
+        sub.add_argument(
+            "--parameter",
+            action="append",
+            default=[],
+            metavar="Name=Value",
+            help="template parameter override (repeatable)",
+        )
+    up.add_argument("--fresh", action="store_true", help="start from an empty stack")
+    up.add_argument("--approval-mode", choices=("auto", "manual"))
+    demo.add_argument("--exit", action="store_true", help="end after the summary instead of serving until Ctrl-C")
+
+    data = commands.add_parser("data").add_subparsers(dest="data_command", required=True)
+    push = data.add_parser("push", help="upload a training CSV (review_text,sentiment) to incoming/<dataset>/")
+    push.add_argument("file", type=Path)
+    push.add_argument("--dataset", default="reviews")
+    push.add_argument("--test", type=Path, help="a held-out test CSV to upload with it")
+
+    runs = commands.add_parser("runs").add_subparsers(dest="runs_command", required=True)
+    runs.add_parser("list")
+    runs.add_parser("show").add_argument("run_id")
+    runs.add_parser("wait", help="follow a run (default: the latest); exit 1 if it failed").add_argument(
+        "run_id", nargs="?"
+    )
+
+    commands.add_parser("models").add_subparsers(dest="models_command", required=True).add_parser("list")
+    for verb in ("approve", "reject"):
+        sub = commands.add_parser(verb, help=f"{verb} the challenger a run is waiting on")
+        sub.add_argument("run_id")
+        sub.add_argument("--comment", default="")
+    commands.add_parser("rollback", help="redeploy an earlier version").add_argument("--to", type=int, dest="version")
+    commands.add_parser("predict").add_argument("texts", nargs="+")
+    commands.add_parser("outbox", help="emails the local cloud sent").add_argument("message_id", nargs="?")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "local":
+            parameters = parse_parameters(args.parameter)
+            if args.local_command == "up":
+                if args.approval_mode:
+                    parameters["ApprovalMode"] = args.approval_mode
+                local_up(args.fresh, args.fast_clock, parameters)
+                return 0
+            from challenger.demo import run_demo  # noqa: PLC0415
+
+            return run_demo(exit_after=args.exit, fast_clock=args.fast_clock, parameters=parameters)
+        target = stack_target(args.stack) if args.stack else local_target()
+        return dispatch(args, target)
+    except CliError as exc:
+        print(f"challenger: {exc}", file=sys.stderr)
+        return 2
+
+
+def dispatch(args: argparse.Namespace, target: Target) -> int:
+    match args.command:
+        case "data":
+            data_push(target, args.file, args.dataset, args.test)
+        case "runs" if args.runs_command == "list":
+            runs_list(target)
+        case "runs" if args.runs_command == "show":
+            runs_show(target, args.run_id)
+        case "runs":
+            return 1 if runs_wait(target, args.run_id)["status"] == "FAILED" else 0
+        case "models":
+            models_list(target)
+        case "approve" | "reject":
+            decide(target, args.run_id, args.command, args.comment)
+        case "rollback":
+            rollback(target, args.version)
+        case "predict":
+            predict(target, args.texts)
+        case "outbox":
+            outbox(target, args.message_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

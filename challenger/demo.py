@@ -1,0 +1,173 @@
+"""`challenger local demo`: the product end to end on the local cloud, with the bundled sample data.
+
+1. push v1 data → watch the run state by state → v1 is deployed
+2. push better data → v2 is compared, approved (auto mode) and swapped blue/green while a background
+   client keeps calling POST /predict (requests sent and failed are reported: none may fail)
+3. push a bad file → the run fails with the precise reason, and v2 keeps serving
+4. summary table; then keep serving the dashboard until Ctrl-C (or exit with --exit)
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from challenger.cli import STATE_DIR, CliError, Target, data_push, latest_run_id, local_target, print_table, runs_wait
+from challenger.local.cloud import LocalCloud
+
+DATA = Path(__file__).resolve().parents[1] / "recipes" / "sentiment" / "data"
+SAMPLES = [
+    "Absolutely love it, works perfectly and the battery lasts for days.",
+    "Broke after two days. Terrible quality, I want my money back.",
+    "Not bad at all, I would buy it again.",
+]
+
+
+@dataclass
+class TrafficReport:
+    sent: int = 0
+    failed: int = 0
+    versions: dict[int, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+class BackgroundTraffic:
+    """A client calling POST /predict in a loop during the swap, counting every answer and failure."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.report = TrafficReport()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="demo-traffic", daemon=True)
+
+    def __enter__(self) -> TrafficReport:
+        self._thread.start()
+        return self.report
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        session = requests.Session()
+        session.headers["x-api-key"] = self.target.api_key
+        index = 0
+        while not self._stop.is_set():
+            index += 1
+            self.report.sent += 1
+            try:
+                response = session.post(
+                    f"{self.target.api_url}/predict", json={"instances": [SAMPLES[index % len(SAMPLES)]]}, timeout=10
+                )
+                if response.status_code != 200:
+                    raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
+                version = int(response.json()["model_version"])
+                self.report.versions[version] = self.report.versions.get(version, 0) + 1
+            except Exception as exc:  # every failure counts, whatever it is
+                self.report.failed += 1
+                self.report.errors.append(str(exc))
+            time.sleep(0.02)
+
+
+def step(title: str) -> None:
+    print(f"\n━━ {title}")
+
+
+def push_and_wait(target: Target, train: Path, *, test: Path | None = None) -> dict[str, object]:
+    newest = target.call("GET", "/runs")
+    before = str(newest[0]["run_id"]) if newest else ""
+    data_push(target, train, "reviews", test)
+    return runs_wait(target, latest_run_id(target, newer_than=before))
+
+
+def run_demo(*, exit_after: bool, fast_clock: float | None = None, parameters: dict[str, str] | None = None) -> int:
+    """The scripted scenario on a fresh local cloud; returns the process exit status."""
+    cloud = LocalCloud(
+        fresh=True,
+        fast_clock=fast_clock,
+        parameters=parameters or {},
+        state_dir=STATE_DIR,
+        progress=lambda line: print(f"  {line}"),
+    )
+    step("Starting the local cloud (template.yaml, ASL, handlers and recipe, on loopback)")
+    cloud.start()
+    try:
+        return _scenario(cloud, exit_after)
+    except CliError as exc:
+        print(f"\ndemo failed: {exc}")
+        return 1
+    finally:
+        cloud.stop()
+
+
+def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
+    target = local_target(cloud.state_dir)
+
+    step("1. Drop the first dataset: incoming/reviews/train.csv (+ test.csv)")
+    first = push_and_wait(target, DATA / "train_v1.csv", test=DATA / "test.csv")
+    answer = target.call("POST", "/predict", {"instances": SAMPLES})
+    for text, prediction in zip(SAMPLES, answer["predictions"], strict=True):
+        print(f"  v{answer['model_version']} {prediction['sentiment']:8s} {prediction['score']:.3f}  {text}")
+
+    step("2. Drop better data: challenger vs champion, then a blue/green swap under live traffic")
+    with BackgroundTraffic(target) as traffic:
+        second = push_and_wait(target, DATA / "train_v2.csv")
+        time.sleep(1.0)  # keep the client running a moment past the swap
+    print(
+        f"  background client: {traffic.sent} requests sent, {traffic.failed} failed, "
+        f"answered by {', '.join(f'v{v}: {n}' for v, n in sorted(traffic.versions.items()))}"
+    )
+    for error in traffic.errors[:3]:
+        print(f"  ! {error}")
+
+    step("3. Drop a bad file: the run must fail with the precise reason, and the champion keeps serving")
+    bad = push_and_wait(target, DATA / "bad_missing_column.csv")
+    still = target.call("POST", "/predict", {"instances": SAMPLES[:1]})
+    print(f"  still serving: v{still['model_version']} ({still['predictions'][0]['sentiment']})")
+
+    step("Summary")
+    models = target.call("GET", "/models")
+    print_table(
+        ("model", "status", "f1", "accuracy", "roc_auc"),
+        [
+            (f"v{m['version']}", m["status"], *(f"{m['metrics'].get(k, 0):.4f}" for k in ("f1", "accuracy", "roc_auc")))
+            for m in models
+        ],
+    )
+    print()
+    print_table(
+        ("run", "status", "outcome", "cause"),
+        [
+            (r["run_id"], r["status"], r.get("outcome") or "", (r.get("error") or "")[:80])
+            for r in target.call("GET", "/runs")
+        ],
+    )
+    emails = sorted((cloud.state_dir / "outbox").glob("*.eml"))
+    print(f"\n  emails in the outbox: {len(emails)} ({cloud.state_dir / 'outbox'})")
+    print(f"  requests during the swap: {traffic.sent} sent, {traffic.failed} failed")
+
+    ok = (
+        first.get("outcome") == "DEPLOYED"
+        and second.get("outcome") == "DEPLOYED"
+        and bad.get("status") == "FAILED"
+        and traffic.failed == 0
+        and traffic.sent > 0
+        and still["model_version"] == 2
+    )
+    print(
+        f"\n{'DEMO PASSED' if ok else 'DEMO FAILED'}: v1 deployed, v2 swapped in with "
+        f"{traffic.failed} failed requests, bad file rejected, v{still['model_version']} serving"
+    )
+    if not exit_after:
+        print(f"\nDashboard: {cloud.gateway.url}/   API: {cloud.gateway.api_url}   (x-api-key: {cloud.api_key})")
+        print("Serving until Ctrl-C.")
+        try:
+            while True:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            print("\nstopping…")
+    return 0 if ok else 1

@@ -1,0 +1,282 @@
+"""The whole application on one machine: `challenger local up`.
+
+From the same template.yaml, ASL files, handlers and recipe that `sam deploy` ships:
+
+| AWS                         | here                                                                       |
+|-----------------------------|----------------------------------------------------------------------------|
+| S3, DynamoDB, SNS, SQS,     | moto in server mode on 127.0.0.1 (ThreadedMotoServer)                      |
+| Secrets Manager, STS        |                                                                            |
+| Step Functions              | moto's ASL engine executing our statemachine/*.asl.json                   |
+| Lambda                      | our handlers run in-process behind moto's Invoke (lambda_runtime)         |
+| SageMaker (+ runtime)       | challenger.local.sagemaker: train.py in a subprocess, model-server        |
+|                             | processes, blue/green UpdateEndpoint                                       |
+| EventBridge rules, schedule | challenger.local.events: S3 object-created hook + cron/rate scheduler      |
+| API Gateway (REST, API key) | challenger.local.gateway, which also serves frontend/                      |
+| SNS email                   | challenger.local.outbox: RFC 5322 messages in .challenger/outbox           |
+
+Everything binds to loopback. State (buckets, tables, SageMaker models and endpoints) is kept under
+`.challenger/` across restarts unless `fresh=True`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from challenger.local import snapshot
+from challenger.local.events import EventBus, Scheduler, rules_from_template
+from challenger.local.gateway import LocalApiGateway
+from challenger.local.lambda_runtime import LocalLambdaRuntime, configure_moto_server
+from challenger.local.outbox import Outbox
+from challenger.local.provision import local_functions, provision
+from challenger.local.sagemaker import LocalSageMaker
+from challenger.local.template import ROOT, LocalTemplate
+
+SERVICES = ("s3", "dynamodb", "sns", "sqs", "secretsmanager", "stepfunctions")
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+LOCAL_PARAMETERS = {
+    "NotificationEmail": "you@localhost",
+    "PollSeconds": "1",
+    "MaxPolls": "300",
+    "ScheduleEnabled": "true",
+}
+Progress = Callable[[str], None]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class LocalCloud:
+    """Start with `start()` (or as a context manager); `stop()` shuts everything down and saves state."""
+
+    state_dir: Path = ROOT / ".challenger"
+    fresh: bool = False
+    fast_clock: float | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    api_port: int = 0
+    progress: Progress = print
+    region: str = "us-east-1"
+
+    def __post_init__(self) -> None:
+        self.template = LocalTemplate(parameters={**LOCAL_PARAMETERS, **self.parameters}, region=self.region)
+        self._stack = contextlib.ExitStack()
+        self.clients: dict[str, Any] = {}
+        self.api_key = ""
+
+    # Lifecycle ------------------------------------------------------------------------------------
+    def start(self) -> LocalCloud:
+        try:
+            self._start()
+        except BaseException:
+            self.stop(save=False)
+            raise
+        return self
+
+    def _start(self) -> None:
+        if self.fresh:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._environment()
+
+        self.progress("starting moto (S3, DynamoDB, SNS, SQS, Secrets Manager, Step Functions, Lambda)")
+        moto_port = _free_port()
+        os.environ["MOTO_PORT"] = str(moto_port)  # moto's ASL engine calls Lambda and Step Functions there
+        self.moto_url = f"http://127.0.0.1:{moto_port}"
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        server.start()
+        self._stack.callback(server.stop)
+        configure_moto_server(self.moto_url)
+        config = Config(retries={"mode": "standard", "max_attempts": 3})
+        self.clients = {
+            name: boto3.client(name, endpoint_url=self.moto_url, region_name=self.region, config=config)  # type: ignore[call-overload]
+            for name in SERVICES
+        }
+
+        self.progress("provisioning template.yaml: buckets, tables, topic, secret, state machines")
+        provisioned = provision(self.template, self.clients, approval_key=self._approval_key())
+        if not self.fresh and (self.state_dir / "state").exists():
+            restored = snapshot.restore(self.template, self.clients, self.state_dir / "state")
+            self.progress(f"restored {restored} objects and items from {self.state_dir / 'state'}")
+            self._close_interrupted_runs()
+        self._stack.callback(self._save)
+
+        self.progress("starting the local SageMaker service")
+        self.sagemaker = LocalSageMaker(
+            state_dir=self.state_dir / "sagemaker", s3_endpoint_url=self.moto_url, region=self.region
+        )
+        self.sagemaker.start()
+        self._stack.callback(self.sagemaker.stop)
+
+        self.api_key = self._read_or_create("api-key", lambda: "local-" + secrets.token_urlsafe(24))
+        api_port = self.api_port or _free_port()  # fixed now: approval links need the URL before the gateway starts
+        api_url = f"http://127.0.0.1:{api_port}/v1"
+        self.gateway = LocalApiGateway(
+            self.template,
+            self._invoke_sync,
+            api_key=self.api_key,
+            static_dir=ROOT / "frontend" if (ROOT / "frontend").is_dir() else None,
+            port=api_port,
+        )
+
+        self.progress(f"registering {len(self.template.functions())} functions with the in-process Lambda runtime")
+        self.runtime = LocalLambdaRuntime(
+            local_functions(self.template, overrides={"API_URL": api_url}),
+            common_environment=self._function_environment(),
+        )
+        self.runtime.install()
+        self._stack.callback(self.runtime.uninstall)
+
+        self.progress("wiring EventBridge rules: uploads under incoming/ and the retrain schedule")
+        rules = rules_from_template(self.template)
+        self.events = EventBus(rules, self._deliver)
+        self._stack.callback(self.events.close)
+        self._stack.enter_context(
+            self.events.s3_hook({self.template.ref("DataBucket")}, region=self.region, account=self.template.account)
+        )
+        self.scheduler = Scheduler(
+            rules, self._deliver, region=self.region, account=self.template.account, fast_clock=self.fast_clock or 1.0
+        )
+        self.scheduler.start()
+        self._stack.callback(self.scheduler.stop)
+
+        self.outbox = Outbox(
+            sqs_client=self.clients["sqs"],
+            queue_url=provisioned.outbox_queue_url,
+            directory=self.state_dir / "outbox",
+            to_address=self.template.values["NotificationEmail"],
+        )
+        self.outbox.start()
+        self._stack.callback(self.outbox.stop)
+
+        self.gateway.start()
+        self._stack.callback(self.gateway.stop)
+        self._write_connection_file()
+        self.progress(f"ready: API {self.gateway.api_url}  dashboard {self.gateway.url}/")
+
+    def stop(self, *, save: bool = True) -> None:
+        """Stop every server and process in reverse order of start; the state is saved on the way."""
+        self._saving = save
+        self._stack.close()
+        (self.state_dir / "local.json").unlink(missing_ok=True)
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # Wiring ---------------------------------------------------------------------------------------
+    def _environment(self) -> None:
+        """This process talks to loopback only, with dummy credentials, whatever the user's AWS setup is."""
+        # moto's HTTP access log and its ASL engine's per-state error traces drown the progress output; a
+        # failed state still shows, through the run's recorded cause and the execution history.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+        # Metrics are disabled locally (no CloudWatch); Powertools still warns on every empty flush.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        for name, value in {**CREDENTIALS, "AWS_DEFAULT_REGION": self.region}.items():
+            os.environ[name] = value
+        for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            os.environ.pop(name, None)
+
+    def _function_environment(self) -> dict[str, str]:
+        return {
+            **CREDENTIALS,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ENDPOINT_URL": self.moto_url,
+            "AWS_ENDPOINT_URL_SAGEMAKER": self.sagemaker.url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.sagemaker.url,
+            "POWERTOOLS_TRACE_DISABLED": "1",  # no X-Ray daemon here
+            "POWERTOOLS_METRICS_DISABLED": "1",
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("CHALLENGER_LOG_LEVEL", "WARNING"),
+        }
+
+    def _invoke_sync(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        """API Gateway's Lambda proxy integration: a synchronous invoke."""
+        result = self.runtime.invoke(self.template.name(logical_id), event)
+        if result.function_error:
+            return {"statusCode": 502, "body": json.dumps({"message": "Internal server error"})}
+        response: dict[str, Any] = result.json()
+        return response
+
+    def _deliver(self, logical_id: str, event: dict[str, Any]) -> None:
+        """An EventBridge target: an asynchronous invoke (the bus calls this on its own thread)."""
+        result = self.runtime.invoke(self.template.name(logical_id), event)
+        if result.function_error:
+            self.progress(f"{logical_id} failed on {event.get('detail-type')}: {result.json().get('errorMessage')}")
+
+    def _approval_key(self) -> str:
+        return self._read_or_create("approval-key", lambda: secrets.token_urlsafe(48))
+
+    def _read_or_create(self, name: str, make: Callable[[], str]) -> str:
+        path = self.state_dir / name
+        if not path.exists():
+            path.write_text(make())
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def _close_interrupted_runs(self) -> None:
+        from challenger_core.models import RunStatus, utcnow  # noqa: PLC0415 — the layer is on sys.path by now
+        from challenger_core.registry import Registry  # noqa: PLC0415
+
+        registry = Registry(self.clients["dynamodb"], self.template.ref("ModelsTable"))
+        for run in registry.list_runs(limit=200):
+            if run.status is RunStatus.RUNNING:
+                registry.update_run(
+                    run.run_id,
+                    status="FAILED",
+                    outcome="FAILED",
+                    ended_at=utcnow(),
+                    error="interrupted: the local cloud stopped while this run was in progress",
+                )
+
+    def _save(self) -> None:
+        if getattr(self, "_saving", True):
+            snapshot.save(self.template, self.clients, self.state_dir / "state")
+
+    def _write_connection_file(self) -> None:
+        info = {
+            "api_url": self.gateway.api_url,
+            "dashboard_url": self.gateway.url + "/",
+            "api_key": self.api_key,
+            "stack_name": self.template.stack_name,
+            "region": self.region,
+            "endpoint_url": self.moto_url,
+            "sagemaker_url": self.sagemaker.url,
+            "data_bucket": self.template.ref("DataBucket"),
+            "outbox_dir": str(self.state_dir / "outbox"),
+            "pid": os.getpid(),
+        }
+        path = self.state_dir / "local.json"
+        path.write_text(json.dumps(info, indent=2) + "\n")
+        path.chmod(0o600)
+
+
+@contextlib.contextmanager
+def running(**kwargs: Any) -> Iterator[LocalCloud]:
+    """`with running(fresh=True) as cloud:` for tests and the demo."""
+    cloud = LocalCloud(**kwargs)
+    cloud.start()
+    try:
+        yield cloud
+    finally:
+        cloud.stop()

@@ -1,0 +1,787 @@
+"""EventBridge for the local cloud: the template's rules, pattern matching, S3 events and schedules.
+
+Why
+---
+moto keeps EventBridge rules but neither fires schedules nor delivers S3 "Object Created" events to Lambda
+or Step Functions targets. The local cloud therefore wires the template's rules itself:
+
+* :func:`rules_from_template` reads the SAM event sources (``EventBridgeRule`` / ``CloudWatchEvent`` with a
+  ``Pattern``; ``Schedule`` / ``ScheduleV2`` with an expression) of every function and state machine.
+* :func:`matches` is EventBridge content filtering (exact values, ``prefix``, ``suffix``,
+  ``equals-ignore-case``, ``wildcard``, ``anything-but``, ``numeric``, ``exists``, ``cidr``, ``$or``).
+* :class:`EventBus` delivers events to the targets of matching rules on worker threads (EventBridge is
+  asynchronous: a put never waits for the target) and logs delivery errors. :meth:`EventBus.s3_hook`
+  makes moto's S3 emit :func:`object_created_event` for every object created in the given buckets.
+* :class:`Scheduler` fires ``Schedule`` rules on their ``cron(...)`` / ``rate(...)`` expression, with a
+  ``fast_clock`` factor for demos and tests.
+
+Where the S3 hook sits (moto 5.2.5)
+-----------------------------------
+Every object-creating S3 call of ``moto/s3/models.py::S3Backend`` ends in a call of
+``moto.s3.notifications.send_event(account_id, event_name, bucket, key)``, looked up on the module at call
+time: ``put_object`` (``s3:ObjectCreated:Put`` / ``:Post``; ``copy_object`` passes
+``disable_notification=True`` to it), ``complete_multipart_upload`` (``:CompleteMultipartUpload``) and
+``copy_object`` (``:Copy``). Wrapping that one function is the narrowest hook: it sees exactly the created
+objects (the key holds size, ETag and version id), works in decorator mode and for a ``ThreadedMotoServer``
+in the same process alike, and leaves moto's own notifications untouched (the original still runs first).
+One moto quirk is corrected: ``complete_multipart_upload`` stores the object with ``put_object``, which
+notifies a ``Put`` too; S3 sends a single ``CompleteMultipartUpload`` event, so a ``Put`` for a key that
+carries a multipart upload is dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import ipaddress
+import logging
+import math
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from croniter import CroniterBadDateError, CroniterError, croniter
+
+if TYPE_CHECKING:
+    from challenger.local.template import LocalTemplate
+
+LOG = logging.getLogger(__name__)
+
+Deliver = Callable[[str, dict[str, Any]], None]
+"""``deliver(target_logical_id, event)``: hands one event to one target (invoke a function, start an execution)."""
+
+_PATTERN_EVENTS = {"EventBridgeRule", "CloudWatchEvent"}
+_SCHEDULE_EVENTS = {"Schedule", "ScheduleV2"}
+_TARGET_TYPES = ("AWS::Serverless::Function", "AWS::Serverless::StateMachine")
+
+
+# --------------------------------------------------------------------------------------------------
+# Rules
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One EventBridge rule with one target, as SAM generates it from a function's (or state machine's) event.
+
+    ``name`` is the rule's physical name (``RuleName``/``Name`` if the template sets one, else
+    ``<stack>-<Target><Event>``, the logical id SAM gives the generated rule). Exactly one of ``pattern`` and
+    ``schedule`` is set.
+    """
+
+    name: str
+    target: str
+    pattern: dict[str, Any] | None
+    schedule: str | None
+    enabled: bool
+
+    def __post_init__(self) -> None:
+        if (self.pattern is None) == (self.schedule is None):
+            raise ValueError(f"rule {self.name}: exactly one of pattern and schedule must be set")
+        if self.pattern is not None:
+            validate_pattern(self.pattern)
+        if self.schedule is not None:
+            parse_schedule(self.schedule)  # fail at load time, as CloudFormation would, not at the first tick
+
+    def arn(self, region: str, account: str) -> str:
+        return f"arn:aws:events:{region}:{account}:rule/{self.name}"
+
+
+def _enabled(template: LocalTemplate, properties: Mapping[str, Any]) -> bool:
+    # SAM: `State: ENABLED|DISABLED` (any event source) or the older boolean `Enabled` (Schedule).
+    if "State" in properties:
+        return str(template.resolve(properties["State"])).upper() == "ENABLED"
+    if "Enabled" in properties:
+        value = template.resolve(properties["Enabled"])
+        return value is True or str(value).lower() == "true"
+    return True
+
+
+def rules_from_template(template: LocalTemplate) -> list[Rule]:
+    """The EventBridge rules SAM would generate from the template's event sources (intrinsics resolved).
+
+    Covers ``EventBridgeRule``/``CloudWatchEvent`` (pattern) and ``Schedule``/``ScheduleV2`` (expression)
+    events of ``AWS::Serverless::Function`` and ``AWS::Serverless::StateMachine`` resources; the target is
+    the resource's logical id.
+    """
+    rules: list[Rule] = []
+    for logical_id in template.of_type(*_TARGET_TYPES):
+        events = template.resources[logical_id].get("Properties", {}).get("Events", {})
+        for event_name, event in events.items():
+            kind = event.get("Type")
+            properties = event.get("Properties", {})
+            if kind not in _PATTERN_EVENTS | _SCHEDULE_EVENTS:
+                continue
+            explicit = properties.get("RuleName", properties.get("Name"))
+            name = str(template.resolve(explicit)) if explicit else f"{template.stack_name}-{logical_id}{event_name}"
+            if kind in _PATTERN_EVENTS:
+                pattern = template.resolve(properties["Pattern"])
+                rules.append(Rule(name, logical_id, _plain(pattern), None, _enabled(template, properties)))
+            else:
+                expression = properties.get("Schedule", properties.get("ScheduleExpression"))
+                schedule = str(template.resolve(expression))
+                rules.append(Rule(name, logical_id, None, schedule, _enabled(template, properties)))
+    return rules
+
+
+def _plain(value: Any) -> Any:
+    """cfn-lint's node classes → plain dicts and lists (so rules compare, copy and print as JSON)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------------
+# Content filtering
+
+_MISSING: Any = object()
+_STRING_OPERATORS = {"prefix", "suffix", "equals-ignore-case", "wildcard"}
+_OPERATORS = _STRING_OPERATORS | {"anything-but", "numeric", "exists", "cidr"}
+_NUMERIC_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    "=": lambda a, b: a == b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def validate_pattern(pattern: Mapping[str, Any]) -> None:
+    """Raise ValueError for what EventBridge's PutRule would reject: unknown operators, non-list leaves."""
+    if not isinstance(pattern, Mapping):
+        raise ValueError(f"an event pattern is a JSON object, got {pattern!r}")
+    for key, spec in pattern.items():
+        if key == "$or":
+            if not isinstance(spec, list) or len(spec) < 2:
+                raise ValueError("$or takes a list of at least two patterns")
+            for alternative in spec:
+                validate_pattern(alternative)
+        elif isinstance(spec, Mapping):
+            validate_pattern(spec)
+        elif isinstance(spec, list):
+            for matcher in spec:
+                _validate_matcher(matcher)
+        else:
+            raise ValueError(f"pattern field {key!r}: values must be in a list, got {spec!r}")
+
+
+def _validate_matcher(matcher: Any) -> None:
+    if not isinstance(matcher, Mapping):
+        if isinstance(matcher, list):
+            raise ValueError(f"nested lists are not valid matchers: {matcher!r}")
+        return
+    if len(matcher) != 1:
+        raise ValueError(f"a matcher has exactly one operator: {matcher!r}")
+    ((operator, argument),) = matcher.items()
+    if operator not in _OPERATORS:
+        raise ValueError(f"unknown pattern operator {operator!r}")
+    if operator == "numeric":
+        _numeric_pairs(argument)
+    elif operator == "exists" and not isinstance(argument, bool):
+        raise ValueError(f"exists takes true or false, got {argument!r}")
+    elif operator == "cidr":
+        ipaddress.ip_network(str(argument), strict=False)
+    elif (
+        operator == "anything-but"
+        and isinstance(argument, Mapping)
+        and (len(argument) != 1 or next(iter(argument)) not in _STRING_OPERATORS)
+    ):
+        raise ValueError(f"anything-but takes a value, a list or one of {sorted(_STRING_OPERATORS)}")
+
+
+def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+    """True when ``event`` matches the EventBridge ``pattern`` (content filtering as AWS documents it).
+
+    Every field of the pattern must match (AND); the matchers listed for one field are alternatives (OR);
+    an array in the event matches when any element does. A field absent from the event only matches
+    ``{"exists": false}``. Strings match case-sensitively; numbers compare as numbers (``300 == 300.0``).
+    ``exists`` looks at leaf values only, as in EventBridge: an object is not a leaf.
+    """
+    return _match_object(pattern, event)
+
+
+def _match_object(pattern: Mapping[str, Any], event: Any) -> bool:
+    for key, spec in pattern.items():
+        if key == "$or":
+            if not any(_match_object(alternative, event) for alternative in spec):
+                return False
+            continue
+        value = event.get(key, _MISSING) if isinstance(event, Mapping) else _MISSING
+        if isinstance(spec, Mapping):
+            # An array of objects matches when one element does; a missing object (or a leaf where an
+            # object is expected) is matched as an empty one, so only `exists: false` below it can succeed.
+            objects = [item for item in _leaves(value) if isinstance(item, Mapping)] if value is not _MISSING else []
+            if not any(_match_object(spec, item) for item in objects or [{}]):
+                return False
+        elif not _match_leaf(spec, value):
+            return False
+    return True
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _match_leaf(matchers: Sequence[Any], value: Any) -> bool:
+    leaves = [] if value is _MISSING else [leaf for leaf in _leaves(value) if not isinstance(leaf, Mapping)]
+    for matcher in matchers:
+        if isinstance(matcher, Mapping) and "exists" in matcher:
+            if bool(matcher["exists"]) == bool(leaves):
+                return True
+        elif any(_match_value(matcher, leaf) for leaf in leaves):
+            return True
+    return False
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _equals(literal: Any, value: Any) -> bool:
+    # Typed equality: in Python True == 1, in EventBridge `true` and `1` are different values.
+    if literal is None or isinstance(literal, bool):
+        return value is literal
+    if _is_number(literal):
+        return _is_number(value) and value == literal
+    return isinstance(value, str) and value == literal
+
+
+def _match_value(matcher: Any, value: Any) -> bool:  # noqa: PLR0911 — one branch per operator
+    if not isinstance(matcher, Mapping):
+        return _equals(matcher, value)
+    ((operator, argument),) = matcher.items()
+    match operator:
+        case "prefix" | "suffix" | "equals-ignore-case" | "wildcard":
+            return _match_string(operator, argument, value)
+        case "anything-but":
+            if isinstance(argument, Mapping):
+                ((inner, inner_argument),) = argument.items()
+                candidates = inner_argument if isinstance(inner_argument, list) else [inner_argument]
+                return not any(_match_string(inner, candidate, value) for candidate in candidates)
+            excluded = argument if isinstance(argument, list) else [argument]
+            return not any(_equals(item, value) for item in excluded)
+        case "numeric":
+            return _is_number(value) and all(
+                _NUMERIC_OPERATORS[op](float(value), bound) for op, bound in _numeric_pairs(argument)
+            )
+        case "cidr":
+            if not isinstance(value, str):
+                return False
+            try:
+                return ipaddress.ip_address(value) in ipaddress.ip_network(str(argument), strict=False)
+            except ValueError:
+                return False
+    raise ValueError(f"unknown pattern operator {operator!r}")
+
+
+def _match_string(operator: str, argument: Any, value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    subject, text = value, str(argument)
+    if isinstance(argument, Mapping):  # {"prefix": {"equals-ignore-case": "x"}} and the like
+        ((modifier, inner),) = argument.items()
+        if modifier != "equals-ignore-case":
+            raise ValueError(f"{operator} takes a string or {{'equals-ignore-case': ...}}, got {argument!r}")
+        subject, text = value.casefold(), str(inner).casefold()
+    match operator:
+        case "prefix":
+            return subject.startswith(text)
+        case "suffix":
+            return subject.endswith(text)
+        case "equals-ignore-case":
+            return subject.casefold() == text.casefold()
+        case _:
+            return _wildcard(text).fullmatch(subject) is not None
+
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    # `*` is any run of characters; `\*` a literal star and `\\` a literal backslash (EventBridge escaping).
+    parts: list[str] = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern) and pattern[index + 1] in "*\\":
+            parts.append(re.escape(pattern[index + 1]))
+            index += 2
+            continue
+        parts.append(".*" if char == "*" else re.escape(char))
+        index += 1
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _numeric_pairs(argument: Any) -> list[tuple[str, float]]:
+    if not isinstance(argument, list) or not argument or len(argument) % 2:
+        raise ValueError(f"numeric takes [operator, number, ...], got {argument!r}")
+    pairs = []
+    for op, bound in zip(argument[::2], argument[1::2], strict=True):
+        if op not in _NUMERIC_OPERATORS or not _is_number(bound):
+            raise ValueError(f"numeric takes [operator, number, ...], got {argument!r}")
+        pairs.append((str(op), float(bound)))
+    return pairs
+
+
+# --------------------------------------------------------------------------------------------------
+# Event shapes
+
+
+def _event_time(when: datetime) -> str:
+    # EventBridge's envelope time: UTC, whole seconds, "Z".
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_S3_REASONS = {
+    "Put": "PutObject",
+    "Post": "POST Object",
+    "Copy": "CopyObject",
+    "CompleteMultipartUpload": "CompleteMultipartUpload",
+}
+
+
+def object_created_event(
+    bucket: str,
+    key: str,
+    *,
+    etag: str,
+    size: int,
+    version_id: str | None,
+    region: str,
+    account: str,
+    reason: str = "PutObject",
+    when: datetime | None = None,
+) -> dict[str, Any]:
+    """The "Object Created" event S3 sends to EventBridge (bucket with EventBridge notifications on).
+
+    ``reason`` is ``PutObject``, ``POST Object``, ``CopyObject`` or ``CompleteMultipartUpload``.
+    ``version-id`` is present only for a versioned bucket, as on AWS.
+    """
+    when = when or datetime.now(UTC)
+    obj: dict[str, Any] = {"key": key, "size": size, "etag": etag.strip('"')}
+    if version_id is not None:
+        obj["version-id"] = version_id
+    # S3's sequencer: a hex string that grows for later events on the same key.
+    obj["sequencer"] = f"{time.time_ns():018X}"
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": account,
+        "time": _event_time(when),
+        "region": region,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": obj,
+            "request-id": secrets.token_hex(8).upper(),
+            "requester": account,
+            "source-ip-address": "127.0.0.1",
+            "reason": reason,
+        },
+    }
+
+
+def scheduled_event(rule_arn: str, when: datetime, region: str, account: str) -> dict[str, Any]:
+    """The "Scheduled Event" EventBridge sends to a schedule rule's targets (``time`` = the scheduled tick)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": _event_time(when),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The bus
+
+
+class EventBus:
+    """The default event bus: :meth:`put` matches an event against the pattern rules, workers deliver it.
+
+    Delivery is asynchronous (``deliver(target, event)`` runs on one of ``workers`` daemon threads, each
+    target gets its own copy of the event); an exception from ``deliver`` is logged, not raised, and counted
+    in :attr:`failures` (EventBridge would retry and then dead-letter; the local cloud's deliver callback is
+    where retries belong if wanted). Disabled rules and schedule rules never match a put event.
+    """
+
+    def __init__(self, rules: list[Rule], deliver: Deliver, *, workers: int = 4) -> None:
+        self.rules = list(rules)
+        self._deliver = deliver
+        self._queue: list[tuple[Rule, dict[str, Any]]] = []
+        self._condition = threading.Condition()
+        self._pending = 0  # queued + being delivered
+        self._closed = False
+        self.delivered = 0
+        self.failures = 0
+        self._workers = [
+            threading.Thread(target=self._work, name=f"eventbus-{index}", daemon=True) for index in range(workers)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    def matching_rules(self, event: Mapping[str, Any]) -> list[Rule]:
+        return [
+            rule for rule in self.rules if rule.enabled and rule.pattern is not None and matches(rule.pattern, event)
+        ]
+
+    def put(self, event: dict[str, Any]) -> int:
+        """Queue ``event`` for every enabled rule whose pattern matches; return the number of targets."""
+        targets = self.matching_rules(event)
+        with self._condition:
+            if self._closed:
+                raise RuntimeError("the event bus is closed")
+            for rule in targets:
+                self._queue.append((rule, copy.deepcopy(event)))
+                self._pending += 1
+            self._condition.notify_all()
+        LOG.debug("event %s %s → %d target(s)", event.get("source"), event.get("detail-type"), len(targets))
+        return len(targets)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every queued event was delivered (or failed); False on timeout."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Stop accepting events, let the workers finish what is queued, and join them."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+        for worker in self._workers:
+            worker.join(timeout)
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: bool(self._queue) or self._closed)
+                if not self._queue:
+                    return  # closed and drained
+                rule, event = self._queue.pop(0)
+            try:
+                self._deliver(rule.target, event)
+            except Exception:
+                LOG.exception("rule %s: delivery of event %s to %s failed", rule.name, event.get("id"), rule.target)
+                with self._condition:
+                    self.failures += 1
+            else:
+                with self._condition:
+                    self.delivered += 1
+            finally:
+                with self._condition:
+                    self._pending -= 1
+                    self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def s3_hook(self, bucket_names: set[str], region: str, account: str) -> Iterator[None]:
+        """Within the block, moto's S3 puts an :func:`object_created_event` on this bus for every object
+        created (PutObject, POST, CopyObject, CompleteMultipartUpload) in ``bucket_names``.
+
+        Pass the buckets whose template sets ``NotificationConfiguration.EventBridgeConfiguration.
+        EventBridgeEnabled: true``: only those send events on AWS. Works in decorator mode and with a
+        ``ThreadedMotoServer`` in this process. Hooks nest; exit them in reverse order.
+        """
+        from moto.s3 import notifications  # noqa: PLC0415 — moto only where the local cloud runs
+
+        names = frozenset(bucket_names)
+        original = notifications.send_event
+
+        def send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+            original(account_id, event_name, bucket, key)
+            # S3NotificationEvent is a str enum: str methods see its value ("s3:ObjectCreated:Put").
+            if bucket.name not in names or not str.startswith(event_name, "s3:ObjectCreated:"):
+                return
+            if str.endswith(event_name, ":Put") and getattr(key, "multipart", None) is not None:
+                # moto's complete_multipart_upload stores the object through put_object (which notifies
+                # "Put") and then notifies "CompleteMultipartUpload"; S3 sends only the latter.
+                return
+            try:
+                version = key.version_id if bucket.is_versioned else None
+                event = object_created_event(
+                    bucket.name,
+                    key.name,
+                    etag=key.etag,
+                    size=key.size,
+                    version_id=None if version in (None, "null") else str(version),
+                    region=region,
+                    account=account,
+                    reason=_S3_REASONS.get(str.split(event_name, ":")[-1], "PutObject"),
+                )
+                self.put(event)
+            except Exception:
+                # Like S3 → EventBridge, a failed notification never fails the S3 call itself.
+                LOG.exception("could not emit the Object Created event for s3://%s/%s", bucket.name, key.name)
+
+        notifications.send_event = send_event
+        try:
+            yield
+        finally:
+            notifications.send_event = original
+
+
+# --------------------------------------------------------------------------------------------------
+# Schedules
+
+_RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
+_CRON = re.compile(r"^cron\((.*)\)$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+_AWS_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A parsed schedule expression. ``next_after(t)`` is the first tick strictly after ``t`` (UTC)."""
+
+    expression: str
+    period: timedelta | None = None  # rate(...)
+    cron: str | None = None  # the croniter form of cron(...)
+
+    def next_after(self, when: datetime, anchor: datetime | None = None) -> datetime | None:
+        """The next tick after ``when``; rate ticks are ``anchor + k x period`` (anchor: rule creation).
+
+        None when a cron expression has no tick left (a past year).
+        """
+        when = _utc(when)
+        if self.period is not None:
+            start = _utc(anchor) if anchor is not None else when
+            steps = max(1, math.floor((when - start) / self.period) + 1)
+            return start + steps * self.period
+        assert self.cron is not None
+        try:
+            return _utc(croniter(self.cron, when, day_or=False).get_next(datetime))
+        except CroniterBadDateError:
+            return None
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def parse_schedule(expression: str) -> Schedule:
+    """Parse an EventBridge rule schedule: ``rate(N unit)`` or ``cron(min hour dom month dow year)``.
+
+    AWS rules enforced: ``rate(1 minute)`` but ``rate(5 minutes)``; six cron fields; exactly one of
+    day-of-month and day-of-week is ``?``; day-of-week numbers are 1-7 = SUN-SAT. Wildcards ``, - * /``,
+    ``L`` (day-of-month; ``5L`` = last Thursday in day-of-week), ``W`` (``15W``) and ``#`` (``3#2`` = second
+    Tuesday) are supported; times are UTC. Raises ValueError for anything else.
+    """
+    text = expression.strip()
+    if rate := _RATE.match(text):
+        value, unit = int(rate.group(1)), rate.group(2)
+        if value < 1 or (value == 1) != (not unit.endswith("s")):
+            raise ValueError(f"{expression!r}: use rate(1 {unit.rstrip('s')}) or rate(N {unit.rstrip('s')}s), N > 1")
+        return Schedule(text, period=timedelta(seconds=value * _UNIT_SECONDS[unit.rstrip("s")]))
+    if cron := _CRON.match(text):
+        return Schedule(text, cron=_aws_cron_to_croniter(cron.group(1), expression))
+    raise ValueError(f"{expression!r} is not a schedule expression: cron(...) or rate(...)")
+
+
+def _aws_cron_to_croniter(fields_text: str, expression: str) -> str:
+    fields = fields_text.upper().split()
+    if len(fields) != 6:
+        raise ValueError(f"{expression!r}: AWS cron has six fields (minutes hours day-of-month month day-of-week year)")
+    minute, hour, dom, month, dow, year = fields
+    if (dom == "?") == (dow == "?"):
+        raise ValueError(f"{expression!r}: exactly one of day-of-month and day-of-week must be '?'")
+    if "W" in dom and dom.rstrip("W") == "L":
+        raise ValueError(f"{expression!r}: LW is not supported")
+    # croniter's seven-field form is "min hour dom month dow second year"; '?' is '*' there, and with one
+    # side '*' the day fields combine with AND (day_or=False), which is AWS's meaning.
+    converted = [
+        minute,
+        hour,
+        "*" if dom == "?" else dom,
+        month,
+        "*" if dow == "?" else _dow(dow, expression),
+        "0",
+        year,
+    ]
+    cron = " ".join(converted)
+    try:
+        croniter(cron, datetime(2000, 1, 1, tzinfo=UTC), day_or=False)
+    except (CroniterError, ValueError) as error:
+        raise ValueError(f"{expression!r} is not a valid cron expression: {error}") from error
+    return cron
+
+
+def _dow(field: str, expression: str) -> str:
+    """AWS day-of-week (1-7 = SUN-SAT, ``nL``, ``n#k``) → croniter's (0-6 = SUN-SAT, ``Ln``, ``n#k``)."""
+
+    def day(token: str) -> str:
+        if token in _AWS_DAYS:
+            return str(_AWS_DAYS.index(token))
+        if not token.isdigit() or not 1 <= int(token) <= 7:
+            raise ValueError(f"{expression!r}: day-of-week is 1-7 (SUN-SAT) or SUN..SAT, got {token!r}")
+        return str(int(token) - 1)
+
+    terms = []
+    for full_term in field.split(","):
+        term, slash, increment = full_term.partition("/")
+        step = slash + increment
+        if term == "*":
+            terms.append(term + step)
+        elif term == "L":
+            terms.append("6" + step)  # a lone L in day-of-week is the last day of the week: Saturday
+        elif term.endswith("L"):
+            terms.append("L" + day(term[:-1]))
+        elif "#" in term:
+            weekday, nth = term.split("#", 1)
+            terms.append(f"{day(weekday)}#{nth}")
+        elif "-" in term:
+            first, last = term.split("-", 1)
+            terms.append(f"{day(first)}-{day(last)}{step}")
+        else:
+            terms.append(day(term) + step)
+    return ",".join(terms)
+
+
+@dataclass
+class _Ticking:
+    rule: Rule
+    schedule: Schedule
+    next_fire: datetime | None
+
+
+class Scheduler:
+    """Fires the enabled schedule rules on a daemon thread, on a clock that may run fast.
+
+    The simulated time is ``start_at + elapsed real time x fast_clock`` (``fast_clock=3600``: an hour a
+    second). Each tick calls ``deliver(rule.target, scheduled_event(...))`` on its own daemon thread, so a
+    slow target never delays the clock; errors are logged. Rate schedules count from ``start_at`` (rule
+    creation). Disabled rules and pattern rules are ignored. If the clock outruns the schedule by more than
+    ``max_catch_up`` ticks in one step, the extra ticks are skipped with a warning.
+    """
+
+    def __init__(
+        self,
+        rules: list[Rule],
+        deliver: Deliver,
+        *,
+        region: str = "us-east-1",
+        account: str = "123456789012",
+        fast_clock: float = 1.0,
+        start_at: datetime | None = None,
+        max_catch_up: int = 10,
+    ) -> None:
+        if fast_clock <= 0:
+            raise ValueError("fast_clock must be positive")
+        self.rules = [rule for rule in rules if rule.schedule is not None]
+        self._deliver = deliver
+        self.region = region
+        self.account = account
+        self.fast_clock = fast_clock
+        self.start_at = _utc(start_at) if start_at is not None else datetime.now(UTC)
+        self.max_catch_up = max_catch_up
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ticking: dict[str, _Ticking] = {}
+        for rule in self.rules:
+            if rule.enabled and rule.schedule is not None:
+                schedule = parse_schedule(rule.schedule)
+                self._ticking[rule.name] = _Ticking(rule, schedule, schedule.next_after(self.start_at, self.start_at))
+        # (rule name, scheduled time) of the latest firings, for the CLI, the dashboard and tests.
+        self.fired: deque[tuple[str, datetime]] = deque(maxlen=1000)
+
+    def now(self) -> datetime:
+        """The simulated current time (UTC)."""
+        return self.start_at + timedelta(seconds=(time.monotonic() - self._started) * self.fast_clock)
+
+    def next_fire(self, rule_name: str) -> datetime | None:
+        """When the rule fires next on the simulated clock (None: disabled, or no tick left)."""
+        with self._lock:
+            ticking = self._ticking.get(rule_name)
+            return ticking.next_fire if ticking else None
+
+    def fire_now(self, rule_name: str, *, force: bool = False) -> dict[str, Any]:
+        """Deliver the rule's scheduled event now, synchronously (errors propagate); returns the event.
+
+        A disabled rule raises ValueError unless ``force`` (a demo may still want one run).
+        """
+        rule = next((rule for rule in self.rules if rule.name == rule_name), None)
+        if rule is None:
+            raise KeyError(f"no schedule rule {rule_name!r}; known: {[r.name for r in self.rules]}")
+        if not rule.enabled and not force:
+            raise ValueError(f"schedule rule {rule_name!r} is disabled")
+        event = scheduled_event(rule.arn(self.region, self.account), self.now(), self.region, self.account)
+        self._deliver(rule.target, event)
+        with self._lock:
+            self.fired.append((rule.name, self.now()))
+        return event
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the scheduler is already running")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> Scheduler:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _due(self, now: datetime) -> list[tuple[Rule, datetime]]:
+        due: list[tuple[Rule, datetime]] = []
+        with self._lock:
+            for ticking in self._ticking.values():
+                caught = 0
+                while ticking.next_fire is not None and ticking.next_fire <= now:
+                    if caught < self.max_catch_up:
+                        due.append((ticking.rule, ticking.next_fire))
+                    caught += 1
+                    ticking.next_fire = ticking.schedule.next_after(ticking.next_fire, self.start_at)
+                if caught > self.max_catch_up:
+                    LOG.warning(
+                        "rule %s: skipped %d ticks the fast clock ran past",
+                        ticking.rule.name,
+                        caught - self.max_catch_up,
+                    )
+        return due
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = self.now()
+            for rule, when in self._due(now):
+                with self._lock:
+                    self.fired.append((rule.name, when))
+                event = scheduled_event(rule.arn(self.region, self.account), when, self.region, self.account)
+                threading.Thread(
+                    target=self._fire, args=(rule, event), name=f"schedule-{rule.name}", daemon=True
+                ).start()
+            with self._lock:
+                upcoming = [t.next_fire for t in self._ticking.values() if t.next_fire is not None]
+            # Sleep until the next tick in real seconds, but wake at least once a second (stop, clock drift).
+            wait = min(((min(upcoming) - self.now()).total_seconds() / self.fast_clock) if upcoming else 1.0, 1.0)
+            self._stop.wait(max(wait, 0.005))
+
+    def _fire(self, rule: Rule, event: dict[str, Any]) -> None:
+        try:
+            self._deliver(rule.target, event)
+        except Exception:
+            LOG.exception("schedule rule %s: delivery to %s failed", rule.name, rule.target)

@@ -1,0 +1,339 @@
+"""The local outbox: SNS email deliveries rendered as real email messages on disk.
+
+On AWS the notification topic has an ``email`` subscription: SNS sends each published message as a plain
+text email with the publish ``Subject``. moto cannot send email, so the local cloud subscribes an SQS
+queue to the topic (raw message delivery off) and an :class:`Outbox` drains it: each SNS envelope becomes
+an RFC 5322 ``.eml`` file (``text/plain`` UTF-8, plus a ``text/html`` alternative in which URLs are links)
+in ``directory``, listed in ``directory/index.json`` for the CLI and the dashboard.
+
+Links survive intact: a body is stored ``7bit``/``8bit`` when every line fits RFC 5322's 998-octet limit,
+so a URL stays on one line of the file, readable and clickable in any viewer; only longer lines fall back
+to quoted-printable, whose soft line breaks are undone by every mail reader and by :mod:`email`.
+
+``index.json`` (written atomically, oldest first)::
+
+    {"version": 1, "messages": [{"id", "subject", "kind", "date" (ISO 8601), "to", "file"}]}
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.policy import default as default_policy
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_SUBJECT = "AWS Notification Message"  # what SNS puts on an email published without a Subject
+INDEX_FILE = "index.json"
+_MAX_LINE_OCTETS = 998  # RFC 5322 §2.1.1
+_URL = re.compile(r"https?://[^\s<>\"']+")
+_URL_TRAILING = ".,;:!?)]}'\""  # sentence punctuation after a URL is not part of it
+_SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One delivered email. ``body`` is the text/plain part; ``path`` the ``.eml`` file."""
+
+    id: str
+    subject: str
+    kind: str
+    date: datetime
+    to: str
+    path: Path
+    body: str
+
+    @property
+    def links(self) -> list[str]:
+        """The URLs in the body, in order (e.g. an approval email's approve and reject links)."""
+        return find_urls(self.body)
+
+
+def find_urls(text: str) -> list[str]:
+    return [match.rstrip(_URL_TRAILING) for match in _URL.findall(text)]
+
+
+def _linkify(text: str) -> str:
+    """Escape ``text`` for HTML and turn its URLs into links (href and text both escaped)."""
+    parts: list[str] = []
+    position = 0
+    for match in _URL.finditer(text):
+        url = match.group(0).rstrip(_URL_TRAILING)
+        parts.append(html.escape(text[position : match.start()]))
+        parts.append(f'<a href="{html.escape(url, quote=True)}">{html.escape(url)}</a>')
+        position = match.start() + len(url)
+    parts.append(html.escape(text[position:]))
+    return "".join(parts)
+
+
+def _transfer_encoding(text: str) -> str:
+    lines = text.encode("utf-8").splitlines()
+    if any(len(line) > _MAX_LINE_OCTETS for line in lines):
+        return "quoted-printable"
+    return "7bit" if text.isascii() else "8bit"
+
+
+def render_email(
+    *,
+    message_id: str,
+    subject: str,
+    body: str,
+    kind: str,
+    date: datetime,
+    to_address: str,
+    from_address: str,
+    topic_arn: str | None = None,
+) -> EmailMessage:
+    """The email SNS would send for one notification: text/plain plus a linkified text/html alternative."""
+    domain = from_address.rpartition("@")[2] or "challenger.local"
+    message = EmailMessage(policy=default_policy)
+    message["From"] = from_address
+    message["To"] = to_address
+    message["Subject"] = subject
+    message["Date"] = format_datetime(date.astimezone(UTC))
+    message["Message-ID"] = f"<{_SAFE_ID.sub('-', message_id)}@{domain}>"
+    message["X-Challenger-Kind"] = kind
+    if topic_arn:
+        message["X-SNS-Topic-Arn"] = topic_arn
+    message.set_content(body, subtype="plain", charset="utf-8", cte=_transfer_encoding(body))
+    page = (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f"<title>{html.escape(subject)}</title></head>\n"
+        '<body><pre style="font-family: ui-monospace, Menlo, Consolas, monospace; white-space: pre-wrap">'
+        f"{_linkify(body)}</pre></body></html>\n"
+    )
+    message.add_alternative(page, subtype="html", charset="utf-8", cte=_transfer_encoding(page))
+    return message
+
+
+def _plain_body(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    if part is None:
+        return ""
+    # The file has CRLF line ends (RFC 5322) and a 7bit/8bit part keeps them when decoded: back to "\n".
+    return str(part.get_content()).replace("\r\n", "\n")
+
+
+def _parse_date(text: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(str(text))
+    except ValueError:
+        return datetime.now(UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class Outbox:
+    """Drains the SQS queue subscribed to the notification topic into ``.eml`` files and an index.
+
+    :meth:`start` runs a daemon thread that long-polls the queue (1 s waits, so :meth:`stop` is prompt);
+    :meth:`drain` is one synchronous pass. A message is deleted from the queue only once its file and the
+    index are written; a redelivered one (same SNS ``MessageId``) is not written twice.
+    """
+
+    def __init__(
+        self,
+        *,
+        sqs_client: Any,
+        queue_url: str,
+        directory: Path,
+        to_address: str,
+        from_address: str = "no-reply@challenger.local",
+    ) -> None:
+        self.sqs = sqs_client
+        self.queue_url = queue_url
+        self.directory = Path(directory)
+        self.to_address = to_address
+        self.from_address = from_address
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the outbox is already running")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> Outbox:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._drain(wait_seconds=1)
+            except Exception:
+                LOG.exception("outbox: could not drain %s", self.queue_url)
+                self._stop.wait(1.0)  # the queue may be gone (stack torn down): don't spin
+
+    # -- draining ----------------------------------------------------------------------------------
+
+    def drain(self) -> int:
+        """Receive until the queue is empty; returns the number of new messages written."""
+        return self._drain(wait_seconds=0)
+
+    def _drain(self, *, wait_seconds: int) -> int:
+        written = 0
+        while not self._stop.is_set() or wait_seconds == 0:
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=wait_seconds,
+                MessageAttributeNames=["All"],
+            )
+            received = response.get("Messages", [])
+            if not received:
+                return written
+            for sqs_message in received:
+                try:
+                    written += self._deliver(sqs_message)
+                except Exception:
+                    # Leave it on the queue: it becomes visible again and is retried.
+                    LOG.exception("outbox: could not write message %s", sqs_message.get("MessageId"))
+                    continue
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=sqs_message["ReceiptHandle"])
+        return written
+
+    def _deliver(self, sqs_message: dict[str, Any]) -> int:
+        body = sqs_message.get("Body", "")
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            envelope = None
+        if isinstance(envelope, dict) and "Type" in envelope and "TopicArn" in envelope:
+            if envelope["Type"] != "Notification":
+                LOG.info("outbox: skipping SNS %s message", envelope["Type"])
+                return 0
+            message_id = str(envelope.get("MessageId") or sqs_message["MessageId"])
+            subject = str(envelope.get("Subject") or DEFAULT_SUBJECT)
+            text = str(envelope.get("Message", ""))
+            kind = str(envelope.get("MessageAttributes", {}).get("kind", {}).get("Value", ""))
+            date = _parse_date(envelope.get("Timestamp"))
+            topic_arn = envelope.get("TopicArn")
+        else:  # raw message delivery: the body is the message, attributes are SQS's
+            message_id = str(sqs_message["MessageId"])
+            subject, text, topic_arn = DEFAULT_SUBJECT, str(body), None
+            kind = str(sqs_message.get("MessageAttributes", {}).get("kind", {}).get("StringValue", ""))
+            date = datetime.now(UTC)
+        with self._lock:
+            index = self._read_index()
+            if any(entry["id"] == message_id for entry in index):
+                return 0
+            email = render_email(
+                message_id=message_id,
+                subject=subject,
+                body=text,
+                kind=kind,
+                date=date,
+                to_address=self.to_address,
+                from_address=self.from_address,
+                topic_arn=str(topic_arn) if topic_arn else None,
+            )
+            name = f"{date.astimezone(UTC):%Y%m%dT%H%M%S}-{_SAFE_ID.sub('-', message_id)}.eml"
+            # CRLF line ends (policy SMTP): RFC 5322 on disk, as a mail client saves an .eml.
+            self._write_atomically(self.directory / name, email.as_bytes(policy=SMTP))
+            index.append(
+                {
+                    "id": message_id,
+                    "subject": subject,
+                    "kind": kind,
+                    "date": date.isoformat(),
+                    "to": self.to_address,
+                    "file": name,
+                }
+            )
+            self._write_atomically(
+                self.directory / INDEX_FILE, json.dumps({"version": 1, "messages": index}, indent=2).encode()
+            )
+        LOG.info("outbox: %s (%s)", subject, kind or "no kind")
+        return 1
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def messages(self) -> list[OutboxMessage]:
+        """Every delivered message, newest first."""
+        with self._lock:
+            return read_messages(self.directory)
+
+    def get(self, message_id: str) -> OutboxMessage:
+        """One message by id (the SNS MessageId); KeyError if there is none."""
+        with self._lock:
+            index = _read_index(self.directory)
+        for entry in index:
+            if entry["id"] == message_id:
+                return _load(self.directory, entry)
+        raise KeyError(f"no message {message_id!r} in {self.directory}")
+
+    def _read_index(self) -> list[dict[str, Any]]:
+        return _read_index(self.directory)
+
+    def _write_atomically(self, path: Path, data: bytes) -> None:
+        # Readers in other processes (CLI, dashboard) never see a half-written file.
+        descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+            Path(temporary).replace(path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading an outbox directory (no queue needed: the CLI and the dashboard read what the outbox wrote)
+
+
+def read_messages(directory: Path) -> list[OutboxMessage]:
+    """The messages an :class:`Outbox` wrote to ``directory``, newest first (empty if there are none)."""
+    index = _read_index(Path(directory))
+    ordered = sorted(enumerate(index), key=lambda pair: (_parse_date(pair[1]["date"]), pair[0]), reverse=True)
+    return [_load(Path(directory), entry) for _, entry in ordered]
+
+
+def _read_index(directory: Path) -> list[dict[str, Any]]:
+    path = directory / INDEX_FILE
+    if not path.exists():
+        return []
+    messages: list[dict[str, Any]] = json.loads(path.read_text())["messages"]
+    return messages
+
+
+def _load(directory: Path, entry: dict[str, Any]) -> OutboxMessage:
+    path = directory / entry["file"]
+    parsed = message_from_bytes(path.read_bytes(), policy=default_policy)
+    assert isinstance(parsed, EmailMessage)  # the default policy parses into EmailMessage
+    return OutboxMessage(
+        id=entry["id"],
+        subject=entry["subject"],
+        kind=entry["kind"],
+        date=_parse_date(entry["date"]),
+        to=entry["to"],
+        path=path,
+        body=_plain_body(parsed),
+    )

@@ -1,0 +1,50 @@
+"""SageMaker API errors as the real service words them (codes and messages our adapters and botocore parse)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error response: a code botocore maps to an exception class, a message, an HTTP status, extra fields."""
+
+    def __init__(self, code: str, message: str, status: int = 400, **fields: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.fields = fields
+
+
+def validation(message: str) -> ApiError:
+    """ValidationException: SageMaker's answer to almost every bad request, including "Could not find ..."."""
+    return ApiError("ValidationException", message)
+
+
+def not_found(kind: str, arn_or_name: str) -> ApiError:
+    """What Describe/Delete/CreateEndpoint answer for a missing model, endpoint configuration or endpoint.
+
+    SageMaker uses ValidationException here, not ResourceNotFound; the "Could not find" wording is what
+    `challenger_core.adapters.translate_errors` turns into NotFoundError.
+    """
+    return validation(f'Could not find {kind} "{arn_or_name}".')
+
+
+def already_exists(kind: str, arn: str) -> ApiError:
+    """Duplicate model / endpoint configuration / endpoint names are a ValidationException in SageMaker."""
+    return validation(f'Cannot create already existing {kind} "{arn}".')
+
+
+def training_job_not_found() -> ApiError:
+    # DescribeTrainingJob/StopTrainingJob really answer ValidationException with this text
+    # (aws/aws-sdk#165), although the service model declares ResourceNotFound.
+    return validation("Requested resource not found.")
+
+
+def training_job_in_use(arn: str) -> ApiError:
+    """A duplicate training job name: ResourceInUse (our adapter treats it as "already started")."""
+    return ApiError(
+        "ResourceInUse",
+        "Training job names must be unique within an AWS account and region, and a training job with this "
+        f"name already exists ({arn})",
+    )

@@ -1,0 +1,884 @@
+"""The local cloud's SageMaker: the control-plane subset we call and InvokeEndpoint, on one loopback HTTP server.
+
+One server answers both protocols, told apart by path and headers, so boto3 works unmodified with both
+`AWS_ENDPOINT_URL_SAGEMAKER` and `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` set to `url`:
+
+* `sagemaker` (awsJson1_1): `POST /` with `X-Amz-Target: SageMaker.<Operation>`; JSON in, JSON out, timestamps
+  as epoch seconds; errors are HTTP 400 `{"__type": code, "message": ...}` with SageMaker's codes and wording.
+* `sagemaker-runtime` (rest-json): `POST /endpoints/<name>/invocations`, raw body; errors carry
+  `x-amzn-ErrorType` (ModelError is HTTP 424 with OriginalStatusCode, as SageMaker answers a container's 4xx/5xx).
+* `POST /_local/faults` `{"kind": ..., "message": ...}` and `GET /_local/health` for tests, CLI and demo.
+
+Models, endpoint configurations, endpoints and training jobs are kept as their Describe documents and persisted
+to `state_dir/state.json` after every change; `start()` restores them and restarts the InService endpoints.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import json
+import logging
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
+from urllib.parse import unquote, urlsplit
+
+from challenger.local.sagemaker import s3io
+from challenger.local.sagemaker.errors import (
+    ApiError,
+    already_exists,
+    not_found,
+    training_job_in_use,
+    training_job_not_found,
+    validation,
+)
+from challenger.local.sagemaker.hosting import (
+    INVOKE_TIMEOUT_SECONDS,
+    PING_FAILURE,
+    Backend,
+    ContainerError,
+    ContainerSpec,
+)
+from challenger.local.sagemaker.training import TrainingJob, TrainingRun
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+else:
+    S3Client = Any
+
+logger = logging.getLogger(__name__)
+
+FaultKind = Literal["green_unhealthy", "training_fails"]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+STATE_VERSION = 1
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+VARIANT_NAME = "AllTraffic"
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+MAX_SERVERLESS_CONCURRENCY = 200
+# Blue keeps serving its in-flight requests this long after the switch (they are bounded by the invoke timeout).
+DRAIN_TIMEOUT_SECONDS = INVOKE_TIMEOUT_SECONDS + 5
+DELETE_DRAIN_SECONDS = 5.0
+WORKER_JOIN_SECONDS = 30.0
+
+Document = dict[str, Any]
+
+
+@dataclass
+class Endpoint:
+    """An endpoint: its DescribeEndpoint document, what its live backend runs, and the live backend."""
+
+    description: Document
+    deployed: ContainerSpec | None = None
+    backend: Backend | None = None
+    generation: int = 0
+    deleted: bool = False
+    pending: ContainerSpec | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.description["EndpointName"])
+
+    @property
+    def status(self) -> str:
+        return str(self.description["EndpointStatus"])
+
+
+class LocalSageMaker:
+    """SageMaker training, hosting (blue/green) and runtime for the local cloud; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        state_dir: Path,
+        s3_endpoint_url: str,
+        region: str = "us-east-1",
+        account: str = "123456789012",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        python: str = sys.executable,
+        health_timeout: float = 60.0,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.s3_endpoint_url = s3_endpoint_url
+        self.region = region
+        self.account = account
+        self.python = python
+        self.health_timeout = health_timeout
+        self._address = (host, port)
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._jobs: dict[str, TrainingJob] = {}
+        self._runs: dict[str, TrainingRun] = {}
+        self._models: dict[str, Document] = {}
+        self._configs: dict[str, Document] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+        self._workers: list[threading.Thread] = []
+        self._faults: dict[str, collections.deque[str]] = {kind: collections.deque() for kind in FAULT_KINDS}
+        self._server: _Server | None = None
+        self._serve_thread: threading.Thread | None = None
+        self._s3: S3Client | None = None
+        self.url = ""
+
+    # Lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Bind, restore persisted state (restarting InService endpoints, waiting until they are healthy), serve."""
+        if self._server is not None:
+            raise RuntimeError("LocalSageMaker is already started")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._stopping.clear()
+        self._s3 = s3io.make_client(self.s3_endpoint_url, self.region)
+        self._server = _Server(self._address, self)
+        self.url = f"http://{self._address[0]}:{self._server.server_address[1]}"
+        try:
+            self._restore()
+        except BaseException:
+            # Not serving yet: close the socket here, stop() would wait forever for a serve loop that never ran.
+            self._stopping.set()
+            self._stop_backends()
+            self._server.server_close()
+            self._server = None
+            raise
+        self._serve_thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="local-sagemaker", daemon=True
+        )
+        self._serve_thread.start()
+        logger.info("local SageMaker serving on %s (state in %s)", self.url, self.state_dir)
+
+    def stop(self) -> None:
+        """Stop serving (finishing in-flight requests), stop training jobs and every model server, save state."""
+        server = self._server
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()  # joins the request threads: in-flight invocations complete first
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.request_stop("Shutdown")
+        for worker in self._drain_workers():
+            worker.join(WORKER_JOIN_SECONDS)
+        self._stop_backends()
+        self._save()
+        self._server = None
+        self._serve_thread = None
+        logger.info("local SageMaker stopped")
+
+    def _stop_backends(self) -> None:
+        with self._lock:
+            backends = [endpoint.backend for endpoint in self._endpoints.values() if endpoint.backend is not None]
+            for endpoint in self._endpoints.values():
+                endpoint.backend = None
+        for backend in backends:
+            backend.drain(DELETE_DRAIN_SECONDS)
+            backend.terminate()
+
+    def inject_fault(self, kind: FaultKind, message: str) -> None:
+        """One-shot fault: the next endpoint backend fails its health check, or the next training job fails."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            self._faults[kind].append(message)
+        logger.info("fault injected: %s (%s)", kind, message)
+
+    def _take_fault(self, kind: FaultKind) -> str | None:
+        with self._lock:
+            queue = self._faults[kind]
+            return queue.popleft() if queue else None
+
+    def _spawn(self, target: Callable[..., None], *args: Any, name: str) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        with self._lock:
+            self._workers = [worker for worker in self._workers if worker.is_alive()]
+            self._workers.append(thread)
+        thread.start()
+
+    def _drain_workers(self) -> list[threading.Thread]:
+        with self._lock:
+            workers, self._workers = self._workers, []
+        return workers
+
+    @property
+    def s3(self) -> S3Client:
+        if self._s3 is None:
+            raise RuntimeError("LocalSageMaker is not started")
+        return self._s3
+
+    # ARNs ---------------------------------------------------------------------------------------
+    def _arn(self, resource: str, name: str) -> str:
+        # SageMaker lower-cases resource names in ARNs.
+        return f"arn:aws:sagemaker:{self.region}:{self.account}:{resource}/{name.lower()}"
+
+    # Control plane: dispatch --------------------------------------------------------------------
+    def handle_control(self, operation: str, request: Document) -> Document:
+        """Run one awsJson operation; raises ApiError for an error response."""
+        handler = self._operations().get(operation)
+        if handler is None:
+            raise ApiError("UnknownOperationException", f"Operation {operation} is not supported by local SageMaker")
+        try:
+            return handler(request)
+        except KeyError as exc:  # botocore validates required members; other clients may not
+            raise validation(f"Missing required parameter {exc.args[0]}") from exc
+
+    def _operations(self) -> dict[str, Callable[[Document], Document]]:
+        return {
+            "CreateTrainingJob": self._create_training_job,
+            "DescribeTrainingJob": self._describe_training_job,
+            "StopTrainingJob": self._stop_training_job,
+            "CreateModel": self._create_model,
+            "DescribeModel": self._describe_model,
+            "DeleteModel": self._delete_model,
+            "CreateEndpointConfig": self._create_endpoint_config,
+            "DescribeEndpointConfig": self._describe_endpoint_config,
+            "DeleteEndpointConfig": self._delete_endpoint_config,
+            "CreateEndpoint": self._create_endpoint,
+            "DescribeEndpoint": self._describe_endpoint,
+            "UpdateEndpoint": self._update_endpoint,
+            "DeleteEndpoint": self._delete_endpoint,
+        }
+
+    # Training -----------------------------------------------------------------------------------
+    def _create_training_job(self, request: Document) -> Document:
+        name = _check_name(request["TrainingJobName"], "trainingJobName")
+        _validate_training_request(request)
+        arn = self._arn("training-job", name)
+        now = time.time()
+        description: Document = {
+            key: copy.deepcopy(value) for key, value in request.items() if key not in ("Tags", "TrainingJobName")
+        }
+        description.update(
+            {
+                "TrainingJobName": name,
+                "TrainingJobArn": arn,
+                "TrainingJobStatus": "InProgress",
+                "SecondaryStatus": "Starting",
+                "SecondaryStatusTransitions": [],
+                "CreationTime": now,
+                "LastModifiedTime": now,
+                "EnableNetworkIsolation": bool(request.get("EnableNetworkIsolation", False)),
+                "EnableInterContainerTrafficEncryption": bool(request.get("EnableInterContainerTrafficEncryption")),
+                "EnableManagedSpotTraining": bool(request.get("EnableManagedSpotTraining", False)),
+            }
+        )
+        with self._lock:
+            if name in self._jobs:
+                raise training_job_in_use(arn)
+            job = TrainingJob(description)
+            self._jobs[name] = job
+            run = TrainingRun(
+                job,
+                self.state_dir / "jobs" / name,
+                s3=self.s3,
+                python=self.python,
+                region=self.region,
+                lock=self._lock,
+                save=self._save,
+                injected_failure=self._take_fault("training_fails"),
+            )
+            self._runs[name] = run
+        self._save()
+        self._spawn(self._run_training, run, name=f"training-{name}")
+        return {"TrainingJobArn": arn}
+
+    def _run_training(self, run: TrainingRun) -> None:
+        try:
+            run.run()
+        finally:
+            with self._lock:
+                self._runs.pop(run.job.name, None)
+
+    def _describe_training_job(self, request: Document) -> Document:
+        with self._lock:
+            job = self._jobs.get(request["TrainingJobName"])
+            if job is None:
+                raise training_job_not_found()
+            return copy.deepcopy(job.description)
+
+    def _stop_training_job(self, request: Document) -> Document:
+        with self._lock:
+            job = self._jobs.get(request["TrainingJobName"])
+            if job is None:
+                raise training_job_not_found()
+            run = self._runs.get(job.name)
+            if job.status != "InProgress" or run is None:
+                raise validation(f"The request was rejected because the training job is in status {job.status}.")
+        run.request_stop("Stopped")
+        return {}
+
+    # Models -------------------------------------------------------------------------------------
+    def _create_model(self, request: Document) -> Document:
+        name = _check_name(request["ModelName"], "modelName")
+        if "PrimaryContainer" not in request:
+            raise validation("Local SageMaker supports models with a PrimaryContainer only (no Containers list).")
+        arn = self._arn("model", name)
+        description = {
+            "ModelName": name,
+            "ModelArn": arn,
+            "PrimaryContainer": copy.deepcopy(request["PrimaryContainer"]),
+            "CreationTime": time.time(),
+            "EnableNetworkIsolation": bool(request.get("EnableNetworkIsolation", False)),
+        }
+        if "ExecutionRoleArn" in request:
+            description["ExecutionRoleArn"] = request["ExecutionRoleArn"]
+        with self._lock:
+            if name in self._models:
+                raise already_exists("model", arn)
+            self._models[name] = description
+        self._save()
+        return {"ModelArn": arn}
+
+    def _describe_model(self, request: Document) -> Document:
+        name = request["ModelName"]
+        with self._lock:
+            model = self._models.get(name)
+            if model is None:
+                raise not_found("model", self._arn("model", name))
+            return copy.deepcopy(model)
+
+    def _delete_model(self, request: Document) -> Document:
+        name = request["ModelName"]
+        with self._lock:
+            if self._models.pop(name, None) is None:
+                raise not_found("model", self._arn("model", name))
+        self._save()
+        return {}
+
+    # Endpoint configurations --------------------------------------------------------------------
+    def _create_endpoint_config(self, request: Document) -> Document:
+        name = _check_name(request["EndpointConfigName"], "endpointConfigName")
+        variants = request["ProductionVariants"]
+        if not isinstance(variants, list) or len(variants) != 1:
+            raise validation("Local SageMaker supports exactly one production variant per endpoint configuration.")
+        variant = variants[0]
+        _validate_serverless(variant)
+        arn = self._arn("endpoint-config", name)
+        with self._lock:
+            if name in self._configs:
+                raise already_exists("endpoint configuration", arn)
+            if variant["ModelName"] not in self._models:
+                raise not_found("model", self._arn("model", variant["ModelName"]))
+            self._configs[name] = {
+                "EndpointConfigName": name,
+                "EndpointConfigArn": arn,
+                "ProductionVariants": copy.deepcopy(variants),
+                "CreationTime": time.time(),
+            }
+        self._save()
+        return {"EndpointConfigArn": arn}
+
+    def _describe_endpoint_config(self, request: Document) -> Document:
+        name = request["EndpointConfigName"]
+        with self._lock:
+            config = self._configs.get(name)
+            if config is None:
+                raise not_found("endpoint configuration", self._arn("endpoint-config", name))
+            return copy.deepcopy(config)
+
+    def _delete_endpoint_config(self, request: Document) -> Document:
+        # SageMaker lets you delete a configuration (and its model) an endpoint still runs: the endpoint keeps
+        # serving. So do we: a backend holds its own ContainerSpec.
+        name = request["EndpointConfigName"]
+        with self._lock:
+            if self._configs.pop(name, None) is None:
+                raise not_found("endpoint configuration", self._arn("endpoint-config", name))
+        self._save()
+        return {}
+
+    def _container_spec(self, config_name: str) -> ContainerSpec:
+        """Resolve config → model → primary container now (later deletions do not affect the deployment)."""
+        config = self._configs.get(config_name)
+        if config is None:
+            raise not_found("endpoint configuration", self._arn("endpoint-config", config_name))
+        variant = config["ProductionVariants"][0]
+        model = self._models.get(variant["ModelName"])
+        if model is None:
+            raise not_found("model", self._arn("model", variant["ModelName"]))
+        container = model["PrimaryContainer"]
+        return ContainerSpec(
+            config_name=config_name,
+            model_name=model["ModelName"],
+            model_data_url=str(container.get("ModelDataUrl", "")),
+            environment={str(k): str(v) for k, v in (container.get("Environment") or {}).items()},
+            image=str(container.get("Image", "")),
+            serverless_config=dict(variant["ServerlessConfig"]),
+        )
+
+    # Endpoints ----------------------------------------------------------------------------------
+    def _create_endpoint(self, request: Document) -> Document:
+        name = _check_name(request["EndpointName"], "endpointName")
+        arn = self._arn("endpoint", name)
+        with self._lock:
+            if name in self._endpoints:
+                raise already_exists("endpoint", arn)
+            spec = self._container_spec(request["EndpointConfigName"])
+            now = time.time()
+            endpoint = Endpoint(
+                {
+                    "EndpointName": name,
+                    "EndpointArn": arn,
+                    "EndpointConfigName": spec.config_name,
+                    "EndpointStatus": "Creating",
+                    "CreationTime": now,
+                    "LastModifiedTime": now,
+                },
+                pending=spec,
+            )
+            self._endpoints[name] = endpoint
+        self._save()
+        self._spawn(self._deploy, endpoint, spec, False, name=f"create-{name}")
+        return {"EndpointArn": arn}
+
+    def _update_endpoint(self, request: Document) -> Document:
+        name = request["EndpointName"]
+        arn = self._arn("endpoint", name)
+        with self._lock:
+            endpoint = self._endpoints.get(name)
+            if endpoint is None:
+                raise not_found("endpoint", arn)
+            if endpoint.status in ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"):
+                raise validation(f'Cannot update in-progress endpoint "{arn}".')
+            if endpoint.status != "InService":
+                raise validation(f'Cannot update endpoint "{arn}" in status {endpoint.status}.')
+            spec = self._container_spec(request["EndpointConfigName"])
+            endpoint.description["EndpointStatus"] = "Updating"
+            endpoint.description["LastModifiedTime"] = time.time()
+            endpoint.description.pop("FailureReason", None)
+            endpoint.pending = spec
+        self._save()
+        self._spawn(self._deploy, endpoint, spec, True, name=f"update-{name}")
+        return {"EndpointArn": arn}
+
+    def _describe_endpoint(self, request: Document) -> Document:
+        name = request["EndpointName"]
+        with self._lock:
+            endpoint = self._endpoints.get(name)
+            if endpoint is None:
+                raise not_found("endpoint", self._arn("endpoint", name))
+            description = copy.deepcopy(endpoint.description)
+            if endpoint.deployed is not None and endpoint.status in ("InService", "Updating"):
+                description["ProductionVariants"] = [_variant_summary(endpoint.deployed)]
+            if endpoint.status in ("Creating", "Updating") and endpoint.pending is not None:
+                description["PendingDeploymentSummary"] = {
+                    "EndpointConfigName": endpoint.pending.config_name,
+                    "StartTime": endpoint.description["LastModifiedTime"],
+                }
+            return description
+
+    def _delete_endpoint(self, request: Document) -> Document:
+        name = request["EndpointName"]
+        with self._lock:
+            endpoint = self._endpoints.pop(name, None)
+            if endpoint is None:
+                raise not_found("endpoint", self._arn("endpoint", name))
+            endpoint.deleted = True
+            endpoint.description["EndpointStatus"] = "Deleting"
+            backend, endpoint.backend = endpoint.backend, None
+        self._save()
+        if backend is not None:
+            backend.drain(DELETE_DRAIN_SECONDS)
+            backend.terminate()
+        return {}
+
+    def _deploy(self, endpoint: Endpoint, spec: ContainerSpec, is_update: bool) -> None:
+        """Worker: start a backend for spec; on health switch traffic to it (draining blue), else keep blue."""
+        with self._lock:
+            endpoint.generation += 1
+            directory = self.state_dir / "endpoints" / endpoint.name / f"{endpoint.generation:04d}-{spec.config_name}"
+        backend = Backend(spec, directory, self.python)
+        try:
+            backend.start(
+                self.s3,
+                timeout=self.health_timeout,
+                stopping=self._stopping,
+                fail_health=self._take_fault("green_unhealthy"),
+            )
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, ContainerError) else f"{PING_FAILURE} ({exc})"
+            self._deploy_failed(endpoint, is_update, reason)
+            return
+        with self._lock:
+            if endpoint.deleted or self._stopping.is_set():
+                abandoned: Backend | None = backend
+                blue = None
+            else:
+                # The switch: new requests route to green from here on; blue keeps what it already accepted.
+                abandoned = None
+                blue, endpoint.backend = endpoint.backend, backend
+                endpoint.deployed = spec
+        if abandoned is not None:
+            abandoned.terminate()
+            return
+        if blue is not None:
+            if not blue.drain(DRAIN_TIMEOUT_SECONDS):
+                logger.warning("endpoint %s: blue still had requests in flight after the drain timeout", endpoint.name)
+            blue.terminate()
+        with self._lock:
+            endpoint.description.update(
+                EndpointStatus="InService", EndpointConfigName=spec.config_name, LastModifiedTime=time.time()
+            )
+            endpoint.description.pop("FailureReason", None)
+            endpoint.pending = None
+        self._save()
+        logger.info("endpoint %s: InService on %s", endpoint.name, spec.config_name)
+
+    def _deploy_failed(self, endpoint: Endpoint, is_update: bool, reason: str) -> None:
+        with self._lock:
+            if endpoint.deleted:
+                return
+            if self._stopping.is_set():
+                # Not the container's fault: leave the endpoint as it was so start() can pick it up again.
+                return
+            endpoint.pending = None
+            endpoint.description["LastModifiedTime"] = time.time()
+            endpoint.description["FailureReason"] = reason
+            if is_update and endpoint.backend is not None:
+                # SageMaker's failed blue/green update: blue never stopped serving; back to InService on it.
+                endpoint.description["EndpointStatus"] = "InService"
+            else:
+                endpoint.description["EndpointStatus"] = "Failed"
+        self._save()
+        logger.warning("endpoint %s: deployment failed: %s", endpoint.name, reason)
+
+    # Runtime ------------------------------------------------------------------------------------
+    def handle_invoke(self, endpoint_name: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, str | None]:
+        """InvokeEndpoint: proxy to the endpoint's current backend; returns (body, content type)."""
+        with self._lock:
+            endpoint = self._endpoints.get(endpoint_name)
+            backend = None
+            if endpoint is not None and endpoint.status in ("InService", "Updating"):
+                backend = endpoint.backend
+            # Acquire under the endpoint lock: the switch happens under it too, so a backend handed out here
+            # cannot have started draining yet.
+            if backend is None or not backend.acquire():
+                raise ApiError("ValidationError", f"Endpoint {endpoint_name} of account {self.account} not found.")
+        try:
+            status, payload, content_type = backend.invoke(body, headers)
+        except OSError as exc:
+            logger.warning("endpoint %s: backend unreachable: %s", endpoint_name, exc)
+            raise ApiError(
+                "ModelError",
+                f"An exception occurred while sending request to model. Please contact customer support "
+                f"regarding request {uuid.uuid4()}.",
+                status=424,
+            ) from exc
+        finally:
+            backend.release()
+        if status >= 400:
+            raise self._model_error(endpoint_name, status, payload)
+        return payload, content_type
+
+    def _model_error(self, endpoint_name: str, status: int, payload: bytes) -> ApiError:
+        text = payload.decode("utf-8", errors="replace")
+        kind = "client" if status < 500 else "server"
+        log_group = f"/aws/sagemaker/Endpoints/{endpoint_name}"
+        return ApiError(
+            "ModelError",
+            f'Received {kind} error ({status}) from primary with message "{text}". See '
+            f"https://{self.region}.console.aws.amazon.com/cloudwatch/home?region={self.region}"
+            f"#logEventViewer:group={log_group} in account {self.account} for more information.",
+            status=424,
+            ErrorCode=f"{kind.upper()}_ERROR_FROM_MODEL",
+            OriginalStatusCode=status,
+            OriginalMessage=text,
+            LogStreamArn=f"arn:aws:logs:{self.region}:{self.account}:log-group:{log_group}",
+        )
+
+    # Persistence --------------------------------------------------------------------------------
+    def _state_path(self) -> Path:
+        return self.state_dir / "state.json"
+
+    def _save(self) -> None:
+        with self._lock:
+            state = {
+                "version": STATE_VERSION,
+                "training_jobs": {name: job.description for name, job in self._jobs.items()},
+                "models": self._models,
+                "endpoint_configs": self._configs,
+                "endpoints": {
+                    name: {
+                        "description": endpoint.description,
+                        "deployed": endpoint.deployed.to_json() if endpoint.deployed else None,
+                        "pending": endpoint.pending.to_json() if endpoint.pending else None,
+                        "generation": endpoint.generation,
+                    }
+                    for name, endpoint in self._endpoints.items()
+                },
+            }
+            text = json.dumps(state, indent=1, sort_keys=True)
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            # Write-then-rename: a crash mid-write must leave the previous state readable.
+            fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=self.state_dir)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, self._state_path())
+
+    def _restore(self) -> None:
+        path = self._state_path()
+        if not path.is_file():
+            return
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if state.get("version") != STATE_VERSION:
+            raise RuntimeError(f"{path}: unsupported state version {state.get('version')!r}")
+        restarts: list[tuple[Endpoint, ContainerSpec]] = []
+        with self._lock:
+            for name, description in state["training_jobs"].items():
+                if description["TrainingJobStatus"] in ("InProgress", "Stopping"):
+                    # The process died with the previous service; SageMaker would never lose it, but it is gone.
+                    description.update(
+                        TrainingJobStatus="Failed",
+                        SecondaryStatus="Failed",
+                        FailureReason="InternalServerError: the local SageMaker service stopped while the job "
+                        "was running",
+                        LastModifiedTime=time.time(),
+                    )
+                self._jobs[name] = TrainingJob(description)
+            self._models = state["models"]
+            self._configs = state["endpoint_configs"]
+            for name, record in state["endpoints"].items():
+                endpoint = Endpoint(
+                    record["description"],
+                    deployed=ContainerSpec.from_json(record["deployed"]) if record["deployed"] else None,
+                    pending=ContainerSpec.from_json(record["pending"]) if record.get("pending") else None,
+                    generation=int(record.get("generation", 0)),
+                )
+                status = endpoint.status
+                if status == "Deleting":
+                    continue
+                self._endpoints[name] = endpoint
+                if status == "Updating":
+                    # The update died with the previous service: as a failed update, blue carries on.
+                    endpoint.description.update(
+                        EndpointStatus="InService",
+                        FailureReason="The update was interrupted: the local SageMaker service stopped.",
+                    )
+                    endpoint.pending = None
+                    status = "InService"
+                if status == "InService" and endpoint.deployed is not None:
+                    restarts.append((endpoint, endpoint.deployed))
+                elif status == "Creating" and endpoint.pending is not None:
+                    restarts.append((endpoint, endpoint.pending))
+        threads = [
+            threading.Thread(target=self._restart, args=(endpoint, spec), name=f"restore-{endpoint.name}", daemon=True)
+            for endpoint, spec in restarts
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self._save()
+
+    def _restart(self, endpoint: Endpoint, spec: ContainerSpec) -> None:
+        """Bring a persisted endpoint's container back (a new process; the status does not change on success)."""
+        if endpoint.status == "Creating":
+            self._deploy(endpoint, spec, False)
+            return
+        with self._lock:
+            endpoint.generation += 1
+            directory = self.state_dir / "endpoints" / endpoint.name / f"{endpoint.generation:04d}-{spec.config_name}"
+        backend = Backend(spec, directory, self.python)
+        try:
+            backend.start(self.s3, timeout=self.health_timeout, stopping=self._stopping)
+        except Exception as exc:
+            with self._lock:
+                endpoint.description.update(
+                    EndpointStatus="Failed", FailureReason=str(exc), LastModifiedTime=time.time()
+                )
+            logger.warning("endpoint %s: could not be restored: %s", endpoint.name, exc)
+            return
+        with self._lock:
+            endpoint.backend = backend
+
+
+# Validation helpers -----------------------------------------------------------------------------
+def _check_name(value: Any, member: str) -> str:
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        raise validation(
+            f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
+            f"Member must satisfy regular expression pattern: {NAME_PATTERN.pattern}"
+        )
+    return value
+
+
+def _validate_training_request(request: Document) -> None:
+    algorithm = request["AlgorithmSpecification"]
+    if not algorithm.get("TrainingImage") and not algorithm.get("AlgorithmName"):
+        raise validation("AlgorithmSpecification must specify a TrainingImage or an AlgorithmName.")
+    output_path = request["OutputDataConfig"]["S3OutputPath"]
+    try:
+        s3io.split_uri(output_path)
+    except ValueError:
+        raise validation(f"Invalid S3OutputPath {output_path!r}: expected an s3:// URI.") from None
+    names = set()
+    for channel in request.get("InputDataConfig") or []:
+        name = channel["ChannelName"]
+        if name in names:
+            raise validation(f"Channel names must be unique; {name!r} is repeated.")
+        names.add(name)
+        source = channel["DataSource"].get("S3DataSource")
+        if source is None or source.get("S3DataType") != "S3Prefix":
+            raise validation(f"Channel {name}: local SageMaker supports S3DataSource with S3DataType S3Prefix only.")
+        try:
+            s3io.split_uri(source["S3Uri"])
+        except ValueError:
+            raise validation(f"Channel {name}: invalid S3Uri {source['S3Uri']!r}.") from None
+    stopping = request.get("StoppingCondition") or {}
+    if request.get("EnableManagedSpotTraining"):
+        max_wait = stopping.get("MaxWaitTimeInSeconds")
+        if max_wait is None or max_wait < stopping.get("MaxRuntimeInSeconds", 86_400):
+            raise validation(
+                "Invalid MaxWaitTimeInSeconds. It must be present and be greater than or equal to MaxRuntimeInSeconds"
+            )
+
+
+def _validate_serverless(variant: Document) -> None:
+    serverless = variant.get("ServerlessConfig")
+    if serverless is None:
+        raise validation(
+            f"ProductionVariant {variant.get('VariantName')}: local SageMaker serves serverless variants only "
+            "(ServerlessConfig is required)."
+        )
+    memory = serverless.get("MemorySizeInMB")
+    if memory not in SERVERLESS_MEMORY_MB:
+        raise validation(
+            f"Value '{memory}' at 'productionVariants.1.member.serverlessConfig.memorySizeInMB' failed to satisfy "
+            f"constraint: Member must be one of {list(SERVERLESS_MEMORY_MB)}"
+        )
+    concurrency = serverless.get("MaxConcurrency")
+    if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_SERVERLESS_CONCURRENCY:
+        raise validation(
+            f"Value '{concurrency}' at 'productionVariants.1.member.serverlessConfig.maxConcurrency' failed to "
+            f"satisfy constraint: Member must have value between 1 and {MAX_SERVERLESS_CONCURRENCY}"
+        )
+
+
+def _variant_summary(spec: ContainerSpec) -> Document:
+    return {
+        "VariantName": VARIANT_NAME,
+        "DeployedImages": [{"SpecifiedImage": spec.image, "ResolvedImage": spec.image}],
+        "CurrentWeight": 1.0,
+        "DesiredWeight": 1.0,
+        "CurrentServerlessConfig": spec.serverless_config,
+        "DesiredServerlessConfig": spec.serverless_config,
+    }
+
+
+# HTTP -------------------------------------------------------------------------------------------
+_INVOCATIONS_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
+_FORWARDED_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes")
+
+
+class _Server(ThreadingHTTPServer):
+    # Non-daemon request threads + block_on_close: server_close() waits for in-flight requests (the drain).
+    daemon_threads = False
+    block_on_close = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], service: LocalSageMaker) -> None:
+        super().__init__(address, _Handler)
+        self.service = service
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.0: one request per connection, so no idle keep-alive connection can hold up stop().
+    protocol_version = "HTTP/1.0"
+    server: _Server
+    server_version = "LocalSageMaker/1.0"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = urlsplit(self.path).path
+        target = self.headers.get("X-Amz-Target")
+        match = _INVOCATIONS_PATH.match(path)
+        if path == "/" and target:
+            self._control(target, body)
+        elif match:
+            self._invoke(unquote(match.group(1)), body)
+        elif path == "/_local/faults":
+            self._fault(body)
+        else:
+            self._json(404, {"message": f"no route for POST {path}"})
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path == "/_local/health":
+            self._json(200, {"status": "ok"})
+        else:
+            self._json(404, {"message": f"no route for GET {self.path}"})
+
+    def _control(self, target: str, body: bytes) -> None:
+        service, _, operation = target.partition(".")
+        try:
+            if service != "SageMaker":
+                raise ApiError("UnknownOperationException", f"Unknown target {target}")
+            try:
+                request = json.loads(body or b"{}")
+            except json.JSONDecodeError as exc:
+                raise ApiError("SerializationException", f"Request body is not valid JSON: {exc}") from None
+            if not isinstance(request, dict):
+                raise ApiError("SerializationException", "Request body must be a JSON object")
+            response = self.server.service.handle_control(operation, request)
+        except ApiError as exc:
+            self._json(exc.status, {"__type": exc.code, "message": exc.message}, JSON_CONTENT_TYPE)
+            return
+        except Exception as exc:
+            logger.exception("SageMaker.%s failed", operation)
+            self._json(500, {"__type": "InternalFailure", "message": str(exc)}, JSON_CONTENT_TYPE)
+            return
+        self._json(200, response, JSON_CONTENT_TYPE)
+
+    def _invoke(self, endpoint_name: str, body: bytes) -> None:
+        headers = {name: value for name in _FORWARDED_HEADERS if (value := self.headers.get(name)) is not None}
+        try:
+            payload, content_type = self.server.service.handle_invoke(endpoint_name, body, headers)
+        except ApiError as exc:
+            # rest-json: botocore takes the code from x-amzn-ErrorType and the modeled members from the body.
+            document = {"Message" if exc.code == "ModelError" else "message": exc.message, **exc.fields}
+            self._json(exc.status, document, "application/json", {"x-amzn-ErrorType": exc.code})
+            return
+        except Exception as exc:
+            logger.exception("InvokeEndpoint %s failed", endpoint_name)
+            self._json(500, {"message": str(exc)}, "application/json", {"x-amzn-ErrorType": "InternalFailure"})
+            return
+        self._send(
+            200,
+            payload,
+            content_type or "application/json",
+            {"x-Amzn-Invoked-Production-Variant": VARIANT_NAME},
+        )
+
+    def _fault(self, body: bytes) -> None:
+        try:
+            request = json.loads(body or b"{}")
+            self.server.service.inject_fault(request["kind"], str(request.get("message", "injected fault")))
+        except (ValueError, KeyError, TypeError) as exc:
+            self._json(400, {"message": f"bad fault request: {exc}"})
+            return
+        self._json(200, {"injected": request["kind"]})
+
+    def _json(
+        self, status: int, document: Document, content_type: str = "application/json", headers: Document | None = None
+    ) -> None:
+        self._send(status, json.dumps(document).encode("utf-8"), content_type, headers)
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: Document | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for name, value in (headers or {}).items():
+            self.send_header(name, str(value))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s - %s", self.address_string(), format % args)

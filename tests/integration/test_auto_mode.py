@@ -1,0 +1,133 @@
+"""Auto mode, one cloud: deploy, reject a worse challenger, survive a failing green, roll back, schedule,
+duplicate events, restart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import requests
+
+from challenger.local.cloud import LocalCloud
+from tests.integration.conftest import DATA, push_and_wait, target_of
+
+POSITIVE = "Absolutely love it, works perfectly and the battery lasts for days."
+NEGATIVE = "Broke after two days. Terrible quality, I want my money back."
+
+
+@pytest.fixture(scope="module")
+def cloud(cloud_factory: Callable[..., LocalCloud]) -> LocalCloud:
+    return cloud_factory()
+
+
+def predict(cloud: LocalCloud, *texts: str) -> dict[str, object]:
+    answer: dict[str, object] = target_of(cloud).call("POST", "/predict", {"instances": list(texts)})
+    return answer
+
+
+def test_no_model_yet_is_a_503_with_a_reason(cloud: LocalCloud) -> None:
+    response = requests.post(
+        f"{cloud.gateway.api_url}/predict", json={"instances": ["hi"]}, headers={"x-api-key": cloud.api_key}, timeout=10
+    )
+    assert response.status_code == 503
+    assert "no model is live yet" in response.json()["message"]
+
+
+def test_api_key_is_required(cloud: LocalCloud) -> None:
+    assert requests.get(f"{cloud.gateway.api_url}/models", timeout=10).status_code == 403
+
+
+def test_a_drop_produces_a_live_model_that_answers_predict(cloud: LocalCloud) -> None:
+    run = push_and_wait(target_of(cloud), DATA / "train_v1.csv", test=DATA / "test.csv")
+    assert (run["status"], run["outcome"], run["version"]) == ("SUCCEEDED", "DEPLOYED", 1)
+    answer = predict(cloud, POSITIVE, NEGATIVE)
+    assert answer["model_version"] == 1
+    assert [p["label"] for p in answer["predictions"]] == [1, 0]  # type: ignore[attr-defined]
+    model = target_of(cloud).call("GET", "/models/1")
+    assert model["status"] == "LIVE"
+    assert model["metrics"]["f1"] > 0.7
+
+
+def test_a_better_challenger_is_swapped_in(cloud: LocalCloud) -> None:
+    run = push_and_wait(target_of(cloud), DATA / "train_v2.csv")
+    assert (run["outcome"], run["version"]) == ("DEPLOYED", 2)
+    assert predict(cloud, POSITIVE)["model_version"] == 2
+    assert target_of(cloud).call("GET", "/models/1")["status"] == "RETIRED"
+
+
+def test_a_worse_challenger_is_rejected_and_the_champion_keeps_serving(cloud: LocalCloud) -> None:
+    worse = DATA / "train_v1.csv"  # v1's data is clearly worse than v2's, evaluated on the held-out test.csv
+    run = push_and_wait(target_of(cloud), worse)
+    assert (run["status"], run["outcome"]) == ("SUCCEEDED", "REJECTED")
+    assert target_of(cloud).call("GET", f"/models/{run['version']}")["status"] == "REJECTED"
+    assert predict(cloud, POSITIVE)["model_version"] == 2
+
+
+def test_a_bad_file_fails_the_run_with_the_precise_cause(cloud: LocalCloud) -> None:
+    run = push_and_wait(target_of(cloud), DATA / "bad_labels.csv")
+    assert run["status"] == "FAILED"
+    assert "unknown labels" in str(run["error"])
+    assert predict(cloud, POSITIVE)["model_version"] == 2
+
+
+def test_a_failing_green_endpoint_leaves_blue_serving(cloud: LocalCloud) -> None:
+    cloud.sagemaker.inject_fault("green_unhealthy", "model server crashed on start (injected)")
+    run = push_and_wait(target_of(cloud), DATA / "train_v2.csv", test=DATA / "test.csv", dataset="reviews-b")
+    assert run["status"] == "FAILED"
+    assert "did not become healthy" in str(run["error"]) or "health" in str(run["error"])
+    assert predict(cloud, POSITIVE)["model_version"] == 2
+    assert target_of(cloud).call("GET", f"/models/{run['version']}")["status"] == "FAILED"
+
+
+def test_rollback_to_an_earlier_version(cloud: LocalCloud) -> None:
+    from challenger.cli import rollback
+
+    assert rollback(target_of(cloud), 1, timeout=120) == 1
+    assert predict(cloud, POSITIVE)["model_version"] == 1
+    assert target_of(cloud).call("GET", "/models/2")["status"] == "RETIRED"
+
+
+def wait_for_run(cloud: LocalCloud, run_id: str) -> dict[str, object]:
+    from challenger.cli import runs_wait
+
+    return runs_wait(target_of(cloud), run_id, timeout=300, echo=lambda _: None)
+
+
+def test_the_schedule_rule_starts_a_run(cloud: LocalCloud) -> None:
+    target = target_of(cloud)
+    before = {r["run_id"] for r in target.call("GET", "/runs")}
+    rule = next(r.name for r in cloud.scheduler.rules if r.schedule)
+    cloud.scheduler.fire_now(rule)
+    [new] = [r for r in target.call("GET", "/runs") if r["run_id"] not in before]
+    assert new["trigger"] == "schedule"
+    assert new["dataset"] == "reviews-b"  # the dataset uploaded last, whose last run failed
+    wait_for_run(cloud, new["run_id"])
+
+
+def test_a_duplicate_upload_event_starts_one_run(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = target_of(cloud)
+    seen: list[dict[str, object]] = []
+    put = cloud.events.put
+    monkeypatch.setattr(cloud.events, "put", lambda event: (seen.append(event), put(event))[1])
+    before = {r["run_id"] for r in target.call("GET", "/runs")}
+    target.s3.upload_file(str(DATA / "train_v1.csv"), target.data_bucket, "incoming/dup/train.csv")
+    cloud.events.wait_idle()
+    put(seen[0])  # EventBridge delivers at least once: the same event again
+    cloud.events.wait_idle()
+    new = [r for r in target.call("GET", "/runs") if r["run_id"] not in before]
+    assert len(new) == 1
+    wait_for_run(cloud, new[0]["run_id"])
+
+
+def test_state_survives_a_restart(cloud: LocalCloud) -> None:
+    target = target_of(cloud)
+    models_before = target.call("GET", "/models")
+    champion = target.call("GET", "/health")["champion_version"]
+    cloud.stop()
+    cloud.fresh = False
+    cloud.start()
+    target = target_of(cloud)
+    assert [(m["version"], m["status"]) for m in target.call("GET", "/models")] == [
+        (m["version"], m["status"]) for m in models_before
+    ]
+    assert predict(cloud, POSITIVE)["model_version"] == champion
