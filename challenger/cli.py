@@ -113,6 +113,11 @@ def runs_list(target: Target) -> None:
     print_table(("run", "status", "outcome", "model", "error"), rows)
 
 
+def runs_start(target: Target, dataset: str | None, force: bool) -> None:
+    result = target.call("POST", "/runs", {"dataset": dataset, "force": force})
+    print(f"run {result['run_id']} started" if result["started"] else f"not started: {result['reason']}")
+
+
 def runs_show(target: Target, run_id: str) -> dict[str, Any]:
     detail: dict[str, Any] = target.call("GET", f"/runs/{run_id}")
     run = detail["run"]
@@ -134,7 +139,10 @@ def latest_run_id(target: Target, *, newer_than: str = "", timeout: float = 30) 
         if runs and runs[0]["run_id"] > newer_than:
             return str(runs[0]["run_id"])
         if time.monotonic() > deadline:
-            raise CliError("no run started: check the upload's path (incoming/<dataset>/train.csv)")
+            raise CliError(
+                f"no new run started within {timeout:.0f}s: either the upload is not incoming/<dataset>/train.csv, "
+                "or the data is unchanged since an earlier run (retrain anyway: `challenger runs start --force`)"
+            )
         time.sleep(0.5)
 
 
@@ -289,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = commands.add_parser("runs").add_subparsers(dest="runs_command", required=True)
     runs.add_parser("list")
+    start = runs.add_parser("start", help="retrain now on a dataset (default: the latest upload)")
+    start.add_argument("--dataset")
+    start.add_argument("--force", action="store_true", help="train even if the data did not change")
     runs.add_parser("show").add_argument("run_id")
     runs.add_parser("wait", help="follow a run (default: the latest); exit 1 if it failed").add_argument(
         "run_id", nargs="?"
@@ -331,6 +342,8 @@ def dispatch(args: argparse.Namespace, target: Target) -> int:
             data_push(target, args.file, args.dataset, args.test)
         case "runs" if args.runs_command == "list":
             runs_list(target)
+        case "runs" if args.runs_command == "start":
+            runs_start(target, args.dataset, args.force)
         case "runs" if args.runs_command == "show":
             runs_show(target, args.run_id)
         case "runs":

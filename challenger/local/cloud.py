@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import requests
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
@@ -103,6 +104,9 @@ class LocalCloud:
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         server.start()
         self._stack.callback(server.stop)
+        # moto's backends are process-wide: a cloud restarted in the same process (tests) must start as empty
+        # as a new process does, and get its state from the snapshot like one.
+        requests.post(f"{self.moto_url}/moto-api/reset", timeout=30).raise_for_status()
         configure_moto_server(self.moto_url)
         config = Config(retries={"mode": "standard", "max_attempts": 3})
         self.clients = {
