@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Any
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
+from challenger.local.background import BackgroundLoop
+
 if TYPE_CHECKING:
     from challenger.local.template import LocalTemplate
 
@@ -658,7 +660,7 @@ class _Ticking:
     next_fire: datetime | None
 
 
-class Scheduler:
+class Scheduler(BackgroundLoop):
     """Fires the enabled schedule rules on a daemon thread, on a clock that may run fast.
 
     The simulated time is ``start_at + elapsed real time x fast_clock`` (``fast_clock=3600``: an hour a
@@ -667,6 +669,8 @@ class Scheduler:
     creation). Disabled rules and pattern rules are ignored. If the clock outruns the schedule by more than
     ``max_catch_up`` ticks in one step, the extra ticks are skipped with a warning.
     """
+
+    thread_name = "scheduler"
 
     def __init__(
         self,
@@ -690,8 +694,7 @@ class Scheduler:
         self.max_catch_up = max_catch_up
         self._started = time.monotonic()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._ticking: dict[str, _Ticking] = {}
         for rule in self.rules:
             if rule.enabled and rule.schedule is not None:
@@ -725,26 +728,6 @@ class Scheduler:
         with self._lock:
             self.fired.append((rule.name, self.now()))
         return event
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("the scheduler is already running")
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def __enter__(self) -> Scheduler:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     def _due(self, now: datetime) -> list[tuple[Rule, datetime]]:
         due: list[tuple[Rule, datetime]] = []

@@ -34,6 +34,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from challenger.local.background import BackgroundLoop
+
 LOG = logging.getLogger(__name__)
 
 DEFAULT_SUBJECT = "AWS Notification Message"  # what SNS puts on an email published without a Subject
@@ -135,13 +137,15 @@ def _parse_date(text: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-class Outbox:
+class Outbox(BackgroundLoop):
     """Drains the SQS queue subscribed to the notification topic into ``.eml`` files and an index.
 
     :meth:`start` runs a daemon thread that long-polls the queue (1 s waits, so :meth:`stop` is prompt);
     :meth:`drain` is one synchronous pass. A message is deleted from the queue only once its file and the
     index are written; a redelivered one (same SNS ``MessageId``) is not written twice.
     """
+
+    thread_name = "outbox"
 
     def __init__(
         self,
@@ -159,30 +163,9 @@ class Outbox:
         self.from_address = from_address
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
     # -- lifecycle ---------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is not None:
-            raise RuntimeError("the outbox is already running")
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def __enter__(self) -> Outbox:
-        self.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     def _run(self) -> None:
         while not self._stop.is_set():

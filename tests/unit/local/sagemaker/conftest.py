@@ -15,13 +15,13 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from challenger.local.sagemaker import LocalSageMaker
+from tests.support.fake_sagemaker import tar_gz
 from tests.unit.local.sagemaker.helpers import (
     BUCKET,
     CREDENTIALS,
     RECIPE,
     REGION,
     clients_for,
-    tar_gz,
     training_request,
     wait_for_job,
 )

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from challenger.local.sagemaker import LocalSageMaker
 from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.errors import ServiceError
+from tests.support.fake_sagemaker import tar_gz
 from tests.unit.local.sagemaker.helpers import (
     BUCKET,
     IMAGE,
@@ -24,7 +25,6 @@ from tests.unit.local.sagemaker.helpers import (
     Clients,
     clients_for,
     model_server_children,
-    tar_gz,
     wait_for_endpoint,
     wait_until,
 )

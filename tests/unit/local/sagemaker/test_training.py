@@ -10,11 +10,11 @@ import requests
 from botocore.exceptions import ClientError
 
 from challenger.local.sagemaker import LocalSageMaker
+from tests.support.fake_sagemaker import tar_gz
 from tests.unit.local.sagemaker.helpers import (
     BUCKET,
     clients_for,
     read_tar_gz,
-    tar_gz,
     training_request,
     wait_for_job,
     wait_until,
