@@ -245,7 +245,7 @@ def local_up(fresh: bool, fast_clock: float | None, parameters: dict[str, str]) 
     cloud.start()
     try:
         print(f"\n  API        {cloud.gateway.api_url}   (x-api-key: {cloud.api_key})")
-        print(f"  dashboard  {cloud.gateway.url}/")
+        print(f"  dashboard  {cloud.gateway.url}/#token={cloud.console_token}")
         print(f"  data       s3://{cloud.template.ref('DataBucket')}/incoming/<dataset>/train.csv")
         print(f"  outbox     {cloud.state_dir / 'outbox'}\n\nCtrl-C to stop.")
         while not stop.wait(0.5):

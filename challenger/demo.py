@@ -163,7 +163,8 @@ def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
         f"{traffic.failed} failed requests, bad file rejected, v{still['model_version']} serving"
     )
     if not exit_after:
-        print(f"\nDashboard: {cloud.gateway.url}/   API: {cloud.gateway.api_url}   (x-api-key: {cloud.api_key})")
+        print(f"\nDashboard: {cloud.gateway.url}/#token={cloud.console_token}")
+        print(f"API:       {cloud.gateway.api_url}   (x-api-key: {cloud.api_key})")
         print("Serving until Ctrl-C.")
         try:
             while True:

@@ -11,7 +11,8 @@ From the same template.yaml, ASL files, handlers and recipe that `sam deploy` sh
 | SageMaker (+ runtime)       | challenger.local.sagemaker: train.py in a subprocess, model-server        |
 |                             | processes, blue/green UpdateEndpoint                                       |
 | EventBridge rules, schedule | challenger.local.events: S3 object-created hook + cron/rate scheduler      |
-| API Gateway (REST, API key) | challenger.local.gateway, which also serves frontend/                      |
+| API Gateway (REST, API key, | challenger.local.gateway (a local token stands in for Cognito), which also |
+| Cognito authorizer)         | serves the dashboard (frontend/dist, else frontend/)                       |
 | SNS email                   | challenger.local.outbox: RFC 5322 messages in .challenger/outbox           |
 
 Everything binds to loopback. State (buckets, tables, SageMaker models and endpoints) is kept under
@@ -81,6 +82,7 @@ class LocalCloud:
         self._stack = contextlib.ExitStack()
         self.clients: dict[str, Any] = {}
         self.api_key = ""
+        self.console_token = ""
 
     # Lifecycle ------------------------------------------------------------------------------------
     def start(self) -> LocalCloud:
@@ -130,19 +132,25 @@ class LocalCloud:
         self._stack.callback(self.sagemaker.stop)
 
         self.api_key = self._read_or_create("api-key", lambda: "local-" + secrets.token_urlsafe(24))
+        # The dashboard's credential here (Cognito's ID token on AWS): kept across restarts so an open tab and
+        # a bookmarked dashboard_url keep working.
+        self.console_token = self._read_or_create("local-token", lambda: secrets.token_urlsafe(32))
         api_port = self.api_port or _free_port()  # fixed now: approval links need the URL before the gateway starts
         api_url = f"http://127.0.0.1:{api_port}/v1"
         self.gateway = LocalApiGateway(
             self.template,
             self._invoke_sync,
             api_key=self.api_key,
-            static_dir=ROOT / "frontend" if (ROOT / "frontend").is_dir() else None,
+            static_dir=dashboard_dir(),
             port=api_port,
+            console_token=self.console_token,
+            outbox_dir=self.state_dir / "outbox",
         )
 
         self.progress(f"registering {len(self.template.functions())} functions with the in-process Lambda runtime")
         self.runtime = LocalLambdaRuntime(
-            local_functions(self.template, overrides={"API_URL": api_url}),
+            # DASHBOARD_ORIGIN: the dashboard is served by the gateway itself (same origin), so no CORS here.
+            local_functions(self.template, overrides={"API_URL": api_url, "DASHBOARD_ORIGIN": ""}),
             common_environment=self._function_environment(),
         )
         self.runtime.install()
@@ -173,7 +181,7 @@ class LocalCloud:
         self.gateway.start()
         self._stack.callback(self.gateway.stop)
         self._write_connection_file()
-        self.progress(f"ready: API {self.gateway.api_url}  dashboard {self.gateway.url}/")
+        self.progress(f"ready: API {self.gateway.api_url}  dashboard {self.gateway.url}/#token={self.console_token}")
 
     def stop(self, *, save: bool = True) -> None:
         """Stop every server and process in reverse order of start; the state is saved on the way."""
@@ -260,8 +268,10 @@ class LocalCloud:
     def _write_connection_file(self) -> None:
         info = {
             "api_url": self.gateway.api_url,
-            "dashboard_url": self.gateway.url + "/",
+            # The fragment never reaches a server (or a log): the dashboard reads the token from it, then drops it.
+            "dashboard_url": f"{self.gateway.url}/#token={self.console_token}",
             "api_key": self.api_key,
+            "console_token": self.console_token,
             "stack_name": self.template.stack_name,
             "region": self.region,
             "endpoint_url": self.moto_url,
@@ -273,6 +283,14 @@ class LocalCloud:
         path = self.state_dir / "local.json"
         path.write_text(json.dumps(info, indent=2) + "\n")
         path.chmod(0o600)
+
+
+def dashboard_dir(root: Path = ROOT) -> Path | None:
+    """The dashboard to serve: the build (frontend/dist) if there is one, else the sources, else nothing."""
+    for candidate in (root / "frontend" / "dist", root / "frontend"):
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 @contextlib.contextmanager

@@ -10,6 +10,10 @@ What it reproduces (REST API, "v1" proxy payload)
   stage, headers and query strings single- and multi-valued, ``pathParameters`` as the client sent them,
   query values decoded, ``requestContext`` with the stage path, identity and times, ``body`` with
   ``isBase64Encoded`` for non-text bodies) and go to ``invoke(function_logical_id, event)``.
+* Cognito User Pools authorizers (``Auth.Authorizer`` on an event, e.g. the dashboard's ``/console/...`` routes)
+  are played by a local token: the request needs ``Authorization: Bearer <console_token>`` (the bare token is
+  accepted too, as API Gateway's authorizer does) or gets 401 ``Unauthorized``; the event then carries
+  ``requestContext.authorizer.claims`` for a local user (``LOCAL_CLAIMS``).
 * API Gateway's own answers: no route (or no such method) → 403 ``Missing Authentication Token``; missing or
   wrong ``x-api-key`` on a key-required route → 403 ``Forbidden``; body over 10 MB → 413; the integration
   raising, or answering something that is not a proxy response → 502 ``Internal server error``; no answer
@@ -19,7 +23,10 @@ What it reproduces (REST API, "v1" proxy payload)
 * CORS (optional, for a dashboard served from elsewhere): with ``cors_origin`` set, an ``OPTIONS`` preflight
   on an API route is answered without an API key (browsers never send one on a preflight) and responses
   carry ``Access-Control-Allow-Origin`` for that origin only.
-* Everything outside ``/<stage>/`` is a static file from ``static_dir`` (``/`` → ``index.html``) with its
+* Outside the stage, two local-only endpoints for the dashboard: ``GET /config.json`` (its static configuration,
+  unauthenticated, like the file the publish script uploads on AWS) and ``GET /_local/outbox`` (the local "email"
+  outbox as JSON, newest first; token-protected like ``/console``).
+* Everything else outside ``/<stage>/`` is a static file from ``static_dir`` (``/`` → ``index.html``) with its
   content type and ``Cache-Control: no-cache``; paths escaping the directory are refused (404).
 """
 
@@ -46,6 +53,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 if TYPE_CHECKING:
     from challenger.local.template import LocalTemplate
 
+from challenger.local.outbox import read_messages
+
 LOG = logging.getLogger(__name__)
 
 Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -53,6 +62,10 @@ Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload quota (10 MB)
 INTEGRATION_TIMEOUT_SECONDS = 29.0  # API Gateway's default (and, for REST APIs, usual maximum) integration timeout
+LOCAL_CLAIMS = {"email": "you@localhost", "cognito:username": "local"}
+"""The claims a Cognito authorizer would pass on for the local user."""
+OUTBOX_PATH = "/_local/outbox"
+CONFIG_PATH = "/config.json"
 _PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _TEXT_TYPES = re.compile(
@@ -84,6 +97,7 @@ class Route:
     resource: str  # the template's path, e.g. /approvals/{approval_id}
     function: str  # logical id of the AWS::Serverless::Function
     api_key_required: bool
+    authorizer: str | None = None  # the Api's Cognito authorizer the event names, if any
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """The path parameters if ``method path`` (raw, as the client sent it) is this route, else None."""
@@ -148,7 +162,10 @@ def routes_from_template(template: LocalTemplate) -> list[Route]:
             else:
                 key_required = _api_key_default(template, properties.get("RestApiId"))
             method = str(template.resolve(properties["Method"])).upper()
-            routes.append(Route(method, str(template.resolve(properties["Path"])), logical_id, key_required))
+            authorizer = template.resolve(auth.get("Authorizer"))
+            authorizer = None if authorizer in (None, "NONE") else str(authorizer)  # NONE: SAM's "no authorizer"
+            path = str(template.resolve(properties["Path"]))
+            routes.append(Route(method, path, logical_id, key_required, authorizer))
     # API Gateway picks the most specific resource: more literal segments first, then exact methods before ANY.
     return sorted(routes, key=lambda r: (-r.literal_segments, r.method == "ANY", r.resource))
 
@@ -195,6 +212,8 @@ class LocalApiGateway:
         cors_origin: str | None = None,
         api_id: str = "localapi01",
         integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
+        console_token: str | None = None,
+        outbox_dir: Path | None = None,
     ) -> None:
         self.template = template
         self.routes = routes_from_template(template)
@@ -207,6 +226,9 @@ class LocalApiGateway:
         self.cors_origin = cors_origin.rstrip("/") if cors_origin else None
         self.api_id = api_id
         self.integration_timeout = integration_timeout
+        # Without a token every authorizer route answers 401, as an authorizer with no valid token would.
+        self.console_token = console_token
+        self.outbox_dir = outbox_dir
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -296,8 +318,45 @@ class LocalApiGateway:
             given_key and hmac.compare_digest(given_key.encode(), self.api_key.encode())
         ):
             raise _GatewayError(403, "Forbidden", "ForbiddenException")
+        if route.authorizer is not None and not self._token_ok(request):
+            raise _GatewayError(401, "Unauthorized", "UnauthorizedException")
         event = self._proxy_event(request, route, parameters)
         return self._integrate(route, event)
+
+    def _token_ok(self, request: _Request) -> bool:
+        """The local stand-in for the Cognito authorizer: the console token, ``Bearer``-prefixed or bare."""
+        given = (request.header("authorization") or "").strip()
+        if given[:7].lower() == "bearer ":
+            given = given[7:].strip()
+        return bool(self.console_token) and hmac.compare_digest(given.encode(), str(self.console_token).encode())
+
+    def dashboard_config(self) -> dict[str, Any]:
+        """What the dashboard reads from /config.json locally (on AWS the publish script writes this file)."""
+        return {"apiBase": f"/{self.stage}/console", "auth": {"mode": "local"}, "outbox": OUTBOX_PATH, "stage": "local"}
+
+    def _handle_local(self, request: _Request) -> _Response | None:
+        """The local-only endpoints outside the stage, or None for a static file."""
+        if request.path == CONFIG_PATH and self.console_token is not None:
+            return _json_response(200, self.dashboard_config(), [("Cache-Control", "no-store")])
+        if request.path != OUTBOX_PATH:
+            return None
+        if request.method not in ("GET", "HEAD"):
+            return _Response(405, [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")], b"method not allowed\n")
+        if not self._token_ok(request):
+            return _json_response(401, {"message": "Unauthorized"})
+        messages = read_messages(self.outbox_dir) if self.outbox_dir is not None else []
+        listing = [
+            {
+                "id": message.id,
+                "subject": message.subject,
+                "kind": message.kind,
+                "date": message.date.isoformat(),
+                "to": message.to,
+                "body": message.body,
+            }
+            for message in messages
+        ]
+        return _json_response(200, listing, [("Cache-Control", "no-store")])
 
     def _is_resource(self, path: str) -> bool:
         return any(_match_resource(route.resource, path) is not None for route in self.routes)
@@ -358,6 +417,7 @@ class LocalApiGateway:
         now = datetime.now(UTC)
         host = request.header("host") or f"{self.host}:{request.server_port}"
         key_used = request.header("x-api-key") if route.api_key_required else None
+        authorizer = {"claims": dict(LOCAL_CLAIMS)} if route.authorizer is not None else None
         return {
             "resource": route.resource,
             "path": request.path,
@@ -400,6 +460,7 @@ class LocalApiGateway:
                 "domainName": host,
                 "deploymentId": "local1",
                 "apiId": self.api_id,
+                **({"authorizer": authorizer} if authorizer is not None else {}),
             },
             "body": body,
             "isBase64Encoded": is_base64,
@@ -462,6 +523,10 @@ class LocalApiGateway:
         if candidate.is_dir():
             candidate = candidate / "index.html"
         return candidate if candidate.is_file() else None
+
+
+def _json_response(status: int, body: Any, headers: list[tuple[str, str]] | None = None) -> _Response:
+    return _Response(status, [("Content-Type", "application/json"), *(headers or [])], json.dumps(body).encode())
 
 
 def _map_proxy_response(response: Any) -> _Response:
@@ -562,7 +627,7 @@ class _Handler(BaseHTTPRequestHandler):
             request.path = request.path[len(stage_prefix) :] or "/"
             response = self.gateway._handle_api(request)
         else:
-            response = self.gateway._handle_static(request)
+            response = self.gateway._handle_local(request) or self.gateway._handle_static(request)
         if request.too_large:
             self.close_connection = True  # the unread body is still on the socket: this connection is done
         self._send(response, head=request.method == "HEAD")

@@ -137,6 +137,8 @@ class LocalTemplate:
             return self.arn(logical_id)
         if attribute in ("Name", "TopicName", "QueueName"):
             return self.name(logical_id)
+        if attribute in ("DomainName", "RegionalDomainName"):  # CloudFront/S3 host names: nothing serves them here
+            return f"{self.name(logical_id).lower()}.localhost"
         raise KeyError(f"Fn::GetAtt {logical_id}.{attribute} is not supported locally")
 
     # Intrinsics -----------------------------------------------------------------------------------

@@ -1,21 +1,42 @@
-"""ApiFunction: the REST API behind API Gateway (API key), including the approval links' pages.
+"""ApiFunction: the REST API behind API Gateway, including the approval links' pages and its OpenAPI document.
 
 Routes: GET /health, POST /predict, GET /models, GET /models/{version}, GET /runs, POST /runs,
-GET /runs/{run_id}, POST /runs/{run_id}/approval, POST /rollback, GET/POST /approvals/{approval_id}.
+GET /runs/{run_id}, POST /runs/{run_id}/approval, GET /approvals, POST /rollback,
+GET/POST /approvals/{approval_id}, GET /openapi.json, GET /swagger.
 A GET never decides anything (mail scanners follow links): it shows a confirmation form that POSTs.
+
+Two doors, one function (docs/decisions/0003-api-auth.md): machine callers use the plain routes with an API
+key; the dashboard uses the same routes under ``/console``, where API Gateway's Cognito authorizer has
+checked the user's ID token. The resolver strips the prefix, so each handler exists once.
 """
 
 from __future__ import annotations
 
+import binascii
 import html
-from typing import Any
+import json
+import os
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as HTTPNotFound
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import OpenAPIRequestValidationMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer, SecurityScheme, Server
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.types import (
+    OpenAPIResponse,
+    OpenAPIResponseContentModel,
+    OpenAPIResponseContentSchema,
+)
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
 
 from challenger_core import approvals, operations, serving
 from challenger_core.adapters.sagemaker import SageMaker
@@ -35,11 +56,174 @@ workflow = Workflow(client("stepfunctions"))
 storage = Storage(client("s3"))
 secrets = parameters.SecretsProvider(boto3_client=client("secretsmanager"))
 
-app = APIGatewayRestResolver(enable_validation=True)
+CONSOLE_PREFIX = "/console"
+TITLE = "Challenger API"
+API_VERSION = "1.0.0"
+DESCRIPTION = (
+    "Continuous training and blue/green deployment of a SageMaker serverless endpoint. Machine callers send "
+    "`x-api-key`; the dashboard calls the same operations under `/console` with `Authorization: Bearer <Cognito "
+    'ID token>`. Errors are JSON `{"message": ...}` (validation errors add `detail`).'
+)
+JSON_ONLY = "Content-Type must be application/json"
+# The dashboard's origin (https://<CloudFront domain>); unset locally, where the dashboard is same-origin.
+DASHBOARD_ORIGIN = os.environ.get("DASHBOARD_ORIGIN", "")
+
+
+class _Resolver(APIGatewayRestResolver):
+    """The REST resolver, with the OpenAPI server URL following the door a request came through."""
+
+    def _get_base_path(self) -> str:
+        # Powertools derives the document's server URL (and Swagger UI's "Try it out" target) from the stage;
+        # under /console the operations live one prefix deeper, behind the Cognito authorizer.
+        base = super()._get_base_path()
+        return base + CONSOLE_PREFIX if _is_console(self.current_event.path) else base
+
+
+class _JsonBodyValidation(OpenAPIRequestValidationMiddleware):
+    """Powertools' request validation, stricter on the body before it is parsed.
+
+    Powertools accepts form and multipart bodies on a route with a JSON model (and then reports a confusing
+    validation error), and lets a non-UTF-8 body escape as an exception (a 502). Here a body over the endpoint's
+    limit is a 413, a body that is not ``application/json`` a 415 and bytes that are not text a 400.
+    """
+
+    def _get_body(self, app: Any) -> dict[str, Any]:
+        event = app.current_event
+        raw = event.body or ""
+        if raw:
+            size = _decoded_size(raw) if event.is_base64_encoded else len(raw.encode())
+            if size > serving.MAX_PAYLOAD_BYTES:
+                raise _TooLarge()
+            content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+            if content_type != content_types.APPLICATION_JSON:
+                raise RequestUnsupportedContentType(JSON_ONLY, errors=[])
+        try:
+            return super()._get_body(app)
+        except (UnicodeDecodeError, binascii.Error) as exc:
+            raise _BadRequest("the body is not UTF-8 JSON") from exc
+
+
+def _decoded_size(raw: str) -> int:
+    return len(raw) * 3 // 4 - raw.count("=")
+
+
+def _is_console(path: str) -> bool:
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+
+
+cors = (
+    CORSConfig(
+        allow_origin=DASHBOARD_ORIGIN,
+        allow_headers=["Authorization", "Content-Type", "x-api-key"],
+        max_age=600,
+    )
+    if DASHBOARD_ORIGIN
+    else None
+)
+app = _Resolver(enable_validation=True, strip_prefixes=[CONSOLE_PREFIX], cors=cors)
+app._request_validation_middleware = _JsonBodyValidation()  # type: ignore[no-untyped-call]  # see _JsonBodyValidation (Powertools 3.37 hook)
+
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    "apiKey": APIKey(name="x-api-key", **{"in": APIKeyIn.header}, description="Machine callers (usage plan)"),
+    "cognito": HTTPBearer(
+        bearerFormat="JWT",
+        description="Dashboard, under /console: the signed-in user's Cognito ID token (API Gateway authorizer)",
+    ),
+}
+PUBLIC: list[dict[str, list[str]]] = [{}]  # the approval links: the signed link is the credential
+
+
+# Errors ------------------------------------------------------------------------------------------
+class ErrorMessage(BaseModel):
+    """Every error the API answers itself: a human-readable reason, never a stack trace."""
+
+    message: str
+
+
+class ValidationErrorItem(BaseModel):
+    loc: list[str | int]
+    type: str
+    msg: str = ""
+
+
+class ValidationErrorMessage(BaseModel):
+    """A request the models refuse (422): the reason, and where (`loc`) each problem is."""
+
+    message: str
+    detail: list[ValidationErrorItem] = Field(default_factory=list)
+
+
+def _json_error(description: str, model: type[BaseModel] = ErrorMessage) -> OpenAPIResponse:
+    return {"description": description, "content": {content_types.APPLICATION_JSON: {"model": model}}}
+
+
+def _ok(model: type[BaseModel], description: str = "OK") -> OpenAPIResponse:
+    # Powertools documents the return type as the 200 only when a route declares no responses of its own.
+    return _json_error(description, model)
+
+
+INVALID = _json_error("The request does not match the schema (the reason is in message/detail)", ValidationErrorMessage)
+NOT_FOUND = _json_error("No such model, run or dataset")
+CONFLICT = _json_error("The request contradicts the current state")
+BAD_BODY = {
+    400: _json_error("The body is not readable JSON"),
+    413: _json_error("The body is over the serverless endpoint's 4 MB limit"),
+    415: _json_error(JSON_ONLY),
+    422: INVALID,
+}
+HTML: dict[str, OpenAPIResponseContentSchema | OpenAPIResponseContentModel] = {
+    content_types.TEXT_HTML: {"schema": {"type": "string"}}
+}
 
 
 def _error(status: int, message: str) -> Response[dict[str, str]]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"message": message})
+
+
+class _TooLarge(Exception):
+    """The body is over the serverless endpoint's request limit."""
+
+
+class _BadRequest(Exception):
+    """The body cannot be read at all."""
+
+
+@app.exception_handler(_TooLarge)
+def _too_large(_: _TooLarge) -> Response[dict[str, str]]:
+    return _error(413, f"payload over the endpoint's {serving.MAX_PAYLOAD_BYTES} byte limit")
+
+
+@app.exception_handler(_BadRequest)
+def _bad_request(exc: _BadRequest) -> Response[dict[str, str]]:
+    return _error(400, str(exc))
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _unsupported(_: RequestUnsupportedContentType) -> Response[dict[str, str]]:
+    return _error(415, JSON_ONLY)
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(exc: RequestValidationError) -> Response[dict[str, Any]]:
+    # Powertools' default hides pydantic's messages; they name the field and the rule, which is what a caller
+    # needs. The input itself is never echoed (it may be large or sensitive).
+    detail = [
+        {
+            "loc": [str(part) if not isinstance(part, int) else part for part in e["loc"]],
+            "type": e["type"],
+            "msg": str(e.get("msg", "")),
+        }
+        for e in exc.errors()
+    ]
+    if any(item["type"] == "json_invalid" for item in detail):
+        message = "the body is not valid JSON"
+    else:
+        message = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in detail[:5])
+    return Response(
+        status_code=422,
+        content_type=content_types.APPLICATION_JSON,
+        body={"message": message or "invalid request", "detail": detail},
+    )
 
 
 @app.exception_handler(serving.NoModelLiveError)
@@ -59,51 +243,88 @@ def _conflict(exc: ConflictError) -> Response[dict[str, str]]:
 
 @app.exception_handler(ServiceError)
 def _upstream(exc: ServiceError) -> Response[dict[str, str]]:
-    logger.exception("upstream failure")
-    if "ModelError" in str(exc):
+    if "ModelError" in str(exc):  # the caller's records, not our failure: no stack trace in the logs either
+        logger.warning("the model refused the instances", extra={"reason": str(exc)})
         return _error(400, f"the model could not read the instances: {exc}")
+    logger.exception("upstream failure")
     return _error(502, "the model endpoint failed to answer; the error is logged")
 
 
-@app.get("/health")
-def health() -> dict[str, Any]:
+# Operations --------------------------------------------------------------------------------------
+class Health(BaseModel):
+    """The API answers, and which version serves."""
+
+    status: str
+    champion_version: int | None
+
+
+VersionPath = Annotated[int, Path(ge=1, le=operations.MAX_VERSION, description="model version")]
+RunIdPath = Annotated[str, Path(pattern=operations.RUN_ID_PATTERN, description="run id")]
+# Approval ids are uuid4 hex (approvals.py); bounded like run ids so a fuzzed one is a 404, not a 502.
+ApprovalIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="approval id")]
+
+
+@app.get("/health", summary="Health", description="Whether the API answers and which version is live.")
+def health() -> Health:
     champion = registry.get_champion()
-    return {"status": "ok", "champion_version": champion.version if champion else None}
+    return Health(status="ok", champion_version=champion.version if champion else None)
 
 
-@app.post("/predict")
+@app.post(
+    "/predict",
+    summary="Predict",
+    description=(
+        "Forward `instances` (review strings or `{review_text}` objects) to the live endpoint; the answer names "
+        "the version that served it."
+    ),
+    responses={
+        200: _ok(serving.PredictResponse, "The predictions and the version that served them"),
+        **BAD_BODY,
+        400: _json_error("The body is not readable JSON, or the model could not read the instances"),
+        502: _json_error("The endpoint failed to answer"),
+        503: _json_error("No model is live yet"),
+    },
+)
 def predict(request: serving.PredictRequest) -> serving.PredictResponse:
-    raw = app.current_event.body or ""
-    if len(raw.encode()) > serving.MAX_PAYLOAD_BYTES:
-        raise _TooLarge()
     return serving.predict(request, registry, sagemaker, settings)
 
 
-class _TooLarge(Exception):
-    pass
-
-
-@app.exception_handler(_TooLarge)
-def _too_large(_: _TooLarge) -> Response[dict[str, str]]:
-    return _error(413, f"payload over the endpoint's {serving.MAX_PAYLOAD_BYTES} byte limit")
-
-
-@app.get("/models")
+@app.get("/models", summary="List models", description="Every model version, newest first, with its metrics.")
 def list_models() -> list[ModelVersion]:
     return registry.list_models()
 
 
-@app.get("/models/<version>")
-def get_model(version: int) -> ModelVersion:
+@app.get(
+    "/models/<version>",
+    summary="Get a model",
+    description="One model version: status, metrics, confusion matrix, artifact.",
+    responses={200: _ok(ModelVersion), 404: NOT_FOUND, 422: INVALID},
+)
+def get_model(version: VersionPath) -> ModelVersion:
     return registry.get_model(version)
 
 
-@app.get("/runs")
+@app.get("/runs", summary="List runs", description="Training pipeline runs, newest first.")
 def list_runs() -> list[Run]:
     return registry.list_runs()
 
 
-@app.post("/runs")
+@app.post(
+    "/runs",
+    summary="Retrain now",
+    description="Start a training run on a dataset (default: the latest upload). Unchanged data is skipped "
+    "(200, `started: false`) unless `force` is set; a started run answers 202.",
+    responses={
+        200: _ok(operations.RetrainResponse, "Nothing started; `reason` says why"),
+        **BAD_BODY,
+        202: {
+            "description": "A run started",
+            "content": {content_types.APPLICATION_JSON: {"model": operations.RetrainResponse}},
+        },
+        404: NOT_FOUND,
+        409: CONFLICT,
+    },
+)
 def retrain(request: operations.RetrainRequest) -> Response[operations.RetrainResponse]:
     result = operations.retrain(
         request, actor=_caller(), storage=storage, registry=registry, workflow=workflow, settings=settings
@@ -113,18 +334,57 @@ def retrain(request: operations.RetrainRequest) -> Response[operations.RetrainRe
     )
 
 
-@app.get("/runs/<run_id>")
-def get_run(run_id: str) -> operations.RunDetail:
+@app.get(
+    "/runs/<run_id>",
+    summary="Get a run",
+    description="A run with the pipeline states it went through so far.",
+    responses={200: _ok(operations.RunDetail), 404: NOT_FOUND, 422: INVALID},
+)
+def get_run(run_id: RunIdPath) -> operations.RunDetail:
     return operations.run_detail(run_id, registry=registry, workflow=workflow)
 
 
-@app.post("/runs/<run_id>/approval")
-def decide_run(run_id: str, request: operations.DecisionRequest) -> dict[str, Any]:
+@app.post(
+    "/runs/<run_id>/approval",
+    summary="Approve or reject a run's challenger",
+    description="Decide the challenger a run is waiting on (manual approval mode); the pipeline resumes.",
+    responses={
+        200: _ok(operations.DecisionResponse, "The decision was recorded; the pipeline resumes"),
+        **BAD_BODY,
+        404: _json_error("The run is not waiting for an approval"),
+        409: CONFLICT,
+    },
+)
+def decide_run(run_id: RunIdPath, request: operations.DecisionRequest) -> operations.DecisionResponse:
     approval = operations.decide_run(run_id, request, actor=_caller(), registry=registry, workflow=workflow)
-    return {"run_id": run_id, "version": approval.version, "decision": approval.status.value}
+    return operations.DecisionResponse(run_id=run_id, version=approval.version, decision=approval.status.value)
 
 
-@app.post("/rollback")
+@app.get(
+    "/approvals",
+    summary="Pending approvals",
+    description="Challengers waiting for a decision, each with the champion version it would replace "
+    "(fetch both with GET /models/{version} to compare them).",
+)
+def list_approvals() -> list[operations.PendingApproval]:
+    return operations.pending_approvals(registry=registry)
+
+
+@app.post(
+    "/rollback",
+    summary="Roll back",
+    description="Redeploy an earlier version (default: the one live before the champion) through the same "
+    "blue/green deployment pipeline.",
+    responses={
+        **BAD_BODY,
+        202: {
+            "description": "The deployment started",
+            "content": {content_types.APPLICATION_JSON: {"model": operations.DeploymentStarted}},
+        },
+        404: NOT_FOUND,
+        409: CONFLICT,
+    },
+)
 def rollback(request: operations.RollbackRequest) -> Response[operations.DeploymentStarted]:
     started = operations.rollback(request, actor=_caller(), registry=registry, workflow=workflow, settings=settings)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=started)
@@ -163,8 +423,23 @@ def _link_fields(values: dict[str, str]) -> tuple[str, int, str]:
         raise ApprovalLinkError("the link is incomplete: it needs decision, expires and sig") from exc
 
 
-@app.get("/approvals/<approval_id>")
-def confirm_page(approval_id: str) -> Response[str]:
+LINK_PAGES: dict[int, OpenAPIResponse] = {
+    200: {"description": "A confirmation form", "content": HTML},
+    403: {"description": "The link is incomplete, tampered with or expired", "content": HTML},
+    404: _json_error("No such approval"),
+    409: {"description": "Already decided", "content": HTML},
+    422: INVALID,
+}
+
+
+@app.get(
+    "/approvals/<approval_id>",
+    summary="Approval link: confirmation page",
+    description="Opened from the approval email; shows a form and decides nothing (mail scanners follow links).",
+    security=PUBLIC,
+    responses=LINK_PAGES,
+)
+def confirm_page(approval_id: ApprovalIdPath) -> Response[str]:
     query = app.current_event.query_string_parameters or {}
     try:
         decision, expires, sig = _link_fields(query)
@@ -186,8 +461,14 @@ def confirm_page(approval_id: str) -> Response[str]:
     return _page(200, f"{verb} v{approval.version}?", form)
 
 
-@app.post("/approvals/<approval_id>")
-def decide(approval_id: str) -> Response[str]:
+@app.post(
+    "/approvals/<approval_id>",
+    summary="Approval link: decide",
+    description="The confirmation form's POST (form-encoded decision, expires, sig); single use.",
+    security=PUBLIC,
+    responses=LINK_PAGES,
+)
+def decide(approval_id: ApprovalIdPath) -> Response[str]:
     raw = app.current_event.decoded_body or ""
     fields = {name: values[0] for name, values in parse_qs(raw).items()}
     try:
@@ -211,6 +492,42 @@ def decide(approval_id: str) -> Response[str]:
         ("approved", "deploying now") if decision == "approve" else ("rejected", "the champion keeps serving")
     )
     return _page(200, f"v{approval.version} {verdict}", f"<p>v{approval.version} {verdict}: {outcome}.</p>")
+
+
+# The API's own description -------------------------------------------------------------------------
+def _openapi_document() -> str:
+    """The OpenAPI document for the door this request came through (its server URL and credential)."""
+    console = _is_console(app.current_event.path)
+    document = json.loads(
+        app.get_openapi_json_schema(
+            title=TITLE,
+            version=API_VERSION,
+            description=DESCRIPTION,
+            servers=[Server(url=app._get_base_path() or "/")],
+            security_schemes=SECURITY_SCHEMES,
+            security=[{"cognito": []}] if console else [{"apiKey": []}],
+        )
+    )
+    if console:  # the approval links are not exposed under /console (template.yaml): the document says so
+        document["paths"].pop("/approvals/{approval_id}", None)
+    return json.dumps(document)
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_json() -> Response[str]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=_openapi_document())
+
+
+# Swagger UI at /swagger (also /swagger?format=json): the page embeds the document, so it needs no second fetch.
+app.enable_swagger(
+    path="/swagger",
+    title=TITLE,
+    version=API_VERSION,
+    description=DESCRIPTION,
+    security_schemes=SECURITY_SCHEMES,
+    security=[{"apiKey": []}, {"cognito": []}],
+    compress=True,
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -25,29 +26,69 @@ from challenger_core.settings import Settings
 DEPLOYABLE = (ModelStatus.LIVE, ModelStatus.RETIRED, ModelStatus.APPROVED, ModelStatus.STAGED, ModelStatus.REJECTED)
 
 
+# The same rule as triggering.dataset_of: a name that can be an S3 prefix component, checked at the edge.
+DATASET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$"
+# Run ids are `<UTC timestamp>-<dataset>-<fingerprint prefix>` (triggering.new_run_id); bounded so a fuzzed id
+# can never become a DynamoDB key the service refuses (which would be a 5xx instead of a 404).
+RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
+MAX_VERSION = 2**31 - 1  # versions are small counters; bounding them keeps DynamoDB number keys valid
+
+
 class RetrainRequest(Model):
-    dataset: str | None = Field(default=None, description="dataset under incoming/; default: the latest upload")
+    """`POST /runs`: retrain now."""
+
+    dataset: str | None = Field(
+        default=None, pattern=DATASET_PATTERN, description="dataset under incoming/; default: the latest upload"
+    )
     force: bool = Field(default=False, description="train even if the data did not change")
 
 
 class RetrainResponse(Model):
+    """Whether a run started; `reason` says why not (e.g. the data did not change)."""
+
     started: bool
     run_id: str | None
     reason: str
 
 
 class DecisionRequest(Model):
+    """`POST /runs/{run_id}/approval`: the dashboard's approve/reject buttons."""
+
     decision: Literal["approve", "reject"]
     comment: str = Field(default="", max_length=500)
 
 
+class DecisionResponse(Model):
+    """The decision recorded on the run's pending approval."""
+
+    run_id: str
+    version: int
+    decision: str = Field(description="APPROVED or REJECTED")
+
+
 class RollbackRequest(Model):
-    version: int | None = Field(default=None, ge=1, description="default: the version live before the champion")
+    """`POST /rollback`: redeploy an earlier version."""
+
+    version: int | None = Field(
+        default=None, ge=1, le=MAX_VERSION, description="default: the version live before the champion"
+    )
 
 
 class DeploymentStarted(Model):
+    """A deployment pipeline execution was started for `version`."""
+
     version: int
     execution_arn: str
+
+
+class PendingApproval(Model):
+    """A challenger waiting for a human decision, with the champion it would replace (for a side-by-side view)."""
+
+    approval_id: str
+    run_id: str
+    version: int = Field(description="the challenger's version")
+    expires_at: datetime
+    champion_version: int | None = Field(description="the version live now; null if none is")
 
 
 class Step(Model):
@@ -87,6 +128,26 @@ def decide_run(
         registry=registry,
         workflow=workflow,
     )
+
+
+def pending_approvals(*, registry: Registry) -> list[PendingApproval]:
+    """Approvals still waiting for a decision, newest first, each with the champion it would replace.
+
+    The champion is read once: every pending challenger competes with the same live model.
+    """
+    champion = registry.get_champion()
+    now = utcnow()
+    return [
+        PendingApproval(
+            approval_id=approval.approval_id,
+            run_id=approval.run_id,
+            version=approval.version,
+            expires_at=approval.expires_at,
+            champion_version=champion.version if champion else None,
+        )
+        for approval in registry.pending_approvals()
+        if approval.expires_at > now  # an expired one can no longer be decided: the pipeline has timed out
+    ]
 
 
 def rollback(

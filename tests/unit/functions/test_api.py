@@ -326,3 +326,195 @@ def test_run_detail_lists_pipeline_steps(stack: Stack, monkeypatch: pytest.Monke
         {"name": "ValidateData", "status": "succeeded"},
         {"name": "StartTraining", "status": "failed"},
     ]
+
+
+# The dashboard's door (/console), pending approvals, the OpenAPI document -----------------------------
+
+
+def test_console_routes_are_the_same_operations(stack: Stack) -> None:
+    retired_and_live(stack)
+    plain = call(stack, load_event("api", "models"))
+    console = call(stack, load_event("api", "console_models"))
+    assert console[0] == 200
+    assert console == plain
+
+
+def test_console_decision_is_recorded_as_the_signed_in_user(stack: Stack, pending: Any) -> None:
+    approval, resumed = pending
+    event = load_event("api", "console_decide_run")
+    event["pathParameters"] = {"run_id": approval.run_id}
+    event["path"] = f"/console/runs/{approval.run_id}/approval"
+    status, body = call(stack, event)
+    assert (status, body) == (200, {"run_id": "r4", "version": 4, "decision": "REJECTED"})
+    assert resumed == [("tok", {"approved": False, "actor": "ops@example.com", "comment": "worse on negatives"})]
+
+
+def test_pending_approvals_name_the_champion_they_would_replace(stack: Stack, pending: Any) -> None:
+    approval, _ = pending
+    assert call(stack, load_event("api", "approvals")) == (
+        200,
+        [
+            {
+                "approval_id": approval.approval_id,
+                "run_id": "r4",
+                "version": 4,
+                "expires_at": approval.expires_at.isoformat().replace("+00:00", "Z"),
+                "champion_version": None,
+            }
+        ],
+    )
+    live_model(stack, version=3)
+    status, body = call(stack, load_event("api", "approvals"))
+    assert (status, body[0]["champion_version"]) == (200, 3)
+
+
+def test_expired_or_decided_approvals_are_not_pending(stack: Stack, pending: Any) -> None:
+    approval, _ = pending
+    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
+    registry.put_approval(
+        approval.model_copy(update={"approval_id": "e" * 32, "expires_at": utcnow() - timedelta(seconds=1)})
+    )
+    post(stack, signed_fields(approval, "approve"))
+    assert call(stack, load_event("api", "approvals")) == (200, [])
+
+
+def test_openapi_document_describes_every_operation(stack: Stack) -> None:
+    status, document = call(stack, load_event("api", "openapi"))
+    assert status == 200
+    assert document["info"]["title"] == "Challenger API"
+    assert document["servers"] == [{"url": "/v1"}]
+    assert document["security"] == [{"apiKey": []}]
+    operations = {(method.upper(), path): op for path, ops in document["paths"].items() for method, op in ops.items()}
+    assert set(operations) == {
+        ("GET", "/health"),
+        ("POST", "/predict"),
+        ("GET", "/models"),
+        ("GET", "/models/{version}"),
+        ("GET", "/runs"),
+        ("POST", "/runs"),
+        ("GET", "/runs/{run_id}"),
+        ("POST", "/runs/{run_id}/approval"),
+        ("GET", "/approvals"),
+        ("POST", "/rollback"),
+        ("GET", "/approvals/{approval_id}"),
+        ("POST", "/approvals/{approval_id}"),
+    }
+    for key, operation in operations.items():
+        assert operation["summary"], key
+        assert operation["description"], key
+        assert any(code.startswith("2") for code in operation["responses"]), key
+    assert operations[("GET", "/approvals/{approval_id}")]["security"] == [{}]  # the signed link is the credential
+    predict = operations[("POST", "/predict")]["responses"]
+    assert {"200", "400", "413", "415", "422", "503"} <= set(predict)
+
+
+def test_openapi_document_under_console_points_at_console(stack: Stack) -> None:
+    status, document = call(stack, load_event("api", "console_openapi"))
+    assert status == 200
+    assert document["servers"] == [{"url": "/v1/console"}]
+    assert document["security"] == [{"cognito": []}]
+    assert document["components"]["securitySchemes"]["cognito"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "Dashboard, under /console: the signed-in user's Cognito ID token (API Gateway authorizer)",
+    }
+    assert "/approvals/{approval_id}" not in document["paths"]  # not exposed under /console
+
+
+def test_swagger_ui(stack: Stack) -> None:
+    response = stack.handler("api").lambda_handler(load_event("api", "swagger"), context("ApiFunction"))
+    assert response["statusCode"] == 200
+    assert response["multiValueHeaders"]["Content-Type"] == ["text/html"]
+
+
+# Bad input: a 4xx with a reason, never a stack trace ----------------------------------------------------
+
+
+def test_wrong_content_type_is_415(stack: Stack) -> None:
+    assert call(stack, load_event("api", "predict_wrong_content_type")) == (
+        415,
+        {"message": "Content-Type must be application/json"},
+    )
+    event = load_event("api", "decide_run")
+    event["headers"]["Content-Type"] = "application/x-www-form-urlencoded"
+    event["body"] = "decision=approve"
+    assert call(stack, event)[0] == 415
+
+
+def test_content_type_with_charset_is_json(stack: Stack) -> None:
+    event = load_event("api", "predict")
+    event["headers"]["Content-Type"] = "application/json; charset=utf-8"
+    assert call(stack, event)[0] == 503  # past the body checks: no model is live
+
+
+def test_body_that_is_not_utf8_is_400(stack: Stack) -> None:
+    assert call(stack, load_event("api", "predict_not_utf8")) == (400, {"message": "the body is not UTF-8 JSON"})
+
+
+def test_malformed_json_says_so(stack: Stack) -> None:
+    status, body = call(stack, load_event("api", "predict_malformed"))
+    assert (status, body["message"]) == (422, "the body is not valid JSON")
+
+
+def test_validation_errors_name_the_field_and_the_rule(stack: Stack) -> None:
+    event = load_event("api", "predict")
+    event["body"] = json.dumps({"instances": [{"review_text": ""}]})
+    status, body = call(stack, event)
+    assert status == 422
+    assert "instances" in body["message"]
+    assert {"loc", "type", "msg"} <= set(body["detail"][0])
+    assert "Traceback" not in json.dumps(body)
+
+
+def test_records_the_model_cannot_read_are_400(stack: Stack) -> None:
+    live_model(stack)
+    stack.sagemaker.invoke_error = "sagemaker-runtime InvokeEndpoint challenger: ModelError: bad input"
+    status, body = call(stack, load_event("api", "predict"))
+    assert status == 400
+    assert body["message"].startswith("the model could not read the instances")
+
+
+def test_unknown_run_is_404(stack: Stack) -> None:
+    status, body = call(stack, load_event("api", "run_unknown"))
+    assert status == 404
+    assert "20200101T000000Z-nope-00000000" in body["message"]
+
+
+@pytest.mark.parametrize(("path", "version"), [("/models/0", "0"), ("/models/99999999999999", "99999999999999")])
+def test_out_of_range_versions_are_422_not_a_service_error(stack: Stack, path: str, version: str) -> None:
+    event = load_event("api", "model")
+    event["path"], event["pathParameters"] = path, {"version": version}
+    assert call(stack, event)[0] == 422
+
+
+def test_run_ids_that_cannot_be_keys_are_422(stack: Stack) -> None:
+    event = load_event("api", "run_unknown")
+    event["path"], event["pathParameters"] = "/runs/" + "x" * 2000, {"run_id": "x" * 2000}
+    assert call(stack, event)[0] == 422
+
+
+def test_dataset_names_are_checked_at_the_edge(stack: Stack) -> None:
+    event = load_event("api", "retrain")
+    event["body"] = json.dumps({"dataset": "../etc"})
+    status, body = call(stack, event)
+    assert status == 422
+    assert "dataset" in body["message"]
+
+
+# CORS: the dashboard's origin only ------------------------------------------------------------------------
+
+
+def test_cors_allows_the_dashboard_origin_only(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASHBOARD_ORIGIN", "https://d111111abcdef8.cloudfront.net")
+    module = stack.handler("api")
+    preflight = module.lambda_handler(load_event("api", "console_preflight"), context("ApiFunction"))
+    headers = {name: values[0] for name, values in preflight["multiValueHeaders"].items()}
+    assert preflight["statusCode"] == 204
+    assert headers["Access-Control-Allow-Origin"] == "https://d111111abcdef8.cloudfront.net"
+    assert "Authorization" in headers["Access-Control-Allow-Headers"]
+
+    other = load_event("api", "console_models")
+    other["headers"]["Origin"] = other["multiValueHeaders"]["Origin"][0] = "https://evil.example"
+    response = module.lambda_handler(other, context("ApiFunction"))
+    assert "Access-Control-Allow-Origin" not in response["multiValueHeaders"]
