@@ -16,7 +16,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help install tools lint format typecheck cfn-lint validate build test test-unit test-integration demo up bench lock clean
+.PHONY: help install tools lint format typecheck cfn-lint validate build test test-unit test-integration demo up bench lock clean publish-dashboard
+.PHONY: frontend e2e-deps test-e2e
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -65,15 +66,38 @@ test-unit: install ## Unit tests (moto, no network)
 test-integration: install ## Integration tests against the local cloud
 	if [ -d tests/integration ]; then $(BIN)/pytest tests/integration $(PYTEST_ARGS); fi
 
-test: lint typecheck cfn-lint validate build ## Everything CI runs: lint, types, template checks, build, all tests
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	command -v npm >/dev/null || { echo "the dashboard needs Node.js >= 20.19 with npm" >&2; exit 1; }
+	(cd frontend && npm ci --no-audit --no-fund)
+	touch $@
+
+frontend: frontend/node_modules/.installed ## Build the dashboard into frontend/dist (npm ci, tsc, vite build)
+	(cd frontend && npm run build)
+
+e2e-deps: ## Debian's Chromium for the browser tests (Playwright never downloads a browser)
+	if [ ! -x /usr/bin/chromium ]; then
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo)
+	  $$sudo apt-get update
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y --no-install-recommends chromium
+	fi
+
+test-e2e: install frontend e2e-deps ## Browser tests: the dashboard in headless Chromium against the local cloud
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+test: lint typecheck cfn-lint validate build frontend e2e-deps ## Everything CI runs: lint, types, template checks, build, all tests
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 DEMO_EXIT ?=
-demo: install ## The main job: the whole product end to end on the local cloud (DEMO_EXIT=1 ends after the summary)
+demo: install frontend ## The main job: the whole product end to end on the local cloud (DEMO_EXIT=1 ends after the summary)
 	$(BIN)/challenger local demo $(if $(DEMO_EXIT),--exit,)
 
 up: install ## Run the local cloud in the foreground (Ctrl-C stops it; state kept in .challenger/)
 	$(BIN)/challenger local up
+
+STACK ?=
+publish-dashboard: install frontend ## Upload the dashboard (frontend/dist, else frontend/) + config.json to a deployed stack (STACK=name)
+	@test -n "$(STACK)" || { echo "usage: make publish-dashboard STACK=<stack name>" >&2; exit 1; }
+	$(BIN)/python scripts/publish_dashboard.py --stack "$(STACK)"
 
 bench: install ## Benchmarks (numbers printed; run on demand)
 	$(BIN)/python bench/bench_inference.py
@@ -86,4 +110,4 @@ lock: ## Re-pin requirements/dev.txt from requirements/dev.in
 	rm -rf .lockvenv
 
 clean: ## Remove build output and caches (keeps the virtualenvs)
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache frontend/dist

@@ -187,7 +187,8 @@ def _fold(steps: list[Step], event: dict[str, Any]) -> list[Step]:
     kind = event["type"]
     if "stateEnteredEventDetails" in event:
         return [*steps, Step(name=event["stateEnteredEventDetails"]["name"], status="entered")]
-    if "stateExitedEventDetails" in event and steps:
+    if "stateExitedEventDetails" in event and steps and steps[-1].status == "entered":
+        # A state whose error a Catch handled still exits: it stays "failed".
         return [*steps[:-1], steps[-1].model_copy(update={"status": "succeeded"})]
     if kind.endswith("Failed") and steps and steps[-1].status == "entered":
         return [*steps[:-1], steps[-1].model_copy(update={"status": "failed"})]

@@ -318,6 +318,8 @@ def test_run_detail_lists_pipeline_steps(stack: Stack, monkeypatch: pytest.Monke
         {"type": "TaskStateExited", "stateExitedEventDetails": {"name": "ValidateData"}},
         {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "StartTraining"}},
         {"type": "TaskFailed"},
+        {"type": "TaskStateExited", "stateExitedEventDetails": {"name": "StartTraining"}},  # caught
+        {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "RecordFailure"}},
     ]
     monkeypatch.setattr(stack.handler("api").workflow, "history", lambda arn: history)
     status, body = call(stack, load_event("api", "run"))
@@ -325,6 +327,7 @@ def test_run_detail_lists_pipeline_steps(stack: Stack, monkeypatch: pytest.Monke
     assert body["steps"] == [
         {"name": "ValidateData", "status": "succeeded"},
         {"name": "StartTraining", "status": "failed"},
+        {"name": "RecordFailure", "status": "entered"},
     ]
 
 

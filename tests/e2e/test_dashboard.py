@@ -1,0 +1,328 @@
+"""The dashboard, as an ML engineer uses it: manual approval mode, from an empty registry to a rollback.
+
+One local cloud for the module, walked in order: empty state → data arrives → the run's steps progress → the
+pending approval compares challenger and champion → Accept → v1 live, charted as champion, answering predictions →
+better data, v2 approved and live → roll back to v1 through the confirmation dialog → v1 live again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, Route, expect
+
+from challenger.cli import Target, data_push, latest_run_id, local_target
+from challenger.local.cloud import LocalCloud
+from tests.e2e.conftest import ROOT, new_page
+
+DATA = ROOT / "recipes" / "sentiment" / "data"
+# The README's screenshot is refreshed on demand (UPDATE_SCREENSHOTS=1 make test-e2e); by default the
+# suite writes it under test-results/ so a test run never modifies tracked files.
+SCREENSHOT = (
+    ROOT / "docs" / "images" / "dashboard.png"
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1"
+    else ROOT / "test-results" / "dashboard.png"
+)
+POSITIVE = "Absolutely love it, works perfectly and the battery lasts for days."
+RUN_TIMEOUT = 90_000  # ms: a whole training run on the local cloud takes a few seconds; generous for slow CI
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    cloud = LocalCloud(
+        parameters={"ApprovalMode": "manual"}, state_dir=tmp_path_factory.mktemp("e2e"), progress=lambda _: None
+    )
+    cloud.start()
+    yield cloud
+    cloud.stop()
+
+
+@pytest.fixture(scope="module")
+def target(cloud: LocalCloud) -> Target:
+    return local_target(cloud.state_dir)
+
+
+def dashboard_url(cloud: LocalCloud, poll_ms: int = 700) -> str:
+    """The URL `challenger local up` prints (token in the fragment), polling faster than a person needs."""
+    url = json.loads((cloud.state_dir / "local.json").read_text())["dashboard_url"]
+    base, fragment = url.split("#", 1)
+    return f"{base}?poll={poll_ms}#{fragment}"
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    page = new_page(browser, request)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(browser: Browser, cloud: LocalCloud) -> Iterator[Page]:
+    """One tab kept open through the scenario, as on an engineer's screen."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-GB", timezone_id="UTC")
+    page = context.new_page()
+    page.goto(dashboard_url(cloud))
+    yield page
+    context.close()
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_on_failure(request: pytest.FixtureRequest) -> None:
+    if "dashboard" in request.fixturenames:
+        request.node.e2e_page = request.getfixturevalue("dashboard")
+
+
+def run_item(page: Page, run_id: str) -> Locator:
+    return page.locator(f'[data-testid="run"][data-run-id="{run_id}"]')
+
+
+def push(target: Target, train: Path, *, test: Path | None = None) -> str:
+    runs = target.call("GET", "/runs")
+    before = str(runs[0]["run_id"]) if runs else ""
+    data_push(target, train, "reviews", test)
+    return latest_run_id(target, newer_than=before)
+
+
+def approve_pending(page: Page, version: int, comment: str) -> None:
+    card = page.get_by_test_id("approval-card")
+    expect(card).to_have_attribute("data-version", str(version), timeout=RUN_TIMEOUT)
+    card.get_by_label("Comment").fill(comment)
+    card.get_by_role("button", name=f"Accept v{version}").click()
+    expect(page.get_by_test_id("no-approvals")).to_be_visible()
+
+
+def save_screenshot(page: Page) -> None:
+    page.mouse.move(0, 0)  # no tooltip in the picture, and no toast
+    page.evaluate("document.querySelectorAll('[data-testid=toast]').forEach((toast) => toast.remove())")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def chart(page: Page, metric: str) -> Locator:
+    return page.get_by_test_id(f"chart-{metric}")
+
+
+# -------------------------------------------------------------------------------------------------
+
+
+def test_empty_dashboard_says_no_model_yet(dashboard: Page) -> None:
+    expect(dashboard.get_by_test_id("empty-models")).to_contain_text("No model yet")
+    expect(dashboard.get_by_test_id("empty-runs")).to_contain_text("No runs yet")
+    expect(dashboard.get_by_test_id("champion")).to_have_text("No model live")
+    expect(dashboard.get_by_test_id("no-approvals")).to_be_visible()
+    expect(dashboard.get_by_test_id("stage")).to_have_text("local")
+    assert "token=" not in dashboard.url  # the token left the address bar (it lives in sessionStorage)
+    # Predicting with nothing live shows the API's reason, not a blank.
+    dashboard.get_by_test_id("predict-submit").click()
+    expect(dashboard.get_by_test_id("predict-error")).to_contain_text("no model is live yet")
+    # Retrain now without any data: the API's reason, not a silent no-op.
+    dashboard.get_by_role("button", name="Retrain now").click()
+    expect(dashboard.get_by_test_id("toast").last).to_contain_text("no dataset under s3://")
+    expect(dashboard.get_by_test_id("empty-runs")).to_be_visible()
+
+
+def test_first_model_waits_for_approval_then_goes_live(dashboard: Page, target: Target) -> None:
+    run_id = push(target, DATA / "train_v1.csv", test=DATA / "test.csv")
+    run = run_item(dashboard, run_id)
+    expect(run).to_have_attribute("data-status", "RUNNING")
+    # Per-state progress: validation done, training done, and the run parked at the approval step.
+    expect(run.locator('[data-step="ValidateData"]')).to_have_attribute("data-status", "succeeded", timeout=RUN_TIMEOUT)
+    expect(run.locator('[data-step="Evaluate"]')).to_have_attribute("data-status", "succeeded", timeout=RUN_TIMEOUT)
+    expect(run.locator('[data-step="RequestApproval"]')).to_have_attribute("data-status", "entered")
+
+    card = dashboard.get_by_test_id("approval-card")
+    expect(card).to_contain_text("Challenger v1")
+    expect(card).to_contain_text("first model")
+    f1 = target.call("GET", "/models/1")["metrics"]["f1"]
+    expect(card.get_by_test_id("compare-f1").get_by_test_id("challenger-value")).to_have_text(f"{f1:.3f}")
+    expect(dashboard.get_by_test_id("champion")).to_have_text("No model live")
+
+    approve_pending(dashboard, 1, "first model, looks fine")
+    expect(run).to_have_attribute("data-status", "SUCCEEDED", timeout=RUN_TIMEOUT)
+    expect(run.get_by_test_id("outcome")).to_have_text("DEPLOYED")
+    expect(dashboard.get_by_test_id("champion")).to_have_text("Champion: v1")
+    expect(chart(dashboard, "f1")).to_have_attribute("data-versions", "1")
+    expect(chart(dashboard, "f1")).to_have_attribute("data-champion", "1")
+    expect(chart(dashboard, "f1")).to_have_attribute("data-point-styles", "star")  # what Chart.js draws
+    expect(dashboard.get_by_test_id("chart-canvas-f1")).to_have_attribute(
+        "aria-label", re.compile(r"v1 [\d.]+ \(champion\)")
+    )
+    expect(dashboard.locator('[data-testid="model-row"][data-version="1"]')).to_have_attribute("data-status", "LIVE")
+
+    dashboard.get_by_test_id("predict-text").fill(POSITIVE)
+    dashboard.get_by_test_id("predict-submit").click()
+    expect(dashboard.get_by_test_id("predict-version")).to_have_text("v1")
+    expect(dashboard.get_by_test_id("prediction-sentiment")).to_have_text("positive")
+    score = float(dashboard.get_by_test_id("prediction-score").inner_text())
+    assert 0.5 < score <= 1.0
+
+    # Retrain now on unchanged data starts nothing, and says why.
+    dashboard.get_by_role("button", name="Retrain now").click()
+    expect(dashboard.get_by_test_id("toast").last).to_contain_text("No run started")
+    assert len(target.call("GET", "/runs")) == 1
+
+    # The local outbox shows the emails the run sent: the approval request and the deployment.
+    outbox = dashboard.get_by_test_id("outbox")
+    expect(outbox).to_contain_text("approve or reject")
+    expect(outbox).to_contain_text("v1")
+
+
+def test_a_better_model_is_approved_against_the_champion(dashboard: Page, target: Target) -> None:
+    run_id = push(target, DATA / "train_v2.csv")
+    card = dashboard.get_by_test_id("approval-card")
+    expect(card).to_have_attribute("data-version", "2", timeout=RUN_TIMEOUT)
+    expect(card).to_contain_text("Challenger v2 vs champion v1")
+    # Side by side: the numbers are the registry's, not the dashboard's guess.
+    v1, v2 = (target.call("GET", f"/models/{v}")["metrics"] for v in (1, 2))
+    for metric in ("accuracy", "f1", "roc_auc"):
+        row = card.get_by_test_id(f"compare-{metric}")
+        expect(row.get_by_test_id("challenger-value")).to_have_text(f"{v2[metric]:.3f}")
+        expect(row.get_by_test_id("champion-value")).to_have_text(f"{v1[metric]:.3f}")
+
+    # The README's picture: two versions charted, the challenger waiting with its comparison, the run's steps.
+    expect(chart(dashboard, "f1")).to_have_attribute("data-versions", "1,2")
+    save_screenshot(dashboard)
+
+    approve_pending(dashboard, 2, "better data")
+    expect(run_item(dashboard, run_id)).to_have_attribute("data-status", "SUCCEEDED", timeout=RUN_TIMEOUT)
+    expect(dashboard.get_by_test_id("champion")).to_have_text("Champion: v2")
+    for metric in ("accuracy", "precision", "recall", "f1", "roc_auc"):
+        expect(chart(dashboard, metric)).to_have_attribute("data-versions", "1,2")
+        expect(chart(dashboard, metric)).to_have_attribute("data-champion", "2")
+        expect(chart(dashboard, metric)).to_have_attribute("data-point-styles", "circle,star")
+    expect(dashboard.locator('[data-testid="model-row"][data-version="1"]')).to_have_attribute("data-status", "RETIRED")
+
+    dashboard.get_by_test_id("predict-submit").click()
+    expect(dashboard.get_by_test_id("predict-version")).to_have_text("v2")
+
+
+def test_rollback_to_v1_after_confirmation(dashboard: Page, target: Target) -> None:
+    dashboard.get_by_test_id("rollback-1").click()
+    dialog = dashboard.get_by_test_id("rollback-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Deploy v1 again in place of v2")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    assert target.call("GET", "/health")["champion_version"] == 2  # cancelling changed nothing
+
+    dashboard.get_by_test_id("rollback-1").click()
+    dialog.get_by_role("button", name="Roll back to v1").click()
+    expect(dashboard.get_by_test_id("champion")).to_have_text("Champion: v1", timeout=RUN_TIMEOUT)
+    expect(dashboard.locator('[data-testid="model-row"][data-version="1"]')).to_have_attribute("data-status", "LIVE")
+    expect(chart(dashboard, "f1")).to_have_attribute("data-champion", "1")
+    expect(chart(dashboard, "f1")).to_have_attribute("data-point-styles", "star,circle")
+    dashboard.get_by_test_id("predict-submit").click()
+    expect(dashboard.get_by_test_id("predict-version")).to_have_text("v1")
+
+
+def test_a_bad_file_fails_its_run_with_the_reason_on_screen(dashboard: Page, target: Target) -> None:
+    run_id = push(target, DATA / "bad_missing_column.csv")
+    run = run_item(dashboard, run_id)
+    expect(run).to_have_attribute("data-status", "FAILED", timeout=RUN_TIMEOUT)
+    expect(run.get_by_test_id("run-error")).to_contain_text("missing column(s) 'sentiment'")
+    expect(run.locator('[data-step="PipelineFailed"]')).to_have_attribute("data-status", "failed")
+    expect(dashboard.get_by_test_id("champion")).to_have_text("Champion: v1")  # the champion keeps serving
+
+
+def test_a_wrong_token_asks_to_sign_in_again(page: Page, cloud: LocalCloud) -> None:
+    page.goto(re.sub(r"#token=.*$", "#token=not-the-token", dashboard_url(cloud)))
+    expect(page.get_by_test_id("auth-required")).to_contain_text("Sign in again")
+    expect(page.get_by_test_id("auth-message")).to_contain_text("dashboard_url")
+    expect(page.get_by_test_id("dashboard")).to_be_hidden()
+
+
+def test_an_unreachable_api_is_reported_and_retried(page: Page, cloud: LocalCloud) -> None:
+    blocked: list[str] = []
+
+    def refuse(route: object) -> None:
+        blocked.append(route.request.url)  # type: ignore[attr-defined]
+        route.abort("connectionrefused")  # type: ignore[attr-defined]
+
+    page.route("**/v1/console/**", refuse)
+    page.goto(dashboard_url(cloud))
+    expect(page.get_by_test_id("api-unreachable")).to_contain_text("cannot be reached")
+    page.unroute("**/v1/console/**")
+    expect(page.get_by_test_id("api-unreachable")).to_be_hidden()
+    expect(page.get_by_test_id("champion")).to_have_text("Champion: v1")
+    assert blocked
+
+
+def test_no_asset_comes_from_outside(page: Page, cloud: LocalCloud) -> None:
+    origins: set[str] = set()
+    page.on("request", lambda request: origins.add(re.sub(r"^(\w+://[^/]+).*$", r"\1", request.url)))
+    page.goto(dashboard_url(cloud))
+    expect(page.get_by_test_id("champion")).to_have_text(re.compile(r"Champion: v\d"))
+    assert origins == {cloud.gateway.url}
+
+
+def test_cognito_sign_in_is_the_code_flow_with_pkce(page: Page, cloud: LocalCloud) -> None:
+    """The AWS configuration, with Cognito's Hosted UI played by the test: authorize, token exchange, sign out."""
+    domain = "https://challenger-e2e.auth.us-east-1.amazoncognito.com"
+    config = {
+        "apiBase": "/v1/console",
+        "auth": {
+            "mode": "cognito",
+            "region": "us-east-1",
+            "userPoolId": "us-east-1_e2e",
+            "clientId": "e2e-client",
+            "domain": domain.removeprefix("https://"),
+        },
+        "stage": "prod",
+    }
+    seen: dict[str, dict[str, str]] = {}
+
+    def authorize(route: Route) -> None:
+        query = dict(parse_qsl(urlsplit(route.request.url).query))
+        seen["authorize"] = query
+        location = f"{query['redirect_uri']}?code=the-code&state={query['state']}"
+        route.fulfill(status=302, headers={"Location": location})
+
+    def token(route: Route) -> None:
+        seen["token"] = dict(parse_qsl(route.request.post_data or ""))
+        # The local gateway's authorizer accepts the console token: it plays the ID token here.
+        body = {"id_token": cloud.console_token, "access_token": "unused", "expires_in": 3600, "token_type": "Bearer"}
+        route.fulfill(json=body, headers={"Access-Control-Allow-Origin": "*"})
+
+    def logout(route: Route) -> None:
+        query = dict(parse_qsl(urlsplit(route.request.url).query))
+        seen["logout"] = query
+        route.fulfill(status=302, headers={"Location": query["logout_uri"]})
+
+    page.route("**/config.json", lambda route: route.fulfill(json=config))
+    page.route(re.compile(r"^https://challenger-e2e\.auth\.[^/]+/oauth2/authorize\b"), authorize)
+    page.route(re.compile(r"^https://challenger-e2e\.auth\.[^/]+/oauth2/token$"), token)
+    page.route(re.compile(r"^https://challenger-e2e\.auth\.[^/]+/logout\b"), logout)
+    page.goto(cloud.gateway.url + "/")
+    expect(page.get_by_test_id("auth-required")).to_be_visible()
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_test_id("champion")).to_have_text(re.compile(r"Champion: v\d"))
+    expect(page.get_by_test_id("stage")).to_have_text("prod")
+    assert "code=" not in page.url
+    assert "state=" not in page.url
+    asked, exchanged = seen["authorize"], seen["token"]
+    assert (asked["response_type"], asked["client_id"], asked["code_challenge_method"]) == (
+        "code",
+        "e2e-client",
+        "S256",
+    )
+    assert asked["redirect_uri"] == cloud.gateway.url + "/"
+    assert (exchanged["grant_type"], exchanged["code"], exchanged["client_id"]) == (
+        "authorization_code",
+        "the-code",
+        "e2e-client",
+    )
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(exchanged["code_verifier"].encode()).digest()).rstrip(b"=")
+    assert challenge.decode() == asked["code_challenge"]  # the verifier proves the same browser asked
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_test_id("auth-required")).to_be_visible()
+    assert seen["logout"] == {"client_id": "e2e-client", "logout_uri": cloud.gateway.url + "/"}
