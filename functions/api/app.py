@@ -317,10 +317,7 @@ def list_runs() -> list[Run]:
     responses={
         200: _ok(operations.RetrainResponse, "Nothing started; `reason` says why"),
         **BAD_BODY,
-        202: {
-            "description": "A run started",
-            "content": {content_types.APPLICATION_JSON: {"model": operations.RetrainResponse}},
-        },
+        202: _ok(operations.RetrainResponse, "A run started"),
         404: NOT_FOUND,
         409: CONFLICT,
     },
@@ -377,10 +374,7 @@ def list_approvals() -> list[operations.PendingApproval]:
     "blue/green deployment pipeline.",
     responses={
         **BAD_BODY,
-        202: {
-            "description": "The deployment started",
-            "content": {content_types.APPLICATION_JSON: {"model": operations.DeploymentStarted}},
-        },
+        202: _ok(operations.DeploymentStarted, "The deployment started"),
         404: NOT_FOUND,
         409: CONFLICT,
     },
