@@ -374,39 +374,60 @@ def object_created_event(
         obj["version-id"] = version_id
     # S3's sequencer: a hex string that grows for later events on the same key.
     obj["sequencer"] = f"{time.time_ns():018X}"
-    return {
+    detail = {
         "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": account,
-        "time": _event_time(when),
-        "region": region,
-        "resources": [f"arn:aws:s3:::{bucket}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": bucket},
-            "object": obj,
-            "request-id": secrets.token_hex(8).upper(),
-            "requester": account,
-            "source-ip-address": "127.0.0.1",
-            "reason": reason,
-        },
+        "bucket": {"name": bucket},
+        "object": obj,
+        "request-id": secrets.token_hex(8).upper(),
+        "requester": account,
+        "source-ip-address": "127.0.0.1",
+        "reason": reason,
     }
+    return _envelope(
+        detail_type="Object Created",
+        source="aws.s3",
+        resources=[f"arn:aws:s3:::{bucket}"],
+        detail=detail,
+        when=when,
+        region=region,
+        account=account,
+    )
 
 
 def scheduled_event(rule_arn: str, when: datetime, region: str, account: str) -> dict[str, Any]:
     """The "Scheduled Event" EventBridge sends to a schedule rule's targets (``time`` = the scheduled tick)."""
+    return _envelope(
+        detail_type="Scheduled Event",
+        source="aws.events",
+        resources=[rule_arn],
+        detail={},
+        when=when,
+        region=region,
+        account=account,
+    )
+
+
+def _envelope(
+    *,
+    detail_type: str,
+    source: str,
+    resources: list[str],
+    detail: dict[str, Any],
+    when: datetime,
+    region: str,
+    account: str,
+) -> dict[str, Any]:
+    """The EventBridge event envelope every service event shares."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
+        "detail-type": detail_type,
+        "source": source,
         "account": account,
         "time": _event_time(when),
         "region": region,
-        "resources": [rule_arn],
-        "detail": {},
+        "resources": resources,
+        "detail": detail,
     }
 
 

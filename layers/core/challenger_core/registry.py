@@ -153,12 +153,6 @@ class Registry:
             raise NotFoundError(f"run {run_id} does not exist")
         return _from_item(Run, item["Item"])
 
-    def find_run(self, run_id: str) -> Run | None:
-        try:
-            return self.get_run(run_id)
-        except NotFoundError:
-            return None
-
     def list_runs(self, limit: int = 50) -> list[Run]:
         """Newest first (run ids start with a UTC timestamp)."""
         return [_from_item(Run, item) for item in self._query("RUN", limit)]

@@ -25,19 +25,25 @@ def call(stack: Stack, event: dict[str, Any]) -> tuple[int, Any]:
     return response["statusCode"], json.loads(body) if is_json else body
 
 
-def live_model(stack: Stack, version: int = 3) -> None:
+def put_model(stack: Stack, version: int, status: ModelStatus, **fields: Any) -> Registry:
+    """Register a model version with placeholder provenance; returns the registry for further writes."""
     registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
     registry.put_model(
         ModelVersion(
             version=version,
-            status=ModelStatus.LIVE,
-            run_id="r",
+            status=status,
+            run_id=f"r{version}",
             dataset="reviews",
             data_fingerprint="f",
-            training_job_name="j",
-            model_data_url="s3://a/m.tar.gz",
+            training_job_name=f"j{version}",
+            **fields,
         )
     )
+    return registry
+
+
+def live_model(stack: Stack, version: int = 3) -> None:
+    registry = put_model(stack, version, ModelStatus.LIVE, model_data_url="s3://a/m.tar.gz")
     registry.set_champion(
         Champion(
             version=version, model_name=f"challenger-v{version}", endpoint_config_name=f"challenger-v{version}-config"
@@ -109,17 +115,7 @@ def test_endpoint_failure_is_a_502_without_internals(stack: Stack) -> None:
 
 @pytest.fixture
 def pending(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[Approval, list[tuple[str, dict[str, Any]]]]:
-    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
-    registry.put_model(
-        ModelVersion(
-            version=4,
-            status=ModelStatus.STAGED,
-            run_id="r4",
-            dataset="reviews",
-            data_fingerprint="f",
-            training_job_name="j4",
-        )
-    )
+    registry = put_model(stack, 4, ModelStatus.STAGED)
     approval = Approval(
         approval_id="0123456789abcdef0123456789abcdef",
         run_id="r4",
@@ -216,18 +212,7 @@ def test_unknown_approval_is_404(stack: Stack, pending: Any) -> None:
 
 
 def retired_and_live(stack: Stack) -> None:
-    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
-    registry.put_model(
-        ModelVersion(
-            version=1,
-            status=ModelStatus.RETIRED,
-            run_id="r1",
-            dataset="reviews",
-            data_fingerprint="f",
-            training_job_name="j1",
-            model_data_url="s3://a/1.tar.gz",
-        )
-    )
+    put_model(stack, 1, ModelStatus.RETIRED, model_data_url="s3://a/1.tar.gz")
     live_model(stack, version=2)
 
 

@@ -40,7 +40,3 @@ class Workflow:
             for page in self._sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
                 events.extend(dict(event) for event in page["events"])
         return events
-
-    def describe(self, execution_arn: str) -> dict[str, Any]:
-        with translate_errors("states DescribeExecution"):
-            return dict(self._sfn.describe_execution(executionArn=execution_arn))
