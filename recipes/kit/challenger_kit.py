@@ -1,0 +1,1244 @@
+"""Challenger recipe kit: the training-job and serving contract, implemented once for every recipe.
+
+A recipe's ``train.py`` supplies four functions and hands them to :func:`main`::
+
+    def fit(rows, hyperparameters): ...        # -> fitted model (anything)
+    def save(model, model_dir): ...            # writes model.npz + model.json (pickle-free)
+    def predict(model, rows): ...              # -> [{"label": ..., "score": ...}, ...] one per row
+    def metrics(y_true, predictions): ...      # optional -> {"f1": 0.91, ...}
+
+    if __name__ == "__main__":
+        sys.exit(challenger_kit.main(fit=fit, save=save, predict=predict, metrics=metrics))
+
+Everything else — reading the CSV channels per ``recipe.json``, the stable hash hold-out, the champion's artifact
+scored through the champion's own serving code, the paired bootstrap, ``evaluation.json``, ``golden.json``,
+``baseline.json``, the serving code in ``model/code/`` and the failure file — happens here. A recipe's
+``inference.py`` uses :func:`parse_request` / :func:`render_response` for ``input_fn`` / ``output_fn``.
+
+Constraints: standard library + numpy only, Python 3.10 (the SageMaker scikit-learn 1.4-2 container's Python).
+See ``recipes/kit/README.md`` for the contract in prose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import importlib.util
+import io
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+KIT_VERSION = "1"
+RECIPE_FILE = "recipe.json"
+EVALUATION_FILE = "evaluation.json"
+GOLDEN_FILE = "golden.json"
+BASELINE_FILE = "baseline.json"
+TRAINING_ROWS_FILE = "training_rows.json"
+FAILURE_FILE = "failure"
+CHAMPION_ARTIFACT = "model.tar.gz"
+CODE_DIR = "code"
+VENDORED_LIB = "lib"
+# What travels into model/code/ besides the recipe's own serving files.
+KIT_FILE = "challenger_kit.py"
+REQUIREMENTS_FILE = "requirements.txt"
+
+DEFAULT_TEST_FRACTION = 0.2
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_BOOTSTRAP_SAMPLES = 2000
+BOOTSTRAP_SEED = 20261201
+MAX_INSTANCES = 1000
+# Champion/golden predictions go through input_fn in batches no larger than a /predict request may be.
+SERVING_BATCH = 500
+# A row hash prefix this long (64 bits) names a row in training_rows.json: collisions are negligible.
+ROW_ID_CHARS = 16
+# The drift profile's text tokenizer: scikit-learn's default token_pattern, lowercased (documented in README).
+TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
+BASELINE_VOCABULARY_LIMIT = 20_000
+HISTOGRAM_QUANTILES = tuple(q / 10 for q in range(1, 10))
+
+logger = logging.getLogger("challenger_kit")
+
+Row = dict[str, Any]
+Prediction = dict[str, Any]
+FitFn = Callable[[list[Row], dict[str, Any]], Any]
+SaveFn = Callable[[Any, Path], None]
+PredictFn = Callable[[Any, list[Row]], list[Prediction]]
+MetricsFn = Callable[[list[Any], list[Prediction]], Mapping[str, float]]
+
+
+class RecipeError(ValueError):
+    """Bad data, hyperparameters or recipe declaration: the job fails with exactly this message."""
+
+
+class RequestError(ValueError):
+    """A malformed inference request; ``status_code`` is the HTTP status the model server answers with."""
+
+    def __init__(self, message: str, status_code: int = 400) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# recipe.json
+# ------------------------------------------------------------------------------------------------------------------
+
+FEATURE_TYPES = ("text", "number", "category")
+TARGET_KINDS = ("binary", "multiclass", "regression")
+
+
+class Recipe:
+    """The parts of ``recipe.json`` the kit needs, checked once when loaded."""
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        try:
+            self.spec = dict(spec)
+            self.name = str(spec["name"])
+            schema = spec["schema"]
+            self.features: list[dict[str, Any]] = [dict(f) for f in schema["features"]]
+            self.target: dict[str, Any] = dict(schema["target"])
+            self.min_rows = int(schema.get("min_rows", 20))
+            self.min_test_rows = int(schema.get("min_test_rows", 5))
+            self.min_per_class = int(schema.get("min_per_class", 1))
+            self.metric_directions: dict[str, str] = dict(spec["metrics"])
+            self.primary_metric = str(spec["primary_metric"])
+            golden = spec.get("golden") or {}
+            self.golden_rows = int(golden.get("rows", 20))
+            self.score_tolerance = float(golden.get("score_tolerance", 1e-6))
+            self.shorthand: str | None = (spec.get("request") or {}).get("shorthand")
+            self.hyperparameters: dict[str, Any] = dict(spec.get("hyperparameters") or {})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RecipeError(f"{RECIPE_FILE}: missing or malformed field: {exc!r}") from None
+        self.feature_names = [str(f["name"]) for f in self.features]
+        self.kind = str(self.target.get("kind"))
+        problems = []
+        for feature in self.features:
+            if feature.get("type") not in FEATURE_TYPES:
+                problems.append(f"feature {feature.get('name')!r}: type must be one of {FEATURE_TYPES}")
+        if self.kind not in TARGET_KINDS:
+            problems.append(f"target kind must be one of {TARGET_KINDS}, got {self.kind!r}")
+        if self.kind in ("binary", "multiclass"):
+            labels = self.target.get("labels")
+            if not isinstance(labels, dict) or len(labels) < 2:
+                problems.append("a classification target needs 'labels' with at least two entries")
+            elif self.kind == "binary" and len(labels) != 2:
+                problems.append(f"a binary target has exactly two labels, got {len(labels)}")
+        if self.primary_metric not in self.metric_directions:
+            problems.append(
+                f"primary_metric {self.primary_metric!r} is not one of metrics {list(self.metric_directions)}"
+            )
+        for metric, direction in self.metric_directions.items():
+            if direction not in ("higher", "lower"):
+                problems.append(f"metric {metric!r}: direction must be 'higher' or 'lower', got {direction!r}")
+        if self.kind in TARGET_KINDS and self.primary_metric not in supported_metrics(self.kind):
+            problems.append(
+                f"primary_metric {self.primary_metric!r}: the kit computes confidence intervals only for "
+                f"{list(supported_metrics(self.kind))} ({self.kind})"
+            )
+        if self.shorthand is not None and self.shorthand not in self.feature_names:
+            problems.append(f"request.shorthand {self.shorthand!r} is not a feature")
+        if len(set(self.feature_names)) != len(self.feature_names) or self.target_name in self.feature_names:
+            problems.append("feature and target names must be distinct")
+        if problems:
+            raise RecipeError(f"{RECIPE_FILE}: " + "; ".join(problems))
+
+    @property
+    def target_name(self) -> str:
+        """The target column's name."""
+        return str(self.target["name"])
+
+    @property
+    def classification(self) -> bool:
+        """True for binary and multiclass targets."""
+        return self.kind in ("binary", "multiclass")
+
+    @property
+    def labels(self) -> dict[Any, str]:
+        """Class value → label name; class values are ints when every key of ``labels`` is an integer."""
+        raw = {str(k): str(v) for k, v in (self.target.get("labels") or {}).items()}
+        if raw and all(re.fullmatch(r"-?\d+", k) for k in raw):
+            return {int(k): v for k, v in raw.items()}
+        return dict(raw)
+
+    @property
+    def positive_label(self) -> Any:
+        """The binary target's positive class: ``target.positive`` if declared, else the last of ``labels``."""
+        labels = list(self.labels)
+        declared = self.target.get("positive")
+        if declared is not None:
+            return next((c for c in labels if str(c) == str(declared)), labels[-1])
+        return labels[-1]
+
+
+def load_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """Read ``recipe.json`` (a file, or the directory holding it)."""
+    location = Path(path)
+    if location.is_dir():
+        location = location / RECIPE_FILE
+    try:
+        spec = json.loads(location.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RecipeError(f"cannot read {location}: {exc}") from None
+    if not isinstance(spec, dict):
+        raise RecipeError(f"{location}: expected a JSON object")
+    return Recipe(spec)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Values and rows
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _number(value: Any, where: str, feature: Mapping[str, Any], error: type[ValueError]) -> float | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if feature.get("optional"):
+            return None
+        raise error(f"{where}: {feature['name']} is empty")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise error(f"{where}: {feature['name']} must be a number, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise error(f"{where}: {feature['name']} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise error(f"{where}: {feature['name']} must be finite, got {value!r}")
+    low, high = feature.get("min"), feature.get("max")
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise error(f"{where}: {feature['name']}={number!r} is outside [{low}, {high}]")
+    return number
+
+
+def coerce_feature(value: Any, feature: Mapping[str, Any], where: str, error: type[ValueError] = RecipeError) -> Any:
+    """A feature value checked and converted per its declaration (text → str, number → float, category → str)."""
+    kind, name = feature["type"], feature["name"]
+    if kind == "number":
+        return _number(value, where, feature, error)
+    if not isinstance(value, str):
+        raise error(f"{where}: {name} must be a string, got {type(value).__name__}")
+    if kind == "text":
+        if not value.strip():
+            raise error(f"{where}: {name} is empty")
+        limit = feature.get("max_length")
+        if limit is not None and len(value) > int(limit):
+            raise error(f"{where}: {name} has {len(value)} characters (max {limit})")
+        return value
+    if not value.strip() and feature.get("optional"):
+        return None
+    allowed = feature.get("values")
+    if allowed is not None and value not in allowed:
+        raise error(f"{where}: {name} {value!r} is not one of {list(allowed)}")
+    return value
+
+
+def coerce_target(value: str, recipe: Recipe, where: str) -> Any:
+    """A CSV target cell as the recipe's class value (classification) or float (regression)."""
+    name = recipe.target_name
+    text = value.strip()
+    if recipe.classification:
+        labels = recipe.labels
+        key: Any = text
+        if all(isinstance(k, int) for k in labels) and re.fullmatch(r"-?\d+", text):
+            key = int(text)
+        if key not in labels:
+            expected = " or ".join(f"{k} for {v}" for k, v in sorted(labels.items(), key=lambda kv: str(kv[0]))[::-1])
+            raise RecipeError(f"{where}: invalid {name} {value!r} (expected {expected})")
+        return key
+    try:
+        number = float(text)
+    except ValueError:
+        raise RecipeError(f"{where}: invalid {name} {value!r} (expected a number)") from None
+    if not math.isfinite(number):
+        raise RecipeError(f"{where}: invalid {name} {value!r} (expected a finite number)")
+    return number
+
+
+def row_hash(row: Mapping[str, Any], feature_names: Sequence[str]) -> str:
+    """sha256 hex of a row's canonical feature values (features only, never the label).
+
+    Canonical form: the JSON array of the values in declared feature order, UTF-8, no spaces; numbers as floats.
+    """
+    values = [row.get(name) for name in feature_names]
+    canonical = json.dumps(values, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def is_holdout(digest: str, test_fraction: float) -> bool:
+    """The stable split: a row is held out iff the first 32 bits of its hash fall below ``test_fraction``."""
+    return int(digest[:8], 16) / 2**32 < test_fraction
+
+
+def fingerprint(digests: Sequence[str]) -> str:
+    """sha256 of the sorted row hashes, one per line: names a set of rows independent of order."""
+    return hashlib.sha256("\n".join(sorted(digests)).encode("ascii")).hexdigest()
+
+
+def _csv_files(location: Path, channel: str) -> list[Path]:
+    if location.is_file():
+        return [location]
+    if not location.is_dir():
+        raise RecipeError(f"{channel} channel: {location} does not exist")
+    files = sorted(p for p in location.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    if not files:
+        raise RecipeError(f"{channel} channel: no *.csv files in {location}")
+    return files
+
+
+def read_rows(location: str | os.PathLike[str], recipe: Recipe, channel: str = "train") -> list[Row]:
+    """Every row of every ``*.csv`` in a channel (a directory or one file), typed per ``recipe.json``.
+
+    Raises RecipeError naming the file, line and problem on the first bad row.
+    """
+    rows: list[Row] = []
+    required = [*recipe.feature_names, recipe.target_name]
+    for path in _csv_files(Path(location), channel):
+        # utf-8-sig: spreadsheets prepend a BOM, which would corrupt the first header name.
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = [c.strip() for c in (reader.fieldnames or [])]
+            missing = [c for c in required if c not in columns]
+            if missing:
+                raise RecipeError(
+                    f"{path.name}: missing required column(s) {missing}; found columns {columns} "
+                    f"(expected header '{','.join(required)}')"
+                )
+            reader.fieldnames = columns
+            try:
+                for record in reader:
+                    where = f"{path.name} line {reader.line_num}"
+                    if any(record.get(c) is None for c in required):
+                        raise RecipeError(f"{where}: row has too few fields")
+                    row = {f["name"]: coerce_feature(record[f["name"]], f, where) for f in recipe.features}
+                    row[recipe.target_name] = coerce_target(record[recipe.target_name], recipe, where)
+                    rows.append(row)
+            except csv.Error as exc:
+                raise RecipeError(f"{path.name} line {reader.line_num}: unreadable CSV: {exc}") from None
+            except UnicodeDecodeError as exc:
+                raise RecipeError(f"{path.name}: not UTF-8 text: {exc}") from None
+    return rows
+
+
+class Split:
+    """Training rows and hold-out rows with their hashes (parallel lists)."""
+
+    def __init__(self) -> None:
+        self.train: list[Row] = []
+        self.train_hashes: list[str] = []
+        self.holdout: list[Row] = []
+        self.holdout_hashes: list[str] = []
+        self.dropped_as_test_rows = 0
+
+
+def split_rows(train: Sequence[Row], test: Sequence[Row] | None, recipe: Recipe, test_fraction: float) -> Split:
+    """The stable hold-out: hash-side rows of the train channel plus every test row; train rows equal to a test row
+    (same features) are dropped from training."""
+    split = Split()
+    test_hashes: set[str] = set()
+    for row in test or ():
+        digest = row_hash(row, recipe.feature_names)
+        test_hashes.add(digest)
+        split.holdout.append(row)
+        split.holdout_hashes.append(digest)
+    for row in train:
+        digest = row_hash(row, recipe.feature_names)
+        if digest in test_hashes:
+            split.dropped_as_test_rows += 1
+        elif is_holdout(digest, test_fraction):
+            split.holdout.append(row)
+            split.holdout_hashes.append(digest)
+        else:
+            split.train.append(row)
+            split.train_hashes.append(digest)
+    return split
+
+
+def check_split(split: Split, recipe: Recipe) -> None:
+    """Refuse a split that cannot train or evaluate the recipe's model, saying what is missing."""
+    if len(split.train) < recipe.min_rows:
+        raise RecipeError(
+            f"train channel: too few training rows: {len(split.train)} after the hold-out split "
+            f"(need at least {recipe.min_rows}; {len(split.holdout)} rows are held out)"
+        )
+    if len(split.holdout) < recipe.min_test_rows:
+        raise RecipeError(
+            f"too few hold-out rows: {len(split.holdout)} (need at least {recipe.min_test_rows}); "
+            "upload a test.csv or more training rows"
+        )
+    if recipe.classification:
+        labels = recipe.labels
+        for side, rows in (("training", split.train), ("hold-out", split.holdout)):
+            counts = Counter(row[recipe.target_name] for row in rows)
+            minimum = recipe.min_per_class if side == "training" else 1
+            short = [f"{labels[c]} ({c}): {counts.get(c, 0)}" for c in labels if counts.get(c, 0) < minimum]
+            if short and (side == "training" or recipe.kind == "binary"):
+                raise RecipeError(
+                    f"too few {side} rows per class (need at least {minimum} of each): " + ", ".join(short)
+                )
+
+
+def instance_of(row: Mapping[str, Any], recipe: Recipe) -> Row:
+    """The request record for a row: its features only."""
+    return {name: row[name] for name in recipe.feature_names}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Requests (input_fn / output_fn helpers)
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+def _check_count(n: int) -> None:
+    if n == 0:
+        raise RequestError("no instances: send at least one record")
+    if n > MAX_INSTANCES:
+        raise RequestError(f"too many instances: {n} (max {MAX_INSTANCES} per request)", status_code=413)
+
+
+def parse_instances(instances: Any, recipe: Recipe) -> list[Row]:
+    """Request records checked per the recipe's schema; a bare scalar means ``{shorthand: value}``."""
+    if not isinstance(instances, list):
+        raise RequestError(f'"instances" must be a list, got {type(instances).__name__}')
+    _check_count(len(instances))
+    records = []
+    for i, instance in enumerate(instances):
+        where = f"instances[{i}]"
+        if not isinstance(instance, dict):
+            if recipe.shorthand is None:
+                raise RequestError(f"{where}: expected an object with {recipe.feature_names}")
+            if isinstance(instance, (list, type(None))):
+                raise RequestError(f"{where}: expected an object or a {recipe.shorthand} value")
+            instance = {recipe.shorthand: instance}  # noqa: PLW2901  # the shorthand stands for this record
+        unknown = sorted(set(instance) - set(recipe.feature_names))
+        if unknown:
+            raise RequestError(f"{where}: unknown field(s) {unknown}; expected {recipe.feature_names}")
+        record = {}
+        for feature in recipe.features:
+            name = feature["name"]
+            if name not in instance and not feature.get("optional"):
+                raise RequestError(f'{where}: missing field "{name}"')
+            record[name] = coerce_feature(instance.get(name), feature, where, RequestError)
+        records.append(record)
+    return records
+
+
+def _parse_csv(body: str, recipe: Recipe) -> list[Row]:
+    try:
+        lines = [line for line in csv.reader(io.StringIO(body)) if line]
+    except csv.Error as exc:
+        raise RequestError(f"unreadable text/csv body: {exc}") from None
+    if lines and [c.strip() for c in lines[0]] == recipe.feature_names:
+        lines = lines[1:]
+    _check_count(len(lines))
+    instances = []
+    for n, fields in enumerate(lines, start=1):
+        if len(fields) != len(recipe.feature_names):
+            raise RequestError(
+                f"line {n}: expected {len(recipe.feature_names)} field(s) {recipe.feature_names}, got {len(fields)}"
+            )
+        instances.append(dict(zip(recipe.feature_names, fields, strict=True)))
+    return parse_instances(instances, recipe)
+
+
+def parse_request(body: str | bytes, content_type: str | None, recipe: Recipe) -> list[Row]:
+    """``input_fn`` for any recipe: ``application/json`` ``{"instances": [...]}`` or ``text/csv`` rows in feature
+    order (an optional header row of the feature names). Raises RequestError (4xx) on anything else."""
+    media_type = _media_type(content_type)
+    if media_type not in ("application/json", "text/csv"):
+        raise RequestError(f"unsupported content type {content_type!r}; use application/json or text/csv", 415)
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        try:
+            # utf-8-sig drops the BOM that some clients prepend.
+            body = bytes(body).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise RequestError(f"request body is not valid UTF-8: {exc}") from None
+    if not isinstance(body, str):
+        raise RequestError(f"request body must be str or bytes, got {type(body).__name__}")
+    if media_type == "text/csv":
+        return _parse_csv(body, recipe)
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise RequestError(f"invalid JSON: {exc}") from None
+    if not isinstance(payload, dict) or "instances" not in payload:
+        raise RequestError('JSON body must be an object like {"instances": [...]}')
+    return parse_instances(payload["instances"], recipe)
+
+
+def render_response(predictions: Sequence[Prediction], accept: str | None) -> tuple[str, str]:
+    """``output_fn`` for any recipe: ``({"predictions": [...]}, "application/json")``."""
+    media_type = _media_type(accept)
+    if media_type not in ("", "*/*", "application/*", "application/json"):
+        raise RequestError(f"unsupported accept type {accept!r}; this model returns application/json", 406)
+    return json.dumps({"predictions": list(predictions)}), "application/json"
+
+
+def add_vendored_lib(code_dir: str | os.PathLike[str]) -> None:
+    """Put ``code/lib`` (serving requirements vendored at training time) on ``sys.path``, once."""
+    lib = str(Path(code_dir) / VENDORED_LIB)
+    if os.path.isdir(lib) and lib not in sys.path:
+        sys.path.insert(0, lib)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Serving code: loading a model.tar.gz's own inference.py
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _safe_extract(archive: Path, destination: Path) -> None:
+    """Extract a model.tar.gz refusing links, devices and paths that leave ``destination``."""
+    root = destination.resolve()
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = tar.getmembers()
+            for member in members:
+                target = (root / member.name).resolve()
+                if not (member.isfile() or member.isdir()) or (target != root and root not in target.parents):
+                    raise RecipeError(f"{archive.name}: refusing archive member {member.name!r}")
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(root, members=members, filter="data")
+            else:  # pragma: no cover - Python < 3.10.12; members were checked above
+                tar.extractall(root, members=members)  # noqa: S202
+    except (OSError, tarfile.TarError) as exc:
+        raise RecipeError(f"{archive.name} is not a readable model archive: {exc}") from None
+
+
+class ServingCode:
+    """A model directory's own ``code/inference.py`` with its model loaded through ``model_fn``.
+
+    The code is imported under a private module name, and while it runs, ``sys.modules`` and ``sys.path`` show
+    that model's ``code/`` (and ``code/lib``) first, so its ``import challenger_kit`` gets its own copy of the kit
+    rather than the training job's.
+    """
+
+    _counter = 0
+
+    def __init__(self, model_dir: Path) -> None:
+        self.model_dir = model_dir
+        self.code_dir = model_dir / CODE_DIR
+        entry = self.code_dir / "inference.py"
+        if not entry.is_file():
+            raise RecipeError(f"{CODE_DIR}/inference.py not found in the model directory")
+        self._local_names = {p.stem for p in self.code_dir.glob("*.py")} | {
+            p.name for p in self.code_dir.iterdir() if p.is_dir() and (p / "__init__.py").exists()
+        }
+        self._own_modules: dict[str, ModuleType] = {}
+        ServingCode._counter += 1
+        name = f"_challenger_serving_{ServingCode._counter}"
+        with self._activated():
+            spec = importlib.util.spec_from_file_location(name, entry)
+            if spec is None or spec.loader is None:
+                raise RecipeError(f"cannot import {entry}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            self.module = module
+            self.model = module.model_fn(str(model_dir))
+
+    @contextlib.contextmanager
+    def _activated(self) -> Iterator[None]:
+        saved_path = list(sys.path)
+        saved = {n: sys.modules.pop(n) for n in list(sys.modules) if n.split(".")[0] in self._local_names}
+        sys.modules.update(self._own_modules)
+        lib = self.code_dir / VENDORED_LIB
+        sys.path[:0] = [str(self.code_dir), *([str(lib)] if lib.is_dir() else [])]
+        try:
+            yield
+        finally:
+            self._own_modules = {n: m for n, m in sys.modules.items() if n.split(".")[0] in self._local_names}
+            for n in self._own_modules:
+                sys.modules.pop(n, None)
+            sys.modules.update(saved)
+            sys.path[:] = saved_path
+
+    def predict(self, instances: Sequence[Row]) -> list[Prediction]:
+        """Predictions exactly as an endpoint serving this code answers ``{"instances": [...]}``."""
+        predictions: list[Prediction] = []
+        with self._activated():
+            module = self.module
+            for start in range(0, len(instances), SERVING_BATCH):
+                body = json.dumps({"instances": list(instances[start : start + SERVING_BATCH])})
+                data = module.input_fn(body, "application/json")
+                result = module.predict_fn(data, self.model)
+                if hasattr(module, "output_fn"):
+                    rendered = module.output_fn(result, "application/json")
+                    text = rendered[0] if isinstance(rendered, tuple) else rendered
+                    result = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+                if isinstance(result, dict):
+                    result = result.get("predictions")
+                if not isinstance(result, list) or len(result) != min(SERVING_BATCH, len(instances) - start):
+                    raise RecipeError("serving code returned a malformed prediction list")
+                predictions.extend(result)
+        return predictions
+
+
+class Champion:
+    """The live champion, from ``SM_CHANNEL_CHAMPION/model.tar.gz``: its serving code and its training rows."""
+
+    def __init__(self, archive: Path, workdir: Path) -> None:
+        self.archive = archive
+        self.artifact_sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
+        self.model_dir = workdir / "champion"
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        _safe_extract(archive, self.model_dir)
+        rows_file = self.model_dir / TRAINING_ROWS_FILE
+        try:
+            training_rows = json.loads(rows_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RecipeError(f"the champion has no readable {TRAINING_ROWS_FILE}: {exc}") from None
+        if not isinstance(training_rows, list) or not all(isinstance(r, str) for r in training_rows):
+            raise RecipeError(f"the champion's {TRAINING_ROWS_FILE} is not a list of row ids")
+        self.training_rows: set[str] = set(training_rows)
+        self.serving = ServingCode(self.model_dir)
+
+
+def find_champion_archive(location: str | None) -> Path | None:
+    """The champion's model.tar.gz from a channel directory (or a direct path); None without a champion."""
+    if not location:
+        return None
+    path = Path(location)
+    if path.is_dir():
+        archives = sorted(path.rglob("*.tar.gz"))
+        if not archives:
+            return None
+        path = next((a for a in archives if a.name == CHAMPION_ARTIFACT), archives[0])
+    return path if path.is_file() else None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Metrics: one implementation evaluated on many bootstrap resamples at once
+# ------------------------------------------------------------------------------------------------------------------
+
+BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
+MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro")
+REGRESSION_METRICS = ("rmse", "mse", "mae", "r2")
+
+
+def supported_metrics(kind: str) -> tuple[str, ...]:
+    """Metric names the kit computes itself (vectorised over bootstrap resamples) for a target kind."""
+    return {"binary": BINARY_METRICS, "multiclass": MULTICLASS_METRICS, "regression": REGRESSION_METRICS}[kind]
+
+
+def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    # scikit-learn's zero_division=0: an undefined ratio counts as 0.
+    out = np.zeros(np.broadcast(numerator, denominator).shape)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+class _Scored:
+    """Per-row arrays of one model's predictions on the evaluation rows, ready for weighted metrics."""
+
+    def __init__(self, recipe: Recipe, y_true: Sequence[Any], predictions: Sequence[Prediction]) -> None:
+        self.kind = recipe.kind
+        if recipe.classification:
+            classes = list(recipe.labels)
+            index = {c: i for i, c in enumerate(classes)}
+            try:
+                self.true = np.array([index[y] for y in y_true], dtype=np.int64)
+                self.pred = np.array([index[p["label"]] for p in predictions], dtype=np.int64)
+            except (KeyError, TypeError) as exc:
+                raise RecipeError(f"a prediction has no valid 'label' of {classes}: {exc!r}") from None
+            self.n_classes = len(classes)
+            self.positive = index[recipe.positive_label] if recipe.kind == "binary" else -1
+            scores = [p.get("score") for p in predictions] if recipe.kind == "binary" else []
+            self.score = (
+                np.array(scores, dtype=np.float64)
+                if scores and all(isinstance(s, float | int) for s in scores)
+                else None
+            )
+        else:
+            self.true_value = np.array(list(y_true), dtype=np.float64)
+            try:
+                self.value = np.array([p["value"] for p in predictions], dtype=np.float64)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise RecipeError(f"a regression prediction has no numeric 'value': {exc!r}") from None
+
+    def metric(self, name: str, weights: np.ndarray) -> np.ndarray:
+        """The metric for each row of ``weights`` (resamples × rows; each entry how often a row was drawn)."""
+        total = weights.sum(axis=1)
+        if self.kind == "regression":
+            error = self.value - self.true_value
+            if name in ("mse", "rmse"):
+                mse = weights @ (error * error) / total
+                return np.sqrt(mse) if name == "rmse" else mse
+            if name == "mae":
+                return weights @ np.abs(error) / total
+            if name == "r2":
+                y = self.true_value
+                sum_y, sum_y2 = weights @ y, weights @ (y * y)
+                ss_tot = sum_y2 - sum_y * sum_y / total
+                ss_res = weights @ (error * error)
+                return 1.0 - _safe_divide(ss_res, ss_tot)
+            raise KeyError(name)
+        correct = (self.true == self.pred).astype(np.float64)
+        if name == "accuracy":
+            return weights @ correct / total
+        if self.kind == "binary":
+            true_pos = (self.true == self.positive).astype(np.float64)
+            pred_pos = (self.pred == self.positive).astype(np.float64)
+            tp = weights @ (true_pos * pred_pos)
+            if name == "precision":
+                return _safe_divide(tp, weights @ pred_pos)
+            if name == "recall":
+                return _safe_divide(tp, weights @ true_pos)
+            if name == "f1":
+                return _safe_divide(2 * tp, weights @ true_pos + weights @ pred_pos)
+            if self.score is None:
+                raise KeyError(name)
+            if name == "roc_auc":
+                return self._roc_auc(weights, true_pos)
+            if name == "log_loss":
+                p = np.clip(self.score, np.finfo(np.float64).eps, 1 - np.finfo(np.float64).eps)
+                loss = -(true_pos * np.log(p) + (1 - true_pos) * np.log(1 - p))
+                return weights @ loss / total
+            if name == "brier":
+                return weights @ ((self.score - true_pos) ** 2) / total
+            raise KeyError(name)
+        true_onehot = np.eye(self.n_classes)[self.true]
+        pred_onehot = np.eye(self.n_classes)[self.pred]
+        tp = weights @ (true_onehot * pred_onehot)
+        support, predicted = weights @ true_onehot, weights @ pred_onehot
+        present = (support + predicted) > 0
+        n_present = np.maximum(present.sum(axis=1), 1)
+        if name in ("recall_macro", "balanced_accuracy"):
+            per_class = _safe_divide(tp, support)
+            if name == "balanced_accuracy":  # averaged over the classes present in y_true
+                return (per_class * (support > 0)).sum(axis=1) / np.maximum((support > 0).sum(axis=1), 1)
+        elif name == "precision_macro":
+            per_class = _safe_divide(tp, predicted)
+        elif name == "f1_macro":
+            per_class = _safe_divide(2 * tp, support + predicted)
+        else:
+            raise KeyError(name)
+        # scikit-learn's macro average runs over the labels present in y_true or y_pred.
+        return (per_class * present).sum(axis=1) / n_present
+
+    def _roc_auc(self, weights: np.ndarray, true_pos: np.ndarray) -> np.ndarray:
+        # Weighted Mann-Whitney U: ties between a positive and a negative count one half.
+        assert self.score is not None
+        order = np.argsort(self.score, kind="mergesort")
+        scores = self.score[order]
+        starts = np.flatnonzero(np.r_[True, scores[1:] != scores[:-1]])
+        w = weights[:, order]
+        pos = np.add.reduceat(w * true_pos[order], starts, axis=1)
+        neg = np.add.reduceat(w * (1 - true_pos[order]), starts, axis=1)
+        neg_below = np.cumsum(neg, axis=1) - neg
+        n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+        u = (pos * (neg_below + 0.5 * neg)).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
+
+
+def compute_metrics(recipe: Recipe, y_true: Sequence[Any], predictions: Sequence[Prediction]) -> dict[str, float]:
+    """The recipe's metrics (those the kit knows) on one set of rows."""
+    scored = _Scored(recipe, y_true, predictions)
+    ones = np.ones((1, len(y_true)))
+    result = {}
+    for name in recipe.metric_directions:
+        with contextlib.suppress(KeyError):
+            result[name] = float(scored.metric(name, ones)[0])
+    return result
+
+
+def confusion_matrix(recipe: Recipe, y_true: Sequence[Any], predictions: Sequence[Prediction]) -> list[list[int]]:
+    """Rows = true class, columns = predicted class, both in ``recipe.labels`` order ([] for regression)."""
+    if not recipe.classification:
+        return []
+    classes = list(recipe.labels)
+    matrix = [[0] * len(classes) for _ in classes]
+    index = {c: i for i, c in enumerate(classes)}
+    for y, p in zip(y_true, predictions, strict=True):
+        matrix[index[y]][index[p["label"]]] += 1
+    return matrix
+
+
+def paired_bootstrap(
+    recipe: Recipe,
+    y_true: Sequence[Any],
+    challenger: Sequence[Prediction],
+    champion: Sequence[Prediction],
+    *,
+    metric_names: Sequence[str],
+    confidence: float,
+    samples: int,
+    seed: int = BOOTSTRAP_SEED,
+) -> dict[str, dict[str, float | None]]:
+    """Paired bootstrap CI of ``metric(challenger) − metric(champion)`` per metric, on the same resampled rows.
+
+    Each resample draws n rows with replacement (one shared draw for both models); ``low``/``high`` are the
+    percentile interval at ``confidence``. Deterministic for a seed.
+    """
+    n = len(y_true)
+    ours, theirs = _Scored(recipe, y_true, challenger), _Scored(recipe, y_true, champion)
+    ones = np.ones((1, n))
+    rng = np.random.default_rng(seed)
+    deltas: dict[str, list[np.ndarray]] = {name: [] for name in metric_names}
+    # Resamples are drawn as multiplicity matrices in chunks, keeping memory near 16 MB whatever n is.
+    chunk = max(1, min(samples, 2_000_000 // max(n, 1)))
+    done = 0
+    while done < samples:
+        size = min(chunk, samples - done)
+        draws = rng.integers(0, n, size=(size, n))
+        offsets = (np.arange(size) * n)[:, None]
+        weights = np.bincount((draws + offsets).ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
+        for name in metric_names:
+            deltas[name].append(ours.metric(name, weights) - theirs.metric(name, weights))
+        done += size
+    alpha = (1.0 - confidence) / 2.0
+    result: dict[str, dict[str, float | None]] = {}
+    for name in metric_names:
+        values = np.concatenate(deltas[name])
+        values = values[np.isfinite(values)]
+        point = float(ours.metric(name, ones)[0] - theirs.metric(name, ones)[0])
+        if values.size == 0 or not math.isfinite(point):
+            result[name] = {"delta": point if math.isfinite(point) else None, "low": None, "high": None}
+            continue
+        low, high = np.quantile(values, [alpha, 1.0 - alpha])
+        result[name] = {"delta": point, "low": float(low), "high": float(high)}
+    return result
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Golden set and baseline profile
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _histogram(values: Sequence[float], edges: Sequence[float] | None = None) -> dict[str, Any]:
+    data = np.asarray(values, dtype=np.float64)
+    data = data[np.isfinite(data)]
+    if edges is None:
+        edges = sorted(set(np.quantile(data, HISTOGRAM_QUANTILES).tolist())) if data.size else []
+    counts = np.bincount(np.searchsorted(np.asarray(edges), data, side="right"), minlength=len(edges) + 1)
+    total = max(int(counts.sum()), 1)
+    summary = {}
+    if data.size:
+        summary = {
+            "min": float(data.min()),
+            "max": float(data.max()),
+            "mean": float(data.mean()),
+            "std": float(data.std()),
+        }
+    return {"edges": [float(e) for e in edges], "proportions": [c / total for c in counts.tolist()], **summary}
+
+
+def tokenize(text: str) -> list[str]:
+    """The drift profile's tokenizer (lowercase, scikit-learn's default token pattern)."""
+    return TOKEN_PATTERN.findall(text.lower())
+
+
+def text_profile(texts: Sequence[str]) -> dict[str, Any]:
+    """Length, token-count and out-of-vocabulary-rate histograms of a text column, with the vocabulary used."""
+    tokenized = [tokenize(t) for t in texts]
+    counts = Counter(token for tokens in tokenized for token in set(tokens))
+    vocabulary = sorted(t for t, _ in counts.most_common(BASELINE_VOCABULARY_LIMIT))
+    known = set(vocabulary)
+    oov = [sum(t not in known for t in tokens) / len(tokens) if tokens else 0.0 for tokens in tokenized]
+    return {
+        "type": "text",
+        "length": _histogram([len(t) for t in texts]),
+        "tokens": _histogram([len(tokens) for tokens in tokenized]),
+        "oov_rate": _histogram(oov, edges=[0.05, 0.1, 0.2, 0.3, 0.5, 0.75]),
+        "tokenizer": {"lowercase": True, "pattern": TOKEN_PATTERN.pattern},
+        "vocabulary": vocabulary,
+    }
+
+
+def build_baseline(
+    recipe: Recipe, training: Sequence[Row], holdout_predictions: Sequence[Prediction]
+) -> dict[str, Any]:
+    """Per-feature profile of the training rows plus the model's prediction distribution on the hold-out."""
+    features: dict[str, Any] = {}
+    for feature in recipe.features:
+        name = feature["name"]
+        values = [row[name] for row in training]
+        present = [v for v in values if v is not None]
+        missing = (len(values) - len(present)) / max(len(values), 1)
+        if feature["type"] == "text":
+            features[name] = text_profile(present)
+        elif feature["type"] == "number":
+            features[name] = {"type": "number", "missing_rate": missing, **_histogram(present)}
+        else:
+            counts = Counter(present)
+            features[name] = {
+                "type": "category",
+                "missing_rate": missing,
+                "frequencies": {k: c / max(len(present), 1) for k, c in sorted(counts.items())},
+            }
+    prediction: dict[str, Any] = {}
+    if recipe.classification:
+        counts = Counter(str(p.get("label")) for p in holdout_predictions)
+        prediction["labels"] = {str(c): counts.get(str(c), 0) / max(len(holdout_predictions), 1) for c in recipe.labels}
+        scores = [p["score"] for p in holdout_predictions if isinstance(p.get("score"), float | int)]
+        if scores:
+            prediction["score"] = _histogram(scores, edges=[i / 10 for i in range(1, 10)])
+    else:
+        prediction["value"] = _histogram([p["value"] for p in holdout_predictions])
+    return {
+        "kit_version": KIT_VERSION,
+        "rows": len(training),
+        "features": features,
+        "prediction": prediction,
+        "histograms": "bins are (-inf, e1), [e1, e2), ..., [ek, inf) for edges e1..ek (numpy searchsorted right)",
+    }
+
+
+def golden_rows(split: Split, count: int) -> list[int]:
+    """Indices of the hold-out rows for the golden set: the first ``count`` by row hash (order-independent)."""
+    unique: dict[str, int] = {}
+    for i, digest in enumerate(split.holdout_hashes):
+        unique.setdefault(digest, i)
+    return [unique[d] for d in sorted(unique)[:count]]
+
+
+def compare_predictions(expected: Sequence[Prediction], served: Sequence[Prediction], tolerance: float) -> str | None:
+    """The first difference between two prediction lists (labels/strings exact, numbers within tolerance)."""
+    for i, (a, b) in enumerate(zip(expected, served, strict=True)):
+        if set(a) != set(b):
+            return f"row {i}: fields {sorted(a)} vs {sorted(b)}"
+        for key, value in a.items():
+            other = b[key]
+            numeric = isinstance(value, float) and isinstance(other, float | int) and not isinstance(other, bool)
+            if numeric and abs(value - other) <= tolerance:
+                continue
+            if value != other or type(value) is not type(other):
+                return f"row {i}: {key} {value!r} (trained model) vs {other!r} (served)"
+    return None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Model directory: serving code and vendored requirements
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def requirement_lines(path: Path) -> list[str]:
+    """The requirement lines of a requirements.txt (comments and blanks dropped)."""
+    if not path.is_file():
+        return []
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line]
+
+
+def install_serving_code(recipe_dir: Path, model_dir: Path, serving_files: Sequence[str]) -> None:
+    """Copy the serving code into ``model_dir/code`` and vendor its requirements into ``code/lib``.
+
+    The endpoint then runs the code this model was trained with, and a serverless cold start installs nothing:
+    requirements are installed here with ``pip install --target`` and ``code/requirements.txt`` keeps them
+    commented out (the container would otherwise pip-install them from the network at start-up).
+    """
+    code = model_dir / CODE_DIR
+    if code.exists():
+        shutil.rmtree(code)
+    code.mkdir(parents=True)
+    for name in (*serving_files, RECIPE_FILE):
+        shutil.copy2(recipe_dir / name, code / name)
+    shutil.copy2(Path(__file__), code / KIT_FILE)
+    requirements = recipe_dir / REQUIREMENTS_FILE
+    wanted = requirement_lines(requirements)
+    if not wanted:
+        if requirements.is_file():
+            shutil.copy2(requirements, code / REQUIREMENTS_FILE)
+        return
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check"]
+    command += ["--target", str(code / VENDORED_LIB), "-r", str(requirements)]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+    if completed.returncode != 0:
+        tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RecipeError(f"could not vendor serving requirements ({', '.join(wanted)}): {tail[0]}")
+    note = "# Vendored into lib/ at training time (on sys.path via challenger_kit.add_vendored_lib):\n"
+    (code / REQUIREMENTS_FILE).write_text(note + "".join(f"#   {line}\n" for line in wanted), encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The training job
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def write_failure(message: str) -> None:
+    """One line in ``$SM_OUTPUT_DIR/failure``: SageMaker shows it as the job's FailureReason."""
+    output_dir = os.environ.get("SM_OUTPUT_DIR")
+    if not output_dir:
+        return
+    try:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(output_dir) / FAILURE_FILE).write_text(" ".join(message.split()) + "\n", encoding="utf-8")
+    except OSError as exc:  # never mask the original failure
+        print(f"warning: could not write the failure file: {exc}", file=sys.stderr)
+
+
+RESERVED = {"test_fraction", "promotion_confidence", "bootstrap_samples", "bootstrap_seed"}
+
+
+def _coerce_hyperparameter(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if raw.strip().lower() not in ("true", "false", "1", "0"):
+                raise ValueError(raw)
+            return raw.strip().lower() in ("true", "1")
+        if isinstance(default, int):
+            number = float(raw)
+            # SageMaker and JSON tools turn 2 into "2.0": integral floats are integers.
+            if not number.is_integer():
+                raise ValueError(raw)
+            return int(number)
+        if isinstance(default, float):
+            number = float(raw)
+            if not math.isfinite(number):
+                raise ValueError(raw)
+            return number
+        return raw
+    except ValueError:
+        raise RecipeError(f"invalid hyperparameters: {name} expects {type(default).__name__}, got {raw!r}") from None
+
+
+class JobArgs:
+    """Paths and hyperparameters of one training run (script-mode ``--name value`` arguments and SM_* variables)."""
+
+    def __init__(self, argv: Sequence[str], recipe: Recipe) -> None:
+        env = os.environ
+        paths = {
+            "train": env.get("SM_CHANNEL_TRAIN"),
+            "test": env.get("SM_CHANNEL_TEST"),
+            "champion": env.get("SM_CHANNEL_CHAMPION"),
+            "model_dir": env.get("SM_MODEL_DIR", "model"),
+            "output_data_dir": env.get("SM_OUTPUT_DATA_DIR", os.path.join("output", "data")),
+        }
+        defaults: dict[str, Any] = {
+            "test_fraction": DEFAULT_TEST_FRACTION,
+            "promotion_confidence": DEFAULT_CONFIDENCE,
+            "bootstrap_samples": DEFAULT_BOOTSTRAP_SAMPLES,
+            "bootstrap_seed": BOOTSTRAP_SEED,
+            **recipe.hyperparameters,
+        }
+        values = dict(defaults)
+        args = list(argv)
+        while args:
+            flag = args.pop(0)
+            if not flag.startswith("-") or flag.strip("-") == "":
+                raise RecipeError(f"invalid hyperparameters: unexpected argument {flag!r}")
+            key, _, inline = flag.lstrip("-").partition("=")
+            name = key.replace("-", "_")
+            if inline == "" and "=" not in flag:
+                if not args:
+                    raise RecipeError(f"invalid hyperparameters: {flag} has no value")
+                inline = args.pop(0)
+            if name in paths:
+                paths[name] = inline
+            elif name in defaults:
+                values[name] = _coerce_hyperparameter(name, inline, defaults[name])
+            else:
+                known = sorted(set(defaults) | set(paths))
+                raise RecipeError(
+                    f"invalid hyperparameters: unknown hyperparameter {key!r} (known: {', '.join(known)})"
+                )
+        bounds = {"test_fraction": (0.0, 1.0), "promotion_confidence": (0.5, 1.0), "bootstrap_samples": (100, 100_000)}
+        for name, (low, high) in bounds.items():
+            if not low <= values[name] <= high or values[name] in (0.0, 1.0):
+                raise RecipeError(f"invalid hyperparameters: {name} must be in [{low}, {high}], got {values[name]}")
+        if not paths["train"]:
+            raise RecipeError("no training data: set SM_CHANNEL_TRAIN or pass --train DIR_OR_CSV")
+        self.train = Path(str(paths["train"]))
+        self.test = Path(paths["test"]) if paths["test"] else None
+        self.champion = paths["champion"]
+        self.model_dir = Path(str(paths["model_dir"]))
+        self.output_data_dir = Path(str(paths["output_data_dir"]))
+        self.test_fraction = float(values["test_fraction"])
+        self.confidence = float(values["promotion_confidence"])
+        self.bootstrap_samples = int(values["bootstrap_samples"])
+        self.bootstrap_seed = int(values["bootstrap_seed"])
+        self.hyperparameters = {k: v for k, v in values.items() if k not in RESERVED}
+
+
+def _comparison(
+    recipe: Recipe,
+    args: JobArgs,
+    champion: Champion,
+    split: Split,
+    challenger_predictions: Sequence[Prediction],
+    metric_names: Sequence[str],
+) -> dict[str, Any]:
+    paired = [i for i, d in enumerate(split.holdout_hashes) if d[:ROW_ID_CHARS] not in champion.training_rows]
+    excluded = len(split.holdout) - len(paired)
+    if len(paired) < recipe.min_test_rows:
+        raise RecipeError(
+            f"only {len(paired)} hold-out rows are unseen by the champion ({excluded} it trained on); "
+            f"need at least {recipe.min_test_rows} for a paired comparison"
+        )
+    y_true = [split.holdout[i][recipe.target_name] for i in paired]
+    ours = [challenger_predictions[i] for i in paired]
+    theirs = champion.serving.predict([instance_of(split.holdout[i], recipe) for i in paired])
+    differences = paired_bootstrap(
+        recipe,
+        y_true,
+        ours,
+        theirs,
+        metric_names=metric_names,
+        confidence=args.confidence,
+        samples=args.bootstrap_samples,
+        seed=args.bootstrap_seed,
+    )
+    return {
+        "champion_artifact_sha256": champion.artifact_sha256,
+        "rows": len(paired),
+        "fingerprint": fingerprint([split.holdout_hashes[i] for i in paired]),
+        "champion_metrics": compute_metrics(recipe, y_true, theirs),
+        "challenger_metrics": compute_metrics(recipe, y_true, ours),
+        "differences": differences,
+        "confidence": args.confidence,
+        "method": f"paired bootstrap, {args.bootstrap_samples} resamples",
+        "excluded_champion_training_rows": excluded,
+    }
+
+
+def train(
+    *,
+    fit: FitFn,
+    save: SaveFn,
+    predict: PredictFn,
+    metrics: MetricsFn | None = None,
+    recipe_dir: Path,
+    argv: Sequence[str],
+    serving_files: Sequence[str] = ("inference.py",),
+) -> dict[str, Any]:
+    """Run one training job under the contract; returns the evaluation report (also written to disk)."""
+    recipe = load_recipe(recipe_dir)
+    args = JobArgs(argv, recipe)
+    train_rows = read_rows(args.train, recipe, "train")
+    test_rows = read_rows(args.test, recipe, "test") if args.test is not None else None
+    split = split_rows(train_rows, test_rows, recipe, args.test_fraction)
+    check_split(split, recipe)
+    logger.info(
+        "%s: training on %d rows, holding out %d (%d train rows equal to a test row dropped)",
+        recipe.name,
+        len(split.train),
+        len(split.holdout),
+        split.dropped_as_test_rows,
+    )
+
+    model = fit(split.train, args.hyperparameters)
+    holdout_predictions = list(predict(model, split.holdout))
+    if len(holdout_predictions) != len(split.holdout):
+        raise RecipeError(f"predict returned {len(holdout_predictions)} predictions for {len(split.holdout)} rows")
+    y_true = [row[recipe.target_name] for row in split.holdout]
+    kit_metrics = compute_metrics(recipe, y_true, holdout_predictions)
+    reported = {k: float(v) for k, v in (metrics(y_true, holdout_predictions) if metrics else kit_metrics).items()}
+    for name, value in kit_metrics.items():
+        # The paired bootstrap uses the kit's implementation: it must agree with the recipe's own.
+        if name in reported and not math.isclose(value, reported[name], rel_tol=1e-9, abs_tol=1e-12):
+            raise RecipeError(f"metric {name}: the recipe computes {reported[name]!r}, the kit {value!r}")
+    missing = [m for m in recipe.metric_directions if m not in reported]
+    if missing:
+        raise RecipeError(f"metrics {missing} declared in {RECIPE_FILE} were not computed")
+
+    model_dir = args.model_dir
+    model_dir.mkdir(parents=True, exist_ok=True)
+    save(model, model_dir)
+    install_serving_code(recipe_dir, model_dir, serving_files)
+    _write_json(model_dir / TRAINING_ROWS_FILE, sorted({d[:ROW_ID_CHARS] for d in split.train_hashes}))
+
+    # The golden set comes from the saved artifact through its own serving code — what the endpoint will run —
+    # and must equal what the trained model predicted, or the artifact does not serve the model that was evaluated.
+    chosen = golden_rows(split, recipe.golden_rows)
+    instances = [instance_of(split.holdout[i], recipe) for i in chosen]
+    served = ServingCode(model_dir).predict(instances)
+    mismatch = compare_predictions([holdout_predictions[i] for i in chosen], served, recipe.score_tolerance)
+    if mismatch:
+        raise RecipeError(f"the saved model serves differently from the trained one: {mismatch}")
+    _write_json(
+        model_dir / GOLDEN_FILE,
+        {"instances": instances, "predictions": served, "score_tolerance": recipe.score_tolerance},
+    )
+    _write_json(model_dir / BASELINE_FILE, build_baseline(recipe, split.train, holdout_predictions))
+
+    comparison: dict[str, Any] | None = None
+    comparison_error: str | None = None
+    archive = find_champion_archive(args.champion)
+    if args.champion and archive is None:
+        comparison_error = f"no {CHAMPION_ARTIFACT} in the champion channel"
+    elif archive is not None:
+        with tempfile.TemporaryDirectory(prefix="champion-") as workdir:
+            try:
+                champion = Champion(archive, Path(workdir))
+                comparison = _comparison(recipe, args, champion, split, holdout_predictions, list(kit_metrics))
+            except Exception as exc:  # the champion's own code may fail in any way; the challenger still trains
+                comparison_error = f"champion not comparable: {type(exc).__name__}: {exc}"
+                logger.warning("%s", comparison_error)
+
+    report: dict[str, Any] = {
+        "metrics": reported,
+        "confusion_matrix": confusion_matrix(recipe, y_true, holdout_predictions),
+        "n_train": len(split.train),
+        "n_test": len(split.holdout),
+        "eval_set": {"fingerprint": fingerprint(split.holdout_hashes), "rows": len(split.holdout)},
+        "comparison": comparison,
+    }
+    if comparison_error:
+        report["comparison_error"] = comparison_error[:1000]
+    _write_json(model_dir / EVALUATION_FILE, report)
+    _write_json(args.output_data_dir / EVALUATION_FILE, report)
+    for name, value in reported.items():
+        # "METRIC test_<name>=<value>" lines let SageMaker metric_definitions scrape the numbers.
+        print(f"METRIC test_{name}={value:.6f}")
+    return report
+
+
+def main(
+    *,
+    fit: FitFn,
+    save: SaveFn,
+    predict: PredictFn,
+    metrics: MetricsFn | None = None,
+    recipe_dir: str | os.PathLike[str] | None = None,
+    argv: Sequence[str] | None = None,
+    serving_files: Sequence[str] = ("inference.py",),
+) -> int:
+    """The training entry point: 0 on success; 1 with one clear line on stderr and in the failure file otherwise.
+
+    ``recipe_dir`` defaults to the directory of the calling ``train.py`` (where ``recipe.json`` sits).
+    """
+    if recipe_dir is None:
+        recipe_dir = Path(sys.argv[0]).resolve().parent
+    directory = Path(recipe_dir)
+    name = directory.name
+    with contextlib.suppress(RecipeError):
+        name = load_recipe(directory).name
+    try:
+        train(
+            fit=fit,
+            save=save,
+            predict=predict,
+            metrics=metrics,
+            recipe_dir=directory,
+            argv=sys.argv[1:] if argv is None else argv,
+            serving_files=serving_files,
+        )
+    except RecipeError as exc:
+        message = f"{name} training failed: {exc}"
+        print(f"ERROR: {message}", file=sys.stderr)
+        write_failure(message)
+        return 1
+    except Exception as exc:
+        write_failure(f"{name} training crashed: {type(exc).__name__}: {exc}")
+        raise
+    return 0
