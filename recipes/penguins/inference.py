@@ -63,7 +63,7 @@ class LinearModel:
         """The model's input matrix for validated records."""
         numbers = np.array([[float(r[name]) for name in self.numeric] for r in records], dtype=np.float64)
         blocks = [(numbers.reshape(len(records), len(self.numeric)) - self.mean) / self.scale]
-        for name, values in zip(self.categorical, self.categories):
+        for name, values in zip(self.categorical, self.categories, strict=True):
             column_of = {value: i for i, value in enumerate(values)}
             block = np.zeros((len(records), len(values)), dtype=np.float64)
             for row, record in enumerate(records):
@@ -136,8 +136,13 @@ class LinearModel:
             raise ModelFileError(f"{MODEL_NPZ} holds {sorted(arrays)}, expected {sorted(expected)}")
         for name, array in arrays.items():
             spec = meta["arrays"][name]
-            if not isinstance(spec, dict) or [array.dtype.str, list(array.shape)] != [spec.get("dtype"), spec.get("shape")]:
-                raise ModelFileError(f"{MODEL_NPZ}: {name} is {array.dtype.str}{list(array.shape)}, {MODEL_JSON} says {spec}")
+            if not isinstance(spec, dict) or [array.dtype.str, list(array.shape)] != [
+                spec.get("dtype"),
+                spec.get("shape"),
+            ]:
+                raise ModelFileError(
+                    f"{MODEL_NPZ}: {name} is {array.dtype.str}{list(array.shape)}, {MODEL_JSON} says {spec}"
+                )
         categories = tuple(tuple(str(v) for v in arrays[f"categories_{i}"]) for i in range(len(categorical)))
         for i, values in enumerate(categories):
             if arrays[f"categories_{i}"].dtype.kind != "U" or not values or len(set(values)) != len(values):

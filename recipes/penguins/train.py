@@ -11,6 +11,7 @@ Runs on the framework container's Python 3.10 + scikit-learn 1.4 and on the dev 
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 from collections.abc import Mapping, Sequence
@@ -104,6 +105,9 @@ def fit(rows: list[dict[str, Any]], hyperparameters: dict[str, Any]) -> Fitted:
         raise challenger_kit.RecipeError(f"invalid hyperparameters: alpha must be >= 0, got {alpha}")
     numeric, categorical = inference.split_features(spec)
     pipeline = build_pipeline(len(numeric), len(categorical), alpha)
+    # Floating-point sums depend on row order: sorted rows make the same data give the same model bit for bit,
+    # however the upload ordered it, so a re-upload can never differ from its champion by rounding noise.
+    rows = sorted(rows, key=lambda row: json.dumps(row, sort_keys=True, default=str))
     targets = np.asarray([row[spec.target_name] for row in rows], dtype=np.float64)
     pipeline.fit(matrix(numeric, categorical, rows), targets)
     return Fitted(pipeline, export(pipeline, numeric, categorical), alpha)
@@ -114,7 +118,11 @@ def save(fitted: Fitted, model_dir: Path) -> None:
     fitted.model.save(
         model_dir,
         extra={
-            "trained_with": {"python": platform.python_version(), "numpy": np.__version__, "sklearn": sklearn.__version__},
+            "trained_with": {
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "sklearn": sklearn.__version__,
+            },
             "hyperparameters": {"alpha": fitted.alpha},
         },
     )
