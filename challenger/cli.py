@@ -9,6 +9,7 @@ challenger approve RUN | reject RUN
 challenger rollback [--to VERSION]
 challenger predict TEXT [TEXT ...]
 challenger outbox [ID]                      (local cloud only)
+challenger recipe new NAME                  (scaffold recipes/NAME/ with sample data and tests)
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any
 
 import boto3
 import requests
+
+from challenger.scaffold import ScaffoldError, new_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = Path(os.environ.get("CHALLENGER_STATE_DIR", ROOT / ".challenger"))
@@ -268,6 +271,15 @@ def parse_parameters(pairs: Sequence[str]) -> dict[str, str]:
     return parameters
 
 
+def recipe_new(name: str, root: Path) -> None:
+    for path in new_recipe(name, root):
+        print(f"created {path.relative_to(root)}")
+    print(
+        f"next: edit recipes/{name}/recipe.json and data/, run .venv/bin/pytest "
+        f"tests/unit/recipes/test_{name}_recipe.py, then deploy with --parameter-overrides Recipe={name}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="challenger", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stack", help="a deployed stack's name (default: the local cloud)")
@@ -313,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("rollback", help="redeploy an earlier version").add_argument("--to", type=int, dest="version")
     commands.add_parser("predict").add_argument("texts", nargs="+")
     commands.add_parser("outbox", help="emails the local cloud sent").add_argument("message_id", nargs="?")
+    recipe = commands.add_parser("recipe").add_subparsers(dest="recipe_command", required=True)
+    new = recipe.add_parser("new", help="scaffold recipes/NAME/ (a working recipe with sample data and tests)")
+    new.add_argument("name")
+    new.add_argument("--root", type=Path, default=ROOT, help="repository to scaffold into (default: this one)")
     return parser
 
 
@@ -329,9 +345,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from challenger.demo import run_demo  # noqa: PLC0415
 
             return run_demo(exit_after=args.exit, fast_clock=args.fast_clock, parameters=parameters)
+        if args.command == "recipe":
+            recipe_new(args.name, args.root)
+            return 0
         target = stack_target(args.stack) if args.stack else local_target()
         return dispatch(args, target)
-    except CliError as exc:
+    except (CliError, ScaffoldError) as exc:
         print(f"challenger: {exc}", file=sys.stderr)
         return 2
 
