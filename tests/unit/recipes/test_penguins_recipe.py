@@ -142,15 +142,13 @@ def test_a_bad_sample_file_fails_the_job_naming_file_line_and_column(train: Modu
         assert not (root / "model" / "model.npz").exists()
 
 
-def _rewrite_npz(
-    model_dir: Path, change: Callable[[dict[str, np.ndarray]], None], *, allow_pickle: bool = False
-) -> None:
+def _rewrite_npz(model_dir: Path, change: Callable[[dict[str, np.ndarray]], None]) -> None:
     """Tamper with model.npz and update model.json to match, so only the deeper checks can catch it."""
     with np.load(model_dir / "model.npz", allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in npz.files}
     change(arrays)
     with open(model_dir / "model.npz", "wb") as handle:
-        np.savez(handle, allow_pickle=allow_pickle, **arrays)
+        np.savez(handle, **arrays)  # an object array is pickled into the .npy, as an attacker would
     meta = _read_json(model_dir / "model.json")
     meta["arrays"] = {n: {"dtype": a.dtype.str, "shape": list(a.shape)} for n, a in arrays.items()}
     meta["model_npz_sha256"] = hashlib.sha256((model_dir / "model.npz").read_bytes()).hexdigest()
@@ -178,7 +176,7 @@ def _nan_coef(arrays: dict[str, np.ndarray]) -> None:
 TAMPERING: dict[str, tuple[Callable[[Path], None], str]] = {
     "npz bytes changed": (_flip_a_byte, "does not match the sha256"),
     "object array (pickle)": (
-        lambda d: _rewrite_npz(d, _set("coef", np.array([{"x": 1}], dtype=object)), allow_pickle=True),
+        lambda d: _rewrite_npz(d, _set("coef", np.array([{"x": 1}], dtype=object))),
         "cannot be read without pickle",
     ),
     "extra array": (lambda d: _rewrite_npz(d, _set("payload", np.zeros(3))), "expected"),
