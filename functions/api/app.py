@@ -231,6 +231,11 @@ def _no_model(exc: serving.NoModelLiveError) -> Response[dict[str, str]]:
     return _error(503, str(exc))
 
 
+@app.exception_handler(operations.HistoryGoneError)
+def _gone(exc: operations.HistoryGoneError) -> Response[dict[str, str]]:
+    return _error(410, str(exc))
+
+
 @app.exception_handler(NotFoundError)
 def _not_found(exc: NotFoundError) -> Response[dict[str, str]]:
     return _error(404, str(exc))
@@ -252,14 +257,17 @@ def _upstream(exc: ServiceError) -> Response[dict[str, str]]:
 
 # Operations --------------------------------------------------------------------------------------
 class Health(BaseModel):
-    """The API answers, and which version serves."""
+    """The API answers, which version serves, and the promotion policy in force."""
 
     status: str
     champion_version: int | None
+    policy: operations.PromotionPolicy
 
 
 VersionPath = Annotated[int, Path(ge=1, le=operations.MAX_VERSION, description="model version")]
 RunIdPath = Annotated[str, Path(pattern=operations.RUN_ID_PATTERN, description="run id")]
+# Step Functions execution names: at most 80 of [0-9A-Za-z_-] (the names this stack gives them).
+ExecutionNamePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$", description="execution name")]
 # Approval ids are uuid4 hex (approvals.py); bounded like run ids so a fuzzed one is a 404, not a 502.
 ApprovalIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="approval id")]
 
@@ -267,7 +275,11 @@ ApprovalIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", descripti
 @app.get("/health", summary="Health", description="Whether the API answers and which version is live.")
 def health() -> Health:
     champion = registry.get_champion()
-    return Health(status="ok", champion_version=champion.version if champion else None)
+    return Health(
+        status="ok",
+        champion_version=champion.version if champion else None,
+        policy=operations.promotion_policy(settings),
+    )
 
 
 @app.post(
@@ -334,8 +346,13 @@ def retrain(request: operations.RetrainRequest) -> Response[operations.RetrainRe
 @app.get(
     "/runs/<run_id>",
     summary="Get a run",
-    description="A run with the pipeline states it went through so far.",
-    responses={200: _ok(operations.RunDetail), 404: NOT_FOUND, 422: INVALID},
+    description="A run with the pipeline states it went through so far, each with when it was entered and left.",
+    responses={
+        200: _ok(operations.RunDetail),
+        404: NOT_FOUND,
+        410: _json_error("The run is recorded but its execution history is gone (expired, or a local restart)"),
+        422: INVALID,
+    },
 )
 def get_run(run_id: RunIdPath) -> operations.RunDetail:
     return operations.run_detail(run_id, registry=registry, workflow=workflow)
@@ -382,6 +399,17 @@ def list_approvals() -> list[operations.PendingApproval]:
 def rollback(request: operations.RollbackRequest) -> Response[operations.DeploymentStarted]:
     started = operations.rollback(request, actor=_caller(), registry=registry, workflow=workflow, settings=settings)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=started)
+
+
+@app.get(
+    "/deployments/<name>",
+    summary="Get a deployment",
+    description="A deployment pipeline execution by name (the last part of `execution_arn` from POST /rollback): "
+    "RUNNING, SUCCEEDED, or FAILED with the cause.",
+    responses={200: _ok(operations.DeploymentStatus), 404: NOT_FOUND, 422: INVALID},
+)
+def get_deployment(name: ExecutionNamePath) -> operations.DeploymentStatus:
+    return operations.deployment_status(name, workflow=workflow, settings=settings)
 
 
 def _caller() -> str:

@@ -94,11 +94,39 @@ class PendingApproval(Model):
 class Step(Model):
     name: str
     status: Literal["entered", "succeeded", "failed"]
+    entered_at: datetime | None = Field(default=None, description="when the state was (last) entered")
+    exited_at: datetime | None = Field(default=None, description="when it was left; null while it runs")
 
 
 class RunDetail(Model):
     run: Run
     steps: list[Step]
+
+
+class HistoryGoneError(NotFoundError):
+    """The run is recorded but its execution history is no longer available (the API answers 410)."""
+
+
+class DeploymentStatus(Model):
+    """A deployment pipeline execution (a rollback), as `POST /rollback` started it."""
+
+    execution_arn: str
+    status: Literal["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"]
+    error: str | None = None
+    cause: str | None = Field(default=None, description="why it failed (the pipeline's Fail cause)")
+
+
+class PromotionPolicy(Model):
+    """The rules a challenger must pass, and who decides (the stack's parameters, as this API reads them)."""
+
+    approval_mode: str
+    primary_metric: str
+    min_improvement: float
+    floor_metric: str
+    metric_floor: float
+    guardrail_metrics: list[str]
+    guardrail_tolerance: float
+    promotion_confidence: float | None = Field(default=None, description="the paired interval's confidence level")
 
 
 def retrain(
@@ -178,18 +206,56 @@ def run_detail(run_id: str, *, registry: Registry, workflow: Workflow) -> RunDet
     run = registry.get_run(run_id)
     steps: list[Step] = []
     if run.execution_arn:
-        for event in workflow.history(run.execution_arn):
+        try:
+            history = workflow.history(run.execution_arn)
+        except NotFoundError as exc:
+            # Step Functions keeps a closed execution's history for 90 days; the local cloud keeps none across
+            # a restart. The run's own record (status, outcome, error) is still in GET /runs.
+            raise HistoryGoneError(
+                f"run {run_id} is recorded ({run.status.value}) but its execution history is no longer available "
+                "(Step Functions keeps it 90 days after the run; the local cloud forgets it on restart)"
+            ) from exc
+        for event in history:
             steps = _fold(steps, event)
     return RunDetail(run=run, steps=steps)
 
 
+def deployment_status(name: str, *, workflow: Workflow, settings: Settings) -> DeploymentStatus:
+    """How a deployment pipeline execution (e.g. a rollback) is doing, by execution name."""
+    # An execution ARN is the state machine's ARN with `execution` for `stateMachine`, plus the name.
+    # https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html
+    arn = settings.deployment_pipeline_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+    described = workflow.describe(arn)
+    return DeploymentStatus(
+        execution_arn=arn,
+        status=described["status"],
+        error=described.get("error"),
+        cause=described.get("cause"),
+    )
+
+
+def promotion_policy(settings: Settings) -> PromotionPolicy:
+    return PromotionPolicy(
+        approval_mode=settings.approval_mode,
+        primary_metric=settings.primary_metric,
+        min_improvement=settings.min_improvement,
+        floor_metric=settings.floor_metric,
+        metric_floor=settings.metric_floor,
+        guardrail_metrics=list(settings.guardrail_metrics),
+        guardrail_tolerance=settings.guardrail_tolerance,
+        promotion_confidence=getattr(settings, "promotion_confidence", None),
+    )
+
+
 def _fold(steps: list[Step], event: dict[str, Any]) -> list[Step]:
     kind = event["type"]
+    at = event.get("timestamp")
     if "stateEnteredEventDetails" in event:
-        return [*steps, Step(name=event["stateEnteredEventDetails"]["name"], status="entered")]
-    if "stateExitedEventDetails" in event and steps and steps[-1].status == "entered":
+        return [*steps, Step(name=event["stateEnteredEventDetails"]["name"], status="entered", entered_at=at)]
+    if "stateExitedEventDetails" in event and steps and steps[-1].exited_at is None:
         # A state whose error a Catch handled still exits: it stays "failed".
-        return [*steps[:-1], steps[-1].model_copy(update={"status": "succeeded"})]
+        status = "succeeded" if steps[-1].status == "entered" else steps[-1].status
+        return [*steps[:-1], steps[-1].model_copy(update={"status": status, "exited_at": at})]
     if kind.endswith("Failed") and steps and steps[-1].status == "entered":
         return [*steps[:-1], steps[-1].model_copy(update={"status": "failed"})]
     return steps

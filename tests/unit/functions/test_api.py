@@ -56,7 +56,9 @@ def live_model(stack: Stack, version: int = 3) -> None:
 
 
 def test_health_reports_the_champion(stack: Stack) -> None:
-    assert call(stack, load_event("api", "health")) == (200, {"status": "ok", "champion_version": None})
+    status, body = call(stack, load_event("api", "health"))
+    assert (status, body["status"], body["champion_version"]) == (200, "ok", None)
+    assert body["policy"]["approval_mode"] == stack.env.get("APPROVAL_MODE", "auto")
     live_model(stack)
     assert call(stack, load_event("api", "health"))[1]["champion_version"] == 3
 
@@ -309,11 +311,55 @@ def test_run_detail_lists_pipeline_steps(stack: Stack, monkeypatch: pytest.Monke
     monkeypatch.setattr(stack.handler("api").workflow, "history", lambda arn: history)
     status, body = call(stack, load_event("api", "run"))
     assert status == 200
-    assert body["steps"] == [
-        {"name": "ValidateData", "status": "succeeded"},
-        {"name": "StartTraining", "status": "failed"},
-        {"name": "RecordFailure", "status": "entered"},
+    assert [(step["name"], step["status"]) for step in body["steps"]] == [
+        ("ValidateData", "succeeded"),
+        ("StartTraining", "failed"),
+        ("RecordFailure", "entered"),
     ]
+
+
+def test_run_whose_history_is_gone_is_410_with_the_reason(stack: Stack) -> None:
+    from challenger_core.models import Run, RunStatus, TriggerSource
+
+    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
+    run_id = "20261123T101500Z-reviews-3f9a1c2e"
+    missing = "arn:aws:states:us-east-1:123456789012:execution:challenger-training:gone"  # e.g. a local restart
+    registry.put_run(
+        Run(
+            run_id=run_id,
+            status=RunStatus.SUCCEEDED,
+            dataset="reviews",
+            trigger=TriggerSource.UPLOAD,
+            source_fingerprint="f",
+            execution_arn=missing,
+        )
+    )
+    status, body = call(stack, load_event("api", "run"))
+    assert status == 410
+    assert "execution history is no longer available" in body["message"]
+
+
+def test_deployment_status_names_the_cause_of_a_failed_rollback(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    def describe(arn: str) -> dict[str, Any]:
+        seen.append(arn)
+        return {"status": "FAILED", "error": "DeploymentFailed", "cause": "endpoint challenger is busy (Updating)"}
+
+    api = stack.handler("api")
+    monkeypatch.setattr(api.workflow, "describe", describe)
+    monkeypatch.setattr(
+        api.settings, "deployment_pipeline_arn", "arn:aws:states:us-east-1:123456789012:stateMachine:c-deployment"
+    )
+    event = load_event("api", "run")
+    event["resource"] = event["requestContext"]["resourcePath"] = "/deployments/{name}"
+    event["path"], event["pathParameters"] = (
+        "/deployments/rollback-v1-20261201T000000Z",
+        {"name": "rollback-v1-20261201T000000Z"},
+    )
+    status, body = call(stack, event)
+    assert (status, body["status"], body["cause"]) == (200, "FAILED", "endpoint challenger is busy (Updating)")
+    assert seen == ["arn:aws:states:us-east-1:123456789012:execution:c-deployment:rollback-v1-20261201T000000Z"]
 
 
 # The dashboard's door (/console), pending approvals, the OpenAPI document -----------------------------
@@ -384,6 +430,7 @@ def test_openapi_document_describes_every_operation(stack: Stack) -> None:
         ("POST", "/runs/{run_id}/approval"),
         ("GET", "/approvals"),
         ("POST", "/rollback"),
+        ("GET", "/deployments/{name}"),
         ("GET", "/approvals/{approval_id}"),
         ("POST", "/approvals/{approval_id}"),
     }

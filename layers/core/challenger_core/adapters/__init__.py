@@ -20,7 +20,14 @@ _TRANSIENT_CODES = {
     "InternalFailure",
     "SlowDown",
 }
-_NOT_FOUND_CODES = {"ResourceNotFound", "ResourceNotFoundException", "NoSuchKey", "NotFound", "404"}
+_NOT_FOUND_CODES = {
+    "ResourceNotFound",
+    "ResourceNotFoundException",
+    "NoSuchKey",
+    "NotFound",
+    "404",
+    "ExecutionDoesNotExist",  # Step Functions: an unknown or expired execution
+}
 _CONFLICT_CODES = {"ConditionalCheckFailedException", "ExecutionAlreadyExists", "ResourceInUse"}
 
 

@@ -33,6 +33,11 @@ class Workflow:
         with translate_errors("states SendTaskFailure"):
             self._sfn.send_task_failure(taskToken=task_token, error=error, cause=cause)
 
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        """DescribeExecution: status, and error/cause once it failed."""
+        with translate_errors("states DescribeExecution"):
+            return dict(self._sfn.describe_execution(executionArn=execution_arn))
+
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         """Every event of an execution, oldest first."""
         events: list[dict[str, Any]] = []
