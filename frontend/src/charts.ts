@@ -1,6 +1,10 @@
-// One Chart.js line chart per metric over versions; the champion's point is a gold star.
+// One Chart.js chart per metric. Three series, so the history tells the truth:
+//  - champions' history: the versions that were live, joined by a line (the current champion is a large star);
+//  - rejected or failed challengers: crosses, never joined to the champions' line;
+//  - other versions (staged, approved, deploying): open circles.
+// The y-range hugs the data (with a margin), so the differences that decided a promotion are visible.
+// Colours have at least 3:1 contrast against the white card (WCAG 1.4.11 for graphical objects).
 import {
-  CategoryScale,
   Chart,
   LinearScale,
   LineController,
@@ -8,93 +12,186 @@ import {
   PointElement,
   Tooltip,
   type ChartConfiguration,
+  type ChartDataset,
   type PointStyle,
+  type TooltipItem,
 } from "chart.js";
 import { h } from "./dom";
-import { METRIC_LABELS, METRICS, type Metric, type ModelVersion } from "./types";
+import { metricLabel, type ModelVersion } from "./types";
 
-Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Tooltip);
+Chart.register(LineController, LineElement, PointElement, LinearScale, Tooltip);
 
-const COLORS = { line: "#1f6fb2", point: "#1f6fb2", champion: "#d99a00", rejected: "#9aa5b1" };
-const charts = new Map<Metric, { chart: Chart<"line">; figure: HTMLElement; canvas: HTMLCanvasElement }>();
+// Contrast against #ffffff: amber 4.6:1, blue 5.3:1, slate 5.9:1.
+export const COLORS = { champion: "#a05a00", history: "#a05a00", candidate: "#1f6fb2", rejected: "#4a5663" };
 
-function isRejected(model: ModelVersion): boolean {
+export type Axis = "version" | "time";
+
+type Point = { x: number; y: number; model: ModelVersion };
+
+const charts = new Map<string, { chart: Chart<"line", Point[]>; figure: HTMLElement; canvas: HTMLCanvasElement }>();
+
+export function wasLive(model: ModelVersion): boolean {
+  return model.was_live ?? (model.status === "LIVE" || model.status === "RETIRED");
+}
+
+export function isRejected(model: ModelVersion): boolean {
   return model.status === "REJECTED" || model.status === "FAILED";
 }
 
-export function renderCharts(container: HTMLElement, models: ModelVersion[], champion: number | null): void {
+function pointStyle(model: ModelVersion, champion: number | null): PointStyle {
+  if (model.version === champion) return "star";
+  if (isRejected(model) && !wasLive(model)) return "crossRot";
+  return wasLive(model) ? "rectRot" : "circle";
+}
+
+/** The metrics any version reports, in the order the first version lists them. */
+export function metricNames(models: ModelVersion[]): string[] {
+  const names: string[] = [];
+  for (const model of [...models].sort((a, b) => a.version - b.version)) {
+    for (const name of Object.keys(model.metrics ?? {})) if (!names.includes(name)) names.push(name);
+  }
+  return names;
+}
+
+function yRange(values: number[]): { min: number; max: number } {
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  const margin = Math.max((high - low) * 0.2, Math.abs(high) * 0.01, 0.005);
+  let min = low - margin;
+  let max = high + margin;
+  if (low >= 0 && high <= 1) {
+    min = Math.max(0, min);
+    max = Math.min(1, max);
+  }
+  return { min, max };
+}
+
+function xValue(model: ModelVersion, axis: Axis): number {
+  return axis === "time" ? new Date(model.created_at).getTime() : model.version;
+}
+
+function label(model: ModelVersion, champion: number | null): string {
+  if (model.version === champion) return "champion";
+  if (isRejected(model) && !wasLive(model)) return model.status === "FAILED" ? "failed" : "rejected";
+  if (wasLive(model)) return "was champion";
+  return model.status.toLowerCase();
+}
+
+export function renderCharts(
+  container: HTMLElement,
+  models: ModelVersion[],
+  champion: number | null,
+  axis: Axis,
+  primary: string | null,
+): void {
   const points = models
     .filter((model) => Object.keys(model.metrics ?? {}).length > 0)
     .sort((a, b) => a.version - b.version);
-  for (const name of METRICS) {
+  const names = metricNames(points);
+  if (primary && names.includes(primary)) names.splice(names.indexOf(primary), 1), names.unshift(primary);
+  for (const [name, entry] of charts) {
+    if (!names.includes(name)) {
+      entry.chart.destroy();
+      entry.figure.remove();
+      charts.delete(name);
+    }
+  }
+  for (const name of names) {
     let entry = charts.get(name);
     if (!entry) {
       const canvas = h("canvas", { role: "img", "data-testid": `chart-canvas-${name}` });
       const figure = h(
         "figure",
         { class: "chart", "data-testid": `chart-${name}` },
-        h("figcaption", {}, METRIC_LABELS[name]),
+        h("figcaption", {}, metricLabel(name), name === primary ? h("small", {}, " (primary metric)") : null),
         h("div", { class: "chart-box" }, canvas),
       );
-      container.append(figure);
-      const config: ChartConfiguration<"line"> = {
+      const tooltip = (item: TooltipItem<"line">): string => {
+        const point = item.raw as Point;
+        return `v${point.model.version} ${metricLabel(name)} ${point.y.toFixed(3)} (${label(point.model, champion)})`;
+      };
+      const config: ChartConfiguration<"line", Point[]> = {
         type: "line",
-        data: { labels: [], datasets: [{ label: METRIC_LABELS[name], data: [], borderColor: COLORS.line, tension: 0 }] },
+        data: { datasets: [] },
         options: {
           animation: false,
           responsive: true,
           maintainAspectRatio: false,
+          parsing: false,
           scales: {
-            y: { suggestedMin: 0.5, suggestedMax: 1, ticks: { precision: 2 } },
-            x: { title: { display: false } },
+            x: { type: "linear", title: { display: true, text: "model version" }, ticks: {} },
+            y: { title: { display: true, text: metricLabel(name) }, ticks: { precision: 3 } },
           },
-          plugins: {
-            tooltip: {
-              callbacks: {
-                label: (item) => {
-                  const model = (item.chart.data as { models?: ModelVersion[] }).models?.[item.dataIndex];
-                  const suffix = model ? ` (${model.status.toLowerCase()})` : "";
-                  return `${METRIC_LABELS[name]} ${Number(item.raw).toFixed(3)}${suffix}`;
-                },
-              },
-            },
-          },
+          plugins: { tooltip: { callbacks: { label: tooltip } } },
         },
       };
       entry = { chart: new Chart(canvas, config), figure, canvas };
       charts.set(name, entry);
     }
+    container.append(entry.figure); // keeps the primary metric first
     const { chart, figure, canvas } = entry;
-    const dataset = chart.data.datasets[0];
-    chart.data.labels = points.map((model) => `v${model.version}`);
-    (chart.data as { models?: ModelVersion[] }).models = points;
-    dataset.data = points.map((model) => model.metrics[name] ?? null) as number[];
-    const style = (model: ModelVersion): PointStyle =>
-      model.version === champion ? "star" : isRejected(model) ? "crossRot" : "circle";
-    const styles = points.map(style);
-    dataset.pointStyle = styles;
-    dataset.pointRadius = points.map((model) => (model.version === champion ? 10 : 5));
-    dataset.pointHoverRadius = points.map((model) => (model.version === champion ? 12 : 7));
-    dataset.pointBorderWidth = points.map((model) => (model.version === champion ? 3 : 2));
-    const color = points.map((model) =>
-      model.version === champion ? COLORS.champion : isRejected(model) ? COLORS.rejected : COLORS.point,
-    );
-    dataset.pointBackgroundColor = color;
-    dataset.pointBorderColor = color;
+    const withValue = points.filter((model) => typeof model.metrics[name] === "number");
+    const toPoint = (model: ModelVersion): Point => ({ x: xValue(model, axis), y: model.metrics[name], model });
+    const history = withValue.filter(wasLive).map(toPoint);
+    const rejected = withValue.filter((model) => isRejected(model) && !wasLive(model)).map(toPoint);
+    const others = withValue.filter((model) => !wasLive(model) && !isRejected(model)).map(toPoint);
+    const series = (
+      title: string,
+      data: Point[],
+      color: string,
+      line: boolean,
+    ): ChartDataset<"line", Point[]> => ({
+      label: title,
+      data,
+      showLine: line,
+      borderColor: color,
+      backgroundColor: color,
+      pointBorderColor: color,
+      pointBackgroundColor: data.map((point) => (point.model.version === champion ? color : "#ffffff")),
+      pointStyle: data.map((point) => pointStyle(point.model, champion)),
+      pointRadius: data.map((point) => (point.model.version === champion ? 11 : 6)),
+      pointHoverRadius: data.map((point) => (point.model.version === champion ? 13 : 8)),
+      pointBorderWidth: 2,
+      borderWidth: 2,
+      tension: 0,
+    });
+    chart.data.datasets = [
+      series("champions' history", history, COLORS.history, true),
+      series("other versions", others, COLORS.candidate, false),
+      series("rejected or failed challengers", rejected, COLORS.rejected, false),
+    ];
+    const values = withValue.map((model) => model.metrics[name]);
+    const xs = withValue.map((model) => xValue(model, axis));
+    const { min, max } = values.length ? yRange(values) : { min: 0, max: 1 };
+    const scales = chart.options.scales as Record<string, Record<string, unknown>>;
+    Object.assign(scales.y, { min, max });
+    const span = xs.length ? Math.max(...xs) - Math.min(...xs) : 0;
+    const pad = axis === "version" ? 0.5 : Math.max(span * 0.05, 60_000);
+    Object.assign(scales.x, {
+      min: xs.length ? Math.min(...xs) - pad : undefined,
+      max: xs.length ? Math.max(...xs) + pad : undefined,
+      title: { display: true, text: axis === "version" ? "model version" : "training time (UTC)" },
+      ticks:
+        axis === "version"
+          ? { stepSize: 1, callback: (value: number | string) => (Number.isInteger(Number(value)) ? `v${value}` : "") }
+          : {
+              maxTicksLimit: 4,
+              callback: (value: number | string) =>
+                new Date(Number(value)).toISOString().slice(5, 16).replace("T", " "),
+            },
+    });
     chart.update("none");
     // What the canvas shows, for screen readers and tests.
-    figure.dataset.versions = points.map((model) => model.version).join(",");
+    const styles = withValue.map((model) => pointStyle(model, champion));
+    figure.dataset.versions = withValue.map((model) => model.version).join(",");
     figure.dataset.champion = champion === null ? "" : String(champion);
     figure.dataset.pointStyles = styles.join(",");
+    figure.dataset.yMin = min.toFixed(4);
+    figure.dataset.yMax = max.toFixed(4);
     canvas.setAttribute(
       "aria-label",
-      `${METRIC_LABELS[name]} by version: ` +
-        points
-          .map(
-            (model) =>
-              `v${model.version} ${model.metrics[name]?.toFixed(3) ?? "n/a"}${model.version === champion ? " (champion)" : ""}`,
-          )
-          .join(", "),
+      `${metricLabel(name)} by ${axis === "version" ? "version" : "training time"}: ` +
+        withValue.map((model) => `v${model.version} ${model.metrics[name].toFixed(3)} (${label(model, champion)})`).join(", "),
     );
   }
 }

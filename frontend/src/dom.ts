@@ -1,4 +1,9 @@
 // A tiny element builder: text always goes in as text (never as HTML), so API data cannot inject markup.
+// Rendering builds a fresh tree and morphs the page into it (morphdom): elements that stay keep their identity,
+// so keyboard focus, open <details>, scroll positions and typed text survive every poll. Behaviour is attached
+// once, by delegation on data-action (see main.ts), never per element: a morph keeps old elements' listeners.
+import morphdom from "morphdom";
+
 type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | null | undefined | EventListener>;
 
@@ -19,6 +24,30 @@ export function h<K extends keyof HTMLElementTagNameMap>(
     element.append(child instanceof Node ? child : String(child));
   }
   return element;
+}
+
+/** Make `container`'s children what `children` describe, changing only what differs. */
+export function patch(container: HTMLElement, ...children: (Child | Child[])[]): void {
+  const next = container.cloneNode(false) as HTMLElement;
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    next.append(child instanceof Node ? child : String(child));
+  }
+  morphdom(container, next, {
+    childrenOnly: true,
+    getNodeKey: (node) => (node instanceof HTMLElement ? node.dataset.key || node.id || undefined : undefined),
+    onBeforeElUpdated: (from, to) => {
+      if (from.isEqualNode(to)) return false;
+      // What the user typed belongs to the user; a textarea or input is only created, never overwritten.
+      if (from instanceof HTMLTextAreaElement || (from instanceof HTMLInputElement && from.type !== "hidden")) {
+        if (to instanceof HTMLInputElement || to instanceof HTMLTextAreaElement) {
+          from.disabled = to.disabled;
+        }
+        return false;
+      }
+      return true;
+    },
+  });
 }
 
 export function $(testid: string, root: ParentNode = document): HTMLElement {

@@ -1,53 +1,98 @@
 import "./style.css";
 import { Api, ApiError } from "./api";
 import { startSession, type Session } from "./auth";
-import { renderCharts } from "./charts";
-import { $, duration, formatTime, h, metric, show, toast } from "./dom";
-import {
-  METRIC_LABELS,
-  METRICS,
-  type Approval,
-  type Config,
-  type Health,
-  type ModelVersion,
-  type OutboxMessage,
-  type PredictResponse,
-  type Run,
-  type RunDetail,
-  type Step,
+import { renderCharts, type Axis } from "./charts";
+import { $, h, show, toast } from "./dom";
+import { parseRoute, type Route } from "./route";
+import type {
+  Approval,
+  AuditEntry,
+  Config,
+  DeploymentStatus,
+  Health,
+  ModelVersion,
+  OutboxMessage,
+  PredictResponse,
+  Run,
+  RunDetail,
 } from "./types";
+import { renderAll, type View } from "./views";
 
 const POLL_MS = Number(new URLSearchParams(location.search).get("poll") ?? "3000") || 3000;
-const DEPLOYABLE = new Set(["LIVE", "RETIRED", "APPROVED", "STAGED", "REJECTED"]);
+const MAX_BACKOFF_MS = 30_000;
+const ROLLBACK_GIVE_UP_MS = 15 * 60_000;
 
-interface State {
+export interface RollbackWatch {
+  version: number;
+  execution: string | null; // the execution's name (last part of its ARN)
+  since: number;
+}
+
+export interface State {
   health: Health | null;
   models: ModelVersion[];
   runs: Run[];
   approvals: Approval[];
-  details: Map<string, RunDetail>;
   outbox: OutboxMessage[];
+  details: Map<string, RunDetail>;
+  /** Runs whose detail the API will never give (404/410): the reason, so nobody asks again. */
+  gone: Map<string, string>;
+  /** The audit log: null until asked, "unavailable" if this API has none. */
+  audit: AuditEntry[] | null | "unavailable";
 }
 
-const state: State = { health: null, models: [], runs: [], approvals: [], details: new Map(), outbox: [] };
-const openRuns = new Set<string>(); // runs whose steps the user opened (or that are running)
-const closedRuns = new Set<string>(); // runs the user closed while they were running
+export interface Ui {
+  route: Route;
+  openRuns: Set<string>;
+  closedRuns: Set<string>;
+  deciding: Set<string>;
+  rollback: RollbackWatch | null;
+  rollbackFailure: string | null;
+  axis: Axis;
+  compare: { a: number | null; b: number | null };
+}
+
+const state: State = {
+  health: null,
+  models: [],
+  runs: [],
+  approvals: [],
+  outbox: [],
+  details: new Map(),
+  gone: new Map(),
+  audit: null,
+};
+const ui: Ui = {
+  route: parseRoute(location.hash),
+  openRuns: new Set(),
+  closedRuns: new Set(),
+  deciding: new Set(),
+  rollback: null,
+  rollbackFailure: null,
+  axis: "version",
+  compare: { a: null, b: null },
+};
 let api: Api;
 let session: Session;
 let config: Config;
 let timer: number | undefined;
-let pendingRollback: { version: number; since: number } | null = null;
-let shownApprovals = "";
+let failures = 0; // consecutive failed polls: the retry delay doubles with each, up to MAX_BACKOFF_MS
+let loaded = false;
+const inflight = new Set<string>();
 
 // Boot ---------------------------------------------------------------------------------------------
-async function boot(): Promise<void> {
+async function boot(attempt = 0): Promise<void> {
   try {
     const response = await fetch("./config.json", { cache: "no-store" });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     config = (await response.json()) as Config;
   } catch (error) {
-    unreachable(`The dashboard's configuration (config.json) could not be loaded: ${(error as Error).message}. Retrying…`);
-    setTimeout(boot, POLL_MS);
+    const delay = backoff(attempt + 1);
+    unreachable(
+      `The dashboard's configuration (config.json) could not be loaded (${(error as Error).message}). ` +
+        `Retrying in ${Math.round(delay / 1000)}s.`,
+    );
+    setTimeout(() => void boot(attempt + 1), delay);
     return;
   }
   if (config.stage) {
@@ -63,13 +108,13 @@ async function boot(): Promise<void> {
     button.addEventListener("click", () => session.signOut?.());
   }
   if (session.signIn) $("sign-in").addEventListener("click", () => void session.signIn?.());
-  wireForms();
+  wire();
   if (session.problem) return needSignIn(session.problem);
   if (!session.token()) return needSignIn(session.signInHint);
   show($("dashboard"), true);
   await refresh();
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden) void refresh();
+    if (!document.hidden && failures === 0) void refresh();
   });
 }
 
@@ -87,9 +132,16 @@ function unreachable(message: string | null): void {
   show(banner, message !== null);
 }
 
+function backoff(attempt: number): number {
+  return Math.min(POLL_MS * 2 ** Math.max(0, attempt - 1), MAX_BACKOFF_MS);
+}
+
 // Polling ------------------------------------------------------------------------------------------
+// One poll = a fixed set of requests (health, models, runs, approvals, outbox), plus the detail of running
+// runs and of the page on screen. Nothing that renders ever fetches: only the timer and the user's actions do.
 async function refresh(): Promise<void> {
   window.clearTimeout(timer);
+  timer = undefined;
   try {
     const [health, models, runs, approvals, outbox] = await Promise.all([
       api.get<Health>("/health"),
@@ -99,353 +151,192 @@ async function refresh(): Promise<void> {
       config.outbox ? api.call<OutboxMessage[]>("GET", config.outbox, undefined, true) : Promise.resolve([]),
     ]);
     Object.assign(state, { health, models, runs, approvals, outbox });
-    await loadDetails();
+    await Promise.all([loadDetails(), loadAudit(), watchRollback()]);
+    failures = 0;
+    loaded = true;
     unreachable(null);
     render();
     $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
     if (error instanceof ApiError && error.unauthorized) return needSignIn(session.signInHint);
+    failures += 1;
     const reason = error instanceof ApiError ? error.message : String(error);
-    unreachable(`The API cannot be reached: ${reason}. Showing the last data; retrying every ${POLL_MS / 1000}s.`);
+    const delay = backoff(failures + 1);
+    unreachable(
+      `Cannot reach the API (${reason}). ${loaded ? "Showing the last data; r" : "R"}etrying in ` +
+        `${Math.round(delay / 1000)}s (attempt ${failures}). If the local cloud was restarted, it serves the ` +
+        "dashboard at the same address; otherwise run `challenger local up` again.",
+    );
   }
-  if (!document.hidden) timer = window.setTimeout(() => void refresh(), POLL_MS);
+  timer = window.setTimeout(() => void refresh(), failures ? backoff(failures + 1) : POLL_MS);
 }
 
-/** Steps of the runs on screen that need them: running, newest, or opened by the user. */
-async function loadDetails(): Promise<void> {
-  const wanted = state.runs.filter(
+/** The runs whose steps are on screen: running ones, the newest, the opened ones and the one being viewed. */
+function wantedRuns(): Run[] {
+  const route = ui.route;
+  return state.runs.filter(
     (run, index) =>
-      (run.status === "RUNNING" && !closedRuns.has(run.run_id)) || index === 0 || openRuns.has(run.run_id),
+      (run.status === "RUNNING" && !ui.closedRuns.has(run.run_id)) ||
+      index === 0 ||
+      ui.openRuns.has(run.run_id) ||
+      (route.view === "run" && route.id === run.run_id),
   );
-  const stale = wanted.filter((run) => run.status === "RUNNING" || !state.details.has(run.run_id) ||
-    state.details.get(run.run_id)?.run.status !== run.status);
-  const details = await Promise.all(
-    stale.map((run) => api.get<RunDetail>(`/runs/${encodeURIComponent(run.run_id)}`).catch(() => null)),
-  );
-  for (const detail of details) if (detail) state.details.set(detail.run.run_id, detail);
+}
+
+async function loadDetails(): Promise<void> {
+  const stale = wantedRuns().filter((run) => {
+    if (state.gone.has(run.run_id)) return false; // the API said it will never have it
+    const known = state.details.get(run.run_id);
+    return !known || run.status === "RUNNING" || known.run.status !== run.status;
+  });
+  await Promise.all(stale.map((run) => loadDetail(run.run_id)));
+}
+
+async function loadDetail(runId: string): Promise<void> {
+  if (inflight.has(runId) || state.gone.has(runId)) return;
+  inflight.add(runId);
+  try {
+    state.details.set(runId, await api.get<RunDetail>(`/runs/${encodeURIComponent(runId)}`));
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 410)) {
+      state.gone.set(runId, error.message);
+    } else if (error instanceof ApiError && error.unauthorized) {
+      throw error;
+    } // anything else: the next poll asks again (at the poll rate, never faster)
+  } finally {
+    inflight.delete(runId);
+  }
+}
+
+async function loadAudit(): Promise<void> {
+  if (ui.route.view === "overview" || state.audit === "unavailable") return;
+  try {
+    state.audit = await api.get<AuditEntry[]>("/audit");
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 403 || error.status === 405)) {
+      state.audit = "unavailable";
+    } else if (error instanceof ApiError && error.unauthorized) throw error;
+  }
+}
+
+/** A rollback in flight: ask its execution how it ended; a failure clears the banner and says why. */
+async function watchRollback(): Promise<void> {
+  const watch = ui.rollback;
+  if (!watch) return;
+  const live = state.health?.champion_version ?? null;
+  let status: DeploymentStatus | null = null;
+  if (watch.execution) {
+    try {
+      status = await api.get<DeploymentStatus>(`/deployments/${encodeURIComponent(watch.execution)}`);
+    } catch (error) {
+      if (error instanceof ApiError && error.unauthorized) throw error;
+      if (error instanceof ApiError && error.status === 404) watch.execution = null; // an API without the route
+    }
+  }
+  if (status?.status === "SUCCEEDED" || (!status && live === watch.version)) {
+    toast(`v${watch.version} is live again.`);
+    ui.rollback = null;
+  } else if (status && status.status !== "RUNNING") {
+    ui.rollback = null;
+    ui.rollbackFailure =
+      `Rollback to v${watch.version} failed: ${status.cause || status.error || status.status}. ` +
+      (live ? `v${live} keeps serving.` : "");
+  } else if (Date.now() - watch.since > ROLLBACK_GIVE_UP_MS) {
+    ui.rollback = null;
+    ui.rollbackFailure = `Rollback to v${watch.version} did not finish within 15 minutes; see the notifications.`;
+  }
 }
 
 // Rendering ----------------------------------------------------------------------------------------
-function champion(): number | null {
-  return state.health?.champion_version ?? null;
-}
-
 function render(): void {
-  const live = champion();
-  $("champion").textContent = live === null ? "No model live" : `Champion: v${live}`;
-  renderDeploying(live);
-  renderApprovals();
-  const withMetrics = state.models.some((model) => Object.keys(model.metrics ?? {}).length > 0);
-  show($("empty-models"), state.models.length === 0);
-  show($("chart-legend"), withMetrics);
-  show($("charts"), withMetrics);
-  if (withMetrics) renderCharts($("charts"), state.models, live);
-  renderModels(live);
-  renderRuns();
-  renderOutbox();
-}
-
-function renderDeploying(live: number | null): void {
-  const banner = $("deploying");
-  if (pendingRollback && (live === pendingRollback.version || Date.now() - pendingRollback.since > 10 * 60_000)) {
-    if (live === pendingRollback.version) toast(`v${live} is live again.`);
-    pendingRollback = null;
-  }
-  banner.textContent = pendingRollback
-    ? `Rolling back to v${pendingRollback.version}: blue/green swap and smoke test in progress…`
-    : "";
-  show(banner, pendingRollback !== null);
-}
-
-function statusBadge(status: string): HTMLElement {
-  return h("span", { class: `badge ${status.toLowerCase()}`, "data-testid": "status" }, status);
-}
-
-function renderModels(live: number | null): void {
-  const box = $("models");
-  if (state.models.length === 0) {
-    box.replaceChildren(h("p", { class: "empty" }, "No model versions yet."));
-    return;
-  }
-  const rows = state.models.map((model) => {
-    const canRollBack = live !== null && model.version < live && DEPLOYABLE.has(model.status);
-    return h(
-      "tr",
-      { "data-testid": "model-row", "data-version": model.version, "data-status": model.status },
-      h("th", { scope: "row" }, `v${model.version}`, model.version === live ? h("span", { class: "star", title: "champion" }, " ★") : null),
-      h("td", {}, statusBadge(model.status)),
-      METRICS.map((name) => h("td", { class: "num" }, metric(model.metrics?.[name]))),
-      h("td", {}, model.dataset),
-      h("td", {}, formatTime(model.created_at)),
-      h(
-        "td",
-        {},
-        model.failure_reason ? h("span", { class: "error-text" }, model.failure_reason) : null,
-        canRollBack
-          ? h(
-              "button",
-              {
-                type: "button",
-                class: "secondary",
-                "data-testid": `rollback-${model.version}`,
-                onclick: () => confirmRollback(model.version, live),
-              },
-              `Roll back to v${model.version}`,
-            )
-          : null,
-      ),
-    );
-  });
-  box.replaceChildren(
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        {},
-        h("caption", { class: "visually-hidden" }, "Model versions, newest first"),
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            h("th", { scope: "col" }, "Version"),
-            h("th", { scope: "col" }, "Status"),
-            METRICS.map((name) => h("th", { scope: "col", class: "num" }, METRIC_LABELS[name])),
-            h("th", { scope: "col" }, "Dataset"),
-            h("th", { scope: "col" }, "Created"),
-            h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
-          ),
-        ),
-        h("tbody", {}, rows),
-      ),
-    ),
-  );
-}
-
-/** Wait/Check loops enter the same states many times: one line per state, with how often it ran. */
-function collapse(steps: Step[]): { name: string; status: Step["status"]; count: number }[] {
-  const out: { name: string; status: Step["status"]; count: number }[] = [];
-  const index = new Map<string, number>();
-  for (const step of steps) {
-    const at = index.get(step.name);
-    if (at === undefined) {
-      index.set(step.name, out.length);
-      out.push({ name: step.name, status: step.status, count: 1 });
-    } else {
-      out[at].status = step.status;
-      out[at].count += 1;
+  const view: View = { state, ui, config };
+  renderAll(view);
+  if (ui.route.view === "overview") {
+    const withMetrics = state.models.some((model) => Object.keys(model.metrics ?? {}).length > 0);
+    show($("chart-legend"), withMetrics);
+    show($("charts"), withMetrics);
+    if (withMetrics) {
+      renderCharts($("charts"), state.models, state.health?.champion_version ?? null, ui.axis, state.health?.policy?.primary_metric ?? null);
     }
   }
-  return out;
 }
 
-function humanize(name: string): string {
-  return name.replace(/([a-z])([A-Z])/g, "$1 $2");
+function navigate(): void {
+  const next = parseRoute(location.hash);
+  if (JSON.stringify(next) === JSON.stringify(ui.route)) return;
+  ui.route = next;
+  if (next.view === "compare") ui.compare = { a: next.a, b: next.b };
+  render();
+  window.scrollTo(0, 0);
+  const heading = document.querySelector<HTMLElement>(next.view === "overview" ? "#main" : "[data-testid=detail] h2");
+  heading?.setAttribute("tabindex", "-1");
+  heading?.focus({ preventScroll: true });
+  // A page with data the poll does not already bring (a run's steps, the audit log): fetch it now, once.
+  void (async () => {
+    if (next.view === "run") await loadDetail(next.id);
+    if (next.view !== "overview") await loadAudit();
+    render();
+  })().catch(() => undefined);
 }
 
-function renderRuns(): void {
-  show($("empty-runs"), state.runs.length === 0);
-  const items = state.runs.map((run, position) => {
-    const detail = state.details.get(run.run_id);
-    const open = (run.status === "RUNNING" && !closedRuns.has(run.run_id)) || openRuns.has(run.run_id) ||
-      (position === 0 && !closedRuns.has(run.run_id));
-    const steps = detail ? collapse(detail.steps) : [];
-    const details = h(
-      "details",
-      {
-        open,
-        ontoggle: (event: Event) => {
-          const element = event.currentTarget as HTMLDetailsElement;
-          if (element.open) {
-            openRuns.add(run.run_id);
-            closedRuns.delete(run.run_id);
-            if (!state.details.has(run.run_id)) void refresh();
-          } else {
-            openRuns.delete(run.run_id);
-            closedRuns.add(run.run_id);
-          }
-        },
-      },
-      h("summary", {}, detail ? `Steps (${steps.length})` : "Steps"),
-      detail
-        ? h(
-            "ol",
-            { class: "steps", "data-testid": "steps" },
-            steps.map((step) =>
-              h(
-                "li",
-                { class: `step ${step.status}`, "data-testid": "step", "data-step": step.name, "data-status": step.status },
-                h("span", { class: "step-icon", "aria-hidden": "true" }, step.status === "succeeded" ? "✓" : step.status === "failed" ? "✕" : "…"),
-                humanize(step.name),
-                step.count > 1 ? h("small", {}, ` ×${step.count}`) : null,
-                h("span", { class: "visually-hidden" }, ` (${step.status})`),
-              ),
-            ),
-          )
-        : h("p", { class: "muted" }, "Loading…"),
-    );
-    return h(
-      "li",
-      { class: `run ${run.status.toLowerCase()}`, "data-testid": "run", "data-run-id": run.run_id, "data-status": run.status },
-      h(
-        "div",
-        { class: "run-head" },
-        statusBadge(run.status),
-        run.outcome && run.outcome !== run.status ? h("span", { class: `badge outcome ${run.outcome.toLowerCase()}`, "data-testid": "outcome" }, run.outcome) : null,
-        h("code", { class: "run-id" }, run.run_id),
-        h("span", { class: "muted" }, `${run.dataset} · ${run.trigger}`),
-        run.version ? h("span", { "data-testid": "run-version" }, `v${run.version}`) : null,
-        h("span", { class: "muted" }, `${formatTime(run.started_at)} · ${duration(run.started_at, run.ended_at)}`),
-      ),
-      run.error ? h("p", { class: "error-text", "data-testid": "run-error" }, run.error) : null,
-      details,
-    );
-  });
-  $("runs").replaceChildren(...items);
-}
-
-function renderApprovals(): void {
-  const key = JSON.stringify(state.approvals.map((approval) => [approval.approval_id, approval.champion_version])) +
-    JSON.stringify(state.models.map((model) => [model.version, model.metrics]));
-  if (key === shownApprovals) return; // keep what the user is typing in the comment box
-  shownApprovals = key;
-  const body = $("approval-body");
-  if (state.approvals.length === 0) {
-    body.replaceChildren(h("p", { class: "empty", "data-testid": "no-approvals" }, "Nothing is waiting for approval."));
-    return;
-  }
-  body.replaceChildren(...state.approvals.map(approvalCard));
-}
-
-function approvalCard(approval: Approval): HTMLElement {
-  const challenger = state.models.find((model) => model.version === approval.version);
-  const champ = state.models.find((model) => model.version === approval.champion_version);
-  const commentId = `comment-${approval.approval_id}`;
-  const decide = async (decision: "approve" | "reject", form: HTMLElement): Promise<void> => {
-    const comment = (form.querySelector("textarea") as HTMLTextAreaElement).value;
-    form.querySelectorAll("button").forEach((button) => (button.disabled = true));
-    try {
-      await api.post(`/runs/${encodeURIComponent(approval.run_id)}/approval`, { decision, comment });
-      toast(decision === "approve" ? `v${approval.version} approved: deploying now.` : `v${approval.version} rejected: the champion keeps serving.`);
-      shownApprovals = "";
-      await refresh();
-    } catch (error) {
-      if (error instanceof ApiError && error.unauthorized) return needSignIn(session.signInHint);
-      toast(`Could not ${decision} v${approval.version}: ${(error as Error).message}`, "error");
-      form.querySelectorAll("button").forEach((button) => (button.disabled = false));
+// Actions (delegated: one listener each, so re-rendered elements need none) ------------------------------
+function wire(): void {
+  window.addEventListener("hashchange", navigate);
+  document.addEventListener("click", (event) => {
+    const target = (event.target as HTMLElement).closest<HTMLElement>("[data-action]");
+    if (target) {
+      const action = target.dataset.action;
+      if (action === "rollback") confirmRollback(Number(target.dataset.version));
+      else if (action === "approve" || action === "reject") void decide(target, action);
+      else if (action === "dismiss-rollback-failure") {
+        ui.rollbackFailure = null;
+        render();
+      } else if (action === "compare") {
+        const { a, b } = ui.compare;
+        if (a !== null && b !== null) location.hash = `#/compare/${a}/${b}`;
+      }
+      return;
     }
-  };
-  const rows = METRICS.map((name) => {
-    const mine = challenger?.metrics?.[name];
-    const theirs = champ?.metrics?.[name];
-    const delta = typeof mine === "number" && typeof theirs === "number" ? mine - theirs : null;
-    return h(
-      "tr",
-      { "data-testid": `compare-${name}` },
-      h("th", { scope: "row" }, METRIC_LABELS[name]),
-      h("td", { class: "num", "data-testid": "challenger-value" }, metric(mine)),
-      h("td", { class: "num", "data-testid": "champion-value" }, champ ? metric(theirs) : "—"),
-      h(
-        "td",
-        { class: `num ${delta === null ? "" : delta > 0 ? "better" : delta < 0 ? "worse" : ""}` },
-        delta === null ? "" : `${delta > 0 ? "▲ +" : delta < 0 ? "▼ " : ""}${delta.toFixed(3)}`,
-      ),
-    );
-  });
-  const form: HTMLElement = h(
-    "form",
-    { class: "decision", onsubmit: (event: Event) => event.preventDefault() },
-    h("label", { for: commentId }, "Comment (optional, recorded with the decision)"),
-    h("textarea", { id: commentId, rows: 2, "data-testid": "approval-comment" }),
-    h(
-      "div",
-      { class: "buttons" },
-      h("button", { type: "button", class: "primary", "data-testid": "approve", onclick: () => void decide("approve", form) }, `Accept v${approval.version}`),
-      h("button", { type: "button", class: "danger", "data-testid": "reject", onclick: () => void decide("reject", form) }, `Reject v${approval.version}`),
-    ),
-  );
-  return h(
-    "article",
-    { class: "approval-card", "data-testid": "approval-card", "data-version": approval.version },
-    h(
-      "p",
-      {},
-      h("strong", {}, `Challenger v${approval.version}`),
-      approval.champion_version ? ` vs champion v${approval.champion_version}` : " — the first model (no champion yet)",
-      h("span", { class: "muted" }, ` · run ${approval.run_id} · expires ${formatTime(approval.expires_at)}`),
-    ),
-    h(
-      "table",
-      { class: "compare", "data-testid": "compare" },
-      h("caption", { class: "visually-hidden" }, "Challenger against champion"),
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col" }, "Metric"),
-          h("th", { scope: "col", class: "num" }, `Challenger v${approval.version}`),
-          h("th", { scope: "col", class: "num" }, approval.champion_version ? `Champion v${approval.champion_version}` : "Champion"),
-          h("th", { scope: "col", class: "num" }, "Δ"),
-        ),
-      ),
-      h("tbody", {}, rows),
-    ),
-    form,
-  );
-}
-
-function renderOutbox(): void {
-  const section = $("outbox-section");
-  show(section, Boolean(config.outbox));
-  if (!config.outbox) return;
-  show($("empty-outbox"), state.outbox.length === 0);
-  const open = new Set(
-    [...$("outbox").querySelectorAll<HTMLDetailsElement>("details[open]")].map((element) => element.dataset.id),
-  );
-  $("outbox").replaceChildren(
-    ...state.outbox.slice(0, 30).map((message) =>
-      h(
-        "li",
-        { "data-testid": "outbox-item", "data-kind": message.kind },
-        h(
-          "details",
-          { open: open.has(message.id), "data-id": message.id },
-          h("summary", {}, h("span", { class: "subject" }, message.subject), h("span", { class: "muted" }, ` · ${formatTime(message.date)} · to ${message.to}`)),
-          h("pre", {}, message.body),
-        ),
-      ),
-    ),
-  );
-}
-
-// Actions ------------------------------------------------------------------------------------------
-function confirmRollback(version: number, live: number | null): void {
-  const dialog = $("rollback-dialog") as HTMLDialogElement;
-  $("rollback-message").textContent =
-    `Deploy v${version} again${live ? ` in place of v${live}` : ""}? The endpoint swaps blue/green with a smoke ` +
-    `test; v${live ?? "?"} keeps serving until v${version} is healthy.`;
-  $("rollback-confirm").textContent = `Roll back to v${version}`;
-  dialog.returnValue = "";
-  dialog.onclose = async () => {
-    if (dialog.returnValue !== "confirm") return;
-    try {
-      await api.post<{ version: number; execution_arn: string }>("/rollback", { version });
-      pendingRollback = { version, since: Date.now() };
-      toast(`Rollback to v${version} started.`);
-      await refresh();
-    } catch (error) {
-      if (error instanceof ApiError && error.unauthorized) return needSignIn(session.signInHint);
-      toast(`Rollback to v${version} failed: ${(error as Error).message}`, "error");
+    // Opening a run's steps by hand fetches them once now, instead of at the next poll.
+    const summary = (event.target as HTMLElement).closest<HTMLElement>("summary[data-run]");
+    if (summary) {
+      const runId = summary.dataset.run as string;
+      const details = summary.parentElement as HTMLDetailsElement;
+      if (!details.open && !state.details.has(runId)) {
+        void loadDetail(runId).then(render, () => undefined);
+      }
     }
-  };
-  dialog.showModal();
-}
+  });
+  // <details> toggles (user or render): remember the state; never fetch from here.
+  document.addEventListener(
+    "toggle",
+    (event) => {
+      const element = event.target as HTMLElement;
+      if (!(element instanceof HTMLDetailsElement) || !element.dataset.run) return;
+      const runId = element.dataset.run;
+      if (element.open) {
+        ui.openRuns.add(runId);
+        ui.closedRuns.delete(runId);
+      } else {
+        ui.openRuns.delete(runId);
+        ui.closedRuns.add(runId);
+      }
+    },
+    true,
+  );
+  document.addEventListener("change", (event) => {
+    const target = event.target as HTMLInputElement | HTMLSelectElement;
+    if (target.dataset.action === "axis") {
+      ui.axis = target.value === "time" ? "time" : "version";
+      render();
+    } else if (target.dataset.action === "compare-a" || target.dataset.action === "compare-b") {
+      const value = target.value ? Number(target.value) : null;
+      if (target.dataset.action === "compare-a") ui.compare.a = value;
+      else ui.compare.b = value;
+      render();
+    }
+  });
 
-function wireForms(): void {
   const retrain = $("retrain-form") as HTMLFormElement;
   retrain.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -464,28 +355,93 @@ function wireForms(): void {
     }
   });
 
-  const predict = $("predict-form") as HTMLFormElement;
-  predict.addEventListener("submit", async (event) => {
+  ($("predict-form") as HTMLFormElement).addEventListener("submit", (event) => {
     event.preventDefault();
-    const texts = ($("predict-text") as HTMLTextAreaElement).value
-      .split("\n")
-      .map((line) => line.trim())
-      .filter(Boolean);
-    const out = $("predict-result");
-    const button = $("predict-submit") as HTMLButtonElement;
-    if (texts.length === 0) {
-      out.replaceChildren(h("p", { class: "error-text", role: "alert" }, "Enter at least one text."));
-      return;
-    }
-    button.disabled = true;
+    void predict();
+  });
+}
+
+async function decide(button: HTMLElement, decision: "approve" | "reject"): Promise<void> {
+  const card = button.closest<HTMLElement>("[data-approval]");
+  if (!card) return;
+  const approval = state.approvals.find((item) => item.approval_id === card.dataset.approval);
+  if (!approval || ui.deciding.has(approval.approval_id)) return;
+  const comment = card.querySelector("textarea")?.value ?? "";
+  ui.deciding.add(approval.approval_id);
+  render();
+  try {
+    await api.post(`/runs/${encodeURIComponent(approval.run_id)}/approval`, { decision, comment });
+    toast(decision === "approve" ? `v${approval.version} approved: deploying now.` : `v${approval.version} rejected: the champion keeps serving.`);
+    await refresh();
+  } catch (error) {
+    if (error instanceof ApiError && error.unauthorized) return needSignIn(session.signInHint);
+    toast(`Could not ${decision} v${approval.version}: ${(error as Error).message}`, "error");
+  } finally {
+    ui.deciding.delete(approval.approval_id);
+    render();
+  }
+}
+
+function confirmRollback(version: number): void {
+  if (ui.rollback) return; // one at a time: the buttons are disabled too
+  const live = state.health?.champion_version ?? null;
+  const dialog = $("rollback-dialog") as HTMLDialogElement;
+  const forward = live !== null && version > live;
+  $("rollback-title").textContent = forward ? `Deploy v${version} again?` : "Roll back?";
+  $("rollback-message").textContent =
+    `Deploy v${version} again${live ? ` in place of v${live}` : ""}? The endpoint swaps blue/green with a smoke ` +
+    `test; v${live ?? "?"} keeps serving until v${version} is healthy.`;
+  $("rollback-confirm").textContent = forward ? `Deploy v${version}` : `Roll back to v${version}`;
+  dialog.returnValue = "";
+  dialog.onclose = async () => {
+    if (dialog.returnValue !== "confirm") return;
+    ui.rollbackFailure = null;
+    ui.rollback = { version, execution: null, since: Date.now() };
+    render();
     try {
-      const answer = await api.post<PredictResponse>("/predict", { instances: texts });
-      out.replaceChildren(
-        h("p", {}, "Answered by ", h("strong", { "data-testid": "predict-version" }, `v${answer.model_version}`)),
+      const started = await api.post<{ version: number; execution_arn: string }>("/rollback", { version });
+      ui.rollback.execution = started.execution_arn.split(":").pop() ?? null;
+      toast(`${forward ? "Deployment" : "Rollback"} of v${version} started.`);
+      await refresh();
+    } catch (error) {
+      ui.rollback = null;
+      if (error instanceof ApiError && error.unauthorized) return needSignIn(session.signInHint);
+      ui.rollbackFailure = `Rollback to v${version} was refused: ${(error as Error).message}`;
+      render();
+    }
+  };
+  dialog.showModal();
+}
+
+async function predict(): Promise<void> {
+  const texts = ($("predict-text") as HTMLTextAreaElement).value
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const out = $("predict-result");
+  const button = $("predict-submit") as HTMLButtonElement;
+  if (texts.length === 0) {
+    out.replaceChildren(h("p", { class: "error-text", role: "alert" }, "Enter at least one input."));
+    return;
+  }
+  button.disabled = true;
+  try {
+    const answer = await api.post<PredictResponse>("/predict", { instances: texts });
+    const fields = [...new Set(answer.predictions.flatMap((prediction) => Object.keys(prediction)))];
+    const scoreText = state.health?.prediction?.score ?? state.health?.recipe?.prediction?.score ?? null;
+    const heading = (field: string): HTMLElement =>
+      field === "score"
+        ? h("th", { scope: "col", class: "num", "data-testid": "score-heading" }, scoreText ? `Score: ${scoreText}` : "Score")
+        : h("th", { scope: "col" }, field.replace(/_/g, " "));
+    out.replaceChildren(
+      h("p", {}, "Answered by ", h("strong", { "data-testid": "predict-version" }, `v${answer.model_version}`)),
+      h(
+        "div",
+        { class: "table-wrap" },
         h(
           "table",
           { class: "predictions" },
-          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Text"), h("th", { scope: "col" }, "Sentiment"), h("th", { scope: "col" }, "Label"), h("th", { scope: "col", class: "num" }, "Score"))),
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Input"), fields.map(heading))),
           h(
             "tbody",
             {},
@@ -493,22 +449,27 @@ function wireForms(): void {
               h(
                 "tr",
                 { "data-testid": "prediction" },
-                h("td", {}, texts[index]),
-                h("td", { "data-testid": "prediction-sentiment" }, prediction.sentiment),
-                h("td", { "data-testid": "prediction-label" }, prediction.label),
-                h("td", { class: "num", "data-testid": "prediction-score" }, prediction.score.toFixed(3)),
+                h("td", { class: "input" }, texts[index]),
+                fields.map((field) => {
+                  const value = prediction[field];
+                  return h(
+                    "td",
+                    { class: typeof value === "number" ? "num" : "", "data-testid": `prediction-${field}` },
+                    typeof value === "number" && field === "score" ? value.toFixed(3) : String(value ?? ""),
+                  );
+                }),
               ),
             ),
           ),
         ),
-      );
-    } catch (error) {
-      if (error instanceof ApiError && error.unauthorized) return needSignIn(session.signInHint);
-      out.replaceChildren(h("p", { class: "error-text", role: "alert", "data-testid": "predict-error" }, (error as Error).message));
-    } finally {
-      button.disabled = false;
-    }
-  });
+      ),
+    );
+  } catch (error) {
+    if (error instanceof ApiError && error.unauthorized) return needSignIn(session.signInHint);
+    out.replaceChildren(h("p", { class: "error-text", role: "alert", "data-testid": "predict-error" }, (error as Error).message));
+  } finally {
+    button.disabled = false;
+  }
 }
 
 void boot();

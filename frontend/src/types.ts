@@ -1,26 +1,85 @@
-// The console API's shapes (functions/api, /v1/console).
+// The console API's shapes (functions/api, /v1/console). Fields marked optional appear as the API grows them:
+// the dashboard shows each one as soon as it is there, and says "not recorded" until then.
 
 export type ModelStatus =
   | "TRAINING" | "STAGED" | "REJECTED" | "APPROVED" | "DEPLOYING" | "LIVE" | "RETIRED" | "FAILED";
 export type RunStatus = "RUNNING" | "SUCCEEDED" | "FAILED";
 
-export const METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"] as const;
-export type Metric = (typeof METRICS)[number];
-export const METRIC_LABELS: Record<Metric, string> = {
+/** Nicer names for metrics we know; any other metric a recipe reports is shown under its own name. */
+export const METRIC_LABELS: Record<string, string> = {
   accuracy: "Accuracy",
   precision: "Precision",
   recall: "Recall",
   f1: "F1",
   roc_auc: "ROC AUC",
+  rmse: "RMSE",
+  mae: "MAE",
+  r2: "R²",
+  log_loss: "Log loss",
 };
+
+export function metricLabel(name: string): string {
+  return METRIC_LABELS[name] ?? name.replace(/_/g, " ");
+}
+
+export interface EvalSet {
+  fingerprint: string;
+  rows: number;
+}
+
+export interface MetricDifference {
+  delta: number;
+  low: number;
+  high: number;
+}
+
+export interface PairedComparison {
+  champion_version?: number | null;
+  champion_artifact_sha256?: string;
+  rows: number;
+  fingerprint: string;
+  champion_metrics: Record<string, number>;
+  challenger_metrics: Record<string, number>;
+  differences: Record<string, MetricDifference>;
+  confidence: number;
+  method?: string;
+  excluded_champion_training_rows?: number;
+}
+
+export interface RuleOutcome {
+  rule: string;
+  metric?: string | null;
+  passed: boolean;
+  detail: string;
+}
 
 export interface ModelVersion {
   version: number;
   status: ModelStatus;
-  metrics: Partial<Record<Metric, number>>;
+  metrics: Record<string, number>;
   dataset: string;
   created_at: string;
+  updated_at?: string;
+  run_id?: string;
+  data_fingerprint?: string;
+  training_job_name?: string;
+  model_data_url?: string | null;
+  confusion_matrix?: number[][];
+  model_name?: string | null;
+  endpoint_config_name?: string | null;
   failure_reason?: string | null;
+  was_live?: boolean;
+  live_since?: string | null;
+  eval_set?: EvalSet | null;
+  comparison?: PairedComparison | null;
+  hyperparameters?: Record<string, string>;
+  n_train?: number | null;
+  n_test?: number | null;
+  train_rows?: number | null;
+  test_rows?: number | null;
+  training_seconds?: number | null;
+  artifact_sha256?: string | null;
+  verdict?: { rules?: RuleOutcome[] } | null;
 }
 
 export interface Run {
@@ -38,11 +97,15 @@ export interface Run {
 export interface Step {
   name: string;
   status: "entered" | "succeeded" | "failed";
+  entered_at?: string | null;
+  exited_at?: string | null;
 }
 
 export interface RunDetail {
   run: Run;
   steps: Step[];
+  /** The pipeline's states in order (the ASL's main path), when the API provides it. */
+  plan?: string[];
 }
 
 export interface Approval {
@@ -53,16 +116,56 @@ export interface Approval {
   champion_version: number | null;
 }
 
+export interface PromotionPolicy {
+  approval_mode: string;
+  primary_metric: string;
+  min_improvement: number;
+  floor_metric: string;
+  metric_floor: number;
+  guardrail_metrics: string[];
+  guardrail_tolerance: number;
+  promotion_confidence?: number | null;
+}
+
+export interface ServingVersion {
+  version: number;
+  requests?: number;
+  errors?: number;
+  latency_p50_ms?: number;
+  latency_p99_ms?: number;
+}
+
 export interface Health {
   status: string;
   champion_version: number | null;
+  policy?: PromotionPolicy;
+  /** What the recipe's prediction fields mean, e.g. score: "probability of the positive class (positive)". */
+  prediction?: { score?: string; fields?: Record<string, string> } | null;
+  recipe?: { name?: string; prediction?: { score?: string } } | null;
+  /** Serving health per version, once monitoring reports it. */
+  serving?: ServingVersion[] | null;
 }
 
-export interface Prediction {
-  label: number;
-  sentiment: string;
-  score: number;
+export interface DeploymentStatus {
+  execution_arn: string;
+  status: "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED" | "PENDING_REDRIVE";
+  error?: string | null;
+  cause?: string | null;
 }
+
+export interface AuditEntry {
+  audit_id: string;
+  at: string;
+  action: string;
+  actor: string;
+  via?: string;
+  comment?: string;
+  run_id?: string | null;
+  version?: number | null;
+  detail?: string;
+}
+
+export type Prediction = Record<string, unknown> & { label?: unknown; score?: number };
 
 export interface PredictResponse {
   predictions: Prediction[];

@@ -197,7 +197,7 @@ def test_a_better_model_is_approved_against_the_champion(dashboard: Page, target
     for metric in ("accuracy", "precision", "recall", "f1", "roc_auc"):
         expect(chart(dashboard, metric)).to_have_attribute("data-versions", "1,2")
         expect(chart(dashboard, metric)).to_have_attribute("data-champion", "2")
-        expect(chart(dashboard, metric)).to_have_attribute("data-point-styles", "circle,star")
+        expect(chart(dashboard, metric)).to_have_attribute("data-point-styles", "rectRot,star")
     expect(dashboard.locator('[data-testid="model-row"][data-version="1"]')).to_have_attribute("data-status", "RETIRED")
 
     dashboard.get_by_test_id("predict-submit").click()
@@ -218,7 +218,7 @@ def test_rollback_to_v1_after_confirmation(dashboard: Page, target: Target) -> N
     expect(dashboard.get_by_test_id("champion")).to_have_text("Champion: v1", timeout=RUN_TIMEOUT)
     expect(dashboard.locator('[data-testid="model-row"][data-version="1"]')).to_have_attribute("data-status", "LIVE")
     expect(chart(dashboard, "f1")).to_have_attribute("data-champion", "1")
-    expect(chart(dashboard, "f1")).to_have_attribute("data-point-styles", "star,circle")
+    expect(chart(dashboard, "f1")).to_have_attribute("data-point-styles", "star,rectRot")
     dashboard.get_by_test_id("predict-submit").click()
     expect(dashboard.get_by_test_id("predict-version")).to_have_text("v1")
 

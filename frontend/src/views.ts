@@ -1,0 +1,817 @@
+// What the page shows, as element trees that dom.patch() morphs into place (nothing here fetches).
+import { metricNames, wasLive } from "./charts";
+import { $, duration, formatTime, h, metric, patch, show } from "./dom";
+import type { State, Ui } from "./main";
+import { link } from "./route";
+import {
+  metricLabel,
+  type Approval,
+  type AuditEntry,
+  type Config,
+  type ModelVersion,
+  type PairedComparison,
+  type Run,
+  type RunDetail,
+  type Step,
+} from "./types";
+
+export interface View {
+  state: State;
+  ui: Ui;
+  config: Config;
+}
+
+type Node_ = HTMLElement | string | null;
+
+export function renderAll(view: View): void {
+  const { state, ui } = view;
+  const live = state.health?.champion_version ?? null;
+  $("champion").textContent = live === null ? "No model live" : `Champion: v${live}`;
+  renderBanners(view);
+  const overview = ui.route.view === "overview";
+  show($("overview"), overview);
+  show($("detail"), !overview);
+  show($("crumbs"), !overview);
+  if (!overview) {
+    patch($("crumbs"), h("a", { href: link.overview(), "data-testid": "back" }, "← Overview"));
+    patch($("detail"), ...detailView(view));
+    return;
+  }
+  renderApprovals(view);
+  show($("empty-models"), state.models.length === 0);
+  patch($("models"), modelsTable(view));
+  patch($("compare-picker"), comparePicker(view));
+  show($("empty-runs"), state.runs.length === 0);
+  patch($("runs"), ...state.runs.map((run, index) => runItem(view, run, index)));
+  renderPolicy(view);
+  renderServing(view);
+  renderOutbox(view);
+}
+
+// Banners ------------------------------------------------------------------------------------------
+function renderBanners({ ui }: View): void {
+  const deploying = $("deploying");
+  deploying.textContent = ui.rollback
+    ? `Deploying v${ui.rollback.version} again: blue/green swap and smoke test in progress… ` +
+      "Other rollbacks wait until this one ends."
+    : "";
+  show(deploying, ui.rollback !== null);
+  $("rollback-failed-text").textContent = ui.rollbackFailure ?? "";
+  show($("rollback-failed"), ui.rollbackFailure !== null);
+}
+
+// Shared bits --------------------------------------------------------------------------------------
+function badge(status: string, testid = "status"): HTMLElement {
+  return h("span", { class: `badge ${status.toLowerCase()}`, "data-testid": testid }, status);
+}
+
+function versionLink(version: number, text = `v${version}`): HTMLElement {
+  return h("a", { href: link.version(version), "data-testid": "version-link" }, text);
+}
+
+function short(text: string | null | undefined, size = 12): string {
+  return text ? (text.length > size ? `${text.slice(0, size)}…` : text) : "—";
+}
+
+function seconds(value: number | null | undefined): string {
+  if (typeof value !== "number") return "—";
+  return value < 90 ? `${value}s` : `${Math.floor(value / 60)}m ${value % 60}s`;
+}
+
+function signed(value: number, digits = 3): string {
+  return `${value > 0 ? "+" : value < 0 ? "−" : "±"}${Math.abs(value).toFixed(digits)}`;
+}
+
+function interval(low: number, high: number): string {
+  return `[${signed(low)}, ${signed(high)}]`;
+}
+
+/** A definition list: one row per fact, "not recorded" where the API has not provided it (yet). */
+function facts(rows: [string, Node_ | number | undefined][], testid?: string): HTMLElement {
+  return h(
+    "dl",
+    { class: "facts", "data-testid": testid },
+    rows.flatMap(([name, value]) => [
+      h("dt", {}, name),
+      h("dd", {}, value === null || value === undefined || value === "" ? h("span", { class: "muted" }, "not recorded") : value),
+    ]),
+  );
+}
+
+function canRollBack(model: ModelVersion, live: number | null): boolean {
+  return live !== null && model.version !== live && wasLive(model) && model.status !== "FAILED" &&
+    Boolean(model.model_data_url ?? true);
+}
+
+function rollbackButton(view: View, model: ModelVersion): HTMLElement | null {
+  const live = view.state.health?.champion_version ?? null;
+  if (!canRollBack(model, live)) return null;
+  const busy = view.ui.rollback !== null || view.state.models.some((other) => other.status === "DEPLOYING");
+  const forward = live !== null && model.version > live;
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "secondary",
+      "data-action": "rollback",
+      "data-version": model.version,
+      "data-testid": `rollback-${model.version}`,
+      "data-key": `rollback-${model.version}`,
+      disabled: busy,
+      title: busy ? "A deployment is in progress" : null,
+    },
+    forward ? `Deploy v${model.version} again` : `Roll back to v${model.version}`,
+  );
+}
+
+// Overview: models ---------------------------------------------------------------------------------
+function modelsTable(view: View): HTMLElement {
+  const { state } = view;
+  const live = state.health?.champion_version ?? null;
+  if (state.models.length === 0) return h("p", { class: "empty", "data-key": "no-models" }, "No model versions yet.");
+  const names = metricNames(state.models);
+  const rows = state.models.map((model) =>
+    h(
+      "tr",
+      { "data-testid": "model-row", "data-version": model.version, "data-status": model.status, "data-key": `model-${model.version}` },
+      h(
+        "th",
+        { scope: "row", "data-label": "Version" },
+        versionLink(model.version),
+        model.version === live ? h("span", { class: "star", title: "champion" }, " ★") : null,
+      ),
+      h("td", { "data-label": "Status" }, badge(model.status)),
+      names.map((name) => h("td", { class: "num", "data-label": metricLabel(name) }, metric(model.metrics?.[name]))),
+      h("td", { "data-label": "Dataset" }, model.dataset),
+      h("td", { "data-label": "Created" }, formatTime(model.created_at)),
+      h(
+        "td",
+        { class: "actions-cell", "data-label": "" },
+        model.failure_reason ? h("span", { class: "error-text reason" }, model.failure_reason) : null,
+        rollbackButton(view, model),
+      ),
+    ),
+  );
+  return h(
+    "div",
+    { class: "table-wrap", "data-key": "models-table" },
+    h(
+      "table",
+      { class: "stack" },
+      h("caption", { class: "visually-hidden" }, "Model versions, newest first"),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "Version"),
+          h("th", { scope: "col" }, "Status"),
+          names.map((name) => h("th", { scope: "col", class: "num" }, metricLabel(name))),
+          h("th", { scope: "col" }, "Dataset"),
+          h("th", { scope: "col" }, "Created"),
+          h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+function comparePicker({ state, ui }: View): HTMLElement | null {
+  if (state.models.length < 2) return null;
+  const live = state.health?.champion_version ?? null;
+  const a = ui.compare.a ?? state.models[0].version;
+  const b = ui.compare.b ?? (live !== null && live !== a ? live : state.models[1].version);
+  ui.compare = { a, b };
+  const select = (id: string, action: string, value: number, text: string): HTMLElement[] => [
+    h("label", { for: id }, text),
+    h(
+      "select",
+      { id, "data-action": action, "data-testid": id },
+      state.models.map((model) =>
+        h("option", { value: model.version, selected: model.version === value }, `v${model.version} (${model.status.toLowerCase()})`),
+      ),
+    ),
+  ];
+  return h(
+    "div",
+    { class: "compare-picker", "data-key": "compare-picker" },
+    select("compare-a", "compare-a", a, "Compare"),
+    select("compare-b", "compare-b", b, "with"),
+    h("button", { type: "button", class: "secondary", "data-action": "compare", "data-testid": "compare-open" }, "Side by side"),
+  );
+}
+
+// Overview: runs -----------------------------------------------------------------------------------
+interface StepLine {
+  name: string;
+  status: Step["status"] | "pending";
+  count: number;
+  ms: number;
+  entered_at?: string | null;
+}
+
+/** Loops enter the same states many times: one line per state, with how often and how long in total. */
+export function stepLines(detail: RunDetail): StepLine[] {
+  const out: StepLine[] = [];
+  const index = new Map<string, number>();
+  for (const step of detail.steps) {
+    if (step.name.endsWith("?")) continue; // a Choice: the next line already says where it went
+    const start = step.entered_at ? Date.parse(step.entered_at) : NaN;
+    const end = step.exited_at ? Date.parse(step.exited_at) : step.status === "entered" ? Date.now() : NaN;
+    const ms = Number.isFinite(start) && Number.isFinite(end) ? Math.max(0, end - start) : 0;
+    const at = index.get(step.name);
+    if (at === undefined) {
+      index.set(step.name, out.length);
+      out.push({ name: step.name, status: step.status, count: 1, ms, entered_at: step.entered_at });
+    } else {
+      out[at].status = step.status;
+      out[at].count += 1;
+      out[at].ms += ms;
+    }
+  }
+  if (detail.run.status === "RUNNING") {
+    for (const name of detail.plan ?? []) {
+      if (!index.has(name) && !name.endsWith("?")) out.push({ name, status: "pending", count: 0, ms: 0 });
+    }
+  }
+  return out;
+}
+
+export function humanize(name: string): string {
+  const words = name.replace(/\?$/, "").replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function stepIcon(status: StepLine["status"]): string {
+  return status === "succeeded" ? "✓" : status === "failed" ? "✕" : status === "pending" ? "○" : "…";
+}
+
+function stepList(detail: RunDetail): HTMLElement {
+  const lines = stepLines(detail);
+  return h(
+    "ol",
+    { class: "steps", "data-testid": "steps" },
+    lines.map((step) =>
+      h(
+        "li",
+        { class: `step ${step.status}`, "data-testid": "step", "data-step": step.name, "data-status": step.status, "data-key": `step-${step.name}` },
+        h("span", { class: "step-icon", "aria-hidden": "true" }, stepIcon(step.status)),
+        humanize(step.name),
+        step.count > 1 ? h("small", {}, ` · ${step.count}×`) : null,
+        step.ms >= 1000 ? h("small", { "data-testid": "step-duration" }, ` · ${seconds(Math.round(step.ms / 1000))}`) : null,
+        h("span", { class: "visually-hidden" }, ` (${step.status === "entered" ? "running" : step.status})`),
+      ),
+    ),
+  );
+}
+
+/** The verdict, rule by rule: structured rules when the API has them, else the recorded reason's parts. */
+function verdict(model: ModelVersion | undefined, fallback: string | null | undefined): HTMLElement | null {
+  const rules = model?.verdict?.rules;
+  if (rules?.length) {
+    return h(
+      "ul",
+      { class: "rules", "data-testid": "rules" },
+      rules.map((rule) =>
+        h(
+          "li",
+          { class: rule.passed ? "pass" : "fail", "data-testid": "rule", "data-passed": String(rule.passed) },
+          h("strong", {}, rule.passed ? "✓ pass " : "✕ fail "),
+          `${rule.rule}${rule.metric ? ` ${metricLabel(rule.metric)}` : ""}: ${rule.detail}`,
+        ),
+      ),
+    );
+  }
+  const reason = fallback ?? model?.failure_reason;
+  if (!reason) return null;
+  const parts = reason.split(/;\s+|\n/).filter(Boolean);
+  return h(
+    "ul",
+    { class: "rules", "data-testid": "rules" },
+    parts.map((part) => {
+      const failed = /\bFAIL\b|below|not |worse|refused|missing|cannot|failed/i.test(part);
+      const passed = /\bpass\b/i.test(part) && !/\bFAIL\b/.test(part);
+      return h(
+        "li",
+        { class: passed ? "pass" : failed ? "fail" : "", "data-testid": "rule", "data-passed": passed ? "true" : failed ? "false" : "" },
+        h("strong", {}, passed ? "✓ " : failed ? "✕ " : "• "),
+        part,
+      );
+    }),
+  );
+}
+
+function runItem(view: View, run: Run, position: number): HTMLElement {
+  const { state, ui } = view;
+  const detail = state.details.get(run.run_id);
+  const gone = state.gone.get(run.run_id);
+  const open =
+    !ui.closedRuns.has(run.run_id) && (run.status === "RUNNING" || ui.openRuns.has(run.run_id) || position === 0);
+  const model = run.version ? state.models.find((candidate) => candidate.version === run.version) : undefined;
+  const rejected = run.outcome === "REJECTED" || model?.status === "REJECTED";
+  return h(
+    "li",
+    { class: `run ${run.status.toLowerCase()}`, "data-testid": "run", "data-run-id": run.run_id, "data-status": run.status, "data-key": `run-${run.run_id}` },
+    h(
+      "div",
+      { class: "run-head" },
+      badge(run.status),
+      run.outcome && run.outcome !== run.status ? h("span", { class: `badge outcome ${run.outcome.toLowerCase()}`, "data-testid": "outcome" }, run.outcome) : null,
+      h("a", { class: "run-id", href: link.run(run.run_id), "data-testid": "run-link" }, run.run_id),
+      h("span", { class: "muted" }, `${run.dataset} · ${run.trigger}`),
+      run.version ? h("span", { "data-testid": "run-version" }, versionLink(run.version)) : null,
+      h("span", { class: "muted" }, `${formatTime(run.started_at)} · ${duration(run.started_at, run.ended_at)}`),
+    ),
+    run.error && !rejected ? h("p", { class: "error-text", "data-testid": "run-error" }, run.error) : null,
+    rejected ? verdict(model, run.error ?? model?.failure_reason) : null,
+    h(
+      "details",
+      { open, "data-run": run.run_id },
+      h("summary", { "data-run": run.run_id }, detail ? `Steps (${stepLines(detail).length})` : "Steps"),
+      gone
+        ? h("p", { class: "muted", "data-testid": "history-gone" }, `Steps not available: ${gone}.`)
+        : detail
+          ? stepList(detail)
+          : h("p", { class: "muted" }, "Loading…"),
+    ),
+  );
+}
+
+// Overview: approvals --------------------------------------------------------------------------------
+function renderApprovals(view: View): void {
+  const { state } = view;
+  const body = $("approval-body");
+  if (state.approvals.length === 0) {
+    patch(body, h("p", { class: "empty", "data-testid": "no-approvals", "data-key": "no-approvals" }, "Nothing is waiting for approval."));
+    return;
+  }
+  patch(body, ...state.approvals.map((approval) => approvalCard(view, approval)));
+}
+
+function comparisonRows(challenger: ModelVersion | undefined, champion: ModelVersion | undefined, names: string[]): HTMLElement[] {
+  const paired = challenger?.comparison ?? null;
+  return names.map((name) => {
+    const mine = paired?.challenger_metrics?.[name] ?? challenger?.metrics?.[name];
+    const theirs = paired?.champion_metrics?.[name] ?? champion?.metrics?.[name];
+    const difference = paired?.differences?.[name];
+    const delta = difference?.delta ?? (typeof mine === "number" && typeof theirs === "number" ? mine - theirs : null);
+    return h(
+      "tr",
+      { "data-testid": `compare-${name}`, "data-key": `compare-${name}` },
+      h("th", { scope: "row" }, metricLabel(name)),
+      h("td", { class: "num", "data-testid": "challenger-value" }, metric(mine)),
+      h("td", { class: "num", "data-testid": "champion-value" }, champion || paired ? metric(theirs) : "—"),
+      h(
+        "td",
+        { class: `num ${delta === null ? "" : delta > 0 ? "better" : delta < 0 ? "worse" : ""}`, "data-testid": "delta" },
+        delta === null ? "" : `${delta > 0 ? "▲ " : delta < 0 ? "▼ " : ""}${signed(delta)}`,
+        difference ? h("small", { class: "ci", "data-testid": "ci" }, ` ${interval(difference.low, difference.high)}`) : null,
+      ),
+    );
+  });
+}
+
+function comparisonTable(caption: string, left: string, right: string, rows: HTMLElement[], confidence?: number): HTMLElement {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "compare", "data-testid": "compare" },
+      h("caption", { class: "visually-hidden" }, caption),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "Metric"),
+          h("th", { scope: "col", class: "num" }, left),
+          h("th", { scope: "col", class: "num" }, right),
+          h("th", { scope: "col", class: "num" }, confidence ? `Δ [${Math.round(confidence * 100)}% interval]` : "Δ"),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+function pairedNote(paired: PairedComparison | null | undefined): HTMLElement | null {
+  if (!paired) return null;
+  return h(
+    "p",
+    { class: "muted", "data-testid": "paired-note" },
+    `Scored on the same ${paired.rows} unseen rows (evaluation set ${short(paired.fingerprint)}), ` +
+      `${paired.method || "paired bootstrap"}, ${Math.round(paired.confidence * 100)}% intervals of challenger − champion.`,
+  );
+}
+
+function approvalCard(view: View, approval: Approval): HTMLElement {
+  const { state, ui } = view;
+  const challenger = state.models.find((model) => model.version === approval.version);
+  const champ = state.models.find((model) => model.version === approval.champion_version);
+  const names = metricNames([challenger, champ].filter((model): model is ModelVersion => Boolean(model)));
+  const commentId = `comment-${approval.approval_id}`;
+  const busy = ui.deciding.has(approval.approval_id);
+  return h(
+    "article",
+    { class: "approval-card", "data-testid": "approval-card", "data-version": approval.version, "data-approval": approval.approval_id, "data-key": `approval-${approval.approval_id}` },
+    h(
+      "p",
+      {},
+      h("strong", {}, "Challenger ", versionLink(approval.version)),
+      approval.champion_version ? h("span", {}, " vs champion ", versionLink(approval.champion_version)) : " — the first model (no champion yet)",
+      h("span", { class: "muted" }, " · run ", h("a", { href: link.run(approval.run_id) }, approval.run_id), ` · expires ${formatTime(approval.expires_at)}`),
+    ),
+    comparisonTable(
+      "Challenger against champion",
+      `Challenger v${approval.version}`,
+      approval.champion_version ? `Champion v${approval.champion_version}` : "Champion",
+      comparisonRows(challenger, champ, names),
+      challenger?.comparison?.confidence,
+    ),
+    pairedNote(challenger?.comparison),
+    h(
+      "div",
+      { class: "decision" },
+      h("label", { for: commentId }, "Comment (optional, recorded with the decision)"),
+      h("textarea", { id: commentId, rows: 2, "data-testid": "approval-comment", maxlength: 500 }),
+      h(
+        "div",
+        { class: "buttons" },
+        h("button", { type: "button", class: "primary", "data-action": "approve", "data-testid": "approve", disabled: busy }, `Accept v${approval.version}`),
+        h("button", { type: "button", class: "danger", "data-action": "reject", "data-testid": "reject", disabled: busy }, `Reject v${approval.version}`),
+      ),
+    ),
+  );
+}
+
+// Overview: policy, serving, outbox ------------------------------------------------------------------
+function renderPolicy({ state }: View): void {
+  const policy = state.health?.policy;
+  show($("policy-section"), Boolean(policy));
+  if (!policy) return;
+  const guardrails = policy.guardrail_metrics.length
+    ? `${policy.guardrail_metrics.map(metricLabel).join(", ")} may not drop by more than ${policy.guardrail_tolerance}`
+    : "none";
+  patch(
+    $("policy"),
+    facts(
+      [
+        ["Approval", policy.approval_mode === "manual" ? "manual: a person accepts or rejects each challenger" : "automatic: a challenger that passes every rule is deployed"],
+        ["Floor", `${metricLabel(policy.floor_metric)} ≥ ${policy.metric_floor}`],
+        [
+          "Primary metric",
+          `${metricLabel(policy.primary_metric)} must improve by ≥ ${policy.min_improvement}` +
+            (policy.promotion_confidence ? `, its ${Math.round(policy.promotion_confidence * 100)}% paired interval above zero` : ""),
+        ],
+        ["Guardrails", guardrails],
+      ],
+      "policy-facts",
+    ),
+  );
+}
+
+function renderServing({ state }: View): void {
+  const serving = state.health?.serving;
+  show($("serving-section"), Boolean(serving));
+  if (!serving) return;
+  patch(
+    $("serving"),
+    h(
+      "div",
+      { class: "table-wrap" },
+      h(
+        "table",
+        {},
+        h("thead", {}, h("tr", {}, ["Version", "Requests", "Errors", "p50 ms", "p99 ms"].map((text) => h("th", { scope: "col" }, text)))),
+        h(
+          "tbody",
+          {},
+          serving.map((row) =>
+            h(
+              "tr",
+              { "data-key": `serving-${row.version}` },
+              h("th", { scope: "row" }, versionLink(row.version)),
+              [row.requests, row.errors, row.latency_p50_ms, row.latency_p99_ms].map((value) => h("td", { class: "num" }, value ?? "—")),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** Text with its http(s) links made clickable (as text nodes and anchors: nothing is parsed as HTML). */
+function linkify(text: string): (HTMLElement | string)[] {
+  const out: (HTMLElement | string)[] = [];
+  let last = 0;
+  for (const match of text.matchAll(/https?:\/\/[^\s<>"']+/g)) {
+    const url = match[0].replace(/[.,;:)]+$/, "");
+    out.push(text.slice(last, match.index));
+    out.push(h("a", { href: url, target: "_blank", rel: "noopener noreferrer", "data-testid": "outbox-link" }, url));
+    last = (match.index ?? 0) + url.length;
+  }
+  out.push(text.slice(last));
+  return out;
+}
+
+function renderOutbox({ state, config }: View): void {
+  show($("outbox-section"), Boolean(config.outbox));
+  if (!config.outbox) return;
+  show($("empty-outbox"), state.outbox.length === 0);
+  patch(
+    $("outbox"),
+    ...state.outbox.slice(0, 30).map((message) =>
+      h(
+        "li",
+        { "data-testid": "outbox-item", "data-kind": message.kind, "data-key": `mail-${message.id}` },
+        h(
+          "details",
+          {},
+          h("summary", {}, h("span", { class: "subject" }, message.subject), h("span", { class: "muted" }, ` · ${formatTime(message.date)} · to ${message.to}`)),
+          h("pre", {}, linkify(message.body)),
+        ),
+      ),
+    ),
+  );
+}
+
+// Detail pages -------------------------------------------------------------------------------------
+function detailView(view: View): (HTMLElement | null)[] {
+  const route = view.ui.route;
+  if (route.view === "version") return versionPage(view, route.version);
+  if (route.view === "run") return runPage(view, route.id);
+  if (route.view === "compare") return comparePage(view, route.a, route.b);
+  return [];
+}
+
+function notFound(what: string): HTMLElement[] {
+  return [h("h2", { "data-testid": "detail-title" }, what), h("p", { class: "empty" }, `${what} is not in the registry (yet).`)];
+}
+
+function auditFor(view: View, match: (entry: AuditEntry) => boolean): HTMLElement {
+  const audit = view.state.audit;
+  if (audit === "unavailable") return h("p", { class: "muted", "data-testid": "audit-unavailable" }, "This API has no audit log yet (GET /audit).");
+  if (audit === null) return h("p", { class: "muted" }, "Loading the audit log…");
+  const entries = audit.filter(match);
+  if (!entries.length) return h("p", { class: "muted", "data-testid": "audit-empty" }, "No recorded decision.");
+  return h(
+    "ol",
+    { class: "timeline", "data-testid": "audit" },
+    entries.map((entry) =>
+      h(
+        "li",
+        { "data-testid": "audit-entry", "data-action-name": entry.action, "data-key": `audit-${entry.audit_id}` },
+        h("time", { datetime: entry.at }, formatTime(entry.at)),
+        " ",
+        h("strong", {}, entry.action),
+        ` by ${entry.actor}${entry.via ? ` (${entry.via})` : ""}`,
+        entry.comment ? h("q", {}, entry.comment) : null,
+        entry.detail ? h("span", { class: "muted" }, ` — ${entry.detail}`) : null,
+      ),
+    ),
+  );
+}
+
+function confusionMatrix(model: ModelVersion): HTMLElement | null {
+  const matrix = model.confusion_matrix ?? [];
+  if (!matrix.length) return null;
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "matrix", "data-testid": "confusion-matrix" },
+      h("caption", {}, "Confusion matrix (rows: true class, columns: predicted class)"),
+      h("thead", {}, h("tr", {}, h("td", {}), matrix[0].map((_, column) => h("th", { scope: "col", class: "num" }, `pred ${column}`)))),
+      h(
+        "tbody",
+        {},
+        matrix.map((row, index) =>
+          h("tr", {}, h("th", { scope: "row" }, `true ${index}`), row.map((cell, column) => h("td", { class: `num ${index === column ? "diag" : ""}` }, cell))),
+        ),
+      ),
+    ),
+  );
+}
+
+function versionPage(view: View, version: number): (HTMLElement | null)[] {
+  const { state } = view;
+  const model = state.models.find((candidate) => candidate.version === version);
+  if (!model) return notFound(`Version ${version}`);
+  const live = state.health?.champion_version ?? null;
+  const champion = live !== null && live !== version ? state.models.find((candidate) => candidate.version === live) : undefined;
+  const paired = model.comparison ?? null;
+  const judgedAgainst = paired?.champion_version ?? null;
+  const names = metricNames([model]);
+  const evalSet = model.eval_set
+    ? `${model.eval_set.rows} rows, fingerprint ${short(model.eval_set.fingerprint, 16)}`
+    : typeof model.n_test === "number"
+      ? `${model.n_test} hold-out rows`
+      : null;
+  const serving = state.health?.serving?.find((row) => row.version === version);
+  const history: [string, Node_][] = [
+    ["Created", formatTime(model.created_at)],
+    ["Went live", model.live_since ? formatTime(model.live_since) : model.status === "LIVE" ? "live now" : null],
+    ["Last change", model.updated_at ? `${formatTime(model.updated_at)} (${model.status.toLowerCase()})` : null],
+  ];
+  return [
+    h(
+      "div",
+      { class: "page-head" },
+      h("h2", { "data-testid": "detail-title" }, `Model version ${version}`, version === live ? h("span", { class: "star" }, " ★ champion") : null),
+      badge(model.status, "version-status"),
+      rollbackButton(view, model),
+      live !== null && live !== version ? h("a", { class: "button-link", href: link.compare(version, live), "data-testid": "compare-champion" }, `Compare with champion v${live}`) : null,
+    ),
+    model.failure_reason ? h("section", { class: "card" }, h("h3", {}, model.status === "REJECTED" ? "Why it was rejected" : "Why it failed"), verdict(model, model.failure_reason)) : null,
+    h(
+      "section",
+      { class: "card", "data-testid": "version-metrics" },
+      h("h3", {}, "Metrics"),
+      h("p", { class: "muted", "data-testid": "eval-set" }, evalSet ? `Measured on the evaluation set: ${evalSet}.` : "The evaluation set is not recorded for this version."),
+      comparisonTable(
+        "Metrics of this version against the champion",
+        `v${version}`,
+        paired ? `Champion${judgedAgainst ? ` v${judgedAgainst}` : ""} (paired)` : champion ? `Champion v${champion.version}` : "Champion",
+        comparisonRows(model, paired ? undefined : champion, names),
+        paired?.confidence,
+      ),
+      paired ? pairedNote(paired) : h("p", { class: "muted", "data-testid": "no-comparison" }, "No paired comparison with a champion is recorded for this version."),
+      confusionMatrix(model),
+    ),
+    h(
+      "section",
+      { class: "card", "data-testid": "version-training" },
+      h("h3", {}, "Training"),
+      facts([
+        ["Run", model.run_id ? h("a", { href: link.run(model.run_id) }, model.run_id) : null],
+        ["Training job", model.training_job_name ? h("code", {}, model.training_job_name) : null],
+        ["Training time", model.training_seconds != null ? seconds(model.training_seconds) : null],
+        ["Dataset", model.dataset],
+        ["Data fingerprint", model.data_fingerprint ? h("code", { title: model.data_fingerprint }, short(model.data_fingerprint, 16)) : null],
+        ["Rows", model.n_train != null || model.n_test != null ? `${model.n_train ?? "?"} trained on, ${model.n_test ?? "?"} held out` : null],
+      ], "training-facts"),
+      h("h4", {}, "Hyperparameters"),
+      model.hyperparameters && Object.keys(model.hyperparameters).length
+        ? facts(Object.entries(model.hyperparameters).map(([name, value]) => [name, h("code", {}, value)]), "hyperparameters")
+        : h("p", { class: "muted", "data-testid": "hyperparameters" }, model.hyperparameters ? "The recipe's defaults (none set)." : "Not recorded."),
+    ),
+    h(
+      "section",
+      { class: "card", "data-testid": "version-artifact" },
+      h("h3", {}, "Artifact"),
+      facts([
+        ["Location", model.model_data_url ? h("code", { class: "wrap" }, model.model_data_url) : null],
+        ["SHA-256", model.artifact_sha256 ? h("code", { class: "wrap", "data-testid": "artifact-sha256" }, model.artifact_sha256) : null],
+        ["SageMaker model", model.model_name ? h("code", {}, model.model_name) : null],
+        ["Endpoint config", model.endpoint_config_name ? h("code", {}, model.endpoint_config_name) : null],
+      ], "artifact-facts"),
+    ),
+    h(
+      "section",
+      { class: "card", "data-testid": "version-serving" },
+      h("h3", {}, "Serving"),
+      serving
+        ? facts([
+            ["Requests", serving.requests],
+            ["Errors", serving.errors],
+            ["Latency p50", serving.latency_p50_ms != null ? `${serving.latency_p50_ms} ms` : null],
+            ["Latency p99", serving.latency_p99_ms != null ? `${serving.latency_p99_ms} ms` : null],
+          ])
+        : h("p", { class: "muted" }, "Requests, latency and errors per version appear here once monitoring reports them."),
+    ),
+    h(
+      "section",
+      { class: "card", "data-testid": "version-history" },
+      h("h3", {}, "History"),
+      facts(history),
+      auditFor(view, (entry) => entry.version === version || (Boolean(model.run_id) && entry.run_id === model.run_id)),
+    ),
+  ];
+}
+
+function runPage(view: View, runId: string): (HTMLElement | null)[] {
+  const { state } = view;
+  const run = state.runs.find((candidate) => candidate.run_id === runId) ?? state.details.get(runId)?.run;
+  if (!run) return notFound(`Run ${runId}`);
+  const detail = state.details.get(runId);
+  const gone = state.gone.get(runId);
+  const model = run.version ? state.models.find((candidate) => candidate.version === run.version) : undefined;
+  const rejected = run.outcome === "REJECTED" || model?.status === "REJECTED";
+  const lines = detail ? stepLines(detail) : [];
+  return [
+    h("div", { class: "page-head" }, h("h2", { "data-testid": "detail-title" }, "Run ", h("code", {}, run.run_id)), badge(run.status), run.outcome ? badge(run.outcome, "outcome") : null),
+    h(
+      "section",
+      { class: "card" },
+      facts([
+        ["Dataset", run.dataset],
+        ["Trigger", run.trigger],
+        ["Model version", run.version ? versionLink(run.version) : null],
+        ["Started", formatTime(run.started_at)],
+        ["Ended", run.ended_at ? formatTime(run.ended_at) : run.status === "RUNNING" ? "still running" : null],
+        ["Duration", duration(run.started_at, run.ended_at)],
+      ], "run-facts"),
+      run.error && !rejected ? h("p", { class: "error-text", "data-testid": "run-error" }, run.error) : null,
+    ),
+    rejected ? h("section", { class: "card" }, h("h3", {}, "Why the challenger was rejected"), verdict(model, run.error ?? model?.failure_reason)) : null,
+    h(
+      "section",
+      { class: "card", "data-testid": "run-steps" },
+      h("h3", {}, "Steps"),
+      gone
+        ? h("p", { class: "empty", "data-testid": "history-gone" }, `Steps not available: ${gone}. The run's outcome above is kept in the registry.`)
+        : !detail
+          ? h("p", { class: "muted" }, "Loading…")
+          : h(
+              "div",
+              { class: "table-wrap" },
+              h(
+                "table",
+                { class: "steps-table" },
+                h("thead", {}, h("tr", {}, ["Step", "Status", "Started", "Times", "Duration"].map((text) => h("th", { scope: "col" }, text)))),
+                h(
+                  "tbody",
+                  {},
+                  lines.map((step) =>
+                    h(
+                      "tr",
+                      { class: `step-row ${step.status}`, "data-testid": "step", "data-step": step.name, "data-status": step.status, "data-key": `row-${step.name}` },
+                      h("th", { scope: "row" }, humanize(step.name)),
+                      h("td", {}, `${stepIcon(step.status)} ${step.status === "entered" ? "running" : step.status}`),
+                      h("td", {}, step.entered_at ? formatTime(step.entered_at) : "—"),
+                      h("td", { class: "num" }, step.count || "—"),
+                      h("td", { class: "num" }, step.count ? seconds(Math.round(step.ms / 1000)) : "—"),
+                    ),
+                  ),
+                ),
+              ),
+            ),
+    ),
+    h("section", { class: "card" }, h("h3", {}, "Decisions"), auditFor(view, (entry) => entry.run_id === runId)),
+  ];
+}
+
+function comparePage(view: View, a: number, b: number): HTMLElement[] {
+  const { state } = view;
+  const left = state.models.find((model) => model.version === a);
+  const right = state.models.find((model) => model.version === b);
+  if (!left || !right) return notFound(`Version ${left ? b : a}`);
+  const names = metricNames([left, right]);
+  // If one was judged against the other in its training job, the paired numbers (with intervals) are the truth.
+  const paired =
+    left.comparison?.champion_version === b ? { of: left, against: right, comparison: left.comparison } :
+    right.comparison?.champion_version === a ? { of: right, against: left, comparison: right.comparison } : null;
+  const keys = [...new Set([...Object.keys(left.hyperparameters ?? {}), ...Object.keys(right.hyperparameters ?? {})])];
+  const row = (name: string, x: Node_, y: Node_, differ = false): HTMLElement =>
+    h("tr", { class: differ ? "differs" : "" }, h("th", { scope: "row" }, name), h("td", {}, x ?? "—"), h("td", {}, y ?? "—"));
+  return [
+    h("div", { class: "page-head" }, h("h2", { "data-testid": "detail-title" }, `v${a} and v${b} side by side`)),
+    h(
+      "section",
+      { class: "card", "data-testid": "compare-metrics" },
+      h("h3", {}, "Metrics"),
+      paired
+        ? [
+            comparisonTable(`v${paired.of.version} against v${paired.against.version}`, `v${paired.of.version}`, `v${paired.against.version} (paired)`, comparisonRows(paired.of, undefined, names), paired.comparison?.confidence),
+            pairedNote(paired.comparison),
+          ]
+        : [
+            comparisonTable(`v${b} against v${a}`, `v${b}`, `v${a}`, comparisonRows(right, left, names)),
+            h("p", { class: "muted" }, `Δ = v${b} − v${a}, each on its own evaluation set (no paired comparison between these two is recorded).`),
+          ],
+    ),
+    h(
+      "section",
+      { class: "card", "data-testid": "compare-facts" },
+      h("h3", {}, "Provenance"),
+      h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          { class: "side-by-side" },
+          h("thead", {}, h("tr", {}, h("td", {}), h("th", { scope: "col" }, versionLink(a)), h("th", { scope: "col" }, versionLink(b)))),
+          h(
+            "tbody",
+            {},
+            row("Status", left.status, right.status),
+            row("Created", formatTime(left.created_at), formatTime(right.created_at)),
+            row("Dataset", left.dataset, right.dataset, left.dataset !== right.dataset),
+            row("Data fingerprint", short(left.data_fingerprint, 16), short(right.data_fingerprint, 16), left.data_fingerprint !== right.data_fingerprint),
+            row("Evaluation set", left.eval_set ? `${left.eval_set.rows} rows ${short(left.eval_set.fingerprint)}` : null, right.eval_set ? `${right.eval_set.rows} rows ${short(right.eval_set.fingerprint)}` : null, left.eval_set?.fingerprint !== right.eval_set?.fingerprint),
+            row("Rows trained / held out", left.n_train != null ? `${left.n_train} / ${left.n_test ?? "?"}` : null, right.n_train != null ? `${right.n_train} / ${right.n_test ?? "?"}` : null),
+            row("Training time", left.training_seconds != null ? seconds(left.training_seconds) : null, right.training_seconds != null ? seconds(right.training_seconds) : null),
+            keys.map((key) => row(`hyperparameter ${key}`, left.hyperparameters?.[key] ?? null, right.hyperparameters?.[key] ?? null, left.hyperparameters?.[key] !== right.hyperparameters?.[key])),
+            row("Artifact SHA-256", short(left.artifact_sha256, 16), short(right.artifact_sha256, 16)),
+          ),
+        ),
+      ),
+    ),
+  ];
+}
+
