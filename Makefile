@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help install tools lint format typecheck cfn-lint validate build test test-unit test-integration demo up bench lock clean publish-dashboard
+.PHONY: help install tools lint format typecheck cfn-lint validate build test test-unit test-local test-integration demo up bench lock clean publish-dashboard
 .PHONY: frontend e2e-deps test-e2e
 
 help: ## Show the targets
@@ -60,8 +60,11 @@ validate: tools ## sam validate --lint (offline)
 build: tools ## sam build (offline; the runtime's python3.13 comes from .venv/bin)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build --cached --parallel
 
-test-unit: install ## Unit tests (moto, no network)
+test-unit: install ## Unit tests (moto in-process; no sockets, no subprocesses)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+test-local: install ## The local cloud's servers and processes (loopback sockets, subprocesses)
+	$(BIN)/pytest tests/local $(PYTEST_ARGS)
 
 test-integration: install ## Integration tests against the local cloud
 	if [ -d tests/integration ]; then $(BIN)/pytest tests/integration $(PYTEST_ARGS); fi

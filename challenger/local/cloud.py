@@ -28,6 +28,7 @@ import os
 import secrets
 import shutil
 import socket
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from challenger.local.events import EventBus, Scheduler, rules_from_template
 from challenger.local.gateway import LocalApiGateway
 from challenger.local.lambda_runtime import LocalLambdaRuntime, configure_moto_server
 from challenger.local.outbox import Outbox
-from challenger.local.provision import local_functions, provision
+from challenger.local.provision import LAYER, local_functions, provision
 from challenger.local.sagemaker import LocalSageMaker
 from challenger.local.template import ROOT, LocalTemplate
 
@@ -208,6 +209,10 @@ class LocalCloud:
             os.environ[name] = value
         for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
             os.environ.pop(name, None)
+        # The cloud reads the registry itself (closing interrupted runs) with the handlers' own core package.
+        # An installed `challenger` has no layers/core on its path (pytest adds it, the console script does not).
+        if str(LAYER) not in sys.path:
+            sys.path.append(str(LAYER))
 
     def _function_environment(self) -> dict[str, str]:
         return {
@@ -247,7 +252,7 @@ class LocalCloud:
         return path.read_text().strip()
 
     def _close_interrupted_runs(self) -> None:
-        from challenger_core.models import RunStatus, utcnow  # noqa: PLC0415 — the layer is on sys.path by now
+        from challenger_core.models import RunStatus, utcnow  # noqa: PLC0415 — on sys.path since _environment()
         from challenger_core.registry import Registry  # noqa: PLC0415
 
         registry = Registry(self.clients["dynamodb"], self.template.ref("ModelsTable"))

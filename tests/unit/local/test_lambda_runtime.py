@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import importlib.metadata
 import json
 import os
@@ -16,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import moto.core.config as moto_config
 import pytest
 from moto import mock_aws
 from moto.awslambda.models import LambdaBackend
 from moto.awslambda_simple.models import LambdaSimpleBackend
-from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
     StateTaskServiceSfn,
 )
@@ -31,7 +28,6 @@ from challenger.local.lambda_runtime import (
     SUPPORTED_MOTO_VERSION,
     LocalFunction,
     LocalLambdaRuntime,
-    configure_moto_server,
     parse_function_name,
 )
 
@@ -462,51 +458,3 @@ def test_canary_send_task_failure_cause(
         described = wait_for_execution(sfn, execution_arn)
     assert described["error"] == "Rejected"
     assert described.get("cause") == ("the reason" if installed else None)
-
-
-# --------------------------------------------------------------------------------------------------
-# Server mode: ThreadedMotoServer in this process
-
-
-def test_server_mode(
-    socket_enabled: None,
-    monkeypatch: pytest.MonkeyPatch,
-    toy_function: ToyFactory,
-    wait_for_execution: Waiter,
-) -> None:
-    saved_config = copy.deepcopy(moto_config.default_user_config)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        monkeypatch.setenv("MOTO_PORT", str(port))  # where the engine sends its Lambda calls
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            monkeypatch.setenv(name, "testing")
-        configure_moto_server(endpoint)
-        functions = [toy_function("validate", "app.validate"), toy_function("add", "app.add")]
-        with LocalLambdaRuntime(functions):
-            client = boto3.client("lambda", region_name=REGION, endpoint_url=endpoint)
-            assert invoke(client, "add", {"value": 1}) == ({"value": 2, "by": "add"}, None)
-            sfn = boto3.client("stepfunctions", region_name=REGION, endpoint_url=endpoint)
-            definition = {
-                "StartAt": "Validate",
-                "States": {
-                    "Validate": {
-                        "Type": "Task",
-                        "Resource": "arn:aws:states:::lambda:invoke",
-                        "Parameters": {"FunctionName": "validate", "Payload.$": "$"},
-                        "OutputPath": "$.Payload",
-                        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
-                        "End": True,
-                    },
-                    "Caught": {"Type": "Pass", "End": True},
-                },
-            }
-            described = _sfn_run(sfn, wait_for_execution, definition, "server-mode", {"bad": True})
-        assert json.loads(described["output"])["error"]["Error"] == "DataValidationError"
-    finally:
-        server.stop()
-        # POST /moto-api/config changed moto's process-wide config; put it back for later tests.
-        moto_config.default_user_config.clear()
-        moto_config.default_user_config.update(saved_config)

@@ -1,4 +1,7 @@
-"""The edge services (gateway, event bus, scheduler, outbox) talk HTTP: sockets on, loopback only."""
+"""Tests of the local cloud's servers and processes: they open loopback sockets and may spawn processes.
+
+`make test-unit` stays socket-free; these run in `make test` and `make test-local`.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,18 @@ import pytest
 from pytest_socket import socket_allow_hosts
 
 from challenger.local.template import LocalTemplate
+from tests.support.stack import BASE_ENV
 
 LOOPBACK = ["127.0.0.1", "::1", "localhost"]
 
 
 @pytest.fixture(autouse=True)
-def _loopback_only(socket_enabled: None) -> None:
-    # tests/unit/conftest.py disables sockets for every test; here they are on, but connect() only reaches
-    # this machine (pytest-socket removes the restriction again at teardown).
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # connect() only reaches this machine; dummy credentials so nothing could sign for a real account.
     socket_allow_hosts(LOOPBACK, allow_unix_socket=True)
+    for name, value in BASE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
 @pytest.fixture(scope="session")
