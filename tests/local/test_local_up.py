@@ -26,7 +26,7 @@ def _environment(state_dir: Path) -> dict[str, str]:
 
 def _up(state_dir: Path, *arguments: str, timeout: float = 90.0) -> tuple[dict[str, Any], str]:
     """Start the local cloud, wait for local.json, stop it with SIGTERM; the connection info and the output."""
-    process = subprocess.Popen(  # noqa: S603 — our own CLI, fixed arguments
+    process = subprocess.Popen(
         [sys.executable, "-m", "challenger", "local", "up", *arguments],
         cwd=ROOT,
         env=_environment(state_dir),
