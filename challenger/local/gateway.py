@@ -42,18 +42,26 @@ import mimetypes
 import re
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-if TYPE_CHECKING:
-    from challenger.local.template import LocalTemplate
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
+from werkzeug.security import safe_join
+from werkzeug.serving import WSGIRequestHandler
+from werkzeug.wrappers import Request, Response
 
 from challenger.local.outbox import read_messages
+from challenger.local.serving import WsgiServer
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+    from challenger.local.template import LocalTemplate
 
 LOG = logging.getLogger(__name__)
 
@@ -66,6 +74,7 @@ LOCAL_CLAIMS = {"email": "you@localhost", "cognito:username": "local"}
 """The claims a Cognito authorizer would pass on for the local user."""
 OUTBOX_PATH = "/_local/outbox"
 CONFIG_PATH = "/config.json"
+RAW_HEADERS = "challenger.raw_headers"  # environ key: the request's headers as (name, value) pairs, as sent
 _PROXY_RESPONSE_KEYS = {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _TEXT_TYPES = re.compile(
@@ -99,40 +108,34 @@ class Route:
     api_key_required: bool
     authorizer: str | None = None  # the Api's Cognito authorizer the event names, if any
 
-    def match(self, method: str, path: str) -> dict[str, str] | None:
-        """The path parameters if ``method path`` (raw, as the client sent it) is this route, else None."""
-        if self.method not in ("ANY", method):
+    def rule(self) -> Rule:
+        """The werkzeug rule: ``{name}`` is one segment, ``{name+}`` the rest of the path (one segment or more)."""
+        path = re.sub(r"\{(\w+)\+\}", r"<path:\1>", self.resource)
+        path = re.sub(r"\{(\w+)\}", r"<\1>", path)
+        return Rule(path, endpoint=self, methods=None if self.method == "ANY" else [self.method])
+
+
+class Routes:
+    """The resource tree; werkzeug ranks literal segments over parameters, as API Gateway does."""
+
+    def __init__(self, routes: list[Route]) -> None:
+        self.routes = routes
+        # merge_slashes off: "//" is no resource on API Gateway, not a redirect.
+        self._adapter = Map([route.rule() for route in routes], merge_slashes=False).bind("localhost")
+
+    def find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The route and path parameters (as sent: still percent-encoded) of ``method path``, else None."""
+        try:
+            route, parameters = self._adapter.match(path, method=method)
+        except HTTPException:  # NotFound, MethodNotAllowed
             return None
-        return _match_resource(self.resource, path)
+        if method == "HEAD" and route.method == "GET":
+            return None  # werkzeug answers HEAD for GET rules; API Gateway has no such resource method
+        return route, dict(parameters)
 
-    @property
-    def literal_segments(self) -> int:
-        return sum(1 for segment in _segments(self.resource) if not segment.startswith("{"))
-
-
-def _segments(path: str) -> list[str]:
-    return [segment for segment in path.split("/") if segment != ""] if path != "/" else []
-
-
-def _match_resource(resource: str, path: str) -> dict[str, str] | None:
-    expected = _segments(resource)
-    actual = path.split("/")[1:] if path != "/" else []
-    if any(part == "" for part in actual):  # "//" or a trailing "/": no resource has an empty segment
-        return None
-    parameters: dict[str, str] = {}
-    for index, segment in enumerate(expected):
-        if segment.startswith("{") and segment.endswith("+}"):  # greedy: the rest of the path, one segment or more
-            if index >= len(actual):
-                return None
-            parameters[segment[1:-2]] = "/".join(actual[index:])
-            return parameters
-        if index >= len(actual):
-            return None
-        if segment.startswith("{"):
-            parameters[segment[1:-1]] = actual[index]
-        elif segment != actual[index]:
-            return None
-    return parameters if len(actual) == len(expected) else None
+    def methods(self, path: str) -> set[str]:
+        """The methods a resource path has (empty: no such resource)."""
+        return {route.method for route in self.routes if self.find(route.method, path) is not None}
 
 
 def _api_key_default(template: LocalTemplate, rest_api: Any) -> bool:
@@ -166,8 +169,7 @@ def routes_from_template(template: LocalTemplate) -> list[Route]:
             authorizer = None if authorizer in (None, "NONE") else str(authorizer)  # NONE: SAM's "no authorizer"
             path = str(template.resolve(properties["Path"]))
             routes.append(Route(method, path, logical_id, key_required, authorizer))
-    # API Gateway picks the most specific resource: more literal segments first, then exact methods before ANY.
-    return sorted(routes, key=lambda r: (-r.literal_segments, r.method == "ANY", r.resource))
+    return routes
 
 
 # --------------------------------------------------------------------------------------------------
@@ -195,8 +197,8 @@ class LocalApiGateway:
     """An HTTP server on loopback that behaves like the template's REST API stage, plus the static site.
 
     ``url`` is the server root (static files); ``api_url`` the stage's base URL (what ``ApiUrl`` is on AWS).
-    Use :meth:`start`/:meth:`stop` or ``with LocalApiGateway(...) as gateway:``. Requests are served on
-    daemon threads (stdlib ``ThreadingHTTPServer``: no dependency, and enough for one developer's browser).
+    Use :meth:`start`/:meth:`stop` or ``with LocalApiGateway(...) as gateway:``. werkzeug serves it (threads,
+    keep-alive, chunked bodies); this class is the WSGI application.
     """
 
     def __init__(
@@ -216,7 +218,7 @@ class LocalApiGateway:
         outbox_dir: Path | None = None,
     ) -> None:
         self.template = template
-        self.routes = routes_from_template(template)
+        self.routes = Routes(routes_from_template(template))
         self.invoke = invoke
         self.api_key = api_key
         self.static_dir = static_dir.resolve() if static_dir is not None else None
@@ -229,8 +231,7 @@ class LocalApiGateway:
         # Without a token every authorizer route answers 401, as an authorizer with no valid token would.
         self.console_token = console_token
         self.outbox_dir = outbox_dir
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: WsgiServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -238,8 +239,7 @@ class LocalApiGateway:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the gateway is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     @property
     def api_url(self) -> str:
@@ -252,26 +252,13 @@ class LocalApiGateway:
     def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("the gateway is already started")
-        handler = type("Handler", (_Handler,), {"gateway": self})
-        server = ThreadingHTTPServer((self.host, self.port), handler)
-        server.daemon_threads = True  # a hanging client never blocks stop() or interpreter exit
-        self._server = server
-        # A short poll interval: shutdown() waits for the serving loop to notice, so stop() is quick.
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="api-gateway", daemon=True
-        )
-        self._thread.start()
-        LOG.info("API Gateway on %s (%d routes)", self.api_url, len(self.routes))
+        self._server = WsgiServer(self, host=self.host, port=self.port, handler=_Handler, name="api-gateway")
+        LOG.info("API Gateway on %s (%d routes)", self.api_url, len(self.routes.routes))
 
     def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-        self._server = None
-        self._thread = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
 
     def __enter__(self) -> LocalApiGateway:
         self.start()
@@ -280,52 +267,73 @@ class LocalApiGateway:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    # -- request handling (called from handler threads) --------------------------------------------
+    # -- the WSGI application (called on werkzeug's request threads) -------------------------------
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        request.max_content_length = MAX_PAYLOAD_BYTES
+        if not self.running:  # a keep-alive connection outliving stop(): no more answers on it
+            response = _Response(503, [("Content-Type", "text/plain"), ("Connection", "close")], b"stopped\n")
+        else:
+            response = self._dispatch(request)
+        wsgi_response = Response(response.body, response.status)
+        wsgi_response.headers.clear()
+        for name, value in response.headers:
+            wsgi_response.headers.add(name, value)
+        return wsgi_response(environ, start_response)
+
+    def _dispatch(self, request: Request) -> _Response:
+        raw_path = urlsplit(request.environ.get("RAW_URI") or request.path).path
+        stage_prefix = f"/{self.stage}"
+        if raw_path == stage_prefix or raw_path.startswith(stage_prefix + "/"):
+            return self._handle_api(request, raw_path[len(stage_prefix) :] or "/")
+        return self._handle_local(request) or self._handle_static(request)
 
     def find_route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        for route in self.routes:
-            parameters = route.match(method, path)
-            if parameters is not None:
-                return route, parameters
-        return None
+        return self.routes.find(method, path)
 
-    def _handle_api(self, request: _Request) -> _Response:
+    def _handle_api(self, request: Request, path: str) -> _Response:
         """One request under the stage: API Gateway's checks, the proxy event, the integration, the mapping."""
+        request_id = str(uuid.uuid4())
         try:
-            if request.method == "OPTIONS" and self.cors_origin is not None and self._is_resource(request.path):
-                response = self._preflight(request)
+            if request.method == "OPTIONS" and self.cors_origin is not None and self.routes.methods(path):
+                response = self._preflight(path)
             else:
-                response = self._call_route(request)
+                response = self._call_route(request, path, request_id)
         except _GatewayError as error:
             response = _Response(
                 error.status,
                 [("Content-Type", "application/json"), ("x-amzn-ErrorType", error.error_type)],
                 json.dumps({"message": error.message}).encode(),
             )
-        response.headers.append(("x-amzn-RequestId", request.request_id))
+            if error.status == 413:  # the unread body is still on the socket: this connection is done
+                response.headers.append(("Connection", "close"))
+        response.headers.append(("x-amzn-RequestId", request_id))
         self._add_cors(request, response)
         return response
 
-    def _call_route(self, request: _Request) -> _Response:
-        if request.too_large:  # checked at the front door, before routing and keys
-            raise _GatewayError(413, "Request Too Long", "RequestTooLarge")
-        found = self.find_route(request.method, request.path)
+    def _call_route(self, request: Request, path: str, request_id: str) -> _Response:
+        try:
+            body = request.get_data(cache=False)  # checked at the front door, before routing and keys
+        except RequestEntityTooLarge as error:
+            raise _GatewayError(413, "Request Too Long", "RequestTooLarge") from error
+        found = self.find_route(request.method, path)
         if found is None:
             raise _GatewayError(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
         route, parameters = found
-        given_key = request.header("x-api-key")
+        given_key = request.headers.get("x-api-key")
         if route.api_key_required and not (
             given_key and hmac.compare_digest(given_key.encode(), self.api_key.encode())
         ):
             raise _GatewayError(403, "Forbidden", "ForbiddenException")
         if route.authorizer is not None and not self._token_ok(request):
             raise _GatewayError(401, "Unauthorized", "UnauthorizedException")
-        event = self._proxy_event(request, route, parameters)
+        event = self._proxy_event(request, path, body, route, parameters, request_id)
         return self._integrate(route, event)
 
-    def _token_ok(self, request: _Request) -> bool:
+    def _token_ok(self, request: Request) -> bool:
         """The local stand-in for the Cognito authorizer: the console token, ``Bearer``-prefixed or bare."""
-        given = (request.header("authorization") or "").strip()
+        given = (request.headers.get("authorization") or "").strip()
         if given[:7].lower() == "bearer ":
             given = given[7:].strip()
         return bool(self.console_token) and hmac.compare_digest(given.encode(), str(self.console_token).encode())
@@ -334,7 +342,7 @@ class LocalApiGateway:
         """What the dashboard reads from /config.json locally (on AWS the publish script writes this file)."""
         return {"apiBase": f"/{self.stage}/console", "auth": {"mode": "local"}, "outbox": OUTBOX_PATH, "stage": "local"}
 
-    def _handle_local(self, request: _Request) -> _Response | None:
+    def _handle_local(self, request: Request) -> _Response | None:
         """The local-only endpoints outside the stage, or None for a static file."""
         if request.path == CONFIG_PATH and self.console_token is not None:
             return _json_response(200, self.dashboard_config(), [("Cache-Control", "no-store")])
@@ -358,11 +366,8 @@ class LocalApiGateway:
         ]
         return _json_response(200, listing, [("Cache-Control", "no-store")])
 
-    def _is_resource(self, path: str) -> bool:
-        return any(_match_resource(route.resource, path) is not None for route in self.routes)
-
-    def _preflight(self, request: _Request) -> _Response:
-        methods = {route.method for route in self.routes if _match_resource(route.resource, request.path) is not None}
+    def _preflight(self, path: str) -> _Response:
+        methods = self.routes.methods(path)
         allowed = list(_METHODS) if "ANY" in methods else sorted(methods | {"OPTIONS"})
         headers = [
             ("Access-Control-Allow-Methods", ",".join(allowed)),
@@ -372,8 +377,8 @@ class LocalApiGateway:
         ]
         return _Response(200, headers, b"{}")
 
-    def _add_cors(self, request: _Request, response: _Response) -> None:
-        origin = request.header("origin")
+    def _add_cors(self, request: Request, response: _Response) -> None:
+        origin = request.headers.get("origin")
         if self.cors_origin is None or origin is None or origin.rstrip("/") != self.cors_origin:
             return
         names = {name.lower() for name, _ in response.headers}
@@ -381,16 +386,26 @@ class LocalApiGateway:
             response.headers.append(("Access-Control-Allow-Origin", origin))
         response.headers.append(("Vary", "Origin"))
 
-    def _proxy_event(self, request: _Request, route: Route, parameters: dict[str, str]) -> dict[str, Any]:
-        """The REST API Lambda proxy event for ``request`` on ``route``."""
+    def _proxy_event(  # noqa: PLR0917 — one request's parts
+        self,
+        request: Request,
+        path: str,
+        raw_body: bytes,
+        route: Route,
+        parameters: dict[str, str],
+        request_id: str,
+    ) -> dict[str, Any]:
+        """The REST API Lambda proxy event for ``request`` (``path``: raw, without the stage) on ``route``."""
         headers: dict[str, str] = {}
         multi_headers: dict[str, list[str]] = {}
-        for name, value in request.headers:
+        client_ip = request.remote_addr or "127.0.0.1"
+        server_port = request.environ["SERVER_PORT"]
+        for name, value in request.environ.get(RAW_HEADERS, request.headers.items()):
             headers[name] = value  # the last value wins in `headers`, as in API Gateway
             multi_headers.setdefault(name, []).append(value)
         forwarded = {
-            "X-Forwarded-For": request.client_ip,
-            "X-Forwarded-Port": str(request.server_port),
+            "X-Forwarded-For": client_ip,
+            "X-Forwarded-Port": server_port,
             "X-Forwarded-Proto": "http",
         }
         lower_names = {name.lower() for name in headers}
@@ -400,27 +415,27 @@ class LocalApiGateway:
                 multi_headers[name] = [value]
         query: dict[str, str] = {}
         multi_query: dict[str, list[str]] = {}
-        for name, value in parse_qsl(request.query, keep_blank_values=True):
+        for name, value in parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True):
             query[name] = value
             multi_query.setdefault(name, []).append(value)
         body: str | None = None
         is_base64 = False
-        if request.body:
-            content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
+        if raw_body:
+            content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
             if content_type == "" or _TEXT_TYPES.match(content_type):
                 try:
-                    body = request.body.decode("utf-8")
+                    body = raw_body.decode("utf-8")
                 except UnicodeDecodeError:
                     body = None
             if body is None:  # binary: API Gateway hands the integration base64 (binary media types)
-                body, is_base64 = base64.b64encode(request.body).decode("ascii"), True
+                body, is_base64 = base64.b64encode(raw_body).decode("ascii"), True
         now = datetime.now(UTC)
-        host = request.header("host") or f"{self.host}:{request.server_port}"
-        key_used = request.header("x-api-key") if route.api_key_required else None
+        host = request.headers.get("host") or f"{self.host}:{server_port}"
+        key_used = request.headers.get("x-api-key") if route.api_key_required else None
         authorizer = {"claims": dict(LOCAL_CLAIMS)} if route.authorizer is not None else None
         return {
             "resource": route.resource,
-            "path": request.path,
+            "path": path,
             "httpMethod": request.method,
             "headers": headers,
             "multiValueHeaders": multi_headers,
@@ -432,27 +447,27 @@ class LocalApiGateway:
                 "resourceId": hashlib.sha1(route.resource.encode(), usedforsecurity=False).hexdigest()[:6],
                 "resourcePath": route.resource,
                 "httpMethod": request.method,
-                "extendedRequestId": request.request_id[:16],
+                "extendedRequestId": request_id[:16],
                 "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-                "path": f"/{self.stage}{request.path}",
+                "path": f"/{self.stage}{path}",
                 "accountId": self.template.account,
-                "protocol": request.protocol,
+                "protocol": request.environ["SERVER_PROTOCOL"],
                 "stage": self.stage,
                 "domainPrefix": host.split(".")[0].split(":")[0],
                 "requestTimeEpoch": int(now.timestamp() * 1000),
-                "requestId": request.request_id,
+                "requestId": request_id,
                 "identity": {
                     "cognitoIdentityPoolId": None,
                     "accountId": None,
                     "cognitoIdentityId": None,
                     "caller": None,
-                    "sourceIp": request.client_ip,
+                    "sourceIp": client_ip,
                     "principalOrgId": None,
                     "accessKey": None,
                     "cognitoAuthenticationType": None,
                     "cognitoAuthenticationProvider": None,
                     "userArn": None,
-                    "userAgent": request.header("user-agent"),
+                    "userAgent": request.headers.get("user-agent"),
                     "user": None,
                     "apiKey": key_used,
                     "apiKeyId": "localkey01" if key_used else None,
@@ -496,7 +511,7 @@ class LocalApiGateway:
             LOG.error("Execution failed due to configuration error: Malformed Lambda proxy response (%s)", error)
             raise _GatewayError(502, "Internal server error", "InternalServerErrorException") from error
 
-    def _handle_static(self, request: _Request) -> _Response:
+    def _handle_static(self, request: Request) -> _Response:
         """A file from ``static_dir`` (GET/HEAD), never one outside it."""
         if request.method not in ("GET", "HEAD"):
             return _Response(405, [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")], b"method not allowed\n")
@@ -510,14 +525,14 @@ class LocalApiGateway:
         headers = [("Content-Type", content_type), ("Cache-Control", "no-cache"), ("X-Content-Type-Options", "nosniff")]
         return _Response(200, headers, file.read_bytes())
 
-    def _static_file(self, raw_path: str) -> Path | None:
+    def _static_file(self, path: str) -> Path | None:
         if self.static_dir is None:
             return None
-        relative = unquote(raw_path)
-        if "\x00" in relative or "\\" in relative:
+        relative = safe_join(str(self.static_dir), path.lstrip("/"))  # refuses "..", absolute and odd paths
+        if relative is None or "\x00" in relative:
             return None
-        candidate = (self.static_dir / relative.lstrip("/")).resolve()
-        # resolve() follows `..` and symlinks: whatever ends up outside the directory is refused.
+        candidate = Path(relative).resolve()
+        # resolve() follows symlinks: whatever ends up outside the directory is refused.
         if not candidate.is_relative_to(self.static_dir):
             return None
         if candidate.is_dir():
@@ -576,127 +591,15 @@ def _header_value(value: Any) -> str:
     return text
 
 
-# --------------------------------------------------------------------------------------------------
-# HTTP plumbing
+class _Handler(WSGIRequestHandler):
+    """werkzeug's handler, keeping what WSGI drops: the header names as the client spelled them."""
 
-
-@dataclass
-class _Request:
-    method: str
-    path: str  # raw (percent-encoded as sent), without the stage for API requests
-    query: str
-    headers: list[tuple[str, str]]
-    body: bytes
-    too_large: bool
-    client_ip: str
-    server_port: int
-    protocol: str
-    request_id: str
-
-    def header(self, name: str) -> str | None:
-        wanted = name.lower()
-        found = [value for key, value in self.headers if key.lower() == wanted]
-        return found[-1] if found else None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    gateway: LocalApiGateway  # set on the per-gateway subclass
-    protocol_version = "HTTP/1.1"  # keep-alive for browsers; every response carries Content-Length
     timeout = 60  # idle keep-alive connections do not pin a thread forever
-    server_version = "challenger-local-gateway"
 
-    def do_GET(self) -> None:
-        self._serve()
-
-    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
-
-    def _serve(self) -> None:
-        if not self.gateway.running:  # a keep-alive connection outliving stop(): no more answers on it
-            self.close_connection = True
-            self._send(_Response(503, [("Content-Type", "text/plain")], b"the gateway is stopped\n"))
-            return
-        try:
-            request = self._read_request()
-        except ValueError as error:
-            self._send(
-                _Response(400, [("Content-Type", "application/json")], json.dumps({"message": str(error)}).encode())
-            )
-            return
-        stage_prefix = f"/{self.gateway.stage}"
-        if request.path == stage_prefix or request.path.startswith(stage_prefix + "/"):
-            request.path = request.path[len(stage_prefix) :] or "/"
-            response = self.gateway._handle_api(request)
-        else:
-            response = self.gateway._handle_local(request) or self.gateway._handle_static(request)
-        if request.too_large:
-            self.close_connection = True  # the unread body is still on the socket: this connection is done
-        self._send(response, head=request.method == "HEAD")
-
-    def _read_request(self) -> _Request:
-        split = urlsplit(self.path)
-        if not split.path.startswith("/"):
-            raise ValueError("the request target must be an absolute path")
-        body, too_large = self._read_body()
-        return _Request(
-            method=self.command.upper(),
-            path=split.path,
-            query=split.query,
-            headers=[(name, value) for name, value in self.headers.items()],
-            body=body,
-            too_large=too_large,
-            client_ip=str(self.client_address[0]),
-            server_port=int(self.connection.getsockname()[1]),
-            protocol=self.request_version,
-            request_id=str(uuid.uuid4()),
-        )
-
-    def _read_body(self) -> tuple[bytes, bool]:
-        """The body, or (b"", True) when it exceeds API Gateway's payload limit (not read further)."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked()
-        length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            return b"", False
-        if not length_header.strip().isdigit():
-            raise ValueError("invalid Content-Length")
-        length = int(length_header)
-        if length > MAX_PAYLOAD_BYTES:
-            return b"", True
-        return self.rfile.read(length), False
-
-    def _read_chunked(self) -> tuple[bytes, bool]:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            size_line = self.rfile.readline(1024).split(b";")[0].strip()
-            try:
-                size = int(size_line, 16)
-            except ValueError as error:
-                raise ValueError("invalid chunked encoding") from error
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(chunks), False
-            total += size
-            if total > MAX_PAYLOAD_BYTES:
-                return b"", True
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)  # the CRLF after each chunk
-
-    def _send(self, response: _Response, *, head: bool = False) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers:
-            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
-                self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response.body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if not head:
-            self.wfile.write(response.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        LOG.debug("%s %s", self.address_string(), format % args)
+    def make_environ(self) -> WSGIEnvironment:
+        environ = super().make_environ()
+        environ[RAW_HEADERS] = list(self.headers.items())  # API Gateway passes names through as sent
+        return environ
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         LOG.info('"%s" %s', self.requestline, code)

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 import requests
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel
 
-from challenger.local.gateway import MAX_PAYLOAD_BYTES, LocalApiGateway, Route, routes_from_template
+from challenger.local.gateway import MAX_PAYLOAD_BYTES, LocalApiGateway, Route, Routes, routes_from_template
 from challenger.local.template import LocalTemplate
 from tests.support.events import load_event
 
@@ -113,18 +114,19 @@ def test_routes_come_from_the_template_with_sams_api_key_precedence(template: Lo
     ],
 )
 def test_route_matching(resource: str, path: str, expected: dict[str, str] | None) -> None:
-    assert Route("GET", resource, "Fn", True).match("GET", path) == expected
+    found = Routes([Route("GET", resource, "Fn", True)]).find("GET", path)
+    assert (found[1] if found else None) == expected
 
 
-def test_literal_segments_win_over_parameters(template: LocalTemplate, recorder: Recorder) -> None:
-    gateway = LocalApiGateway(template, recorder, api_key=KEY)
-    gateway.routes = sorted(
-        [Route("GET", "/runs/{run_id}", "Param", True), Route("GET", "/runs/latest", "Literal", True)],
-        key=lambda r: -r.literal_segments,
-    )
-    found = gateway.find_route("GET", "/runs/latest")
+def test_literal_segments_win_over_parameters() -> None:
+    routes = Routes([Route("GET", "/runs/{run_id}", "Param", True), Route("GET", "/runs/latest", "Literal", True)])
+    found = routes.find("GET", "/runs/latest")
     assert found is not None
     assert found[0].function == "Literal"
+
+
+def test_head_is_not_get() -> None:
+    assert Routes([Route("GET", "/health", "Fn", True)]).find("HEAD", "/health") is None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -477,3 +479,26 @@ def test_nothing_is_served_after_stop(template: LocalTemplate, recorder: Recorde
         status = None
     assert status in (503, None)
     assert len(recorder.calls) == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Load
+
+
+def test_200_concurrent_requests_are_all_answered(template: LocalTemplate, recorder: Recorder) -> None:
+    clients = 200
+    barrier = threading.Barrier(clients)
+
+    def one_client(_: int) -> int:
+        with requests.Session() as session:  # a connection of its own, like 200 browser tabs
+            barrier.wait(10)
+            return session.get(f"{gateway.api_url}/health", headers={"x-api-key": KEY}, timeout=30).status_code
+
+    with (
+        LocalApiGateway(template, recorder, api_key=KEY) as gateway,
+        ThreadPoolExecutor(max_workers=clients) as pool,
+    ):
+        statuses = list(pool.map(one_client, range(clients)))  # a reset connection raises here
+
+    assert statuses == [200] * clients
+    assert len(recorder.calls) == clients
