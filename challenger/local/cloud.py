@@ -27,7 +27,6 @@ import logging
 import os
 import secrets
 import shutil
-import socket
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -38,15 +37,17 @@ from typing import Any
 import boto3
 import requests
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
 from challenger.local import snapshot
 from challenger.local.events import EventBus, Scheduler, rules_from_template
 from challenger.local.gateway import LocalApiGateway
 from challenger.local.lambda_runtime import LocalLambdaRuntime, configure_moto_server
 from challenger.local.outbox import Outbox
+from challenger.local.private import private_directory, read_or_create_secret, write_private
 from challenger.local.provision import LAYER, local_functions, provision
 from challenger.local.sagemaker import LocalSageMaker
+from challenger.local.serving import PortInUseError, WsgiServer, listen, refuse_browsers
 from challenger.local.template import ROOT, LocalTemplate
 
 SERVICES = ("s3", "dynamodb", "sns", "sqs", "secretsmanager", "stepfunctions")
@@ -57,12 +58,13 @@ LOCAL_PARAMETERS = {
     "MaxPolls": "300",
     "ScheduleEnabled": "true",
 }
+PORTS_FILE = "ports.json"
 Progress = Callable[[str], None]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
+def _free_port(wanted: int = 0) -> int:
+    """``wanted`` if it can be bound now, else PortInUseError; 0: any free port."""
+    with listen("127.0.0.1", wanted) as probe:
         return int(probe.getsockname()[1])
 
 
@@ -97,20 +99,11 @@ class LocalCloud:
     def _start(self) -> None:
         if self.fresh:
             shutil.rmtree(self.state_dir, ignore_errors=True)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(self.state_dir)
         self._environment()
+        self.ports = self._choose_ports()
 
-        self.progress("starting moto (S3, DynamoDB, SNS, SQS, Secrets Manager, Step Functions, Lambda)")
-        moto_port = _free_port()
-        os.environ["MOTO_PORT"] = str(moto_port)  # moto's ASL engine calls Lambda and Step Functions there
-        self.moto_url = f"http://127.0.0.1:{moto_port}"
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
-        server.start()
-        self._stack.callback(server.stop)
-        # moto's backends are process-wide: a cloud restarted in the same process (tests) must start as empty
-        # as a new process does, and get its state from the snapshot like one.
-        requests.post(f"{self.moto_url}/moto-api/reset", timeout=30).raise_for_status()
-        configure_moto_server(self.moto_url)
+        self._start_moto()
         config = Config(retries={"mode": "standard", "max_attempts": 3})
         self.clients = {
             name: boto3.client(name, endpoint_url=self.moto_url, region_name=self.region, config=config)  # type: ignore[call-overload]
@@ -127,7 +120,10 @@ class LocalCloud:
 
         self.progress("starting the local SageMaker service")
         self.sagemaker = LocalSageMaker(
-            state_dir=self.state_dir / "sagemaker", s3_endpoint_url=self.moto_url, region=self.region
+            state_dir=self.state_dir / "sagemaker",
+            s3_endpoint_url=self.moto_url,
+            region=self.region,
+            port=self.ports["sagemaker"],
         )
         self.sagemaker.start()
         self._stack.callback(self.sagemaker.stop)
@@ -136,7 +132,7 @@ class LocalCloud:
         # The dashboard's credential here (Cognito's ID token on AWS): kept across restarts so an open tab and
         # a bookmarked dashboard_url keep working.
         self.console_token = self._read_or_create("local-token", lambda: secrets.token_urlsafe(32))
-        api_port = self.api_port or _free_port()  # fixed now: approval links need the URL before the gateway starts
+        api_port = self.ports["api"]  # fixed now: approval links need the URL before the gateway starts
         api_url = f"http://127.0.0.1:{api_port}/v1"
         self.gateway = LocalApiGateway(
             self.template,
@@ -181,8 +177,22 @@ class LocalCloud:
 
         self.gateway.start()
         self._stack.callback(self.gateway.stop)
+        self._save_ports()
         self._write_connection_file()
         self.progress(f"ready: API {self.gateway.api_url}  dashboard {self.gateway.url}/#token={self.console_token}")
+
+    def _start_moto(self) -> None:
+        self.progress("starting moto (S3, DynamoDB, SNS, SQS, Secrets Manager, Step Functions, Lambda)")
+        # moto's own server app (the one ThreadedMotoServer runs), behind a guard: no browser may reach it.
+        moto_app = refuse_browsers(DomainDispatcherApplication(create_backend_app))
+        server = WsgiServer(moto_app, port=self.ports["moto"], handler=MotoRequestHandler, name="moto")
+        self._stack.callback(server.stop)
+        os.environ["MOTO_PORT"] = str(server.port)  # moto's ASL engine calls Lambda and Step Functions there
+        self.moto_url = server.url
+        # moto's backends are process-wide: a cloud restarted in the same process (tests) must start as empty
+        # as a new process does, and get its state from the snapshot like one.
+        requests.post(f"{self.moto_url}/moto-api/reset", timeout=30).raise_for_status()
+        configure_moto_server(self.moto_url)
 
     def stop(self, *, save: bool = True) -> None:
         """Stop every server and process in reverse order of start; the state is saved on the way."""
@@ -245,11 +255,38 @@ class LocalCloud:
         return self._read_or_create("approval-key", lambda: secrets.token_urlsafe(48))
 
     def _read_or_create(self, name: str, make: Callable[[], str]) -> str:
-        path = self.state_dir / name
-        if not path.exists():
-            path.write_text(make())
-            path.chmod(0o600)
-        return path.read_text().strip()
+        return read_or_create_secret(self.state_dir / name, make)
+
+    def _choose_ports(self) -> dict[str, int]:
+        """The ports of the previous start when they are free, so an open dashboard tab (and the links in
+        earlier emails) reconnect after a restart; a taken one is replaced, and said so."""
+        path = self.state_dir / PORTS_FILE
+        try:
+            saved = {name: int(port) for name, port in json.loads(path.read_text()).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            saved = {}
+        ports: dict[str, int] = {}
+        for service in ("moto", "api", "sagemaker"):
+            wanted = self.api_port if service == "api" and self.api_port else saved.get(service, 0)
+            try:
+                ports[service] = _free_port(wanted)
+            except PortInUseError:
+                if service == "api" and self.api_port:
+                    raise
+                ports[service] = _free_port()
+                self.progress(
+                    f"port {wanted} ({service}, used by the last start) is taken by another program: "
+                    f"{service} moves to port {ports[service]}"
+                    + (" — reopen the dashboard at the new address below" if service == "api" else "")
+                )
+        return ports
+
+    def _save_ports(self) -> None:
+        ports = {"moto": int(os.environ["MOTO_PORT"]), "api": self.ports["api"], "sagemaker": self._sagemaker_port()}
+        write_private(self.state_dir / PORTS_FILE, json.dumps(ports) + "\n")
+
+    def _sagemaker_port(self) -> int:
+        return int(self.sagemaker.url.rstrip("/").rpartition(":")[2])
 
     def _close_interrupted_runs(self) -> None:
         from challenger_core.models import RunStatus, utcnow  # noqa: PLC0415 — on sys.path since _environment()
@@ -285,9 +322,7 @@ class LocalCloud:
             "outbox_dir": str(self.state_dir / "outbox"),
             "pid": os.getpid(),
         }
-        path = self.state_dir / "local.json"
-        path.write_text(json.dumps(info, indent=2) + "\n")
-        path.chmod(0o600)
+        write_private(self.state_dir / "local.json", json.dumps(info, indent=2) + "\n")
 
 
 def dashboard_dir(root: Path = ROOT) -> Path | None:

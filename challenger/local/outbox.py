@@ -161,7 +161,7 @@ class Outbox(BackgroundLoop):
         self.directory = Path(directory)
         self.to_address = to_address
         self.from_address = from_address
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)  # signed approval links: the user's only
         self._lock = threading.Lock()
         super().__init__()
 

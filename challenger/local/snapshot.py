@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
+from challenger.local.private import write_private
 from challenger.local.template import LocalTemplate
 
 
@@ -20,24 +21,24 @@ def save(template: LocalTemplate, clients: dict[str, Any], directory: Path) -> N
     """Write every object of the template's buckets and every item of its tables under `directory`."""
     staging = directory.with_name(directory.name + ".new")
     shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o700, parents=True)
     s3, ddb = clients["s3"], clients["dynamodb"]
     for bucket_id in template.of_type("AWS::S3::Bucket"):
         bucket = template.ref(bucket_id)
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", []):
                 target = staging / "s3" / bucket_id / quote(item["Key"], safe="")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                write_private(target, s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
     for table_id in template.of_type("AWS::DynamoDB::Table"):
         items: list[dict[str, Any]] = []
         for page in ddb.get_paginator("scan").paginate(TableName=template.ref(table_id)):
             items.extend(page["Items"])
         target = staging / "dynamodb" / f"{table_id}.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(items))
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_private(target, json.dumps(items))
     # Swap in one step so a crash mid-save never leaves half a snapshot.
     shutil.rmtree(directory, ignore_errors=True)
-    staging.mkdir(parents=True, exist_ok=True)
     staging.rename(directory)
 
 
