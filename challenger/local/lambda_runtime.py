@@ -94,14 +94,18 @@ process-global. So **invocations are serialised** through one re-entrant lock, h
 * ``code_dir`` must be a source directory (``functions/trigger``), not a ``sam build`` artefact with vendored
   dependencies: its top-level names are treated as the function's private modules (stdlib names exempt).
 
-moto bugs worked around (applied by :meth:`LocalLambdaRuntime.install`, undone by ``uninstall``)
------------------------------------------------------------------------------------------------
-See :func:`_install_moto_fixes`: (1) ``StartExecution`` without a name creates an execution named
-``None``, so a second one fails with ``ExecutionAlreadyExists``; (2) ``SendTaskFailure`` drops ``cause``;
-(3) ``states:startExecution[.sync[:2]]`` sends PascalCase parameters to botocore's camelCase Step
-Functions API (the task fails with ``States.Runtime``/``KeyError: 'StateMachineArn'``) and returns
-camelCase keys instead of ``ExecutionArn``/``Output``/``Status``. Also: Retry back-off is a real
-``time.sleep`` and ``IntervalSeconds`` must be >= 1, hence the optional :func:`scaled_retry_intervals`.
+moto fixes (applied by :meth:`LocalLambdaRuntime.install`, undone by ``uninstall``)
+-------------------------------------------------------------------------------------
+See :func:`_install_moto_fixes`: (1) ``states:startExecution[.sync[:2]]`` sends PascalCase parameters to
+botocore's camelCase Step Functions API (the task fails with ``States.Runtime``/``KeyError:
+'StateMachineArn'``) and returns camelCase keys instead of ``ExecutionArn``/``Output``/``Status``;
+(2) ``StartExecution`` names are not checked (AWS: <= 80 characters, no whitespace, brackets, wildcards...);
+(3) ``States.ALL`` catches ``States.DataLimitExceeded``, which AWS never lets it. Also: Retry back-off is a
+real ``time.sleep`` and ``IntervalSeconds`` must be >= 1, hence the optional :func:`scaled_retry_intervals`.
+
+Not fixed, because the product does not depend on them: ``StartExecution`` without a name creates an
+execution named ``None`` (every start here passes ``name=``), and ``SendTaskFailure`` drops ``cause`` (the
+product answers approval tasks with ``SendTaskSuccess`` only).
 
 Version pin
 -----------
@@ -137,6 +141,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -786,66 +791,39 @@ def _make_patched_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _install_moto_fixes() -> None:
-    """Narrow fixes for moto 5.2.5 bugs that break constructs our state machines use.
+    """Narrow fixes for moto 5.2.5 where its engine is kinder than AWS, or breaks constructs our ASL uses.
 
-    1. ``StepFunctionsParserBackend.start_execution`` does not default a missing ``name`` (moto's plain
-       backend uses a UUID): the execution ARN ends in ``:None`` and a *second* nameless execution of the
-       same state machine fails with ``ExecutionAlreadyExists`` (or, while the first one runs with the same
-       input, silently returns it). Also hits ``states:startExecution.sync:2`` without ``Name``. Fix: UUID.
-    2. ``StepFunctionResponse.send_task_failure`` drops the ``cause`` parameter, so a Catch after
-       ``SendTaskFailure`` sees ``"Cause": null``. Fix: pass it through (the parser backend accepts it).
-    3. The engine's request/response normalisation (``StateTaskService._normalise_parameters`` and
-       ``_normalise_response``) is stubbed out with ``pass`` in moto (LocalStack, where the engine comes
-       from, maps the ASL's PascalCase names onto the botocore shapes). For ``states:startExecution
-       [.sync[:2]]`` that is fatal: botocore's Step Functions API is camelCase, so ``StateMachineArn``
-       raises ``KeyError`` in botocore's serializer (the task fails with ``States.Runtime``), and the
-       response keys would be ``executionArn``/``output``... instead of AWS's ``ExecutionArn``/``Output``.
-       Fix, for the ``states`` integration only: run moto's own ``_to_boto_request`` /
-       ``_from_boto_response`` helpers against the botocore operation model, as LocalStack does.
+    1. The request/response normalisation of the engine's ``states`` integration
+       (``StateTaskService._normalise_parameters`` and ``_normalise_response``) is stubbed out with ``pass``
+       in moto (LocalStack, where the engine comes from, maps the ASL's PascalCase names onto the botocore
+       shapes). For ``states:startExecution[.sync[:2]]`` that is fatal: botocore's Step Functions API is
+       camelCase, so ``StateMachineArn`` raises ``KeyError`` in botocore's serializer (the task fails with
+       ``States.Runtime``), and the response keys would be ``executionArn``/``output``... instead of AWS's
+       ``ExecutionArn``/``Output``. Fix, for the ``states`` integration only: run moto's own
+       ``_to_boto_request`` / ``_from_boto_response`` helpers against the botocore operation model.
+    2. ``StepFunctionsParserBackend.start_execution`` does not check the name ("TODO: validate name
+       format"). AWS refuses a name longer than 80 characters or with whitespace, brackets, wildcards,
+       ``"#%\\^|~`$&,;:/`` or control characters (StartExecution, ``name``:
+       https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html); moto's plain
+       backend has that check (``_validate_name``), so it is applied here too. Stricter than AWS: only
+       ``[0-9A-Za-z_-]`` — the names AWS can also log to CloudWatch (same page) and our naming contract.
+       A missing name is left to moto (the product always names its executions).
+    3. The engine's ``ErrorEqualsDecl`` lets ``States.ALL`` match ``States.DataLimitExceeded``. On AWS a
+       state input/output, task result or execution input over 256 KiB is a terminal error that
+       ``States.ALL`` does not catch or retry ("States.ALL ... can't catch the States.DataLimitExceeded
+       terminal error type": https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html;
+       the 256 KiB quota: https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). moto
+       already raises the error at that size (``moto/stepfunctions/parser/quotas.py``); naming it in
+       ``ErrorEquals`` still catches it.
     """
     botocore_session = importlib.import_module("botocore.session")
     botocore = importlib.import_module("botocore")
-    core_responses = _moto_module("moto.core.responses")
     sfn_service = _moto_module(
         "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn"
     )
-    parser_models = _moto_module("moto.stepfunctions.parser.models")
-    sfn_responses = _moto_module("moto.stepfunctions.responses")
-    parser_backend_cls = parser_models.StepFunctionsParserBackend
     sfn_task_cls = sfn_service.StateTaskServiceSfn
 
-    # 1. Execution names.
-    original_start = parser_backend_cls.__dict__["start_execution"]
-
-    def start_execution(
-        backend: Any,
-        state_machine_arn: str,
-        name: str | None = None,
-        execution_input: str | None = None,
-        trace_header: str | None = None,
-    ) -> Any:
-        name = name or str(uuid.uuid4())
-        return original_start(backend, state_machine_arn, name, execution_input, trace_header)
-
-    _patches.patch(parser_backend_cls, "start_execution", start_execution)
-
-    # 2. SendTaskFailure's cause.
-    original_send_task_failure = sfn_responses.StepFunctionResponse.__dict__["send_task_failure"]
-
-    def send_task_failure(response: Any) -> Any:
-        backend = response.stepfunction_backend
-        if not isinstance(backend, parser_backend_cls):
-            return original_send_task_failure(response)
-        backend.send_task_failure(
-            response._get_param("taskToken"),
-            error=response._get_param("error"),
-            cause=response._get_param("cause"),
-        )
-        return core_responses.EmptyResult()
-
-    _patches.patch(sfn_responses.StepFunctionResponse, "send_task_failure", send_task_failure)
-
-    # 3. states:startExecution parameter/response casing.
+    # 1. states:startExecution parameter/response casing.
     service_model = botocore_session.get_session().get_service_model("stepfunctions")
     operations = {botocore.xform_name(op): op for op in service_model.operation_names}
 
@@ -877,3 +855,50 @@ def _install_moto_fixes() -> None:
 
     _patches.patch(sfn_task_cls, "_normalise_parameters", _normalise_parameters)
     _patches.patch(sfn_task_cls, "_normalise_response", _normalise_response)
+    _install_name_rules()
+    _install_data_limit_rule()
+
+
+EXECUTION_NAME = re.compile(r"^[0-9A-Za-z_-]{1,80}$")
+
+
+def _install_name_rules() -> None:
+    parser_backend_cls = _moto_module("moto.stepfunctions.parser.models").StepFunctionsParserBackend
+    exceptions = _moto_module("moto.stepfunctions.exceptions")
+    original_start = parser_backend_cls.__dict__["start_execution"]
+
+    def start_execution(
+        backend: Any,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: str | None = None,
+        trace_header: str | None = None,
+    ) -> Any:
+        if name is not None:
+            backend._validate_name(name)  # AWS's own rules, as moto's plain backend checks them
+            if not EXECUTION_NAME.fullmatch(name):
+                raise exceptions.InvalidName(
+                    f"Invalid Name: '{name}' (the local cloud allows 1-80 characters of [0-9A-Za-z_-], "
+                    "the names Step Functions can log to CloudWatch)"
+                )
+        return original_start(backend, state_machine_arn, name, execution_input, trace_header)
+
+    _patches.patch(parser_backend_cls, "start_execution", start_execution)
+
+
+def _install_data_limit_rule() -> None:
+    decl_module = _moto_module("moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl")
+    names = _moto_module("moto.stepfunctions.parser.asl.component.common.error_name.states_error_name")
+    types_module = _moto_module("moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type")
+    data_limit = names.StatesErrorName(typ=types_module.StatesErrorNameType.StatesStatesDataLimitExceeded)
+    decl_cls = decl_module.ErrorEqualsDecl
+    original_eval_body = decl_cls.__dict__["_eval_body"]
+
+    def _eval_body(decl: Any, env: Any) -> None:
+        if env.stack and env.stack[-1] == data_limit and data_limit not in decl.error_names:
+            env.stack.pop()
+            env.stack.append(False)  # only an ErrorEquals naming States.DataLimitExceeded matches it
+            return
+        original_eval_body(decl, env)
+
+    _patches.patch(decl_cls, "_eval_body", _eval_body)

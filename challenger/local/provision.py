@@ -5,17 +5,16 @@ Used by the local cloud and by the state machine tests, so both provision the sa
 
 from __future__ import annotations
 
-import io
-import tarfile
+import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cache
+from types import ModuleType
 from typing import Any
 
 from challenger.local.lambda_runtime import LocalFunction
 from challenger.local.template import ROOT, LocalTemplate
 
 LAYER = ROOT / "layers" / "core"
-RECIPE_FILES = ("train.py", "inference.py", "requirements.txt")
 OUTBOX_QUEUE = "challenger-local-outbox"
 
 
@@ -40,13 +39,24 @@ def table_definition(template: LocalTemplate, logical_id: str) -> dict[str, Any]
     return definition
 
 
-def source_bundle(recipe: Path) -> bytes:
-    """The recipe as SageMaker script mode wants it: a sourcedir.tar.gz with the entry points at the top."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name in RECIPE_FILES:
-            tar.add(recipe / name, arcname=name)
-    return buffer.getvalue()
+@cache
+def _bundle() -> ModuleType:
+    """recipes/kit/bundle.py, the one definition of a source bundle (recipes/ is not an installed package)."""
+    spec = importlib.util.spec_from_file_location("challenger_recipe_bundle", ROOT / "recipes" / "kit" / "bundle.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def publish_recipe(s3: Any, bucket: str, source_bundle_key: str) -> None:
+    """What the recipe publisher does on deploy: ``recipes/<name>/sourcedir.tar.gz`` (recipe + kit, built by
+    the kit's bundle code) and ``recipes/<name>/recipe.json`` next to it."""
+    prefix = source_bundle_key.rpartition("/")[0]  # recipes/<name>
+    recipe_dir = ROOT / prefix
+    s3.put_object(Bucket=bucket, Key=source_bundle_key, Body=_bundle().build_source_bundle(recipe_dir))
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/recipe.json", Body=(recipe_dir / "recipe.json").read_bytes())
 
 
 def provision(template: LocalTemplate, clients: dict[str, Any], *, approval_key: str) -> Provisioned:
@@ -68,11 +78,7 @@ def provision(template: LocalTemplate, clients: dict[str, Any], *, approval_key:
     )["ARN"]
     template.physical["ApprovalSecret"] = secret_arn
     settings = _function_environment(template, "StartTrainingFunction")
-    s3.put_object(
-        Bucket=template.ref("ArtifactBucket"),
-        Key=settings["SOURCE_BUNDLE_KEY"],
-        Body=source_bundle(ROOT / "recipes" / "sentiment"),
-    )
+    publish_recipe(s3, template.ref("ArtifactBucket"), settings["SOURCE_BUNDLE_KEY"])
     # The deployment pipeline first: the training pipeline's definition names it.
     for machine in sorted(template.state_machines(), key=lambda m: m.logical_id != "DeploymentPipeline"):
         clients["stepfunctions"].create_state_machine(

@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import threading
-import time
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -369,7 +368,7 @@ def _sfn_run(
     payload: Any = None,
 ) -> dict[str, Any]:
     arn = _create(sfn, definition, name)
-    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload or {}))
+    execution = sfn.start_execution(stateMachineArn=arn, name=f"{name}-run", input=json.dumps(payload or {}))
     return wait(sfn, execution["executionArn"])
 
 
@@ -405,56 +404,3 @@ def test_canary_start_execution_sync2(wait_for_execution: Waiter, installed: boo
     else:
         assert (described["status"], described["error"]) == ("FAILED", "States.Runtime")
         assert "StateMachineArn" in described["cause"]
-
-
-@pytest.mark.parametrize("installed", [False, True], ids=["plain-moto", "with-runtime"])
-def test_canary_nameless_executions(wait_for_execution: Waiter, installed: bool) -> None:
-    with mock_aws(config=MOTO_CONFIG), LocalLambdaRuntime() as runtime:
-        if not installed:
-            runtime.uninstall()
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
-        first = _sfn_run(sfn, wait_for_execution, definition, "m")
-        if installed:
-            second = sfn.start_execution(stateMachineArn=first["stateMachineArn"], input="{}")
-            assert second["executionArn"] != first["executionArn"]
-            wait_for_execution(sfn, second["executionArn"])
-        else:
-            assert first["executionArn"].endswith(":None")
-            with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):
-                sfn.start_execution(stateMachineArn=first["stateMachineArn"], input="{}")
-
-
-@pytest.mark.parametrize("installed", [False, True], ids=["plain-moto", "with-runtime"])
-def test_canary_send_task_failure_cause(
-    wait_for_execution: Waiter,
-    toy_function: ToyFactory,
-    installed: bool,
-) -> None:
-    definition = {
-        "StartAt": "Ask",
-        "States": {
-            "Ask": {
-                "Type": "Task",
-                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {"FunctionName": "record", "Payload": {"task_token.$": "$$.Task.Token"}},
-                "TimeoutSeconds": 10,
-                "End": True,
-            }
-        },
-    }
-    with mock_aws(config=MOTO_CONFIG), LocalLambdaRuntime([toy_function("record", "app.record_token")]) as rt:
-        tokens = rt.module("record").TOKENS
-        tokens.clear()
-        sfn = boto3.client("stepfunctions", region_name=REGION)
-        arn = _create(sfn, definition, "m")
-        execution_arn = sfn.start_execution(stateMachineArn=arn, name="one", input="{}")["executionArn"]
-        deadline = time.monotonic() + 5
-        while not tokens and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if not installed:
-            rt.uninstall()
-        sfn.send_task_failure(taskToken=tokens[0]["task_token"], error="Rejected", cause="the reason")
-        described = wait_for_execution(sfn, execution_arn)
-    assert described["error"] == "Rejected"
-    assert described.get("cause") == ("the reason" if installed else None)

