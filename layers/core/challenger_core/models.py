@@ -52,6 +52,7 @@ class TriggerSource(StrEnum):
     UPLOAD = "upload"
     SCHEDULE = "schedule"
     API = "api"
+    DRIFT = "drift"
 
 
 class ApprovalStatus(StrEnum):
@@ -329,3 +330,4 @@ class NotificationKind(StrEnum):
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
     SKIPPED = "skipped"
+    DRIFT = "drift"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from challenger_core.drift import DriftReport
 from challenger_core.models import MetricComparison, NotificationKind, Verdict
 
 _SUBJECT_LIMIT = 100
@@ -120,3 +121,21 @@ def failed(*, stack: str, run_id: str, dataset: str, cause: str, serving_version
     serving = f"v{serving_version} keeps serving" if serving_version is not None else "no model is serving yet"
     body = [headline, "", f"Dataset:  {dataset}", f"Cause:    {cause}", f"Now:      {serving}"]
     return Message(kind=NotificationKind.FAILED.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
+
+
+def drift_alert(*, stack: str, report: DriftReport, action: str, dashboard_url: str = "") -> Message:
+    """The champion's live inputs or predictions no longer look like its training data."""
+    headline = f"drift on v{report.version}: PSI {report.score:.2f} above {report.threshold:.2f}"
+    rows = [f"  {d.feature:<20} {d.statistic:<12} PSI {d.psi:.3f}" for d in report.worst]
+    body = [
+        headline,
+        "",
+        f"Checked:   {report.checked_at} on {report.samples} captured prediction(s)",
+        "Drifted (Population Stability Index; < 0.1 stable, 0.1-0.25 moderate, > 0.25 major):",
+        *rows,
+        "",
+        f"Action:    {action}",
+    ]
+    if dashboard_url:
+        body += ["", f"Dashboard: {dashboard_url}"]
+    return Message(kind=NotificationKind.DRIFT.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")

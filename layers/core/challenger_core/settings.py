@@ -51,6 +51,14 @@ class Settings(BaseModel):
     guardrail_tolerance: float = 0.02
     approval_ttl_seconds: int = 86400
 
+    # Monitoring (capture in the API function, the scheduled drift check)
+    capture_sample_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    capture_flush_seconds: float = 30.0
+    drift_threshold: float = 0.2
+    drift_min_samples: int = 100
+    drift_window_days: int = Field(default=1, ge=1, le=31)
+    retrain_on_drift: bool = False
+
     # Bounded polling
     poll_seconds: int = 30
     max_polls: int = 240
