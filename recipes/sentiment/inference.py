@@ -60,7 +60,7 @@ class ModelLoadError(RuntimeError):
 class SentimentModel:
     """A fitted TF-IDF + binary logistic regression as plain arrays, scoring like scikit-learn does."""
 
-    def __init__(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    def __init__(self, meta: dict[str, Any], arrays: dict[str, np.ndarray], tokens: list[str]) -> None:
         vectorizer = meta["vectorizer"]
         self.meta = meta
         self.sublinear = bool(vectorizer["sublinear_tf"])
@@ -69,7 +69,6 @@ class SentimentModel:
         low, high = vectorizer["ngram_range"]
         self.unigrams, self.bigrams = low == 1, high == 2
         self._findall = re.compile(vectorizer["token_pattern"]).findall
-        tokens = arrays["tokens"].tobytes().decode("utf-8").split("\n")
         features = arrays["features"].astype(np.int64)
         n_tokens, n_features = len(tokens), len(features)
         self.n_tokens, self.n_features = n_tokens, n_features
@@ -85,15 +84,20 @@ class SentimentModel:
         order = np.argsort(keys)
         self.bigram_keys = keys[order]
         self.bigram_features = np.flatnonzero(~is_unigram)[order]
-        self.bigram_of: dict[int, int] = dict(
-            zip(self.bigram_keys.tolist(), self.bigram_features.tolist(), strict=True)
-        )
         self.idf, self.coef = arrays["idf"], arrays["coef"]
-        self.idf_list: list[float] = self.idf.tolist()
-        self.coef_list: list[float] = self.coef.tolist()
+        # Rows of (idf, coef): one fancy index fetches both for a record's features.
+        self.idf_coef = np.column_stack((self.idf, self.coef))
         self.intercept = float(arrays["intercept"][0])
 
-    # -- one record: pure Python --------------------------------------------------------------------------------
+    def _bigram_features(self, keys: list[int]) -> list[int]:
+        # One vectorised search per record instead of a Python dict of every bigram: building that dict was most
+        # of model_fn's time for large vocabularies.
+        wanted = np.array(keys, dtype=np.int64)
+        position = np.minimum(np.searchsorted(self.bigram_keys, wanted), self.bigram_keys.size - 1)
+        found: list[int] = self.bigram_features[position[self.bigram_keys[position] == wanted]].tolist()
+        return found
+
+    # -- one record: Python, with one numpy lookup for bigrams ------------------------------------------------------
 
     def decision(self, text: str) -> float:
         """The logistic regression's decision function (log-odds of positive) for one text."""
@@ -106,24 +110,23 @@ class SentimentModel:
                 feature = unigram[token]
                 if feature >= 0:
                     counts[feature] = counts.get(feature, 0) + 1
-        if self.bigrams:
-            bigram, width = self.bigram_of, self.n_tokens
-            for a, b in itertools.pairwise(ids):
-                if a >= 0 and b >= 0:
-                    found = bigram.get(a * width + b)
-                    if found is not None:
-                        counts[found] = counts.get(found, 0) + 1
+        if self.bigrams and self.bigram_keys.size:
+            width = self.n_tokens
+            keys = [a * width + b for a, b in itertools.pairwise(ids) if a >= 0 and b >= 0]
+            if keys:
+                for feature in self._bigram_features(keys):
+                    counts[feature] = counts.get(feature, 0) + 1
         if not counts:
             return self.intercept
         # scikit-learn's CSR rows are index-sorted; the same order gives the same floating-point sums.
         indices = sorted(counts)
-        idf = self.idf_list
+        weights: list[list[float]] = self.idf_coef[indices].tolist()
         values = []
-        for index in indices:
+        for index, (idf, _) in zip(indices, weights, strict=True):
             tf = 1.0 if self.binary else float(counts[index])
             if self.sublinear:
                 tf = math.log(tf) + 1.0
-            values.append(tf * idf[index])
+            values.append(tf * idf)
         if self.norm is not None:
             total = 0.0
             # A plain loop, not sum(): Python 3.12+ sum() of floats is compensated and rounds differently.
@@ -132,10 +135,9 @@ class SentimentModel:
             norm = math.sqrt(total) if self.norm == "l2" else total
             if norm > 0.0:
                 values = [value / norm for value in values]
-        coef = self.coef_list
         z = 0.0
-        for index, value in zip(indices, values, strict=True):
-            z += value * coef[index]
+        for value, (_, coef) in zip(values, weights, strict=True):
+            z += value * coef
         return z + self.intercept
 
     # -- a batch: numpy ------------------------------------------------------------------------------------------
@@ -221,8 +223,8 @@ def check_header(meta: Any, npz_sha256: str) -> None:
     _expect(meta.get("npz_sha256") == npz_sha256, f"{MODEL_FILE} does not match the sha256 recorded in {META_FILE}")
 
 
-def validate(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-    """Refuse anything but a consistent model written by this recipe's train.py."""
+def validate(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[str]:
+    """Refuse anything but a consistent model written by this recipe's train.py; returns the decoded tokens."""
     vectorizer = meta.get("vectorizer")
     _expect(isinstance(vectorizer, dict), f"{META_FILE}: no vectorizer settings")
     _expect(
@@ -268,13 +270,14 @@ def validate(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         bool(((first >= 0) & (first < n_tokens) & (second >= -1) & (second < n_tokens)).all()),
         f"{MODEL_FILE}: features reference tokens out of range",
     )
-    keys = first.astype(np.int64) * (n_tokens + 1) + (second.astype(np.int64) + 1)
-    _expect(np.unique(keys).size == n_features, f"{MODEL_FILE}: duplicate features")
+    keys = np.sort(first.astype(np.int64) * (n_tokens + 1) + (second.astype(np.int64) + 1))
+    _expect(bool((keys[1:] != keys[:-1]).all()), f"{MODEL_FILE}: duplicate features")
     low, high = vectorizer["ngram_range"]
     _expect(
         (low == 1 or bool((second >= 0).all())) and (high == 2 or bool((second < 0).all())),
         f"{MODEL_FILE}: features do not match ngram_range {vectorizer['ngram_range']}",
     )
+    return tokens
 
 
 def load_model(model_dir: str | Path) -> SentimentModel:
@@ -292,8 +295,8 @@ def load_model(model_dir: str | Path) -> SentimentModel:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise ModelLoadError(f"{MODEL_FILE} is not a readable pickle-free npz: {exc}") from None
-    validate(meta, arrays)
-    return SentimentModel(meta, arrays)
+    tokens = validate(meta, arrays)
+    return SentimentModel(meta, arrays, tokens)
 
 
 def model_fn(model_dir: str) -> SentimentModel:
