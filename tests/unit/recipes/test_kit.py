@@ -8,6 +8,7 @@ import io
 import json
 import random
 import shutil
+import subprocess
 import sys
 import tarfile
 import zipfile
@@ -532,3 +533,30 @@ def test_source_bundle_is_deterministic_and_holds_the_recipe_and_the_kit_but_no_
     assert {"train.py", "inference.py", "recipe.json", "requirements.txt", "challenger_kit.py"} <= set(names)
     assert not any(name.startswith("data/") for name in names)
     assert {m.mtime for m in members} == {0}
+
+
+def test_an_extracted_source_bundle_trains_on_its_own(tmp_path: Path) -> None:
+    code = tmp_path / "code"
+    with tarfile.open(fileobj=io.BytesIO(build_source_bundle(RECIPE_DIR)), mode="r:gz") as tar:
+        tar.extractall(code, filter="data")
+    # As the training toolkit runs it: `python train.py --name value` in the code directory, no repository around.
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-E",  # no PYTHONPATH: nothing but the bundle's own directory provides challenger_kit
+            "-s",
+            "train.py",
+            "--train",
+            str(DATA_DIR / "train_v1.csv"),
+            "--model-dir",
+            str(tmp_path / "model"),
+        ],
+        cwd=code,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert (tmp_path / "model" / "code" / "challenger_kit.py").read_bytes() == (code / "challenger_kit.py").read_bytes()
