@@ -48,3 +48,18 @@ def training_job_in_use(arn: str) -> ApiError:
         "Training job names must be unique within an AWS account and region, and a training job with this "
         f"name already exists ({arn})",
     )
+
+
+# Resource-name patterns from the SageMaker API model (botocore `sagemaker` service-2.json); every one is
+# also limited to 63 characters. SageMaker quotes them with a leading "^" in its validation messages.
+API_NAME_PATTERNS = {
+    "trainingJobName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+    "modelName": r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?",
+    "endpointConfigName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+    "endpointName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+}
+
+
+def service_unavailable(message: str) -> ApiError:
+    """InvokeEndpoint's transient failure (HTTP 503, `ServiceUnavailable`): a client retries it."""
+    return ApiError("ServiceUnavailable", message or "The service is unavailable. Please try again later.", status=503)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from challenger.local.sagemaker import s3io
+from challenger.local.sagemaker import images, s3io
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,7 +40,7 @@ PING_FAILURE = (
 )
 INVOKE_TIMEOUT_SECONDS = 60.0  # SageMaker's invocation timeout (serverless and real-time)
 TERMINATE_GRACE_SECONDS = 5.0
-_REPO_ROOT = Path(__file__).resolve().parents[3]
+MODEL_SERVER = Path(__file__).resolve().with_name("model_server.py")
 _INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "SYSTEMROOT")
 
 
@@ -112,10 +112,10 @@ def prepare_container(s3: S3Client, spec: ContainerSpec, directory: Path) -> tup
 class Backend:
     """One model-server process serving one endpoint configuration, with in-flight request accounting."""
 
-    def __init__(self, spec: ContainerSpec, directory: Path, python: str) -> None:
+    def __init__(self, spec: ContainerSpec, directory: Path, env_cache: Path | None = None) -> None:
         self.spec = spec
         self.dir = directory
-        self._python = python
+        self._env_cache = env_cache
         self.port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self._cond = threading.Condition()
@@ -123,15 +123,30 @@ class Backend:
         self._closed = False
 
     # Lifecycle ----------------------------------------------------------------------------------
-    def start(self, s3: S3Client, *, timeout: float, stopping: threading.Event, fail_health: str | None = None) -> None:
+    def start(
+        self,
+        s3: S3Client,
+        *,
+        timeout: float,
+        stopping: threading.Event,
+        fail_health: str | None = None,
+        wrong_answers: bool = False,
+    ) -> None:
         """Prepare the container, launch the server and wait for /ping; ContainerError if it never gets healthy."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            env = images.ensure_environment(images.image_for_uri(self.spec.image), self._env_cache)
+        except images.ImageError as exc:
+            raise ContainerError(f"{PING_FAILURE} (the container image could not be used: {exc})") from exc
         model_dir, code_dir, program = prepare_container(s3, self.spec, self.dir)
+        python = self._install_requirements(env, code_dir)
         port_file = self.dir / "port"
         command = [
-            self._python,
-            "-m",
-            "challenger.local.sagemaker.model_server",
+            str(python),
+            # Isolated (-I): only the image's packages and the code directory, never this repository's modules.
+            "-I",
+            "-u",
+            str(MODEL_SERVER),
             "--model-data",
             str(model_dir),
             "--code",
@@ -147,16 +162,13 @@ class Backend:
         ]
         if fail_health is not None:
             command += ["--fail-health", fail_health]
-        env = {name: os.environ[name] for name in _INHERITED_ENV if name in os.environ}
-        env.update(self.spec.environment)
-        # The server module must import even if the package is not installed into `python`.
-        env["PYTHONPATH"] = str(_REPO_ROOT)
-        env["PYTHONUNBUFFERED"] = "1"
+        if wrong_answers:
+            command.append("--wrong-answers")
         with (self.dir / "logs.txt").open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603  # our interpreter running our model server
+            self.process = subprocess.Popen(  # noqa: S603  # the image's interpreter running our model server
                 command,
                 cwd=self.dir,
-                env=env,
+                env=self._environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -167,6 +179,37 @@ class Backend:
         except BaseException:
             self.terminate()
             raise
+
+    def _environment(self) -> dict[str, str]:
+        env = {name: os.environ[name] for name in _INHERITED_ENV if name in os.environ}
+        env.update(self.spec.environment)
+        return env
+
+    def _install_requirements(self, env: images.Environment, code_dir: Path) -> Path:
+        """The container's first request installs the code directory's requirements.txt; returns the python.
+
+        sagemaker-containers' `_modules.import_module` runs `pip install . -r requirements.txt` in the code
+        directory before it imports the module, on every cold start. Here they go into a throw-away overlay of
+        the image environment, and only when the file names anything (an empty one costs nothing on SageMaker
+        either, beyond pip's start). A failure fails the health check, as on SageMaker.
+        """
+        requirements = code_dir / "requirements.txt"
+        if not requirements.is_file() or not _has_requirements(requirements):
+            return env.python
+        python = images.overlay(env, self.dir / "python")
+        with (self.dir / "logs.txt").open("ab") as log:
+            result = subprocess.run(  # noqa: S603
+                [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-r", str(requirements)],
+                cwd=code_dir,
+                env=self._environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        if result.returncode != 0:
+            raise ContainerError(self._failure(f"pip install -r requirements.txt exited with {result.returncode}"))
+        return python
 
     def _wait_healthy(self, port_file: Path, timeout: float, stopping: threading.Event) -> None:
         assert self.process is not None
@@ -220,7 +263,7 @@ class Backend:
                 process.wait()
         elif process is not None:
             process.wait()
-        for sub in ("model", "code"):
+        for sub in ("model", "code", "python"):
             shutil.rmtree(self.dir / sub, ignore_errors=True)
 
     @property
@@ -258,3 +301,8 @@ class Backend:
             return response.status, response.read(), response.getheader("Content-Type")
         finally:
             connection.close()
+
+
+def _has_requirements(path: Path) -> bool:
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return any(lines)

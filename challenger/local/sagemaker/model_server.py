@@ -1,6 +1,7 @@
 """A model server speaking SageMaker's inference container contract, run as one process per endpoint backend.
 
-Run as ``python -m challenger.local.sagemaker.model_server --model-data DIR --code DIR --port P``:
+Run as ``python -I model_server.py --model-data DIR --code DIR --port P`` with the framework image's interpreter
+(stdlib only, Python 3.10+: it must import in any image environment, and nothing of this repository):
 
 * loads the user module (``--program``, default ``$SAGEMAKER_PROGRAM``) from the code directory, which is put on
   ``sys.path`` first, as the framework containers do;
@@ -54,7 +55,7 @@ class _ServerError(Exception):
 class Handlers:
     """The user module's inference functions bound to the loaded model."""
 
-    def __init__(self, module: ModuleType, model_dir: str) -> None:
+    def __init__(self, module: ModuleType, model_dir: str, wrong_answers: bool = False) -> None:
         transform_fn = getattr(module, "transform_fn", None)
         custom = [name for name in ("input_fn", "predict_fn", "output_fn") if hasattr(module, name)]
         if transform_fn is not None and custom:
@@ -68,6 +69,7 @@ class Handlers:
         self._predict_fn: Callable[[Any, Any], Any] = getattr(module, "predict_fn", _default_predict_fn)
         self._output_fn: Callable[[Any, str], Any] = getattr(module, "output_fn", _default_output_fn)
         self.model = model_fn(model_dir)
+        self._wrong_answers = wrong_answers
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[bytes, str]:
         """Run one request through the handler chain; returns (body, content type)."""
@@ -77,7 +79,38 @@ class Handlers:
             data = self._input_fn(body, content_type)
             prediction = self._predict_fn(data, self.model)
             result = self._output_fn(prediction, accept)
-        return _response_parts(result, accept)
+        payload, response_type = _response_parts(result, accept)
+        if self._wrong_answers:
+            payload = perturb(payload)
+        return payload, response_type
+
+
+def perturb(payload: bytes) -> bytes:
+    """Fault injection: the same response shape with wrong answers (a model that loads and serves, badly).
+
+    In a JSON body every integer `label` is flipped (0 <-> 1, else + 1) and every other number moves
+    (x -> 1 - x inside [0, 1], 0.5 -> 0, else x + 1), so both labels and scores disagree with a golden set. A body that
+    is not JSON is returned reversed.
+    """
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return payload[::-1]
+    return json.dumps(_perturbed(document)).encode("utf-8")
+
+
+def _perturbed(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {name: _perturbed(item, name) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_perturbed(item, key) for item in value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, int) and key == "label":
+        return 1 - value if value in (0, 1) else value + 1
+    if 0.0 <= value <= 1.0:
+        return 1.0 - value if value != 0.5 else 0.0
+    return value + 1.0
 
 
 def _default_input_fn(body: Any, content_type: str) -> Any:
@@ -170,14 +203,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         logger.debug("%s - %s", self.address_string(), format % args)
 
 
-def load_handlers(model_dir: Path, code_dir: Path, program: str) -> Handlers:
+def load_handlers(model_dir: Path, code_dir: Path, program: str, wrong_answers: bool = False) -> Handlers:
     """Import the user module from code_dir and load the model (what the container does at startup)."""
     module_name = program[:-3] if program.endswith(".py") else program
     if not (code_dir / f"{module_name}.py").is_file() and not (code_dir / module_name).is_dir():
         raise RuntimeError(f"{program} not found in the code directory {code_dir} (SAGEMAKER_PROGRAM / submit dir)")
     sys.path.insert(0, str(code_dir))
     module = importlib.import_module(module_name)
-    return Handlers(module, str(model_dir))
+    return Handlers(module, str(model_dir), wrong_answers)
 
 
 def _write_port_file(path: Path, port: int) -> None:
@@ -197,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port-file", type=Path, help="write the bound port here once listening")
     parser.add_argument("--fail-health", metavar="MESSAGE", help="fault injection: exit before becoming healthy")
     parser.add_argument("--parent-pid", type=int, help="shut down when this process is no longer our parent")
+    parser.add_argument("--wrong-answers", action="store_true", help="fault injection: perturb every prediction")
     return parser
 
 
@@ -216,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"model server: injected fault: {args.fail_health}", file=sys.stderr, flush=True)
         return EXIT_LOAD_FAILED
     try:
-        handlers = load_handlers(args.model_data, args.code, args.program)
+        handlers = load_handlers(args.model_data, args.code, args.program, args.wrong_answers)
     except Exception as exc:
         traceback.print_exc()
         print(f"model server: failed to load the model: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)

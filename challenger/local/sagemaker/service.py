@@ -21,23 +21,25 @@ import json
 import logging
 import os
 import re
-import sys
 import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 from urllib.parse import unquote, urlsplit
 
 from challenger.local.sagemaker import s3io
 from challenger.local.sagemaker.errors import (
+    API_NAME_PATTERNS,
     ApiError,
     already_exists,
     not_found,
+    service_unavailable,
     training_job_in_use,
     training_job_not_found,
     validation,
@@ -58,20 +60,53 @@ else:
 
 logger = logging.getLogger(__name__)
 
-FaultKind = Literal["green_unhealthy", "training_fails"]
+FaultKind = Literal["green_unhealthy", "green_wrong_answers", "training_fails", "invoke_transient"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 STATE_VERSION = 1
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 VARIANT_NAME = "AllTraffic"
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+NAME_MAX_LENGTH = 63
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 MAX_SERVERLESS_CONCURRENCY = 200
 # Blue keeps serving its in-flight requests this long after the switch (they are bounded by the invoke timeout).
 DRAIN_TIMEOUT_SECONDS = INVOKE_TIMEOUT_SECONDS + 5
 DELETE_DRAIN_SECONDS = 5.0
 WORKER_JOIN_SECONDS = 30.0
+# A serverless endpoint's first invocation after a deploy, or after it scaled to zero when idle, waits for a
+# compute instance to start and load the model ("cold start", seconds; AWS documents it without a number:
+# https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works).
+COLD_START_ENV = "CHALLENGER_LOCAL_COLD_START_SECONDS"
+DEFAULT_COLD_START_SECONDS = 2.0
+IDLE_SECONDS = 600.0  # idle time after which the next invocation is cold again
+# DeleteEndpoint is asynchronous: DescribeEndpoint answers "Deleting" until the endpoint is gone.
+DELETE_SECONDS = 2.0
 
 Document = dict[str, Any]
+
+
+class BackendLike(Protocol):
+    """What the service needs of an endpoint backend (`hosting.Backend`; unit tests use an in-process fake)."""
+
+    spec: ContainerSpec
+
+    def start(
+        self,
+        s3: S3Client,
+        *,
+        timeout: float,
+        stopping: threading.Event,
+        fail_health: str | None = None,
+        wrong_answers: bool = False,
+    ) -> None: ...
+    def acquire(self) -> bool: ...
+    def release(self) -> None: ...
+    def drain(self, timeout: float) -> bool: ...
+    def terminate(self) -> None: ...
+    def invoke(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]: ...
+
+
+class BackendFactory(Protocol):
+    def __call__(self, spec: ContainerSpec, directory: Path, env_cache: Path | None) -> BackendLike: ...
 
 
 @dataclass
@@ -80,7 +115,7 @@ class Endpoint:
 
     description: Document
     deployed: ContainerSpec | None = None
-    backend: Backend | None = None
+    backend: BackendLike | None = None
     generation: int = 0
     deleted: bool = False
     pending: ContainerSpec | None = None
@@ -106,15 +141,27 @@ class LocalSageMaker:
         account: str = "123456789012",
         host: str = "127.0.0.1",
         port: int = 0,
-        python: str = sys.executable,
         health_timeout: float = 60.0,
+        cold_start_seconds: float | None = None,
+        idle_seconds: float = IDLE_SECONDS,
+        delete_seconds: float = DELETE_SECONDS,
+        env_cache: Path | None = None,
+        backend_factory: BackendFactory = Backend,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.s3_endpoint_url = s3_endpoint_url
         self.region = region
         self.account = account
-        self.python = python
         self.health_timeout = health_timeout
+        if cold_start_seconds is None:
+            cold_start_seconds = float(os.environ.get(COLD_START_ENV, DEFAULT_COLD_START_SECONDS))
+        self.cold_start_seconds = cold_start_seconds
+        self.idle_seconds = idle_seconds
+        self.delete_seconds = delete_seconds
+        self.env_cache = env_cache
+        self._backend_factory = backend_factory
+        # Per backend (one "instance"): (monotonic time it is warm from, monotonic time of its last invocation).
+        self._warmth: weakref.WeakKeyDictionary[BackendLike, list[float]] = weakref.WeakKeyDictionary()
         self._address = (host, port)
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -137,7 +184,6 @@ class LocalSageMaker:
             raise RuntimeError("LocalSageMaker is already started")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._stopping.clear()
-        self._s3 = s3io.make_client(self.s3_endpoint_url, self.region)
         self._server = _Server(self._address, self)
         self.url = f"http://{self._address[0]}:{self._server.server_address[1]}"
         try:
@@ -158,11 +204,10 @@ class LocalSageMaker:
     def stop(self) -> None:
         """Stop serving (finishing in-flight requests), stop training jobs and every model server, save state."""
         server = self._server
-        if server is None:
-            return
         self._stopping.set()
-        server.shutdown()
-        server.server_close()  # joins the request threads: in-flight invocations complete first
+        if server is not None:
+            server.shutdown()
+            server.server_close()  # joins the request threads: in-flight invocations complete first
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
@@ -184,13 +229,22 @@ class LocalSageMaker:
             backend.drain(DELETE_DRAIN_SECONDS)
             backend.terminate()
 
-    def inject_fault(self, kind: FaultKind, message: str) -> None:
-        """One-shot fault: the next endpoint backend fails its health check, or the next training job fails."""
+    def inject_fault(self, kind: FaultKind, message: str, count: int = 1) -> None:
+        """Queue `count` one-shot faults of a kind; each is used up by the next operation it applies to.
+
+        * `green_unhealthy`: the next endpoint backend (create or update) exits before it becomes healthy;
+        * `green_wrong_answers`: the next backend serves, but perturbs every prediction (labels flipped,
+          scores moved), so a golden-set smoke test must catch it;
+        * `training_fails`: the next training job fails in its Training phase with `message`;
+        * `invoke_transient`: the next invocation (any endpoint) answers 503 ServiceUnavailable.
+        """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
+        if count < 1:
+            raise ValueError("count must be at least 1")
         with self._lock:
-            self._faults[kind].append(message)
-        logger.info("fault injected: %s (%s)", kind, message)
+            self._faults[kind].extend([message] * count)
+        logger.info("fault injected: %s x%d (%s)", kind, count, message)
 
     def _take_fault(self, kind: FaultKind) -> str | None:
         with self._lock:
@@ -211,9 +265,10 @@ class LocalSageMaker:
 
     @property
     def s3(self) -> S3Client:
-        if self._s3 is None:
-            raise RuntimeError("LocalSageMaker is not started")
-        return self._s3
+        with self._lock:
+            if self._s3 is None:
+                self._s3 = s3io.make_client(self.s3_endpoint_url, self.region)
+            return self._s3
 
     # ARNs ---------------------------------------------------------------------------------------
     def _arn(self, resource: str, name: str) -> str:
@@ -280,7 +335,7 @@ class LocalSageMaker:
                 job,
                 self.state_dir / "jobs" / name,
                 s3=self.s3,
-                python=self.python,
+                env_cache=self.env_cache,
                 region=self.region,
                 lock=self._lock,
                 save=self._save,
@@ -476,32 +531,48 @@ class LocalSageMaker:
             return description
 
     def _delete_endpoint(self, request: Document) -> Document:
+        # Asynchronous, as in SageMaker: Deleting, then gone; the name stays taken until then
+        # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DeleteEndpoint.html).
         name = request["EndpointName"]
         with self._lock:
-            endpoint = self._endpoints.pop(name, None)
+            endpoint = self._endpoints.get(name)
             if endpoint is None:
                 raise not_found("endpoint", self._arn("endpoint", name))
+            if endpoint.deleted:
+                return {}  # already on its way out
             endpoint.deleted = True
-            endpoint.description["EndpointStatus"] = "Deleting"
+            endpoint.description.update(EndpointStatus="Deleting", LastModifiedTime=time.time())
+            endpoint.description.pop("FailureReason", None)
             backend, endpoint.backend = endpoint.backend, None
         self._save()
+        self._spawn(self._finish_delete, endpoint, backend, name=f"delete-{name}")
+        return {}
+
+    def _finish_delete(self, endpoint: Endpoint, backend: BackendLike | None) -> None:
+        started = time.monotonic()
         if backend is not None:
             backend.drain(DELETE_DRAIN_SECONDS)
             backend.terminate()
-        return {}
+        self._stopping.wait(max(0.0, self.delete_seconds - (time.monotonic() - started)))
+        with self._lock:
+            if self._endpoints.get(endpoint.name) is endpoint:
+                del self._endpoints[endpoint.name]
+        self._save()
+        logger.info("endpoint %s: deleted", endpoint.name)
 
     def _deploy(self, endpoint: Endpoint, spec: ContainerSpec, is_update: bool) -> None:
         """Worker: start a backend for spec; on health switch traffic to it (draining blue), else keep blue."""
         with self._lock:
             endpoint.generation += 1
             directory = self.state_dir / "endpoints" / endpoint.name / f"{endpoint.generation:04d}-{spec.config_name}"
-        backend = Backend(spec, directory, self.python)
+        backend = self._backend_factory(spec, directory, self.env_cache)
         try:
             backend.start(
                 self.s3,
                 timeout=self.health_timeout,
                 stopping=self._stopping,
                 fail_health=self._take_fault("green_unhealthy"),
+                wrong_answers=self._take_fault("green_wrong_answers") is not None,
             )
         except Exception as exc:
             reason = str(exc) if isinstance(exc, ContainerError) else f"{PING_FAILURE} ({exc})"
@@ -509,7 +580,7 @@ class LocalSageMaker:
             return
         with self._lock:
             if endpoint.deleted or self._stopping.is_set():
-                abandoned: Backend | None = backend
+                abandoned: BackendLike | None = backend
                 blue = None
             else:
                 # The switch: new requests route to green from here on; blue keeps what it already accepted.
@@ -553,6 +624,9 @@ class LocalSageMaker:
     # Runtime ------------------------------------------------------------------------------------
     def handle_invoke(self, endpoint_name: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, str | None]:
         """InvokeEndpoint: proxy to the endpoint's current backend; returns (body, content type)."""
+        transient = self._take_fault("invoke_transient")
+        if transient is not None:
+            raise service_unavailable(transient)
         with self._lock:
             endpoint = self._endpoints.get(endpoint_name)
             backend = None
@@ -562,7 +636,11 @@ class LocalSageMaker:
             # cannot have started draining yet.
             if backend is None or not backend.acquire():
                 raise ApiError("ValidationError", f"Endpoint {endpoint_name} of account {self.account} not found.")
+            delay = self._cold_start_delay(backend)
         try:
+            if delay > 0:
+                logger.info("endpoint %s: cold start, %.1f s", endpoint_name, delay)
+                time.sleep(delay)
             status, payload, content_type = backend.invoke(body, headers)
         except OSError as exc:
             logger.warning("endpoint %s: backend unreachable: %s", endpoint_name, exc)
@@ -577,6 +655,20 @@ class LocalSageMaker:
         if status >= 400:
             raise self._model_error(endpoint_name, status, payload)
         return payload, content_type
+
+    def _cold_start_delay(self, backend: BackendLike) -> float:
+        """Seconds this invocation waits for the instance (called under the lock).
+
+        The first invocation after a deploy or after `idle_seconds` without traffic starts a cold start; every
+        invocation that arrives while it runs waits for the same instance, not for one of its own.
+        """
+        now = time.monotonic()
+        warmth = self._warmth.get(backend)
+        if warmth is None or now - warmth[1] > self.idle_seconds:
+            warmth = [now + self.cold_start_seconds, now]
+            self._warmth[backend] = warmth
+        warmth[1] = max(now, warmth[0])
+        return max(0.0, warmth[0] - now)
 
     def _model_error(self, endpoint_name: str, status: int, payload: bytes) -> ApiError:
         text = payload.decode("utf-8", errors="replace")
@@ -686,7 +778,7 @@ class LocalSageMaker:
         with self._lock:
             endpoint.generation += 1
             directory = self.state_dir / "endpoints" / endpoint.name / f"{endpoint.generation:04d}-{spec.config_name}"
-        backend = Backend(spec, directory, self.python)
+        backend = self._backend_factory(spec, directory, self.env_cache)
         try:
             backend.start(self.s3, timeout=self.health_timeout, stopping=self._stopping)
         except Exception as exc:
@@ -702,12 +794,19 @@ class LocalSageMaker:
 
 # Validation helpers -----------------------------------------------------------------------------
 def _check_name(value: Any, member: str) -> str:
-    if not isinstance(value, str) or not NAME_PATTERN.match(value):
-        raise validation(
-            f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: "
-            f"Member must satisfy regular expression pattern: {NAME_PATTERN.pattern}"
-        )
-    return value
+    """SageMaker's length and pattern constraints on a resource name, answered in its own words."""
+    pattern = API_NAME_PATTERNS[member]
+    text = str(value)
+    problems = []
+    if len(text) > NAME_MAX_LENGTH:
+        problems.append(f"Member must have length less than or equal to {NAME_MAX_LENGTH}")
+    if not isinstance(value, str) or not re.fullmatch(pattern, text):
+        problems.append(f"Member must satisfy regular expression pattern: ^{pattern}")
+    if problems:
+        count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''} detected"
+        details = "; ".join(f"Value '{text}' at '{member}' failed to satisfy constraint: {p}" for p in problems)
+        raise validation(f"{count}: {details}")
+    return text
 
 
 def _validate_training_request(request: Document) -> None:
@@ -859,7 +958,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _fault(self, body: bytes) -> None:
         try:
             request = json.loads(body or b"{}")
-            self.server.service.inject_fault(request["kind"], str(request.get("message", "injected fault")))
+            self.server.service.inject_fault(
+                request["kind"], str(request.get("message", "injected fault")), int(request.get("count", 1))
+            )
         except (ValueError, KeyError, TypeError) as exc:
             self._json(400, {"message": f"bad fault request: {exc}"})
             return

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from challenger.local.sagemaker import s3io
+from challenger.local.sagemaker import images, s3io
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -80,7 +80,7 @@ class TrainingRun:
         job_dir: Path,
         *,
         s3: S3Client,
-        python: str,
+        env_cache: Path | None,
         region: str,
         lock: threading.RLock,
         save: Callable[[], None],
@@ -89,7 +89,8 @@ class TrainingRun:
         self.job = job
         self.dir = job_dir
         self._s3 = s3
-        self._python = python
+        self._env_cache = env_cache
+        self._python: Path | None = None
         self._region = region
         self._lock = lock
         self._save = save
@@ -101,9 +102,11 @@ class TrainingRun:
         """Starting → Downloading → Training → Uploading → Completed, or Failed/Stopped with a reason."""
         try:
             self._transition("Starting", "Preparing the instances for training")
+            failure = self._prepare_image()
             self._layout()
-            self._transition("Downloading", "Downloading input data")
-            failure = self._download()
+            if failure is None:
+                self._transition("Downloading", "Downloading input data")
+                failure = self._download()
             if failure is None:
                 self._transition("Training", "Training image download completed. Training in progress.")
                 failure = self._train()
@@ -131,6 +134,17 @@ class TrainingRun:
         self._save()
 
     # Phases -------------------------------------------------------------------------------------
+    def _prepare_image(self) -> str | None:
+        """The "image pull": the framework image's environment (built on first use), and this job's overlay."""
+        uri = str(self._request["AlgorithmSpecification"].get("TrainingImage", ""))
+        try:
+            env = images.ensure_environment(images.image_for_uri(uri), self._env_cache)
+        except images.ImageError as exc:
+            return f"ClientError: the training image {uri} could not be used: {exc}"
+        # A container starts from the pristine image: whatever the job pip-installs goes into its overlay.
+        self._python = images.overlay(env, self.dir / "python")
+        return None
+
     def _layout(self) -> None:
         for sub in ("input/config", "input/data", "model", "output/data", "code"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -205,9 +219,10 @@ class TrainingRun:
             (self._request.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME)
         )
         deadline = self.job.started_at + max_runtime
+        assert self._python is not None
         with (self.dir / "logs.txt").open("ab") as log:
-            process = subprocess.Popen(  # noqa: S603  # our interpreter running the toolkit's entry point
-                [self._python, "-m", "sagemaker_training.cli.train"],
+            process = subprocess.Popen(  # noqa: S603  # the image's interpreter running the toolkit's entry point
+                [str(self._python), "-m", "sagemaker_training.cli.train"],
                 cwd=self.dir,
                 env=self._environment(),
                 stdin=subprocess.DEVNULL,
@@ -256,13 +271,13 @@ class TrainingRun:
                 "TRAINING_JOB_ARN": str(self._request["TrainingJobArn"]),
                 "AWS_REGION": self._region,
                 "AWS_DEFAULT_REGION": self._region,
-                # requirements.txt is installed into the "image" (our interpreter) only if already satisfied:
-                # the local cloud never changes the developer's virtualenv behind their back.
-                "PIP_NO_INDEX": "1",
                 "PIP_DISABLE_PIP_VERSION_CHECK": "1",
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self._request.get("EnableNetworkIsolation"):
+            # A network-isolated container reaches no package index: requirements.txt must already be met.
+            env["PIP_NO_INDEX"] = "1"
         env.update({str(k): str(v) for k, v in (self._request.get("Environment") or {}).items()})
         return env
 

@@ -17,13 +17,13 @@ from botocore.config import Config
 
 from challenger.local.sagemaker import LocalSageMaker
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[3]
 RECIPE = REPO / "recipes" / "sentiment"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 BUCKET = "challenger-local-sm-test"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/sagemaker"
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 SOURCE_URI = f"s3://{BUCKET}/recipes/sentiment/sourcedir.tar.gz"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
 # No client-side retries: a failed request must show up as a failure, not be papered over.

@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 
 from challenger.local.sagemaker import LocalSageMaker
 from tests.support.fake_sagemaker import tar_gz
-from tests.unit.local.sagemaker.helpers import (
+from tests.integration.local_sagemaker.helpers import (
     BUCKET,
     CREDENTIALS,
     RECIPE,

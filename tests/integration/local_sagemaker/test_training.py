@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from challenger.local.sagemaker import LocalSageMaker
 from tests.support.fake_sagemaker import tar_gz
-from tests.unit.local.sagemaker.helpers import (
+from tests.integration.local_sagemaker.helpers import (
     BUCKET,
     clients_for,
     read_tar_gz,

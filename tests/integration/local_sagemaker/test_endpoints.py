@@ -16,7 +16,7 @@ from challenger.local.sagemaker import LocalSageMaker
 from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.errors import ServiceError
 from tests.support.fake_sagemaker import tar_gz
-from tests.unit.local.sagemaker.helpers import (
+from tests.integration.local_sagemaker.helpers import (
     BUCKET,
     IMAGE,
     REGION,

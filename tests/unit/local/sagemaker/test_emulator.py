@@ -1,0 +1,403 @@
+"""The local SageMaker's control plane and runtime rules, in-process: no sockets, no processes.
+
+The service runs with an in-process backend (what `hosting.Backend` does with a real model-server process is
+covered by tests/integration/local_sagemaker). Each rule cites the AWS behaviour it reproduces.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from challenger.local.sagemaker import service as service_module
+from challenger.local.sagemaker.errors import ApiError
+from challenger.local.sagemaker.hosting import PING_FAILURE, ContainerError, ContainerSpec
+from challenger.local.sagemaker.model_server import perturb
+from challenger.local.sagemaker.service import LocalSageMaker
+
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+ARN = "arn:aws:sagemaker:us-east-1:123456789012"
+
+
+class FakeBackend:
+    """An endpoint "container" that is healthy at once (or when `gate` opens) and echoes what served."""
+
+    gate: threading.Event | None = None
+
+    def __init__(self, spec: ContainerSpec, directory: Path, env_cache: Path | None) -> None:
+        self.spec = spec
+        self.wrong_answers = False
+        self.terminated = False
+
+    def start(
+        self,
+        s3: Any,
+        *,
+        timeout: float,
+        stopping: threading.Event,
+        fail_health: str | None = None,
+        wrong_answers: bool = False,
+    ) -> None:
+        if FakeBackend.gate is not None:
+            FakeBackend.gate.wait(5)
+        if fail_health is not None:
+            raise ContainerError(f"{PING_FAILURE} ({fail_health})")
+        self.wrong_answers = wrong_answers
+
+    def acquire(self) -> bool:
+        return not self.terminated
+
+    def release(self) -> None:
+        pass
+
+    def drain(self, timeout: float) -> bool:
+        return True
+
+    def terminate(self) -> None:
+        self.terminated = True
+
+    def invoke(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+        answer = json.dumps({"config": self.spec.config_name, "label": 1, "score": 0.9}).encode()
+        return 200, perturb(answer) if self.wrong_answers else answer, "application/json"
+
+
+@pytest.fixture
+def sm(tmp_path: Path) -> Iterator[LocalSageMaker]:
+    FakeBackend.gate = None
+    service = LocalSageMaker(
+        state_dir=tmp_path,
+        s3_endpoint_url="http://127.0.0.1:9",  # never contacted: FakeBackend downloads nothing
+        cold_start_seconds=0.0,
+        delete_seconds=0.3,
+        backend_factory=FakeBackend,
+    )
+    yield service
+    FakeBackend.gate = None
+    service.stop()
+
+
+def call(sm: LocalSageMaker, operation: str, **request: Any) -> dict[str, Any]:
+    return sm.handle_control(operation, request)
+
+
+def error_of(sm: LocalSageMaker, operation: str, **request: Any) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        sm.handle_control(operation, request)
+    return caught.value
+
+
+def serverless(memory: Any = 2048, concurrency: Any = 5) -> dict[str, Any]:
+    return {"MemorySizeInMB": memory, "MaxConcurrency": concurrency}
+
+
+def create_config(sm: LocalSageMaker, name: str, model: str = "m1") -> None:
+    if model not in sm._models:
+        call(sm, "CreateModel", ModelName=model, PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://b/m"})
+    call(
+        sm,
+        "CreateEndpointConfig",
+        EndpointConfigName=name,
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": model, "ServerlessConfig": serverless()}],
+    )
+
+
+def status(sm: LocalSageMaker, name: str) -> str:
+    return str(call(sm, "DescribeEndpoint", EndpointName=name)["EndpointStatus"])
+
+
+def wait_status(sm: LocalSageMaker, name: str, wanted: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while status(sm, name) != wanted:
+        assert time.monotonic() < deadline, f"{name} never became {wanted} (is {status(sm, name)})"
+        time.sleep(0.01)
+
+
+def live_endpoint(sm: LocalSageMaker, name: str = "ep", config: str = "cfg-1") -> None:
+    create_config(sm, config)
+    call(sm, "CreateEndpoint", EndpointName=name, EndpointConfigName=config)
+    wait_status(sm, name, "InService")
+
+
+def invoke(sm: LocalSageMaker, name: str = "ep") -> dict[str, Any]:
+    body, _ = sm.handle_invoke(name, b"{}", {"Content-Type": "application/json"})
+    return dict(json.loads(body))
+
+
+# DeleteEndpoint: asynchronous ---------------------------------------------------------------------------------
+def test_delete_endpoint_answers_deleting_then_the_endpoint_is_gone(sm: LocalSageMaker) -> None:
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html: EndpointStatus
+    # "Deleting: Endpoint is being deleted"; the endpoint disappears only when that is done.
+    live_endpoint(sm)
+    assert call(sm, "DeleteEndpoint", EndpointName="ep") == {}
+    assert status(sm, "ep") == "Deleting"
+    with pytest.raises(ApiError, match="not found"):
+        invoke(sm)  # a Deleting endpoint serves nothing
+    deadline = time.monotonic() + 5
+    while "ep" in sm._endpoints:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    gone = error_of(sm, "DescribeEndpoint", EndpointName="ep")
+    assert gone.message == f'Could not find endpoint "{ARN}:endpoint/ep".'
+
+
+def test_create_endpoint_with_the_name_of_a_deleting_one_is_refused_until_it_is_gone(sm: LocalSageMaker) -> None:
+    live_endpoint(sm)
+    call(sm, "DeleteEndpoint", EndpointName="ep")
+    refused = error_of(sm, "CreateEndpoint", EndpointName="ep", EndpointConfigName="cfg-1")
+    assert (refused.code, refused.message) == (
+        "ValidationException",
+        f'Cannot create already existing endpoint "{ARN}:endpoint/ep".',
+    )
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            call(sm, "CreateEndpoint", EndpointName="ep", EndpointConfigName="cfg-1")
+            break
+        except ApiError:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    wait_status(sm, "ep", "InService")
+
+
+def test_update_of_a_deleting_endpoint_is_refused(sm: LocalSageMaker) -> None:
+    live_endpoint(sm)
+    create_config(sm, "cfg-2")
+    call(sm, "DeleteEndpoint", EndpointName="ep")
+    refused = error_of(sm, "UpdateEndpoint", EndpointName="ep", EndpointConfigName="cfg-2")
+    assert refused.message == f'Cannot update in-progress endpoint "{ARN}:endpoint/ep".'
+
+
+# UpdateEndpoint while Creating/Updating -------------------------------------------------------------------------
+@pytest.mark.parametrize("busy", ["Creating", "Updating"])
+def test_update_endpoint_is_refused_while_the_endpoint_is_creating_or_updating(sm: LocalSageMaker, busy: str) -> None:
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html: "You must not delete
+    # an EndpointConfig in use ... or update while it is Creating/Updating"; SageMaker answers ValidationException.
+    create_config(sm, "cfg-1")
+    create_config(sm, "cfg-2")
+    create_config(sm, "cfg-3")
+    if busy == "Updating":
+        call(sm, "CreateEndpoint", EndpointName="ep", EndpointConfigName="cfg-1")
+        wait_status(sm, "ep", "InService")
+    FakeBackend.gate = threading.Event()
+    if busy == "Creating":
+        call(sm, "CreateEndpoint", EndpointName="ep", EndpointConfigName="cfg-1")
+    else:
+        call(sm, "UpdateEndpoint", EndpointName="ep", EndpointConfigName="cfg-2")
+    assert status(sm, "ep") == busy
+    refused = error_of(sm, "UpdateEndpoint", EndpointName="ep", EndpointConfigName="cfg-3")
+    assert (refused.code, refused.message) == (
+        "ValidationException",
+        f'Cannot update in-progress endpoint "{ARN}:endpoint/ep".',
+    )
+    FakeBackend.gate.set()
+    wait_status(sm, "ep", "InService")
+
+
+# Serverless cold start ------------------------------------------------------------------------------------------
+def test_first_invocation_after_a_deploy_waits_the_cold_start_and_the_next_does_not(sm: LocalSageMaker) -> None:
+    # https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html: an endpoint that has not
+    # received traffic (new, or idle) launches compute on demand; the first requests see a cold start.
+    sm.cold_start_seconds = 0.3
+    live_endpoint(sm)
+    started = time.monotonic()
+    invoke(sm)
+    first = time.monotonic() - started
+    started = time.monotonic()
+    invoke(sm)
+    second = time.monotonic() - started
+    assert first >= 0.3
+    assert second < 0.15
+
+
+def test_an_idle_endpoint_is_cold_again(sm: LocalSageMaker) -> None:
+    sm.cold_start_seconds = 0.2
+    sm.idle_seconds = 0.3
+    live_endpoint(sm)
+    invoke(sm)
+    time.sleep(0.35)
+    started = time.monotonic()
+    invoke(sm)
+    assert time.monotonic() - started >= 0.2
+
+
+def test_a_new_config_deployed_by_update_starts_cold(sm: LocalSageMaker) -> None:
+    sm.cold_start_seconds = 0.2
+    live_endpoint(sm)
+    invoke(sm)
+    create_config(sm, "cfg-2")
+    call(sm, "UpdateEndpoint", EndpointName="ep", EndpointConfigName="cfg-2")
+    wait_status(sm, "ep", "InService")
+    started = time.monotonic()
+    assert invoke(sm)["config"] == "cfg-2"
+    assert time.monotonic() - started >= 0.2
+
+
+def test_concurrent_first_invocations_share_one_cold_start(sm: LocalSageMaker) -> None:
+    sm.cold_start_seconds = 0.3
+    live_endpoint(sm)
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: invoke(sm), range(4)))
+    assert 0.3 <= time.monotonic() - started < 0.55
+
+
+def test_the_cold_start_is_non_zero_by_default_and_set_by_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(service_module.COLD_START_ENV, raising=False)
+    default = LocalSageMaker(state_dir=tmp_path / "a", s3_endpoint_url="http://127.0.0.1:9")
+    monkeypatch.setenv(service_module.COLD_START_ENV, "0.25")
+    configured = LocalSageMaker(state_dir=tmp_path / "b", s3_endpoint_url="http://127.0.0.1:9")
+    assert default.cold_start_seconds == service_module.DEFAULT_COLD_START_SECONDS > 0
+    assert configured.cold_start_seconds == 0.25
+
+
+# Names ------------------------------------------------------------------------------------------------------------
+LENGTH = "Member must have length less than or equal to 63"
+PATTERN = "Member must satisfy regular expression pattern: ^{pattern}"
+NAME_CASES = [
+    ("bad_name", [PATTERN], [PATTERN]),
+    ("-leading-hyphen", [PATTERN], [PATTERN]),
+    # The model-name pattern has no length bound of its own: only the length constraint fails there.
+    ("a" * 64, [LENGTH, PATTERN], [LENGTH]),
+]
+OPERATIONS = [
+    ("CreateTrainingJob", "TrainingJobName", "trainingJobName", "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"),
+    ("CreateModel", "ModelName", "modelName", r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?"),
+    ("CreateEndpointConfig", "EndpointConfigName", "endpointConfigName", "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"),
+    ("CreateEndpoint", "EndpointName", "endpointName", "[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"),
+]
+
+
+@pytest.mark.parametrize(("operation", "field", "member", "pattern"), OPERATIONS)
+@pytest.mark.parametrize(
+    ("name", "problems", "model_problems"), NAME_CASES, ids=["underscore", "leading-hyphen", "64-chars"]
+)
+def test_resource_names_follow_sagemakers_rules_and_wording(
+    sm: LocalSageMaker,
+    operation: str,
+    field: str,
+    member: str,
+    pattern: str,
+    name: str,
+    problems: list[str],
+    model_problems: list[str],
+) -> None:
+    # Patterns and the 63-character limit from the SageMaker API model (botocore sagemaker service-2.json);
+    # the wording is the AWS JSON protocol's "N validation error(s) detected: Value ... at ...".
+    refused = error_of(sm, operation, **{field: name})
+    problems = model_problems if member == "modelName" else problems
+    details = "; ".join(
+        f"Value '{name}' at '{member}' failed to satisfy constraint: {problem.format(pattern=pattern)}"
+        for problem in problems
+    )
+    noun = "error" if len(problems) == 1 else "errors"
+    assert (refused.code, refused.message) == (
+        "ValidationException",
+        f"{len(problems)} validation {noun} detected: {details}",
+    )
+
+
+def test_a_63_character_name_with_single_hyphens_is_accepted(sm: LocalSageMaker) -> None:
+    name = "a-" * 31 + "b"
+    assert len(name) == 63
+    create_config(sm, name, model=name)
+    assert call(sm, "DescribeEndpointConfig", EndpointConfigName=name)["EndpointConfigName"] == name
+
+
+# ServerlessConfig -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (serverless(memory=1000), "memorySizeInMB"),
+        (serverless(memory=1536), "memorySizeInMB"),
+        (serverless(memory=7168), "memorySizeInMB"),
+        (serverless(concurrency=0), "maxConcurrency"),
+        (serverless(concurrency=201), "maxConcurrency"),
+    ],
+)
+def test_serverless_config_limits_are_enforced(sm: LocalSageMaker, config: dict[str, Any], message: str) -> None:
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariantServerlessConfig.html:
+    # MemorySizeInMB 1024-6144 in 1 GB steps, MaxConcurrency 1-200.
+    call(sm, "CreateModel", ModelName="m1", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://b/m"})
+    refused = error_of(
+        sm,
+        "CreateEndpointConfig",
+        EndpointConfigName="cfg",
+        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "m1", "ServerlessConfig": config}],
+    )
+    assert refused.code == "ValidationException"
+    assert message in refused.message
+
+
+# Faults -----------------------------------------------------------------------------------------------------------
+def test_invoke_transient_answers_503_for_the_next_n_invocations_then_serves(sm: LocalSageMaker) -> None:
+    live_endpoint(sm)
+    sm.inject_fault("invoke_transient", "throttled (injected)", count=2)
+    for _ in range(2):
+        with pytest.raises(ApiError) as caught:
+            invoke(sm)
+        assert (caught.value.code, caught.value.status, caught.value.message) == (
+            "ServiceUnavailable",
+            503,
+            "throttled (injected)",
+        )
+    assert invoke(sm)["label"] == 1
+
+
+def test_green_wrong_answers_perturbs_only_the_next_deployed_backend(sm: LocalSageMaker) -> None:
+    live_endpoint(sm)
+    assert invoke(sm) == {"config": "cfg-1", "label": 1, "score": 0.9}
+    sm.inject_fault("green_wrong_answers", "green answers wrongly (injected)")
+    create_config(sm, "cfg-2")
+    call(sm, "UpdateEndpoint", EndpointName="ep", EndpointConfigName="cfg-2")
+    wait_status(sm, "ep", "InService")
+    wrong = invoke(sm)
+    assert wrong["label"] == 0
+    assert wrong["score"] == pytest.approx(0.1)
+    create_config(sm, "cfg-3")
+    call(sm, "UpdateEndpoint", EndpointName="ep", EndpointConfigName="cfg-3")
+    wait_status(sm, "ep", "InService")
+    assert invoke(sm) == {"config": "cfg-3", "label": 1, "score": 0.9}
+
+
+def test_green_unhealthy_keeps_blue_serving_with_a_failure_reason(sm: LocalSageMaker) -> None:
+    live_endpoint(sm)
+    sm.inject_fault("green_unhealthy", "model server crashed (injected)")
+    create_config(sm, "cfg-2")
+    call(sm, "UpdateEndpoint", EndpointName="ep", EndpointConfigName="cfg-2")
+    deadline = time.monotonic() + 5
+    while "FailureReason" not in (described := call(sm, "DescribeEndpoint", EndpointName="ep")):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == "cfg-1"
+    assert "model server crashed (injected)" in described["FailureReason"]
+    assert invoke(sm)["config"] == "cfg-1"
+
+
+def test_an_unknown_fault_kind_is_refused(sm: LocalSageMaker) -> None:
+    with pytest.raises(ValueError, match="unknown fault kind"):
+        sm.inject_fault("disk_full", "x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("answer", "perturbed"),
+    [
+        ({"label": 1, "label_name": "positive", "score": 0.75}, {"label": 0, "label_name": "positive", "score": 0.25}),
+        (
+            [{"label": 0, "score": 0.2}, {"label": 2, "score": 3.5}],
+            [{"label": 1, "score": 0.8}, {"label": 3, "score": 4.5}],
+        ),
+        ({"predictions": [12.5, 0.5]}, {"predictions": [13.5, 0.0]}),
+    ],
+)
+def test_perturbed_answers_differ_in_every_label_and_score(answer: Any, perturbed: Any) -> None:
+    assert json.loads(perturb(json.dumps(answer).encode())) == perturbed
