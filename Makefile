@@ -16,7 +16,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help install tools lint format typecheck cfn-lint validate build test test-unit test-local test-integration demo up bench lock clean publish-dashboard
+.PHONY: help install container-env tools lint format typecheck cfn-lint validate build test test-unit test-local test-integration demo up bench lock clean publish-dashboard
 .PHONY: frontend e2e-deps test-e2e
 
 help: ## Show the targets
@@ -36,7 +36,12 @@ $(SAM_VENV)/.installed: requirements/sam.txt $(VENV)/.installed
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
 	touch $@
 
-install: $(VENV)/.installed ## Create .venv with the pinned dependencies
+# The framework image's Python environment (docs/decisions/0004): built once per machine from PyPI into
+# ~/.cache/challenger/envs (CHALLENGER_ENV_CACHE overrides), for every recipe's recipe.json, else the default image.
+container-env: $(VENV)/.installed ## Build (once, cached) the framework image environment the local SageMaker runs jobs in
+	$(BIN)/python -m challenger.local.sagemaker.images $(addprefix --recipe ,$(patsubst %/,%,$(dir $(wildcard recipes/*/recipe.json))))
+
+install: $(VENV)/.installed container-env ## Create .venv with the pinned dependencies (and the framework image environment)
 tools: $(SAM_VENV)/.installed ## Install SAM CLI into its own virtualenv
 
 lint: install ## ruff check + format check

@@ -3,11 +3,12 @@
 SageMaker runs a training job and an endpoint in the framework image the request names. Locally an image is a
 virtualenv holding exactly that image's Python packages (`images/<framework>-<version>.txt`, taken from the
 image's Dockerfile/lock; the header of each file cites it) on the image's Python minor version from pyenv
-(or the nearest one there is, with a warning). It is built once into `.cache/envs/<image>-py<X.Y>-<hash>/`
-(outside `.challenger/`, so `--fresh` keeps it; the hash covers the pins and the interpreter) and never
-changed afterwards: a job or a model server gets a throw-away *overlay* (`overlay()`): a venv whose
-`site-packages` chains to the image's, so the `pip install -r requirements.txt` the container does installs
-into the overlay, like into a container that is thrown away after the job.
+(or the nearest one there is, with a warning). It is built once into `~/.cache/challenger/envs/<image>-py<X.Y>-<hash>/`
+(`$CHALLENGER_ENV_CACHE` overrides it): outside `.challenger/`, so `--fresh` keeps it, and shared by every
+clone and worktree on the machine, which is safe because the hash covers the pins and the interpreter and a
+lock serialises builds. It is never changed afterwards: a job or a model server gets a throw-away *overlay*
+(`overlay()`): a venv whose `site-packages` chains to the image's, so the `pip install -r requirements.txt`
+the container does installs into the overlay, like into a container that is thrown away after the job.
 
 `python -m challenger.local.sagemaker.images [--recipe recipes/<name>]` builds the image a recipe declares
 (`recipe.json` → `framework`), or the default image; `make container-env` runs it.
@@ -33,7 +34,6 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 _HERE = Path(__file__).resolve().parent
-REPO_ROOT = _HERE.parents[2]
 PINS_DIR = _HERE / "images"
 # Bump when the way an environment is laid out changes: every cached environment is rebuilt.
 BUILDER_VERSION = "1"
@@ -176,9 +176,11 @@ class Environment:
 
 
 def cache_root() -> Path:
-    """Where image environments live: $CHALLENGER_ENV_CACHE, else `<repo>/.cache/envs`."""
+    """Where image environments live: $CHALLENGER_ENV_CACHE, else `$XDG_CACHE_HOME/challenger/envs`."""
     configured = os.environ.get(CACHE_ENV)
-    return Path(configured) if configured else REPO_ROOT / ".cache" / "envs"
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "challenger" / "envs"
 
 
 def ensure_environment(image: FrameworkImage, root: Path | None = None) -> Environment:

@@ -15,7 +15,6 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from challenger.local.sagemaker import LocalSageMaker
-from tests.support.fake_sagemaker import tar_gz
 from tests.integration.local_sagemaker.helpers import (
     BUCKET,
     CREDENTIALS,
@@ -25,6 +24,7 @@ from tests.integration.local_sagemaker.helpers import (
     training_request,
     wait_for_job,
 )
+from tests.support.fake_sagemaker import tar_gz
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ from botocore.exceptions import ClientError
 from challenger.local.sagemaker import LocalSageMaker
 from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.errors import ServiceError
-from tests.support.fake_sagemaker import tar_gz
 from tests.integration.local_sagemaker.helpers import (
     BUCKET,
     IMAGE,
@@ -28,6 +27,7 @@ from tests.integration.local_sagemaker.helpers import (
     wait_for_endpoint,
     wait_until,
 )
+from tests.support.fake_sagemaker import tar_gz
 
 pytestmark = pytest.mark.enable_socket
 

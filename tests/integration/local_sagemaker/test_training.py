@@ -10,7 +10,6 @@ import requests
 from botocore.exceptions import ClientError
 
 from challenger.local.sagemaker import LocalSageMaker
-from tests.support.fake_sagemaker import tar_gz
 from tests.integration.local_sagemaker.helpers import (
     BUCKET,
     clients_for,
@@ -19,6 +18,7 @@ from tests.integration.local_sagemaker.helpers import (
     wait_for_job,
     wait_until,
 )
+from tests.support.fake_sagemaker import tar_gz
 
 pytestmark = pytest.mark.enable_socket
 
