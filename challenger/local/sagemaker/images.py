@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -99,12 +100,14 @@ def recipe_image(recipe_dir: Path) -> FrameworkImage:
 
 
 # Interpreters ------------------------------------------------------------------------------------------------
+@functools.cache
 def find_python(minor: str) -> tuple[Path, str]:
     """pyenv's newest `minor` (e.g. "3.12"), else `python<minor>` on PATH, else the nearest minor there is.
 
-    Returns (interpreter, its "X.Y.Z" version); the caller says when it is not the requested minor.
+    Returns (interpreter, its "X.Y.Z" version); the caller says when it is not the requested minor. Cached per
+    process: every job and endpoint start asks.
     """
-    candidates = _pythons()
+    candidates = _pythons(minor)
     if not candidates:
         raise ImageError("no CPython 3 interpreter found (pyenv or python3.X on PATH)")
     wanted = tuple(int(part) for part in minor.split("."))
@@ -118,7 +121,7 @@ def find_python(minor: str) -> tuple[Path, str]:
     return path, ".".join(map(str, version))
 
 
-def _pythons() -> list[tuple[tuple[int, ...], Path]]:
+def _pythons(minor: str) -> list[tuple[tuple[int, ...], Path]]:
     found: dict[tuple[int, ...], Path] = {}
     pyenv = shutil.which("pyenv")
     if pyenv:
@@ -128,8 +131,11 @@ def _pythons() -> list[tuple[tuple[int, ...], Path]]:
             executable = entry / "bin" / "python3"
             if match and executable.is_file():
                 found[(3, int(match.group(1)), int(match.group(2)))] = executable
-    for minor in range(8, 20):
-        executable_name = shutil.which(f"python3.{minor}")
+    if any(f"{version[0]}.{version[1]}" == minor for version in found):
+        return list(found.items())
+    # Not in pyenv: ask the interpreters on PATH (pyenv's shims among them are slow, hence only now).
+    for other in range(8, 20):
+        executable_name = shutil.which(f"python3.{other}")
         if executable_name is None:
             continue
         version = _version_of(Path(executable_name))
