@@ -52,7 +52,8 @@ def model_server_children() -> list[psutil.Process]:
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
-            if "challenger.local.sagemaker.model_server" in " ".join(child.cmdline()):
+            command = " ".join(child.cmdline())
+            if "challenger.local.sagemaker.model_server" in command or "sagemaker/model_server.py" in command:
                 found.append(child)
         except psutil.NoSuchProcess:  # exited while we looked
             continue

@@ -94,7 +94,11 @@ def servers_of(service: LocalSageMaker, endpoint: str) -> list[Any]:
 @pytest.fixture(scope="module")
 def service(s3: Any, s3_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSageMaker]:
     instance = LocalSageMaker(
-        state_dir=tmp_path_factory.mktemp("hosting"), s3_endpoint_url=s3_url, region=REGION, health_timeout=30
+        state_dir=tmp_path_factory.mktemp("hosting"),
+        s3_endpoint_url=s3_url,
+        region=REGION,
+        health_timeout=30,
+        cold_start_seconds=0.0,  # the cold start has its own unit tests; here it would only slow every deploy
     )
     instance.start()
     yield instance
@@ -343,7 +347,9 @@ def test_delete_endpoint_stops_its_container(service: LocalSageMaker, clients: C
     assert len(servers_of(service, "ep-del")) == 1
     adapter = SageMaker(clients.sm, clients.runtime)
     adapter.delete_endpoint("ep-del")
-    assert adapter.endpoint("ep-del") is None  # "Could not find endpoint" → NotFoundError → None
+    # Asynchronous, as on SageMaker: Deleting first, then "Could not find endpoint" → NotFoundError → None.
+    assert clients.sm.describe_endpoint(EndpointName="ep-del")["EndpointStatus"] == "Deleting"
+    wait_until(lambda: adapter.endpoint("ep-del") is None, timeout=15)
     assert servers_of(service, "ep-del") == []
     with pytest.raises(ClientError, match="Endpoint ep-del of account 123456789012 not found"):
         score(clients, "ep-del")
