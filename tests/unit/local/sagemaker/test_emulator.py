@@ -1,7 +1,7 @@
 """The local SageMaker's control plane and runtime rules, in-process: no sockets, no processes.
 
 The service runs with an in-process backend (what `hosting.Backend` does with a real model-server process is
-covered by tests/integration/local_sagemaker). Each rule cites the AWS behaviour it reproduces.
+covered by tests/local/sagemaker). Each rule cites the AWS behaviour it reproduces.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from challenger.local.sagemaker import LocalSageMaker
 from challenger_core.adapters.sagemaker import SageMaker, TrainingSpec
 from challenger_core.errors import ConflictError, NotFoundError
-from tests.integration.local_sagemaker.helpers import IMAGE, ROLE_ARN, SOURCE_URI, clients_for
+from tests.local.sagemaker.helpers import IMAGE, ROLE_ARN, SOURCE_URI, clients_for
 
 pytestmark = pytest.mark.enable_socket
 

@@ -12,7 +12,7 @@ import psutil
 import pytest
 import requests
 
-from tests.integration.local_sagemaker.helpers import REPO, wait_until
+from tests.local.sagemaker.helpers import REPO, wait_until
 
 pytestmark = pytest.mark.enable_socket
 

@@ -15,7 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from challenger.local.sagemaker import LocalSageMaker
-from tests.integration.local_sagemaker.helpers import (
+from tests.local.sagemaker.helpers import (
     BUCKET,
     CREDENTIALS,
     RECIPE,

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from challenger.local.sagemaker import LocalSageMaker
 from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.errors import ServiceError
-from tests.integration.local_sagemaker.helpers import (
+from tests.local.sagemaker.helpers import (
     BUCKET,
     IMAGE,
     REGION,

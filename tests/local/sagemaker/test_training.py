@@ -10,7 +10,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from challenger.local.sagemaker import LocalSageMaker
-from tests.integration.local_sagemaker.helpers import (
+from tests.local.sagemaker.helpers import (
     BUCKET,
     clients_for,
     read_tar_gz,
