@@ -15,6 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from challenger.local.sagemaker import LocalSageMaker
+from recipes.kit.bundle import build_source_bundle
 from tests.local.sagemaker.helpers import (
     BUCKET,
     CREDENTIALS,
@@ -24,7 +25,6 @@ from tests.local.sagemaker.helpers import (
     training_request,
     wait_for_job,
 )
-from tests.support.fake_sagemaker import tar_gz
 
 
 @pytest.fixture(scope="session")
@@ -43,8 +43,8 @@ def s3(s3_url: str) -> Any:
     client.create_bucket(Bucket=BUCKET)
     for name in ("train_v1.csv", "train_v2.csv", "test.csv", "bad_labels.csv"):
         client.upload_file(str(RECIPE / "data" / name), BUCKET, f"datasets/{name}")
-    bundle = {name: (RECIPE / name).read_bytes() for name in ("train.py", "inference.py", "requirements.txt")}
-    client.put_object(Bucket=BUCKET, Key="recipes/sentiment/sourcedir.tar.gz", Body=tar_gz(bundle))
+    bundle = build_source_bundle(RECIPE)  # what the recipe publisher uploads: the recipe plus challenger_kit.py
+    client.put_object(Bucket=BUCKET, Key="recipes/sentiment/sourcedir.tar.gz", Body=bundle)
     return client
 
 

@@ -42,9 +42,14 @@ def test_completed_job_has_sagemaker_shaped_artifacts(trained: dict[str, dict[st
     assert model_uri == f"s3://{BUCKET}/training/job-a/output/model.tar.gz"
     model = read_tar_gz(s3.get_object(Bucket=BUCKET, Key="training/job-a/output/model.tar.gz")["Body"].read())
     # Contents at the archive root, like /opt/ml/model; train.py packs its serving code under code/.
-    assert {"model.skops", "model_meta.json", "evaluation.json", "code/inference.py"} <= set(model)
+    assert {"model.npz", "model.json", "evaluation.json", "code/inference.py", "code/challenger_kit.py"} <= set(model)
+    settings = json.loads(model["model.json"])
     # Hyperparameters reached the script as --name value (the toolkit's mapping).
-    assert json.loads(model["model_meta.json"])["hyperparameters"]["ngram_max"] == 1
+    assert settings["vectorizer"]["ngram_range"] == [1, 1]
+    # Trained inside the framework image's environment (sklearn 1.9-0), not the dev venv (3.13, sklearn 1.9.1).
+    assert settings["versions"]["sklearn"] == "1.9.0"
+    assert settings["versions"]["numpy"] == "2.5.1"
+    assert settings["versions"]["python"].startswith("3.12.")
     output = read_tar_gz(s3.get_object(Bucket=BUCKET, Key="training/job-a/output/output.tar.gz")["Body"].read())
     evaluation = json.loads(output["evaluation.json"])
     assert 0.5 < evaluation["metrics"]["f1"] <= 1.0
