@@ -132,7 +132,7 @@ def test_invoke_answers_real_predictions(clients: Clients, endpoint_a: str) -> N
     assert response["InvokedProductionVariant"] == "AllTraffic"
     predictions = json.loads(response["Body"].read())["predictions"]
     assert [p["label_name"] for p in predictions] == ["positive", "negative"]
-    csv_body = f"review_text\n{NEGATIVE}\n".encode()
+    csv_body = f'review_text\n"{NEGATIVE}"\n'.encode()  # quoted: the review has commas
     csv = clients.runtime.invoke_endpoint(EndpointName=endpoint_a, Body=csv_body, ContentType="text/csv")
     assert json.loads(csv["Body"].read())["predictions"][0]["label"] == 0
 
