@@ -345,7 +345,7 @@ class Split:
 
 def split_rows(train: Sequence[Row], test: Sequence[Row] | None, recipe: Recipe, test_fraction: float) -> Split:
     """The stable hold-out: hash-side rows of the train channel plus every test row; train rows equal to a test row
-    (same features) are dropped from training."""
+    (same features) are dropped from training. Each side is ordered by row hash."""
     split = Split()
     test_hashes: set[str] = set()
     for row in test or ():
@@ -363,6 +363,13 @@ def split_rows(train: Sequence[Row], test: Sequence[Row] | None, recipe: Recipe,
         else:
             split.train.append(row)
             split.train_hashes.append(digest)
+    # Both sides in content order, not file order: the same data uploaded in another order fits the same model
+    # (solvers such as liblinear depend on row order) and draws the same bootstrap resamples.
+    target = recipe.target_name
+    for rows, hashes in ((split.train, split.train_hashes), (split.holdout, split.holdout_hashes)):
+        order = sorted(range(len(rows)), key=lambda i: (hashes[i], json.dumps(rows[i][target])))
+        rows[:] = [rows[i] for i in order]
+        hashes[:] = [hashes[i] for i in order]
     return split
 
 
@@ -982,7 +989,9 @@ def write_failure(message: str) -> None:
         return
     try:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
-        (Path(output_dir) / FAILURE_FILE).write_text(" ".join(message.split()) + "\n", encoding="utf-8")
+        # One line, and short: DescribeTrainingJob's FailureReason holds at most 1024 characters.
+        line = " ".join(message.split())[:1000]
+        (Path(output_dir) / FAILURE_FILE).write_text(line + "\n", encoding="utf-8")
     except OSError as exc:  # never mask the original failure
         print(f"warning: could not write the failure file: {exc}", file=sys.stderr)
 
