@@ -542,9 +542,18 @@ class ServingCode:
         entry = self.code_dir / "inference.py"
         if not entry.is_file():
             raise RecipeError(f"{CODE_DIR}/inference.py not found in the model directory")
+        # Top-level modules this code may import from its own directory or its vendored lib/: while it runs, those
+        # names resolve there, not to the training job's copies (e.g. another version of the kit).
         self._local_names = {p.stem for p in self.code_dir.glob("*.py")} | {
             p.name for p in self.code_dir.iterdir() if p.is_dir() and (p / "__init__.py").exists()
         }
+        lib = self.code_dir / VENDORED_LIB
+        if lib.is_dir():
+            self._local_names |= {
+                p.stem if p.suffix == ".py" else p.name
+                for p in lib.iterdir()
+                if (p.suffix == ".py" or p.is_dir()) and not p.name.endswith((".dist-info", ".egg-info", "__pycache__"))
+            }
         self._own_modules: dict[str, ModuleType] = {}
         ServingCode._counter += 1
         name = f"_challenger_serving_{ServingCode._counter}"

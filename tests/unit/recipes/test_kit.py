@@ -197,6 +197,37 @@ def test_champion_is_evaluated_through_its_own_serving_code_and_kit(
     assert sys.modules["challenger_kit"] is kit_before
 
 
+def test_champion_code_imports_its_own_vendored_libraries_not_the_training_jobs(
+    sentiment_train: ModuleType, v1_job: Job, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    champion = tmp_path / "champion_model"
+    shutil.copytree(v1_job.model, champion)
+    (champion / "code" / "lib").mkdir()
+    (champion / "code" / "lib" / "tinydep.py").write_text("FLIP = True\n")
+    with (champion / "code" / "inference.py").open("a", encoding="utf-8") as handle:
+        handle.write(
+            "\nimport tinydep\n\n_original_predict_fn = predict_fn\n\n"
+            "def predict_fn(data, model):\n"
+            "    out = _original_predict_fn(data, model)\n"
+            "    flipped = [{**p, 'label': 0, 'label_name': 'negative', 'score': 0.25} for p in out]\n"
+            "    return flipped if tinydep.FLIP else out\n"
+        )
+    channel = tmp_path / "champion"
+    channel.mkdir()
+    (channel / "model.tar.gz").write_bytes(tar_gz(champion))
+    # The training job already has another `tinydep` loaded; the champion must not see it.
+    theirs = ModuleType("tinydep")
+    theirs.FLIP = False  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tinydep", theirs)
+
+    code, job = run_training(sentiment_train, tmp_path / "job", DATA_DIR / "train_v2.csv", champion=channel)
+
+    assert code == 0
+    comparison = json.loads((job.model / "evaluation.json").read_text())["comparison"]
+    assert comparison["champion_metrics"]["recall"] == 0.0
+    assert sys.modules["tinydep"] is theirs
+
+
 def test_a_champion_that_cannot_be_compared_is_reported_and_the_challenger_still_trains(
     sentiment_train: ModuleType, v1_job: Job, tmp_path: Path
 ) -> None:
