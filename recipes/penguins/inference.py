@@ -8,7 +8,7 @@ The model is plain arrays: ``model.npz`` (loaded with ``allow_pickle=False``) an
 numpy alone, so serving needs neither scikit-learn nor pickle. ``model_fn`` refuses a model whose files do not
 agree with each other or with the recipe (digest, array names, dtypes, shapes, non-finite values, features).
 
-Runs on the framework container's Python 3.10 (no 3.11+ syntax or stdlib) and on the dev venv's 3.13.
+Python 3.10+ (no 3.11+ syntax or stdlib): the framework images' 3.10 and 3.12, the dev venv's 3.13.
 """
 
 from __future__ import annotations

@@ -6,12 +6,13 @@ evaluation.json, failure file) is ``challenger_kit``'s; this file supplies the m
 ``predict``. ``fit`` exports the fitted scikit-learn pipeline to plain arrays (``inference.LinearModel``) and
 ``predict`` scores with that export, so evaluation, golden set and endpoint all run the code that serves.
 
-Runs on the framework container's Python 3.10 + scikit-learn 1.4 and on the dev venv's 3.13 + 1.9.
+Python 3.10+ (the framework images' 3.10 with scikit-learn 1.4.2 and 3.12 with 1.9.0 both train it; tested also
+on the dev venv's 3.13 + 1.9.1). The kit hands `fit` the rows in content order, so the same data in any order fits
+the same model bit for bit.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 from collections.abc import Mapping, Sequence
@@ -105,9 +106,6 @@ def fit(rows: list[dict[str, Any]], hyperparameters: dict[str, Any]) -> Fitted:
         raise challenger_kit.RecipeError(f"invalid hyperparameters: alpha must be >= 0, got {alpha}")
     numeric, categorical = inference.split_features(spec)
     pipeline = build_pipeline(len(numeric), len(categorical), alpha)
-    # Floating-point sums depend on row order: sorted rows make the same data give the same model bit for bit,
-    # however the upload ordered it, so a re-upload can never differ from its champion by rounding noise.
-    rows = sorted(rows, key=lambda row: json.dumps(row, sort_keys=True, default=str))
     targets = np.asarray([row[spec.target_name] for row in rows], dtype=np.float64)
     pipeline.fit(matrix(numeric, categorical, rows), targets)
     return Fitted(pipeline, export(pipeline, numeric, categorical), alpha)
