@@ -52,8 +52,8 @@ format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-typecheck: install ## mypy --strict on the core, the handlers and the CLI
-	$(BIN)/mypy layers/core/challenger_core functions challenger
+typecheck: install ## mypy --strict on the core, the handlers, the CLI and the recipe kit
+	$(BIN)/mypy layers/core/challenger_core functions challenger recipes/kit
 
 cfn-lint: install tools ## cfn-lint on template.yaml, and on its SAM translation (catches cycles)
 	$(BIN)/cfn-lint template.yaml

@@ -658,6 +658,11 @@ def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
+def _weighted_mean(weights: np.ndarray, values: np.ndarray, total: np.ndarray) -> np.ndarray:
+    mean: np.ndarray = weights @ values / total
+    return mean
+
+
 class _Scored:
     """Per-row arrays of one model's predictions on the evaluation rows, ready for weighted metrics."""
 
@@ -692,10 +697,10 @@ class _Scored:
         if self.kind == "regression":
             error = self.value - self.true_value
             if name in ("mse", "rmse"):
-                mse = weights @ (error * error) / total
+                mse = _weighted_mean(weights, error * error, total)
                 return np.sqrt(mse) if name == "rmse" else mse
             if name == "mae":
-                return weights @ np.abs(error) / total
+                return _weighted_mean(weights, np.abs(error), total)
             if name == "r2":
                 y = self.true_value
                 sum_y, sum_y2 = weights @ y, weights @ (y * y)
@@ -705,7 +710,7 @@ class _Scored:
             raise KeyError(name)
         correct = (self.true == self.pred).astype(np.float64)
         if name == "accuracy":
-            return weights @ correct / total
+            return _weighted_mean(weights, correct, total)
         if self.kind == "binary":
             true_pos = (self.true == self.positive).astype(np.float64)
             pred_pos = (self.pred == self.positive).astype(np.float64)
@@ -723,9 +728,9 @@ class _Scored:
             if name == "log_loss":
                 p = np.clip(self.score, np.finfo(np.float64).eps, 1 - np.finfo(np.float64).eps)
                 loss = -(true_pos * np.log(p) + (1 - true_pos) * np.log(1 - p))
-                return weights @ loss / total
+                return _weighted_mean(weights, loss, total)
             if name == "brier":
-                return weights @ ((self.score - true_pos) ** 2) / total
+                return _weighted_mean(weights, (self.score - true_pos) ** 2, total)
             raise KeyError(name)
         true_onehot = np.eye(self.n_classes)[self.true]
         pred_onehot = np.eye(self.n_classes)[self.pred]
