@@ -246,6 +246,13 @@ def bench_default(
         args.rounds,
         args.single_calls,
     )
+    bodies = [json.dumps({"instances": [t]}) for t in texts]
+    chain = timed(
+        lambda: inference.output_fn(
+            inference.predict_fn(inference.input_fn(rng.choice(bodies), "application/json"), model), "application/json"
+        ),
+        args.rounds * args.single_calls,
+    )
     batch_texts = [texts[i % len(texts)] for i in range(100)]
     batch = [{"review_text": t} for t in batch_texts]
     ours_batch, sk_batch = interleaved(
@@ -263,6 +270,7 @@ def bench_default(
             "cold_import_numpy_ms": numpy_ms,
             "single_p50_us": ours_single,
             "single_sklearn_p50_us": sk_single,
+            "single_chain_p50_us": statistics.median(chain),
             "batch100_us": ours_batch,
             "batch100_sklearn_us": sk_batch,
             "batch100_speedup": sk_batch / ours_batch,
@@ -331,7 +339,10 @@ def table(results: dict[str, Any]) -> str:
         cold = single = batch = "—"
         if "single_p50_us" in e:
             cold = f"{e['cold_import_and_model_fn_ms']:.0f} ms ({e['cold_import_numpy_ms']:.0f} ms)"
-            single = f"{e['single_p50_us']:.1f} µs ({e['single_sklearn_p50_us']:.0f} µs)"
+            single = (
+                f"{e['single_p50_us']:.1f} µs ({e['single_sklearn_p50_us']:.0f} µs); "
+                f"input_fn→output_fn {e['single_chain_p50_us']:.0f} µs"
+            )
             batch = f"{e['batch100_us']:.0f} µs ({e['batch100_sklearn_us']:.0f} µs, {e['batch100_speedup']:.1f}×)"
         lines.append(
             f"| {name} | {e['features']:,} | {e['model_npz_bytes'] / 1e6:.2f} MB | "
