@@ -1068,6 +1068,10 @@ class JobArgs:
                 inline = args.pop(0)
             if name in paths:
                 paths[name] = inline
+            elif name.startswith("sagemaker_"):
+                # SageMaker's own (sagemaker_program, sagemaker_region, ...): the toolkit filters the ones it knows,
+                # and any other is the platform's business, not a recipe hyperparameter.
+                continue
             elif name in defaults:
                 values[name] = _coerce_hyperparameter(name, inline, defaults[name])
             else:
