@@ -489,6 +489,8 @@ def test_hyperparameters_arrive_as_sagemaker_strings(
         "--C=2",
         "--bootstrap-samples",
         "100",
+        "--sagemaker_container_log_level",  # SageMaker's own: not the recipe's business
+        "20",
     )
 
     assert code == 0
