@@ -26,12 +26,13 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
-from urllib.parse import unquote, urlsplit
+
+from werkzeug.serving import WSGIRequestHandler
+from werkzeug.wrappers import Request, Response
 
 from challenger.local.sagemaker import s3io
 from challenger.local.sagemaker.errors import (
@@ -52,8 +53,10 @@ from challenger.local.sagemaker.hosting import (
     ContainerSpec,
 )
 from challenger.local.sagemaker.training import TrainingJob, TrainingRun
+from challenger.local.serving import WsgiServer
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
     from mypy_boto3_s3 import S3Client
 else:
     S3Client = Any
@@ -172,33 +175,28 @@ class LocalSageMaker:
         self._endpoints: dict[str, Endpoint] = {}
         self._workers: list[threading.Thread] = []
         self._faults: dict[str, collections.deque[str]] = {kind: collections.deque() for kind in FAULT_KINDS}
-        self._server: _Server | None = None
-        self._serve_thread: threading.Thread | None = None
+        self._server: WsgiServer | None = None
         self._s3: S3Client | None = None
         self.url = ""
 
     # Lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
-        """Bind, restore persisted state (restarting InService endpoints, waiting until they are healthy), serve."""
+        """Restore persisted state (restarting InService endpoints, waiting until they are healthy), then serve."""
         if self._server is not None:
             raise RuntimeError("LocalSageMaker is already started")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._stopping.clear()
-        self._server = _Server(self._address, self)
-        self.url = f"http://{self._address[0]}:{self._server.server_address[1]}"
         try:
             self._restore()
+            # Serving starts only now: nobody sees a restored endpoint before its container is back.
+            self._server = WsgiServer(
+                self._wsgi, host=self._address[0], port=self._address[1], handler=_Handler, name="local-sagemaker"
+            )
         except BaseException:
-            # Not serving yet: close the socket here, stop() would wait forever for a serve loop that never ran.
             self._stopping.set()
             self._stop_backends()
-            self._server.server_close()
-            self._server = None
             raise
-        self._serve_thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name="local-sagemaker", daemon=True
-        )
-        self._serve_thread.start()
+        self.url = self._server.url
         logger.info("local SageMaker serving on %s (state in %s)", self.url, self.state_dir)
 
     def stop(self) -> None:
@@ -206,8 +204,7 @@ class LocalSageMaker:
         server = self._server
         self._stopping.set()
         if server is not None:
-            server.shutdown()
-            server.server_close()  # joins the request threads: in-flight invocations complete first
+            server.stop()  # no new requests; in-flight invocations hold their backend, which is drained below
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
@@ -217,7 +214,6 @@ class LocalSageMaker:
         self._stop_backends()
         self._save()
         self._server = None
-        self._serve_thread = None
         logger.info("local SageMaker stopped")
 
     def _stop_backends(self) -> None:
@@ -262,6 +258,9 @@ class LocalSageMaker:
         with self._lock:
             workers, self._workers = self._workers, []
         return workers
+
+    def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return _route(self, Request(environ))(environ, start_response)
 
     @property
     def s3(self) -> S3Client:
@@ -873,113 +872,87 @@ def _variant_summary(spec: ContainerSpec) -> Document:
 
 
 # HTTP -------------------------------------------------------------------------------------------
+class _Handler(WSGIRequestHandler):
+    timeout = INVOKE_TIMEOUT_SECONDS + 5  # an idle keep-alive connection does not pin a thread forever
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        logger.debug('"%s" %s', self.requestline, code)
+
+
 _INVOCATIONS_PATH = re.compile(r"^/endpoints/([^/]+)/invocations$")
 _FORWARDED_HEADERS = ("Content-Type", "Accept", "X-Amzn-SageMaker-Custom-Attributes")
 
 
-class _Server(ThreadingHTTPServer):
-    # Non-daemon request threads + block_on_close: server_close() waits for in-flight requests (the drain).
-    daemon_threads = False
-    block_on_close = True
-    request_queue_size = 128
+def _route(service: LocalSageMaker, request: Request) -> Response:
+    """One server, both protocols: awsJson `POST /` with X-Amz-Target, rest-json invocations, and _local."""
+    target = request.headers.get("X-Amz-Target")
+    invocation = _INVOCATIONS_PATH.match(request.path)
+    if request.method == "POST" and request.path == "/" and target:
+        return _control(service, target, request.get_data())
+    if request.method == "POST" and invocation:
+        return _invoke(service, invocation.group(1), request)
+    if request.method == "POST" and request.path == "/_local/faults":
+        return _fault(service, request.get_data())
+    if request.method == "GET" and request.path == "/_local/health":
+        return _json(200, {"status": "ok"})
+    return _json(404, {"message": f"no route for {request.method} {request.path}"})
 
-    def __init__(self, address: tuple[str, int], service: LocalSageMaker) -> None:
-        super().__init__(address, _Handler)
-        self.service = service
 
-
-class _Handler(BaseHTTPRequestHandler):
-    # HTTP/1.0: one request per connection, so no idle keep-alive connection can hold up stop().
-    protocol_version = "HTTP/1.0"
-    server: _Server
-    server_version = "LocalSageMaker/1.0"
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        path = urlsplit(self.path).path
-        target = self.headers.get("X-Amz-Target")
-        match = _INVOCATIONS_PATH.match(path)
-        if path == "/" and target:
-            self._control(target, body)
-        elif match:
-            self._invoke(unquote(match.group(1)), body)
-        elif path == "/_local/faults":
-            self._fault(body)
-        else:
-            self._json(404, {"message": f"no route for POST {path}"})
-
-    def do_GET(self) -> None:
-        if urlsplit(self.path).path == "/_local/health":
-            self._json(200, {"status": "ok"})
-        else:
-            self._json(404, {"message": f"no route for GET {self.path}"})
-
-    def _control(self, target: str, body: bytes) -> None:
-        service, _, operation = target.partition(".")
-        try:
-            if service != "SageMaker":
-                raise ApiError("UnknownOperationException", f"Unknown target {target}")
-            try:
-                request = json.loads(body or b"{}")
-            except json.JSONDecodeError as exc:
-                raise ApiError("SerializationException", f"Request body is not valid JSON: {exc}") from None
-            if not isinstance(request, dict):
-                raise ApiError("SerializationException", "Request body must be a JSON object")
-            response = self.server.service.handle_control(operation, request)
-        except ApiError as exc:
-            self._json(exc.status, {"__type": exc.code, "message": exc.message}, JSON_CONTENT_TYPE)
-            return
-        except Exception as exc:
-            logger.exception("SageMaker.%s failed", operation)
-            self._json(500, {"__type": "InternalFailure", "message": str(exc)}, JSON_CONTENT_TYPE)
-            return
-        self._json(200, response, JSON_CONTENT_TYPE)
-
-    def _invoke(self, endpoint_name: str, body: bytes) -> None:
-        headers = {name: value for name in _FORWARDED_HEADERS if (value := self.headers.get(name)) is not None}
-        try:
-            payload, content_type = self.server.service.handle_invoke(endpoint_name, body, headers)
-        except ApiError as exc:
-            # rest-json: botocore takes the code from x-amzn-ErrorType and the modeled members from the body.
-            document = {"Message" if exc.code == "ModelError" else "message": exc.message, **exc.fields}
-            self._json(exc.status, document, "application/json", {"x-amzn-ErrorType": exc.code})
-            return
-        except Exception as exc:
-            logger.exception("InvokeEndpoint %s failed", endpoint_name)
-            self._json(500, {"message": str(exc)}, "application/json", {"x-amzn-ErrorType": "InternalFailure"})
-            return
-        self._send(
-            200,
-            payload,
-            content_type or "application/json",
-            {"x-Amzn-Invoked-Production-Variant": VARIANT_NAME},
-        )
-
-    def _fault(self, body: bytes) -> None:
+def _control(service: LocalSageMaker, target: str, body: bytes) -> Response:
+    prefix, _, operation = target.partition(".")
+    try:
+        if prefix != "SageMaker":
+            raise ApiError("UnknownOperationException", f"Unknown target {target}")
         try:
             request = json.loads(body or b"{}")
-            self.server.service.inject_fault(
-                request["kind"], str(request.get("message", "injected fault")), int(request.get("count", 1))
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            self._json(400, {"message": f"bad fault request: {exc}"})
-            return
-        self._json(200, {"injected": request["kind"]})
+        except json.JSONDecodeError as exc:
+            raise ApiError("SerializationException", f"Request body is not valid JSON: {exc}") from None
+        if not isinstance(request, dict):
+            raise ApiError("SerializationException", "Request body must be a JSON object")
+        return _json(200, service.handle_control(operation, request), JSON_CONTENT_TYPE)
+    except ApiError as exc:
+        return _json(exc.status, {"__type": exc.code, "message": exc.message}, JSON_CONTENT_TYPE)
+    except Exception as exc:
+        logger.exception("SageMaker.%s failed", operation)
+        return _json(500, {"__type": "InternalFailure", "message": str(exc)}, JSON_CONTENT_TYPE)
 
-    def _json(
-        self, status: int, document: Document, content_type: str = "application/json", headers: Document | None = None
-    ) -> None:
-        self._send(status, json.dumps(document).encode("utf-8"), content_type, headers)
 
-    def _send(self, status: int, body: bytes, content_type: str, headers: Document | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        for name, value in (headers or {}).items():
-            self.send_header(name, str(value))
-        self.end_headers()
-        self.wfile.write(body)
+def _invoke(service: LocalSageMaker, endpoint_name: str, request: Request) -> Response:
+    headers = {name: value for name in _FORWARDED_HEADERS if (value := request.headers.get(name)) is not None}
+    try:
+        payload, content_type = service.handle_invoke(endpoint_name, request.get_data(), headers)
+    except ApiError as exc:
+        # rest-json: botocore takes the code from x-amzn-ErrorType and the modeled members from the body.
+        document = {"Message" if exc.code == "ModelError" else "message": exc.message, **exc.fields}
+        return _json(exc.status, document, "application/json", {"x-amzn-ErrorType": exc.code})
+    except Exception as exc:
+        logger.exception("InvokeEndpoint %s failed", endpoint_name)
+        return _json(500, {"message": str(exc)}, "application/json", {"x-amzn-ErrorType": "InternalFailure"})
+    return _response(
+        200, payload, content_type or "application/json", {"x-Amzn-Invoked-Production-Variant": VARIANT_NAME}
+    )
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s - %s", self.address_string(), format % args)
+
+def _fault(service: LocalSageMaker, body: bytes) -> Response:
+    try:
+        request = json.loads(body or b"{}")
+        service.inject_fault(
+            request["kind"], str(request.get("message", "injected fault")), int(request.get("count", 1))
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        return _json(400, {"message": f"bad fault request: {exc}"})
+    return _json(200, {"injected": request["kind"]})
+
+
+def _json(
+    status: int, document: Document, content_type: str = "application/json", headers: Document | None = None
+) -> Response:
+    return _response(status, json.dumps(document).encode("utf-8"), content_type, headers)
+
+
+def _response(status: int, body: bytes, content_type: str, headers: Document | None = None) -> Response:
+    response = Response(body, status=status, content_type=content_type)
+    response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    for name, value in (headers or {}).items():
+        response.headers[name] = str(value)
+    return response
