@@ -5,8 +5,9 @@ challenger local demo [--exit]
 challenger data push FILE [--dataset NAME] [--test FILE]
 challenger runs list | runs show ID | runs wait [ID]
 challenger models list
-challenger approve RUN | reject RUN
+challenger approve RUN | reject RUN [--comment TEXT]
 challenger rollback [--to VERSION]
+challenger audit [--limit N]
 challenger predict TEXT [TEXT ...]
 challenger outbox [ID]                      (local cloud only)
 challenger recipe new NAME                  (scaffold recipes/NAME/ with sample data and tests)
@@ -25,35 +26,89 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+from challenger_core.errors import DataValidationError
+from challenger_core.triggering import INCOMING, TRAIN_FILE, dataset_of
 
 from challenger.scaffold import ScaffoldError, new_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = Path(os.environ.get("CHALLENGER_STATE_DIR", ROOT / ".challenger"))
 TERMINAL = ("SUCCEEDED", "FAILED")
+USER_AGENT = "challenger-cli/1.0"  # recorded in the audit log next to each decision
+OPERATOR_PREFIX = "/operator"  # decisions: IAM (SigV4) on a stack, the local operator token locally
 
 
 class CliError(Exception):
     """A problem the user can fix; printed without a traceback, exit status 2."""
 
 
+class BearerToken(requests.auth.AuthBase):
+    """The local cloud's operator token (`.challenger/local-token`), which its gateway accepts as the identity."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        return request
+
+
+class SigV4(requests.auth.AuthBase):
+    """Sign a request for API Gateway's IAM authorization (service `execute-api`) with the caller's credentials."""
+
+    def __init__(self, session: boto3.Session, region: str) -> None:
+        self.session = session
+        self.region = region
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        credentials = self.session.get_credentials()
+        if credentials is None:
+            raise CliError("no AWS credentials: decisions on a stack are signed with your IAM identity (SigV4)")
+        signed = AWSRequest(
+            method=request.method,
+            url=request.url,
+            data=request.body,
+            headers={k: v for k, v in request.headers.items() if k.lower() in ("content-type", "host")},
+        )
+        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", self.region).add_auth(signed)
+        request.headers.update(dict(signed.headers))
+        return request
+
+
 @dataclass
 class Target:
-    """Where the commands go: the API (URL + key) and the data bucket."""
+    """Where the commands go: the API (URL + key for reads, operator credential for decisions), the data bucket."""
 
     api_url: str
     api_key: str
     data_bucket: str
     s3: Any
     outbox_dir: Path | None = None
+    operator_auth: requests.auth.AuthBase | None = None
 
-    def call(self, method: str, path: str, body: Any = None, *, ok: Sequence[int] = (200, 202)) -> Any:
+    def call(
+        self, method: str, path: str, body: Any = None, *, ok: Sequence[int] = (200, 202), operator: bool = False
+    ) -> Any:
+        """Call the API: reads and predictions with the API key; `operator=True` for decisions (/operator door)."""
+        if operator and self.operator_auth is None:
+            raise CliError("no operator credential for this target")
+        url = f"{self.api_url}{OPERATOR_PREFIX if operator else ''}{path}"
+        headers = {"User-Agent": USER_AGENT} | ({} if operator else {"x-api-key": self.api_key})
         try:
             response = requests.request(
-                method, f"{self.api_url}{path}", json=body, headers={"x-api-key": self.api_key}, timeout=30
+                method,
+                url,
+                json=body,
+                headers=headers,
+                auth=self.operator_auth if operator else None,
+                timeout=30,
             )
         except requests.ConnectionError as exc:
             raise CliError(f"cannot reach the API at {self.api_url}: is `challenger local up` running?") from exc
@@ -76,7 +131,14 @@ def local_target(state_dir: Path = STATE_DIR) -> Target:
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106 — moto's dummy credentials
     )
-    return Target(info["api_url"], info["api_key"], info["data_bucket"], s3, Path(info["outbox_dir"]))
+    return Target(
+        info["api_url"],
+        info["api_key"],
+        info["data_bucket"],
+        s3,
+        Path(info["outbox_dir"]),
+        operator_auth=BearerToken(info["console_token"]),
+    )
 
 
 def stack_target(stack: str) -> Target:
@@ -84,14 +146,28 @@ def stack_target(stack: str) -> Target:
     described = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     key = boto3.client("apigateway").get_api_key(apiKey=outputs["ApiKeyId"], includeValue=True)["value"]
-    return Target(outputs["ApiUrl"].rstrip("/"), key, outputs["DataBucketName"], boto3.client("s3"))
+    session = boto3.Session()
+    api_url = outputs["ApiUrl"].rstrip("/")
+    # https://<id>.execute-api.<region>.amazonaws.com/<stage>: sign for the API's own region.
+    region = api_url.split(".execute-api.")[-1].split(".")[0] if ".execute-api." in api_url else session.region_name
+    return Target(
+        api_url, key, outputs["DataBucketName"], boto3.client("s3"), operator_auth=SigV4(session, str(region))
+    )
 
 
 # Commands ------------------------------------------------------------------------------------------
 
 
 def data_push(target: Target, file: Path, dataset: str, test: Path | None) -> None:
-    """Upload test.csv first (if any): the train.csv upload is what starts the run."""
+    """Upload test.csv first (if any): the train.csv upload is what starts the run.
+
+    The dataset name is checked first with the trigger's own rule: a name it refuses would upload fine and then
+    start nothing.
+    """
+    try:
+        dataset_of(f"{INCOMING}{dataset}/{TRAIN_FILE}")
+    except DataValidationError as exc:
+        raise CliError(str(exc)) from exc
     for source, name in ((test, "test.csv"), (file, "train.csv")):
         if source is None:
             continue
@@ -117,12 +193,12 @@ def runs_list(target: Target) -> None:
 
 
 def runs_start(target: Target, dataset: str | None, force: bool) -> None:
-    result = target.call("POST", "/runs", {"dataset": dataset, "force": force})
+    result = target.call("POST", "/runs", {"dataset": dataset, "force": force}, operator=True)
     print(f"run {result['run_id']} started" if result["started"] else f"not started: {result['reason']}")
 
 
 def runs_show(target: Target, run_id: str) -> dict[str, Any]:
-    detail: dict[str, Any] = target.call("GET", f"/runs/{run_id}")
+    detail: dict[str, Any] = target.call("GET", f"/runs/{run_id}", operator=True)  # with its decisions
     run = detail["run"]
     print(f"run {run['run_id']}  {run['status']}  {run.get('outcome') or ''}  dataset={run['dataset']}")
     for step in detail["steps"]:
@@ -131,6 +207,8 @@ def runs_show(target: Target, run_id: str) -> dict[str, Any]:
         )
     if run.get("error"):
         print(f"  cause: {run['error']}")
+    for entry in detail.get("audit") or []:
+        print(f"  {entry['at']}  {entry['action']} by {entry['actor']} via {entry['via']}: {entry['detail']}")
     return detail
 
 
@@ -185,12 +263,12 @@ def models_list(target: Target) -> None:
 
 
 def decide(target: Target, run_id: str, decision: str, comment: str) -> None:
-    result = target.call("POST", f"/runs/{run_id}/approval", {"decision": decision, "comment": comment})
+    result = target.call("POST", f"/runs/{run_id}/approval", {"decision": decision, "comment": comment}, operator=True)
     print(f"v{result['version']} {result['decision'].lower()}")
 
 
 def rollback(target: Target, version: int | None, *, wait: bool = True, timeout: float = 300) -> int:
-    started = target.call("POST", "/rollback", {"version": version} if version else {})
+    started = target.call("POST", "/rollback", {"version": version} if version else {}, operator=True)
     version = int(started["version"])
     print(f"rolling back to v{version} (blue/green, smoke-tested)…")
     deadline = time.monotonic() + timeout
@@ -203,6 +281,34 @@ def rollback(target: Target, version: int | None, *, wait: bool = True, timeout:
             raise CliError(f"rollback to v{version} failed: {model.get('failure_reason')}")
         time.sleep(0.5)
     return version
+
+
+def audit_list(target: Target, limit: int) -> None:
+    """The newest decisions (approve, reject, rollback, retrain): who, when, from where, why."""
+    entries: list[dict[str, Any]] = []
+    after: str | None = None
+    while len(entries) < limit:
+        query = f"?limit={min(limit - len(entries), 500)}" + (f"&after={quote(after, safe='')}" if after else "")
+        page = target.call("GET", f"/audit{query}", operator=True)
+        entries.extend(page["entries"])
+        after = page.get("next")
+        if not after:
+            break
+    rows = [
+        (
+            e["at"],
+            e["action"],
+            e["actor"],
+            e["via"],
+            e.get("source_ip") or "",
+            f"v{e['version']}" if e.get("version") else "",
+            e.get("run_id") or "",
+            (e.get("comment") or "")[:40],
+            e.get("detail") or "",
+        )
+        for e in entries
+    ]
+    print_table(("when", "action", "who", "via", "from", "model", "run", "comment", "detail"), rows)
 
 
 def predict(target: Target, texts: Sequence[str]) -> dict[str, Any]:
@@ -322,7 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(verb, help=f"{verb} the challenger a run is waiting on")
         sub.add_argument("run_id")
         sub.add_argument("--comment", default="")
-    commands.add_parser("rollback", help="redeploy an earlier version").add_argument("--to", type=int, dest="version")
+    commands.add_parser("rollback", help="redeploy a version that was live before").add_argument(
+        "--to", type=int, dest="version"
+    )
+    commands.add_parser("audit", help="the decisions taken, newest first").add_argument(
+        "--limit", type=int, default=50, help="how many entries (pages through the API)"
+    )
     commands.add_parser("predict").add_argument("texts", nargs="+")
     commands.add_parser("outbox", help="emails the local cloud sent").add_argument("message_id", nargs="?")
     recipe = commands.add_parser("recipe").add_subparsers(dest="recipe_command", required=True)
@@ -373,6 +484,8 @@ def dispatch(args: argparse.Namespace, target: Target) -> int:
             decide(target, args.run_id, args.command, args.comment)
         case "rollback":
             rollback(target, args.version)
+        case "audit":
+            audit_list(target, args.limit)
         case "predict":
             predict(target, args.texts)
         case "outbox":

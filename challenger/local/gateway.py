@@ -14,6 +14,12 @@ What it reproduces (REST API, "v1" proxy payload)
   are played by a local token: the request needs ``Authorization: Bearer <console_token>`` (the bare token is
   accepted too, as API Gateway's authorizer does) or gets 401 ``Unauthorized``; the event then carries
   ``requestContext.authorizer.claims`` for a local user (``LOCAL_CLAIMS``).
+* ``AWS_IAM`` authorization (the operator routes ``/operator/...``) is played by the same local token: API
+  Gateway answers an unsigned request on an IAM method with 403 ``Missing Authentication Token``, and a signed
+  one reaches the function with the caller in ``requestContext.identity`` (``userArn``, ``user``, ``caller``,
+  ``accessKey``, ``accountId``: "$context.identity.*" in the API Gateway developer guide's "$context Variables
+  for data models, authorizers, mapping templates, and access logging"); locally the caller is the IAM user
+  ``local-operator`` of the local account.
 * API Gateway's own answers: no route (or no such method) → 403 ``Missing Authentication Token``; missing or
   wrong ``x-api-key`` on a key-required route → 403 ``Forbidden``; body over 10 MB → 413; the integration
   raising, or answering something that is not a proxy response → 502 ``Internal server error``; no answer
@@ -72,6 +78,9 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload quota (10 
 INTEGRATION_TIMEOUT_SECONDS = 29.0  # API Gateway's default (and, for REST APIs, usual maximum) integration timeout
 LOCAL_CLAIMS = {"email": "you@localhost", "cognito:username": "local"}
 """The claims a Cognito authorizer would pass on for the local user."""
+IAM_AUTHORIZER = "AWS_IAM"  # SAM's name for IAM authorization on an Api event
+LOCAL_OPERATOR = "local-operator"
+LOCAL_OPERATOR_ID = "AIDALOCALOPERATOR"  # the IAM user id that API Gateway reports as identity.user/caller
 OUTBOX_PATH = "/_local/outbox"
 CONFIG_PATH = "/config.json"
 RAW_HEADERS = "challenger.raw_headers"  # environ key: the request's headers as (name, value) pairs, as sent
@@ -326,6 +335,8 @@ class LocalApiGateway:
             given_key and hmac.compare_digest(given_key.encode(), self.api_key.encode())
         ):
             raise _GatewayError(403, "Forbidden", "ForbiddenException")
+        if route.authorizer == IAM_AUTHORIZER and not self._token_ok(request):
+            raise _GatewayError(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
         if route.authorizer is not None and not self._token_ok(request):
             raise _GatewayError(401, "Unauthorized", "UnauthorizedException")
         event = self._proxy_event(request, path, body, route, parameters, request_id)
@@ -432,7 +443,9 @@ class LocalApiGateway:
         now = datetime.now(UTC)
         host = request.headers.get("host") or f"{self.host}:{server_port}"
         key_used = request.headers.get("x-api-key") if route.api_key_required else None
-        authorizer = {"claims": dict(LOCAL_CLAIMS)} if route.authorizer is not None else None
+        iam = route.authorizer == IAM_AUTHORIZER
+        authorizer = {"claims": dict(LOCAL_CLAIMS)} if route.authorizer is not None and not iam else None
+        operator_arn = f"arn:aws:iam::{self.template.account}:user/{LOCAL_OPERATOR}" if iam else None
         return {
             "resource": route.resource,
             "path": path,
@@ -458,17 +471,17 @@ class LocalApiGateway:
                 "requestId": request_id,
                 "identity": {
                     "cognitoIdentityPoolId": None,
-                    "accountId": None,
+                    "accountId": self.template.account if iam else None,
                     "cognitoIdentityId": None,
-                    "caller": None,
+                    "caller": LOCAL_OPERATOR_ID if iam else None,
                     "sourceIp": client_ip,
                     "principalOrgId": None,
-                    "accessKey": None,
+                    "accessKey": "AKIALOCALOPERATOR" if iam else None,
                     "cognitoAuthenticationType": None,
                     "cognitoAuthenticationProvider": None,
-                    "userArn": None,
+                    "userArn": operator_arn,
                     "userAgent": request.headers.get("user-agent"),
-                    "user": None,
+                    "user": LOCAL_OPERATOR_ID if iam else None,
                     "apiKey": key_used,
                     "apiKeyId": "localkey01" if key_used else None,
                 },

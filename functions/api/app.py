@@ -1,22 +1,27 @@
 """ApiFunction: the REST API behind API Gateway, including the approval links' pages and its OpenAPI document.
 
 Routes: GET /health, POST /predict, GET /models, GET /models/{version}, GET /runs, POST /runs,
-GET /runs/{run_id}, POST /runs/{run_id}/approval, GET /approvals, POST /rollback,
+GET /runs/{run_id}, POST /runs/{run_id}/approval, GET /approvals, POST /rollback, GET /audit,
 GET/POST /approvals/{approval_id}, GET /openapi.json, GET /swagger.
 A GET never decides anything (mail scanners follow links): it shows a confirmation form that POSTs.
 
-Two doors, one function (docs/decisions/0003-api-auth.md): machine callers use the plain routes with an API
-key; the dashboard uses the same routes under ``/console``, where API Gateway's Cognito authorizer has
-checked the user's ID token. The resolver strips the prefix, so each handler exists once.
+Three doors, one function (docs/decisions/0003-api-auth.md, 0007-operator-identity.md): the API key of the
+usage plan reaches only POST /predict and the GET reads; decisions that change what serves (retrain, approve or
+reject, roll back) and the audit log need an operator identity, either under ``/console`` (Cognito ID token,
+the dashboard) or under ``/operator`` (IAM, SigV4: the CLI and automation). The resolver strips the prefix, so
+each handler exists once; `_operator()` refuses a decision that did not come through an operator door, and
+names the caller that the audit log records.
 """
 
 from __future__ import annotations
 
+import base64
 import binascii
 import html
 import json
 import os
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
@@ -27,7 +32,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer, SecurityScheme, Server
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import (
     OpenAPIResponse,
     OpenAPIResponseContentModel,
@@ -38,12 +43,18 @@ from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from challenger_core import approvals, operations, serving
+from challenger_core import approvals, audit, operations, serving
 from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
 from challenger_core.clients import client
-from challenger_core.errors import ApprovalLinkError, ConflictError, NotFoundError, ServiceError
+from challenger_core.errors import (
+    ApprovalLinkError,
+    ConflictError,
+    DataValidationError,
+    NotFoundError,
+    ServiceError,
+)
 from challenger_core.models import ModelVersion, Run
 from challenger_core.observability import logger, metrics, tracer
 from challenger_core.registry import Registry
@@ -57,14 +68,21 @@ storage = Storage(client("s3"))
 secrets = parameters.SecretsProvider(boto3_client=client("secretsmanager"))
 
 CONSOLE_PREFIX = "/console"
+OPERATOR_PREFIX = "/operator"
 TITLE = "Challenger API"
 API_VERSION = "1.0.0"
 DESCRIPTION = (
-    "Continuous training and blue/green deployment of a SageMaker serverless endpoint. Machine callers send "
-    "`x-api-key`; the dashboard calls the same operations under `/console` with `Authorization: Bearer <Cognito "
-    'ID token>`. Errors are JSON `{"message": ...}` (validation errors add `detail`).'
+    "Continuous training and blue/green deployment of a SageMaker serverless endpoint. Inference clients send "
+    "`x-api-key` (POST /predict and the GET reads only). Operators decide (retrain, approve/reject, roll back, "
+    "read the audit log) under `/console` with `Authorization: Bearer <Cognito ID token>` (the dashboard) or under "
+    "`/operator` with an AWS SigV4 signature (IAM: the CLI, automation). "
+    'Errors are JSON `{"message": ...}` (validation errors add `detail`).'
 )
 JSON_ONLY = "Content-Type must be application/json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+FORM_ONLY = f"Content-Type must be {FORM_TYPE}"
+MAX_FORM_BYTES = 4096  # an approval form is three short fields; anything bigger is not one
+MAX_USER_AGENT = 512
 # The dashboard's origin (https://<CloudFront domain>); unset locally, where the dashboard is same-origin.
 DASHBOARD_ORIGIN = os.environ.get("DASHBOARD_ORIGIN", "")
 
@@ -74,41 +92,79 @@ class _Resolver(APIGatewayRestResolver):
 
     def _get_base_path(self) -> str:
         # Powertools derives the document's server URL (and Swagger UI's "Try it out" target) from the stage;
-        # under /console the operations live one prefix deeper, behind the Cognito authorizer.
+        # under /console and /operator the operations live one prefix deeper, behind their authorizer.
         base = super()._get_base_path()
-        return base + CONSOLE_PREFIX if _is_console(self.current_event.path) else base
+        door = _door(self.current_event.path)
+        return base + PREFIXES[door] if door in PREFIXES else base
 
 
 class _JsonBodyValidation(OpenAPIRequestValidationMiddleware):
-    """Powertools' request validation, stricter on the body before it is parsed.
+    """Powertools' request validation, with the body read here, strictly, before the models see it.
 
     Powertools accepts form and multipart bodies on a route with a JSON model (and then reports a confusing
-    validation error), and lets a non-UTF-8 body escape as an exception (a 502). Here a body over the endpoint's
-    limit is a 413, a body that is not ``application/json`` a 415 and bytes that are not text a 400.
+    validation error), compares media types case-sensitively, and lets a non-UTF-8 body, a body nested deeper
+    than the parser's recursion limit or an integer over Python's 4300-digit limit escape as exceptions (502s).
+    Here a body over the endpoint's limit is a 413, one that is not ``application/json`` (any case) a 415, bytes
+    that are not UTF-8 a 400 and JSON the parser refuses a 422 with the reason.
     """
 
     def _get_body(self, app: Any) -> dict[str, Any]:
         event = app.current_event
         raw = event.body or ""
-        if raw:
-            size = _decoded_size(raw) if event.is_base64_encoded else len(raw.encode())
-            if size > serving.MAX_PAYLOAD_BYTES:
-                raise _TooLarge()
-            content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
-            if content_type != content_types.APPLICATION_JSON:
-                raise RequestUnsupportedContentType(JSON_ONLY, errors=[])
-        try:
+        if not raw:
             return super()._get_body(app)
+        size = _decoded_size(raw) if event.is_base64_encoded else len(raw.encode())
+        if size > serving.MAX_PAYLOAD_BYTES:
+            raise _TooLarge()
+        if _media_type(event.headers) != content_types.APPLICATION_JSON:
+            raise RequestUnsupportedContentType(JSON_ONLY, errors=[])
+        try:
+            text = base64.b64decode(raw, validate=True).decode("utf-8") if event.is_base64_encoded else raw
         except (UnicodeDecodeError, binascii.Error) as exc:
             raise _BadRequest("the body is not UTF-8 JSON") from exc
+        try:
+            body: dict[str, Any] = json.loads(text, parse_constant=_no_constants)
+            # "\ud800" is valid JSON but no Unicode text: it would fail later, storing or logging it.
+            json.dumps(body, ensure_ascii=False).encode()
+        except UnicodeEncodeError as exc:
+            raise _invalid_json("the body has a string with an unpaired surrogate (not Unicode text)") from exc
+        except RecursionError as exc:
+            raise _invalid_json("the body is nested too deeply") from exc
+        except json.JSONDecodeError as exc:
+            raise _invalid_json("the body is not valid JSON") from exc
+        except ValueError as exc:  # e.g. an integer with more digits than int() accepts
+            raise _invalid_json(f"the body is not acceptable JSON: {exc}") from exc
+        return body
 
 
 def _decoded_size(raw: str) -> int:
     return len(raw) * 3 // 4 - raw.count("=")
 
 
-def _is_console(path: str) -> bool:
-    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+def _no_constants(name: str) -> None:
+    raise json.JSONDecodeError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)", name, 0)
+
+
+def _invalid_json(message: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": message, "input": {}}])
+
+
+def _media_type(headers: dict[str, str]) -> str:
+    """The request's media type, lower case (RFC 9110 8.3.1: type and subtype are case-insensitive)."""
+    value = next((v for k, v in (headers or {}).items() if k.lower() == "content-type"), "")
+    return value.split(";")[0].strip().lower()
+
+
+Door = Literal["api-key", "console", "operator"]
+PREFIXES: dict[Door, str] = {"console": CONSOLE_PREFIX, "operator": OPERATOR_PREFIX}
+
+
+def _door(path: str) -> Door:
+    """Which door a request came through: API Gateway routes /console and /operator only after their authorizer."""
+    for door, prefix in PREFIXES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return door
+    return "api-key"
 
 
 cors = (
@@ -120,17 +176,36 @@ cors = (
     if DASHBOARD_ORIGIN
     else None
 )
-app = _Resolver(enable_validation=True, strip_prefixes=[CONSOLE_PREFIX], cors=cors)
+app = _Resolver(enable_validation=True, strip_prefixes=[CONSOLE_PREFIX, OPERATOR_PREFIX], cors=cors)
 app._request_validation_middleware = _JsonBodyValidation()  # type: ignore[no-untyped-call]  # see _JsonBodyValidation (Powertools 3.37 hook)
 
 SECURITY_SCHEMES: dict[str, SecurityScheme] = {
-    "apiKey": APIKey(name="x-api-key", **{"in": APIKeyIn.header}, description="Machine callers (usage plan)"),
+    "apiKey": APIKey(
+        name="x-api-key", **{"in": APIKeyIn.header}, description="Inference clients (usage plan): predict and reads"
+    ),
     "cognito": HTTPBearer(
         bearerFormat="JWT",
         description="Dashboard, under /console: the signed-in user's Cognito ID token (API Gateway authorizer)",
     ),
+    "sigv4": APIKey(
+        name="Authorization",
+        **{"in": APIKeyIn.header},
+        description="CLI and automation, under /operator: an AWS Signature Version 4 (IAM authorization)",
+    ),
+}
+DOOR_SECURITY: dict[Door, list[dict[str, list[str]]]] = {
+    "api-key": [{"apiKey": []}],
+    "console": [{"cognito": []}],
+    "operator": [{"sigv4": []}],
 }
 PUBLIC: list[dict[str, list[str]]] = [{}]  # the approval links: the signed link is the credential
+# Decisions and the audit log: not reachable with the API key (template.yaml has no plain event for them).
+OPERATOR_ONLY = {
+    ("post", "/runs"),
+    ("post", "/runs/{run_id}/approval"),
+    ("post", "/rollback"),
+    ("get", "/audit"),
+}
 
 
 # Errors ------------------------------------------------------------------------------------------
@@ -162,6 +237,7 @@ def _ok(model: type[BaseModel], description: str = "OK") -> OpenAPIResponse:
     return _json_error(description, model)
 
 
+FORBIDDEN = _json_error("Not an operator: decisions need /console (Cognito) or /operator (IAM)")
 INVALID = _json_error("The request does not match the schema (the reason is in message/detail)", ValidationErrorMessage)
 NOT_FOUND = _json_error("No such model, run or dataset")
 CONFLICT = _json_error("The request contradicts the current state")
@@ -186,6 +262,20 @@ class _TooLarge(Exception):
 
 class _BadRequest(Exception):
     """The body cannot be read at all."""
+
+
+class _Forbidden(Exception):
+    """A decision asked for through a door that carries no operator identity."""
+
+
+@app.exception_handler(_Forbidden)
+def _forbidden(exc: _Forbidden) -> Response[dict[str, str]]:
+    return _error(403, str(exc))
+
+
+@app.exception_handler(DataValidationError)
+def _unusable_data(exc: DataValidationError) -> Response[dict[str, str]]:
+    return _error(422, str(exc))
 
 
 @app.exception_handler(_TooLarge)
@@ -215,8 +305,10 @@ def _invalid(exc: RequestValidationError) -> Response[dict[str, Any]]:
         }
         for e in exc.errors()
     ]
-    if any(item["type"] == "json_invalid" for item in detail):
-        message = "the body is not valid JSON"
+    unreadable = [item for item in detail if item["type"] == "json_invalid"]
+    if unreadable:  # our own reasons (_JsonBodyValidation) start with "the body"; Powertools' do not
+        reason = unreadable[0]["msg"]
+        message = reason if reason.startswith("the body") else "the body is not valid JSON"
     else:
         message = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in detail[:5])
     return Response(
@@ -269,6 +361,7 @@ RunIdPath = Annotated[str, Path(pattern=operations.RUN_ID_PATTERN, description="
 # Step Functions execution names: at most 80 of [0-9A-Za-z_-] (the names this stack gives them).
 ExecutionNamePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$", description="execution name")]
 # Approval ids are uuid4 hex (approvals.py); bounded like run ids so a fuzzed one is a 404, not a 502.
+AUDIT_CURSOR = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00#[0-9a-f]{32}$"
 ApprovalIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="approval id")]
 
 
@@ -309,11 +402,12 @@ def list_models() -> list[ModelVersion]:
 @app.get(
     "/models/<version>",
     summary="Get a model",
-    description="One model version: status, metrics, confusion matrix, artifact.",
-    responses={200: _ok(ModelVersion), 404: NOT_FOUND, 422: INVALID},
+    description="One model version: status, metrics, confusion matrix, artifact; through an operator door also "
+    "the decisions taken about it (`audit`).",
+    responses={200: _ok(operations.ModelDetail), 404: NOT_FOUND, 422: INVALID},
 )
-def get_model(version: VersionPath) -> ModelVersion:
-    return registry.get_model(version)
+def get_model(version: VersionPath) -> operations.ModelDetail:
+    return operations.model_detail(version, registry=registry, with_audit=_door(app.current_event.path) != "api-key")
 
 
 @app.get("/runs", summary="List runs", description="Training pipeline runs, newest first.")
@@ -325,18 +419,19 @@ def list_runs() -> list[Run]:
     "/runs",
     summary="Retrain now",
     description="Start a training run on a dataset (default: the latest upload). Unchanged data is skipped "
-    "(200, `started: false`) unless `force` is set; a started run answers 202.",
+    "(200, `started: false`) unless `force` is set; a started run answers 202. Operators only; audited.",
     responses={
         200: _ok(operations.RetrainResponse, "Nothing started; `reason` says why"),
         **BAD_BODY,
         202: _ok(operations.RetrainResponse, "A run started"),
+        403: FORBIDDEN,
         404: NOT_FOUND,
         409: CONFLICT,
     },
 )
 def retrain(request: operations.RetrainRequest) -> Response[operations.RetrainResponse]:
     result = operations.retrain(
-        request, actor=_caller(), storage=storage, registry=registry, workflow=workflow, settings=settings
+        request, caller=_operator(), storage=storage, registry=registry, workflow=workflow, settings=settings
     )
     return Response(
         status_code=202 if result.started else 200, content_type=content_types.APPLICATION_JSON, body=result
@@ -346,7 +441,8 @@ def retrain(request: operations.RetrainRequest) -> Response[operations.RetrainRe
 @app.get(
     "/runs/<run_id>",
     summary="Get a run",
-    description="A run with the pipeline states it went through so far, each with when it was entered and left.",
+    description="A run with the pipeline states it went through so far, each with when it was entered and left; "
+    "through an operator door also the decisions taken about it (`audit`).",
     responses={
         200: _ok(operations.RunDetail),
         404: NOT_FOUND,
@@ -355,49 +451,70 @@ def retrain(request: operations.RetrainRequest) -> Response[operations.RetrainRe
     },
 )
 def get_run(run_id: RunIdPath) -> operations.RunDetail:
-    return operations.run_detail(run_id, registry=registry, workflow=workflow)
+    return operations.run_detail(
+        run_id, registry=registry, workflow=workflow, with_audit=_door(app.current_event.path) != "api-key"
+    )
 
 
 @app.post(
     "/runs/<run_id>/approval",
     summary="Approve or reject a run's challenger",
-    description="Decide the challenger a run is waiting on (manual approval mode); the pipeline resumes.",
+    description="Decide the challenger a run is waiting on (manual approval mode); the pipeline resumes. "
+    "Operators only; audited.",
     responses={
         200: _ok(operations.DecisionResponse, "The decision was recorded; the pipeline resumes"),
         **BAD_BODY,
+        403: FORBIDDEN,
         404: _json_error("The run is not waiting for an approval"),
         409: CONFLICT,
     },
 )
 def decide_run(run_id: RunIdPath, request: operations.DecisionRequest) -> operations.DecisionResponse:
-    approval = operations.decide_run(run_id, request, actor=_caller(), registry=registry, workflow=workflow)
+    approval = operations.decide_run(run_id, request, caller=_operator(), registry=registry, workflow=workflow)
     return operations.DecisionResponse(run_id=run_id, version=approval.version, decision=approval.status.value)
+
+
+PageLimit = Annotated[int, Query(ge=1, le=500, description="page size")]
 
 
 @app.get(
     "/approvals",
     summary="Pending approvals",
-    description="Challengers waiting for a decision, each with the champion version it would replace "
-    "(fetch both with GET /models/{version} to compare them).",
+    description="Challengers waiting for a decision, oldest first (the one expiring soonest leads), each with the "
+    "champion version it would replace (fetch both with GET /models/{version} to compare them). Paginated: pass "
+    "the last `approval_id` of a page as `after` for the next.",
+    responses={
+        200: {
+            "description": "One page of pending approvals, oldest first",
+            "content": {content_types.APPLICATION_JSON: {"model": list[operations.PendingApproval]}},
+        },
+        404: _json_error("`after` names no approval"),
+        422: INVALID,
+    },
 )
-def list_approvals() -> list[operations.PendingApproval]:
-    return operations.pending_approvals(registry=registry)
+def list_approvals(
+    limit: PageLimit = 100,
+    after: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="cursor")] = None,
+) -> list[operations.PendingApproval]:
+    return operations.pending_approvals(registry=registry, limit=limit, after=after)
 
 
 @app.post(
     "/rollback",
     summary="Roll back",
-    description="Redeploy an earlier version (default: the one live before the champion) through the same "
-    "blue/green deployment pipeline.",
+    description="Redeploy a version that was live before (default: the one live before the champion) through the "
+    "same blue/green deployment pipeline. A version that never served (STAGED, REJECTED) is a 409: it goes live "
+    "only through approval. Operators only; audited.",
     responses={
         **BAD_BODY,
         202: _ok(operations.DeploymentStarted, "The deployment started"),
+        403: FORBIDDEN,
         404: NOT_FOUND,
-        409: CONFLICT,
+        409: _json_error("Already live, never live, or nothing to roll back to (the reason says which)"),
     },
 )
 def rollback(request: operations.RollbackRequest) -> Response[operations.DeploymentStarted]:
-    started = operations.rollback(request, actor=_caller(), registry=registry, workflow=workflow, settings=settings)
+    started = operations.rollback(request, caller=_operator(), registry=registry, workflow=workflow, settings=settings)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=started)
 
 
@@ -412,11 +529,51 @@ def get_deployment(name: ExecutionNamePath) -> operations.DeploymentStatus:
     return operations.deployment_status(name, workflow=workflow, settings=settings)
 
 
-def _caller() -> str:
-    """Who is calling: the Cognito user when signed in, else the API key's caller."""
-    context = app.current_event.request_context
-    claims = (context.authorizer.claims or {}) if context.authorizer else {}
-    return str(claims.get("email") or claims.get("cognito:username") or "api-key caller")
+@app.get(
+    "/audit",
+    summary="Audit log",
+    description="Every decision (approve, reject, rollback, retrain) with who, when, from where and the comment, "
+    "newest first. Paginated: pass `next` as `after`. Operators only.",
+    responses={200: _ok(operations.AuditPage), 403: FORBIDDEN, 422: INVALID},
+)
+def audit_log(
+    limit: PageLimit = 50,
+    after: Annotated[str | None, Query(pattern=AUDIT_CURSOR, description="cursor: `next` of the page before")] = None,
+) -> operations.AuditPage:
+    _operator()
+    entries, cursor = registry.list_audit(limit, after)
+    return operations.AuditPage(entries=entries, next=cursor)
+
+
+def _operator() -> audit.Caller:
+    """The operator making this request, as API Gateway authenticated them; 403 through the API key's door.
+
+    Only the request context counts (filled by API Gateway after its authorizer), never a header or the body.
+    """
+    event = app.current_event
+    context = event.request_context
+    identity = context.identity
+    door = _door(event.path)
+    actor: str | None = None
+    actor_id: str | None = None
+    if door == "console":
+        claims = (context.authorizer.claims or {}) if context.authorizer else {}
+        actor = claims.get("email") or claims.get("cognito:username")
+        actor_id = claims.get("sub")
+    elif door == "operator":
+        actor, actor_id = identity.user_arn, identity.user
+    if door == "api-key" or not actor:
+        raise _Forbidden(
+            "this decision needs an operator identity: call it under /operator (IAM, SigV4) or /console (Cognito); "
+            "the API key is for inference and reads"
+        )
+    return audit.Caller(
+        actor=str(actor),
+        actor_id=str(actor_id) if actor_id else None,
+        via=door,
+        source_ip=identity.source_ip,
+        user_agent=(identity.user_agent or "")[:MAX_USER_AGENT] or None,
+    )
 
 
 # Approval links ----------------------------------------------------------------------------------
@@ -438,16 +595,62 @@ def _page(status: int, title: str, body: str) -> Response[str]:
     )
 
 
+LINK_DECISION = re.compile(r"^(approve|reject)$")
+LINK_EXPIRES = re.compile(r"^[0-9]{1,12}$")
+LINK_SIG = re.compile(r"^[0-9a-f]{64}$")  # hex HMAC-SHA256 (approvals.sign)
+
+
 def _link_fields(values: dict[str, str]) -> tuple[str, int, str]:
+    """The link's fields, checked for shape before any cryptography sees them (a non-ASCII `sig` is a 403)."""
+    decision, expires, sig = (values.get(name, "") for name in ("decision", "expires", "sig"))
+    if not (decision and expires and sig):
+        raise ApprovalLinkError("the link is incomplete: it needs decision, expires and sig")
+    if not (LINK_DECISION.match(decision) and LINK_EXPIRES.match(expires) and LINK_SIG.match(sig)):
+        raise ApprovalLinkError("the link is malformed: it was altered or cut short")
+    return decision, int(expires), sig
+
+
+def _form_fields() -> dict[str, str]:
+    """The approval form's fields: form-encoded only, small, UTF-8, a handful of fields (else ApprovalFormError)."""
+    event = app.current_event
+    raw = event.body or ""
+    size = _decoded_size(raw) if event.is_base64_encoded else len(raw.encode())
+    if size > MAX_FORM_BYTES:
+        raise _FormError(413, f"the form is over {MAX_FORM_BYTES} bytes: it is not an approval form")
+    if raw and _media_type(event.headers) != FORM_TYPE:
+        raise _FormError(415, FORM_ONLY)
     try:
-        return values["decision"], int(values["expires"]), values["sig"]
-    except (KeyError, ValueError) as exc:
-        raise ApprovalLinkError("the link is incomplete: it needs decision, expires and sig") from exc
+        text = base64.b64decode(raw, validate=True).decode("utf-8") if event.is_base64_encoded else raw
+        parsed = parse_qs(text, max_num_fields=10, errors="strict")
+    except (UnicodeDecodeError, binascii.Error) as exc:
+        raise _FormError(400, "the form is not UTF-8") from exc
+    except ValueError as exc:  # over max_num_fields
+        raise _FormError(413, "the form has too many fields: it is not an approval form") from exc
+    return {name: values[0] for name, values in parsed.items()}
+
+
+class _FormError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _link_caller() -> audit.Caller:
+    identity = app.current_event.request_context.identity
+    return audit.Caller(
+        actor="email link",
+        via="email-link",
+        source_ip=identity.source_ip,
+        user_agent=(identity.user_agent or "")[:MAX_USER_AGENT] or None,
+    )
 
 
 LINK_PAGES: dict[int, OpenAPIResponse] = {
     200: {"description": "A confirmation form", "content": HTML},
+    400: {"description": "The form is not UTF-8", "content": HTML},
     403: {"description": "The link is incomplete, tampered with or expired", "content": HTML},
+    413: {"description": "The body is not an approval form (too big, too many fields)", "content": HTML},
+    415: {"description": FORM_ONLY, "content": HTML},
     404: _json_error("No such approval"),
     409: {"description": "Already decided", "content": HTML},
     422: INVALID,
@@ -491,19 +694,19 @@ def confirm_page(approval_id: ApprovalIdPath) -> Response[str]:
     responses=LINK_PAGES,
 )
 def decide(approval_id: ApprovalIdPath) -> Response[str]:
-    raw = app.current_event.decoded_body or ""
-    fields = {name: values[0] for name, values in parse_qs(raw).items()}
     try:
-        decision, expires, sig = _link_fields(fields)
+        decision, expires, sig = _link_fields(_form_fields())
         approvals.verify(_approval_key(), approval_id, decision, expires, sig)
-        approval = approvals.decide(
+        approval = operations.decide_approval(
             approval_id,
             approved=decision == "approve",
-            actor="email link",
+            caller=_link_caller(),
             comment="",
             registry=registry,
             workflow=workflow,
         )
+    except _FormError as exc:
+        return _page(exc.status, "This is not an approval form", f"<p>{html.escape(str(exc))}</p>")
     except ApprovalLinkError as exc:
         return _page(403, "This link cannot be used", f"<p>{html.escape(str(exc))}</p>")
     except ConflictError:
@@ -518,8 +721,8 @@ def decide(approval_id: ApprovalIdPath) -> Response[str]:
 
 # The API's own description -------------------------------------------------------------------------
 def _openapi_document() -> str:
-    """The OpenAPI document for the door this request came through (its server URL and credential)."""
-    console = _is_console(app.current_event.path)
+    """The OpenAPI document for the door this request came through: its server URL, credential and operations."""
+    door = _door(app.current_event.path)
     document = json.loads(
         app.get_openapi_json_schema(
             title=TITLE,
@@ -527,11 +730,16 @@ def _openapi_document() -> str:
             description=DESCRIPTION,
             servers=[Server(url=app._get_base_path() or "/")],
             security_schemes=SECURITY_SCHEMES,
-            security=[{"cognito": []}] if console else [{"apiKey": []}],
+            security=DOOR_SECURITY[door],
         )
     )
-    if console:  # the approval links are not exposed under /console (template.yaml): the document says so
-        document["paths"].pop("/approvals/{approval_id}", None)
+    paths: dict[str, dict[str, Any]] = document["paths"]
+    if door == "api-key":  # the key's door has no decisions (template.yaml): the document says so
+        for method, path in OPERATOR_ONLY:
+            paths.get(path, {}).pop(method, None)
+    else:  # the approval links are not repeated under /console or /operator (template.yaml)
+        paths.pop("/approvals/{approval_id}", None)
+    document["paths"] = {path: operations_ for path, operations_ in paths.items() if operations_}
     return json.dumps(document)
 
 
@@ -547,13 +755,14 @@ app.enable_swagger(
     version=API_VERSION,
     description=DESCRIPTION,
     security_schemes=SECURITY_SCHEMES,
-    security=[{"apiKey": []}, {"cognito": []}],
+    security=[{"apiKey": []}, {"cognito": []}, {"sigv4": []}],
     compress=True,
 )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+# No response capture: responses carry signed approval links and predictions; X-Ray must not keep them.
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

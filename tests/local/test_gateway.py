@@ -91,12 +91,17 @@ def test_routes_come_from_the_template_with_sams_api_key_precedence(template: Lo
     approvals = {("GET", "/approvals/{approval_id}"), ("POST", "/approvals/{approval_id}")}
     assert set(routes) >= {("GET", "/health"), ("POST", "/predict"), ("GET", "/models"), ("GET", "/runs"), *approvals}
     assert {r.function for r in routes.values()} == {"ApiFunction"}
-    # The Api resource's Auth.ApiKeyRequired: true is the default; the approval links opt out, and so does the
-    # dashboard's door, where the Cognito authorizer stands in for the key.
+    # The Api resource's Auth.ApiKeyRequired: true is the default; the approval links opt out, and so do the
+    # operators' doors, where the Cognito authorizer (dashboard) or IAM (CLI) stands in for the key.
     console = {key for key, route in routes.items() if key[1].startswith("/console/")}
-    assert {key for key, route in routes.items() if not route.api_key_required} == approvals | console
+    operator = {key for key, route in routes.items() if key[1].startswith("/operator/")}
+    assert {key for key, route in routes.items() if not route.api_key_required} == approvals | console | operator
     assert {routes[key].authorizer for key in console} == {"ConsoleAuthorizer"}
-    assert {(method, path.removeprefix("/console")) for method, path in console} == set(routes) - approvals - console
+    assert {routes[key].authorizer for key in operator} == {"AWS_IAM"}
+    keyed = set(routes) - approvals - console - operator
+    decisions = {("POST", "/runs"), ("POST", "/runs/{run_id}/approval"), ("POST", "/rollback"), ("GET", "/audit")}
+    assert {(method, path.removeprefix("/console")) for method, path in console} == keyed | decisions
+    assert {(method, path.removeprefix("/operator")) for method, path in operator} == keyed | decisions
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from challenger_core.models import (
     ModelStatus,
     PollState,
     SmokeTestResult,
+    utcnow,
 )
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
@@ -151,7 +152,8 @@ def promote(state: DeploymentState, registry: Registry, sagemaker: SageMaker, se
         Champion(version=version, model_name=state.plan.model_name, endpoint_config_name=state.plan.config_name),
         expected_version=previous.version if previous else None,
     )
-    registry.update_model(version, status=ModelStatus.LIVE, failure_reason=None)
+    # was_live/live_since make the version a rollback target from now on (operations.rollback).
+    registry.update_model(version, status=ModelStatus.LIVE, failure_reason=None, was_live=True, live_since=utcnow())
     if previous is not None and previous.version != version:
         registry.update_model(previous.version, status=ModelStatus.RETIRED)
     _clean_old_configs(registry, sagemaker, settings, keep_version=version)

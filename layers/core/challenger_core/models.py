@@ -214,6 +214,9 @@ class ModelVersion(Model):
     model_name: str | None = None
     endpoint_config_name: str | None = None
     failure_reason: str | None = None
+    # Set when the version first goes live (PromoteModel); only such versions are rollback targets.
+    was_live: bool = False
+    live_since: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -245,6 +248,30 @@ class Approval(Model):
     expires_at: datetime
     decided_at: datetime | None = None
     decided_by: str | None = None
+
+
+class AuditAction(StrEnum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    ROLLBACK = "rollback"
+    RETRAIN = "retrain"
+
+
+class AuditEntry(Model):
+    """One decision that changes (or asks to change) what serves: who, when, from where, why."""
+
+    audit_id: str
+    at: datetime
+    action: AuditAction
+    actor: str = Field(description="Cognito email/username, IAM principal ARN, or 'email link'")
+    actor_id: str | None = Field(default=None, description="Cognito sub or IAM user id, when known")
+    via: Literal["console", "operator", "email-link"]
+    source_ip: str | None = None
+    user_agent: str | None = None
+    comment: str = ""
+    run_id: str | None = None
+    version: int | None = None
+    detail: str = Field(default="", description="what the decision did (e.g. the execution it started)")
 
 
 class Champion(Model):

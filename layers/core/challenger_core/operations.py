@@ -5,17 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
-from challenger_core import approvals, triggering
+from challenger_core import approvals, audit, triggering
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
 from challenger_core.errors import ConflictError, NotFoundError
 from challenger_core.models import (
     Approval,
+    AuditAction,
+    AuditEntry,
     DeploymentRequest,
     Model,
     ModelStatus,
+    ModelVersion,
     Run,
     TriggerSource,
     utcnow,
@@ -23,7 +26,8 @@ from challenger_core.models import (
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
 
-DEPLOYABLE = (ModelStatus.LIVE, ModelStatus.RETIRED, ModelStatus.APPROVED, ModelStatus.STAGED, ModelStatus.REJECTED)
+# Rollback reaches only versions that served before; a STAGED or REJECTED one goes live only through approval.
+ROLLBACK_TARGETS = (ModelStatus.LIVE, ModelStatus.RETIRED)
 
 
 # The same rule as triggering.dataset_of: a name that can be an S3 prefix component, checked at the edge.
@@ -34,7 +38,14 @@ RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$"
 MAX_VERSION = 2**31 - 1  # versions are small counters; bounding them keeps DynamoDB number keys valid
 
 
-class RetrainRequest(Model):
+class _Command(Model):
+    """A request that changes what serves: strict types, so `{"force": "yes"}` or `{"version": true}` is a 422
+    instead of a coerced `True` or `1`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RetrainRequest(_Command):
     """`POST /runs`: retrain now."""
 
     dataset: str | None = Field(
@@ -51,7 +62,7 @@ class RetrainResponse(Model):
     reason: str
 
 
-class DecisionRequest(Model):
+class DecisionRequest(_Command):
     """`POST /runs/{run_id}/approval`: the dashboard's approve/reject buttons."""
 
     decision: Literal["approve", "reject"]
@@ -66,7 +77,7 @@ class DecisionResponse(Model):
     decision: str = Field(description="APPROVED or REJECTED")
 
 
-class RollbackRequest(Model):
+class RollbackRequest(_Command):
     """`POST /rollback`: redeploy an earlier version."""
 
     version: int | None = Field(
@@ -101,6 +112,24 @@ class Step(Model):
 class RunDetail(Model):
     run: Run
     steps: list[Step]
+    audit: list[AuditEntry] | None = Field(
+        default=None, description="decisions about this run, newest first (operator doors only)"
+    )
+
+
+class ModelDetail(ModelVersion):
+    """A model version with the decisions taken about it."""
+
+    audit: list[AuditEntry] | None = Field(
+        default=None, description="decisions about this version, newest first (operator doors only)"
+    )
+
+
+class AuditPage(Model):
+    """One page of the audit log, newest first; pass `next` as `after` for the following page."""
+
+    entries: list[AuditEntry]
+    next: str | None = None
 
 
 class HistoryGoneError(NotFoundError):
@@ -130,41 +159,85 @@ class PromotionPolicy(Model):
 
 
 def retrain(
-    request: RetrainRequest, *, actor: str, storage: Storage, registry: Registry, workflow: Workflow, settings: Settings
+    request: RetrainRequest,
+    *,
+    caller: audit.Caller,
+    storage: Storage,
+    registry: Registry,
+    workflow: Workflow,
+    settings: Settings,
 ) -> RetrainResponse:
-    """Start a training run on a dataset now (unchanged data is skipped unless forced)."""
+    """Start a training run on a dataset now (unchanged data is skipped unless forced); audited either way."""
     dataset = request.dataset or triggering.latest_dataset(storage, settings.data_bucket)
     run = triggering.prepare_run(
-        storage, settings.data_bucket, dataset, TriggerSource.API, requested_by=actor, force=request.force
+        storage, settings.data_bucket, dataset, TriggerSource.API, requested_by=caller.actor, force=request.force
     )
     result = triggering.start_run(run, registry, workflow, settings)
+    audit.record(
+        registry,
+        caller,
+        AuditAction.RETRAIN,
+        run_id=result.run_id,
+        detail=f"dataset {dataset}{' (forced)' if request.force else ''}: "
+        + ("started" if result.started else f"not started: {result.reason}"),
+    )
     return RetrainResponse(started=result.started, run_id=result.run_id, reason=result.reason)
 
 
 def decide_run(
-    run_id: str, request: DecisionRequest, *, actor: str, registry: Registry, workflow: Workflow
+    run_id: str, request: DecisionRequest, *, caller: audit.Caller, registry: Registry, workflow: Workflow
 ) -> Approval:
-    """Approve or reject the challenger a run is waiting on (the dashboard's buttons; auth by API key)."""
+    """Approve or reject the challenger a run is waiting on (dashboard, CLI, automation)."""
     pending = [a for a in registry.pending_approvals() if a.run_id == run_id]
     if not pending:
         raise NotFoundError(f"run {run_id} is not waiting for an approval")
-    return approvals.decide(
+    return decide_approval(
         pending[0].approval_id,
         approved=request.decision == "approve",
-        actor=actor,
+        caller=caller,
         comment=request.comment,
         registry=registry,
         workflow=workflow,
     )
 
 
-def pending_approvals(*, registry: Registry) -> list[PendingApproval]:
-    """Approvals still waiting for a decision, newest first, each with the champion it would replace.
+def decide_approval(
+    approval_id: str,
+    *,
+    approved: bool,
+    caller: audit.Caller,
+    comment: str,
+    registry: Registry,
+    workflow: Workflow,
+) -> Approval:
+    """Decide one approval (once) and audit it: every door (link, console, operator) ends here."""
+    approval = approvals.decide(
+        approval_id, approved=approved, actor=caller.actor, comment=comment, registry=registry, workflow=workflow
+    )
+    audit.record(
+        registry,
+        caller,
+        AuditAction.APPROVE if approved else AuditAction.REJECT,
+        run_id=approval.run_id,
+        version=approval.version,
+        comment=comment,
+        detail="the pipeline resumes: deploying" if approved else "the pipeline resumes: the champion keeps serving",
+    )
+    return approval
 
-    The champion is read once: every pending challenger competes with the same live model.
+
+def pending_approvals(*, registry: Registry, limit: int = 100, after: str | None = None) -> list[PendingApproval]:
+    """Approvals still waiting for a decision, oldest first (the one expiring soonest leads), one page.
+
+    `after` is the approval id the previous page ended with. The champion is read once: every pending
+    challenger competes with the same live model.
     """
     champion = registry.get_champion()
     now = utcnow()
+    waiting = [a for a in registry.pending_approvals() if a.expires_at > now]  # expired: the pipeline timed out
+    if after is not None:
+        last = registry.get_approval(after)  # NotFoundError for a cursor that never was an approval
+        waiting = [a for a in waiting if (a.expires_at, a.approval_id) > (last.expires_at, last.approval_id)]
     return [
         PendingApproval(
             approval_id=approval.approval_id,
@@ -173,36 +246,65 @@ def pending_approvals(*, registry: Registry) -> list[PendingApproval]:
             expires_at=approval.expires_at,
             champion_version=champion.version if champion else None,
         )
-        for approval in registry.pending_approvals()
-        if approval.expires_at > now  # an expired one can no longer be decided: the pipeline has timed out
+        for approval in waiting[:limit]
     ]
 
 
+def previous_live_version(registry: Registry, champion_version: int | None) -> int:
+    """The version that served before the champion: of those that were live, the latest to go live."""
+    earlier = [
+        m
+        for m in registry.list_models()
+        if (m.was_live or m.status in ROLLBACK_TARGETS) and m.version != champion_version
+    ]
+    if not earlier:
+        raise ConflictError("no earlier version has been live: there is nothing to roll back to")
+    return max(earlier, key=lambda m: (m.live_since or m.updated_at, m.version)).version
+
+
 def rollback(
-    request: RollbackRequest, *, actor: str, registry: Registry, workflow: Workflow, settings: Settings
+    request: RollbackRequest,
+    *,
+    caller: audit.Caller,
+    registry: Registry,
+    workflow: Workflow,
+    settings: Settings,
 ) -> DeploymentStarted:
-    """Redeploy an earlier version through the deployment pipeline (same blue/green swap and smoke test)."""
+    """Redeploy a version that was live before through the deployment pipeline (blue/green, smoke test).
+
+    Only versions that have served can be rolled back to: a STAGED or REJECTED challenger never passed a human
+    or the policy, and reaching it through rollback would bypass both (it goes live only through approval).
+    """
     champion = registry.get_champion()
-    if request.version is None:
-        earlier = [m for m in registry.list_models() if m.status is ModelStatus.RETIRED]
-        if not earlier:
-            raise NotFoundError("there is no earlier live version to roll back to")
-        version = earlier[0].version
-    else:
-        version = request.version
+    champion_version = champion.version if champion else None
+    version = request.version if request.version is not None else previous_live_version(registry, champion_version)
     model = registry.get_model(version)
-    if champion is not None and champion.version == version:
+    if champion_version == version:
         raise ConflictError(f"v{version} is already live")
-    if model.status not in DEPLOYABLE or not model.model_data_url:
-        raise ConflictError(f"v{version} is {model.status.value} and cannot be deployed")
-    payload = DeploymentRequest(version=version, reason="rollback", requested_by=actor)
+    if not (model.was_live or model.status in ROLLBACK_TARGETS):
+        raise ConflictError(
+            f"v{version} has never been live ({model.status.value}): rollback only reaches versions that served "
+            "before; a new version goes live only through approval"
+        )
+    if not model.model_data_url:
+        raise ConflictError(f"v{version} has no artifact to deploy")
+    payload = DeploymentRequest(version=version, reason="rollback", requested_by=caller.actor)
     name = f"rollback-v{version}-{utcnow():%Y%m%dT%H%M%SZ}"
     arn = workflow.start(settings.deployment_pipeline_arn, name, {"request": payload.model_dump()})
+    audit.record(
+        registry,
+        caller,
+        AuditAction.ROLLBACK,
+        version=version,
+        detail=f"from v{champion_version} to v{version}: deployment {arn.rsplit(':', 1)[-1]}"
+        if champion_version
+        else f"to v{version}: deployment {arn.rsplit(':', 1)[-1]}",
+    )
     return DeploymentStarted(version=version, execution_arn=arn)
 
 
-def run_detail(run_id: str, *, registry: Registry, workflow: Workflow) -> RunDetail:
-    """A run with the pipeline states it went through so far (per-state progress)."""
+def run_detail(run_id: str, *, registry: Registry, workflow: Workflow, with_audit: bool = False) -> RunDetail:
+    """A run with the pipeline states it went through so far (per-state progress), and its decisions."""
     run = registry.get_run(run_id)
     steps: list[Step] = []
     if run.execution_arn:
@@ -217,7 +319,13 @@ def run_detail(run_id: str, *, registry: Registry, workflow: Workflow) -> RunDet
             ) from exc
         for event in history:
             steps = _fold(steps, event)
-    return RunDetail(run=run, steps=steps)
+    return RunDetail(run=run, steps=steps, audit=registry.audit_of(run_id=run_id) if with_audit else None)
+
+
+def model_detail(version: int, *, registry: Registry, with_audit: bool = False) -> ModelDetail:
+    """A model version, and the decisions about it (approval, rejection, rollbacks to it)."""
+    model = registry.get_model(version)
+    return ModelDetail(**model.model_dump(), audit=registry.audit_of(version=version) if with_audit else None)
 
 
 def deployment_status(name: str, *, workflow: Workflow, settings: Settings) -> DeploymentStatus:

@@ -5,6 +5,7 @@ One table, `pk`/`sk` keys:
 - `RUN` / `<run id>`          a pipeline run
 - `APPROVAL` / `<id>`         a pending or decided approval (single use)
 - `CHAMPION` / `CHAMPION`     the live version; changed only by conditional write
+- `AUDIT` / `<ISO time>#<id>` a decision (approve, reject, rollback, retrain): who, when, from where
 - `COUNTER` / `MODEL`         the version sequence
 """
 
@@ -23,6 +24,7 @@ from challenger_core.errors import ConflictError, NotFoundError
 from challenger_core.models import (
     Approval,
     ApprovalStatus,
+    AuditEntry,
     Champion,
     ModelStatus,
     ModelVersion,
@@ -73,6 +75,11 @@ def _plain(value: object) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def audit_key(entry: AuditEntry) -> str:
+    """The audit item's sort key: time first, so a Query lists the log in order."""
+    return f"{entry.at.isoformat()}#{entry.audit_id}"
 
 
 class Registry:
@@ -140,9 +147,14 @@ class Registry:
         return _from_item(ModelVersion, response["Attributes"])
 
     # Runs -----------------------------------------------------------------------------------------
-    def put_run(self, run: Run) -> None:
-        with translate_errors(f"dynamodb PutItem run {run.run_id}"):
-            self._ddb.put_item(TableName=self._table, Item=_to_item("RUN", run.run_id, run))
+    def put_run(self, run: Run, *, create: bool = False) -> None:
+        """Store a run; with `create`, refuse (ConflictError) to overwrite one with the same id."""
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"} if create else {}
+        try:
+            with translate_errors(f"dynamodb PutItem run {run.run_id}"):
+                self._ddb.put_item(TableName=self._table, Item=_to_item("RUN", run.run_id, run), **condition)
+        except ConflictError as exc:
+            raise ConflictError(f"run {run.run_id} already exists") from exc
 
     def get_run(self, run_id: str) -> Run:
         with translate_errors(f"dynamodb GetItem run {run_id}"):
@@ -216,11 +228,70 @@ class Registry:
         return _from_item(Approval, response["Attributes"])
 
     def pending_approvals(self) -> list[Approval]:
-        return [
-            approval
-            for approval in (_from_item(Approval, item) for item in self._query("APPROVAL", 100))
-            if approval.status is ApprovalStatus.PENDING
-        ]
+        """Every pending approval, oldest first (all pages: a Limit would hide the ones beyond it)."""
+        items: list[dict[str, Any]] = []
+        page: dict[str, Any] = {}
+        while True:
+            with translate_errors("dynamodb Query APPROVAL"):
+                response = self._ddb.query(
+                    TableName=self._table,
+                    KeyConditionExpression="pk = :pk",
+                    FilterExpression="#s = :pending",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":pk": {"S": "APPROVAL"},
+                        ":pending": {"S": ApprovalStatus.PENDING.value},
+                    },
+                    **page,
+                )
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            page = {"ExclusiveStartKey": response["LastEvaluatedKey"]}
+        approvals = [_from_item(Approval, item) for item in items]
+        return sorted(approvals, key=lambda a: (a.expires_at, a.approval_id))
+
+    # Audit ----------------------------------------------------------------------------------------
+    def put_audit(self, entry: AuditEntry) -> None:
+        """Append a decision to the audit log (never overwritten: the sort key is unique)."""
+        sk = audit_key(entry)
+        with translate_errors(f"dynamodb PutItem audit {sk}"):
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=_to_item("AUDIT", sk, entry),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+
+    def list_audit(self, limit: int, after: str | None = None) -> tuple[list[AuditEntry], str | None]:
+        """One page of the audit log, newest first; the second value is the cursor of the next page."""
+        start: dict[str, Any] = {"ExclusiveStartKey": {"pk": {"S": "AUDIT"}, "sk": {"S": after}}} if after else {}
+        with translate_errors("dynamodb Query AUDIT"):
+            response = self._ddb.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": "AUDIT"}},
+                ScanIndexForward=False,
+                Limit=limit,
+                **start,
+            )
+        entries = [_from_item(AuditEntry, item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return entries, (last["sk"]["S"] if last else None)
+
+    def audit_of(self, *, run_id: str | None = None, version: int | None = None, limit: int = 50) -> list[AuditEntry]:
+        """The decisions about one run or one model version, newest first (at most `limit`)."""
+        found: list[AuditEntry] = []
+        after: str | None = None
+        while len(found) < limit:
+            page, after = self.list_audit(200, after)
+            found.extend(
+                e
+                for e in page
+                if (run_id is not None and e.run_id == run_id) or (version is not None and e.version == version)
+            )
+            if after is None:
+                break
+        return found[:limit]
 
     # Champion -------------------------------------------------------------------------------------
     def get_champion(self) -> Champion | None:

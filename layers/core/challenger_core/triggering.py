@@ -6,8 +6,10 @@ and the execution name is derived from the run id, which Step Functions refuses 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 
 from challenger_core.adapters.storage import Storage
@@ -38,7 +40,7 @@ def dataset_of(key: str) -> str:
         raise DataValidationError(
             [f"not a training drop: expected s3://<bucket>/{INCOMING}<dataset>/{TRAIN_FILE}, got {key!r}"]
         )
-    if not _DATASET.match(parts[1]):
+    if not _DATASET.fullmatch(parts[1]):  # fullmatch: "$" would let a trailing newline through
         raise DataValidationError(
             [f"dataset name {parts[1]!r} must be 1-40 letters, digits, '-' or '_' and start with a letter or digit"]
         )
@@ -50,14 +52,33 @@ def source_fingerprint(train_etag: str, test_etag: str | None) -> str:
     return hashlib.sha256(f"{train_etag}|{test_etag or ''}".encode()).hexdigest()
 
 
-def new_run_id(dataset: str, fingerprint: str) -> str:
-    """Time-sortable, unique, and a legal execution name (≤ 80 chars)."""
-    return f"{utcnow():%Y%m%dT%H%M%SZ}-{dataset}-{fingerprint[:8]}"
+def new_run_id(dataset: str, fingerprint: str, *, force: bool = False) -> str:
+    """Time-sortable, unique, and a legal execution name (≤ 80 chars).
+
+    An unforced run's id is deterministic, so a duplicate event maps to the same execution name and Step
+    Functions refuses it. A forced run is a deliberate second run on the same data: a random suffix keeps two
+    forced requests within the same second from sharing an id (and one overwriting the other).
+    """
+    run_id = f"{utcnow():%Y%m%dT%H%M%SZ}-{dataset}-{fingerprint[:8]}"
+    return f"{run_id}-{secrets.token_hex(3)}" if force else run_id
+
+
+def is_training_drop(key: str) -> bool:
+    """Whether a key is `incoming/<dataset>/train.csv` with a valid dataset name."""
+    try:
+        dataset_of(key)
+    except DataValidationError:
+        return False
+    return True
 
 
 def latest_dataset(storage: Storage, bucket: str) -> str:
-    """The dataset whose train.csv changed last (what the schedule retrains on)."""
-    drops = [o for o in storage.list(bucket, INCOMING) if o.key.endswith("/" + TRAIN_FILE)]
+    """The dataset whose train.csv changed last (what the schedule retrains on).
+
+    Keys that are not training drops (a stray file, a nested folder, a name the trigger refuses) are skipped:
+    one malformed upload must not stop every scheduled retrain.
+    """
+    drops = [o for o in storage.list(bucket, INCOMING) if is_training_drop(o.key)]
     if not drops:
         raise NotFoundError(f"no dataset under s3://{bucket}/{INCOMING}: upload {INCOMING}<dataset>/{TRAIN_FILE}")
     return dataset_of(max(drops, key=lambda o: o.last_modified).key)
@@ -80,7 +101,7 @@ def prepare_run(
     test = storage.info(bucket, f"{INCOMING}{dataset}/{TEST_FILE}")
     fingerprint = source_fingerprint(train.etag, test.etag if test else None)
     return RunRequest(
-        run_id=new_run_id(dataset, fingerprint),
+        run_id=new_run_id(dataset, fingerprint, force=force),
         dataset=dataset,
         trigger=trigger,
         data_bucket=bucket,
@@ -114,15 +135,18 @@ def start_run(request: RunRequest, registry: Registry, workflow: Workflow, setti
                 run_id=previous.run_id,
                 reason=f"dataset '{request.dataset}' unchanged since run {previous.run_id} ({previous.status.value})",
             )
-    registry.put_run(
-        Run(
-            run_id=request.run_id,
-            status=RunStatus.RUNNING,
-            dataset=request.dataset,
-            trigger=request.trigger,
-            source_fingerprint=request.source_fingerprint,
+    # A conflict is a retry or a duplicate of this very request: the execution name below decides whether it starts.
+    with contextlib.suppress(ConflictError):
+        registry.put_run(
+            Run(
+                run_id=request.run_id,
+                status=RunStatus.RUNNING,
+                dataset=request.dataset,
+                trigger=request.trigger,
+                source_fingerprint=request.source_fingerprint,
+            ),
+            create=True,  # never overwrite another run's record
         )
-    )
     try:
         arn = workflow.start(settings.training_pipeline_arn, request.run_id, {"run": request.model_dump(mode="json")})
     except ConflictError:

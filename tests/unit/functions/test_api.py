@@ -3,56 +3,22 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import urlencode
 
 import pytest
 
-from challenger_core import approvals
-from challenger_core.models import Approval, Champion, ModelStatus, ModelVersion, utcnow
+from challenger_core.models import Approval, ModelStatus, utcnow
 from challenger_core.registry import Registry
 from tests.support.events import load_event
 from tests.support.lambda_context import context
 from tests.support.stack import Stack
-
-KEY = b"k" * 64  # the secret the stack fixture stores
-
-
-def call(stack: Stack, event: dict[str, Any]) -> tuple[int, Any]:
-    response = stack.handler("api").lambda_handler(event, context("ApiFunction"))
-    body = response["body"]
-    headers = {name: values[0] for name, values in response["multiValueHeaders"].items()}
-    is_json = headers.get("Content-Type", "").startswith("application/json")
-    return response["statusCode"], json.loads(body) if is_json else body
-
-
-def put_model(stack: Stack, version: int, status: ModelStatus, **fields: Any) -> Registry:
-    """Register a model version with placeholder provenance; returns the registry for further writes."""
-    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
-    registry.put_model(
-        ModelVersion(
-            version=version,
-            status=status,
-            run_id=f"r{version}",
-            dataset="reviews",
-            data_fingerprint="f",
-            training_job_name=f"j{version}",
-            **fields,
-        )
-    )
-    return registry
-
-
-def live_model(stack: Stack, version: int = 3) -> None:
-    registry = put_model(stack, version, ModelStatus.LIVE, model_data_url="s3://a/m.tar.gz")
-    registry.set_champion(
-        Champion(
-            version=version, model_name=f"challenger-v{version}", endpoint_config_name=f"challenger-v{version}-config"
-        ),
-        expected_version=None,
-    )
-    stack.sagemaker.models[f"challenger-v{version}"] = "s3://a/m.tar.gz"
-    stack.sagemaker.configs[f"challenger-v{version}-config"] = f"challenger-v{version}"
-    stack.sagemaker.endpoints["challenger"] = {"status": "InService", "config": f"challenger-v{version}-config"}
+from tests.unit.functions.api_support import (
+    call,
+    live_model,
+    put_model,
+    signed_fields,
+    waiting_approval,
+)
 
 
 def test_health_reports_the_champion(stack: Stack) -> None:
@@ -117,25 +83,7 @@ def test_endpoint_failure_is_a_502_without_internals(stack: Stack) -> None:
 
 @pytest.fixture
 def pending(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> tuple[Approval, list[tuple[str, dict[str, Any]]]]:
-    registry = put_model(stack, 4, ModelStatus.STAGED)
-    approval = Approval(
-        approval_id="0123456789abcdef0123456789abcdef",
-        run_id="r4",
-        version=4,
-        task_token="tok",
-        expires_at=utcnow() + timedelta(hours=1),
-    )
-    registry.put_approval(approval)
-    resumed: list[tuple[str, dict[str, Any]]] = []
-    module = stack.handler("api")
-    monkeypatch.setattr(module.workflow, "succeed_task", lambda token, output: resumed.append((token, output)))
-    return approval, resumed
-
-
-def signed_fields(approval: Approval, decision: str) -> dict[str, str]:
-    links = approvals.make_links(KEY, "https://x/v1", approval.approval_id, approval.expires_at)
-    url = links.approve_url if decision == "approve" else links.reject_url
-    return {k: v[0] for k, v in parse_qs(urlparse(url).query).items()}
+    return waiting_approval(stack, monkeypatch)
 
 
 def page(stack: Stack, fields: dict[str, str]) -> tuple[int, str]:
@@ -229,17 +177,17 @@ def test_retrain_now_starts_a_run(stack: Stack, monkeypatch: pytest.MonkeyPatch)
     started: list[tuple[str, str]] = []
     monkeypatch.setattr(stack.handler("api").workflow, "start", lambda arn, name, _: started.append((arn, name)) or "x")
     stack.put_data("incoming/reviews/train.csv", b"review_text,sentiment\nok,1\n")
-    status, body = call(stack, load_event("api", "retrain"))
+    status, body = call(stack, load_event("api", "operator_retrain"))
     assert status == 202
     assert body["started"] is True
     assert started[0][1] == body["run_id"]
-    again = call(stack, load_event("api", "retrain"))
+    again = call(stack, load_event("api", "operator_retrain"))
     assert again[0] == 200
     assert "unchanged since run" in again[1]["reason"]
 
 
 def test_retrain_unknown_dataset_is_404(stack: Stack) -> None:
-    status, body = call(stack, load_event("api", "retrain"))
+    status, body = call(stack, load_event("api", "operator_retrain"))
     assert status == 404
     assert "incoming/reviews/train.csv does not exist" in body["message"]
 
@@ -250,37 +198,46 @@ def test_rollback_redeploys_an_earlier_version(stack: Stack, monkeypatch: pytest
         stack.handler("api").workflow, "start", lambda arn, name, payload: started.append(payload) or "arn:x"
     )
     retired_and_live(stack)
-    status, body = call(stack, load_event("api", "rollback"))
+    status, body = call(stack, load_event("api", "operator_rollback"))
     assert (status, body) == (202, {"version": 1, "execution_arn": "arn:x"})
     assert started == [
-        {"request": {"version": 1, "reason": "rollback", "run_id": None, "requested_by": "api-key caller"}}
+        {
+            "request": {
+                "version": 1,
+                "reason": "rollback",
+                "run_id": None,
+                "requested_by": "arn:aws:iam::123456789012:user/ops-alice",
+            }
+        }
     ]
 
 
 def test_rollback_without_version_picks_the_previous_champion(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stack.handler("api").workflow, "start", lambda *_: "arn:x")
     retired_and_live(stack)
-    event = load_event("api", "rollback")
+    event = load_event("api", "operator_rollback")
     event["body"] = "{}"
     assert call(stack, event)[1]["version"] == 1
 
 
 def test_rollback_to_the_live_version_is_a_conflict(stack: Stack) -> None:
     retired_and_live(stack)
-    event = load_event("api", "rollback")
+    event = load_event("api", "operator_rollback")
     event["body"] = json.dumps({"version": 2})
     status, body = call(stack, event)
     assert (status, body["message"]) == (409, "v2 is already live")
 
 
-def test_dashboard_decision_resumes_the_waiting_run(stack: Stack, pending: Any) -> None:
+def test_operator_decision_resumes_the_waiting_run(stack: Stack, pending: Any) -> None:
     approval, resumed = pending
-    event = load_event("api", "decide_run")
+    event = load_event("api", "operator_decide_run")
     event["pathParameters"] = {"run_id": approval.run_id}
-    event["path"] = f"/runs/{approval.run_id}/approval"
+    event["path"] = f"/operator/runs/{approval.run_id}/approval"
     status, body = call(stack, event)
     assert (status, body["decision"]) == (200, "APPROVED")
-    assert resumed == [("tok", {"approved": True, "actor": "api-key caller", "comment": "looks good"})]
+    assert resumed == [
+        ("tok", {"approved": True, "actor": "arn:aws:iam::123456789012:user/ops-alice", "comment": "looks good"})
+    ]
     assert call(stack, event)[0] == 404  # nothing is pending any more
 
 
@@ -419,17 +376,14 @@ def test_openapi_document_describes_every_operation(stack: Stack) -> None:
     assert document["servers"] == [{"url": "/v1"}]
     assert document["security"] == [{"apiKey": []}]
     operations = {(method.upper(), path): op for path, ops in document["paths"].items() for method, op in ops.items()}
-    assert set(operations) == {
+    assert set(operations) == {  # the key's door: predictions, reads and the approval links, no decisions
         ("GET", "/health"),
         ("POST", "/predict"),
         ("GET", "/models"),
         ("GET", "/models/{version}"),
         ("GET", "/runs"),
-        ("POST", "/runs"),
         ("GET", "/runs/{run_id}"),
-        ("POST", "/runs/{run_id}/approval"),
         ("GET", "/approvals"),
-        ("POST", "/rollback"),
         ("GET", "/deployments/{name}"),
         ("GET", "/approvals/{approval_id}"),
         ("POST", "/approvals/{approval_id}"),
@@ -455,6 +409,18 @@ def test_openapi_document_under_console_points_at_console(stack: Stack) -> None:
         "description": "Dashboard, under /console: the signed-in user's Cognito ID token (API Gateway authorizer)",
     }
     assert "/approvals/{approval_id}" not in document["paths"]  # not exposed under /console
+    assert {"/runs", "/rollback", "/audit", "/runs/{run_id}/approval"} <= set(document["paths"])
+
+
+def test_openapi_document_under_operator_names_sigv4(stack: Stack) -> None:
+    event = load_event("api", "operator_audit")
+    event["path"] = event["resource"] = "/operator/openapi.json"
+    status, document = call(stack, event)
+    assert status == 200
+    assert document["servers"] == [{"url": "/v1/operator"}]
+    assert document["security"] == [{"sigv4": []}]
+    assert "post" in document["paths"]["/rollback"]
+    assert "/approvals/{approval_id}" not in document["paths"]
 
 
 def test_swagger_ui(stack: Stack) -> None:
@@ -471,7 +437,7 @@ def test_wrong_content_type_is_415(stack: Stack) -> None:
         415,
         {"message": "Content-Type must be application/json"},
     )
-    event = load_event("api", "decide_run")
+    event = load_event("api", "operator_decide_run")
     event["headers"]["Content-Type"] = "application/x-www-form-urlencoded"
     event["body"] = "decision=approve"
     assert call(stack, event)[0] == 415
@@ -530,7 +496,7 @@ def test_run_ids_that_cannot_be_keys_are_422(stack: Stack) -> None:
 
 
 def test_dataset_names_are_checked_at_the_edge(stack: Stack) -> None:
-    event = load_event("api", "retrain")
+    event = load_event("api", "operator_retrain")
     event["body"] = json.dumps({"dataset": "../etc"})
     status, body = call(stack, event)
     assert status == 422
