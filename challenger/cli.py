@@ -33,10 +33,9 @@ import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
+from challenger.scaffold import ScaffoldError, new_recipe
 from challenger_core.errors import DataValidationError
 from challenger_core.triggering import INCOMING, TRAIN_FILE, dataset_of
-
-from challenger.scaffold import ScaffoldError, new_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = Path(os.environ.get("CHALLENGER_STATE_DIR", ROOT / ".challenger"))

@@ -361,7 +361,7 @@ RunIdPath = Annotated[str, Path(pattern=operations.RUN_ID_PATTERN, description="
 # Step Functions execution names: at most 80 of [0-9A-Za-z_-] (the names this stack gives them).
 ExecutionNamePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$", description="execution name")]
 # Approval ids are uuid4 hex (approvals.py); bounded like run ids so a fuzzed one is a 404, not a 502.
-AUDIT_CURSOR = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00#[0-9a-f]{32}$"
+AUDIT_CURSOR = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#[0-9a-f]{32}$"  # registry.audit_key
 ApprovalIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="approval id")]
 
 

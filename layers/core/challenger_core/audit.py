@@ -9,11 +9,12 @@ The caller is never taken from the request body: only from what the authorizer p
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import Field
 
-from challenger_core.models import AuditAction, AuditEntry, Model, utcnow
+from challenger_core.models import AuditAction, AuditEntry, Model
 from challenger_core.registry import Registry
 
 Door = Literal["console", "operator", "email-link"]
@@ -42,7 +43,7 @@ def record(
     """Append one decision to the audit log and return it."""
     entry = AuditEntry(
         audit_id=uuid.uuid4().hex,
-        at=utcnow(),
+        at=datetime.now(UTC),  # microseconds: decisions within a second keep their order
         action=action,
         actor=caller.actor,
         actor_id=caller.actor_id,

@@ -12,7 +12,7 @@ One table, `pk`/`sk` keys:
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -78,8 +78,8 @@ def _plain(value: object) -> Any:
 
 
 def audit_key(entry: AuditEntry) -> str:
-    """The audit item's sort key: time first, so a Query lists the log in order."""
-    return f"{entry.at.isoformat()}#{entry.audit_id}"
+    """The audit item's sort key: time first (to the microsecond, fixed width), so a Query lists the log in order."""
+    return f"{entry.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{entry.audit_id}"
 
 
 class Registry:
