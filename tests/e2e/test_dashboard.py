@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -160,7 +161,7 @@ def test_first_model_waits_for_approval_then_goes_live(dashboard: Page, target: 
     dashboard.get_by_test_id("predict-text").fill(POSITIVE)
     dashboard.get_by_test_id("predict-submit").click()
     expect(dashboard.get_by_test_id("predict-version")).to_have_text("v1")
-    expect(dashboard.get_by_test_id("prediction-sentiment")).to_have_text("positive")
+    expect(dashboard.get_by_test_id("prediction-label_name")).to_have_text("positive")
     score = float(dashboard.get_by_test_id("prediction-score").inner_text())
     assert 0.5 < score <= 1.0
 
@@ -191,6 +192,8 @@ def test_a_better_model_is_approved_against_the_champion(dashboard: Page, target
     expect(chart(dashboard, "f1")).to_have_attribute("data-versions", "1,2")
     save_screenshot(dashboard)
 
+    # A challenger that was never live is reached through approval, not rollback.
+    expect(dashboard.get_by_test_id("rollback-2")).to_have_count(0)
     approve_pending(dashboard, 2, "better data")
     expect(run_item(dashboard, run_id)).to_have_attribute("data-status", "SUCCEEDED", timeout=RUN_TIMEOUT)
     expect(dashboard.get_by_test_id("champion")).to_have_text("Champion: v2")
@@ -326,3 +329,201 @@ def test_cognito_sign_in_is_the_code_flow_with_pkce(page: Page, cloud: LocalClou
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_test_id("auth-required")).to_be_visible()
     assert seen["logout"] == {"client_id": "e2e-client", "logout_uri": cloud.gateway.url + "/"}
+
+
+# What breaks for real users: phones, keyboards, screen readers, failures, restarts ---------------------------------
+
+AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"  # pinned in frontend/package-lock.json
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1440, "height": 900}
+PHONE_SCREENSHOT = SCREENSHOT.with_name("dashboard-phone.png")
+
+
+def open_dashboard(
+    browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest, viewport: dict[str, int], poll_ms: int = 700
+) -> Page:
+    context = browser.new_context(viewport=viewport, locale="en-GB", timezone_id="UTC")  # type: ignore[arg-type]
+    page = context.new_page()
+    request.node.e2e_page = page
+    page.goto(dashboard_url(cloud, poll_ms))
+    expect(page.get_by_test_id("champion")).to_have_text(re.compile(r"Champion: v\d"))
+    return page
+
+
+def horizontal_overflow(page: Page) -> int:
+    return int(page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth"))
+
+
+def serious_accessibility_violations(page: Page) -> list[dict[str, object]]:
+    """axe-core's verdict on the page as it is now, keeping what it rates serious or critical."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    violations: list[dict[str, object]] = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations.map((v) => ({
+            id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")),
+        }))"""
+    )
+    return [violation for violation in violations if violation["impact"] in ("serious", "critical")]
+
+
+def wait_for_polls(page: Page, count: int = 2) -> None:
+    """Let `count` polls land (each rewrites the "Updated …" time)."""
+    for _ in range(count):
+        before = page.get_by_test_id("updated").inner_text()
+        expect(page.get_by_test_id("updated")).not_to_have_text(before, timeout=15_000)
+
+
+def test_a_version_page_shows_what_was_measured_and_where_it_came_from(dashboard: Page, target: Target) -> None:
+    v2 = target.call("GET", "/models/2")
+    dashboard.get_by_test_id("model-row").filter(has_text="v2").get_by_test_id("version-link").click()
+    assert dashboard.url.endswith("#/versions/2")  # linkable
+    expect(dashboard.get_by_test_id("detail-title")).to_have_text("Model version 2")
+    expect(dashboard.get_by_test_id("version-status")).to_have_text("RETIRED")
+    metrics = dashboard.get_by_test_id("version-metrics")
+    expect(metrics.get_by_test_id("compare-f1").get_by_test_id("challenger-value")).to_have_text(f"{v2['metrics']['f1']:.3f}")
+    expect(metrics.get_by_test_id("eval-set")).to_contain_text("Measured on")
+    expect(dashboard.get_by_test_id("confusion-matrix")).to_be_visible()
+    expect(dashboard.get_by_test_id("training-facts")).to_contain_text(v2["training_job_name"])
+    expect(dashboard.get_by_test_id("artifact-facts")).to_contain_text(v2["model_data_url"])
+    # A retired version that was live can be deployed again: the way forward after a rollback.
+    expect(dashboard.get_by_test_id("rollback-2")).to_have_text("Deploy v2 again")
+
+    dashboard.get_by_test_id("compare-champion").click()
+    assert dashboard.url.endswith("#/compare/2/1")
+    expect(dashboard.get_by_test_id("detail-title")).to_have_text("v2 and v1 side by side")
+    expect(dashboard.get_by_test_id("compare-metrics").get_by_test_id("compare-f1")).to_be_visible()
+
+    run_id = str(v2["run_id"])
+    dashboard.goto(dashboard.url.split("#")[0] + f"#/runs/{run_id}")
+    expect(dashboard.get_by_test_id("detail-title")).to_contain_text(run_id)
+    steps = dashboard.get_by_test_id("run-steps")
+    expect(steps.locator('[data-step="StartTraining"]')).to_contain_text("Start training")  # readable names
+    expect(steps.locator('[data-step="TrainingDone?"]')).to_have_count(0)  # a Choice is not a step a person took
+    dashboard.get_by_test_id("back").click()
+    expect(dashboard.get_by_test_id("overview")).to_be_visible()
+
+
+def test_keyboard_focus_survives_the_poll(browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest) -> None:
+    page = open_dashboard(browser, cloud, request, DESKTOP, poll_ms=500)
+    button = page.get_by_test_id("rollback-2")
+    button.focus()
+    wait_for_polls(page, 3)
+    assert page.evaluate("document.activeElement?.dataset.testid") == "rollback-2"
+    page.keyboard.press("Enter")  # still the same, working button
+    expect(page.get_by_test_id("rollback-dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("rollback-dialog")).to_be_hidden()
+    # A link in the runs list keeps its focus too.
+    page.get_by_test_id("run-link").first.focus()
+    wait_for_polls(page, 2)
+    assert page.evaluate("document.activeElement?.dataset.testid") == "run-link"
+    page.context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
+def test_no_serious_accessibility_violation(
+    browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest, viewport: dict[str, int]
+) -> None:
+    page = open_dashboard(browser, cloud, request, viewport)
+    assert serious_accessibility_violations(page) == []
+    page.evaluate("location.hash = '#/versions/1'")
+    expect(page.get_by_test_id("detail-title")).to_have_text("Model version 1")
+    assert serious_accessibility_violations(page) == []
+    page.context.close()
+
+
+def test_a_phone_shows_everything_without_scrolling_sideways(
+    browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest
+) -> None:
+    page = open_dashboard(browser, cloud, request, PHONE)
+    assert horizontal_overflow(page) == 0
+    for hash_ in ("#/versions/2", "#/compare/1/2", f"#/runs/{page.get_by_test_id('run').last.get_attribute('data-run-id')}"):
+        page.evaluate(f"location.hash = {json.dumps(hash_)}")
+        expect(page.get_by_test_id("detail-title")).to_be_visible()
+        assert horizontal_overflow(page) == 0, hash_
+    page.evaluate("location.hash = '#/'")
+    expect(page.get_by_test_id("overview")).to_be_visible()
+    # Predict and roll back can be reached and clicked; the dialog's buttons are on screen.
+    page.get_by_test_id("predict-submit").click()
+    expect(page.get_by_test_id("predict-version")).to_have_text("v1")
+    assert horizontal_overflow(page) == 0
+    page.get_by_test_id("rollback-2").click()
+    confirm = page.get_by_test_id("rollback-confirm")
+    expect(confirm).to_be_in_viewport()
+    box = confirm.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= PHONE["width"]
+    page.get_by_test_id("rollback-cancel").click()
+    page.mouse.move(0, 0)
+    PHONE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(PHONE_SCREENSHOT), full_page=True)
+    page.context.close()
+
+
+def test_a_failed_rollback_clears_its_banner_and_says_why(dashboard: Page, target: Target) -> None:
+    # Break v2's artifact in the bucket: deploying it again must fail, and v1 keep serving.
+    url = urlsplit(str(target.call("GET", "/models/2")["model_data_url"]))
+    target.s3.put_object(Bucket=url.netloc, Key=url.path.lstrip("/"), Body=b"not a model archive")
+    dashboard.get_by_test_id("rollback-2").click()
+    dashboard.get_by_test_id("rollback-dialog").get_by_role("button", name="Deploy v2").click()
+    banner = dashboard.get_by_test_id("deploying")
+    expect(banner).to_contain_text("Deploying v2 again")
+    # While it runs, no second rollback can start.
+    for button in dashboard.locator('[data-action="rollback"]').all():
+        expect(button).to_be_disabled()
+    expect(banner).to_be_hidden(timeout=RUN_TIMEOUT)
+    expect(dashboard.get_by_test_id("rollback-failed")).to_contain_text("Rollback to v2 failed")
+    expect(dashboard.get_by_test_id("rollback-failed")).to_contain_text("v1 keeps serving")
+    expect(dashboard.get_by_test_id("champion")).to_have_text("Champion: v1")
+    assert target.call("GET", "/health")["champion_version"] == 1
+    dashboard.get_by_role("button", name="Dismiss").click()
+    expect(dashboard.get_by_test_id("rollback-failed")).to_be_hidden()
+
+
+def test_an_idle_page_polls_at_its_rate_even_after_failures_and_a_lost_history(
+    browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest
+) -> None:
+    """The newest run's history is gone (as after a local restart): one 410, a message, and no request storm."""
+    from challenger_core.models import Run, RunOutcome, RunStatus, TriggerSource, utcnow  # noqa: PLC0415
+    from challenger_core.registry import Registry  # noqa: PLC0415
+
+    registry = Registry(cloud.clients["dynamodb"], cloud.template.ref("ModelsTable"))
+    run_id = f"{utcnow():%Y%m%dT%H%M%SZ}-reviews-00000000"
+    registry.put_run(
+        Run(
+            run_id=run_id,
+            status=RunStatus.FAILED,
+            outcome=RunOutcome.FAILED,
+            dataset="reviews",
+            trigger=TriggerSource.UPLOAD,
+            source_fingerprint="0" * 64,
+            execution_arn=cloud.template.ref("TrainingPipeline").replace(":stateMachine:", ":execution:") + ":gone",
+            error="interrupted: the local cloud stopped while this run was in progress",
+            ended_at=utcnow(),
+        )
+    )
+    poll_ms, seconds = 1000, 30
+    context = browser.new_context(viewport=PHONE, locale="en-GB", timezone_id="UTC")  # type: ignore[arg-type]
+    page = context.new_page()
+    request.node.e2e_page = page
+    stamps: list[tuple[float, str]] = []
+    page.on("request", lambda r: stamps.append((time.monotonic(), r.url)) if "/v1/" in r.url else None)
+    # The API is down for the first polls: the page says so and backs off.
+    page.route("**/v1/console/**", lambda route: route.abort("connectionrefused"))
+    started = time.monotonic()
+    page.goto(dashboard_url(cloud, poll_ms))
+    expect(page.get_by_test_id("api-unreachable")).to_contain_text("Retrying in")
+    page.wait_for_timeout(3 * poll_ms)
+    page.unroute("**/v1/console/**")
+    expect(page.get_by_test_id("api-unreachable")).to_be_hidden(timeout=15_000)
+    gone = run_item(page, run_id).get_by_test_id("history-gone")
+    expect(gone).to_contain_text("no longer available")
+    page.wait_for_timeout(max(0, seconds - (time.monotonic() - started)) * 1000)
+    window = [(at - started, url) for at, url in stamps if at - started <= seconds]
+    per_poll = 5  # health, models, runs, approvals, outbox
+    assert len(window) <= per_poll * (seconds * 1000 // poll_ms + 2), len(window)
+    busiest = max(sum(1 for at, _ in window if second <= at < second + 1) for second in range(seconds))
+    assert busiest <= 2 * per_poll + 2, busiest
+    assert sum(1 for _, url in window if url.endswith(f"/runs/{run_id}")) == 1  # a 410 is not asked again
+    context.close()
