@@ -187,7 +187,9 @@ async function loadDetails(): Promise<void> {
   const stale = wantedRuns().filter((run) => {
     if (state.gone.has(run.run_id)) return false; // the API said it will never have it
     const known = state.details.get(run.run_id);
-    return !known || run.status === "RUNNING" || known.run.status !== run.status;
+    // A run is closed in the registry a step before its execution ends: ask until the last step has ended too.
+    const moving = known?.steps.at(-1)?.status === "entered";
+    return !known || run.status === "RUNNING" || known.run.status !== run.status || moving;
   });
   await Promise.all(stale.map((run) => loadDetail(run.run_id)));
 }
