@@ -380,7 +380,9 @@ def test_a_version_page_shows_what_was_measured_and_where_it_came_from(dashboard
     expect(dashboard.get_by_test_id("detail-title")).to_have_text("Model version 2")
     expect(dashboard.get_by_test_id("version-status")).to_have_text("RETIRED")
     metrics = dashboard.get_by_test_id("version-metrics")
-    expect(metrics.get_by_test_id("compare-f1").get_by_test_id("challenger-value")).to_have_text(f"{v2['metrics']['f1']:.3f}")
+    expect(metrics.get_by_test_id("compare-f1").get_by_test_id("challenger-value")).to_have_text(
+        f"{v2['metrics']['f1']:.3f}"
+    )
     # Each field shows as soon as the registry records it.
     measured = "Measured on" if v2.get("eval_set") or v2.get("n_test") is not None else "not recorded"
     expect(metrics.get_by_test_id("eval-set")).to_contain_text(measured)
@@ -439,7 +441,8 @@ def test_a_phone_shows_everything_without_scrolling_sideways(
 ) -> None:
     page = open_dashboard(browser, cloud, request, PHONE)
     assert horizontal_overflow(page) == 0
-    for hash_ in ("#/versions/2", "#/compare/1/2", f"#/runs/{page.get_by_test_id('run').last.get_attribute('data-run-id')}"):
+    oldest_run = page.get_by_test_id("run").last.get_attribute("data-run-id")
+    for hash_ in ("#/versions/2", "#/compare/1/2", f"#/runs/{oldest_run}"):
         page.evaluate(f"location.hash = {json.dumps(hash_)}")
         expect(page.get_by_test_id("detail-title")).to_be_visible()
         assert horizontal_overflow(page) == 0, hash_
@@ -488,8 +491,9 @@ def test_an_idle_page_polls_at_its_rate_even_after_failures_and_a_lost_history(
     browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest
 ) -> None:
     """The newest run's history is gone (as after a local restart): one 410, a message, and no request storm."""
-    from challenger_core.models import Run, RunOutcome, RunStatus, TriggerSource, utcnow  # noqa: PLC0415
-    from challenger_core.registry import Registry  # noqa: PLC0415
+    # The core layer is importable once the local cloud has put it on sys.path (as it does for its functions).
+    from challenger_core.models import Run, RunOutcome, RunStatus, TriggerSource, utcnow
+    from challenger_core.registry import Registry
 
     registry = Registry(cloud.clients["dynamodb"], cloud.template.ref("ModelsTable"))
     run_id = f"{utcnow():%Y%m%dT%H%M%SZ}-reviews-00000000"
