@@ -815,6 +815,10 @@ def _install_moto_fixes() -> None:
        the 256 KiB quota: https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). moto
        already raises the error at that size (``moto/stepfunctions/parser/quotas.py``); naming it in
        ``ErrorEquals`` still catches it.
+    4. SNS ``Publish`` accepts a subject of exactly 100 characters, non-ASCII or multi-line, and measures the
+       256 KiB message limit in characters. AWS refuses (``InvalidParameter``) a subject that is not ASCII, has
+       line breaks or control characters, or is 100 characters or longer, and a message over 262,144 *bytes*
+       of UTF-8 (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html).
     """
     botocore_session = importlib.import_module("botocore.session")
     botocore = importlib.import_module("botocore")
@@ -857,6 +861,7 @@ def _install_moto_fixes() -> None:
     _patches.patch(sfn_task_cls, "_normalise_response", _normalise_response)
     _install_name_rules()
     _install_data_limit_rule()
+    _install_sns_limits()
 
 
 EXECUTION_NAME = re.compile(r"^[0-9A-Za-z_-]{1,80}$")
@@ -902,3 +907,28 @@ def _install_data_limit_rule() -> None:
         original_eval_body(decl, env)
 
     _patches.patch(decl_cls, "_eval_body", _eval_body)
+
+
+SNS_MAX_MESSAGE_BYTES = 262_144
+SNS_MAX_SUBJECT_CHARACTERS = 99
+
+
+def _install_sns_limits() -> None:
+    sns_models = _moto_module("moto.sns.models")
+    original_publish = sns_models.SNSBackend.__dict__["publish"]
+
+    def publish(backend: Any, message: str, arn: str | None, *args: Any, **kwargs: Any) -> Any:
+        subject = kwargs.get("subject", args[1] if len(args) > 1 else None)
+        if subject is not None and (
+            len(subject) > SNS_MAX_SUBJECT_CHARACTERS or not all(" " <= char <= "~" for char in subject)
+        ):
+            # moto's Publish response turns ValueError into InvalidParameter, as AWS answers.
+            raise ValueError(
+                "Invalid parameter: Subject (ASCII without line breaks or control characters, "
+                f"fewer than 100 characters; got {len(subject)})"
+            )
+        if message is not None and len(message.encode("utf-8")) > SNS_MAX_MESSAGE_BYTES:
+            raise ValueError("Invalid parameter: Message too long")
+        return original_publish(backend, message, arn, *args, **kwargs)
+
+    _patches.patch(sns_models.SNSBackend, "publish", publish)

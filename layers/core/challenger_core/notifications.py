@@ -1,4 +1,4 @@
-"""Rendering of every email Challenger sends (SNS email is plain text; subjects ≤ 100 characters)."""
+"""Rendering of every email Challenger sends (SNS email is plain text; subjects ASCII, < 100 characters)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from challenger_core.drift import DriftReport
 from challenger_core.models import MetricComparison, NotificationKind, Verdict
 
-_SUBJECT_LIMIT = 100
+# SNS Publish: "Subjects must be ASCII text ...; must not include line breaks or control characters; and must be
+# less than 100 characters long" (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html).
+_SUBJECT_LIMIT = 99
+_ELLIPSIS = "..."
 _MARK = {True: "pass", False: "FAIL", None: ""}
 
 
@@ -26,8 +29,13 @@ class ApprovalLinks:
 
 
 def _subject(stack: str, text: str) -> str:
-    subject = f"[Challenger {stack}] {text}"
-    return subject if len(subject) <= _SUBJECT_LIMIT else subject[: _SUBJECT_LIMIT - 1] + "…"
+    subject = "".join(
+        char if " " <= char <= "~" else " " if char.isspace() or not char.isprintable() else "?"
+        for char in f"[Challenger {stack}] {text}"
+    )
+    if len(subject) <= _SUBJECT_LIMIT:
+        return subject
+    return subject[: _SUBJECT_LIMIT - len(_ELLIPSIS)] + _ELLIPSIS
 
 
 def metric_table(comparisons: list[MetricComparison], champion_version: int | None, challenger_version: int) -> str:

@@ -45,10 +45,19 @@ def test_manual_mode_email_carries_links_and_expiry() -> None:
     assert "works once, and expires at 2026-11-24T10:00:00+00:00" in message.body
 
 
-def test_subject_is_capped_at_sns_limit() -> None:
+def test_subject_stays_under_the_sns_limit() -> None:
+    # SNS Publish refuses subjects of 100 characters or more (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html)
     message = notifications.failed(stack="x" * 120, run_id="r", dataset="d", cause="c", serving_version=None)
-    assert len(message.subject) == 100
-    assert message.subject.endswith("…")
+    assert len(message.subject) == 99
+    assert message.subject.endswith("...")
+
+
+def test_subject_is_ascii_without_line_breaks() -> None:
+    # Same page: ASCII text, no line breaks or control characters.
+    message = notifications.deployed(
+        stack="prod\nüber\x07", version=2, endpoint="ep", reason="approved", previous_version=None
+    )
+    assert message.subject == "[Challenger prod ?ber ] v2 is live on ep"
 
 
 def test_failure_email_names_cause_and_who_serves() -> None:
