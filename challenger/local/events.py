@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ipaddress
+import json
 import logging
 import math
 import re
@@ -42,16 +42,21 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from croniter import CroniterBadDateError, CroniterError, croniter
+from moto.events.exceptions import InvalidEventPatternException
+from moto.events.models import EventPattern, EventPatternParser
 
 from challenger.local.background import BackgroundLoop
 
 if TYPE_CHECKING:
+    from moto.events.utils import EventMessageType
+
     from challenger.local.template import LocalTemplate
 
 LOG = logging.getLogger(__name__)
@@ -142,196 +147,21 @@ def _plain(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------------
-# Content filtering
-
-_MISSING: Any = object()
-_STRING_OPERATORS = {"prefix", "suffix", "equals-ignore-case", "wildcard"}
-_OPERATORS = _STRING_OPERATORS | {"anything-but", "numeric", "exists", "cidr"}
-_NUMERIC_OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    "=": lambda a, b: a == b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
+# Content filtering: moto's EventBridge matcher (moto/events/models.py), the one its own PutEvents uses
 
 
 def validate_pattern(pattern: Mapping[str, Any]) -> None:
-    """Raise ValueError for what EventBridge's PutRule would reject: unknown operators, non-list leaves."""
-    if not isinstance(pattern, Mapping):
-        raise ValueError(f"an event pattern is a JSON object, got {pattern!r}")
-    for key, spec in pattern.items():
-        if key == "$or":
-            if not isinstance(spec, list) or len(spec) < 2:
-                raise ValueError("$or takes a list of at least two patterns")
-            for alternative in spec:
-                validate_pattern(alternative)
-        elif isinstance(spec, Mapping):
-            validate_pattern(spec)
-        elif isinstance(spec, list):
-            for matcher in spec:
-                _validate_matcher(matcher)
-        else:
-            raise ValueError(f"pattern field {key!r}: values must be in a list, got {spec!r}")
-
-
-def _validate_matcher(matcher: Any) -> None:
-    if not isinstance(matcher, Mapping):
-        if isinstance(matcher, list):
-            raise ValueError(f"nested lists are not valid matchers: {matcher!r}")
-        return
-    if len(matcher) != 1:
-        raise ValueError(f"a matcher has exactly one operator: {matcher!r}")
-    ((operator, argument),) = matcher.items()
-    if operator not in _OPERATORS:
-        raise ValueError(f"unknown pattern operator {operator!r}")
-    if operator == "numeric":
-        _numeric_pairs(argument)
-    elif operator == "exists" and not isinstance(argument, bool):
-        raise ValueError(f"exists takes true or false, got {argument!r}")
-    elif operator == "cidr":
-        ipaddress.ip_network(str(argument), strict=False)
-    elif (
-        operator == "anything-but"
-        and isinstance(argument, Mapping)
-        and (len(argument) != 1 or next(iter(argument)) not in _STRING_OPERATORS)
-    ):
-        raise ValueError(f"anything-but takes a value, a list or one of {sorted(_STRING_OPERATORS)}")
+    """Raise ValueError for a pattern moto's PutRule would refuse (a value that is not an object or a list)."""
+    try:
+        EventPatternParser(json.dumps(pattern)).parse()
+    except InvalidEventPatternException as error:
+        raise ValueError(f"invalid event pattern {pattern!r}: {error.message}") from error
 
 
 def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
-    """True when ``event`` matches the EventBridge ``pattern`` (content filtering as AWS documents it).
-
-    Every field of the pattern must match (AND); the matchers listed for one field are alternatives (OR);
-    an array in the event matches when any element does. A field absent from the event only matches
-    ``{"exists": false}``. Strings match case-sensitively; numbers compare as numbers (``300 == 300.0``).
-    ``exists`` looks at leaf values only, as in EventBridge: an object is not a leaf.
-    """
-    return _match_object(pattern, event)
-
-
-def _match_object(pattern: Mapping[str, Any], event: Any) -> bool:
-    for key, spec in pattern.items():
-        if key == "$or":
-            if not any(_match_object(alternative, event) for alternative in spec):
-                return False
-            continue
-        value = event.get(key, _MISSING) if isinstance(event, Mapping) else _MISSING
-        if isinstance(spec, Mapping):
-            # An array of objects matches when one element does; a missing object (or a leaf where an
-            # object is expected) is matched as an empty one, so only `exists: false` below it can succeed.
-            objects = [item for item in _leaves(value) if isinstance(item, Mapping)] if value is not _MISSING else []
-            if not any(_match_object(spec, item) for item in objects or [{}]):
-                return False
-        elif not _match_leaf(spec, value):
-            return False
-    return True
-
-
-def _leaves(value: Any) -> Iterator[Any]:
-    if isinstance(value, list):
-        for item in value:
-            yield from _leaves(item)
-    else:
-        yield value
-
-
-def _match_leaf(matchers: Sequence[Any], value: Any) -> bool:
-    leaves = [] if value is _MISSING else [leaf for leaf in _leaves(value) if not isinstance(leaf, Mapping)]
-    for matcher in matchers:
-        if isinstance(matcher, Mapping) and "exists" in matcher:
-            if bool(matcher["exists"]) == bool(leaves):
-                return True
-        elif any(_match_value(matcher, leaf) for leaf in leaves):
-            return True
-    return False
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _equals(literal: Any, value: Any) -> bool:
-    # Typed equality: in Python True == 1, in EventBridge `true` and `1` are different values.
-    if literal is None or isinstance(literal, bool):
-        return value is literal
-    if _is_number(literal):
-        return _is_number(value) and value == literal
-    return isinstance(value, str) and value == literal
-
-
-def _match_value(matcher: Any, value: Any) -> bool:  # noqa: PLR0911 — one branch per operator
-    if not isinstance(matcher, Mapping):
-        return _equals(matcher, value)
-    ((operator, argument),) = matcher.items()
-    match operator:
-        case "prefix" | "suffix" | "equals-ignore-case" | "wildcard":
-            return _match_string(operator, argument, value)
-        case "anything-but":
-            if isinstance(argument, Mapping):
-                ((inner, inner_argument),) = argument.items()
-                candidates = inner_argument if isinstance(inner_argument, list) else [inner_argument]
-                return not any(_match_string(inner, candidate, value) for candidate in candidates)
-            excluded = argument if isinstance(argument, list) else [argument]
-            return not any(_equals(item, value) for item in excluded)
-        case "numeric":
-            return _is_number(value) and all(
-                _NUMERIC_OPERATORS[op](float(value), bound) for op, bound in _numeric_pairs(argument)
-            )
-        case "cidr":
-            if not isinstance(value, str):
-                return False
-            try:
-                return ipaddress.ip_address(value) in ipaddress.ip_network(str(argument), strict=False)
-            except ValueError:
-                return False
-    raise ValueError(f"unknown pattern operator {operator!r}")
-
-
-def _match_string(operator: str, argument: Any, value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    subject, text = value, str(argument)
-    if isinstance(argument, Mapping):  # {"prefix": {"equals-ignore-case": "x"}} and the like
-        ((modifier, inner),) = argument.items()
-        if modifier != "equals-ignore-case":
-            raise ValueError(f"{operator} takes a string or {{'equals-ignore-case': ...}}, got {argument!r}")
-        subject, text = value.casefold(), str(inner).casefold()
-    match operator:
-        case "prefix":
-            return subject.startswith(text)
-        case "suffix":
-            return subject.endswith(text)
-        case "equals-ignore-case":
-            return subject.casefold() == text.casefold()
-        case _:
-            return _wildcard(text).fullmatch(subject) is not None
-
-
-def _wildcard(pattern: str) -> re.Pattern[str]:
-    # `*` is any run of characters; `\*` a literal star and `\\` a literal backslash (EventBridge escaping).
-    parts: list[str] = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        if char == "\\" and index + 1 < len(pattern) and pattern[index + 1] in "*\\":
-            parts.append(re.escape(pattern[index + 1]))
-            index += 2
-            continue
-        parts.append(".*" if char == "*" else re.escape(char))
-        index += 1
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def _numeric_pairs(argument: Any) -> list[tuple[str, float]]:
-    if not isinstance(argument, list) or not argument or len(argument) % 2:
-        raise ValueError(f"numeric takes [operator, number, ...], got {argument!r}")
-    pairs = []
-    for op, bound in zip(argument[::2], argument[1::2], strict=True):
-        if op not in _NUMERIC_OPERATORS or not _is_number(bound):
-            raise ValueError(f"numeric takes [operator, number, ...], got {argument!r}")
-        pairs.append((str(op), float(bound)))
-    return pairs
+    """True when ``event`` matches the EventBridge ``pattern`` (exact values, ``prefix``, ``suffix``,
+    ``equals-ignore-case``, ``wildcard``, ``anything-but``, ``numeric``, ``exists``, ``cidr``, ``$or``)."""
+    return bool(EventPattern.load(json.dumps(pattern)).matches_event(cast("EventMessageType", dict(event))))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -436,28 +266,22 @@ def _envelope(
 
 
 class EventBus:
-    """The default event bus: :meth:`put` matches an event against the pattern rules, workers deliver it.
+    """The default event bus: :meth:`put` matches an event against the pattern rules, a thread pool delivers it.
 
-    Delivery is asynchronous (``deliver(target, event)`` runs on one of ``workers`` daemon threads, each
-    target gets its own copy of the event); an exception from ``deliver`` is logged, not raised, and counted
-    in :attr:`failures` (EventBridge would retry and then dead-letter; the local cloud's deliver callback is
+    Delivery is asynchronous (``deliver(target, event)`` runs on one of ``workers`` threads, each target gets
+    its own copy of the event); an exception from ``deliver`` is logged, not raised, and counted in
+    :attr:`failures` (EventBridge would retry and then dead-letter; the local cloud's deliver callback is
     where retries belong if wanted). Disabled rules and schedule rules never match a put event.
     """
 
     def __init__(self, rules: list[Rule], deliver: Deliver, *, workers: int = 4) -> None:
         self.rules = list(rules)
         self._deliver = deliver
-        self._queue: list[tuple[Rule, dict[str, Any]]] = []
-        self._condition = threading.Condition()
-        self._pending = 0  # queued + being delivered
-        self._closed = False
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eventbus")
+        self._lock = threading.Lock()
+        self._pending: set[Future[None]] = set()
         self.delivered = 0
         self.failures = 0
-        self._workers = [
-            threading.Thread(target=self._work, name=f"eventbus-{index}", daemon=True) for index in range(workers)
-        ]
-        for worker in self._workers:
-            worker.start()
 
     def matching_rules(self, event: Mapping[str, Any]) -> list[Rule]:
         return [
@@ -467,49 +291,38 @@ class EventBus:
     def put(self, event: dict[str, Any]) -> int:
         """Queue ``event`` for every enabled rule whose pattern matches; return the number of targets."""
         targets = self.matching_rules(event)
-        with self._condition:
-            if self._closed:
-                raise RuntimeError("the event bus is closed")
-            for rule in targets:
-                self._queue.append((rule, copy.deepcopy(event)))
-                self._pending += 1
-            self._condition.notify_all()
+        for rule in targets:
+            future = self._pool.submit(self._deliver_one, rule, copy.deepcopy(event))  # RuntimeError once closed
+            with self._lock:
+                self._pending.add(future)
+            future.add_done_callback(self._done)
         LOG.debug("event %s %s → %d target(s)", event.get("source"), event.get("detail-type"), len(targets))
         return len(targets)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until every queued event was delivered (or failed); False on timeout."""
-        with self._condition:
-            return self._condition.wait_for(lambda: self._pending == 0, timeout)
+        with self._lock:
+            pending = set(self._pending)
+        return not wait(pending, timeout).not_done
 
-    def close(self, timeout: float | None = 5.0) -> None:
+    def close(self) -> None:
         """Stop accepting events, let the workers finish what is queued, and join them."""
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
-        for worker in self._workers:
-            worker.join(timeout)
+        self._pool.shutdown(wait=True)
 
-    def _work(self) -> None:
-        while True:
-            with self._condition:
-                self._condition.wait_for(lambda: bool(self._queue) or self._closed)
-                if not self._queue:
-                    return  # closed and drained
-                rule, event = self._queue.pop(0)
-            try:
-                self._deliver(rule.target, event)
-            except Exception:
-                LOG.exception("rule %s: delivery of event %s to %s failed", rule.name, event.get("id"), rule.target)
-                with self._condition:
-                    self.failures += 1
-            else:
-                with self._condition:
-                    self.delivered += 1
-            finally:
-                with self._condition:
-                    self._pending -= 1
-                    self._condition.notify_all()
+    def _deliver_one(self, rule: Rule, event: dict[str, Any]) -> None:
+        try:
+            self._deliver(rule.target, event)
+        except Exception:
+            LOG.exception("rule %s: delivery of event %s to %s failed", rule.name, event.get("id"), rule.target)
+            with self._lock:
+                self.failures += 1
+        else:
+            with self._lock:
+                self.delivered += 1
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
 
     @contextlib.contextmanager
     def s3_hook(self, bucket_names: set[str], region: str, account: str) -> Iterator[None]:
