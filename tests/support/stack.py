@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import itertools
 import json
 import sys
 from dataclasses import dataclass, field
+from functools import cache
 from types import ModuleType
 from typing import Any
 
 import boto3
 
+from challenger.local.provision import provision as provision_template
+from challenger.local.template import LocalTemplate
 from tests.support.events import ROOT
 from tests.support.fake_sagemaker import FakeSageMaker
-from tests.support.template import table_definition
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 _counter = itertools.count()
+SERVICES = ("s3", "dynamodb", "sns", "sqs", "secretsmanager", "stepfunctions")
 
 BASE_ENV = {
     "AWS_DEFAULT_REGION": REGION,
@@ -96,28 +100,32 @@ class Stack:
         return key
 
 
+@cache
+def _parsed_template() -> LocalTemplate:
+    return LocalTemplate()
+
+
 def provision(env: dict[str, str]) -> Stack:
-    """Create the stack's stateful resources inside an active moto mock; returns env additions too."""
+    """Create the stack inside an active moto mock with the local cloud's own provisioner (template.yaml's
+    buckets, tables, topic with its outbox queue, secret, recipe bundle, state machines) under BASE_ENV's
+    names; returns the handles and the environment additions."""
+    template = copy.copy(_parsed_template())  # parsed once; each stack gets its own physical names
+    template.physical = {
+        "DataBucket": env["DATA_BUCKET"],  # the bucket the sample events in events/ name
+        "ArtifactBucket": env["ARTIFACT_BUCKET"],
+        "ModelsTable": env["MODELS_TABLE"],
+        "IdempotencyTable": env["IDEMPOTENCY_TABLE"],
+    }
     session = boto3.session.Session(region_name=REGION)
-    s3, ddb, sns, sqs = (session.client(name) for name in ("s3", "dynamodb", "sns", "sqs"))
-    for bucket in (env["DATA_BUCKET"], env["ARTIFACT_BUCKET"]):
-        s3.create_bucket(Bucket=bucket)
-    ddb.create_table(**table_definition("ModelsTable", env["MODELS_TABLE"]))
-    ddb.create_table(**table_definition("IdempotencyTable", env["IDEMPOTENCY_TABLE"]))
-    topic_arn = sns.create_topic(Name="challenger-notifications")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="challenger-outbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    secret_arn = session.client("secretsmanager").create_secret(Name="challenger-approval-key", SecretString="k" * 64)[
-        "ARN"
-    ]
-    env.update(TOPIC_ARN=topic_arn, APPROVAL_SECRET_ARN=secret_arn)
+    clients = {name: session.client(name) for name in SERVICES}  # type: ignore[call-overload]
+    provisioned = provision_template(template, clients, approval_key="k" * 64)
+    env.update(TOPIC_ARN=provisioned.topic_arn, APPROVAL_SECRET_ARN=provisioned.secret_arn)
     return Stack(
         env=env,
-        s3=s3,
-        ddb=ddb,
-        sfn=session.client("stepfunctions"),
-        sqs=sqs,
-        sagemaker=FakeSageMaker(s3=s3),
-        queue_url=queue_url,
+        s3=clients["s3"],
+        ddb=clients["dynamodb"],
+        sfn=clients["stepfunctions"],
+        sqs=clients["sqs"],
+        sagemaker=FakeSageMaker(s3=clients["s3"]),
+        queue_url=provisioned.outbox_queue_url,
     )
