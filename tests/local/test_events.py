@@ -81,7 +81,7 @@ def test_schedule_parameters_flow_into_the_rule() -> None:
     template = LocalTemplate(
         parameters={"NotificationEmail": "a@b.co", "ScheduleEnabled": "true", "RetrainSchedule": "rate(1 day)"}
     )
-    (schedule,) = [rule for rule in rules_from_template(template) if rule.schedule is not None]
+    (schedule,) = [rule for rule in rules_from_template(template) if rule.name.endswith("TriggerFunctionScheduleRule")]
     assert schedule.enabled
     assert schedule.schedule == "rate(1 day)"
 
