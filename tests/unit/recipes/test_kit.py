@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib.util
 import io
 import json
 import random
@@ -370,12 +371,21 @@ def test_baseline_profiles_the_text_feature_and_the_predictions(v2_job: Job) -> 
 def test_model_code_holds_the_serving_code_the_kit_and_the_recipe(v2_job: Job) -> None:
     code = v2_job.model / "code"
     assert sorted(p.name for p in code.iterdir()) == [
+        "__pycache__",
         "challenger_kit.py",
         "inference.py",
         "recipe.json",
         "requirements.txt",
     ]
     assert (code / "challenger_kit.py").read_bytes() == (RECIPE_DIR.parent / "kit" / "challenger_kit.py").read_bytes()
+
+
+def test_serving_code_ships_hash_checked_bytecode_for_read_only_model_dirs(v2_job: Job) -> None:
+    code = v2_job.model / "code"
+    for name in ("challenger_kit", "inference"):
+        pyc = Path(importlib.util.cache_from_source(str(code / f"{name}.py")))
+        # PEP 552 flags: 0b11 = hash-based and checked against the source, so copies and archives keep it valid.
+        assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b11, name
 
 
 def make_wheel(directory: Path) -> Path:
