@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from challenger.local.sagemaker import LocalSageMaker
@@ -306,6 +307,44 @@ def test_failed_green_keeps_blue_serving(service: LocalSageMaker, clients: Clien
     described = wait_for_endpoint(clients.sm, "ep-fail")
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "config-b")
     assert "FailureReason" not in described
+
+
+def predictions(clients: Clients, endpoint: str) -> list[dict[str, Any]]:
+    body = json.dumps({"instances": [POSITIVE, NEGATIVE]}).encode()
+    response = clients.runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="application/json")
+    return list(json.loads(response["Body"].read())["predictions"])
+
+
+def test_green_with_wrong_answers_goes_live_and_answers_wrongly(service: LocalSageMaker, clients: Clients) -> None:
+    # The fault a golden-set smoke test exists for: green is healthy, so SageMaker switches to it.
+    assert create_endpoint(clients, "ep-wrong", "config-a")["EndpointStatus"] == "InService"
+    blue = predictions(clients, "ep-wrong")
+    assert [p["label"] for p in blue] == [1, 0]
+    requests.post(
+        f"{service.url}/_local/faults", json={"kind": "green_wrong_answers", "message": "injected"}, timeout=10
+    ).raise_for_status()
+    clients.sm.update_endpoint(EndpointName="ep-wrong", EndpointConfigName="config-b")
+    described = wait_for_endpoint(clients.sm, "ep-wrong")
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "config-b")
+    wrong = predictions(clients, "ep-wrong")
+    assert [p["label"] for p in wrong] == [0, 1]
+    assert all(abs(w["score"] - (1 - b["score"])) < 0.25 for w, b in zip(wrong, blue, strict=True))
+
+
+def test_invoke_transient_faults_over_http_answer_503_then_serve(
+    service: LocalSageMaker, clients: Clients, endpoint_a: str
+) -> None:
+    requests.post(
+        f"{service.url}/_local/faults",
+        json={"kind": "invoke_transient", "message": "slow down", "count": 2},
+        timeout=10,
+    ).raise_for_status()
+    for _ in range(2):
+        with pytest.raises(ClientError) as caught:
+            score(clients, endpoint_a)
+        assert caught.value.response["Error"]["Code"] == "ServiceUnavailable"
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert 0.0 <= score(clients, endpoint_a) <= 1.0
 
 
 def test_endpoints_that_never_get_healthy_fail(service: LocalSageMaker, clients: Clients, s3: Any) -> None:
