@@ -15,6 +15,10 @@ class ApiError(Exception):
         self.status = status
         self.fields = fields
 
+    def with_message(self, message: str) -> ApiError:
+        """The same error code and status with another message."""
+        return ApiError(self.code, message, self.status, **self.fields)
+
 
 def validation(message: str) -> ApiError:
     """ValidationException: SageMaker's answer to almost every bad request, including "Could not find ..."."""
@@ -57,6 +61,7 @@ API_NAME_PATTERNS = {
     "modelName": r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?",
     "endpointConfigName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
     "endpointName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+    "transformJobName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
 }
 
 

@@ -53,6 +53,7 @@ from challenger.local.sagemaker.hosting import (
     ContainerSpec,
 )
 from challenger.local.sagemaker.training import TrainingJob, TrainingRun
+from challenger.local.sagemaker.transform import TransformRun
 from challenger.local.serving import WsgiServer
 
 if TYPE_CHECKING:
@@ -169,6 +170,7 @@ class LocalSageMaker:
         self._lock = threading.RLock()
         self._stopping = threading.Event()
         self._jobs: dict[str, TrainingJob] = {}
+        self._transforms: dict[str, Document] = {}
         self._runs: dict[str, TrainingRun] = {}
         self._models: dict[str, Document] = {}
         self._configs: dict[str, Document] = {}
@@ -300,6 +302,8 @@ class LocalSageMaker:
             "DescribeEndpoint": self._describe_endpoint,
             "UpdateEndpoint": self._update_endpoint,
             "DeleteEndpoint": self._delete_endpoint,
+            "CreateTransformJob": self._create_transform_job,
+            "DescribeTransformJob": self._describe_transform_job,
         }
 
     # Training -----------------------------------------------------------------------------------
@@ -369,6 +373,70 @@ class LocalSageMaker:
                 raise validation(f"The request was rejected because the training job is in status {job.status}.")
         run.request_stop("Stopped")
         return {}
+
+    # Batch transform ----------------------------------------------------------------------------
+    def _create_transform_job(self, request: Document) -> Document:
+        name = _check_name(request["TransformJobName"], "transformJobName")
+        source = request["TransformInput"]["DataSource"].get("S3DataSource") or {}
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+            raise validation("Local SageMaker supports TransformInput S3DataSource with S3DataType S3Prefix only.")
+        for uri in (source["S3Uri"], request["TransformOutput"]["S3OutputPath"]):
+            try:
+                s3io.split_uri(uri)
+            except ValueError:
+                raise validation(f"Invalid S3 URI {uri!r}: expected an s3:// URI.") from None
+        if request["TransformInput"].get("SplitType", "None") not in ("None", "Line"):
+            raise validation("Local SageMaker supports SplitType None or Line.")
+        arn = self._arn("transform-job", name)
+        with self._lock:
+            if name in self._transforms:
+                raise training_job_in_use(arn).with_message(
+                    f"Transform job names must be unique within an AWS account and region, and a transform job with "
+                    f"this name already exists ({arn})"
+                )
+            model = self._models.get(request["ModelName"])
+            if model is None:
+                raise not_found("model", self._arn("model", request["ModelName"]))
+            container = model["PrimaryContainer"]
+            environment = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
+            environment.update({str(k): str(v) for k, v in (request.get("Environment") or {}).items()})
+            spec = ContainerSpec(
+                config_name=name,
+                model_name=model["ModelName"],
+                model_data_url=str(container.get("ModelDataUrl", "")),
+                environment=environment,
+                image=str(container.get("Image", "")),
+            )
+            description: Document = {
+                key: copy.deepcopy(value) for key, value in request.items() if key not in ("Tags", "TransformJobName")
+            }
+            description.update(
+                TransformJobName=name, TransformJobArn=arn, TransformJobStatus="InProgress", CreationTime=time.time()
+            )
+            self._transforms[name] = description
+            run = TransformRun(
+                description,
+                spec,
+                self.state_dir / "transforms" / name,
+                s3=self.s3,
+                backend_factory=self._backend_factory,
+                env_cache=self.env_cache,
+                health_timeout=self.health_timeout,
+                stopping=self._stopping,
+                lock=self._lock,
+                save=self._save,
+                fail_health=self._take_fault("green_unhealthy"),
+            )
+        self._save()
+        self._spawn(run.run, name=f"transform-{name}")
+        return {"TransformJobArn": arn}
+
+    def _describe_transform_job(self, request: Document) -> Document:
+        with self._lock:
+            description = self._transforms.get(request["TransformJobName"])
+            if description is None:
+                raise validation(f"Could not find requested job with name {request['TransformJobName']}")
+            return copy.deepcopy(description)
 
     # Models -------------------------------------------------------------------------------------
     def _create_model(self, request: Document) -> Document:
@@ -694,6 +762,7 @@ class LocalSageMaker:
             state = {
                 "version": STATE_VERSION,
                 "training_jobs": {name: job.description for name, job in self._jobs.items()},
+                "transform_jobs": self._transforms,
                 "models": self._models,
                 "endpoint_configs": self._configs,
                 "endpoints": {
@@ -723,6 +792,7 @@ class LocalSageMaker:
             raise RuntimeError(f"{path}: unsupported state version {state.get('version')!r}")
         restarts: list[tuple[Endpoint, ContainerSpec]] = []
         with self._lock:
+            self._transforms = _interrupted_transforms_failed(state.get("transform_jobs", {}))
             for name, description in state["training_jobs"].items():
                 if description["TrainingJobStatus"] in ("InProgress", "Stopping"):
                     # The process died with the previous service; SageMaker would never lose it, but it is gone.
@@ -789,6 +859,17 @@ class LocalSageMaker:
             return
         with self._lock:
             endpoint.backend = backend
+
+
+def _interrupted_transforms_failed(transforms: dict[str, Document]) -> dict[str, Document]:
+    for description in transforms.values():
+        if description["TransformJobStatus"] in ("InProgress", "Stopping"):
+            description.update(
+                TransformJobStatus="Failed",
+                FailureReason="InternalServerError: the local SageMaker service stopped while the job was running",
+                TransformEndTime=time.time(),
+            )
+    return transforms
 
 
 # Validation helpers -----------------------------------------------------------------------------

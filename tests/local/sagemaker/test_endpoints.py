@@ -423,3 +423,39 @@ def test_restart_restores_endpoints(s3: Any, s3_url: str, tmp_path: Path, traine
     finally:
         second.stop()
     assert servers_of(second, "ep-r") == []
+
+
+def test_batch_transform_scores_a_csv_with_the_model_server_like_invoke(
+    service: LocalSageMaker, clients: Clients, s3: Any, endpoint_a: str
+) -> None:
+    texts = [POSITIVE, NEGATIVE, "It is fine I guess, does the job"]
+    body = "review_text\n" + "".join(f'"{text}"\n' for text in texts)
+    s3.put_object(Bucket=BUCKET, Key="batch/in/reviews.csv", Body=body.encode())
+    clients.sm.create_transform_job(
+        TransformJobName="tj-reviews",
+        ModelName="model-a",
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/batch/in/"}},
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        TransformOutput={"S3OutputPath": f"s3://{BUCKET}/batch/out/", "Accept": "application/json"},
+        TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        BatchStrategy="MultiRecord",
+    )
+    described = wait_until(
+        lambda: (
+            (d := clients.sm.describe_transform_job(TransformJobName="tj-reviews"))["TransformJobStatus"]
+            != "InProgress"
+            and d
+        ),
+        timeout=60,
+    )
+    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
+    scored = json.loads(s3.get_object(Bucket=BUCKET, Key="batch/out/reviews.csv.out")["Body"].read())["predictions"]
+    live = clients.runtime.invoke_endpoint(
+        EndpointName=endpoint_a, Body=json.dumps({"instances": texts}).encode(), ContentType="application/json"
+    )
+    assert scored == json.loads(live["Body"].read())["predictions"]
+    # Compute exists only while the job runs: its model server is gone.
+    assert not [p for p in model_server_children() if "/transforms/tj-reviews/" in " ".join(p.cmdline())]

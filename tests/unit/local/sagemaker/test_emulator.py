@@ -14,7 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from challenger.local.sagemaker import service as service_module
 from challenger.local.sagemaker.errors import ApiError
@@ -401,3 +403,112 @@ def test_an_unknown_fault_kind_is_refused(sm: LocalSageMaker) -> None:
 )
 def test_perturbed_answers_differ_in_every_label_and_score(answer: Any, perturbed: Any) -> None:
     assert json.loads(perturb(json.dumps(answer).encode())) == perturbed
+
+
+# Batch transform ------------------------------------------------------------------------------------------------
+class CountingBackend(FakeBackend):
+    """Answers each request with how many records (lines) it carried, or 400 for a line saying "bad"."""
+
+    def invoke(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+        if b"bad" in body:
+            return 400, b"line 1: not a review", "text/plain"
+        lines = body.decode().splitlines()
+        return 200, json.dumps({"records": len(lines), "first": lines[0][:5]}).encode(), "application/json"
+
+
+@pytest.fixture
+def transformer(tmp_path: Path) -> Iterator[tuple[LocalSageMaker, Any]]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="batch")
+        service = LocalSageMaker(
+            state_dir=tmp_path, s3_endpoint_url="http://127.0.0.1:9", backend_factory=CountingBackend
+        )
+        service._s3 = s3  # in-process moto: the service's own client would aim at a server
+        call(service, "CreateModel", ModelName="m1", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://b/m"})
+        yield service, s3
+        service.stop()
+
+
+def transform(sm: LocalSageMaker, name: str, **overrides: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "TransformJobName": name,
+        "ModelName": "m1",
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://batch/in/"}},
+            "ContentType": "text/csv",
+            "SplitType": "Line",
+        },
+        "TransformOutput": {"S3OutputPath": "s3://batch/out/", "Accept": "application/json", "AssembleWith": "Line"},
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        "BatchStrategy": "MultiRecord",
+        "MaxPayloadInMB": 1,
+        **overrides,
+    }
+    call(sm, "CreateTransformJob", **request)
+    deadline = time.monotonic() + 10
+    while (described := call(sm, "DescribeTransformJob", TransformJobName=name))["TransformJobStatus"] == "InProgress":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return described
+
+
+def test_a_transform_job_scores_every_object_in_mini_batches_and_writes_name_out(
+    transformer: tuple[LocalSageMaker, Any],
+) -> None:
+    # https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html: SplitType=Line, MultiRecord batches up
+    # to MaxPayloadInMB, one <input object name>.out per input object, AssembleWith=Line adds a newline per answer.
+    sm, s3 = transformer
+    line = b"x" * 999 + b"\n"  # 1000 bytes: 1048 records fit in 1 MB
+    s3.put_object(Bucket="batch", Key="in/big.csv", Body=line * 2500)
+    s3.put_object(Bucket="batch", Key="in/small.csv", Body=b"first\nsecond\n")
+    described = transform(sm, "tj-1")
+    assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
+    big = s3.get_object(Bucket="batch", Key="out/big.csv.out")["Body"].read().decode().splitlines()
+    assert [json.loads(answer)["records"] for answer in big] == [1048, 1048, 404]
+    small = s3.get_object(Bucket="batch", Key="out/small.csv.out")["Body"].read()
+    assert small == b'{"records": 2, "first": "first"}\n'
+
+
+def test_single_record_sends_one_line_per_request(transformer: tuple[LocalSageMaker, Any]) -> None:
+    sm, s3 = transformer
+    s3.put_object(Bucket="batch", Key="in/small.csv", Body=b"first\nsecond\n")
+    assert transform(sm, "tj-single", BatchStrategy="SingleRecord")["TransformJobStatus"] == "Completed"
+    out = s3.get_object(Bucket="batch", Key="out/small.csv.out")["Body"].read().decode().splitlines()
+    assert [json.loads(answer)["first"] for answer in out] == ["first", "secon"]
+
+
+def test_a_container_error_fails_the_job_with_its_message(transformer: tuple[LocalSageMaker, Any]) -> None:
+    sm, s3 = transformer
+    s3.put_object(Bucket="batch", Key="in/bad.csv", Body=b"bad\n")
+    described = transform(sm, "tj-bad")
+    assert described["TransformJobStatus"] == "Failed"
+    assert described["FailureReason"] == "ClientError: bad.csv: the model container answered 400: line 1: not a review"
+
+
+def test_a_transform_job_needs_an_existing_model_and_a_unique_name(transformer: tuple[LocalSageMaker, Any]) -> None:
+    sm, s3 = transformer
+    s3.put_object(Bucket="batch", Key="in/small.csv", Body=b"first\n")
+    missing = error_of(
+        sm,
+        "CreateTransformJob",
+        TransformJobName="tj-x",
+        ModelName="nope",
+        TransformInput={"DataSource": {"S3DataSource": {"S3Uri": "s3://batch/in/"}}},
+        TransformOutput={"S3OutputPath": "s3://batch/out/"},
+        TransformResources={},
+    )
+    assert missing.message == f'Could not find model "{ARN}:model/nope".'
+    transform(sm, "tj-2")
+    duplicate = error_of(
+        sm,
+        "CreateTransformJob",
+        TransformJobName="tj-2",
+        ModelName="m1",
+        TransformInput={"DataSource": {"S3DataSource": {"S3Uri": "s3://batch/in/"}}},
+        TransformOutput={"S3OutputPath": "s3://batch/out/"},
+        TransformResources={},
+    )
+    assert duplicate.code == "ResourceInUse"
+    unknown = error_of(sm, "DescribeTransformJob", TransformJobName="tj-none")
+    assert unknown.code == "ValidationException"

@@ -1,0 +1,163 @@
+"""Batch transform jobs: the model's container scoring S3 objects, as SageMaker Batch Transform does.
+
+https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html: the platform starts the model's container,
+reads every object under the input `S3Prefix`, splits it into records (`SplitType=Line`: one line each), packs
+records into mini-batches up to `MaxPayloadInMB` (`BatchStrategy=MultiRecord`; `SingleRecord`: one each), POSTs
+each batch to `/invocations` with the input `ContentType` and the output `Accept`, and writes the answers, in
+order, to `<S3OutputPath>/<object name>.out` (`AssembleWith=Line` ends each answer with a newline). Compute
+exists only while the job runs: the container stops when the job ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from challenger.local.sagemaker import s3io
+from challenger.local.sagemaker.hosting import ContainerSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from challenger.local.sagemaker.service import BackendFactory, BackendLike
+else:
+    S3Client = Any
+    BackendFactory = BackendLike = Any
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_PAYLOAD_MB = 6  # the API's default MaxPayloadInMB
+FAILURE_REASON_LIMIT = 1024
+
+
+class TransformRun:
+    """Runs one transform job to Completed or Failed on the calling thread (the service starts it on a worker)."""
+
+    def __init__(
+        self,
+        description: dict[str, Any],
+        spec: ContainerSpec,
+        directory: Path,
+        *,
+        s3: S3Client,
+        backend_factory: BackendFactory,
+        env_cache: Path | None,
+        health_timeout: float,
+        stopping: threading.Event,
+        lock: threading.RLock,
+        save: Callable[[], None],
+        fail_health: str | None = None,
+    ) -> None:
+        self.description = description
+        self._spec = spec
+        self._dir = directory
+        self._s3 = s3
+        self._backend_factory = backend_factory
+        self._env_cache = env_cache
+        self._health_timeout = health_timeout
+        self._stopping = stopping
+        self._lock = lock
+        self._save = save
+        self._fail_health = fail_health
+
+    def run(self) -> None:
+        backend = self._backend_factory(self._spec, self._dir, self._env_cache)
+        try:
+            backend.start(
+                self._s3, timeout=self._health_timeout, stopping=self._stopping, fail_health=self._fail_health
+            )
+        except Exception as exc:
+            self._finish("Failed", f"ClientError: the model container did not start: {exc}")
+            return
+        try:
+            with self._lock:
+                self.description["TransformStartTime"] = time.time()
+            self._transform(backend)
+        except _JobFailed as exc:
+            self._finish("Failed", str(exc))
+        except Exception as exc:  # the platform failed, not the model
+            logger.exception("transform job %s: local SageMaker error", self.description["TransformJobName"])
+            self._finish("Failed", f"InternalServerError: {exc}")
+        else:
+            self._finish("Completed", None)
+        finally:
+            backend.terminate()
+
+    def _transform(self, backend: BackendLike) -> None:
+        request = self.description
+        source = request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+        output = request["TransformOutput"]["S3OutputPath"].rstrip("/")
+        self._dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self._dir) as tmp:
+            count = s3io.download_prefix(self._s3, source, Path(tmp))
+            if count == 0:
+                raise _JobFailed(
+                    f'ClientError: No S3 objects found under S3 URL "{source}" given in input data source.'
+                )
+            for path in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
+                relative = path.relative_to(tmp).as_posix()
+                answers = [self._invoke(backend, relative, batch) for batch in self._batches(path.read_bytes())]
+                bucket, key = s3io.split_uri(f"{output}/{relative}.out")
+                self._s3.put_object(Bucket=bucket, Key=key, Body=b"".join(answers))
+
+    def _batches(self, data: bytes) -> Iterator[bytes]:
+        request = self.description
+        if request["TransformInput"].get("SplitType", "None") != "Line":
+            yield data  # the whole object is one record
+            return
+        records = [line for line in data.splitlines(keepends=True) if line.strip()]
+        if request.get("BatchStrategy", "MultiRecord") == "SingleRecord":
+            yield from records
+            return
+        limit = int(request.get("MaxPayloadInMB", DEFAULT_MAX_PAYLOAD_MB)) * 1024 * 1024
+        batch: list[bytes] = []
+        size = 0
+        for record in records:
+            if batch and size + len(record) > limit:
+                yield b"".join(batch)
+                batch, size = [], 0
+            batch.append(record)
+            size += len(record)
+        if batch:
+            yield b"".join(batch)
+
+    def _invoke(self, backend: BackendLike, name: str, body: bytes) -> bytes:
+        request = self.description
+        headers = {"Content-Type": request["TransformInput"].get("ContentType", "application/octet-stream")}
+        accept = request["TransformOutput"].get("Accept")
+        if accept:
+            headers["Accept"] = accept
+        if not backend.acquire():
+            raise _JobFailed("InternalServerError: the model container stopped during the job")
+        try:
+            status, payload, _ = backend.invoke(body, headers)
+        except OSError as exc:
+            raise _JobFailed(f"ClientError: the model container could not be reached: {exc}") from exc
+        finally:
+            backend.release()
+        if status >= 400:
+            message = payload.decode("utf-8", errors="replace")
+            # No CloudWatch here: the container's answer goes into the reason instead of "see the logs".
+            raise _JobFailed(f"ClientError: {name}: the model container answered {status}: {message}")
+        if request["TransformOutput"].get("AssembleWith", "None") == "Line" and not payload.endswith(b"\n"):
+            payload += b"\n"
+        return payload
+
+    def _finish(self, status: str, reason: str | None) -> None:
+        with self._lock:
+            self.description.update(TransformJobStatus=status, TransformEndTime=time.time())
+            if reason is not None:
+                self.description["FailureReason"] = reason[:FAILURE_REASON_LIMIT]
+        self._save()
+        logger.info(
+            "transform job %s: %s%s", self.description["TransformJobName"], status, f" ({reason})" if reason else ""
+        )
+
+
+class _JobFailed(Exception):
+    """The job fails with this FailureReason."""
