@@ -74,19 +74,19 @@ class TransformRun:
         except Exception as exc:
             self._finish("Failed", f"ClientError: the model container did not start: {exc}")
             return
+        status, reason = "Completed", None
         try:
             with self._lock:
                 self.description["TransformStartTime"] = time.time()
             self._transform(backend)
         except _JobFailed as exc:
-            self._finish("Failed", str(exc))
+            status, reason = "Failed", str(exc)
         except Exception as exc:  # the platform failed, not the model
             logger.exception("transform job %s: local SageMaker error", self.description["TransformJobName"])
-            self._finish("Failed", f"InternalServerError: {exc}")
-        else:
-            self._finish("Completed", None)
+            status, reason = "Failed", f"InternalServerError: {exc}"
         finally:
-            backend.terminate()
+            backend.terminate()  # the job's compute is gone before the job says it ended
+        self._finish(status, reason)
 
     def _transform(self, backend: BackendLike) -> None:
         request = self.description
