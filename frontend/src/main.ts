@@ -6,7 +6,6 @@ import { $, h, show, toast } from "./dom";
 import { parseRoute, type Route } from "./route";
 import type {
   Approval,
-  AuditEntry,
   Config,
   DeploymentStatus,
   Health,
@@ -37,8 +36,8 @@ export interface State {
   details: Map<string, RunDetail>;
   /** Runs whose detail the API will never give (404/410): the reason, so nobody asks again. */
   gone: Map<string, string>;
-  /** The audit log: null until asked, "unavailable" if this API has none. */
-  audit: AuditEntry[] | null | "unavailable";
+  /** Full records (with their audit trail) of the versions whose page was opened. */
+  versions: Map<number, ModelVersion>;
 }
 
 export interface Ui {
@@ -60,7 +59,7 @@ const state: State = {
   outbox: [],
   details: new Map(),
   gone: new Map(),
-  audit: null,
+  versions: new Map(),
 };
 const ui: Ui = {
   route: parseRoute(location.hash),
@@ -151,7 +150,7 @@ async function refresh(): Promise<void> {
       config.outbox ? api.call<OutboxMessage[]>("GET", config.outbox, undefined, true) : Promise.resolve([]),
     ]);
     Object.assign(state, { health, models, runs, approvals, outbox });
-    await Promise.all([loadDetails(), loadAudit(), watchRollback()]);
+    await Promise.all([loadDetails(), loadVersion(), watchRollback()]);
     failures = 0;
     loaded = true;
     unreachable(null);
@@ -210,14 +209,14 @@ async function loadDetail(runId: string): Promise<void> {
   }
 }
 
-async function loadAudit(): Promise<void> {
-  if (ui.route.view === "overview" || state.audit === "unavailable") return;
+/** The version page's full record: its audit trail comes with it (GET /models/{version}). */
+async function loadVersion(): Promise<void> {
+  const route = ui.route;
+  if (route.view !== "version") return;
   try {
-    state.audit = await api.get<AuditEntry[]>("/audit");
+    state.versions.set(route.version, await api.get<ModelVersion>(`/models/${route.version}`));
   } catch (error) {
-    if (error instanceof ApiError && (error.status === 404 || error.status === 403 || error.status === 405)) {
-      state.audit = "unavailable";
-    } else if (error instanceof ApiError && error.unauthorized) throw error;
+    if (error instanceof ApiError && error.unauthorized) throw error;
   }
 }
 
@@ -276,7 +275,7 @@ function navigate(): void {
   // A page with data the poll does not already bring (a run's steps, the audit log): fetch it now, once.
   void (async () => {
     if (next.view === "run") await loadDetail(next.id);
-    if (next.view !== "overview") await loadAudit();
+    if (next.view === "version") await loadVersion();
     render();
   })().catch(() => undefined);
 }

@@ -80,6 +80,8 @@ export interface ModelVersion {
   training_seconds?: number | null;
   artifact_sha256?: string | null;
   verdict?: { rules?: RuleOutcome[] } | null;
+  /** GET /models/{version} only: the decisions about this version (operator doors). */
+  audit?: AuditEntry[] | null;
 }
 
 export interface Run {
@@ -106,6 +108,8 @@ export interface RunDetail {
   steps: Step[];
   /** The pipeline's states in order (the ASL's main path), when the API provides it. */
   plan?: string[];
+  /** The decisions about this run, newest first (operator doors). */
+  audit?: AuditEntry[] | null;
 }
 
 export interface Approval {

@@ -552,11 +552,10 @@ function notFound(what: string): HTMLElement[] {
   return [h("h2", { "data-testid": "detail-title" }, what), h("p", { class: "empty" }, `${what} is not in the registry (yet).`)];
 }
 
-function auditFor(view: View, match: (entry: AuditEntry) => boolean): HTMLElement {
-  const audit = view.state.audit;
-  if (audit === "unavailable") return h("p", { class: "muted", "data-testid": "audit-unavailable" }, "This API has no audit log yet (GET /audit).");
-  if (audit === null) return h("p", { class: "muted" }, "Loading the audit log…");
-  const entries = audit.filter(match);
+function auditFor(audit: AuditEntry[] | null | undefined, loaded: boolean): HTMLElement {
+  if (!loaded) return h("p", { class: "muted" }, "Loading the decisions…");
+  if (!audit) return h("p", { class: "muted", "data-testid": "audit-unavailable" }, "The decisions are shown to operators only.");
+  const entries = [...audit].sort((a, b) => a.at.localeCompare(b.at));
   if (!entries.length) return h("p", { class: "muted", "data-testid": "audit-empty" }, "No recorded decision.");
   return h(
     "ol",
@@ -600,7 +599,7 @@ function confusionMatrix(model: ModelVersion): HTMLElement | null {
 
 function versionPage(view: View, version: number): (HTMLElement | null)[] {
   const { state } = view;
-  const model = state.models.find((candidate) => candidate.version === version);
+  const model = state.versions.get(version) ?? state.models.find((candidate) => candidate.version === version);
   if (!model) return notFound(`Version ${version}`);
   const live = state.health?.champion_version ?? null;
   const champion = live !== null && live !== version ? state.models.find((candidate) => candidate.version === live) : undefined;
@@ -689,7 +688,7 @@ function versionPage(view: View, version: number): (HTMLElement | null)[] {
       { class: "card", "data-testid": "version-history" },
       h("h3", {}, "History"),
       facts(history),
-      auditFor(view, (entry) => entry.version === version || (Boolean(model.run_id) && entry.run_id === model.run_id)),
+      auditFor(state.versions.get(version)?.audit, state.versions.has(version)),
     ),
   ];
 }
@@ -752,7 +751,7 @@ function runPage(view: View, runId: string): (HTMLElement | null)[] {
               ),
             ),
     ),
-    h("section", { class: "card" }, h("h3", {}, "Decisions"), auditFor(view, (entry) => entry.run_id === runId)),
+    h("section", { class: "card" }, h("h3", {}, "Decisions"), auditFor(detail?.audit, Boolean(detail))),
   ];
 }
 

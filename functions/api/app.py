@@ -679,11 +679,42 @@ def confirm_page(approval_id: ApprovalIdPath) -> Response[str]:
     verb = "Approve" if decision == "approve" else "Reject"
     form = (
         f"<p>{verb} model <b>v{approval.version}</b> of run <code>{html.escape(approval.run_id)}</code>?</p>"
+        f"{_comparison_html(approval.version)}"
+        f"<p>This link expires {approval.expires_at:%Y-%m-%d %H:%M} UTC. "
+        f"<a href='{html.escape(DASHBOARD_ORIGIN)}/#/versions/{approval.version}'>Open v{approval.version} in the "
+        "dashboard</a> for its full record.</p>"
         f"<form method=post><input type=hidden name=decision value={html.escape(decision)}>"
         f"<input type=hidden name=expires value={expires}><input type=hidden name=sig value={html.escape(sig)}>"
         f"<button type=submit>{verb} v{approval.version}</button></form>"
     )
     return _page(200, f"{verb} v{approval.version}?", form)
+
+
+def _comparison_html(version: int) -> str:
+    """The challenger against the champion, as the email shows it: paired numbers with their interval if recorded."""
+    challenger = registry.get_model(version)
+    champion = registry.get_champion()
+    theirs = registry.get_model(champion.version).metrics if champion and champion.version != version else {}
+    paired = getattr(challenger, "comparison", None)  # recorded by the training job's paired evaluation
+    rows = []
+    for name, value in challenger.metrics.items():
+        difference = paired.differences.get(name) if paired else None
+        other = paired.champion_metrics.get(name) if paired else theirs.get(name)
+        delta = (
+            f"{difference.delta:+.3f} [{difference.low:+.3f}, {difference.high:+.3f}]"
+            if difference
+            else (f"{value - other:+.3f}" if other is not None else "")
+        )
+        rows.append(
+            f"<tr><th scope=row>{html.escape(name)}</th><td>{value:.3f}</td>"
+            f"<td>{'' if other is None else f'{other:.3f}'}</td><td>{delta}</td></tr>"
+        )
+    against = f"champion v{champion.version}" if champion and champion.version != version else "no champion yet"
+    header = "Δ [interval]" if paired else "Δ"
+    return (
+        f"<table><caption>v{version} against {against}</caption><tr><th>metric</th><th>v{version}</th>"
+        f"<th>champion</th><th>{header}</th></tr>{''.join(rows)}</table>"
+    )
 
 
 @app.post(

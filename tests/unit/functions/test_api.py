@@ -107,6 +107,9 @@ def test_link_opens_a_confirmation_page_and_decides_nothing(stack: Stack, pendin
     assert status == 200
     assert "<form method=post>" in body
     assert "Approve v4" in body
+    assert f"expires {approval.expires_at:%Y-%m-%d %H:%M} UTC" in body  # what the person is deciding, and until when
+    assert "v4 against no champion yet" in body
+    assert "href='/#/versions/4'" in body  # the dashboard's page of the version (same origin locally)
     assert resumed == []
     assert Registry(stack.ddb, stack.env["MODELS_TABLE"]).get_approval(approval.approval_id).status.value == "PENDING"
 
