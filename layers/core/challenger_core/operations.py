@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 from challenger_core import approvals, audit, triggering
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
-from challenger_core.errors import ConflictError, NotFoundError
+from challenger_core.errors import ChallengerError, ConflictError, NotFoundError
 from challenger_core.models import (
     Approval,
     AuditAction,
@@ -20,6 +20,7 @@ from challenger_core.models import (
     ModelStatus,
     ModelVersion,
     Run,
+    RunStatus,
     TriggerSource,
     utcnow,
 )
@@ -112,6 +113,10 @@ class Step(Model):
 class RunDetail(Model):
     run: Run
     steps: list[Step]
+    plan: list[str] = Field(
+        default_factory=list,
+        description="while the run is running: the states still ahead on the way to success (from the ASL)",
+    )
     audit: list[AuditEntry] | None = Field(
         default=None, description="decisions about this run, newest first (operator doors only)"
     )
@@ -307,6 +312,7 @@ def run_detail(run_id: str, *, registry: Registry, workflow: Workflow, with_audi
     """A run with the pipeline states it went through so far (per-state progress), and its decisions."""
     run = registry.get_run(run_id)
     steps: list[Step] = []
+    plan: list[str] = []
     if run.execution_arn:
         try:
             history = workflow.history(run.execution_arn)
@@ -319,7 +325,12 @@ def run_detail(run_id: str, *, registry: Registry, workflow: Workflow, with_audi
             ) from exc
         for event in history:
             steps = _fold(steps, event)
-    return RunDetail(run=run, steps=steps, audit=registry.audit_of(run_id=run_id) if with_audit else None)
+        if run.status is RunStatus.RUNNING and steps:
+            try:
+                plan = _ahead(workflow.definition(run.execution_arn), steps[-1].name)
+            except ChallengerError:  # the steps so far matter more than the outlook: show them without it
+                plan = []
+    return RunDetail(run=run, steps=steps, plan=plan, audit=registry.audit_of(run_id=run_id) if with_audit else None)
 
 
 def model_detail(version: int, *, registry: Registry, with_audit: bool = False) -> ModelDetail:
@@ -353,6 +364,28 @@ def promotion_policy(settings: Settings) -> PromotionPolicy:
         guardrail_tolerance=settings.guardrail_tolerance,
         promotion_confidence=getattr(settings, "promotion_confidence", None),
     )
+
+
+def _ahead(definition: dict[str, Any], current: str) -> list[str]:
+    """The states after `current` on the longest loop-free way to a Succeed state (the run's best case).
+
+    Only Next, Choice rules and Defaults are followed, never a Catch: the failure path is not "ahead".
+    """
+    states: dict[str, dict[str, Any]] = definition.get("States", {})
+
+    def longest(name: str, seen: frozenset[str]) -> list[str] | None:
+        # A pipeline has a few dozen states and few branches: plain search, no memo to get wrong.
+        state = states.get(name)
+        if state is None or name in seen:
+            return None
+        if state.get("Type") == "Succeed":
+            return [name]
+        targets = [state.get("Next"), *(rule.get("Next") for rule in state.get("Choices", [])), state.get("Default")]
+        paths = [path for target in targets if target for path in [longest(target, seen | {name})] if path]
+        return [name, *max(paths, key=len)] if paths else None
+
+    path = longest(current, frozenset()) or []
+    return path[1:]
 
 
 def _fold(steps: list[Step], event: dict[str, Any]) -> list[Step]:

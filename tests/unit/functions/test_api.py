@@ -11,7 +11,7 @@ from challenger_core.models import Approval, ModelStatus, utcnow
 from challenger_core.registry import Registry
 from tests.support.events import load_event
 from tests.support.lambda_context import context
-from tests.support.stack import Stack
+from tests.support.stack import ROOT, Stack
 from tests.unit.functions.api_support import (
     call,
     live_model,
@@ -276,6 +276,31 @@ def test_run_detail_lists_pipeline_steps(stack: Stack, monkeypatch: pytest.Monke
         ("StartTraining", "failed"),
         ("RecordFailure", "entered"),
     ]
+
+
+def test_a_running_run_lists_the_steps_still_ahead_from_the_asl(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from challenger_core.models import Run, RunStatus, TriggerSource
+
+    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
+    registry.put_run(
+        Run(
+            run_id="20261123T101500Z-reviews-3f9a1c2e",
+            status=RunStatus.RUNNING,
+            dataset="reviews",
+            trigger=TriggerSource.UPLOAD,
+            source_fingerprint="f",
+            execution_arn="arn:exec",
+        )
+    )
+    api = stack.handler("api")
+    entered = {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "CompareWithChampion"}}
+    monkeypatch.setattr(api.workflow, "history", lambda arn: [entered])
+    asl = json.loads((ROOT / "statemachine" / "training_pipeline.asl.json").read_text())
+    monkeypatch.setattr(api.workflow, "definition", lambda arn: asl)
+    status, body = call(stack, load_event("api", "run"))
+    assert status == 200
+    # The way to success, never the failure path; a loop's states once.
+    assert body["plan"] == ["Promote?", "RequestApproval", "Approved?", "DeployModel", "RecordDeployed", "Deployed"]
 
 
 def test_run_whose_history_is_gone_is_410_with_the_reason(stack: Stack) -> None:

@@ -38,6 +38,13 @@ class Workflow:
         with translate_errors("states DescribeExecution"):
             return dict(self._sfn.describe_execution(executionArn=execution_arn))
 
+    def definition(self, execution_arn: str) -> dict[str, Any]:
+        """The ASL document of the state machine version an execution runs."""
+        with translate_errors("states DescribeStateMachineForExecution"):
+            response = self._sfn.describe_state_machine_for_execution(executionArn=execution_arn)
+        document: dict[str, Any] = json.loads(response["definition"])
+        return document
+
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         """Every event of an execution, oldest first."""
         events: list[dict[str, Any]] = []
