@@ -27,7 +27,6 @@ import logging
 import os
 import secrets
 import shutil
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from challenger.local.gateway import LocalApiGateway
 from challenger.local.lambda_runtime import LocalLambdaRuntime, configure_moto_server
 from challenger.local.outbox import Outbox
 from challenger.local.private import private_directory, read_or_create_secret, write_private
-from challenger.local.provision import LAYER, local_functions, provision
+from challenger.local.provision import local_functions, provision
 from challenger.local.sagemaker import LocalSageMaker
 from challenger.local.serving import PortInUseError, WsgiServer, listen, refuse_browsers
 from challenger.local.template import ROOT, LocalTemplate
@@ -219,10 +218,6 @@ class LocalCloud:
             os.environ[name] = value
         for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
             os.environ.pop(name, None)
-        # The cloud reads the registry itself (closing interrupted runs) with the handlers' own core package.
-        # An installed `challenger` has no layers/core on its path (pytest adds it, the console script does not).
-        if str(LAYER) not in sys.path:
-            sys.path.append(str(LAYER))
 
     def _function_environment(self) -> dict[str, str]:
         return {
@@ -289,7 +284,7 @@ class LocalCloud:
         return int(self.sagemaker.url.rstrip("/").rpartition(":")[2])
 
     def _close_interrupted_runs(self) -> None:
-        from challenger_core.models import RunStatus, utcnow  # noqa: PLC0415 — on sys.path since _environment()
+        from challenger_core.models import RunStatus, utcnow  # noqa: PLC0415 — on sys.path: challenger/__init__.py
         from challenger_core.registry import Registry  # noqa: PLC0415
 
         registry = Registry(self.clients["dynamodb"], self.template.ref("ModelsTable"))

@@ -100,8 +100,9 @@ See :func:`_install_moto_fixes`: (1) ``states:startExecution[.sync[:2]]`` sends 
 botocore's camelCase Step Functions API (the task fails with ``States.Runtime``/``KeyError:
 'StateMachineArn'``) and returns camelCase keys instead of ``ExecutionArn``/``Output``/``Status``;
 (2) ``StartExecution`` names are not checked (AWS: <= 80 characters, no whitespace, brackets, wildcards...);
-(3) ``States.ALL`` catches ``States.DataLimitExceeded``, which AWS never lets it. Also: Retry back-off is a
-real ``time.sleep`` and ``IntervalSeconds`` must be >= 1, hence the optional :func:`scaled_retry_intervals`.
+(3) ``States.ALL`` catches ``States.DataLimitExceeded`` and ``States.Runtime``, which AWS never lets it;
+(4) SNS ``Publish`` limits. Also: Retry back-off is a real ``time.sleep`` and ``IntervalSeconds`` must be
+>= 1, hence the optional :func:`scaled_retry_intervals`.
 
 Not fixed, because the product does not depend on them: ``StartExecution`` without a name creates an
 execution named ``None`` (every start here passes ``name=``), and ``SendTaskFailure`` drops ``cause`` (the
@@ -808,12 +809,14 @@ def _install_moto_fixes() -> None:
        backend has that check (``_validate_name``), so it is applied here too. Stricter than AWS: only
        ``[0-9A-Za-z_-]`` — the names AWS can also log to CloudWatch (same page) and our naming contract.
        A missing name is left to moto (the product always names its executions).
-    3. The engine's ``ErrorEqualsDecl`` lets ``States.ALL`` match ``States.DataLimitExceeded``. On AWS a
-       state input/output, task result or execution input over 256 KiB is a terminal error that
-       ``States.ALL`` does not catch or retry ("States.ALL ... can't catch the States.DataLimitExceeded
-       terminal error type": https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html;
-       the 256 KiB quota: https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). moto
-       already raises the error at that size (``moto/stepfunctions/parser/quotas.py``); naming it in
+    3. The engine's ``ErrorEqualsDecl`` lets ``States.ALL`` match ``States.DataLimitExceeded`` and
+       ``States.Runtime``. On AWS a state input/output, task result or execution input over 256 KiB is a
+       terminal error, and so is a runtime error (e.g. a JSONPath that is not in the input); ``States.ALL``
+       neither catches nor retries them ("This error type can't catch the States.DataLimitExceeded terminal
+       error type and runtime error types":
+       https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html; the 256 KiB quota:
+       https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). moto already raises
+       DataLimitExceeded at that size (``moto/stepfunctions/parser/quotas.py``); naming the error in
        ``ErrorEquals`` still catches it.
     4. SNS ``Publish`` accepts a subject of exactly 100 characters, non-ASCII or multi-line, and measures the
        256 KiB message limit in characters. AWS refuses (``InvalidParameter``) a subject that is not ASCII, has
@@ -895,14 +898,19 @@ def _install_data_limit_rule() -> None:
     decl_module = _moto_module("moto.stepfunctions.parser.asl.component.common.error_name.error_equals_decl")
     names = _moto_module("moto.stepfunctions.parser.asl.component.common.error_name.states_error_name")
     types_module = _moto_module("moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type")
-    data_limit = names.StatesErrorName(typ=types_module.StatesErrorNameType.StatesStatesDataLimitExceeded)
+    kinds = types_module.StatesErrorNameType
+    terminal = [
+        names.StatesErrorName(typ=kinds.StatesStatesDataLimitExceeded),
+        names.StatesErrorName(typ=kinds.StatesRuntime),
+    ]
     decl_cls = decl_module.ErrorEqualsDecl
     original_eval_body = decl_cls.__dict__["_eval_body"]
 
     def _eval_body(decl: Any, env: Any) -> None:
-        if env.stack and env.stack[-1] == data_limit and data_limit not in decl.error_names:
+        error = env.stack[-1] if env.stack else None
+        if any(error == name for name in terminal) and error not in decl.error_names:
             env.stack.pop()
-            env.stack.append(False)  # only an ErrorEquals naming States.DataLimitExceeded matches it
+            env.stack.append(False)  # only an ErrorEquals naming the error matches it
             return
         original_eval_body(decl, env)
 

@@ -663,3 +663,14 @@ def test_quirk_bare_string_output_is_not_json_encoded(sfn: Any, wait_for_executi
     """moto reports a string output as-is (AWS: '"done"'). Pinned so a moto fix shows up here."""
     described = run(sfn, wait_for_execution, machine(P={"Type": "Pass", "Result": "done", "End": True}), {})
     assert described["output"] == "done"
+
+
+def test_a_runtime_error_fails_the_execution_past_a_states_all_catch(sfn: Any, wait_for_execution: Waiter) -> None:
+    # "A retry or catch on States.ALL won't catch States.Runtime errors"
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html)
+    task = invoke_state("add", Catch=CATCH_ALL)
+    task["Parameters"] = {"FunctionName": fn_arn("add"), "Payload": {"value.$": "$.not_in_the_input"}}
+
+    described = run(sfn, wait_for_execution, machine(Add=task, Caught={"Type": "Pass", "End": True}), {})
+
+    assert failure_of(described)[0] == "States.Runtime"
