@@ -7,9 +7,8 @@ or Step Functions targets. The local cloud therefore wires the template's rules 
 
 * :func:`rules_from_template` reads the SAM event sources (``EventBridgeRule`` / ``CloudWatchEvent`` with a
   ``Pattern``; ``Schedule`` / ``ScheduleV2`` with an expression) of every function and state machine.
-* :func:`matches` is EventBridge content filtering (exact values, ``prefix``, ``suffix``,
-  ``equals-ignore-case``, ``wildcard``, ``anything-but``, ``numeric``, ``exists``, ``cidr``, ``$or``).
-* :class:`EventBus` delivers events to the targets of matching rules on worker threads (EventBridge is
+* :func:`matches` is EventBridge content filtering, by moto's own ``EventPattern`` (``moto/events/models.py``).
+* :class:`EventBus` delivers events to the targets of matching rules on a thread pool (EventBridge is
   asynchronous: a put never waits for the target) and logs delivery errors. :meth:`EventBus.s3_hook`
   makes moto's S3 emit :func:`object_created_event` for every object created in the given buckets.
 * :class:`Scheduler` fires ``Schedule`` rules on their ``cron(...)`` / ``rate(...)`` expression, with a
