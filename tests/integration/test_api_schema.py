@@ -36,13 +36,13 @@ from tests.integration.conftest import DATA, push_and_wait, target_of
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES_PER_MODE = 25
 
-# Left out on purpose, each for a reason (everything else in the document is fuzzed):
+# Left out on purpose, each for a reason (everything else in the documents is fuzzed):
 EXCLUDED = {
     # Starts training runs (minutes of CPU each, and every valid example with force=true would start one); its
-    # input handling is the same pydantic/Content-Type path as the other POSTs, unit-tested in test_api.py.
+    # input handling is the same pydantic/Content-Type path as the other POSTs, unit-tested in test_api*.py.
     ("POST", "/runs"),
     # Starts blue/green deployments that swap the live model under the other requests of this test; its 404/409
-    # answers are unit-tested in test_api.py.
+    # answers are unit-tested in test_api_operators.py.
     ("POST", "/rollback"),
 }
 
@@ -55,13 +55,24 @@ def cloud(cloud_factory: Callable[..., LocalCloud]) -> LocalCloud:
     return cloud
 
 
-def test_no_request_gets_a_server_error_or_an_undocumented_answer(cloud: LocalCloud) -> None:
-    headers = {"x-api-key": cloud.api_key}
-    schema: Any = schemathesis.openapi.from_url(f"{cloud.gateway.api_url}/openapi.json", headers=headers, timeout=30)
+@pytest.mark.parametrize("door", ["api-key", "operator"])
+def test_no_request_gets_a_server_error_or_an_undocumented_answer(cloud: LocalCloud, door: str) -> None:
+    # The key's door (predict, reads, approval links) and the operators' door (/operator: the decisions and the
+    # audit log; locally the operator token stands in for IAM), each from its own document.
+    if door == "api-key":
+        base, headers, least = cloud.gateway.api_url, {"x-api-key": cloud.api_key}, 9
+    else:
+        base, headers, least = (
+            f"{cloud.gateway.api_url}/operator",
+            {"Authorization": f"Bearer {cloud.console_token}"},
+            10,
+        )
+    schema: Any = schemathesis.openapi.from_url(f"{base}/openapi.json", headers=headers, timeout=30)
     operations = [result.ok() for result in schema.get_all_operations()]
     fuzzed = [op for op in operations if (op.method.upper(), op.path) not in EXCLUDED]
-    assert {(op.method.upper(), op.path) for op in operations} >= EXCLUDED  # an exclusion never outlives its route
-    assert len(fuzzed) >= 9
+    if door == "operator":  # an exclusion never outlives its route
+        assert {(op.method.upper(), op.path) for op in operations} >= EXCLUDED
+    assert len(fuzzed) >= least
 
     failures: list[str] = []
     for operation in fuzzed:
@@ -78,7 +89,7 @@ def test_no_request_gets_a_server_error_or_an_undocumented_answer(cloud: LocalCl
             )
             @given(case=strategy)
             def fuzz(case: Any) -> None:
-                case.call_and_validate(base_url=cloud.gateway.api_url, headers=headers, checks=CHECKS, timeout=30)
+                case.call_and_validate(base_url=base, headers=headers, checks=CHECKS, timeout=30)
 
             try:
                 fuzz()
