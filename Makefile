@@ -12,6 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .tools/sam
 SAM := $(SAM_VENV)/bin/sam
+CHECKOV_VENV := .tools/checkov
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
@@ -59,6 +60,9 @@ cfn-lint: install tools ## cfn-lint on template.yaml, and on its SAM translation
 	$(BIN)/cfn-lint template.yaml
 	$(SAM_VENV)/bin/python scripts/lint_translated_template.py
 
+checkov: tools $(CHECKOV_VENV)/.installed ## checkov on template.yaml and its SAM translation (skips carry their reason in the template)
+	$(SAM_VENV)/bin/python scripts/checkov_template.py
+
 validate: tools ## sam validate --lint (offline)
 	$(SAM) validate --lint
 
@@ -92,7 +96,7 @@ e2e-deps: ## Debian's Chromium for the browser tests (Playwright never downloads
 test-e2e: install frontend e2e-deps ## Browser tests: the dashboard in headless Chromium against the local cloud
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
-test: lint typecheck cfn-lint validate build frontend e2e-deps ## Everything CI runs: lint, types, template checks, build, all tests
+test: lint typecheck cfn-lint checkov validate build frontend e2e-deps ## Everything CI runs: lint, types, template checks, build, all tests
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 DEMO_EXIT ?=
