@@ -1,4 +1,5 @@
-"""StartDeploymentFunction: new model + serverless endpoint config, then create or update the endpoint."""
+"""StartDeploymentFunction: verify the archive's digest, new model + serverless endpoint config, then create or
+update the endpoint."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from challenger_core import deployment
+from challenger_core import artifacts, deployment
 from challenger_core.adapters.sagemaker import SageMaker
+from challenger_core.adapters.storage import Storage
 from challenger_core.clients import client
 from challenger_core.models import DeploymentState
 from challenger_core.observability import logger, metrics, to_state, tracer
@@ -18,6 +20,7 @@ from challenger_core.settings import get_settings
 settings = get_settings()
 registry = Registry(client("dynamodb"), settings.models_table)
 sagemaker = SageMaker(client("sagemaker"))
+storage = Storage(client("s3"))
 
 
 @logger.inject_lambda_context
@@ -25,4 +28,5 @@ sagemaker = SageMaker(client("sagemaker"))
 @metrics.log_metrics
 @event_parser(model=DeploymentState)
 def lambda_handler(event: DeploymentState, context: LambdaContext) -> dict[str, Any]:
+    artifacts.check_before_deploy(event, registry, storage)  # the archive is the one that was evaluated
     return to_state(deployment.start_deployment(event, registry, sagemaker, settings))

@@ -43,6 +43,10 @@ class SmokeTestFailedError(ChallengerError):
     """The deployed model answered the smoke test wrongly."""
 
 
+class ArtifactIntegrityError(ChallengerError):
+    """A model archive is not the one that was evaluated (its SHA-256 differs from the registered digest)."""
+
+
 class ApprovalLinkError(ChallengerError):
     """An approval link is tampered with, expired or already used."""
 

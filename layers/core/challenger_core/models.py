@@ -209,6 +209,7 @@ class ModelVersion(Model):
     data_fingerprint: str
     training_job_name: str
     model_data_url: str | None = None
+    artifact_sha256: str | None = None  # of model.tar.gz; deployment refuses an artifact that differs
     metrics: dict[str, float] = Field(default_factory=dict)
     confusion_matrix: list[list[int]] = Field(default_factory=list)
     model_name: str | None = None

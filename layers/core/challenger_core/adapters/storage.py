@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 from dataclasses import dataclass
@@ -79,6 +80,15 @@ class Storage:
                         )
                     )
         return objects
+
+    def sha256(self, uri: str, *, chunk_bytes: int = 1024 * 1024) -> str:
+        """The SHA-256 of an object, computed by streaming it."""
+        bucket, key = split_s3_uri(uri)
+        digest = hashlib.sha256()
+        with translate_errors(f"s3 GetObject s3://{bucket}/{key}"):
+            for chunk in self._s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(chunk_bytes):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     def read_tar_member(self, uri: str, member: str, *, max_bytes: int = 50 * 1024 * 1024) -> bytes:
         """One file out of a `.tar.gz` artifact (SageMaker's output.tar.gz / model.tar.gz)."""

@@ -1,0 +1,94 @@
+"""Artifacts are what was evaluated: StartDeployment refuses a model.tar.gz whose SHA-256 is not the registered
+one, marks the version FAILED with the reason, changes nothing on the endpoint, and the champion keeps serving."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from challenger_core.errors import ArtifactIntegrityError
+from challenger_core.models import Champion, ModelStatus, ModelVersion
+from challenger_core.registry import Registry
+from tests.support.events import load_event
+from tests.support.lambda_context import context
+from tests.support.stack import Stack
+
+ARCHIVE = b"the evaluated model.tar.gz"
+
+
+def register(stack: Stack, version: int, status: ModelStatus, body: bytes = ARCHIVE, **fields: Any) -> str:
+    """Upload an archive and register the version with the archive's digest (what RegisterCandidate records)."""
+    bucket = stack.env["ARTIFACT_BUCKET"]
+    key = f"training/job-{version}/output/model.tar.gz"
+    stack.s3.put_object(Bucket=bucket, Key=key, Body=body)
+    Registry(stack.ddb, stack.env["MODELS_TABLE"]).put_model(
+        ModelVersion(
+            version=version,
+            status=status,
+            run_id=f"run-{version}",
+            dataset="reviews",
+            data_fingerprint="f",
+            training_job_name=f"job-{version}",
+            model_data_url=f"s3://{bucket}/{key}",
+            artifact_sha256=hashlib.sha256(body).hexdigest(),
+            **fields,
+        )
+    )
+    return key
+
+
+def deploy(stack: Stack, version: int, reason: str = "training") -> dict[str, Any]:
+    event = load_event("start_deployment", "new_version")
+    event["request"].update(version=version, reason=reason)
+    result: dict[str, Any] = stack.handler("start_deployment").lambda_handler(event, context("StartDeployment"))
+    return result
+
+
+def test_an_untouched_archive_deploys(stack: Stack) -> None:
+    register(stack, 1, ModelStatus.APPROVED)
+    assert deploy(stack, 1)["plan"]["model_name"] == "challenger-v1"
+
+
+@pytest.mark.parametrize("reason", ["training", "rollback"])
+def test_a_replaced_archive_is_refused_and_the_champion_keeps_serving(stack: Stack, reason: str) -> None:
+    registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
+    register(stack, 1, ModelStatus.LIVE, was_live=True)
+    registry.set_champion(
+        Champion(version=1, model_name="challenger-v1", endpoint_config_name="challenger-v1-config"),
+        expected_version=None,
+    )
+    stack.sagemaker.endpoints["challenger"] = {"status": "InService", "config": "challenger-v1-config"}
+    status = ModelStatus.APPROVED if reason == "training" else ModelStatus.RETIRED
+    key = register(stack, 2, status, was_live=reason == "rollback")
+    stack.s3.put_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key=key, Body=b"a model that runs someone's code")
+
+    with pytest.raises(ArtifactIntegrityError, match=r"refusing to deploy v2: its archive .* has SHA-256"):
+        deploy(stack, 2, reason)
+
+    model = registry.get_model(2)
+    assert model.status is ModelStatus.FAILED
+    assert "replaced after evaluation" in (model.failure_reason or "")
+    assert "challenger-v2" not in stack.sagemaker.models  # no SageMaker model was created from it
+    assert stack.sagemaker.endpoints["challenger"]["config"] == "challenger-v1-config"
+    assert registry.get_champion().version == 1  # type: ignore[union-attr]
+
+
+def test_the_failure_email_says_why(stack: Stack) -> None:
+    import json
+
+    message = "refusing to deploy v2: its archive s3://b/k has SHA-256 ab, not the cd registered"
+    event = {  # what the deployment pipeline's NotifyNotDeployed sends after StartDeployment raised
+        "kind": "failed",
+        "deployment": {
+            "request": {"version": 2, "reason": "rollback"},
+            "error": {
+                "Error": "ArtifactIntegrityError",
+                "Cause": json.dumps({"errorMessage": message, "errorType": "ArtifactIntegrityError"}),
+            },
+        },
+    }
+    stack.handler("notify").lambda_handler(event, context("Notify"))
+    [email] = stack.emails()
+    assert message in email["body"]
