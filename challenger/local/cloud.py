@@ -22,6 +22,7 @@ Everything binds to loopback. State (buckets, tables, SageMaker models and endpo
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -31,9 +32,10 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
+import moto.core.config as moto_config
 import requests
 from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -191,6 +193,10 @@ class LocalCloud:
         # moto's backends are process-wide: a cloud restarted in the same process (tests) must start as empty
         # as a new process does, and get its state from the snapshot like one.
         requests.post(f"{self.moto_url}/moto-api/reset", timeout=30).raise_for_status()
+        # POST /moto-api/config changes moto's process-wide defaults: put them back on stop, so a later
+        # mock_aws() in the same process (tests) starts from moto's own configuration.
+        saved_config = copy.deepcopy(moto_config.default_user_config)
+        self._stack.callback(lambda: _replace(moto_config.default_user_config, saved_config))
         configure_moto_server(self.moto_url)
 
     def stop(self, *, save: bool = True) -> None:
@@ -318,6 +324,12 @@ class LocalCloud:
             "pid": os.getpid(),
         }
         write_private(self.state_dir / "local.json", json.dumps(info, indent=2) + "\n")
+
+
+def _replace(target: moto_config.DefaultConfig, content: moto_config.DefaultConfig) -> None:
+    mapping = cast("dict[str, Any]", target)  # a TypedDict has no clear()
+    mapping.clear()
+    mapping.update(content)
 
 
 def dashboard_dir(root: Path = ROOT) -> Path | None:
