@@ -267,18 +267,23 @@ def decide(target: Target, run_id: str, decision: str, comment: str) -> None:
 
 
 def rollback(target: Target, version: int | None, *, wait: bool = True, timeout: float = 300) -> int:
+    """Start a rollback and follow its deployment pipeline execution to the end (GET /deployments/{name})."""
     started = target.call("POST", "/rollback", {"version": version} if version else {}, operator=True)
     version = int(started["version"])
+    name = str(started["execution_arn"]).rsplit(":", 1)[-1]
     print(f"rolling back to v{version} (blue/green, smoke-tested)…")
     deadline = time.monotonic() + timeout
     while wait and time.monotonic() < deadline:
-        model = target.call("GET", f"/models/{version}")
-        if model["status"] == "LIVE":
+        deployment = target.call("GET", f"/deployments/{name}")
+        if deployment["status"] == "SUCCEEDED":
             print(f"v{version} is live")
             return version
-        if model["status"] == "FAILED":
-            raise CliError(f"rollback to v{version} failed: {model.get('failure_reason')}")
+        if deployment["status"] != "RUNNING":
+            reason = target.call("GET", f"/models/{version}").get("failure_reason") or deployment.get("cause")
+            raise CliError(f"rollback to v{version} failed: {reason or deployment['status']}")
         time.sleep(0.5)
+    if wait:
+        raise CliError(f"rollback to v{version} still running after {timeout:.0f}s (deployment {name})")
     return version
 
 

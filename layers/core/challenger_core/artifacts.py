@@ -2,8 +2,8 @@
 
 RegisterCandidate records the SHA-256 of `model.tar.gz` when the candidate is evaluated (`artifact_sha256`).
 StartDeployment recomputes it from the bucket before it creates the SageMaker model: an archive replaced after
-evaluation (a tampered or swapped `model.tar.gz`) is refused, the version is marked FAILED with the reason, the
-failure email says why, and the champion keeps serving because nothing on the endpoint changed.
+evaluation (a tampered or swapped `model.tar.gz`) is refused, the version's record gets the reason, the failure
+email says why, and the champion keeps serving because nothing on the endpoint changed.
 The artifact bucket's policy also denies overwrites under `training/` to everyone but the training role, and
 versioning keeps any replaced object (docs/security.md): the digest check is what holds when both fail.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from challenger_core.adapters.storage import Storage
 from challenger_core.errors import ArtifactIntegrityError
-from challenger_core.models import DeploymentState, ModelStatus, ModelVersion
+from challenger_core.models import DeploymentState, ModelVersion
 from challenger_core.observability import logger
 from challenger_core.registry import Registry
 
@@ -36,12 +36,13 @@ def verify(model: ModelVersion, storage: Storage) -> None:
 
 
 def check_before_deploy(state: DeploymentState, registry: Registry, storage: Storage) -> None:
-    """StartDeployment's first step: refuse (and mark FAILED) a version whose archive is not the evaluated one."""
+    """StartDeployment's first step: refuse a version whose archive is not the evaluated one (reason recorded)."""
     model = registry.get_model(state.request.version)
     try:
         verify(model, storage)
     except ArtifactIntegrityError as exc:
         logger.error("artifact digest mismatch", extra={"version": model.version, "reason": str(exc)})
-        if model.status is not ModelStatus.LIVE:  # the serving champion's record is never touched here
-            registry.update_model(model.version, status=ModelStatus.FAILED, failure_reason=str(exc))
+        # The reason goes on the record; the status stays (a FAILED version could not be rolled back to once
+        # the evaluated archive is restored).
+        registry.update_model(model.version, failure_reason=str(exc))
         raise

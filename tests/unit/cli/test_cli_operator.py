@@ -74,3 +74,13 @@ def test_dataset_names_the_trigger_refuses_are_not_uploaded(tmp_path: Path, data
     with pytest.raises(CliError, match=r"dataset name|not a training drop"):
         data_push(destination, train, dataset, None)
     assert destination.s3.keys == []
+
+
+@responses.activate
+def test_rollback_follows_its_deployment_and_reports_why_it_failed() -> None:
+    arn = "arn:aws:states:eu-west-1:1:execution:challenger-deployment:rollback-v1-20261201T190000Z"
+    responses.post(f"{API}/operator/rollback", json={"version": 1, "execution_arn": arn}, status=202)
+    responses.get(f"{API}/deployments/rollback-v1-20261201T190000Z", json={"execution_arn": arn, "status": "FAILED"})
+    responses.get(f"{API}/models/1", json={"version": 1, "failure_reason": "refusing to deploy v1: its archive ..."})
+    with pytest.raises(CliError, match="rollback to v1 failed: refusing to deploy v1"):
+        rollback(target(), 1, timeout=5)

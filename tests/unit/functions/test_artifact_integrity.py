@@ -1,5 +1,5 @@
 """Artifacts are what was evaluated: StartDeployment refuses a model.tar.gz whose SHA-256 is not the registered
-one, marks the version FAILED with the reason, changes nothing on the endpoint, and the champion keeps serving."""
+one, records the reason on the version, changes nothing on the endpoint, and the champion keeps serving."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_a_replaced_archive_is_refused_and_the_champion_keeps_serving(stack: Sta
         deploy(stack, 2, reason)
 
     model = registry.get_model(2)
-    assert model.status is ModelStatus.FAILED
+    assert model.status is status  # unchanged: restoring the evaluated archive makes it deployable again
     assert "replaced after evaluation" in (model.failure_reason or "")
     assert "challenger-v2" not in stack.sagemaker.models  # no SageMaker model was created from it
     assert stack.sagemaker.endpoints["challenger"]["config"] == "challenger-v1-config"
