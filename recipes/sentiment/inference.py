@@ -44,6 +44,10 @@ FORMAT = "challenger.tfidf-logistic"
 FORMAT_VERSION = 1
 # The only analyzer this serving code reproduces: scikit-learn's default word tokenization.
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"  # noqa: S105  # a regex, not a secret
+# The same tokens, found ~40% faster: both match exactly the maximal runs of two or more word characters (findall
+# scans left to right, so `\w{2,}` always starts at a run's first character and, being greedy, ends at its last;
+# scikit-learn's `\b...\b` only admits those runs). Tests compare the two on every text they score.
+FAST_TOKEN_PATTERN = r"\w{2,}"  # noqa: S105
 ARRAYS = {"tokens": "uint8", "features": "int32", "idf": "float64", "coef": "float64", "intercept": "float64"}
 # Below this batch size the per-record Python scorer beats numpy's fixed per-call costs (bench/).
 VECTOR_MIN_BATCH = 8
@@ -68,7 +72,7 @@ class SentimentModel:
         self.norm: str | None = vectorizer["norm"]
         low, high = vectorizer["ngram_range"]
         self.unigrams, self.bigrams = low == 1, high == 2
-        self._findall = re.compile(vectorizer["token_pattern"]).findall
+        self._findall = re.compile(FAST_TOKEN_PATTERN).findall  # validate() admits TOKEN_PATTERN only
         features = arrays["features"].astype(np.int64)
         n_tokens, n_features = len(tokens), len(features)
         self.n_tokens, self.n_features = n_tokens, n_features

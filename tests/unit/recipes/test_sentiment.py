@@ -335,3 +335,17 @@ def test_an_unexpected_error_writes_the_failure_file_and_propagates(
     with pytest.raises(MemoryError):
         run_training(sentiment_train, tmp_path, DATA_DIR / "train_v1.csv")
     assert (tmp_path / "output" / "failure").read_text() == "sentiment training crashed: MemoryError: simulated\n"
+
+
+def test_the_fast_token_pattern_finds_exactly_scikit_learns_tokens(sentiment_inference: ModuleType) -> None:
+    import random
+    import re
+
+    reference, fast = re.compile(sentiment_inference.TOKEN_PATTERN), re.compile(sentiment_inference.FAST_TOKEN_PATTERN)
+    alphabet = "ab Z9_ .,'-\t\nÉé\u0301ß字👍\u00b2"  # letters, digits, underscore, combining accent, CJK, emoji
+    rng = random.Random(0)
+    texts = (
+        ODD_TEXTS + texts_of("test.csv") + ["".join(rng.choices(alphabet, k=rng.randint(0, 30))) for _ in range(5000)]
+    )
+    for text in texts:
+        assert fast.findall(text) == reference.findall(text), text
