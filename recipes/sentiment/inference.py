@@ -64,7 +64,7 @@ class ModelLoadError(RuntimeError):
 class SentimentModel:
     """A fitted TF-IDF + binary logistic regression as plain arrays, scoring like scikit-learn does."""
 
-    def __init__(self, meta: dict[str, Any], arrays: dict[str, np.ndarray], tokens: list[str]) -> None:
+    def __init__(self, meta: dict[str, Any], arrays: dict[str, np.ndarray], token_ids: dict[str, int]) -> None:
         vectorizer = meta["vectorizer"]
         self.meta = meta
         self.sublinear = bool(vectorizer["sublinear_tf"])
@@ -74,9 +74,9 @@ class SentimentModel:
         self.unigrams, self.bigrams = low == 1, high == 2
         self._findall = re.compile(FAST_TOKEN_PATTERN).findall  # validate() admits TOKEN_PATTERN only
         features = arrays["features"].astype(np.int64)
-        n_tokens, n_features = len(tokens), len(features)
+        n_tokens, n_features = len(token_ids), len(features)
         self.n_tokens, self.n_features = n_tokens, n_features
-        self.token_ids: dict[str, int] = dict(zip(tokens, range(n_tokens), strict=True))
+        self.token_ids = token_ids
         first, second = features[:, 0], features[:, 1]
         is_unigram = second < 0
         # Token id → feature index (or -1); the extra last slot serves unknown tokens (id -1).
@@ -151,9 +151,8 @@ class SentimentModel:
         findall, get = self._findall, self.token_ids.get
         tokenized = [findall(text.lower()) for text in texts]
         lengths = np.fromiter(map(len, tokenized), dtype=np.int64, count=len(tokenized))
-        ids = np.fromiter(
-            (get(t, -1) for tokens in tokenized for t in tokens), dtype=np.int64, count=int(lengths.sum())
-        )
+        # A list comprehension, not a generator into np.fromiter: ~15% faster at this size.
+        ids = np.array([get(t, -1) for tokens in tokenized for t in tokens], dtype=np.int64)
         doc = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
         parts_doc, parts_feature = [], []
         if self.unigrams:
@@ -227,8 +226,8 @@ def check_header(meta: Any, npz_sha256: str) -> None:
     _expect(meta.get("npz_sha256") == npz_sha256, f"{MODEL_FILE} does not match the sha256 recorded in {META_FILE}")
 
 
-def validate(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[str]:
-    """Refuse anything but a consistent model written by this recipe's train.py; returns the decoded tokens."""
+def validate(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, int]:
+    """Refuse anything but a consistent model written by this recipe's train.py; returns token → id."""
     vectorizer = meta.get("vectorizer")
     _expect(isinstance(vectorizer, dict), f"{META_FILE}: no vectorizer settings")
     _expect(
@@ -264,8 +263,9 @@ def validate(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[str]:
         tokens = arrays["tokens"].tobytes().decode("utf-8").split("\n")
     except UnicodeDecodeError:
         raise ModelLoadError(f"{MODEL_FILE}: tokens are not UTF-8") from None
+    token_ids = dict(zip(tokens, range(len(tokens)), strict=True))
     _expect(
-        len(tokens) == n_tokens and len(set(tokens)) == n_tokens and all(tokens),
+        len(tokens) == n_tokens and len(token_ids) == n_tokens and "" not in token_ids,
         f"{MODEL_FILE}: expected {n_tokens} distinct non-empty tokens",
     )
     features = arrays["features"]
@@ -281,7 +281,7 @@ def validate(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[str]:
         (low == 1 or bool((second >= 0).all())) and (high == 2 or bool((second < 0).all())),
         f"{MODEL_FILE}: features do not match ngram_range {vectorizer['ngram_range']}",
     )
-    return tokens
+    return token_ids
 
 
 def load_model(model_dir: str | Path) -> SentimentModel:
@@ -299,8 +299,8 @@ def load_model(model_dir: str | Path) -> SentimentModel:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise ModelLoadError(f"{MODEL_FILE} is not a readable pickle-free npz: {exc}") from None
-    tokens = validate(meta, arrays)
-    return SentimentModel(meta, arrays, tokens)
+    token_ids = validate(meta, arrays)
+    return SentimentModel(meta, arrays, token_ids)
 
 
 def model_fn(model_dir: str) -> SentimentModel:
