@@ -60,6 +60,8 @@ LOCAL_PARAMETERS = {
     "ScheduleEnabled": "true",
 }
 PORTS_FILE = "ports.json"
+CONSOLE_TOKEN_FILE = "local-token"  # noqa: S105 — a file name, not the token
+KEPT_WHEN_FRESH = frozenset({PORTS_FILE, CONSOLE_TOKEN_FILE})  # how to reach the cloud, not its state
 Progress = Callable[[str], None]
 
 
@@ -99,7 +101,7 @@ class LocalCloud:
 
     def _start(self) -> None:
         if self.fresh:
-            shutil.rmtree(self.state_dir, ignore_errors=True)
+            self._empty_state_dir()
         private_directory(self.state_dir)
         self._environment()
         self.ports = self._choose_ports()
@@ -132,7 +134,7 @@ class LocalCloud:
         self.api_key = self._read_or_create("api-key", lambda: "local-" + secrets.token_urlsafe(24))
         # The dashboard's credential here (Cognito's ID token on AWS): kept across restarts so an open tab and
         # a bookmarked dashboard_url keep working.
-        self.console_token = self._read_or_create("local-token", lambda: secrets.token_urlsafe(32))
+        self.console_token = self._read_or_create(CONSOLE_TOKEN_FILE, lambda: secrets.token_urlsafe(32))
         api_port = self.ports["api"]  # fixed now: approval links need the URL before the gateway starts
         api_url = f"http://127.0.0.1:{api_port}/v1"
         self.gateway = LocalApiGateway(
@@ -181,6 +183,18 @@ class LocalCloud:
         self._save_ports()
         self._write_connection_file()
         self.progress(f"ready: API {self.gateway.api_url}  dashboard {self.gateway.url}/#token={self.console_token}")
+
+    def _empty_state_dir(self) -> None:
+        """An empty stack, but the same addresses and dashboard token: a tab open on the last run reconnects."""
+        if not self.state_dir.is_dir():
+            return
+        for entry in self.state_dir.iterdir():
+            if entry.name in KEPT_WHEN_FRESH:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
 
     def _start_moto(self) -> None:
         self.progress("starting moto (S3, DynamoDB, SNS, SQS, Secrets Manager, Step Functions, Lambda)")

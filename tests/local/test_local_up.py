@@ -77,6 +77,16 @@ def test_local_up_starts_again_on_the_state_of_a_previous_run(tmp_path: Path) ->
     )
 
 
+def test_a_fresh_start_empties_the_stack_but_keeps_the_dashboards_address_and_token(tmp_path: Path) -> None:
+    state = tmp_path / ".challenger"
+    first, _ = _up(state, "--fresh")
+    second, output = _up(state, "--fresh")
+
+    assert "restored" not in output
+    assert second["api_key"] != first["api_key"]  # a new stack, new keys
+    assert (second["dashboard_url"], second["api_url"]) == (first["dashboard_url"], first["api_url"])
+
+
 def test_state_is_private_and_the_local_s3_refuses_browsers(tmp_path: Path) -> None:
     state = tmp_path / ".challenger"
     refused: list[requests.Response] = []
