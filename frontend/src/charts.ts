@@ -171,9 +171,16 @@ export function renderCharts(
       min: xs.length ? Math.min(...xs) - pad : undefined,
       max: xs.length ? Math.max(...xs) + pad : undefined,
       title: { display: true, text: axis === "version" ? "model version" : "training time (UTC)" },
+      // By version: one tick per version on screen (Chart.js would otherwise start at the padded minimum).
+      afterBuildTicks:
+        axis === "version"
+          ? (scale: { ticks: { value: number }[] }) => {
+              scale.ticks = [...new Set(xs)].map((value) => ({ value }));
+            }
+          : undefined,
       ticks:
         axis === "version"
-          ? { stepSize: 1, callback: (value: number | string) => (Number.isInteger(Number(value)) ? `v${value}` : "") }
+          ? { autoSkip: false, callback: (value: number | string) => `v${value}` }
           : {
               maxTicksLimit: 4,
               callback: (value: number | string) =>
