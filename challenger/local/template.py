@@ -3,7 +3,7 @@
 The local cloud provisions from the same template `sam deploy` ships: the functions (code folder,
 handler, timeout, merged Globals + own environment), the state machines (definition file with its
 `DefinitionSubstitutions` applied) and the names of the stateful resources. This module evaluates the
-intrinsic functions the template uses (Ref, Fn::GetAtt, Fn::Sub, Fn::If/Equals, Fn::Join, Fn::Select)
+intrinsic functions the template uses (Ref, Fn::GetAtt, Fn::Sub, Fn::If/Equals/Not, Fn::Join, Fn::Select, Fn::Split)
 against local physical names, which the caller may override once it has created a resource (a secret's
 ARN, for instance, carries a random suffix).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,9 @@ class LocalTemplate:
         self.values.update(
             {
                 "AWS::StackName": self.stack_name,
+                # A stack id's shape (…:stack/<name>/<uuid>); the uuid is stable for a name, as a local stack lives on.
+                "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{self.account}:stack/{self.stack_name}/"
+                f"{uuid.uuid5(uuid.NAMESPACE_URL, self.stack_name)}",
                 "AWS::Region": self.region,
                 "AWS::AccountId": self.account,
                 "AWS::Partition": "aws",
@@ -168,6 +172,12 @@ class LocalTemplate:
             case "Fn::Select":
                 index, items = argument
                 return self.resolve(items)[int(self.resolve(index))]
+            case "Fn::Split":
+                separator, text = argument
+                return str(self.resolve(text)).split(separator)
+            case "Fn::Not":
+                (inner,) = argument
+                return not self.resolve(inner)
             case "Fn::Equals":
                 left, right = self.resolve(argument)
                 return str(left) == str(right)

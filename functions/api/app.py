@@ -47,13 +47,14 @@ from challenger_core import approvals, audit, operations, serving
 from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
-from challenger_core.clients import client
+from challenger_core.clients import API_RUNTIME, client
 from challenger_core.errors import (
     ApprovalLinkError,
     ConflictError,
     DataValidationError,
     NotFoundError,
     ServiceError,
+    TransientServiceError,
 )
 from challenger_core.models import ModelVersion, Run
 from challenger_core.observability import logger, metrics, tracer
@@ -62,7 +63,7 @@ from challenger_core.settings import get_settings
 
 settings = get_settings()
 registry = Registry(client("dynamodb"), settings.models_table)
-sagemaker = SageMaker(client("sagemaker"), client("sagemaker-runtime"))
+sagemaker = SageMaker(client("sagemaker"), client("sagemaker-runtime", API_RUNTIME))
 workflow = Workflow(client("stepfunctions"))
 storage = Storage(client("s3"))
 secrets = parameters.SecretsProvider(boto3_client=client("secretsmanager"))
@@ -338,6 +339,22 @@ def _conflict(exc: ConflictError) -> Response[dict[str, str]]:
     return _error(409, str(exc))
 
 
+# A serverless endpoint that is cold (starting a container), throttled (over MaxConcurrency) or slower than the
+# API's budget: the caller should come back shortly, not read it as our failure (a 502).
+RETRY_AFTER_SECONDS = 10
+
+
+@app.exception_handler(TransientServiceError)
+def _unavailable(exc: TransientServiceError) -> Response[dict[str, str]]:
+    logger.warning("the endpoint is not answering yet", extra={"reason": str(exc)})
+    return Response(
+        status_code=503,
+        content_type=content_types.APPLICATION_JSON,
+        body={"message": "the model endpoint is starting or busy; retry shortly"},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 @app.exception_handler(ServiceError)
 def _upstream(exc: ServiceError) -> Response[dict[str, str]]:
     if "ModelError" in str(exc):  # the caller's records, not our failure: no stack trace in the logs either
@@ -387,7 +404,7 @@ def health() -> Health:
         **BAD_BODY,
         400: _json_error("The body is not readable JSON, or the model could not read the instances"),
         502: _json_error("The endpoint failed to answer"),
-        503: _json_error("No model is live yet"),
+        503: _json_error("No model is live yet, or the endpoint is cold or busy (see Retry-After)"),
     },
 )
 def predict(request: serving.PredictRequest) -> serving.PredictResponse:

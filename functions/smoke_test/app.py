@@ -9,11 +9,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from challenger_core import deployment
 from challenger_core.adapters.sagemaker import SageMaker
-from challenger_core.clients import client
+from challenger_core.clients import SMOKE_TEST_RUNTIME, client
 from challenger_core.models import DeploymentState
 from challenger_core.observability import logger, metrics, to_state, tracer
 
-sagemaker = SageMaker(client("sagemaker"), client("sagemaker-runtime"))
+sagemaker = SageMaker(client("sagemaker"), client("sagemaker-runtime", SMOKE_TEST_RUNTIME))
 
 
 @logger.inject_lambda_context

@@ -1,7 +1,8 @@
 """TriggerFunction: an upload under incoming/ or the retrain schedule → one training pipeline run.
 
-Idempotent on the EventBridge event id: a duplicate delivery never starts a second run. Data that did
-not change since a running or successful run is skipped by the registry check in `triggering.start_run`.
+Idempotent on the EventBridge event id: a duplicate delivery never starts a second run, and a retried one
+(after a fault at any call) names the same run from the event's time. Data that did not change since a
+started or successful run is skipped by the registry check in `triggering.start_run`.
 """
 
 from __future__ import annotations
@@ -82,10 +83,12 @@ def lambda_handler(event: ObjectCreatedEvent | ScheduledEvent, context: LambdaCo
     source = event
     if isinstance(source, ObjectCreatedEvent):
         dataset = triggering.dataset_of(source.detail.object.key)
-        request = triggering.prepare_run(storage, source.detail.bucket.name, dataset, TriggerSource.UPLOAD)
+        request = triggering.prepare_run(
+            storage, source.detail.bucket.name, dataset, TriggerSource.UPLOAD, at=source.time
+        )
     else:
         dataset = triggering.latest_dataset(storage, settings.data_bucket)
-        request = triggering.prepare_run(storage, settings.data_bucket, dataset, TriggerSource.SCHEDULE)
+        request = triggering.prepare_run(storage, settings.data_bucket, dataset, TriggerSource.SCHEDULE, at=source.time)
     result: dict[str, Any] = start_once(command=TriggerCommand(event_id=source.id, request=request))
     logger.info("trigger handled", extra=result)
     metrics.add_metric(name="RunsStarted" if result["started"] else "RunsSkipped", unit="Count", value=1)

@@ -60,12 +60,16 @@ class FakeSageMaker:
     # Scripted outcomes, consumed in order by each new training job / endpoint change.
     training_results: list[dict[str, Any] | str] = field(default_factory=list)
     polls_to_complete: int = 1
+    endpoint_polls_to_settle: int = 0  # describes an endpoint change stays Creating/Updating before settling
     update_failures: list[str | None] = field(default_factory=list)
-    wrong_answers_for: set[str] = field(default_factory=set)
+    wrong_answers_for: set[str] = field(default_factory=set)  # config names or variant names ("v2")
     invoke_error: str | None = None
+    # Raised, in order, by the next invocations (e.g. a TransientServiceError for a cold endpoint).
+    invoke_failures: list[Exception] = field(default_factory=list)
     jobs: dict[str, Job] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     configs: dict[str, str] = field(default_factory=dict)
+    variants: dict[str, str] = field(default_factory=dict)
     endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
 
@@ -106,17 +110,27 @@ class FakeSageMaker:
     def create_model(self, name: str, image_uri: str, model_data_url: str, role_arn: str) -> None:
         self.models.setdefault(name, model_data_url)
 
-    def create_serverless_config(self, name: str, model_name: str, memory_mb: int, max_concurrency: int) -> None:
+    def create_serverless_config(
+        self, name: str, model_name: str, memory_mb: int, max_concurrency: int, *, variant: str = "AllTraffic"
+    ) -> None:
         if model_name not in self.models:
             raise ServiceError(f"model {model_name} does not exist")
         self.configs.setdefault(name, model_name)
+        self.variants.setdefault(name, variant)
 
     def endpoint(self, name: str) -> EndpointInfo | None:
         endpoint = self.endpoints.get(name)
         if endpoint is None:
             return None
+        if endpoint["status"] == "Deleting":
+            if endpoint["deleting_polls"] == 0:
+                del self.endpoints[name]
+                return None
+            endpoint["deleting_polls"] -= 1
         # Each describe moves a pending change one step: Creating/Updating → settled.
-        if endpoint["status"] in ("Creating", "Updating"):
+        if endpoint["status"] in ("Creating", "Updating") and endpoint.get("polls_left", 0) > 0:
+            endpoint["polls_left"] -= 1
+        elif endpoint["status"] in ("Creating", "Updating"):
             failure = endpoint.pop("pending_failure", None)
             if failure is None:
                 endpoint.update(status="InService", config=endpoint.pop("target"), failure=None)
@@ -132,13 +146,13 @@ class FakeSageMaker:
             raise ServiceError(f"endpoint config {config} does not exist")
         failure = self.update_failures.pop(0) if self.update_failures else None
         endpoint = self.endpoints.setdefault(name, {"config": None})
-        endpoint.update(status=status, target=config)
+        endpoint.update(status=status, target=config, polls_left=self.endpoint_polls_to_settle)
         if failure is not None:
             endpoint["pending_failure"] = failure
 
     def create_endpoint(self, name: str, config_name: str) -> None:
         self.calls.append(f"CreateEndpoint {config_name}")
-        if name in self.endpoints:
+        if name in self.endpoints:  # including one still Deleting, as SageMaker refuses it
             raise ServiceError(f"Cannot create already existing endpoint {name}")
         self._change(name, config_name, "Creating")
 
@@ -149,8 +163,14 @@ class FakeSageMaker:
         self._change(name, config_name, "Updating")
 
     def delete_endpoint(self, name: str) -> None:
+        # Asynchronous, as in SageMaker: Deleting on the next describe, gone on the one after.
         self.calls.append(f"DeleteEndpoint {name}")
-        self.endpoints.pop(name, None)
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            raise NotFoundError(f"Could not find endpoint {name}")
+        if endpoint["status"] in ("Creating", "Updating", "Deleting"):
+            raise ServiceError(f"Cannot delete in-progress endpoint {name}")
+        endpoint.update(status="Deleting", deleting_polls=1)
 
     def delete_config_and_model(self, config_name: str, model_name: str) -> None:
         self.calls.append(f"DeleteEndpointConfig {config_name}")
@@ -158,13 +178,21 @@ class FakeSageMaker:
         self.models.pop(model_name, None)
 
     def invoke(self, endpoint_name: str, body: bytes, content_type: str = "application/json") -> bytes:
+        return self.invoke_with_variant(endpoint_name, body, content_type)[0]
+
+    def invoke_with_variant(
+        self, endpoint_name: str, body: bytes, content_type: str = "application/json"
+    ) -> tuple[bytes, str | None]:
+        if self.invoke_failures:
+            raise self.invoke_failures.pop(0)
         if self.invoke_error:
             raise ServiceError(self.invoke_error)
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None or endpoint["status"] != "InService":
             raise NotFoundError(f"Endpoint {endpoint_name} not found or not InService")
         instances = json.loads(body)["instances"]
-        wrong = endpoint["config"] in self.wrong_answers_for
+        variant = self.variants.get(endpoint["config"])
+        wrong = endpoint["config"] in self.wrong_answers_for or variant in self.wrong_answers_for
         predictions = []
         for instance in instances:
             text = instance if isinstance(instance, str) else instance["review_text"]
@@ -173,7 +201,7 @@ class FakeSageMaker:
             predictions.append(
                 {"label": label, "sentiment": "positive" if label else "negative", "score": 0.93 if label else 0.07}
             )
-        return json.dumps({"predictions": predictions}).encode()
+        return json.dumps({"predictions": predictions}).encode(), variant
 
     def serving_config(self, name: str = "challenger") -> str | None:
         endpoint = self.endpoints.get(name)

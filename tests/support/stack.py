@@ -35,6 +35,7 @@ BASE_ENV = {
     "POWERTOOLS_DEV": "0",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "STACK_NAME": "challenger",
+    "STACK_UID": "5f2b9c1e",
     "MODELS_TABLE": "challenger-models",
     "IDEMPOTENCY_TABLE": "challenger-idempotency",
     "DATA_BUCKET": f"challenger-data-{ACCOUNT}",

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 from challenger_core import notifications
 from challenger_core.adapters.notifier import Notifier
 from challenger_core.adapters.workflow import Workflow
-from challenger_core.errors import ApprovalLinkError
-from challenger_core.models import Approval, ApprovalDecision, ModelStatus, TrainingState, utcnow
+from challenger_core.errors import ApprovalLinkError, ConflictError, TaskClosedError
+from challenger_core.models import Approval, ApprovalDecision, TrainingState, utcnow
 from challenger_core.notifications import ApprovalLinks
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
@@ -97,10 +97,24 @@ def request_approval(
 def decide(
     approval_id: str, *, approved: bool, actor: str, comment: str, registry: Registry, workflow: Workflow
 ) -> Approval:
-    """Record the decision once (ConflictError on replay) and resume the waiting pipeline."""
-    approval = registry.decide_approval(approval_id, approved=approved, actor=actor)
-    registry.update_model(approval.version, status=ModelStatus.APPROVED if approved else ModelStatus.REJECTED)
-    workflow.succeed_task(
-        approval.task_token, ApprovalDecision(approved=approved, actor=actor, comment=comment).model_dump()
-    )
-    return approval
+    """Resume the waiting pipeline with the decision, then record it; ConflictError on a replay.
+
+    Order matters for retries (a Lambda retried after a fault at any call): first a conditional claim names
+    the decision (so two people clicking approve and reject cannot both send one), then the task result goes
+    to Step Functions, and only then is the approval marked decided. A retry of the same decision finds its
+    own claim and finishes; a crash after sending never leaves the pipeline waiting on a "decided" approval.
+    """
+    decision: Decision = "approve" if approved else "reject"
+    claimed = registry.claim_approval(approval_id, decision=decision, actor=actor)
+    try:
+        workflow.succeed_task(
+            claimed.approval.task_token,
+            ApprovalDecision(approved=approved, actor=actor, comment=comment).model_dump(),
+        )
+    except TaskClosedError:
+        # The task no longer waits. On a retry of our own claim it was our earlier send that closed it;
+        # on a first attempt the pipeline moved on (timed out) and nothing was decided.
+        if claimed.fresh:
+            registry.release_claim(approval_id, decision=decision)
+            raise ConflictError(f"approval {approval_id}: the pipeline no longer waits for it (timed out)") from None
+    return registry.decide_approval(approval_id, approved=approved, actor=actor)

@@ -1,21 +1,65 @@
-"""boto3 client construction shared by all handlers (they call it at module level, once per sandbox).
+"""boto3 client construction shared by all handlers: lazy, once per sandbox, sized for who waits.
 
-Creating a client makes no AWS call; endpoints come from the standard `AWS_ENDPOINT_URL[_<SERVICE>]`
-variables, which is how the local cloud points the same code at loopback.
+Handlers call `client(...)` at module level, but nothing is built there: the boto3 client (and the service
+model it loads, ~30-80 ms each) is created on the first call that uses it, then reused by every warm
+invocation. A handler that needs one client of five on a given path pays for one. Creating a client makes
+no AWS call; endpoints come from the standard `AWS_ENDPOINT_URL[_<SERVICE>]` variables, which is how the
+local cloud points the same code at loopback.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 # Bounded well inside the functions' 30 s timeout: a slow call must surface as a retryable error, not a
 # sandbox timeout; the state machines retry TransientServiceError with backoff.
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3, read_timeout=10)
+DEFAULT = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3, read_timeout=10)
+
+# InvokeEndpoint for the smoke test. A serverless endpoint's first request after a deploy meets a cold start
+# (container start and model load; the container has 3 minutes to answer /ping and 60 s per /invocations:
+# https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html), and InvokeEndpoint's
+# reference advises a 70 s socket timeout for a model that may take up to its 60 s limit
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). One attempt:
+# the deployment state machine retries TransientServiceError with backoff (SmokeTest's Retry), so a cold or
+# throttled endpoint is waited for instead of rolled back, and no retry is hidden inside one Lambda run.
+SMOKE_TEST_RUNTIME = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5, read_timeout=70)
+
+# InvokeEndpoint for `POST /predict`. API Gateway ends a REST integration at 29 s
+# (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html), so one attempt with a 20 s read
+# leaves the function time to answer 503 + Retry-After itself instead of API Gateway's bare 504.
+API_RUNTIME = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=2, read_timeout=20)
 
 
-def client(service: str) -> Any:
-    """A boto3 client with our timeouts and retry mode."""
-    return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+class LazyClient:
+    """A boto3 client built on first attribute access (thread-safe), then the client itself for every use."""
+
+    def __init__(self, service: str, config: Config) -> None:
+        self._service = service
+        self._config = config
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        """Whether the boto3 client exists yet (for tests and the init benchmark)."""
+        return self._client is not None
+
+    def _get(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3  # noqa: PLC0415  # boto3's import is the cost a handler that never calls AWS skips
+
+                    self._client = boto3.client(self._service, config=self._config)  # type: ignore[call-overload]
+        return self._client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+
+def client(service: str, config: Config = DEFAULT) -> Any:
+    """A boto3 client with our timeouts and retry mode, created when first used."""
+    return LazyClient(service, config)

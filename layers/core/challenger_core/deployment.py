@@ -3,17 +3,28 @@ promote (champion pointer) or roll back to the previous config."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
 
-from challenger_core.adapters.sagemaker import SageMaker
-from challenger_core.errors import ChallengerError, ConflictError, DeploymentFailedError
+from challenger_core.adapters.sagemaker import EndpointInfo, SageMaker
+from challenger_core.errors import (
+    ChallengerError,
+    ConflictError,
+    DeploymentFailedError,
+    RollbackFailedError,
+    TransientServiceError,
+    bounded,
+)
 from challenger_core.models import (
     Champion,
     DeploymentState,
     EndpointPlan,
     EndpointStatus,
     ModelStatus,
+    ModelVersion,
+    Outcome,
     PollState,
     SmokeTestResult,
     utcnow,
@@ -29,10 +40,30 @@ SMOKE_INSTANCES = [
 SMOKE_EXPECTED = [1, 0]
 
 
-def resource_names(settings: Settings, version: int) -> tuple[str, str]:
-    """(model name, endpoint config name) for a version; deterministic so retries and rollbacks reuse them."""
-    base = f"{settings.endpoint_name}-v{version}"
+def resource_names(settings: Settings, model: ModelVersion) -> tuple[str, str]:
+    """(model name, endpoint config name) of a trained version: `<stack[:20]>-<stack uid>-v<version>-<run>`.
+
+    Unique per stack incarnation (the stack id's first 8 hex digits: a stack deleted and deployed again under
+    the same name gets new ones) and per training run (a registry restored or recreated restarts the version
+    counter), so no stack ever reuses or updates another's models or configs. Deterministic for a version, so
+    retries, promotes and rollbacks name the same resources. ≤ 63 characters, `^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`.
+    """
+    stack = re.sub(r"[^A-Za-z0-9-]", "-", settings.stack_name)[:20].strip("-") or "challenger"
+    uid = f"-{settings.stack_uid}" if settings.stack_uid else ""
+    run = hashlib.sha256(model.run_id.encode()).hexdigest()[:6]
+    base = f"{stack}{uid}-v{model.version}-{run}"
     return base, f"{base}-config"
+
+
+def variant_name(version: int) -> str:
+    """The production variant of a version's config: InvokeEndpoint answers with it (InvokedProductionVariant)."""
+    return f"v{version}"
+
+
+def version_of_variant(variant: str | None) -> int | None:
+    """The version a `v<N>` variant name encodes; None for any other name (a config made elsewhere)."""
+    match = re.fullmatch(r"v(\d{1,9})", variant or "")
+    return int(match.group(1)) if match else None
 
 
 def start_deployment(
@@ -45,22 +76,30 @@ def start_deployment(
         raise DeploymentFailedError(f"model version {version} has no artifact to deploy (status {model.status})")
     if model.status in (ModelStatus.TRAINING, ModelStatus.FAILED) and state.request.reason != "training":
         raise ConflictError(f"model version {version} is {model.status.value}; only trained models can be deployed")
-    model_name, config_name = resource_names(settings, version)
+    model_name, config_name = resource_names(settings, model)
     sagemaker.create_model(model_name, settings.training_image_uri, model.model_data_url, settings.sagemaker_role_arn)
-    sagemaker.create_serverless_config(config_name, model_name, settings.serverless_memory_mb, settings.max_concurrency)
+    sagemaker.create_serverless_config(
+        config_name,
+        model_name,
+        settings.serverless_memory_mb,
+        settings.max_concurrency,
+        variant=variant_name(version),
+    )
 
     champion = registry.get_champion()
     endpoint = sagemaker.endpoint(settings.endpoint_name)
+    recreate = False
     if endpoint is None:
         sagemaker.create_endpoint(settings.endpoint_name, config_name)
     elif endpoint.config_name == config_name and endpoint.status == "InService":
         raise ConflictError(f"v{version} is already serving on {settings.endpoint_name}")
-    elif endpoint.status not in ("InService", "Failed"):
-        raise ConflictError(f"endpoint {settings.endpoint_name} is busy ({endpoint.status}); try again when InService")
     elif endpoint.status == "Failed":
-        # A Failed endpoint cannot be updated; recreate it with the new config.
+        # A Failed endpoint cannot be updated, and DeleteEndpoint is asynchronous (Deleting, then gone): delete
+        # it now, let CheckEndpoint poll until it is gone, then this step runs again and creates it.
         sagemaker.delete_endpoint(settings.endpoint_name)
-        sagemaker.create_endpoint(settings.endpoint_name, config_name)
+        recreate = True
+    elif endpoint.status != "InService":
+        raise ConflictError(f"endpoint {settings.endpoint_name} is busy ({endpoint.status}); try again when InService")
     else:
         sagemaker.update_endpoint(settings.endpoint_name, config_name)
 
@@ -77,43 +116,85 @@ def start_deployment(
     )
     state.endpoint = EndpointStatus(
         target_config=config_name,
-        status="Creating" if endpoint is None else "Updating",
+        status="Deleting" if recreate else "Creating" if endpoint is None else "Updating",
+        recreate=recreate,
         poll=PollState(max_attempts=settings.max_polls, wait_seconds=settings.poll_seconds),
     )
     return state
 
 
+# SageMaker's EndpointStatus values while a change is under way
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html).
+BUSY = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+MAX_ROLLBACK_ISSUES = 3
+
+
 def check_endpoint(state: DeploymentState, sagemaker: SageMaker) -> DeploymentState:
     """One poll of the endpoint, for the deployment or (when one started) the rollback."""
     assert state.plan is not None, "StartDeployment must run first"
-    phase = "rollback" if state.rollback is not None else "endpoint"
-    current: EndpointStatus | None = getattr(state, phase)
-    assert current is not None
     info = sagemaker.endpoint(state.plan.endpoint_name)
-    if info is None:
-        status, config, reason = "Deleted", None, None
+    if state.rollback is not None:
+        current, outcome = state.rollback, _rollback_outcome(state.rollback, info)
     else:
-        status, config, reason = info.status, info.config_name, info.failure_reason
-    if current.target_config is None:  # rollback of a first deployment: the endpoint is being deleted
-        outcome = "healthy" if info is None else ("failed" if status == "Failed" else "pending")
-    elif status == "InService":
-        # An UpdateEndpoint that failed leaves the endpoint InService on the old config, with a FailureReason.
-        outcome = "healthy" if config == current.target_config else "failed"
-    elif status in ("Failed", "OutOfService", "Deleted"):
-        outcome = "failed"
-    else:
-        outcome = "pending"
+        assert state.endpoint is not None
+        current, outcome = state.endpoint, _deployment_outcome(state.endpoint, info)
     updated = current.model_copy(
         update={
-            "status": status,
-            "current_config": config,
-            "failure_reason": reason,
+            "status": info.status if info else "Deleted",
+            "current_config": info.config_name if info else None,
+            "failure_reason": (info.failure_reason if info else None) or current.failure_reason,
             "outcome": outcome,
             "poll": current.poll.next(),
         }
     )
-    setattr(state, phase, updated)
+    if state.rollback is not None:
+        state.rollback = updated
+    else:
+        state.endpoint = updated
     return state
+
+
+def _deployment_outcome(current: EndpointStatus, info: EndpointInfo | None) -> Outcome:
+    if info is None:
+        # Gone: what we waited for after deleting a Failed endpoint; otherwise someone deleted it under us.
+        return "gone" if current.recreate else "failed"
+    if info.status == "InService":
+        # An UpdateEndpoint that failed leaves the endpoint InService on the old config, with a FailureReason.
+        return "healthy" if info.config_name == current.target_config else "failed"
+    if info.status in BUSY:
+        return "pending"
+    return "failed"  # Failed, OutOfService, UpdateRollbackFailed
+
+
+def _rollback_outcome(current: EndpointStatus, info: EndpointInfo | None) -> Outcome:
+    """Settled on the target → healthy; busy → pending; settled anywhere else → re-issue the rollback."""
+    target = current.target_config
+    if info is not None and info.status in BUSY:
+        return "pending"
+    if info is not None and info.status == "UpdateRollbackFailed":
+        # Both the update and SageMaker's own rollback failed: a mix of configs serves; a person must look.
+        return "failed"
+    if target is None:
+        settled = info is None  # rolling back a first deployment deletes the endpoint
+    else:
+        settled = info is not None and info.status == "InService" and info.config_name == target
+    if settled:
+        return "healthy"
+    # E.g. the deployment's poll ran out while the endpoint was Updating: the rollback could not be issued
+    # then, and the update has since settled on the new (unverified) config. Issue it again, boundedly.
+    return "reissue" if current.issues < MAX_ROLLBACK_ISSUES else "failed"
+
+
+def _unconfirmed(state: DeploymentState, rollback: EndpointStatus) -> str:
+    assert state.plan is not None
+    target = rollback.target_config or "no endpoint (deleted)"
+    where = f"{rollback.status} on {rollback.current_config}" if rollback.current_config else rollback.status
+    reason = f" ({rollback.failure_reason})" if rollback.failure_reason else ""
+    return bounded(
+        f"rollback to {target} not confirmed: endpoint {state.plan.endpoint_name} is {where}{reason} after "
+        f"{rollback.issues} attempt(s) and {rollback.poll.attempts} poll(s); v{state.request.version} is marked "
+        "FAILED — check which config the endpoint serves"
+    )
 
 
 def smoke_test(state: DeploymentState, sagemaker: SageMaker) -> DeploymentState:
@@ -126,6 +207,9 @@ def smoke_test(state: DeploymentState, sagemaker: SageMaker) -> DeploymentState:
         predictions = json.loads(raw)["predictions"]
         labels = [int(p["label"]) for p in predictions]
         scores = [float(p["score"]) for p in predictions]
+    except TransientServiceError:
+        # A cold start, throttling or a timeout: the state machine retries this step with backoff.
+        raise
     except ChallengerError as exc:
         state.smoke = SmokeTestResult(passed=False, detail=f"invocation failed: {exc}")
         return state
@@ -144,18 +228,19 @@ def smoke_test(state: DeploymentState, sagemaker: SageMaker) -> DeploymentState:
 
 
 def promote(state: DeploymentState, registry: Registry, sagemaker: SageMaker, settings: Settings) -> DeploymentState:
-    """Move the champion pointer (conditional write), retire the old champion, clean configs beyond N."""
+    """Move the champion pointer, mark the version LIVE and retire the old champion (one transaction), then
+    clean configs beyond N. Every part is safe to run again after a fault at any call."""
     assert state.plan is not None
     version = state.request.version
     previous = registry.get_champion()
-    registry.set_champion(
+    if previous is not None and previous.version == version:
+        # A retry after the transaction went through (the Lambda failed later): nothing left to write there.
+        _clean_old_configs(registry, sagemaker, settings, keep_version=version)
+        return state
+    registry.promote(
         Champion(version=version, model_name=state.plan.model_name, endpoint_config_name=state.plan.config_name),
         expected_version=previous.version if previous else None,
     )
-    # was_live/live_since make the version a rollback target from now on (operations.rollback).
-    registry.update_model(version, status=ModelStatus.LIVE, failure_reason=None, was_live=True, live_since=utcnow())
-    if previous is not None and previous.version != version:
-        registry.update_model(previous.version, status=ModelStatus.RETIRED)
     _clean_old_configs(registry, sagemaker, settings, keep_version=version)
     return state
 
@@ -177,26 +262,42 @@ def _clean_old_configs(registry: Registry, sagemaker: SageMaker, settings: Setti
 def start_rollback(
     state: DeploymentState, registry: Registry, sagemaker: SageMaker, settings: Settings
 ) -> DeploymentState:
-    """Put the endpoint back on the previous config (or delete a first, broken endpoint); mark the version FAILED."""
+    """Put the endpoint back on the previous config (or delete a first, broken endpoint); mark the version FAILED.
+
+    Runs again (ASL `reissue`) until the endpoint settles where it should: a busy endpoint cannot be changed,
+    so nothing is issued until it settles; a Failed one is deleted first and recreated once gone.
+    """
     assert state.plan is not None and state.endpoint is not None
+    if state.rollback is not None and (
+        state.rollback.outcome == "failed" or (state.rollback.outcome == "pending" and state.rollback.poll.exhausted)
+    ):
+        # The registry must not claim more than we know: the version is FAILED with what the endpoint does.
+        unconfirmed = _unconfirmed(state, state.rollback)
+        registry.update_model(state.request.version, status=ModelStatus.FAILED, failure_reason=unconfirmed)
+        raise RollbackFailedError(unconfirmed)
     cause = failure_cause(state)
-    info = sagemaker.endpoint(state.plan.endpoint_name)
+    issues = state.rollback.issues + 1 if state.rollback is not None else 1
+    name = state.plan.endpoint_name
+    info = sagemaker.endpoint(name)
     target = state.plan.previous_config
-    if target is None:
-        if info is not None:
-            sagemaker.delete_endpoint(state.plan.endpoint_name)
-    elif info is not None and info.config_name != target:
-        if info.status == "InService":
-            sagemaker.update_endpoint(state.plan.endpoint_name, target)
-        elif info.status == "Failed":
-            sagemaker.delete_endpoint(state.plan.endpoint_name)
-            sagemaker.create_endpoint(state.plan.endpoint_name, target)
+    status = info.status if info else "Deleted"
+    if info is None or info.status in BUSY:
+        if info is None and target is not None:
+            sagemaker.create_endpoint(name, target)
+            status = "Creating"
+    elif target is None or info.status in ("Failed", "UpdateRollbackFailed", "OutOfService"):
+        sagemaker.delete_endpoint(name)  # recreated on target by the next issue, once gone
+        status = "Deleting"
+    elif info.config_name != target:
+        sagemaker.update_endpoint(name, target)
+        status = "Updating"
     registry.update_model(state.request.version, status=ModelStatus.FAILED, failure_reason=cause)
     state.failure = cause
     state.rollback = EndpointStatus(
         target_config=target,
-        status="Updating",
+        status=status,
         failure_reason=cause,
+        issues=issues,
         poll=PollState(max_attempts=settings.max_polls, wait_seconds=settings.poll_seconds),
     )
     return state

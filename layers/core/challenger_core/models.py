@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
+from challenger_core.errors import MAX_MESSAGE_CHARS, bounded
+
 
 def utcnow() -> datetime:
     """Now, timezone-aware, second precision (what we store and show)."""
@@ -89,9 +91,19 @@ class StepError(Model):
     error: str = Field(alias="Error")
     cause: str = Field(default="", alias="Cause")
 
+    @field_validator("error", "cause")
+    @classmethod
+    def _bounded(cls, text: str) -> str:
+        # The next task's output carries this on: a huge cause (a non-core exception quoting its input) must
+        # not push the state document towards Step Functions' 256 KB limit.
+        return bounded(text, 4 * MAX_MESSAGE_CHARS)
+
     @property
     def message(self) -> str:
-        """The human part of the cause: Lambda's errorMessage when the cause is a Lambda error payload."""
+        """The human part of the cause (bounded): Lambda's errorMessage when the cause is a Lambda error payload."""
+        return bounded(self._message())
+
+    def _message(self) -> str:
         try:
             payload = json.loads(self.cause)
         except (TypeError, ValueError):
@@ -249,6 +261,9 @@ class Approval(Model):
     expires_at: datetime
     decided_at: datetime | None = None
     decided_by: str | None = None
+    # Set before the pipeline is told (approvals.decide); the decision is recorded only after it was.
+    claimed_decision: Literal["approve", "reject"] | None = None
+    claimed_by: str | None = None
 
 
 class AuditAction(StrEnum):
@@ -319,6 +334,11 @@ class EndpointPlan(Model):
     endpoint_existed: bool
 
 
+# `gone`: a Failed endpoint we deleted has disappeared (StartDeployment runs again and creates it);
+# `reissue`: the endpoint settled somewhere other than the rollback's target (RollbackEndpoint runs again).
+Outcome = Literal["pending", "healthy", "failed", "gone", "reissue"]
+
+
 class EndpointStatus(Model):
     """Where the endpoint is relative to the config we want on it; the ASL's Choice reads `outcome`."""
 
@@ -326,7 +346,9 @@ class EndpointStatus(Model):
     status: str
     current_config: str | None = None
     failure_reason: str | None = None
-    outcome: Literal["pending", "healthy", "failed"] = "pending"
+    outcome: Outcome = "pending"
+    recreate: bool = False  # deployment: we deleted a Failed endpoint and create it again once it is gone
+    issues: int = 0  # rollback: how many times RollbackEndpoint ran (bounded by MAX_ROLLBACK_ISSUES)
     poll: PollState
 
 

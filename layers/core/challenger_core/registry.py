@@ -11,7 +11,9 @@ One table, `pk`/`sk` keys:
 
 from __future__ import annotations
 
+import contextlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pydantic import BaseModel
 
 from challenger_core.adapters import translate_errors
-from challenger_core.errors import ConflictError, NotFoundError
+from challenger_core.errors import ConflictError, NotFoundError, TransientServiceError
 from challenger_core.models import (
     Approval,
     ApprovalStatus,
@@ -41,8 +43,37 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
+@dataclass(frozen=True)
+class ClaimedApproval:
+    approval: Approval
+    fresh: bool  # False: this decision had claimed it before (the call is a retry)
+
+
+def _approval_key(approval_id: str) -> dict[str, Any]:
+    return {"pk": {"S": "APPROVAL"}, "sk": {"S": approval_id}}
+
+
 def _version_key(version: int) -> dict[str, Any]:
     return {"pk": {"S": "MODEL"}, "sk": {"S": f"V#{version:06d}"}}
+
+
+# TransactWriteItems cancellation reasons a retry can get past
+# (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html).
+_TRANSIENT_CANCELLATIONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+
+
+def _status_update(table: str, version: int, status: ModelStatus, now: str, *, clear_failure: bool = False) -> Any:
+    remove = " REMOVE failure_reason" if clear_failure else ""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": _version_key(version),
+            "UpdateExpression": "SET #s = :status, updated_at = :now" + remove,
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":status": {"S": status.value}, ":now": {"S": now}},
+        }
+    }
 
 
 def _to_item(pk: str, sk: str, model: BaseModel) -> dict[str, Any]:
@@ -156,6 +187,19 @@ class Registry:
         except ConflictError as exc:
             raise ConflictError(f"run {run.run_id} already exists") from exc
 
+    def create_run(self, run: Run) -> bool:
+        """Record a new run once; False (and nothing written) if a run with that id is already recorded."""
+        try:
+            with translate_errors(f"dynamodb PutItem run {run.run_id}"):
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item=_to_item("RUN", run.run_id, run),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+        except ConflictError:
+            return False
+        return True
+
     def get_run(self, run_id: str) -> Run:
         with translate_errors(f"dynamodb GetItem run {run_id}"):
             item = self._ddb.get_item(
@@ -202,30 +246,89 @@ class Registry:
             raise NotFoundError(f"approval {approval_id} does not exist")
         return _from_item(Approval, item["Item"])
 
-    def decide_approval(self, approval_id: str, *, approved: bool, actor: str) -> Approval:
-        """Record the decision exactly once: a second decision (a replayed link) raises ConflictError."""
-        status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
-        now = utcnow()
+    def claim_approval(self, approval_id: str, *, decision: str, actor: str) -> ClaimedApproval:
+        """Reserve a PENDING, unexpired approval for one decision before the pipeline hears it.
+
+        The same decision may claim again (a retry); a different one, a decided or an expired approval is a
+        ConflictError (a replayed link, or two people deciding at once).
+        """
         try:
-            with translate_errors(f"dynamodb UpdateItem approval {approval_id}"):
+            with translate_errors(f"dynamodb UpdateItem approval {approval_id} claim"):
                 response = self._ddb.update_item(
                     TableName=self._table,
-                    Key={"pk": {"S": "APPROVAL"}, "sk": {"S": approval_id}},
-                    UpdateExpression="SET #s = :new, decided_at = :now, decided_by = :actor",
-                    ConditionExpression="#s = :pending AND expires_at > :now",
+                    Key=_approval_key(approval_id),
+                    UpdateExpression="SET claimed_decision = :decision, claimed_by = :actor",
+                    ConditionExpression=(
+                        "#s = :pending AND expires_at > :now AND "
+                        "(attribute_not_exists(claimed_decision) OR claimed_decision = :decision)"
+                    ),
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
-                        ":new": {"S": status.value},
-                        ":pending": {"S": ApprovalStatus.PENDING.value},
-                        ":now": {"S": now.isoformat()},
+                        ":decision": {"S": decision},
                         ":actor": {"S": actor},
+                        ":pending": {"S": ApprovalStatus.PENDING.value},
+                        ":now": {"S": utcnow().isoformat()},
                     },
-                    ReturnValues="ALL_NEW",
+                    ReturnValues="ALL_OLD",
                 )
         except ConflictError as exc:
             self.get_approval(approval_id)  # NotFoundError if there is no such approval at all
             raise ConflictError(f"approval {approval_id} was already decided or has expired") from exc
-        return _from_item(Approval, response["Attributes"])
+        old = response["Attributes"]
+        claimed = _from_item(Approval, {**old, "claimed_decision": {"S": decision}, "claimed_by": {"S": actor}})
+        return ClaimedApproval(approval=claimed, fresh="claimed_decision" not in old)
+
+    def release_claim(self, approval_id: str, *, decision: str) -> None:
+        """Undo a claim whose decision never reached the pipeline (its task had closed)."""
+        with contextlib.suppress(ConflictError), translate_errors(f"dynamodb UpdateItem approval {approval_id}"):
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_approval_key(approval_id),
+                UpdateExpression="REMOVE claimed_decision, claimed_by",
+                ConditionExpression="claimed_decision = :decision",
+                ExpressionAttributeValues={":decision": {"S": decision}},
+            )
+
+    def decide_approval(self, approval_id: str, *, approved: bool, actor: str) -> Approval:
+        """Record a claimed decision and the model's new status in ONE transaction, exactly once.
+
+        A second decision (a replayed link) raises ConflictError; the approval must have been claimed for the
+        same decision (`claim_approval`) — the pipeline has already been told.
+        """
+        decision = "approve" if approved else "reject"
+        status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
+        approval = self.get_approval(approval_id)
+        now = utcnow()
+        items: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _approval_key(approval_id),
+                    "UpdateExpression": "SET #s = :new, decided_at = :now, decided_by = :actor",
+                    "ConditionExpression": "#s = :pending AND claimed_decision = :decision",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {
+                        ":new": {"S": status.value},
+                        ":pending": {"S": ApprovalStatus.PENDING.value},
+                        ":decision": {"S": decision},
+                        ":now": {"S": now.isoformat()},
+                        ":actor": {"S": actor},
+                    },
+                }
+            },
+            _status_update(
+                self._table,
+                approval.version,
+                ModelStatus.APPROVED if approved else ModelStatus.REJECTED,
+                now.isoformat(),
+            ),
+        ]
+        try:
+            with translate_errors(f"dynamodb TransactWriteItems approval {approval_id}"):
+                self._ddb.transact_write_items(TransactItems=items)
+        except ConflictError as exc:
+            raise ConflictError(f"approval {approval_id} was already decided or has expired") from exc
+        return approval.model_copy(update={"status": status, "decided_at": now, "decided_by": actor})
 
     def pending_approvals(self) -> list[Approval]:
         """Every pending approval, oldest first (all pages: a Limit would hide the ones beyond it)."""
@@ -319,6 +422,43 @@ class Registry:
             raise ConflictError(
                 f"champion changed concurrently (expected v{expected_version}); refusing to promote v{champion.version}"
             ) from exc
+
+    def promote(self, champion: Champion, *, expected_version: int | None) -> None:
+        """In ONE transaction: move the champion pointer (only from `expected_version`), mark the new version
+        LIVE and retire the one it replaces. All or nothing: no reader ever sees two LIVE versions or a pointer
+        at a version that is not LIVE. A caller that finds the pointer already on `champion.version` is retrying
+        a promotion that went through and has nothing to write.
+        """
+        now = utcnow().isoformat()
+        if expected_version is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": {":expected": {"N": str(expected_version)}},
+            }
+        items: list[Any] = [
+            {"Put": {"TableName": self._table, "Item": _to_item("CHAMPION", "CHAMPION", champion), **condition}},
+            _status_update(self._table, champion.version, ModelStatus.LIVE, now, clear_failure=True),
+        ]
+        if expected_version is not None and expected_version != champion.version:
+            items.append(_status_update(self._table, expected_version, ModelStatus.RETIRED, now))
+        try:
+            with translate_errors(f"dynamodb TransactWriteItems promote v{champion.version}"):
+                self._ddb.transact_write_items(TransactItems=items)
+        except ConflictError as exc:
+            reasons = [
+                str(reason.get("Code", ""))
+                for reason in getattr(exc.__cause__, "response", {}).get("CancellationReasons", [])
+            ]
+            if any(code in _TRANSIENT_CANCELLATIONS for code in reasons):
+                raise TransientServiceError(f"promote v{champion.version}: transaction cancelled ({reasons})") from exc
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                raise ConflictError(
+                    f"champion changed concurrently (expected v{expected_version}); "
+                    f"refusing to promote v{champion.version}"
+                ) from exc
+            raise ConflictError(f"promote v{champion.version}: a version to update does not exist ({reasons})") from exc
 
     # ----------------------------------------------------------------------------------------------
     def _query(self, pk: str, limit: int) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from challenger_core.adapters.sagemaker import SageMaker
+from challenger_core.deployment import version_of_variant
 from challenger_core.errors import NotFoundError, ServiceError
 from challenger_core.models import Model
 from challenger_core.registry import Registry
@@ -48,14 +49,17 @@ class NoModelLiveError(NotFoundError):
 
 
 def predict(request: PredictRequest, registry: Registry, sagemaker: SageMaker, settings: Settings) -> PredictResponse:
-    """Forward the instances to the endpoint and name the champion version that answered."""
+    """Forward the instances to the endpoint and name the version that answered."""
     champion = registry.get_champion()
     if champion is None:
         raise NoModelLiveError("no model is live yet: drop training data into the data bucket and wait for a run")
     body = json.dumps({"instances": [i if isinstance(i, str) else i.model_dump() for i in request.instances]})
-    raw = sagemaker.invoke(settings.endpoint_name, body.encode())
+    raw, variant = sagemaker.invoke_with_variant(settings.endpoint_name, body.encode())
+    # The variant that answered names its version (deployment.variant_name): during a blue/green swap that may
+    # be the outgoing or the incoming model, whatever the champion pointer says at this instant.
+    served = version_of_variant(variant) or champion.version
     try:
         answer: dict[str, Any] = json.loads(raw)
-        return PredictResponse(predictions=answer["predictions"], model_version=champion.version)
+        return PredictResponse(predictions=answer["predictions"], model_version=served)
     except (ValueError, KeyError) as exc:
         raise ServiceError(f"the endpoint answered something that is not a prediction: {raw[:200]!r}") from exc

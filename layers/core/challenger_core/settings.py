@@ -15,6 +15,9 @@ class Settings(BaseModel):
     """Everything a handler may need to know about its deployment, with local-friendly defaults."""
 
     stack_name: str = "challenger"
+    # The first 8 hex digits of the stack id (template: from AWS::StackId): different for every stack, and for a
+    # stack deleted and deployed again under the same name. Part of every SageMaker model and config name.
+    stack_uid: str = ""
     models_table: str = "challenger-models"
     idempotency_table: str = "challenger-idempotency"
     data_bucket: str = "challenger-data"

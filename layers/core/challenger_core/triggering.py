@@ -1,7 +1,10 @@
 """From an upload, the schedule or an API call to one training pipeline execution.
 
-Duplicates never start a second run: the trigger function is idempotent on (dataset, source fingerprint)
-and the execution name is derived from the run id, which Step Functions refuses to reuse.
+Duplicates never start a second run: the trigger function is idempotent on the event id, the run id is a
+function of the event (its time, the dataset and the data's fingerprint), and the execution is named after
+the run, which Step Functions refuses to start twice. Every step is safe to retry: the run is recorded
+before its execution starts but counts as started only once its execution ARN is recorded, so a failed or
+lost StartExecution is retried by the next delivery instead of being skipped as "unchanged".
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
@@ -52,14 +56,15 @@ def source_fingerprint(train_etag: str, test_etag: str | None) -> str:
     return hashlib.sha256(f"{train_etag}|{test_etag or ''}".encode()).hexdigest()
 
 
-def new_run_id(dataset: str, fingerprint: str, *, force: bool = False) -> str:
-    """Time-sortable, unique, and a legal execution name (≤ 80 chars).
+def new_run_id(dataset: str, fingerprint: str, at: datetime | None = None, *, force: bool = False) -> str:
+    """Time-sortable, unique, and a legal execution name (≤ 80 chars, `[0-9A-Za-z_-]`).
 
-    An unforced run's id is deterministic, so a duplicate event maps to the same execution name and Step
-    Functions refuses it. A forced run is a deliberate second run on the same data: a random suffix keeps two
-    forced requests within the same second from sharing an id (and one overwriting the other).
+    An unforced run's id is deterministic — `at` is the triggering event's time — so a duplicate, redelivered
+    or retried event maps to the same execution name and Step Functions refuses a second one. A forced run is
+    a deliberate second run on the same data: a random suffix keeps two forced requests within the same second
+    from sharing an id (and one overwriting the other).
     """
-    run_id = f"{utcnow():%Y%m%dT%H%M%SZ}-{dataset}-{fingerprint[:8]}"
+    run_id = f"{(at or utcnow()):%Y%m%dT%H%M%SZ}-{dataset}-{fingerprint[:8]}"
     return f"{run_id}-{secrets.token_hex(3)}" if force else run_id
 
 
@@ -92,16 +97,23 @@ def prepare_run(
     *,
     requested_by: str = "system",
     force: bool = False,
+    at: datetime | None = None,
 ) -> RunRequest:
-    """Look up the dataset's files and build the run request (test.csv is optional)."""
+    """Look up the dataset's files and build the run request (test.csv is optional).
+
+    `at`: when the event happened (EventBridge's `time`); the run id and request are then the same on every
+    delivery of that event, which makes StartExecution idempotent too.
+    """
     train_key = f"{INCOMING}{dataset}/{TRAIN_FILE}"
     train = storage.info(bucket, train_key)
     if train is None:
         raise NotFoundError(f"s3://{bucket}/{train_key} does not exist")
     test = storage.info(bucket, f"{INCOMING}{dataset}/{TEST_FILE}")
     fingerprint = source_fingerprint(train.etag, test.etag if test else None)
+    at = (at or utcnow()).astimezone(UTC).replace(microsecond=0)
     return RunRequest(
-        run_id=new_run_id(dataset, fingerprint, force=force),
+        run_id=new_run_id(dataset, fingerprint, at, force=force),
+        requested_at=at,
         dataset=dataset,
         trigger=trigger,
         data_bucket=bucket,
@@ -114,19 +126,29 @@ def prepare_run(
 
 
 def already_trained(registry: Registry, request: RunRequest) -> Run | None:
-    """A finished-or-running run of the same dataset on the same data, if any (failed runs don't count)."""
+    """Another started-and-running or successful run of the same dataset on the same data, if any.
+
+    Failed runs don't count, and neither does a run whose execution never started (no ARN recorded): that is
+    this request's own earlier attempt, or one whose StartExecution failed, and must be started, not skipped.
+    """
     for run in registry.list_runs(limit=200):
         if (
             run.dataset == request.dataset
             and run.source_fingerprint == request.source_fingerprint
-            and run.status in (RunStatus.RUNNING, RunStatus.SUCCEEDED)
+            and (run.status is RunStatus.SUCCEEDED or (run.status is RunStatus.RUNNING and run.execution_arn))
         ):
             return run
     return None
 
 
 def start_run(request: RunRequest, registry: Registry, workflow: Workflow, settings: Settings) -> TriggerResult:
-    """Record the run and start its execution (named after the run, so Step Functions dedupes too)."""
+    """Record the run, start its execution (named after the run), then record the execution's ARN.
+
+    A fault at any of the three calls leaves a state the next attempt finishes: the run record is created
+    once (conditional put), StartExecution with the same name and input is idempotent (and a finished
+    execution of that name is ExecutionAlreadyExists, whose ARN we know), and the ARN update is a plain SET.
+    The execution's first task reads the run, so it is recorded before the execution starts.
+    """
     if not request.force:
         previous = already_trained(registry, request)
         if previous is not None:
@@ -135,7 +157,7 @@ def start_run(request: RunRequest, registry: Registry, workflow: Workflow, setti
                 run_id=previous.run_id,
                 reason=f"dataset '{request.dataset}' unchanged since run {previous.run_id} ({previous.status.value})",
             )
-    # A conflict is a retry or a duplicate of this very request: the execution name below decides whether it starts.
+    # A conflict is an earlier attempt of this very request: the execution name below decides whether it starts.
     with contextlib.suppress(ConflictError):
         registry.put_run(
             Run(
@@ -144,12 +166,16 @@ def start_run(request: RunRequest, registry: Registry, workflow: Workflow, setti
                 dataset=request.dataset,
                 trigger=request.trigger,
                 source_fingerprint=request.source_fingerprint,
+                started_at=request.requested_at,
             ),
             create=True,  # never overwrite another run's record
         )
     try:
         arn = workflow.start(settings.training_pipeline_arn, request.run_id, {"run": request.model_dump(mode="json")})
+        reason = "started"
     except ConflictError:
-        return TriggerResult(started=False, run_id=request.run_id, reason="execution already exists")
+        # Started by an earlier attempt whose answer was lost; Step Functions never runs a name twice.
+        arn = workflow.execution_arn(settings.training_pipeline_arn, request.run_id)
+        reason = "already started"
     registry.update_run(request.run_id, execution_arn=arn)
-    return TriggerResult(started=True, run_id=request.run_id, reason="started", execution_arn=arn)
+    return TriggerResult(started=True, run_id=request.run_id, reason=reason, execution_arn=arn)

@@ -4,9 +4,11 @@ from typing import Any
 
 import pytest
 
+from challenger_core.deployment import resource_names
 from challenger_core.errors import ConflictError, NotFoundError
 from challenger_core.models import Champion, ModelStatus, ModelVersion
 from challenger_core.registry import Registry
+from challenger_core.settings import Settings
 from tests.support.events import load_event
 from tests.support.lambda_context import context
 from tests.support.stack import Stack
@@ -14,6 +16,14 @@ from tests.support.stack import Stack
 
 def registry(stack: Stack) -> Registry:
     return Registry(stack.ddb, stack.env["MODELS_TABLE"])
+
+
+def model_name(stack: Stack, version: int) -> str:
+    return resource_names(Settings.from_env(), registry(stack).get_model(version))[0]
+
+
+def config_name(stack: Stack, version: int) -> str:
+    return resource_names(Settings.from_env(), registry(stack).get_model(version))[1]
 
 
 def invoke(stack: Stack, function: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -54,11 +64,11 @@ def test_first_deployment_creates_the_endpoint(stack: Stack) -> None:
     state = invoke(stack, "start_deployment", request(1))
     assert state["plan"] == {
         "endpoint_name": "challenger",
-        "model_name": "challenger-v1",
-        "config_name": "challenger-v1-config",
+        "model_name": model_name(stack, 1),
+        "config_name": config_name(stack, 1),
         "endpoint_existed": False,
     }
-    assert stack.sagemaker.calls == ["CreateEndpoint challenger-v1-config"]
+    assert stack.sagemaker.calls == [f"CreateEndpoint {config_name(stack, 1)}"]
     assert registry(stack).get_model(1).status is ModelStatus.DEPLOYING
     state = invoke(stack, "check_endpoint", state)
     assert (state["endpoint"]["status"], state["endpoint"]["outcome"]) == ("InService", "healthy")
@@ -68,14 +78,14 @@ def test_second_deployment_updates_blue_green_and_remembers_blue(stack: Stack) -
     staged(stack, 1)
     deploy_until_settled(stack, 1)
     registry(stack).set_champion(
-        Champion(version=1, model_name="challenger-v1", endpoint_config_name="challenger-v1-config"),
+        Champion(version=1, model_name=model_name(stack, 1), endpoint_config_name=config_name(stack, 1)),
         expected_version=None,
     )
     staged(stack, 2)
     state = invoke(stack, "start_deployment", request(2))
-    assert state["plan"]["previous_config"] == "challenger-v1-config"
+    assert state["plan"]["previous_config"] == config_name(stack, 1)
     assert state["plan"]["previous_version"] == 1
-    assert stack.sagemaker.calls[-1] == "UpdateEndpoint challenger-v2-config"
+    assert stack.sagemaker.calls[-1] == f"UpdateEndpoint {config_name(stack, 2)}"
 
 
 def test_update_that_sagemaker_reverts_is_reported_failed(stack: Stack) -> None:
@@ -85,7 +95,7 @@ def test_update_that_sagemaker_reverts_is_reported_failed(stack: Stack) -> None:
     stack.sagemaker.update_failures = ["Model container failed to pass the ping health check"]
     state = deploy_until_settled(stack, 2)
     assert state["endpoint"]["outcome"] == "failed"
-    assert state["endpoint"]["current_config"] == "challenger-v1-config"
+    assert state["endpoint"]["current_config"] == config_name(stack, 1)
     assert "ping health check" in state["endpoint"]["failure_reason"]
 
 
@@ -109,7 +119,7 @@ def test_smoke_test_passes_on_right_answers(stack: Stack) -> None:
 
 def test_smoke_test_fails_on_wrong_answers(stack: Stack) -> None:
     staged(stack, 2)
-    stack.sagemaker.wrong_answers_for = {"challenger-v2-config"}
+    stack.sagemaker.wrong_answers_for = {config_name(stack, 2)}
     state = invoke(stack, "smoke_test", deploy_until_settled(stack, 2))
     assert state["smoke"]["passed"] is False
     assert state["smoke"]["detail"].startswith("wrong answers: expected labels [1, 0], got [0, 1]")
@@ -123,7 +133,7 @@ def test_promote_moves_champion_and_retires_the_old_one(stack: Stack) -> None:
     invoke(stack, "promote_model", invoke(stack, "smoke_test", deploy_until_settled(stack, 2)))
     champion = reg.get_champion()
     assert champion is not None
-    assert (champion.version, champion.endpoint_config_name) == (2, "challenger-v2-config")
+    assert (champion.version, champion.endpoint_config_name) == (2, config_name(stack, 2))
     assert reg.get_model(2).status is ModelStatus.LIVE
     assert reg.get_model(1).status is ModelStatus.RETIRED
 
@@ -153,8 +163,8 @@ def test_old_configs_beyond_the_keep_depth_are_cleaned(stack: Stack, monkeypatch
     for version in (1, 2, 3):
         staged(stack, version)
         invoke(stack, "promote_model", invoke(stack, "smoke_test", deploy_until_settled(stack, version)))
-    assert "challenger-v1-config" not in stack.sagemaker.configs
-    assert "challenger-v2-config" in stack.sagemaker.configs
+    assert config_name(stack, 1) not in stack.sagemaker.configs
+    assert config_name(stack, 2) in stack.sagemaker.configs
     assert registry(stack).get_model(1).endpoint_config_name is None
 
 
@@ -162,14 +172,14 @@ def test_rollback_after_failed_smoke_test_restores_blue(stack: Stack) -> None:
     staged(stack, 1)
     deploy_until_settled(stack, 1)
     staged(stack, 2)
-    stack.sagemaker.wrong_answers_for = {"challenger-v2-config"}
+    stack.sagemaker.wrong_answers_for = {config_name(stack, 2)}
     state = invoke(stack, "smoke_test", deploy_until_settled(stack, 2))
-    assert stack.sagemaker.serving_config() == "challenger-v2-config"
+    assert stack.sagemaker.serving_config() == config_name(stack, 2)
     state = invoke(stack, "rollback_endpoint", state)
-    assert stack.sagemaker.calls[-1] == "UpdateEndpoint challenger-v1-config"
+    assert stack.sagemaker.calls[-1] == f"UpdateEndpoint {config_name(stack, 1)}"
     state = invoke(stack, "check_endpoint", state)
     assert state["rollback"]["outcome"] == "healthy"
-    assert stack.sagemaker.serving_config() == "challenger-v1-config"
+    assert stack.sagemaker.serving_config() == config_name(stack, 1)
     failed = registry(stack).get_model(2)
     assert failed.status is ModelStatus.FAILED
     assert failed.failure_reason is not None
@@ -182,6 +192,8 @@ def test_rollback_of_a_broken_first_deployment_deletes_the_endpoint(stack: Stack
     state = deploy_until_settled(stack, 1)
     assert state["endpoint"]["outcome"] == "failed"
     state = invoke(stack, "check_endpoint", invoke(stack, "rollback_endpoint", state))
+    assert (state["rollback"]["status"], state["rollback"]["outcome"]) == ("Deleting", "pending")  # asynchronous
+    state = invoke(stack, "check_endpoint", state)
     assert state["rollback"]["outcome"] == "healthy"
     assert "challenger" not in stack.sagemaker.endpoints
 

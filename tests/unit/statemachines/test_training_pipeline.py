@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+from challenger_core.deployment import resource_names
 from challenger_core.models import ModelStatus, RunOutcome, RunStatus
+from challenger_core.settings import Settings
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import evaluation
 from tests.unit.statemachines.conftest import Cloud
@@ -15,6 +17,13 @@ DATA = Path(__file__).resolve().parents[3] / "recipes" / "sentiment" / "data"
 TRAIN_V1 = (DATA / "train_v1.csv").read_bytes()
 TRAIN_V2 = (DATA / "train_v2.csv").read_bytes()
 TEST = (DATA / "test.csv").read_bytes()
+
+
+def config_of(cloud: Cloud, version: int) -> str:
+    """The endpoint config name a version gets (unique per stack and run: deployment.resource_names)."""
+    environment = cloud.runtime.get(cloud.template.name("StartDeploymentFunction"))
+    assert environment is not None
+    return resource_names(Settings.from_env(dict(environment.environment)), cloud.registry.get_model(version))[1]
 
 
 def first_model_live(cloud: Cloud) -> None:
@@ -48,7 +57,7 @@ def test_first_drop_trains_evaluates_and_deploys(cloud: Cloud) -> None:
     ]
     [deployment] = cloud.executions("DeploymentPipeline")
     assert deployment["status"] == "SUCCEEDED"
-    assert cloud.sagemaker.serving_config() == "challenger-v1-config"
+    assert cloud.sagemaker.serving_config() == config_of(cloud, 1)
     champion = cloud.registry.get_champion()
     assert champion is not None
     assert champion.version == 1
@@ -66,8 +75,8 @@ def test_better_challenger_replaces_the_champion_blue_green(cloud: Cloud) -> Non
     first_model_live(cloud)
     cloud.sagemaker.training_results = [evaluation(0.91)]
     assert cloud.run("reviews", TRAIN_V2, TEST)["status"] == "SUCCEEDED"
-    assert "UpdateEndpoint challenger-v2-config" in cloud.sagemaker.calls
-    assert cloud.sagemaker.serving_config() == "challenger-v2-config"
+    assert f"UpdateEndpoint {config_of(cloud, 2)}" in cloud.sagemaker.calls
+    assert cloud.sagemaker.serving_config() == config_of(cloud, 2)
     assert cloud.registry.get_model(1).status is ModelStatus.RETIRED
     assert cloud.registry.get_model(2).status is ModelStatus.LIVE
 
@@ -79,7 +88,7 @@ def test_worse_challenger_is_rejected_and_the_champion_keeps_serving(cloud: Clou
 
     assert execution["status"] == "SUCCEEDED"
     assert cloud.states_entered(execution["executionArn"])[-3:] == ["NotifyRejected", "RecordRejected", "ChampionKept"]
-    assert cloud.sagemaker.serving_config() == "challenger-v1-config"
+    assert cloud.sagemaker.serving_config() == config_of(cloud, 1)
     assert cloud.registry.get_model(2).status is ModelStatus.REJECTED
     assert cloud.registry.get_champion().version == 1  # type: ignore[union-attr]
     [email] = cloud.emails()
@@ -107,7 +116,7 @@ def test_bad_file_fails_the_run_with_the_exact_problem(cloud: Cloud) -> None:
     [email] = cloud.emails()
     assert "FAILED" in email["subject"]
     assert "v1 keeps serving" in email["body"]
-    assert cloud.sagemaker.serving_config() == "challenger-v1-config"
+    assert cloud.sagemaker.serving_config() == config_of(cloud, 1)
 
 
 def test_failed_training_job_fails_the_run_with_sagemakers_reason(cloud: Cloud) -> None:
@@ -134,7 +143,7 @@ def test_training_that_never_finishes_is_bounded_and_stopped(cloud: Cloud) -> No
 def test_smoke_test_failure_rolls_back_to_the_champion(cloud: Cloud) -> None:
     first_model_live(cloud)
     cloud.sagemaker.training_results = [evaluation(0.93)]
-    cloud.sagemaker.wrong_answers_for = {"challenger-v2-config"}
+    cloud.sagemaker.wrong_answers_for = {"v2"}
     execution = cloud.run("reviews", TRAIN_V2, TEST)
 
     assert execution["status"] == "FAILED"
@@ -151,7 +160,7 @@ def test_smoke_test_failure_rolls_back_to_the_champion(cloud: Cloud) -> None:
     nested = cloud.sfn.describe_execution(executionArn=deployment["executionArn"])
     assert nested["error"] == "DeploymentRolledBack"
     assert nested["cause"].startswith("smoke test failed: wrong answers")
-    assert cloud.sagemaker.serving_config() == "challenger-v1-config"
+    assert cloud.sagemaker.serving_config() == config_of(cloud, 1)
     assert cloud.registry.get_champion().version == 1  # type: ignore[union-attr]
     assert cloud.registry.get_model(2).status is ModelStatus.FAILED
     run = next(r for r in cloud.registry.list_runs() if r.version == 2)
@@ -170,7 +179,7 @@ def test_green_that_never_gets_healthy_leaves_blue_serving(cloud: Cloud) -> None
     execution = cloud.run("reviews", TRAIN_V2, TEST)
 
     assert execution["status"] == "FAILED"
-    assert cloud.sagemaker.serving_config() == "challenger-v1-config"
+    assert cloud.sagemaker.serving_config() == config_of(cloud, 1)
     assert "ping health check" in (cloud.registry.get_model(2).failure_reason or "")
     run = next(r for r in cloud.registry.list_runs() if r.version == 2)
     assert "ping health check" in (run.error or "")
@@ -216,7 +225,7 @@ def test_manual_mode_waits_for_the_emailed_approval(cloud_factory) -> None:  # t
     response = _confirm(cloud, _approval_link(cloud, "approve"))
     assert response["statusCode"] == 200
     assert cloud.wait(arn)["status"] == "SUCCEEDED"
-    assert cloud.sagemaker.serving_config() == "challenger-v1-config"
+    assert cloud.sagemaker.serving_config() == config_of(cloud, 1)
     assert cloud.registry.get_run(started["run_id"]).outcome is RunOutcome.DEPLOYED
 
 

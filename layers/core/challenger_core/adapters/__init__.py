@@ -19,6 +19,9 @@ _TRANSIENT_CODES = {
     "InternalServerError",
     "InternalFailure",
     "SlowDown",
+    "TransactionInProgressException",
+    # sagemaker-runtime: a serverless endpoint still starting (cold) or being updated
+    "ModelNotReadyException",
 }
 _NOT_FOUND_CODES = {
     "ResourceNotFound",
@@ -28,7 +31,12 @@ _NOT_FOUND_CODES = {
     "404",
     "ExecutionDoesNotExist",  # Step Functions: an unknown or expired execution
 }
-_CONFLICT_CODES = {"ConditionalCheckFailedException", "ExecutionAlreadyExists", "ResourceInUse"}
+_CONFLICT_CODES = {
+    "ConditionalCheckFailedException",
+    "TransactionCanceledException",
+    "ExecutionAlreadyExists",
+    "ResourceInUse",
+}
 
 
 @contextmanager

@@ -127,8 +127,14 @@ class SageMaker:
                 },
             )
 
-    def create_serverless_config(self, name: str, model_name: str, memory_mb: int, max_concurrency: int) -> None:
-        """Idempotent CreateEndpointConfig with a ServerlessConfig (no instances, scales to zero)."""
+    def create_serverless_config(
+        self, name: str, model_name: str, memory_mb: int, max_concurrency: int, *, variant: str = "AllTraffic"
+    ) -> None:
+        """Idempotent CreateEndpointConfig with a ServerlessConfig (no instances, scales to zero).
+
+        `variant` names the production variant; InvokeEndpoint reports it as InvokedProductionVariant, which is
+        how an answer tells which config (hence which version) served it.
+        """
         try:
             with translate_errors(f"sagemaker DescribeEndpointConfig {name}"):
                 self._sm.describe_endpoint_config(EndpointConfigName=name)
@@ -140,7 +146,7 @@ class SageMaker:
                 EndpointConfigName=name,
                 ProductionVariants=[
                     {
-                        "VariantName": "AllTraffic",
+                        "VariantName": variant,
                         "ModelName": model_name,
                         "ServerlessConfig": {"MemorySizeInMB": memory_mb, "MaxConcurrency": max_concurrency},
                     }
@@ -182,13 +188,20 @@ class SageMaker:
 
     def invoke(self, endpoint_name: str, body: bytes, content_type: str = "application/json") -> bytes:
         """InvokeEndpoint through sagemaker-runtime."""
+        return self.invoke_with_variant(endpoint_name, body, content_type)[0]
+
+    def invoke_with_variant(
+        self, endpoint_name: str, body: bytes, content_type: str = "application/json"
+    ) -> tuple[bytes, str | None]:
+        """InvokeEndpoint: the answer and the production variant that produced it (InvokedProductionVariant)."""
         if self._runtime is None:
             raise RuntimeError("SageMaker adapter built without a runtime client")
         with translate_errors(f"sagemaker-runtime InvokeEndpoint {endpoint_name}"):
             response = self._runtime.invoke_endpoint(
                 EndpointName=endpoint_name, Body=body, ContentType=content_type, Accept="application/json"
             )
-        return response["Body"].read()
+            payload = response["Body"].read()
+        return payload, response.get("InvokedProductionVariant")
 
 
 def _channel(name: str, uri: str) -> dict[str, Any]:

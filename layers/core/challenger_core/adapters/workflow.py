@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from challenger_core.adapters import translate_errors
+from challenger_core.errors import ChallengerError, TaskClosedError, bounded
+
+# SendTask* on a token whose task already closed: TaskTimedOut (answered, or its timeout passed) or
+# TaskDoesNotExist (https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html).
+_TASK_CLOSED = ("TaskTimedOut", "TaskDoesNotExist")
+
+
+@contextmanager
+def _task_closed(operation: str) -> Iterator[None]:
+    try:
+        with translate_errors(operation):
+            yield
+    except ChallengerError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in _TASK_CLOSED:
+            raise TaskClosedError(str(exc)) from exc
+        raise
+
 
 if TYPE_CHECKING:
     from mypy_boto3_stepfunctions import SFNClient
@@ -25,13 +47,19 @@ class Workflow:
             )
         return response["executionArn"]
 
+    @staticmethod
+    def execution_arn(state_machine_arn: str, name: str) -> str:
+        """The ARN Step Functions gives a Standard execution of that name (no call needed)."""
+        return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
     def succeed_task(self, task_token: str, output: dict[str, Any]) -> None:
-        with translate_errors("states SendTaskSuccess"):
+        """SendTaskSuccess; TaskClosedError if the task no longer waits (answered before, or timed out)."""
+        with _task_closed("states SendTaskSuccess"):
             self._sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
 
     def fail_task(self, task_token: str, error: str, cause: str) -> None:
-        with translate_errors("states SendTaskFailure"):
-            self._sfn.send_task_failure(taskToken=task_token, error=error, cause=cause)
+        with _task_closed("states SendTaskFailure"):
+            self._sfn.send_task_failure(taskToken=task_token, error=error, cause=bounded(cause))
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
         """DescribeExecution: status, and error/cause once it failed."""
