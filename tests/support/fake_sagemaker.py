@@ -60,7 +60,8 @@ class FakeSageMaker:
     # Scripted outcomes, consumed in order by each new training job / endpoint change.
     training_results: list[dict[str, Any] | str] = field(default_factory=list)
     polls_to_complete: int = 1
-    endpoint_polls_to_settle: int = 0  # describes an endpoint change stays Creating/Updating before settling
+    # Per endpoint change, in order: how many describes it stays Creating/Updating before settling (default 0).
+    endpoint_polls_to_settle: list[int] = field(default_factory=list)
     update_failures: list[str | None] = field(default_factory=list)
     wrong_answers_for: set[str] = field(default_factory=set)  # config names or variant names ("v2")
     invoke_error: str | None = None
@@ -146,7 +147,8 @@ class FakeSageMaker:
             raise ServiceError(f"endpoint config {config} does not exist")
         failure = self.update_failures.pop(0) if self.update_failures else None
         endpoint = self.endpoints.setdefault(name, {"config": None})
-        endpoint.update(status=status, target=config, polls_left=self.endpoint_polls_to_settle)
+        settle = self.endpoint_polls_to_settle.pop(0) if self.endpoint_polls_to_settle else 0
+        endpoint.update(status=status, target=config, polls_left=settle)
         if failure is not None:
             endpoint["pending_failure"] = failure
 

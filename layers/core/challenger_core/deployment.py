@@ -110,7 +110,11 @@ def start_deployment(
         endpoint_name=settings.endpoint_name,
         model_name=model_name,
         config_name=config_name,
-        previous_config=endpoint.config_name if endpoint and endpoint.status == "InService" else None,
+        # What a rollback restores: the config serving now, else (no endpoint, or a Failed one we recreate) the
+        # champion's, so a failed recovery puts the champion back rather than leaving no endpoint at all.
+        previous_config=endpoint.config_name
+        if endpoint and endpoint.status == "InService"
+        else (champion.endpoint_config_name if champion else None),
         previous_version=champion.version if champion else None,
         endpoint_existed=endpoint is not None,
     )

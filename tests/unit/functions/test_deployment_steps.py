@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
 from challenger_core.deployment import resource_names
-from challenger_core.errors import ConflictError, NotFoundError
+from challenger_core.errors import ConflictError, NotFoundError, RollbackFailedError, TransientServiceError
 from challenger_core.models import Champion, ModelStatus, ModelVersion
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
@@ -212,3 +213,102 @@ def test_deployed_email(stack: Stack) -> None:
     [email] = stack.emails()
     assert email["subject"] == "[Challenger challenger] v2 is live on challenger"
     assert "Replaced:  v1" in email["body"]
+
+
+# Runtime faults a real deployment meets (issue 7 §3) -------------------------------------------------
+
+
+def test_a_cold_endpoint_in_the_smoke_test_is_left_to_the_state_machine_to_retry(stack: Stack) -> None:
+    staged(stack, 1)
+    state = deploy_until_settled(stack, 1)
+    stack.sagemaker.invoke_failures = [
+        TransientServiceError("sagemaker-runtime InvokeEndpoint challenger: ModelNotReadyException: cold start")
+    ]
+    with pytest.raises(TransientServiceError, match="ModelNotReadyException"):
+        invoke(stack, "smoke_test", state)  # the ASL's Retry on TransientServiceError, not a rollback
+    assert invoke(stack, "smoke_test", state)["smoke"]["passed"] is True
+
+
+def test_a_failed_endpoint_is_deleted_polled_until_gone_and_only_then_recreated(stack: Stack) -> None:
+    staged(stack, 1)
+    stack.sagemaker.update_failures = ["CannotStartContainerError"]
+    assert deploy_until_settled(stack, 1)["endpoint"]["outcome"] == "failed"
+    assert stack.sagemaker.endpoints["challenger"]["status"] == "Failed"
+    staged(stack, 2)
+    stack.sagemaker.calls.clear()
+
+    state = invoke(stack, "start_deployment", request(2))
+    assert stack.sagemaker.calls == ["DeleteEndpoint challenger"]  # no CreateEndpoint while it is Deleting
+    assert (state["endpoint"]["status"], state["endpoint"]["recreate"]) == ("Deleting", True)
+    state = invoke(stack, "check_endpoint", state)
+    assert (state["endpoint"]["status"], state["endpoint"]["outcome"]) == ("Deleting", "pending")
+    state = invoke(stack, "check_endpoint", state)
+    assert state["endpoint"]["outcome"] == "gone"
+    state = invoke(stack, "start_deployment", state)  # the ASL's `gone` branch runs StartDeployment again
+    assert stack.sagemaker.calls[-1] == f"CreateEndpoint {config_name(stack, 2)}"
+    state = invoke(stack, "check_endpoint", state)
+    assert (state["endpoint"]["status"], state["endpoint"]["outcome"]) == ("InService", "healthy")
+
+
+def test_a_rollback_that_meets_a_running_update_is_reissued_when_the_update_settles(stack: Stack) -> None:
+    staged(stack, 1)
+    deploy_until_settled(stack, 1)
+    staged(stack, 2)
+    stack.sagemaker.endpoint_polls_to_settle = [3]
+    state = invoke(stack, "start_deployment", request(2))
+    state = invoke(stack, "check_endpoint", state)
+    assert state["endpoint"]["status"] == "Updating"
+    # The deployment's poll ran out while SageMaker was still updating: roll back.
+    state = invoke(stack, "rollback_endpoint", state)
+    assert stack.sagemaker.calls[-1] == f"UpdateEndpoint {config_name(stack, 2)}"  # nothing issued while busy
+    outcomes = []
+    while (outcome := (state := invoke(stack, "check_endpoint", state))["rollback"]["outcome"]) == "pending":
+        outcomes.append(outcome)
+    # The update settled on v2, unverified: the rollback is issued now instead of reporting "rolled back".
+    assert (outcome, state["rollback"]["current_config"]) == ("reissue", config_name(stack, 2))
+    state = invoke(stack, "rollback_endpoint", state)
+    assert stack.sagemaker.calls[-1] == f"UpdateEndpoint {config_name(stack, 1)}"
+    while (state := invoke(stack, "check_endpoint", state))["rollback"]["outcome"] == "pending":
+        pass
+    assert state["rollback"]["outcome"] == "healthy"
+    assert stack.sagemaker.serving_config() == config_name(stack, 1)
+    assert registry(stack).get_model(2).status is ModelStatus.FAILED
+
+
+def test_update_rollback_failed_is_a_failure_and_the_registry_says_what_serves(stack: Stack) -> None:
+    staged(stack, 1)
+    deploy_until_settled(stack, 1)
+    staged(stack, 2)
+    state = deploy_until_settled(stack, 2)
+    stack.sagemaker.wrong_answers_for = {"v2"}
+    state = invoke(stack, "rollback_endpoint", invoke(stack, "smoke_test", state))
+    stack.sagemaker.endpoints["challenger"].update(status="UpdateRollbackFailed", config=config_name(stack, 2))
+    state = invoke(stack, "check_endpoint", state)
+    assert state["rollback"]["outcome"] == "failed"
+    with pytest.raises(RollbackFailedError, match="not confirmed: endpoint challenger is UpdateRollbackFailed"):
+        invoke(stack, "rollback_endpoint", state)  # the ASL sends `failed` back here: it records and fails
+    failed = registry(stack).get_model(2)
+    assert failed.status is ModelStatus.FAILED
+    assert f"UpdateRollbackFailed on {config_name(stack, 2)}" in (failed.failure_reason or "")
+
+
+def test_names_are_unique_per_stack_incarnation_and_per_run(stack: Stack) -> None:
+    staged(stack, 7)
+    model = registry(stack).get_model(7)
+    settings = Settings.from_env()
+    name, config = resource_names(settings, model)
+    assert (name, config) == (f"challenger-5f2b9c1e-v7-{name[-6:]}", f"{name}-config")
+    redeployed = settings.model_copy(update={"stack_uid": "0a1b2c3d"})
+    assert resource_names(redeployed, model)[0] != name
+    retrained = model.model_copy(update={"run_id": "run-7-again"})
+    assert resource_names(settings, retrained)[0] != name
+    longest = settings.model_copy(update={"stack_name": "a-very-long-stack-name-" * 5})
+    _, long_config = resource_names(longest, model.model_copy(update={"version": 999_999}))
+    assert len(long_config) <= 63
+    assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", long_config)
+
+
+def test_each_config_names_its_variant_after_the_version(stack: Stack) -> None:
+    staged(stack, 3)
+    deploy_until_settled(stack, 3)
+    assert stack.sagemaker.variants[config_name(stack, 3)] == "v3"

@@ -1,0 +1,40 @@
+"""What `POST /predict` answers when a real serverless endpoint is cold, throttled or mid-swap (issue 7 §3)."""
+
+from __future__ import annotations
+
+from challenger_core.clients import API_RUNTIME, SMOKE_TEST_RUNTIME
+from challenger_core.errors import TransientServiceError
+from tests.support.events import load_event
+from tests.support.lambda_context import context
+from tests.support.stack import Stack
+from tests.unit.functions.test_api import call, live_model
+
+
+def test_a_cold_or_throttled_endpoint_is_a_503_with_retry_after_not_a_502(stack: Stack) -> None:
+    live_model(stack)
+    stack.sagemaker.invoke_failures = [
+        TransientServiceError("sagemaker-runtime InvokeEndpoint challenger: ThrottlingException: over MaxConcurrency")
+    ]
+    response = stack.handler("api").lambda_handler(load_event("api", "predict"), context("ApiFunction"))
+    assert response["statusCode"] == 503
+    assert response["multiValueHeaders"]["Retry-After"] == ["10"]
+    assert "starting or busy" in response["body"]
+    assert call(stack, load_event("api", "predict"))[0] == 200  # and the retry is served
+
+
+def test_model_version_names_the_variant_that_answered_not_the_pointer(stack: Stack) -> None:
+    live_model(stack, 3)
+    # Mid-swap: the pointer still says v3 while the endpoint already serves the config of v4.
+    stack.sagemaker.configs["challenger-v4-config"] = "challenger-v4"
+    stack.sagemaker.variants["challenger-v4-config"] = "v4"
+    stack.sagemaker.endpoints["challenger"]["config"] = "challenger-v4-config"
+    status, body = call(stack, load_event("api", "predict"))
+    assert (status, body["model_version"]) == (200, 4)
+
+
+def test_the_api_and_the_smoke_test_size_their_runtime_clients_for_who_waits() -> None:
+    # API Gateway ends the integration at 29 s; InvokeEndpoint gives the container 60 s (advice: a 70 s socket).
+    assert API_RUNTIME.connect_timeout + API_RUNTIME.read_timeout < 29
+    assert API_RUNTIME.retries == {"mode": "standard", "max_attempts": 1}
+    assert SMOKE_TEST_RUNTIME.read_timeout >= 70
+    assert SMOKE_TEST_RUNTIME.retries == {"mode": "standard", "max_attempts": 1}  # the state machine retries
