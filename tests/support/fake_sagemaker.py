@@ -62,6 +62,7 @@ class FakeSageMaker:
     polls_to_complete: int = 1
     # Per endpoint change, in order: how many describes it stays Creating/Updating before settling (default 0).
     endpoint_polls_to_settle: list[int] = field(default_factory=list)
+    endpoint_polls_to_delete: int = 1  # describes a deleted endpoint stays Deleting
     update_failures: list[str | None] = field(default_factory=list)
     wrong_answers_for: set[str] = field(default_factory=set)  # config names or variant names ("v2")
     invoke_error: str | None = None
@@ -140,7 +141,7 @@ class FakeSageMaker:
             else:  # SageMaker keeps blue serving when green fails
                 endpoint.pop("target")
                 endpoint.update(status="InService", failure=failure)
-        return EndpointInfo(endpoint["status"], endpoint.get("config"), endpoint.get("failure"))
+        return EndpointInfo(endpoint["status"], endpoint.get("config"), endpoint.get("failure"), endpoint.get("target"))
 
     def _change(self, name: str, config: str, status: str) -> None:
         if config not in self.configs:
@@ -172,7 +173,7 @@ class FakeSageMaker:
             raise NotFoundError(f"Could not find endpoint {name}")
         if endpoint["status"] in ("Creating", "Updating", "Deleting"):
             raise ServiceError(f"Cannot delete in-progress endpoint {name}")
-        endpoint.update(status="Deleting", deleting_polls=1)
+        endpoint.update(status="Deleting", deleting_polls=self.endpoint_polls_to_delete)
 
     def delete_config_and_model(self, config_name: str, model_name: str) -> None:
         self.calls.append(f"DeleteEndpointConfig {config_name}")

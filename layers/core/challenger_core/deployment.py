@@ -40,6 +40,12 @@ SMOKE_INSTANCES = [
 SMOKE_EXPECTED = [1, 0]
 
 
+# SageMaker's EndpointStatus values while a change is under way
+# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html).
+BUSY = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
+MAX_ROLLBACK_ISSUES = 3
+
+
 def resource_names(settings: Settings, model: ModelVersion) -> tuple[str, str]:
     """(model name, endpoint config name) of a trained version: `<stack[:20]>-<stack uid>-v<version>-<run>`.
 
@@ -89,8 +95,18 @@ def start_deployment(
     champion = registry.get_champion()
     endpoint = sagemaker.endpoint(settings.endpoint_name)
     recreate = False
+    # A retry of this step (its Lambda failed after SageMaker accepted the change) finds its own change under way.
+    ours = (
+        endpoint is not None
+        and endpoint.status in BUSY
+        and config_name in (endpoint.pending_config, endpoint.config_name)
+    )
     if endpoint is None:
         sagemaker.create_endpoint(settings.endpoint_name, config_name)
+    elif ours:
+        pass
+    elif endpoint.status == "Deleting":
+        recreate = True  # whoever deleted it: create it again once it is gone
     elif endpoint.config_name == config_name and endpoint.status == "InService":
         raise ConflictError(f"v{version} is already serving on {settings.endpoint_name}")
     elif endpoint.status == "Failed":
@@ -113,24 +129,18 @@ def start_deployment(
         # What a rollback restores: the config serving now, else (no endpoint, or a Failed one we recreate) the
         # champion's, so a failed recovery puts the champion back rather than leaving no endpoint at all.
         previous_config=endpoint.config_name
-        if endpoint and endpoint.status == "InService"
+        if endpoint and (endpoint.status == "InService" or (ours and endpoint.status == "Updating"))
         else (champion.endpoint_config_name if champion else None),
         previous_version=champion.version if champion else None,
-        endpoint_existed=endpoint is not None,
+        endpoint_existed=endpoint is not None and not (ours and endpoint.status == "Creating"),
     )
     state.endpoint = EndpointStatus(
         target_config=config_name,
-        status="Deleting" if recreate else "Creating" if endpoint is None else "Updating",
+        status="Deleting" if recreate else "Creating" if endpoint is None else endpoint.status if ours else "Updating",
         recreate=recreate,
         poll=PollState(max_attempts=settings.max_polls, wait_seconds=settings.poll_seconds),
     )
     return state
-
-
-# SageMaker's EndpointStatus values while a change is under way
-# (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html).
-BUSY = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"})
-MAX_ROLLBACK_ISSUES = 3
 
 
 def check_endpoint(state: DeploymentState, sagemaker: SageMaker) -> DeploymentState:

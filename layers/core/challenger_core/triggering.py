@@ -151,6 +151,11 @@ def start_run(request: RunRequest, registry: Registry, workflow: Workflow, setti
     """
     if not request.force:
         previous = already_trained(registry, request)
+        if previous is not None and previous.run_id == request.run_id:
+            # This very run, started by an earlier attempt of this event (its answer was lost).
+            return TriggerResult(
+                started=True, run_id=request.run_id, reason="started", execution_arn=previous.execution_arn
+            )
         if previous is not None:
             return TriggerResult(
                 started=False,
@@ -172,10 +177,8 @@ def start_run(request: RunRequest, registry: Registry, workflow: Workflow, setti
         )
     try:
         arn = workflow.start(settings.training_pipeline_arn, request.run_id, {"run": request.model_dump(mode="json")})
-        reason = "started"
     except ConflictError:
         # Started by an earlier attempt whose answer was lost; Step Functions never runs a name twice.
         arn = workflow.execution_arn(settings.training_pipeline_arn, request.run_id)
-        reason = "already started"
     registry.update_run(request.run_id, execution_arn=arn)
-    return TriggerResult(started=True, run_id=request.run_id, reason=reason, execution_arn=arn)
+    return TriggerResult(started=True, run_id=request.run_id, reason="started", execution_arn=arn)

@@ -49,6 +49,7 @@ class EndpointInfo:
     status: str
     config_name: str | None
     failure_reason: str | None
+    pending_config: str | None = None  # the config a Creating/Updating endpoint is moving to
 
 
 class SageMaker:
@@ -164,6 +165,7 @@ class SageMaker:
             status=described["EndpointStatus"],
             config_name=described.get("EndpointConfigName"),
             failure_reason=described.get("FailureReason"),
+            pending_config=described.get("PendingDeploymentSummary", {}).get("EndpointConfigName"),
         )
 
     def create_endpoint(self, name: str, config_name: str) -> None:
