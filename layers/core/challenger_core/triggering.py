@@ -151,7 +151,12 @@ def start_run(request: RunRequest, registry: Registry, workflow: Workflow, setti
     """
     if not request.force:
         previous = already_trained(registry, request)
-        if previous is not None and previous.run_id == request.run_id:
+        if (
+            previous is not None
+            and previous.run_id == request.run_id
+            and previous.trigger == request.trigger
+            and request.trigger is not TriggerSource.API  # an API request's id has the clock: a second one is new
+        ):
             # This very run, started by an earlier attempt of this event (its answer was lost).
             return TriggerResult(
                 started=True, run_id=request.run_id, reason="started", execution_arn=previous.execution_arn
