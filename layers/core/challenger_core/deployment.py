@@ -27,7 +27,6 @@ from challenger_core.models import (
     Outcome,
     PollState,
     SmokeTestResult,
-    utcnow,
 )
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings

@@ -62,16 +62,21 @@ def _version_key(version: int) -> dict[str, Any]:
 _TRANSIENT_CANCELLATIONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 
 
-def _status_update(table: str, version: int, status: ModelStatus, now: str, *, clear_failure: bool = False) -> Any:
-    remove = " REMOVE failure_reason" if clear_failure else ""
+def _status_update(table: str, version: int, status: ModelStatus, now: str, *, goes_live: bool = False) -> Any:
+    values: dict[str, Any] = {":status": {"S": status.value}, ":now": {"S": now}}
+    expression = "SET #s = :status, updated_at = :now"
+    if goes_live:
+        # was_live/live_since make the version a rollback target from now on (operations.rollback).
+        expression += ", was_live = :true, live_since = :now REMOVE failure_reason"
+        values[":true"] = {"BOOL": True}
     return {
         "Update": {
             "TableName": table,
             "Key": _version_key(version),
-            "UpdateExpression": "SET #s = :status, updated_at = :now" + remove,
+            "UpdateExpression": expression,
             "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":status": {"S": status.value}, ":now": {"S": now}},
+            "ExpressionAttributeValues": values,
         }
     }
 
@@ -186,19 +191,6 @@ class Registry:
                 self._ddb.put_item(TableName=self._table, Item=_to_item("RUN", run.run_id, run), **condition)
         except ConflictError as exc:
             raise ConflictError(f"run {run.run_id} already exists") from exc
-
-    def create_run(self, run: Run) -> bool:
-        """Record a new run once; False (and nothing written) if a run with that id is already recorded."""
-        try:
-            with translate_errors(f"dynamodb PutItem run {run.run_id}"):
-                self._ddb.put_item(
-                    TableName=self._table,
-                    Item=_to_item("RUN", run.run_id, run),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-        except ConflictError:
-            return False
-        return True
 
     def get_run(self, run_id: str) -> Run:
         with translate_errors(f"dynamodb GetItem run {run_id}"):
@@ -439,7 +431,7 @@ class Registry:
             }
         items: list[Any] = [
             {"Put": {"TableName": self._table, "Item": _to_item("CHAMPION", "CHAMPION", champion), **condition}},
-            _status_update(self._table, champion.version, ModelStatus.LIVE, now, clear_failure=True),
+            _status_update(self._table, champion.version, ModelStatus.LIVE, now, goes_live=True),
         ]
         if expected_version is not None and expected_version != champion.version:
             items.append(_status_update(self._table, expected_version, ModelStatus.RETIRED, now))

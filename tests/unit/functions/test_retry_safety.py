@@ -182,11 +182,18 @@ class Scenario:
 
 def _trigger_setup(world: World) -> dict[str, Any]:
     sfn = boto3.client("stepfunctions")
-    arn = sfn.create_state_machine(
-        name="challenger-training",
-        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
-        roleArn="arn:aws:iam::123456789012:role/sfn",
-    )["stateMachineArn"]
+    machines = [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"] if "training" in m["name"]]
+    arn = (
+        machines[0]
+        if machines
+        else sfn.create_state_machine(
+            name="challenger-training",
+            definition=json.dumps(
+                {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": True}}}
+            ),
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )["stateMachineArn"]
+    )
     world.stack.env["TRAINING_PIPELINE_ARN"] = arn
     world.stack.put_data("incoming/reviews/train.csv", b"review_text,sentiment\ngood,1\nbad,0\n")
     event = load_event("trigger", "upload")
