@@ -5,7 +5,8 @@ One table, `pk`/`sk` keys:
 - `RUN` / `<run id>`          a pipeline run
 - `APPROVAL` / `<id>`         a pending or decided approval (single use)
 - `CHAMPION` / `CHAMPION`     the live version; changed only by conditional write
-- `AUDIT` / `<ISO time>#<id>` a decision (approve, reject, rollback, retrain): who, when, from where
+- `AUDIT` / `<time>#<id>`     a decision (approve, reject, rollback, retrain): who, when, from where; copied to
+                              `AUDIT#RUN#<run id>` and `AUDIT#V#000042` for the run and the version it is about
 - `COUNTER` / `MODEL`         the version sequence
 """
 
@@ -348,23 +349,41 @@ class Registry:
 
     # Audit ----------------------------------------------------------------------------------------
     def put_audit(self, entry: AuditEntry) -> None:
-        """Append a decision to the audit log (never overwritten: the sort key is unique)."""
+        """Append a decision to the audit log (never overwritten: the sort key is unique).
+
+        One transaction writes the entry to the log and to the partitions of the run and the version it is about,
+        so `audit_of` is one Query, not a scan of the whole log.
+        """
         sk = audit_key(entry)
-        with translate_errors(f"dynamodb PutItem audit {sk}"):
-            self._ddb.put_item(
-                TableName=self._table,
-                Item=_to_item("AUDIT", sk, entry),
-                ConditionExpression="attribute_not_exists(pk)",
+        partitions = ["AUDIT"]
+        if entry.run_id is not None:
+            partitions.append(f"AUDIT#RUN#{entry.run_id}")
+        if entry.version is not None:
+            partitions.append(f"AUDIT#V#{entry.version:06d}")
+        with translate_errors(f"dynamodb TransactWriteItems audit {sk}"):
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": _to_item(pk, sk, entry),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                    for pk in partitions
+                ]
             )
 
-    def list_audit(self, limit: int, after: str | None = None) -> tuple[list[AuditEntry], str | None]:
+    def list_audit(
+        self, limit: int, after: str | None = None, *, partition: str = "AUDIT"
+    ) -> tuple[list[AuditEntry], str | None]:
         """One page of the audit log, newest first; the second value is the cursor of the next page."""
-        start: dict[str, Any] = {"ExclusiveStartKey": {"pk": {"S": "AUDIT"}, "sk": {"S": after}}} if after else {}
-        with translate_errors("dynamodb Query AUDIT"):
+        start: dict[str, Any] = {"ExclusiveStartKey": {"pk": {"S": partition}, "sk": {"S": after}}} if after else {}
+        with translate_errors(f"dynamodb Query {partition}"):
             response = self._ddb.query(
                 TableName=self._table,
                 KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": "AUDIT"}},
+                ExpressionAttributeValues={":pk": {"S": partition}},
                 ScanIndexForward=False,
                 Limit=limit,
                 **start,
@@ -375,18 +394,8 @@ class Registry:
 
     def audit_of(self, *, run_id: str | None = None, version: int | None = None, limit: int = 50) -> list[AuditEntry]:
         """The decisions about one run or one model version, newest first (at most `limit`)."""
-        found: list[AuditEntry] = []
-        after: str | None = None
-        while len(found) < limit:
-            page, after = self.list_audit(200, after)
-            found.extend(
-                e
-                for e in page
-                if (run_id is not None and e.run_id == run_id) or (version is not None and e.version == version)
-            )
-            if after is None:
-                break
-        return found[:limit]
+        partition = f"AUDIT#RUN#{run_id}" if run_id is not None else f"AUDIT#V#{version or 0:06d}"
+        return self.list_audit(limit, partition=partition)[0]
 
     # Champion -------------------------------------------------------------------------------------
     def get_champion(self) -> Champion | None:
