@@ -17,7 +17,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help install container-env tools lint format typecheck cfn-lint validate build test test-unit test-local test-integration demo up bench lock clean publish-dashboard
+.PHONY: help install container-env test-recipes-image tools lint format typecheck cfn-lint validate build test test-unit test-local test-integration demo up bench lock clean publish-dashboard
 .PHONY: frontend e2e-deps test-e2e
 
 help: ## Show the targets
@@ -110,6 +110,9 @@ STACK ?=
 publish-dashboard: install frontend ## Upload the dashboard (frontend/dist, else frontend/) + config.json to a deployed stack (STACK=name)
 	@test -n "$(STACK)" || { echo "usage: make publish-dashboard STACK=<stack name>" >&2; exit 1; }
 	$(BIN)/python scripts/publish_dashboard.py --stack "$(STACK)"
+
+test-recipes-image: container-env ## The recipe tests inside the framework image environment(s) the recipes declare
+	$(BIN)/python -m tests.unit.recipes.image_run
 
 BENCH_DATA := .cache/bench
 $(BENCH_DATA)/.downloaded: requirements/bench-data.txt | $(VENV)/.installed
