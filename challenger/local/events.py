@@ -52,6 +52,7 @@ from moto.events.exceptions import InvalidEventPatternException
 from moto.events.models import EventPattern, EventPatternParser
 
 from challenger.local.background import BackgroundLoop
+from challenger.local.lambda_runtime import check_moto_version
 
 if TYPE_CHECKING:
     from moto.events.utils import EventMessageType
@@ -333,6 +334,8 @@ class EventBus:
         ``ThreadedMotoServer`` in this process. Hooks nest; exit them in reverse order.
         """
         from moto.s3 import notifications  # noqa: PLC0415 — moto only where the local cloud runs
+
+        check_moto_version()  # the hook wraps a moto internal, checked on the pinned version only
 
         names = frozenset(bucket_names)
         original = notifications.send_event
