@@ -291,8 +291,9 @@ function verdict(model: ModelVersion | undefined, fallback: string | null | unde
     "ul",
     { class: "rules", "data-testid": "rules" },
     parts.map((part) => {
-      const failed = /\bFAIL\b|below|not |worse|refused|missing|cannot|failed/i.test(part);
-      const passed = /\bpass\b/i.test(part) && !/\bFAIL\b/.test(part);
+      // The policy's sentences: "primary f1: FAIL — …" / "pass — …" (rule by rule), or the older wording.
+      const failed = /\bFAIL\b|is below|regressed|not better|did not|refused|missing|cannot/.test(part);
+      const passed = !failed && /\bpass\b|meets|: better|wins|alone decides/.test(part);
       return h(
         "li",
         { class: passed ? "pass" : failed ? "fail" : "", "data-testid": "rule", "data-passed": passed ? "true" : failed ? "false" : "" },

@@ -174,6 +174,10 @@ def test_first_model_waits_for_approval_then_goes_live(dashboard: Page, target: 
     outbox = dashboard.get_by_test_id("outbox")
     expect(outbox).to_contain_text("approve or reject")
     expect(outbox).to_contain_text("v1")
+    # The email's links can be clicked (the approval page, the dashboard).
+    expect(outbox.get_by_test_id("outbox-link").first).to_have_attribute(
+        "href", re.compile(r"^http://127\.0\.0\.1:\d+/")
+    )
 
 
 def test_a_better_model_is_approved_against_the_champion(dashboard: Page, target: Target) -> None:
@@ -485,6 +489,21 @@ def test_a_failed_rollback_clears_its_banner_and_says_why(dashboard: Page, targe
     assert target.call("GET", "/health")["champion_version"] == 1
     dashboard.get_by_role("button", name="Dismiss").click()
     expect(dashboard.get_by_test_id("rollback-failed")).to_be_hidden()
+
+
+def test_a_rejected_challenger_shows_each_rule_passed_or_failed(dashboard: Page, target: Target) -> None:
+    # The champion's own training data again: the same model, so the primary metric does not improve.
+    run_id = push(target, DATA / "train_v1.csv", test=DATA / "test.csv")
+    run = run_item(dashboard, run_id)
+    expect(run).to_have_attribute("data-status", "SUCCEEDED", timeout=RUN_TIMEOUT)
+    expect(run.get_by_test_id("outcome")).to_have_text("REJECTED")
+    rules = run.get_by_test_id("rule")
+    expect(rules.first).to_be_visible()
+    expect(run.locator('[data-testid="rule"][data-passed="false"]').first).to_be_visible()  # what decided
+    expect(run.locator('[data-testid="rule"][data-passed="true"]').first).to_be_visible()  # e.g. the floor
+    version = run.get_by_test_id("run-version").inner_text().strip().removeprefix("v")
+    expect(dashboard.get_by_test_id(f"rollback-{version}")).to_have_count(0)  # never live: no rollback to it
+    expect(dashboard.get_by_test_id("champion")).to_have_text("Champion: v1")
 
 
 def test_an_idle_page_polls_at_its_rate_even_after_failures_and_a_lost_history(
