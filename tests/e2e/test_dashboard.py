@@ -492,8 +492,14 @@ def test_a_failed_rollback_clears_its_banner_and_says_why(dashboard: Page, targe
 
 
 def test_a_rejected_challenger_shows_each_rule_passed_or_failed(dashboard: Page, target: Target) -> None:
-    # The champion's own training data again: the same model, so the primary metric does not improve.
-    run_id = push(target, DATA / "train_v1.csv", test=DATA / "test.csv")
+    # The champion's own training data again (a forced retrain from the dashboard): the same model, so the primary
+    # metric does not improve.
+    before = str(target.call("GET", "/runs")[0]["run_id"])
+    data_push(target, DATA / "train_v1.csv", "reviews", DATA / "test.csv")
+    dashboard.get_by_test_id("retrain-force").check()
+    dashboard.get_by_role("button", name="Retrain now").click()
+    expect(dashboard.get_by_test_id("toast").last).to_contain_text("started")
+    run_id = latest_run_id(target, newer_than=before)
     run = run_item(dashboard, run_id)
     expect(run).to_have_attribute("data-status", "SUCCEEDED", timeout=RUN_TIMEOUT)
     expect(run.get_by_test_id("outcome")).to_have_text("REJECTED")
