@@ -139,8 +139,14 @@ def deployment_steps(cloud: Any) -> list[dict[str, Any]]:
     return steps
 
 
-def measure(args: argparse.Namespace) -> dict[str, Any]:
+def measure(*, with_empty_requirements: bool = False) -> dict[str, Any]:
     from challenger.local.cloud import LocalCloud  # noqa: PLC0415
+    from challenger.local.provision import _bundle  # noqa: PLC0415
+
+    # The "before" of the A/B: the bundle as it was, with the sentiment recipe's comment-only requirements.txt.
+    bundle = _bundle()
+    original = bundle.names_requirements
+    bundle.names_requirements = (lambda _path: True) if with_empty_requirements else original
 
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as state:
         started = time.monotonic()
@@ -155,6 +161,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             result["cloud_start_seconds"] = up_seconds
         finally:
             cloud.stop()
+            bundle.names_requirements = original
     return result
 
 
@@ -201,9 +208,30 @@ def report(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "pipeline.json")
+    parser.add_argument(
+        "--ab",
+        type=int,
+        default=0,
+        help="also run N interleaved pairs: the source bundle with vs without the comment-only requirements.txt",
+    )
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
-    result = measure(args)
+    pairs = []
+    for _ in range(args.ab):
+        pair = {}
+        for variant, empty in (("with_requirements_txt", True), ("without", False)):
+            load = os.getloadavg()[0]
+            run = measure(with_empty_requirements=empty)
+            training = {t["status"]: t for t in run["training_job"]["transitions"]}["Training"]
+            pair[variant] = {
+                "drop_to_live_s": run["live"] - run["dropped"],
+                "training_phase_s": training["end"] - training["start"],
+                "load_1min": round(load, 2),
+            }
+        pairs.append(pair)
+        print(json.dumps(pair))
+    result = measure()
+    result["ab_requirements_txt"] = pairs
     result["machine"] = _machine()
     result["machine"]["load_average_before"] = [round(x, 2) for x in load_before]
     print(report(result))
