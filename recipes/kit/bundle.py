@@ -3,9 +3,9 @@
 A recipe's bundle is its directory minus ``data/``, ``tests/`` and caches, plus ``recipes/kit/challenger_kit.py`` at
 the top level (next to ``train.py``, so the training script imports it as a plain module). A ``requirements.txt``
 that names nothing (comments and blank lines only) stays out: the training toolkit runs ``pip install -r`` whenever
-the file exists (``sagemaker_training.entry_point``), ~1.5 s of every training job spent installing nothing. The archive is
-deterministic — members sorted, mtime 0, uid/gid 0, fixed modes, gzip header without a timestamp — so the same
-recipe always yields the same bytes and the same digest.
+the file exists (``sagemaker_training.entry_point``), ~1.5 s of every training job spent installing nothing.
+The archive is deterministic — members sorted, mtime 0, uid/gid 0, fixed modes, gzip header without a timestamp —
+so the same recipe always yields the same bytes and the same digest.
 
 Standard library only; imported by the core-side recipe publisher and by ``challenger.local``.
 """
