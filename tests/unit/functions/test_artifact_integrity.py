@@ -39,6 +39,10 @@ def register(stack: Stack, version: int, status: ModelStatus, body: bytes = ARCH
     return key
 
 
+def registry_model(stack: Stack, version: int) -> ModelVersion:
+    return Registry(stack.ddb, stack.env["MODELS_TABLE"]).get_model(version)
+
+
 def deploy(stack: Stack, version: int, reason: str = "training") -> dict[str, Any]:
     event = load_event("start_deployment", "new_version")
     event["request"].update(version=version, reason=reason)
@@ -48,7 +52,8 @@ def deploy(stack: Stack, version: int, reason: str = "training") -> dict[str, An
 
 def test_an_untouched_archive_deploys(stack: Stack) -> None:
     register(stack, 1, ModelStatus.APPROVED)
-    assert deploy(stack, 1)["plan"]["model_name"] == "challenger-v1"
+    state = deploy(stack, 1)
+    assert stack.sagemaker.models[state["plan"]["model_name"]] == registry_model(stack, 1).model_data_url
 
 
 @pytest.mark.parametrize("reason", ["training", "rollback"])
@@ -63,6 +68,7 @@ def test_a_replaced_archive_is_refused_and_the_champion_keeps_serving(stack: Sta
     status = ModelStatus.APPROVED if reason == "training" else ModelStatus.RETIRED
     key = register(stack, 2, status, was_live=reason == "rollback")
     stack.s3.put_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key=key, Body=b"a model that runs someone's code")
+    models_before = dict(stack.sagemaker.models)
 
     with pytest.raises(ArtifactIntegrityError, match=r"refusing to deploy v2: its archive .* has SHA-256"):
         deploy(stack, 2, reason)
@@ -70,7 +76,7 @@ def test_a_replaced_archive_is_refused_and_the_champion_keeps_serving(stack: Sta
     model = registry.get_model(2)
     assert model.status is status  # unchanged: restoring the evaluated archive makes it deployable again
     assert "replaced after evaluation" in (model.failure_reason or "")
-    assert "challenger-v2" not in stack.sagemaker.models  # no SageMaker model was created from it
+    assert stack.sagemaker.models == models_before  # no SageMaker model was created from it
     assert stack.sagemaker.endpoints["challenger"]["config"] == "challenger-v1-config"
     assert registry.get_champion().version == 1  # type: ignore[union-attr]
 
