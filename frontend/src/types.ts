@@ -53,6 +53,30 @@ export interface RuleOutcome {
   detail: string;
 }
 
+export interface MetricComparison {
+  name: string;
+  challenger: number;
+  champion?: number | null;
+  delta?: number | null;
+  low?: number | null;
+  high?: number | null;
+  direction?: "higher" | "lower";
+  role?: string;
+  passed?: boolean | null;
+}
+
+/** The promotion policy's verdict on a challenger, rule by rule (CompareWithChampion). */
+export interface Verdict {
+  promote: boolean;
+  rules?: RuleOutcome[];
+  decided_by?: string;
+  comparisons?: MetricComparison[];
+  champion_version?: number | null;
+  confidence?: number | null;
+  paired_rows?: number | null;
+  reasons?: string[];
+}
+
 export interface ModelVersion {
   version: number;
   status: ModelStatus;
@@ -79,7 +103,7 @@ export interface ModelVersion {
   test_rows?: number | null;
   training_seconds?: number | null;
   artifact_sha256?: string | null;
-  verdict?: { rules?: RuleOutcome[] } | null;
+  verdict?: Verdict | null;
   /** GET /models/{version} only: the decisions about this version (operator doors). */
   audit?: AuditEntry[] | null;
 }
@@ -110,6 +134,7 @@ export interface RunDetail {
   plan?: string[];
   /** The decisions about this run, newest first (operator doors). */
   audit?: AuditEntry[] | null;
+  verdict?: Verdict | null;
 }
 
 export interface Approval {
@@ -118,6 +143,7 @@ export interface Approval {
   version: number;
   expires_at: string;
   champion_version: number | null;
+  verdict?: Verdict | null;
 }
 
 export interface PromotionPolicy {
@@ -129,6 +155,9 @@ export interface PromotionPolicy {
   guardrail_metrics: string[];
   guardrail_tolerance: number;
   promotion_confidence?: number | null;
+  /** metric → "higher" or "lower" is better (the recipe's). */
+  directions?: Record<string, string>;
+  recipe?: string;
 }
 
 export interface ServingVersion {

@@ -13,6 +13,7 @@ import {
   type Run,
   type RunDetail,
   type Step,
+  type Verdict,
 } from "./types";
 
 export interface View {
@@ -26,6 +27,7 @@ type Node_ = HTMLElement | string | null;
 export function renderAll(view: View): void {
   const { state, ui } = view;
   const live = state.health?.champion_version ?? null;
+  directions = state.health?.policy?.directions ?? {};
   $("champion").textContent = live === null ? "No model live" : `Champion: v${live}`;
   renderBanners(view);
   const overview = ui.route.view === "overview";
@@ -268,8 +270,8 @@ function stepList(detail: RunDetail): HTMLElement {
 }
 
 /** The verdict, rule by rule: structured rules when the API has them, else the recorded reason's parts. */
-function verdict(model: ModelVersion | undefined, fallback: string | null | undefined): HTMLElement | null {
-  const rules = model?.verdict?.rules;
+function verdict(model: ModelVersion | undefined, fallback: string | null | undefined, given?: Verdict | null): HTMLElement | null {
+  const rules = (given ?? model?.verdict)?.rules;
   if (rules?.length) {
     return h(
       "ul",
@@ -351,13 +353,29 @@ function renderApprovals(view: View): void {
   patch(body, ...state.approvals.map((approval) => approvalCard(view, approval)));
 }
 
-function comparisonRows(challenger: ModelVersion | undefined, champion: ModelVersion | undefined, names: string[]): HTMLElement[] {
+let directions: Record<string, string> = {};
+
+function comparisonRows(
+  challenger: ModelVersion | undefined,
+  champion: ModelVersion | undefined,
+  names: string[],
+  judged?: Verdict | null,
+): HTMLElement[] {
   const paired = challenger?.comparison ?? null;
+  const verdictOf = judged ?? challenger?.verdict ?? null;
   return names.map((name) => {
-    const mine = paired?.challenger_metrics?.[name] ?? challenger?.metrics?.[name];
-    const theirs = paired?.champion_metrics?.[name] ?? champion?.metrics?.[name];
-    const difference = paired?.differences?.[name];
-    const delta = difference?.delta ?? (typeof mine === "number" && typeof theirs === "number" ? mine - theirs : null);
+    const judgedMetric = verdictOf?.comparisons?.find((item) => item.name === name);
+    const mine = paired?.challenger_metrics?.[name] ?? judgedMetric?.challenger ?? challenger?.metrics?.[name];
+    const theirs = paired?.champion_metrics?.[name] ?? judgedMetric?.champion ?? champion?.metrics?.[name];
+    const difference =
+      paired?.differences?.[name] ??
+      (typeof judgedMetric?.low === "number" && typeof judgedMetric?.high === "number" && typeof judgedMetric?.delta === "number"
+        ? { delta: judgedMetric.delta, low: judgedMetric.low, high: judgedMetric.high }
+        : undefined);
+    const raw = difference?.delta ?? (typeof mine === "number" && typeof theirs === "number" ? mine - theirs : null);
+    // Coloured by what is better for this metric: a lower RMSE is an improvement.
+    const lowerIsBetter = (judgedMetric?.direction ?? directions[name]) === "lower";
+    const delta = raw === null ? null : lowerIsBetter ? -raw : raw;
     return h(
       "tr",
       { "data-testid": `compare-${name}`, "data-key": `compare-${name}` },
@@ -367,7 +385,7 @@ function comparisonRows(challenger: ModelVersion | undefined, champion: ModelVer
       h(
         "td",
         { class: `num ${delta === null ? "" : delta > 0 ? "better" : delta < 0 ? "worse" : ""}`, "data-testid": "delta" },
-        delta === null ? "" : `${delta > 0 ? "▲ " : delta < 0 ? "▼ " : ""}${signed(delta)}`,
+        raw === null || delta === null ? "" : `${delta > 0 ? "▲ " : delta < 0 ? "▼ " : ""}${signed(raw)}`,
         difference ? h("small", { class: "ci", "data-testid": "ci" }, ` ${interval(difference.low, difference.high)}`) : null,
       ),
     );
@@ -430,10 +448,11 @@ function approvalCard(view: View, approval: Approval): HTMLElement {
       "Challenger against champion",
       `Challenger v${approval.version}`,
       approval.champion_version ? `Champion v${approval.champion_version}` : "Champion",
-      comparisonRows(challenger, champ, names),
-      challenger?.comparison?.confidence,
+      comparisonRows(challenger, champ, names, approval.verdict),
+      challenger?.comparison?.confidence ?? approval.verdict?.confidence ?? undefined,
     ),
     pairedNote(challenger?.comparison),
+    approval.verdict?.rules?.length ? h("div", { "data-testid": "approval-verdict" }, h("p", { class: "muted" }, "The policy's verdict:"), verdict(challenger, null, approval.verdict)) : null,
     h(
       "div",
       { class: "decision" },
@@ -627,7 +646,15 @@ function versionPage(view: View, version: number): (HTMLElement | null)[] {
       rollbackButton(view, model),
       live !== null && live !== version ? h("a", { class: "button-link", href: link.compare(version, live), "data-testid": "compare-champion" }, `Compare with champion v${live}`) : null,
     ),
-    model.failure_reason ? h("section", { class: "card" }, h("h3", {}, model.status === "REJECTED" ? "Why it was rejected" : "Why it failed"), verdict(model, model.failure_reason)) : null,
+    model.failure_reason || model.verdict?.rules?.length
+      ? h(
+          "section",
+          { class: "card", "data-testid": "version-verdict" },
+          h("h3", {}, model.status === "REJECTED" ? "Why it was rejected" : model.status === "FAILED" ? "Why it failed" : "The policy's verdict"),
+          model.status === "FAILED" && model.failure_reason ? h("p", { class: "error-text" }, model.failure_reason) : null,
+          verdict(model, model.status === "FAILED" ? null : model.failure_reason),
+        )
+      : null,
     h(
       "section",
       { class: "card", "data-testid": "version-metrics" },
@@ -718,7 +745,9 @@ function runPage(view: View, runId: string): (HTMLElement | null)[] {
       ], "run-facts"),
       run.error && !rejected ? h("p", { class: "error-text", "data-testid": "run-error" }, run.error) : null,
     ),
-    rejected ? h("section", { class: "card" }, h("h3", {}, "Why the challenger was rejected"), verdict(model, run.error ?? model?.failure_reason)) : null,
+    rejected || detail?.verdict
+      ? h("section", { class: "card", "data-testid": "run-verdict" }, h("h3", {}, rejected ? "Why the challenger was rejected" : "The policy's verdict"), verdict(model, rejected ? (run.error ?? model?.failure_reason) : null, detail?.verdict))
+      : null,
     h(
       "section",
       { class: "card", "data-testid": "run-steps" },
