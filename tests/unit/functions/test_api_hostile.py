@@ -381,3 +381,34 @@ def test_path_parameters_out_of_shape_are_a_422(
     event = load_event("api", case)
     event["path"], event["pathParameters"] = path, parameters
     assert_refused(stack, event, world(), status=422)
+
+
+# Our own additions -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("route", JSON_ROUTES)
+def test_a_json_body_without_a_content_type_is_a_415(stack: Stack, world: Any, route: str) -> None:
+    case, valid = JSON_ROUTES[route]
+    event = load_event("api", case)
+    event["body"] = json.dumps(valid)
+    for headers in (event["headers"], event["multiValueHeaders"]):
+        for name in [n for n in headers if n.lower() == "content-type"]:
+            del headers[name]
+    assert_refused(stack, event, world(), status=415)
+
+
+def test_an_overlong_comment_is_a_422(stack: Stack, world: Any) -> None:
+    event = with_body("operator_decide_run", json.dumps({"decision": "reject", "comment": "x" * 501}))
+    event["path"], event["pathParameters"] = "/operator/runs/r4/approval", {"run_id": "r4"}
+    assert "comment" in assert_refused(stack, event, world(), status=422)["message"]
+
+
+def test_a_forged_identity_header_is_not_an_identity(stack: Stack, world: Any) -> None:
+    # Only API Gateway's request context names the caller; headers a client sends name no one.
+    event = with_body("operator_rollback", json.dumps({"version": 1}))
+    event["path"] = event["resource"] = "/rollback"
+    event["requestContext"]["identity"] = {"sourceIp": "198.51.100.9", "apiKey": "k"}
+    forged = {"X-Amzn-Iam-User-Arn": "arn:aws:iam::123456789012:user/admin", "Authorization": "Bearer forged"}
+    event["headers"] |= forged
+    event["multiValueHeaders"] |= {name: [value] for name, value in forged.items()}
+    assert_refused(stack, event, world(), status=403)
