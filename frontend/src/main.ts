@@ -10,6 +10,7 @@ import type {
   DeploymentStatus,
   Health,
   ModelVersion,
+  Monitoring,
   OutboxMessage,
   PredictResponse,
   Run,
@@ -38,6 +39,8 @@ export interface State {
   gone: Map<string, string>;
   /** Full records (with their audit trail) of the versions whose page was opened. */
   versions: Map<number, ModelVersion>;
+  /** Serving health and drift (GET /monitoring); null until known, or if this API has none. */
+  monitoring: Monitoring | null;
 }
 
 export interface Ui {
@@ -60,6 +63,7 @@ const state: State = {
   details: new Map(),
   gone: new Map(),
   versions: new Map(),
+  monitoring: null,
 };
 const ui: Ui = {
   route: parseRoute(location.hash),
@@ -77,6 +81,9 @@ let config: Config;
 let timer: number | undefined;
 let failures = 0; // consecutive failed polls: the retry delay doubles with each, up to MAX_BACKOFF_MS
 let loaded = false;
+let polls = 0;
+let monitoringAvailable = true; // until the API says it has no GET /monitoring
+const MONITORING_EVERY = 10; // polls: hourly counters change slowly
 const inflight = new Set<string>();
 
 // Boot ---------------------------------------------------------------------------------------------
@@ -150,7 +157,8 @@ async function refresh(): Promise<void> {
       config.outbox ? api.call<OutboxMessage[]>("GET", config.outbox, undefined, true) : Promise.resolve([]),
     ]);
     Object.assign(state, { health, models, runs, approvals, outbox });
-    await Promise.all([loadDetails(), loadVersion(), watchRollback()]);
+    await Promise.all([loadDetails(), loadVersion(), loadMonitoring(), watchRollback()]);
+    polls += 1;
     failures = 0;
     loaded = true;
     unreachable(null);
@@ -206,6 +214,17 @@ async function loadDetail(runId: string): Promise<void> {
     } // anything else: the next poll asks again (at the poll rate, never faster)
   } finally {
     inflight.delete(runId);
+  }
+}
+
+/** Serving health changes by the hour: asked on the first poll and every MONITORING_EVERY polls after. */
+async function loadMonitoring(): Promise<void> {
+  if (!monitoringAvailable || polls % MONITORING_EVERY !== 0) return;
+  try {
+    state.monitoring = await api.get<Monitoring>("/monitoring");
+  } catch (error) {
+    if (error instanceof ApiError && error.unauthorized) throw error;
+    if (error instanceof ApiError && (error.status === 404 || error.status === 403)) monitoringAvailable = false;
   }
 }
 

@@ -160,12 +160,31 @@ export interface PromotionPolicy {
   recipe?: string;
 }
 
+/** GET /monitoring: one version's serving over the window. */
 export interface ServingVersion {
   version: number;
-  requests?: number;
-  errors?: number;
-  latency_p50_ms?: number;
-  latency_p99_ms?: number;
+  invocations: number;
+  errors: number;
+  error_rate: number;
+  p50_ms: number | null;
+  p90_ms: number | null;
+  p99_ms: number | null;
+}
+
+export interface DriftReport {
+  version: number;
+  checked_at: string;
+  samples: number;
+  threshold: number;
+  drifts?: { feature?: string; statistic?: string; psi: number }[];
+  skipped?: string | null;
+}
+
+export interface Monitoring {
+  since_hour: string;
+  versions: ServingVersion[];
+  drift?: DriftReport[];
+  drift_threshold?: number;
 }
 
 export interface Health {
@@ -175,8 +194,6 @@ export interface Health {
   /** What the recipe's prediction fields mean, e.g. score: "probability of the positive class (positive)". */
   prediction?: { score?: string; fields?: Record<string, string> } | null;
   recipe?: { name?: string; prediction?: { score?: string } } | null;
-  /** Serving health per version, once monitoring reports it. */
-  serving?: ServingVersion[] | null;
 }
 
 export interface DeploymentStatus {

@@ -494,33 +494,54 @@ function renderPolicy({ state }: View): void {
   );
 }
 
+function ms(value: number | null | undefined): string {
+  if (typeof value !== "number") return "—";
+  return Number.isFinite(value) ? `≤ ${value} ms` : "> 30 s";
+}
+
 function renderServing({ state }: View): void {
-  const serving = state.health?.serving;
-  show($("serving-section"), Boolean(serving));
-  if (!serving) return;
+  const monitoring = state.monitoring;
+  show($("serving-section"), Boolean(monitoring));
+  if (!monitoring) return;
+  const latestDrift = new Map<number, NonNullable<typeof monitoring.drift>[number]>();
+  for (const report of monitoring.drift ?? []) if (!latestDrift.has(report.version)) latestDrift.set(report.version, report);
   patch(
     $("serving"),
-    h(
-      "div",
-      { class: "table-wrap" },
-      h(
-        "table",
-        {},
-        h("thead", {}, h("tr", {}, ["Version", "Requests", "Errors", "p50 ms", "p99 ms"].map((text) => h("th", { scope: "col" }, text)))),
-        h(
-          "tbody",
-          {},
-          serving.map((row) =>
+    monitoring.versions.length === 0
+      ? h("p", { class: "empty", "data-key": "no-serving" }, `No predictions served since ${monitoring.since_hour}:00 UTC.`)
+      : h(
+          "div",
+          { class: "table-wrap", "data-key": "serving-table" },
+          h(
+            "table",
+            { class: "stack" },
+            h("caption", { class: "visually-hidden" }, "Serving per version"),
+            h("thead", {}, h("tr", {}, ["Version", "Requests", "Errors", "p50", "p99", "Drift"].map((text) => h("th", { scope: "col" }, text)))),
             h(
-              "tr",
-              { "data-key": `serving-${row.version}` },
-              h("th", { scope: "row" }, versionLink(row.version)),
-              [row.requests, row.errors, row.latency_p50_ms, row.latency_p99_ms].map((value) => h("td", { class: "num" }, value ?? "—")),
+              "tbody",
+              {},
+              monitoring.versions.map((row) => {
+                const drift = latestDrift.get(row.version);
+                const score = drift?.drifts?.length ? Math.max(...drift.drifts.map((item) => item.psi)) : null;
+                return h(
+                  "tr",
+                  { "data-key": `serving-${row.version}`, "data-testid": "serving-row" },
+                  h("th", { scope: "row", "data-label": "Version" }, versionLink(row.version)),
+                  h("td", { class: "num", "data-label": "Requests" }, row.invocations),
+                  h("td", { class: "num", "data-label": "Errors" }, `${row.errors} (${(row.error_rate * 100).toFixed(1)}%)`),
+                  h("td", { class: "num", "data-label": "p50" }, ms(row.p50_ms)),
+                  h("td", { class: "num", "data-label": "p99" }, ms(row.p99_ms)),
+                  h(
+                    "td",
+                    { "data-label": "Drift" },
+                    drift?.skipped ? h("span", { class: "muted" }, drift.skipped) : score === null ? "—" : `PSI ${score.toFixed(2)}${score > drift!.threshold ? " ⚠ drifted" : ""}`,
+                  ),
+                );
+              }),
             ),
           ),
         ),
-      ),
-    ),
+    h("p", { class: "muted", "data-key": "serving-note" }, `Since ${monitoring.since_hour}:00 UTC; latency from hourly histograms.`),
   );
 }
 
@@ -631,7 +652,7 @@ function versionPage(view: View, version: number): (HTMLElement | null)[] {
     : typeof model.n_test === "number"
       ? `${model.n_test} hold-out rows`
       : null;
-  const serving = state.health?.serving?.find((row) => row.version === version);
+  const serving = state.monitoring?.versions.find((row) => row.version === version);
   const history: [string, Node_][] = [
     ["Created", formatTime(model.created_at)],
     ["Went live", model.live_since ? formatTime(model.live_since) : model.status === "LIVE" ? "live now" : null],
@@ -704,12 +725,11 @@ function versionPage(view: View, version: number): (HTMLElement | null)[] {
       h("h3", {}, "Serving"),
       serving
         ? facts([
-            ["Requests", serving.requests],
-            ["Errors", serving.errors],
-            ["Latency p50", serving.latency_p50_ms != null ? `${serving.latency_p50_ms} ms` : null],
-            ["Latency p99", serving.latency_p99_ms != null ? `${serving.latency_p99_ms} ms` : null],
-          ])
-        : h("p", { class: "muted" }, "Requests, latency and errors per version appear here once monitoring reports them."),
+            ["Requests", serving.invocations],
+            ["Errors", `${serving.errors} (${(serving.error_rate * 100).toFixed(1)}%)`],
+            ["Latency p50 / p90 / p99", `${ms(serving.p50_ms)} / ${ms(serving.p90_ms)} / ${ms(serving.p99_ms)}`],
+          ], "serving-facts")
+        : h("p", { class: "muted" }, state.monitoring ? "No predictions served by this version in the window." : "Requests, latency and errors per version appear here once monitoring reports them."),
     ),
     h(
       "section",
