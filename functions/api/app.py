@@ -32,6 +32,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer, SecurityScheme, Server
+from aws_lambda_powertools.event_handler.openapi.models import Schema as OpenAPISchema
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import (
     OpenAPIResponse,
@@ -41,7 +42,7 @@ from aws_lambda_powertools.event_handler.openapi.types import (
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from challenger_core import approvals, audit, operations, serving
 from challenger_core.adapters.sagemaker import SageMaker
@@ -58,6 +59,7 @@ from challenger_core.errors import (
 )
 from challenger_core.models import ModelVersion, Run
 from challenger_core.observability import logger, metrics, tracer
+from challenger_core.recipe import RecipeSpec, load_recipe
 from challenger_core.registry import Registry
 from challenger_core.settings import get_settings
 
@@ -97,6 +99,20 @@ class _Resolver(APIGatewayRestResolver):
         base = super()._get_base_path()
         door = _door(self.current_event.path)
         return base + PREFIXES[door] if door in PREFIXES else base
+
+    def get_openapi_schema(self, **kwargs: Any) -> Any:  # the OpenAPI model; Swagger UI builds on it too
+        # /predict's records are the recipe's: the route takes generic instances (the recipe is read from S3 on
+        # first use, never at import) and the document shows the recipe's own request and prediction models.
+        schema = super().get_openapi_schema(**kwargs)
+        components = schema.components.schemas if schema.components and schema.components.schemas else None
+        if components is not None:
+            spec = _recipe()
+            for model in (serving.request_model(spec), serving.response_model(spec)):
+                document = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in document.pop("$defs", {}).items():
+                    components[name] = OpenAPISchema.model_validate(definition)
+                components[model.__name__] = OpenAPISchema.model_validate(document)
+        return schema
 
 
 class _JsonBodyValidation(OpenAPIRequestValidationMiddleware):
@@ -396,8 +412,8 @@ def health() -> Health:
     "/predict",
     summary="Predict",
     description=(
-        "Forward `instances` (review strings or `{review_text}` objects) to the live endpoint; the answer names "
-        "the version that served it."
+        "Forward `instances` (records as the stack's recipe defines them, see `Instance`) to the live endpoint; "
+        "the answer names the version that served it."
     ),
     responses={
         200: _ok(serving.PredictResponse, "The predictions and the version that served them"),
@@ -408,7 +424,15 @@ def health() -> Health:
     },
 )
 def predict(request: serving.PredictRequest) -> serving.PredictResponse:
-    return serving.predict(request, registry, sagemaker, settings)
+    try:
+        return serving.predict(request, _recipe(), registry, sagemaker, settings)
+    except ValidationError as exc:  # the recipe's record model refused an instance: a 422 like any other
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
+def _recipe() -> RecipeSpec:
+    return load_recipe(storage, settings.artifact_bucket, settings.recipe)
 
 
 @app.get("/models", summary="List models", description="Every model version, newest first, with its metrics.")

@@ -1,4 +1,4 @@
-"""RegisterCandidateFunction: store the evaluated model as STAGED in the registry."""
+"""RegisterCandidateFunction: store the evaluated model as STAGED in the registry, with its artifact's SHA-256."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from challenger_core import training
+from challenger_core.adapters.storage import Storage
 from challenger_core.clients import client
 from challenger_core.models import TrainingState
 from challenger_core.observability import logger, metrics, to_state, tracer
@@ -15,6 +16,7 @@ from challenger_core.registry import Registry
 from challenger_core.settings import get_settings
 
 registry = Registry(client("dynamodb"), get_settings().models_table)
+storage = Storage(client("s3"))
 
 
 @logger.inject_lambda_context
@@ -22,4 +24,4 @@ registry = Registry(client("dynamodb"), get_settings().models_table)
 @metrics.log_metrics
 @event_parser(model=TrainingState)
 def lambda_handler(event: TrainingState, context: LambdaContext) -> dict[str, Any]:
-    return to_state(training.register_candidate(event, registry))
+    return to_state(training.register_candidate(event, registry, storage))

@@ -9,15 +9,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from challenger_core import training
 from challenger_core.adapters.sagemaker import SageMaker
+from challenger_core.adapters.storage import Storage
 from challenger_core.clients import client
 from challenger_core.models import TrainingState
 from challenger_core.observability import logger, metrics, to_state, tracer
+from challenger_core.recipe import load_recipe
 from challenger_core.registry import Registry
 from challenger_core.settings import get_settings
 
 settings = get_settings()
 registry = Registry(client("dynamodb"), settings.models_table)
 sagemaker = SageMaker(client("sagemaker"))
+storage = Storage(client("s3"))
 
 
 @logger.inject_lambda_context
@@ -25,6 +28,7 @@ sagemaker = SageMaker(client("sagemaker"))
 @metrics.log_metrics
 @event_parser(model=TrainingState)
 def lambda_handler(event: TrainingState, context: LambdaContext) -> dict[str, Any]:
-    state = training.start_training(event, registry, sagemaker, settings)
+    recipe = load_recipe(storage, settings.artifact_bucket, settings.recipe)
+    state = training.start_training(event, registry, sagemaker, settings, recipe)
     metrics.add_metric(name="TrainingJobsStarted", unit="Count", value=1)
     return to_state(state)

@@ -1,4 +1,6 @@
-"""ValidateDataFunction: check the dropped CSV(s); a bad file fails the run with the exact problems."""
+"""ValidateDataFunction: check the dropped CSV(s) against the recipe's schema; a bad file fails the run with the
+exact problems. The files are streamed (the function's memory does not bound their size; validation.MAX_BYTES
+does, sized for its timeout)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ from challenger_core.adapters.storage import Storage
 from challenger_core.clients import client
 from challenger_core.models import TrainingState
 from challenger_core.observability import logger, metrics, to_state, tracer
+from challenger_core.recipe import load_recipe
+from challenger_core.settings import get_settings
 
+settings = get_settings()
 storage = Storage(client("s3"))
 
 
@@ -21,6 +26,7 @@ storage = Storage(client("s3"))
 @metrics.log_metrics
 @event_parser(model=TrainingState)
 def lambda_handler(event: TrainingState, context: LambdaContext) -> dict[str, Any]:
-    state = training.validate_data(event, storage)
+    recipe = load_recipe(storage, settings.artifact_bucket, settings.recipe)
+    state = training.validate_data(event, storage, recipe)
     logger.info("dataset valid", extra={"manifest": state.manifest and state.manifest.model_dump()})
     return to_state(state)

@@ -4,17 +4,13 @@ promote (champion pointer) or roll back to the previous config."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import time
 
 from challenger_core.adapters.sagemaker import EndpointInfo, SageMaker
 from challenger_core.errors import (
-    ChallengerError,
     ConflictError,
     DeploymentFailedError,
     RollbackFailedError,
-    TransientServiceError,
     bounded,
 )
 from challenger_core.models import (
@@ -26,18 +22,9 @@ from challenger_core.models import (
     ModelVersion,
     Outcome,
     PollState,
-    SmokeTestResult,
 )
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
-
-# Known answers for the sentiment recipe: a model that gets these wrong must not serve.
-SMOKE_INSTANCES = [
-    "Absolutely love it. Works perfectly, great quality and fast delivery. Highly recommend!",
-    "Terrible. It broke after one day, awful quality and a complete waste of money.",
-]
-SMOKE_EXPECTED = [1, 0]
-
 
 # SageMaker's EndpointStatus values while a change is under way
 # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html).
@@ -208,36 +195,6 @@ def _unconfirmed(state: DeploymentState, rollback: EndpointStatus) -> str:
         f"{rollback.issues} attempt(s) and {rollback.poll.attempts} poll(s); v{state.request.version} is marked "
         "FAILED — check which config the endpoint serves"
     )
-
-
-def smoke_test(state: DeploymentState, sagemaker: SageMaker) -> DeploymentState:
-    """Known-answer requests against the new config; a wrong, malformed or failing answer fails the test."""
-    assert state.plan is not None
-    started = time.perf_counter()
-    try:
-        raw = sagemaker.invoke(state.plan.endpoint_name, json.dumps({"instances": SMOKE_INSTANCES}).encode())
-        latency_ms = round((time.perf_counter() - started) * 1000, 2)
-        predictions = json.loads(raw)["predictions"]
-        labels = [int(p["label"]) for p in predictions]
-        scores = [float(p["score"]) for p in predictions]
-    except TransientServiceError:
-        # A cold start, throttling or a timeout: the state machine retries this step with backoff.
-        raise
-    except ChallengerError as exc:
-        state.smoke = SmokeTestResult(passed=False, detail=f"invocation failed: {exc}")
-        return state
-    except (ValueError, KeyError, TypeError) as exc:
-        state.smoke = SmokeTestResult(passed=False, detail=f"malformed response: {exc!r}")
-        return state
-    if labels != SMOKE_EXPECTED or not all(0.0 <= s <= 1.0 for s in scores):
-        state.smoke = SmokeTestResult(
-            passed=False,
-            detail=f"wrong answers: expected labels {SMOKE_EXPECTED}, got {labels} (scores {scores})",
-            latency_ms=latency_ms,
-        )
-        return state
-    state.smoke = SmokeTestResult(passed=True, detail="known-answer requests passed", latency_ms=latency_ms)
-    return state
 
 
 def promote(state: DeploymentState, registry: Registry, sagemaker: SageMaker, settings: Settings) -> DeploymentState:

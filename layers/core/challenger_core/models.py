@@ -7,6 +7,7 @@ each handler parses the whole document, fills in its part and returns it (`Outpu
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -154,7 +155,46 @@ class TrainingJob(Model):
     model_data_url: str | None = None
     output_data_url: str | None = None
     failure_reason: str | None = None
+    training_seconds: int | None = None
+    hyperparameters: dict[str, str] = Field(default_factory=dict)
+    champion_version: int | None = None  # the champion whose artifact the job compared against (`champion` channel)
     poll: PollState
+
+
+class EvalSet(Model):
+    """The rows a model was scored on: a fingerprint (sha256 of the sorted row hashes) and their number."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    fingerprint: str = Field(max_length=128)
+    rows: int = Field(ge=0)
+
+
+class MetricDifference(Model):
+    """challenger − champion on the paired rows, with its confidence interval (positive = challenger higher)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    delta: float = Field(allow_inf_nan=False)
+    low: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
+
+
+class PairedComparison(Model):
+    """Champion and challenger scored on the same unseen rows in the training job (evaluation.json)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    champion_version: int | None = None  # filled in by the core: the champion whose artifact was the channel
+    champion_artifact_sha256: str = Field(default="", max_length=128)
+    rows: int = Field(ge=0)
+    fingerprint: str = Field(max_length=128)
+    champion_metrics: dict[str, float] = Field(default_factory=dict, max_length=64)
+    challenger_metrics: dict[str, float] = Field(default_factory=dict, max_length=64)
+    differences: dict[str, MetricDifference] = Field(default_factory=dict, max_length=64)
+    confidence: float = Field(gt=0, lt=1)
+    method: str = Field(default="", max_length=200)
+    excluded_champion_training_rows: int = 0
 
 
 class Evaluation(Model):
@@ -162,45 +202,73 @@ class Evaluation(Model):
 
     model_config = ConfigDict(extra="ignore")
 
-    metrics: dict[str, float]
-    confusion_matrix: list[list[int]] = Field(default_factory=list)
+    metrics: dict[str, float] = Field(max_length=64)
+    confusion_matrix: list[list[int]] = Field(default_factory=list, max_length=100)
     n_train: int = 0
     n_test: int = 0
+    eval_set: EvalSet | None = None
+    comparison: PairedComparison | None = None
 
     @field_validator("metrics")
     @classmethod
-    def _metrics_are_scores(cls, metrics: dict[str, float]) -> dict[str, float]:
-        bad = {name: value for name, value in metrics.items() if not 0.0 <= value <= 1.0}
+    def _metrics_are_numbers(cls, metrics: dict[str, float]) -> dict[str, float]:
+        # Not [0, 1]: a regression recipe reports rmse and the like. Only finite numbers can be compared.
+        bad = sorted(name for name, value in metrics.items() if not math.isfinite(value))
         if bad:
-            raise ValueError(f"metrics must lie in [0, 1], got {bad}")
+            raise ValueError(f"metrics must be finite numbers: {', '.join(bad)}")
         return metrics
 
 
 class MetricComparison(Model):
-    model_config = ConfigDict(extra="ignore")  # `delta` is computed
+    """One metric of the verdict: both models' values (paired when a comparison exists) and the rule applied."""
+
+    model_config = ConfigDict(extra="ignore")
 
     name: str
     challenger: float
     champion: float | None = None
+    delta: float | None = None  # challenger − champion
+    low: float | None = None  # the confidence interval of delta (paired bootstrap)
+    high: float | None = None
+    direction: Literal["higher", "lower"] = "higher"
     role: Literal["primary", "guardrail", "floor", "info"] = "info"
     passed: bool | None = None
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def delta(self) -> float | None:
-        return None if self.champion is None else round(self.challenger - self.champion, 6)
+
+class RuleOutcome(Model):
+    """One rule of the promotion policy as applied: pass or fail, with the numbers in `detail`."""
+
+    rule: Literal["floor", "comparison", "primary", "guardrail"]
+    metric: str | None = None
+    passed: bool
+    detail: str
 
 
 class Verdict(Model):
-    """The promotion policy's answer: promote or not, and why, metric by metric."""
+    """The promotion policy's answer: promote or not, and why, rule by rule."""
+
+    model_config = ConfigDict(extra="ignore")  # `reasons` is derived from `rules`
 
     promote: bool
-    reasons: list[str]
+    rules: list[RuleOutcome] = Field(default_factory=list)
+    decided_by: str = ""  # the rule that decided: the first that failed, else the one that made the case
     comparisons: list[MetricComparison]
     champion_version: int | None = None
     challenger_version: int
+    confidence: float | None = None
+    paired_rows: int | None = None
     requires_approval: bool = False
     approval_timeout_seconds: int = 86400
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def reasons(self) -> list[str]:
+        """Each rule in one line, e.g. `primary f1: pass — +0.031 [+0.012, +0.050] …`."""
+        return [
+            f"{rule.rule}{' ' + rule.metric if rule.metric else ''}: {'pass' if rule.passed else 'FAIL'} "
+            f"— {rule.detail}"
+            for rule in self.rules
+        ]
 
 
 class ApprovalDecision(Model):
@@ -224,6 +292,16 @@ class ModelVersion(Model):
     artifact_sha256: str | None = None  # of model.tar.gz; deployment refuses an artifact that differs
     metrics: dict[str, float] = Field(default_factory=dict)
     confusion_matrix: list[list[int]] = Field(default_factory=list)
+    eval_set: EvalSet | None = None
+    comparison: PairedComparison | None = None
+    hyperparameters: dict[str, str] = Field(default_factory=dict)
+    train_rows: int | None = None
+    test_rows: int | None = None
+    n_train: int | None = None  # rows the model trained on, and was evaluated on (after the stable split)
+    n_test: int | None = None
+    training_seconds: int | None = None
+    artifact_sha256: str | None = None  # of model.tar.gz; deployment refuses an artifact that differs
+    verdict: Verdict | None = None  # the promotion policy's verdict, rule by rule (CompareWithChampion)
     model_name: str | None = None
     endpoint_config_name: str | None = None
     failure_reason: str | None = None

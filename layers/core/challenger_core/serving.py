@@ -1,46 +1,42 @@
-"""Inference through the live endpoint, with the version that answered."""
+"""Inference through the live endpoint, with the version that answered.
+
+The request and prediction records come from the recipe: `instance_model(recipe)` is a pydantic model built from
+its features (text with a maximum length, finite numbers within bounds, categories from their values), so a
+record the model cannot read is refused with a 422 naming the field before any round trip to the endpoint.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+import threading
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.deployment import version_of_variant
 from challenger_core.errors import NotFoundError, ServiceError
 from challenger_core.models import Model
+from challenger_core.recipe import Feature, RecipeSpec
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
+from challenger_core.validation import clip
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # the serverless endpoint's request limit
 MAX_INSTANCES = 1000
-
-
-# A review the recipe can score: some non-blank text (the model server refuses blank ones with a ModelError, which
-# would reach the caller as a 400 after a round trip; checking here answers 422 at once and names the field).
-ReviewText = Annotated[str, Field(min_length=1, max_length=20_000, pattern=r"\S")]
-
-
-class Review(Model):
-    review_text: ReviewText
+DEFAULT_MAX_TEXT = 100_000  # a text feature without max_length: still bounded (the payload limit bounds it too)
 
 
 class PredictRequest(Model):
-    """`{"instances": [...]}`: each instance a review string or `{"review_text": ...}`."""
+    """`{"instances": [...]}`: records as the recipe defines them (see the document's `Instance` schema)."""
 
-    instances: list[ReviewText | Review] = Field(min_length=1, max_length=MAX_INSTANCES)
-
-
-class Prediction(Model):
-    label: int
-    sentiment: str
-    score: float
+    instances: list[Any] = Field(min_length=1, max_length=MAX_INSTANCES)
 
 
 class PredictResponse(Model):
-    predictions: list[Prediction]
+    """The predictions (fields as the recipe declares them) and the version that served them."""
+
+    predictions: list[dict[str, Any]]
     model_version: int
 
 
@@ -48,18 +44,120 @@ class NoModelLiveError(NotFoundError):
     """Nothing to predict with yet."""
 
 
-def predict(request: PredictRequest, registry: Registry, sagemaker: SageMaker, settings: Settings) -> PredictResponse:
-    """Forward the instances to the endpoint and name the version that answered."""
+_PYTHON_TYPES: dict[str, type] = {"int": int, "str": str, "float": float}
+_models: dict[tuple[str, str], type[BaseModel]] = {}
+_lock = threading.Lock()
+
+
+def _feature_type(feature: Feature) -> Any:
+    if feature.type == "text":
+        # Some non-blank text: the model server would refuse a blank one after a round trip.
+        return Annotated[str, Field(min_length=1, max_length=feature.max_length or DEFAULT_MAX_TEXT, pattern=r"\S")]
+    if feature.type == "number":
+        return Annotated[float, Field(allow_inf_nan=False, ge=feature.min, le=feature.max)]
+    if feature.values:
+        return Literal[tuple(feature.values)]
+    return Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+def _cached(recipe: RecipeSpec, kind: str, build: Any) -> type[BaseModel]:
+    key = (recipe.model_dump_json(), kind)
+    with _lock:
+        model = _models.get(key)
+        if model is None:
+            model = _models[key] = build(recipe)
+    return model
+
+
+def instance_model(recipe: RecipeSpec) -> type[BaseModel]:
+    """One request record of the recipe: `{<feature>: value, ...}`."""
+
+    def build(spec: RecipeSpec) -> type[BaseModel]:
+        fields: dict[str, Any] = {f.name: (_feature_type(f), ...) for f in spec.data_schema.features}
+        return create_model(
+            "Instance",
+            __config__=ConfigDict(extra="forbid"),
+            __doc__=f"One record for the {spec.name} recipe: {spec.description}",
+            **fields,
+        )
+
+    return _cached(recipe, "instance", build)
+
+
+def request_model(recipe: RecipeSpec) -> type[BaseModel]:
+    """`{"instances": [...]}` for the recipe: records, or bare values of `request.shorthand` if it has one."""
+
+    def build(spec: RecipeSpec) -> type[BaseModel]:
+        record: Any = instance_model(spec)
+        shorthand = spec.request.shorthand
+        if shorthand is not None:
+            feature = next(f for f in spec.data_schema.features if f.name == shorthand)
+            record = record | _feature_type(feature)
+        return create_model(
+            "PredictRequest",
+            __config__=ConfigDict(extra="forbid"),
+            __doc__='`{"instances": [...]}`: records'
+            + (f", or bare `{shorthand}` values" if shorthand else "")
+            + f" ({spec.name} recipe)",
+            instances=(list[record], Field(min_length=1, max_length=MAX_INSTANCES)),
+        )
+
+    return _cached(recipe, "request", build)
+
+
+def prediction_model(recipe: RecipeSpec) -> type[BaseModel]:
+    """One prediction as the recipe's `prediction.fields` declare it."""
+
+    def build(spec: RecipeSpec) -> type[BaseModel]:
+        fields: dict[str, Any] = {name: (_PYTHON_TYPES[kind], ...) for name, kind in spec.prediction.fields.items()}
+        return create_model(
+            "Prediction",
+            __config__=ConfigDict(extra="allow"),
+            __doc__=f"A prediction of the {spec.name} recipe"
+            + (f"; score: {spec.prediction.score}" if spec.prediction.score else ""),
+            **fields,
+        )
+
+    return _cached(recipe, "prediction", build)
+
+
+def response_model(recipe: RecipeSpec) -> type[BaseModel]:
+    """`{"predictions": [...], "model_version": N}` for the recipe (the OpenAPI document shows it)."""
+
+    def build(spec: RecipeSpec) -> type[BaseModel]:
+        return create_model(
+            "PredictResponse",
+            __doc__="The predictions and the version that served them",
+            predictions=(list[prediction_model(spec)], ...),  # type: ignore[arg-type, misc]
+            model_version=(int, ...),
+        )
+
+    return _cached(recipe, "response", build)
+
+
+def instances_of(request: PredictRequest, recipe: RecipeSpec) -> list[Any]:
+    """The instances checked against the recipe (pydantic ValidationError names each bad field)."""
+    validated = request_model(recipe).model_validate({"instances": request.instances})
+    return [
+        item.model_dump() if isinstance(item, BaseModel) else item
+        for item in validated.instances  # type: ignore[attr-defined]
+    ]
+
+
+def predict(
+    request: PredictRequest, recipe: RecipeSpec, registry: Registry, sagemaker: SageMaker, settings: Settings
+) -> PredictResponse:
+    """Check the instances against the recipe, forward them to the endpoint, name the version that answered."""
+    instances = instances_of(request, recipe)
     champion = registry.get_champion()
     if champion is None:
         raise NoModelLiveError("no model is live yet: drop training data into the data bucket and wait for a run")
-    body = json.dumps({"instances": [i if isinstance(i, str) else i.model_dump() for i in request.instances]})
-    raw, variant = sagemaker.invoke_with_variant(settings.endpoint_name, body.encode())
-    # The variant that answered names its version (deployment.variant_name): during a blue/green swap that may
-    # be the outgoing or the incoming model, whatever the champion pointer says at this instant.
-    served = version_of_variant(variant) or champion.version
+    raw = sagemaker.invoke(settings.endpoint_name, json.dumps({"instances": instances}).encode())
     try:
         answer: dict[str, Any] = json.loads(raw)
-        return PredictResponse(predictions=answer["predictions"], model_version=served)
-    except (ValueError, KeyError) as exc:
-        raise ServiceError(f"the endpoint answered something that is not a prediction: {raw[:200]!r}") from exc
+        checked = [prediction_model(recipe).model_validate(p).model_dump() for p in answer["predictions"]]
+        return PredictResponse(predictions=checked, model_version=champion.version)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ServiceError(
+            f"the endpoint answered something that is not a prediction: {clip(repr(raw[:200]), 240)}"
+        ) from exc

@@ -35,8 +35,8 @@ class Settings(BaseModel):
     use_spot_training: bool = False
     max_training_seconds: int = 3600
     recipe: str = "sentiment"
-    source_bundle_key: str = "recipes/sentiment/sourcedir.tar.gz"
     hyperparameters: dict[str, str] = Field(default_factory=dict)
+    bootstrap_samples: int = Field(default=2000, ge=100, le=100_000)
 
     # Serving
     endpoint_name: str = "challenger"
@@ -45,13 +45,15 @@ class Settings(BaseModel):
     configs_to_keep: int = 3
 
     # Promotion policy
+    # Empty (None) = the recipe's own choice (recipe.json: primary_metric, floor, guardrails).
     approval_mode: str = "auto"
-    primary_metric: str = "f1"
+    primary_metric: str | None = None
     min_improvement: float = 0.0
-    floor_metric: str = "accuracy"
-    metric_floor: float = 0.8
-    guardrail_metrics: list[str] = Field(default_factory=lambda: ["accuracy", "roc_auc"])
+    floor_metric: str | None = None
+    metric_floor: float | None = None
+    guardrail_metrics: list[str] | None = None  # "none" in the environment = no guardrails
     guardrail_tolerance: float = 0.02
+    promotion_confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     approval_ttl_seconds: int = 86400
 
     # Monitoring (capture in the API function, the scheduled drift check)
@@ -73,10 +75,10 @@ class Settings(BaseModel):
         values: dict[str, object] = {}
         for name, field in cls.model_fields.items():
             raw = env.get(name.upper())
-            if raw is None:
-                continue
-            if field.annotation == list[str]:
-                values[name] = _csv(raw)
+            if raw is None or (raw.strip() == "" and not field.is_required() and field.default is None):
+                continue  # an empty template parameter means "not set": the default (or the recipe's) applies
+            if field.annotation in (list[str], list[str] | None):
+                values[name] = [] if raw.strip().lower() == "none" else _csv(raw)
             elif name == "hyperparameters":
                 values[name] = dict(pair.split("=", 1) for pair in _csv(raw) if "=" in pair)
             else:

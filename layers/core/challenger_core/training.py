@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from typing import Any
 
 from challenger_core.adapters.sagemaker import SageMaker, TrainingSpec
 from challenger_core.adapters.storage import Storage
@@ -22,28 +23,34 @@ from challenger_core.models import (
     utcnow,
 )
 from challenger_core.policy import PromotionPolicy
+from challenger_core.recipe import SOURCE_BUNDLE_FILE, RecipeSpec, recipe_key
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
-from challenger_core.validation import validate_csv
+from challenger_core.validation import DatasetSummary, clip, validate_stream
 
 EVALUATION_FILE = "evaluation.json"
 
 
-def validate_data(state: TrainingState, storage: Storage) -> TrainingState:
-    """Read the dropped train (and optional test) CSV and check it; DataValidationError says what is wrong."""
+def validate_data(state: TrainingState, storage: Storage, recipe: RecipeSpec) -> TrainingState:
+    """Check the dropped train (and optional test) CSV against the recipe's schema, streaming each file.
+
+    The size is checked (HeadObject) before a byte is read; DataValidationError lists every problem found.
+    """
     run = state.run
     problems: list[str] = []
-    summaries = {}
+    summaries: dict[str, DatasetSummary] = {}
     for role, key in (("train", run.train_key), ("test", run.test_key)):
         if key is None:
             continue
-        try:
-            data = storage.read(run.data_bucket, key)
-        except NotFoundError:
-            problems.append(f"{role} file s3://{run.data_bucket}/{key} does not exist")
+        info = storage.info(run.data_bucket, key)
+        if info is None:
+            problems.append(f"{role} file s3://{run.data_bucket}/{clip(key, 200)} does not exist")
             continue
         try:
-            summaries[role] = validate_csv(data, source=f"{role} file {key}", min_rows=5 if role == "test" else 20)
+            with storage.open(run.data_bucket, key) as body:
+                summaries[role] = validate_stream(
+                    body, recipe.data_schema, source=f"{role} file {clip(key, 200)}", size=info.size, role=role
+                )
         except DataValidationError as exc:
             problems.append(str(exc))
     if problems:
@@ -69,12 +76,26 @@ def job_name(stack: str, version: int, run_id: str) -> str:
     return f"{prefix}-v{version}-{suffix}"[:63].rstrip("-")
 
 
-def start_training(state: TrainingState, registry: Registry, sagemaker: SageMaker, settings: Settings) -> TrainingState:
-    """Allocate the version (once per run, so a retried task reuses it) and start the training job."""
+def start_training(
+    state: TrainingState, registry: Registry, sagemaker: SageMaker, settings: Settings, recipe: RecipeSpec
+) -> TrainingState:
+    """Allocate the version (once per run, so a retried task reuses it) and start the training job.
+
+    The live champion's artifact goes in as the `champion` channel: the job scores both models on the same
+    unseen rows (recipes/kit), which is what the promotion policy compares.
+    """
     assert state.manifest is not None, "ValidateData must run first"
     run = registry.get_run(state.run.run_id)
     version = run.version if run.version is not None else registry.next_version()
     name = job_name(settings.stack_name, version, state.run.run_id)
+    champion = registry.get_champion()
+    champion_model = registry.get_model(champion.version) if champion else None
+    hyperparameters = {
+        **recipe.hyperparameter_strings(),
+        **settings.hyperparameters,
+        "promotion-confidence": str(settings.promotion_confidence),
+        "bootstrap-samples": str(settings.bootstrap_samples),
+    }
     if run.version is None:
         registry.update_run(run.run_id, version=version)
         registry.put_model(
@@ -85,6 +106,9 @@ def start_training(state: TrainingState, registry: Registry, sagemaker: SageMake
                 dataset=state.run.dataset,
                 data_fingerprint=state.manifest.fingerprint,
                 training_job_name=name,
+                hyperparameters=hyperparameters,
+                train_rows=state.manifest.train_rows,
+                test_rows=state.manifest.test_rows,
             )
         )
     spec = TrainingSpec(
@@ -92,20 +116,23 @@ def start_training(state: TrainingState, registry: Registry, sagemaker: SageMake
         image_uri=settings.training_image_uri,
         role_arn=settings.sagemaker_role_arn,
         instance_type=settings.training_instance_type,
-        source_uri=f"s3://{settings.artifact_bucket}/{settings.source_bundle_key}",
+        source_uri=f"s3://{settings.artifact_bucket}/{recipe_key(settings.recipe, SOURCE_BUNDLE_FILE)}",
         train_uri=state.manifest.train_uri,
         test_uri=state.manifest.test_uri,
         output_uri=f"s3://{settings.artifact_bucket}/training/",
-        hyperparameters=settings.hyperparameters,
+        hyperparameters=hyperparameters,
         max_seconds=settings.max_training_seconds,
         use_spot=settings.use_spot_training,
         tags={"challenger:run": run.run_id, "challenger:version": str(version)},
+        champion_uri=champion_model.model_data_url if champion_model else None,
     )
     with contextlib.suppress(ConflictError):  # a retry after the job was created: it is already running
         sagemaker.start_training(spec)
     state.training = TrainingJob(
         job_name=name,
         version=version,
+        hyperparameters=hyperparameters,
+        champion_version=champion_model.version if champion_model and champion_model.model_data_url else None,
         poll=PollState(max_attempts=settings.max_polls, wait_seconds=settings.poll_seconds),
     )
     return state
@@ -124,6 +151,7 @@ def check_training(state: TrainingState, sagemaker: SageMaker) -> TrainingState:
             "secondary_status": status.secondary_status,
             "model_data_url": status.model_data_url,
             "failure_reason": status.failure_reason,
+            "training_seconds": status.training_seconds,
             "poll": state.training.poll.next(),
         }
     )
@@ -147,8 +175,13 @@ def evaluate(state: TrainingState, storage: Storage) -> TrainingState:
     try:
         evaluation = Evaluation.model_validate(json.loads(raw))
     except ValueError as exc:
-        raise DataValidationError([f"{EVALUATION_FILE} is not valid: {exc}"], source=model_url) from exc
+        raise DataValidationError([f"{EVALUATION_FILE} is not valid: {clip(str(exc), 500)}"], source=model_url) from exc
     state.training = state.training.model_copy(update={"output_data_url": output_url})
+    comparison = evaluation.comparison
+    if comparison is not None:
+        # Only a champion we handed the job counts; a comparison against anything else is not one.
+        champion = state.training.champion_version
+        comparison = comparison.model_copy(update={"champion_version": champion}) if champion else None
     assert state.manifest is not None
     state.candidate = ModelVersion(
         version=state.training.version,
@@ -160,19 +193,47 @@ def evaluate(state: TrainingState, storage: Storage) -> TrainingState:
         model_data_url=model_url,
         metrics=evaluation.metrics,
         confusion_matrix=evaluation.confusion_matrix,
+        eval_set=evaluation.eval_set,
+        comparison=comparison,
+        hyperparameters=state.training.hyperparameters,
+        train_rows=state.manifest.train_rows,
+        test_rows=state.manifest.test_rows,
+        n_train=evaluation.n_train,
+        n_test=evaluation.n_test,
+        training_seconds=state.training.training_seconds,
     )
     return state
 
 
-def register_candidate(state: TrainingState, registry: Registry) -> TrainingState:
-    """Store the evaluated model as STAGED with its metrics (numbers) and artifact."""
-    assert state.candidate is not None, "Evaluate must run first"
+def register_candidate(state: TrainingState, registry: Registry, storage: Storage) -> TrainingState:
+    """Store the evaluated model as STAGED with everything that explains it: metrics, the rows they were measured
+    on, the paired comparison, training job, hyperparameters, data, and the artifact's SHA-256 (streamed)."""
+    candidate = state.candidate
+    assert candidate is not None and candidate.model_data_url, "Evaluate must run first"
+    fields: dict[str, Any] = {
+        name: getattr(candidate, name)
+        for name in (
+            "model_data_url",
+            "metrics",
+            "confusion_matrix",
+            "eval_set",
+            "comparison",
+            "hyperparameters",
+            "train_rows",
+            "test_rows",
+            "n_train",
+            "n_test",
+            "training_seconds",
+            "data_fingerprint",
+            "training_job_name",
+        )
+        if getattr(candidate, name) is not None
+    }
     state.candidate = registry.update_model(
-        state.candidate.version,
+        candidate.version,
         status=ModelStatus.STAGED,
-        model_data_url=state.candidate.model_data_url,
-        metrics=state.candidate.metrics,
-        confusion_matrix=state.candidate.confusion_matrix,
+        artifact_sha256=storage.sha256(candidate.model_data_url),
+        **fields,
     )
     return state
 
@@ -180,15 +241,20 @@ def register_candidate(state: TrainingState, registry: Registry) -> TrainingStat
 def compare_with_champion(
     state: TrainingState, registry: Registry, policy: PromotionPolicy, approval_mode: str, approval_timeout: int
 ) -> TrainingState:
-    """Pit the challenger against the live champion; a losing challenger is marked REJECTED."""
+    """Pit the challenger against the live champion on their paired comparison; a loser is marked REJECTED."""
     assert state.candidate is not None, "RegisterCandidate must run first"
     champion = registry.get_champion()
-    champion_metrics = registry.get_model(champion.version).metrics if champion else None
+    comparison = state.candidate.comparison
+    if champion is not None and comparison is not None:
+        artifact = registry.get_model(champion.version).artifact_sha256
+        compared = comparison.champion_artifact_sha256
+        if artifact and compared and artifact != compared:
+            comparison = None  # scored against a different artifact than the one serving: not a comparison
     verdict = policy.evaluate(
         state.candidate.metrics,
-        champion_metrics,
         challenger_version=state.candidate.version,
         champion_version=champion.version if champion else None,
+        comparison=comparison,
     )
     state.verdict = verdict.model_copy(
         update={
@@ -198,10 +264,17 @@ def compare_with_champion(
     )
     if not verdict.promote:
         state.candidate = registry.update_model(
-            state.candidate.version, status=ModelStatus.REJECTED, failure_reason="; ".join(verdict.reasons)
+            state.candidate.version,
+            status=ModelStatus.REJECTED,
+            verdict=state.verdict,
+            failure_reason=clip("; ".join(verdict.reasons), 2000),
         )
     elif approval_mode != "manual":
-        state.candidate = registry.update_model(state.candidate.version, status=ModelStatus.APPROVED)
+        state.candidate = registry.update_model(
+            state.candidate.version, status=ModelStatus.APPROVED, verdict=state.verdict
+        )
+    else:
+        state.candidate = registry.update_model(state.candidate.version, verdict=state.verdict)
     return state
 
 

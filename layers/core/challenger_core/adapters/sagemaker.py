@@ -34,6 +34,7 @@ class TrainingSpec:
     max_seconds: int
     use_spot: bool
     tags: dict[str, str]
+    champion_uri: str | None = None  # the live champion's model.tar.gz, scored by the job on the same rows
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class TrainingStatus:
     secondary_status: str | None
     model_data_url: str | None
     failure_reason: str | None
+    training_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class SageMaker:
         channels = [_channel("train", spec.train_uri)]
         if spec.test_uri:
             channels.append(_channel("test", spec.test_uri))
+        if spec.champion_uri:
+            # S3Prefix of the one object: the job finds it at SM_CHANNEL_CHAMPION/model.tar.gz.
+            channels.append(_channel("champion", spec.champion_uri, content_type="application/x-tar"))
         request: dict[str, Any] = {
             "TrainingJobName": spec.job_name,
             "AlgorithmSpecification": {"TrainingImage": spec.image_uri, "TrainingInputMode": "File"},
@@ -95,6 +100,7 @@ class SageMaker:
             secondary_status=job.get("SecondaryStatus"),
             model_data_url=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
             failure_reason=job.get("FailureReason"),
+            training_seconds=job.get("TrainingTimeInSeconds"),
         )
 
     def stop_training(self, job_name: str) -> None:
@@ -206,10 +212,10 @@ class SageMaker:
         return payload, response.get("InvokedProductionVariant")
 
 
-def _channel(name: str, uri: str) -> dict[str, Any]:
+def _channel(name: str, uri: str, content_type: str = "text/csv") -> dict[str, Any]:
     return {
         "ChannelName": name,
-        "ContentType": "text/csv",
+        "ContentType": content_type,
         "DataSource": {
             "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
         },

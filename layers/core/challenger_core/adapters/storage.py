@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -81,25 +84,54 @@ class Storage:
                     )
         return objects
 
+    @contextmanager
+    def open(self, bucket: str, key: str) -> Iterator[io.RawIOBase]:
+        """The object's body as a stream (read in chunks: memory does not grow with the object)."""
+        with translate_errors(f"s3 GetObject s3://{bucket}/{key}"):
+            body = self._s3.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            yield _Translated(body, f"s3 GetObject s3://{bucket}/{key}")
+        finally:
+            body.close()
+
     def sha256(self, uri: str, *, chunk_bytes: int = 1024 * 1024) -> str:
         """The SHA-256 of an object, computed by streaming it."""
         bucket, key = split_s3_uri(uri)
         digest = hashlib.sha256()
-        with translate_errors(f"s3 GetObject s3://{bucket}/{key}"):
-            for chunk in self._s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(chunk_bytes):
+        with self.open(bucket, key) as body:
+            while chunk := body.read(chunk_bytes):
                 digest.update(chunk)
         return digest.hexdigest()
 
     def read_tar_member(self, uri: str, member: str, *, max_bytes: int = 50 * 1024 * 1024) -> bytes:
-        """One file out of a `.tar.gz` artifact (SageMaker's output.tar.gz / model.tar.gz)."""
+        """One file out of a `.tar.gz` artifact (SageMaker's output.tar.gz / model.tar.gz), read as a stream:
+        the archive is never held in memory, only the member (at most `max_bytes`)."""
         bucket, key = split_s3_uri(uri)
-        archive = self.read(bucket, key)
-        if len(archive) > max_bytes:
-            raise NotFoundError(f"{uri} is {len(archive)} bytes; refusing to scan archives over {max_bytes}")
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            for info in tar.getmembers():
-                if info.isfile() and info.name.lstrip("./") == member:
-                    extracted = tar.extractfile(info)
-                    if extracted is not None:
-                        return extracted.read()
+        try:
+            with self.open(bucket, key) as body, tarfile.open(fileobj=body, mode="r|gz") as tar:
+                for info in tar:
+                    if info.isfile() and info.name.removeprefix("./") == member:
+                        if info.size > max_bytes:
+                            raise NotFoundError(f"{member} in {uri} is {info.size} bytes, over the {max_bytes} limit")
+                        extracted = tar.extractfile(info)
+                        if extracted is not None:
+                            return extracted.read()
+        except (tarfile.TarError, EOFError, zlib.error) as exc:
+            raise NotFoundError(f"{uri} is not a readable .tar.gz ({exc}), so it has no {member}") from exc
         raise NotFoundError(f"{member} not found in {uri}")
+
+
+class _Translated(io.RawIOBase):
+    """A response body whose read errors (a dropped connection mid-stream) become core errors."""
+
+    def __init__(self, body: Any, operation: str) -> None:
+        self._body = body
+        self._operation = operation
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        with translate_errors(self._operation):
+            data: bytes = self._body.read(None if size is None or size < 0 else size)
+            return data
