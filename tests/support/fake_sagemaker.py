@@ -3,12 +3,17 @@
 moto completes training jobs instantly without artifacts, has no UpdateEndpoint and answers
 InvokeEndpoint with a fixed body. This double keeps the same interface as
 `challenger_core.adapters.sagemaker.SageMaker` and lets a test script each outcome: a job that
-completes (writing a real model.tar.gz/output.tar.gz with evaluation.json to moto's S3) or fails,
-an endpoint update that becomes healthy or is reverted by SageMaker, a model that answers right or wrong.
+completes (writing a real model.tar.gz/output.tar.gz with evaluation.json and golden.json to moto's S3) or
+fails, an endpoint update that becomes healthy or is reverted by SageMaker, a model that answers right or wrong.
+
+Like the recipe kit, a job given a `champion` channel reports a paired comparison: the challenger's scripted
+metrics minus the champion's (read from the champion artifact's own evaluation.json), with an interval of
+± `interval` around each difference, and the champion artifact's SHA-256. Without the channel: no comparison.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
@@ -43,7 +48,31 @@ def evaluation(f1: float, accuracy: float | None = None, roc_auc: float | None =
         "confusion_matrix": [[90, 10], [10, 90]],
         "n_train": 600,
         "n_test": 200,
+        "eval_set": {"fingerprint": "e" * 64, "rows": 200},
     }
+
+
+# What every fake model is asked by its smoke test (recorded as its golden set).
+GOLDEN_INSTANCES: list[Any] = [{"text": f"golden example {i}"} for i in range(4)]
+
+
+def fake_predict(instance: Any, *, wrong: bool = False) -> dict[str, Any]:
+    """The fake model: a deterministic answer for any record, flipped when `wrong`."""
+    label = (len(json.dumps(instance, sort_keys=True)) % 2) ^ int(wrong)
+    return {"label": label, "label_name": ("no", "yes")[label], "score": 0.2 + 0.6 * label}
+
+
+def model_artifact(report: dict[str, Any], *, golden: bool = True) -> bytes:
+    files = {"model.npz": b"fake", "evaluation.json": json.dumps(report).encode()}
+    if golden:
+        files["golden.json"] = json.dumps(
+            {
+                "instances": GOLDEN_INSTANCES,
+                "predictions": [fake_predict(i) for i in GOLDEN_INSTANCES],
+                "score_tolerance": 1e-6,
+            }
+        ).encode()
+    return tar_gz(files)
 
 
 @dataclass
@@ -68,6 +97,7 @@ class FakeSageMaker:
     invoke_error: str | None = None
     # Raised, in order, by the next invocations (e.g. a TransientServiceError for a cold endpoint).
     invoke_failures: list[Exception] = field(default_factory=list)
+    interval: float = 0.01  # half-width of the paired comparison's interval
     jobs: dict[str, Job] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     configs: dict[str, str] = field(default_factory=dict)
@@ -95,12 +125,44 @@ class FakeSageMaker:
             return TrainingStatus("Failed", "Failed", None, job.fail_reason)
         base = f"{job.spec.output_uri.rstrip('/')}/{job_name}/output"
         bucket, key = split_s3_uri(f"{base}/model.tar.gz")
-        report = json.dumps(job.evaluation).encode()
-        self.s3.put_object(Bucket=bucket, Key=key, Body=tar_gz({"model.skops": b"fake", "evaluation.json": report}))
+        report = {**job.evaluation, "comparison": self._comparison(job)}
+        self.s3.put_object(Bucket=bucket, Key=key, Body=model_artifact(report))
         self.s3.put_object(
-            Bucket=bucket, Key=key.replace("model.tar.gz", "output.tar.gz"), Body=tar_gz({"evaluation.json": report})
+            Bucket=bucket,
+            Key=key.replace("model.tar.gz", "output.tar.gz"),
+            Body=tar_gz({"evaluation.json": json.dumps(report).encode()}),
         )
-        return TrainingStatus("Completed", "Completed", f"{base}/model.tar.gz", None)
+        return TrainingStatus("Completed", "Completed", f"{base}/model.tar.gz", None, training_seconds=42)
+
+    def _comparison(self, job: Job) -> dict[str, Any] | None:
+        if not job.spec.champion_uri or "metrics" not in job.evaluation:
+            return None
+        bucket, key = split_s3_uri(job.spec.champion_uri)
+        artifact = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(artifact), mode="r:gz") as tar:
+            member = tar.extractfile("evaluation.json")
+            assert member is not None
+            champion = json.loads(member.read())["metrics"]
+        challenger = job.evaluation["metrics"]
+        shared = sorted(set(champion) & set(challenger))
+        return {
+            "champion_artifact_sha256": hashlib.sha256(artifact).hexdigest(),
+            "rows": 180,
+            "fingerprint": "c" * 64,
+            "champion_metrics": {name: champion[name] for name in shared},
+            "challenger_metrics": {name: challenger[name] for name in shared},
+            "differences": {
+                name: {
+                    "delta": round(challenger[name] - champion[name], 6),
+                    "low": round(challenger[name] - champion[name] - self.interval, 6),
+                    "high": round(challenger[name] - champion[name] + self.interval, 6),
+                }
+                for name in shared
+            },
+            "confidence": float(job.spec.hyperparameters.get("promotion-confidence", "0.95")),
+            "method": "paired bootstrap, 2000 resamples",
+            "excluded_champion_training_rows": 0,
+        }
 
     def stop_training(self, job_name: str) -> None:
         job = self.jobs.get(job_name)
@@ -186,6 +248,7 @@ class FakeSageMaker:
     def invoke_with_variant(
         self, endpoint_name: str, body: bytes, content_type: str = "application/json"
     ) -> tuple[bytes, str | None]:
+        self.calls.append(f"InvokeEndpoint {endpoint_name}")
         if self.invoke_failures:
             raise self.invoke_failures.pop(0)
         if self.invoke_error:
@@ -193,17 +256,9 @@ class FakeSageMaker:
         endpoint = self.endpoints.get(endpoint_name)
         if endpoint is None or endpoint["status"] != "InService":
             raise NotFoundError(f"Endpoint {endpoint_name} not found or not InService")
-        instances = json.loads(body)["instances"]
         variant = self.variants.get(endpoint["config"])
         wrong = endpoint["config"] in self.wrong_answers_for or variant in self.wrong_answers_for
-        predictions = []
-        for instance in instances:
-            text = instance if isinstance(instance, str) else instance["review_text"]
-            positive = any(word in text.lower() for word in ("love", "great", "perfect", "excellent"))
-            label = int(positive) ^ int(wrong)
-            predictions.append(
-                {"label": label, "sentiment": "positive" if label else "negative", "score": 0.93 if label else 0.07}
-            )
+        predictions = [fake_predict(instance, wrong=wrong) for instance in json.loads(body)["instances"]]
         return json.dumps({"predictions": predictions}).encode(), variant
 
     def serving_config(self, name: str = "challenger") -> str | None:

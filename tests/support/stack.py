@@ -16,6 +16,7 @@ import boto3
 
 from challenger.local.provision import provision as provision_template
 from challenger.local.template import LocalTemplate
+from challenger_core.recipe import forget_recipes
 from tests.support.events import ROOT
 from tests.support.fake_sagemaker import FakeSageMaker
 
@@ -119,6 +120,7 @@ def provision(env: dict[str, str]) -> Stack:
     }
     session = boto3.session.Session(region_name=REGION)
     clients = {name: session.client(name) for name in SERVICES}  # type: ignore[call-overload]
+    forget_recipes()  # the core caches the recipe per container (bucket and key); this is a new stack
     provisioned = provision_template(template, clients, approval_key="k" * 64)
     env.update(TOPIC_ARN=provisioned.topic_arn, APPROVAL_SECRET_ARN=provisioned.secret_arn)
     return Stack(

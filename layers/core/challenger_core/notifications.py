@@ -38,17 +38,28 @@ def _subject(stack: str, text: str) -> str:
     return subject[: _SUBJECT_LIMIT - len(_ELLIPSIS)] + _ELLIPSIS
 
 
+def interval(c: MetricComparison) -> str:
+    """`+0.0310 [+0.0120, +0.0500]`: the paired difference with its confidence interval."""
+    if c.delta is None:
+        return "—"
+    if c.low is None or c.high is None:
+        return f"{c.delta:+.4f}"
+    return f"{c.delta:+.4f} [{c.low:+.4f}, {c.high:+.4f}]"
+
+
 def metric_table(comparisons: list[MetricComparison], champion_version: int | None, challenger_version: int) -> str:
-    """Challenger vs champion, one metric a row, with the rule each metric was judged by."""
+    """Challenger vs champion on the same rows, one metric a row: the difference with its interval, the better
+    direction, and the rule each metric was judged by."""
     champion_head = f"champion v{champion_version}" if champion_version is not None else "champion"
-    rows = [("metric", champion_head, f"challenger v{challenger_version}", "delta", "rule")]
+    rows = [("metric", champion_head, f"challenger v{challenger_version}", "delta [interval]", "better", "rule")]
     for c in comparisons:
         rows.append(
             (
                 c.name,
                 "—" if c.champion is None else f"{c.champion:.4f}",
                 f"{c.challenger:.4f}",
-                "—" if c.delta is None else f"{c.delta:+.4f}",
+                interval(c),
+                c.direction,
                 f"{c.role} {_MARK[c.passed]}".strip() if c.role != "info" else "",
             )
         )
@@ -81,11 +92,13 @@ def comparison(
         "",
         f"Run:      {run_id}",
         f"Dataset:  {dataset}",
-        f"Verdict:  {'PROMOTE' if verdict.promote else 'KEEP CHAMPION'}",
+        f"Verdict:  {'PROMOTE' if verdict.promote else 'KEEP CHAMPION'} (decided by the {verdict.decided_by} rule)",
+        "",
+        _compared_on(verdict),
         "",
         metric_table(verdict.comparisons, verdict.champion_version, v),
         "",
-        "Why:",
+        "Rules:",
         *[f"  - {reason}" for reason in verdict.reasons],
     ]
     if links is not None:
@@ -99,6 +112,18 @@ def comparison(
     if dashboard_url:
         body += ["", f"Dashboard: {dashboard_url}"]
     return Message(kind=kind.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
+
+
+def _compared_on(verdict: Verdict) -> str:
+    if verdict.champion_version is None:
+        return "No champion yet: the challenger's own hold-out metrics, and only the floor applies."
+    if verdict.paired_rows is None:
+        return f"No paired comparison with champion v{verdict.champion_version}: the challenger cannot be promoted."
+    confidence = f"{verdict.confidence:.0%}" if verdict.confidence is not None else "the configured"
+    return (
+        f"Both models scored on the same {verdict.paired_rows} unseen rows; intervals are {confidence} paired "
+        "bootstrap confidence intervals of challenger − champion."
+    )
 
 
 def deployed(*, stack: str, version: int, endpoint: str, reason: str, previous_version: int | None) -> Message:

@@ -46,7 +46,7 @@ class NoModelLiveError(NotFoundError):
 
 _PYTHON_TYPES: dict[str, type] = {"int": int, "str": str, "float": float}
 _models: dict[tuple[str, str], type[BaseModel]] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # builders nest (a request model is built from the instance model)
 
 
 def _feature_type(feature: Feature) -> Any:
@@ -136,10 +136,12 @@ def response_model(recipe: RecipeSpec) -> type[BaseModel]:
 
 
 def instances_of(request: PredictRequest, recipe: RecipeSpec) -> list[Any]:
-    """The instances checked against the recipe (pydantic ValidationError names each bad field)."""
+    """The instances checked against the recipe (pydantic ValidationError names each bad field), as records:
+    a bare value of the shorthand feature becomes `{<shorthand>: value}`."""
     validated = request_model(recipe).model_validate({"instances": request.instances})
+    shorthand = recipe.request.shorthand
     return [
-        item.model_dump() if isinstance(item, BaseModel) else item
+        item.model_dump() if isinstance(item, BaseModel) else {shorthand: item}
         for item in validated.instances  # type: ignore[attr-defined]
     ]
 

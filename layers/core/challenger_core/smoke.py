@@ -77,10 +77,11 @@ def smoke_test(  # noqa: PLR0911  # one early return per way the test can fail, 
 
     mismatches = compare_predictions(golden.predictions, served, golden.score_tolerance)
     if mismatches:
+        differing = len({index for index, _ in mismatches})
         return _failed(
             state,
-            f"{len(mismatches)} of {len(golden.predictions)} golden predictions differ: "
-            + "; ".join(mismatches[:MAX_REPORTED])
+            f"{differing} of {len(golden.predictions)} golden predictions differ: "
+            + "; ".join(problem for _, problem in mismatches[:MAX_REPORTED])
             + ("; …" if len(mismatches) > MAX_REPORTED else ""),
             latency_ms,
         )
@@ -92,20 +93,24 @@ def smoke_test(  # noqa: PLR0911  # one early return per way the test can fail, 
     return state
 
 
-def compare_predictions(expected: list[dict[str, Any]], served: list[Any], tolerance: float) -> list[str]:
-    """Where `served` differs from `expected`: every field equal, floats within `tolerance`."""
+def compare_predictions(expected: list[dict[str, Any]], served: list[Any], tolerance: float) -> list[tuple[int, str]]:
+    """Where `served` differs from `expected` (prediction index, what): every field equal, floats within
+    `tolerance`. Fields the endpoint adds beyond the golden ones are not compared."""
     if len(served) != len(expected):
-        return [f"expected {len(expected)} predictions, the endpoint answered {len(served)}"]
+        return [(-1, f"expected {len(expected)} predictions, the endpoint answered {len(served)}")]
     problems = []
     for index, (want, got) in enumerate(zip(expected, served, strict=True)):
         if not isinstance(got, dict):
-            problems.append(f"#{index}: not an object: {clip(repr(got), 80)}")
+            problems.append((index, f"#{index}: not an object: {clip(repr(got), 80)}"))
             continue
         for name, value in want.items():
             answer = got.get(name)
             if not _same(value, answer, tolerance):
                 problems.append(
-                    f"#{index} {clip(name, 40)}: expected {clip(repr(value), 60)}, got {clip(repr(answer), 60)}"
+                    (
+                        index,
+                        f"#{index} {clip(name, 40)}: expected {clip(repr(value), 60)}, got {clip(repr(answer), 60)}",
+                    )
                 )
     return problems
 

@@ -267,7 +267,9 @@ def compare_with_champion(
             state.candidate.version,
             status=ModelStatus.REJECTED,
             verdict=state.verdict,
-            failure_reason=clip("; ".join(verdict.reasons), 2000),
+            failure_reason=clip(
+                "; ".join(r for r, rule in zip(verdict.reasons, verdict.rules, strict=True) if not rule.passed), 2000
+            ),
         )
     elif approval_mode != "manual":
         state.candidate = registry.update_model(

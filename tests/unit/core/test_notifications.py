@@ -1,37 +1,81 @@
 from __future__ import annotations
 
 from challenger_core import notifications
+from challenger_core.models import PairedComparison, Verdict
 from challenger_core.notifications import ApprovalLinks
 from challenger_core.policy import PromotionPolicy
 
-CHAMPION = {"accuracy": 0.88, "f1": 0.88, "roc_auc": 0.94, "precision": 0.87, "recall": 0.89}
-CHALLENGER = {"accuracy": 0.91, "f1": 0.915, "roc_auc": 0.95, "precision": 0.9, "recall": 0.93}
+POLICY = PromotionPolicy(
+    primary_metric="f1",
+    floor_metric="accuracy",
+    metric_floor=0.8,
+    directions={"accuracy": "higher", "f1": "higher", "roc_auc": "higher", "log_loss": "lower"},
+    guardrail_metrics=("accuracy", "roc_auc"),
+)
+CHALLENGER = {"accuracy": 0.91, "f1": 0.915, "roc_auc": 0.95, "log_loss": 0.3}
 
 
-def verdict(challenger: dict[str, float] = CHALLENGER):  # type: ignore[no-untyped-def]
-    return PromotionPolicy().evaluate(challenger, CHAMPION, challenger_version=7, champion_version=6)
+def comparison(f1_delta: float = 0.035, f1_low: float = 0.012) -> PairedComparison:
+    champion = {"accuracy": 0.9, "f1": 0.915 - f1_delta, "roc_auc": 0.95, "log_loss": 0.32}
+    differences = {
+        "accuracy": {"delta": 0.01, "low": -0.005, "high": 0.025},
+        "f1": {"delta": f1_delta, "low": f1_low, "high": f1_delta + 0.02},
+        "roc_auc": {"delta": 0.0, "low": -0.01, "high": 0.01},
+        "log_loss": {"delta": -0.02, "low": -0.04, "high": 0.0},
+    }
+    return PairedComparison.model_validate(
+        {
+            "champion_version": 6,
+            "rows": 380,
+            "fingerprint": "f" * 64,
+            "champion_metrics": champion,
+            "challenger_metrics": CHALLENGER,
+            "differences": differences,
+            "confidence": 0.95,
+            "method": "paired bootstrap, 2000 resamples",
+        }
+    )
 
 
-def test_comparison_email_shows_both_models_per_metric() -> None:
+def verdict(paired: PairedComparison | None = None) -> Verdict:
+    return POLICY.evaluate(CHALLENGER, challenger_version=7, champion_version=6, comparison=paired or comparison())
+
+
+def test_comparison_email_shows_the_paired_difference_with_its_interval() -> None:
     message = notifications.comparison(
         stack="prod", run_id="r1", dataset="reviews", verdict=verdict(), approval_mode="auto"
     )
     assert message.subject == "[Challenger prod] v7 beats the champion: deploying (auto mode)"
-    header, rule = message.body.splitlines()[6:8]
-    assert header.split() == ["metric", "champion", "v6", "challenger", "v7", "delta", "rule"]
-    assert set(rule.replace(" ", "")) == {"-"}
-    f1_row = next(line for line in message.body.splitlines() if line.startswith("f1 "))
-    assert f1_row.split() == ["f1", "0.8800", "0.9150", "+0.0350", "primary", "pass"]
-    assert "Verdict:  PROMOTE" in message.body
+    lines = message.body.splitlines()
+    assert "Verdict:  PROMOTE (decided by the primary f1 rule)" in lines
+    assert (
+        "Both models scored on the same 380 unseen rows; intervals are 95% paired bootstrap confidence intervals "
+        "of challenger − champion." in lines
+    )
+    header = next(line for line in lines if line.startswith("metric "))
+    assert header.split() == ["metric", "champion", "v6", "challenger", "v7", "delta", "[interval]", "better", "rule"]
+    f1_row = next(line for line in lines if line.startswith("f1 "))
+    assert f1_row.split() == ["f1", "0.8800", "0.9150", "+0.0350", "[+0.0120,", "+0.0550]", "higher", "primary", "pass"]
+    loss_row = next(line for line in lines if line.startswith("log_loss "))
+    assert loss_row.split()[3:] == ["-0.0200", "[-0.0400,", "+0.0000]", "lower"]
+    assert any(line.startswith("  - primary f1: pass — +0.0350 [+0.0120, +0.0550] at 95%") for line in lines)
 
 
-def test_rejection_email_says_why() -> None:
+def test_rejection_email_says_which_rule_decided() -> None:
+    noisy = verdict(comparison(f1_delta=0.01, f1_low=-0.003))
     message = notifications.comparison(
-        stack="prod", run_id="r1", dataset="reviews", verdict=verdict({**CHAMPION, "f1": 0.87}), approval_mode="auto"
+        stack="prod", run_id="r1", dataset="reviews", verdict=noisy, approval_mode="auto"
     )
     assert message.kind == "rejected"
-    assert "KEEP CHAMPION" in message.body
-    assert "not better enough" in message.body
+    assert "KEEP CHAMPION (decided by the primary f1 rule)" in message.body
+    assert "the interval includes zero: the difference may be noise" in message.body
+
+
+def test_no_comparison_email_says_so() -> None:
+    missing = POLICY.evaluate(CHALLENGER, challenger_version=7, champion_version=6, comparison=None)
+    message = notifications.comparison(stack="s", run_id="r", dataset="d", verdict=missing, approval_mode="auto")
+    assert "No paired comparison with champion v6: the challenger cannot be promoted." in message.body
+    assert "KEEP CHAMPION (decided by the comparison rule)" in message.body
 
 
 def test_manual_mode_email_carries_links_and_expiry() -> None:

@@ -1,73 +1,206 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from challenger_core.models import PairedComparison
 from challenger_core.policy import PromotionPolicy
+from challenger_core.recipe import RecipeSpec
+from challenger_core.settings import Settings
 
-CHAMPION = {"accuracy": 0.88, "precision": 0.87, "recall": 0.89, "f1": 0.88, "roc_auc": 0.94}
+OWN = {"accuracy": 0.9, "f1": 0.9, "roc_auc": 0.95}
 
 
-def metrics(**overrides: float) -> dict[str, float]:
-    return {**CHAMPION, **overrides}
+def policy(**overrides: Any) -> PromotionPolicy:
+    base: dict[str, Any] = {
+        "primary_metric": "f1",
+        "floor_metric": "accuracy",
+        "metric_floor": 0.8,
+        "directions": {"accuracy": "higher", "f1": "higher", "roc_auc": "higher", "rmse": "lower", "mae": "lower"},
+        "guardrail_metrics": ("accuracy", "roc_auc"),
+    }
+    return PromotionPolicy(**{**base, **overrides})
+
+
+def paired(confidence: float = 0.95, rows: int = 400, **differences: tuple[float, float, float]) -> PairedComparison:
+    """A comparison where each metric's difference is (delta, low, high); champion values are 0.5 (any)."""
+    return PairedComparison.model_validate(
+        {
+            "champion_version": 1,
+            "champion_artifact_sha256": "a" * 64,
+            "rows": rows,
+            "fingerprint": "f" * 64,
+            "champion_metrics": {name: 0.5 for name in differences},
+            "challenger_metrics": {name: 0.5 + d[0] for name, d in differences.items()},
+            "differences": {name: {"delta": d[0], "low": d[1], "high": d[2]} for name, d in differences.items()},
+            "confidence": confidence,
+            "method": "paired bootstrap, 2000 resamples",
+        }
+    )
+
+
+def rule(verdict: Any, name: str, metric: str | None = None) -> Any:
+    return next(r for r in verdict.rules if r.rule == name and (metric is None or r.metric == metric))
 
 
 def test_first_model_only_needs_the_floor() -> None:
-    verdict = PromotionPolicy().evaluate(metrics(accuracy=0.81, f1=0.5), None, challenger_version=1)
+    verdict = policy().evaluate({**OWN, "accuracy": 0.81, "f1": 0.5}, challenger_version=1)
     assert verdict.promote
-    assert any("no champion yet" in reason for reason in verdict.reasons)
+    assert [r.rule for r in verdict.rules] == ["floor"]
+    assert verdict.decided_by == "floor accuracy"
 
 
-def test_first_model_below_floor_is_rejected() -> None:
-    verdict = PromotionPolicy(metric_floor=0.8).evaluate(metrics(accuracy=0.79), None, challenger_version=1)
+def test_first_model_below_floor_is_rejected_with_the_numbers() -> None:
+    verdict = policy().evaluate({**OWN, "accuracy": 0.79}, challenger_version=1)
     assert not verdict.promote
-    assert "is below the floor 0.8000" in verdict.reasons[0]
+    assert verdict.reasons[0] == "floor accuracy: FAIL — 0.7900 on its hold-out; the floor is at least 0.8000"
 
 
-def test_better_primary_metric_promotes() -> None:
-    verdict = PromotionPolicy().evaluate(metrics(f1=0.90), CHAMPION, challenger_version=2, champion_version=1)
+def test_significant_improvement_promotes_and_the_primary_rule_decides() -> None:
+    comparison = paired(f1=(0.03, 0.012, 0.05), accuracy=(0.02, 0.0, 0.04), roc_auc=(0.01, -0.01, 0.03))
+    verdict = policy().evaluate(OWN, challenger_version=2, champion_version=1, comparison=comparison)
     assert verdict.promote
+    assert verdict.decided_by == "primary f1"
+    assert [r.rule for r in verdict.rules] == ["floor", "comparison", "primary", "guardrail", "guardrail"]
     primary = next(c for c in verdict.comparisons if c.name == "f1")
-    assert primary.role == "primary"
-    assert primary.passed is True
-    assert primary.delta == pytest.approx(0.02)
+    assert (primary.role, primary.passed, primary.delta, primary.low, primary.high) == (
+        "primary",
+        True,
+        0.03,
+        0.012,
+        0.05,
+    )
+    assert "+0.0300 [+0.0120, +0.0500] at 95%" in rule(verdict, "primary").detail
+    assert (verdict.confidence, verdict.paired_rows) == (0.95, 400)
 
 
-def test_tie_on_primary_metric_keeps_champion() -> None:
-    verdict = PromotionPolicy(min_improvement=0.0).evaluate(
-        CHAMPION, CHAMPION, challenger_version=2, champion_version=1
+def test_improvement_whose_interval_includes_zero_is_noise() -> None:
+    comparison = paired(f1=(0.01, -0.004, 0.025), accuracy=(0.0, -0.01, 0.01), roc_auc=(0.0, -0.01, 0.01))
+    verdict = policy().evaluate(OWN, challenger_version=2, champion_version=1, comparison=comparison)
+    assert not verdict.promote
+    assert verdict.decided_by == "primary f1"
+    assert "the interval includes zero" in rule(verdict, "primary").detail
+
+
+def test_identical_models_never_promote() -> None:
+    comparison = paired(f1=(0.0, 0.0, 0.0), accuracy=(0.0, 0.0, 0.0), roc_auc=(0.0, 0.0, 0.0))
+    verdict = policy().evaluate(OWN, challenger_version=2, champion_version=1, comparison=comparison)
+    assert not verdict.promote
+    assert rule(verdict, "primary").detail.endswith("not better")
+
+
+def test_improvement_below_min_improvement_keeps_the_champion() -> None:
+    comparison = paired(f1=(0.004, 0.001, 0.007), accuracy=(0.0, 0, 0), roc_auc=(0.0, 0, 0))
+    verdict = policy(min_improvement=0.01).evaluate(
+        OWN, challenger_version=2, champion_version=1, comparison=comparison
     )
     assert not verdict.promote
+    assert "less than MinImprovement 0.0100" in rule(verdict, "primary").detail
 
 
-def test_improvement_below_minimum_keeps_champion() -> None:
-    policy = PromotionPolicy(min_improvement=0.01)
-    verdict = policy.evaluate(metrics(f1=0.885), CHAMPION, challenger_version=2, champion_version=1)
+def test_lower_is_better_metric_improves_when_it_falls() -> None:
+    lower = policy(primary_metric="rmse", floor_metric="rmse", metric_floor=10.0, guardrail_metrics=("mae",))
+    own = {"rmse": 4.0, "mae": 3.0}
+    better = paired(rmse=(-0.5, -0.8, -0.2), mae=(-0.1, -0.3, 0.1))
+    verdict = lower.evaluate(own, challenger_version=2, champion_version=1, comparison=better)
+    assert verdict.promote, verdict.reasons
+    worse = paired(rmse=(0.5, 0.2, 0.8), mae=(0.0, 0, 0))
+    verdict = lower.evaluate(own, challenger_version=2, champion_version=1, comparison=worse)
     assert not verdict.promote
-    assert "not better enough" in " ".join(verdict.reasons)
+    assert rule(verdict, "primary").detail.endswith("worse")
+
+
+def test_lower_is_better_needs_the_upper_bound_below_zero() -> None:
+    lower = policy(primary_metric="rmse", floor_metric="rmse", metric_floor=10.0, guardrail_metrics=())
+    noisy = paired(rmse=(-0.5, -0.9, 0.1))
+    verdict = lower.evaluate({"rmse": 4.0}, challenger_version=2, champion_version=1, comparison=noisy)
+    assert not verdict.promote
+    assert "the interval includes zero" in rule(verdict, "primary").detail
+
+
+def test_lower_is_better_floor_is_a_maximum() -> None:
+    lower = policy(primary_metric="rmse", floor_metric="rmse", metric_floor=5.0, guardrail_metrics=())
+    verdict = lower.evaluate({"rmse": 5.5}, challenger_version=1)
+    assert not verdict.promote
+    assert "the floor is at most 5.0000" in verdict.reasons[0]
 
 
 def test_guardrail_regression_beyond_tolerance_blocks_promotion() -> None:
-    policy = PromotionPolicy(guardrail_tolerance=0.01)
-    verdict = policy.evaluate(metrics(f1=0.95, roc_auc=0.90), CHAMPION, challenger_version=2, champion_version=1)
+    comparison = paired(f1=(0.05, 0.03, 0.07), accuracy=(0.0, -0.01, 0.01), roc_auc=(-0.03, -0.05, -0.01))
+    verdict = policy(guardrail_tolerance=0.02).evaluate(
+        OWN, challenger_version=2, champion_version=1, comparison=comparison
+    )
     assert not verdict.promote
+    assert verdict.decided_by == "guardrail roc_auc"
     guardrail = next(c for c in verdict.comparisons if c.name == "roc_auc")
     assert (guardrail.role, guardrail.passed) == ("guardrail", False)
-    assert any("guardrail roc_auc regressed" in reason for reason in verdict.reasons)
 
 
-def test_guardrail_regression_within_tolerance_is_allowed() -> None:
-    policy = PromotionPolicy(guardrail_tolerance=0.02)
-    verdict = policy.evaluate(metrics(f1=0.95, roc_auc=0.93), CHAMPION, challenger_version=2, champion_version=1)
-    assert verdict.promote
-
-
-def test_better_challenger_below_floor_is_rejected() -> None:
-    policy = PromotionPolicy(metric_floor=0.9)
-    verdict = policy.evaluate(metrics(f1=0.95, accuracy=0.89), CHAMPION, challenger_version=2, champion_version=1)
+def test_guardrail_on_a_lower_is_better_metric_fails_when_it_rises() -> None:
+    lower = policy(primary_metric="f1", guardrail_metrics=("mae",), guardrail_tolerance=0.1)
+    comparison = paired(f1=(0.05, 0.03, 0.07), mae=(0.2, 0.1, 0.3))
+    verdict = lower.evaluate(OWN, challenger_version=2, champion_version=1, comparison=comparison)
     assert not verdict.promote
+    assert verdict.decided_by == "guardrail mae"
 
 
-def test_missing_required_metric_is_rejected_with_reason() -> None:
-    verdict = PromotionPolicy().evaluate({"accuracy": 0.9}, CHAMPION, challenger_version=2, champion_version=1)
+def test_no_comparison_with_a_champion_present_is_not_promoted() -> None:
+    verdict = policy().evaluate({**OWN, "f1": 0.99}, challenger_version=2, champion_version=1, comparison=None)
     assert not verdict.promote
-    assert "did not report required metric(s): f1" in verdict.reasons[0]
+    assert verdict.decided_by == "comparison"
+    assert "no paired comparison with champion v1" in verdict.reasons[1]
+
+
+def test_comparison_with_another_champion_is_not_a_comparison() -> None:
+    comparison = paired(f1=(0.05, 0.03, 0.07), accuracy=(0, 0, 0), roc_auc=(0, 0, 0))
+    verdict = policy().evaluate(OWN, challenger_version=3, champion_version=2, comparison=comparison)
+    assert not verdict.promote
+    assert "compared with v1, but the champion is now v2" in rule(verdict, "comparison").detail
+
+
+def test_below_floor_fails_even_when_significantly_better() -> None:
+    comparison = paired(f1=(0.05, 0.03, 0.07), accuracy=(0.05, 0.03, 0.07), roc_auc=(0, 0, 0))
+    verdict = policy(metric_floor=0.95).evaluate(OWN, challenger_version=2, champion_version=1, comparison=comparison)
+    assert not verdict.promote
+    assert verdict.decided_by == "floor accuracy"
+
+
+def test_missing_floor_metric_is_rejected_with_reason() -> None:
+    verdict = policy().evaluate({"f1": 0.9}, challenger_version=1)
+    assert not verdict.promote
+    assert "did not report accuracy" in verdict.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, ("f1", "accuracy", 0.8, ("accuracy", "roc_auc"), 0.95)),
+        (
+            {
+                "PRIMARY_METRIC": "roc_auc",
+                "FLOOR_METRIC": "f1",
+                "METRIC_FLOOR": "0.7",
+                "GUARDRAIL_METRICS": "none",
+                "PROMOTION_CONFIDENCE": "0.99",
+            },
+            ("roc_auc", "f1", 0.7, (), 0.99),
+        ),
+        (
+            {"PRIMARY_METRIC": "", "FLOOR_METRIC": "", "METRIC_FLOOR": "", "GUARDRAIL_METRICS": ""},
+            ("f1", "accuracy", 0.8, ("accuracy", "roc_auc"), 0.95),
+        ),
+    ],
+)
+def test_template_parameters_override_the_recipe_and_empty_means_the_recipes(
+    sentiment_recipe: RecipeSpec, environment: dict[str, str], expected: tuple[Any, ...]
+) -> None:
+    configured = PromotionPolicy.from_settings(Settings.from_env(environment), sentiment_recipe)
+    assert (
+        configured.primary_metric,
+        configured.floor_metric,
+        configured.metric_floor,
+        configured.guardrail_metrics,
+        configured.confidence,
+    ) == expected
+    assert configured.direction("roc_auc") == "higher"

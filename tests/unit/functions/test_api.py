@@ -10,7 +10,9 @@ import pytest
 from challenger_core.models import Approval, ModelStatus, utcnow
 from challenger_core.registry import Registry
 from tests.support.events import load_event
+from tests.support.fake_sagemaker import fake_predict
 from tests.support.lambda_context import context
+from tests.support.recipes import recipe_json, tabular
 from tests.support.stack import ROOT, Stack
 from tests.unit.functions.api_support import (
     call,
@@ -40,8 +42,20 @@ def test_predict_answers_with_the_version(stack: Stack) -> None:
     status, body = call(stack, load_event("api", "predict"))
     assert status == 200
     assert body["model_version"] == 3
-    assert [p["label"] for p in body["predictions"]] == [1, 0]
-    assert body["predictions"][0]["sentiment"] == "positive"
+    # The shorthand (a bare string) is sent to the endpoint as the recipe's record.
+    sent = [{"review_text": "I love this, it works great!"}, {"review_text": "Broke after a day. Awful."}]
+    assert body["predictions"] == [fake_predict(instance) for instance in sent]
+
+
+def test_predict_refuses_an_answer_without_the_recipes_prediction_fields(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_model(stack)
+    monkeypatch.setattr(
+        stack.sagemaker, "invoke", lambda *_args, **_kw: json.dumps({"predictions": [{"label": 1}] * 2}).encode()
+    )
+    status, body = call(stack, load_event("api", "predict"))
+    assert status == 502
 
 
 def test_predict_rejects_empty_instances(stack: Stack) -> None:
@@ -61,6 +75,61 @@ def test_predict_rejects_records_the_recipe_cannot_read(stack: Stack) -> None:
     status, body = call(stack, event)
     assert status == 422
     assert "review_text" in json.dumps(body)
+
+
+def tabular_stack(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack runs the tabular test recipe instead of the bundled one."""
+    monkeypatch.setenv("RECIPE", "plants")
+    stack.s3.put_object(
+        Bucket=stack.env["ARTIFACT_BUCKET"], Key="recipes/plants/recipe.json", Body=recipe_json(tabular())
+    )
+
+
+def test_predict_checks_records_by_the_recipes_feature_types(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    tabular_stack(stack, monkeypatch)
+    live_model(stack)
+    event = load_event("api", "predict")
+    good = {"height": 12.5, "soil": "clay", "note": "tall"}
+    event["body"] = json.dumps({"instances": [good]})
+    status, body = call(stack, event)
+    assert (status, body["predictions"]) == (200, [fake_predict(good)])
+    bad = [
+        {"height": 150, "soil": "clay", "note": "x"},  # above max
+        {"height": 1, "soil": "gravel", "note": "x"},  # not one of the values
+        {"height": 1, "soil": "sand", "note": "x" * 31},  # longer than max_length
+        {"height": 1, "soil": "sand"},  # a feature missing
+        "a bare value",  # this recipe declares no shorthand
+    ]
+    event["body"] = json.dumps({"instances": bad})
+    status, body = call(stack, event)
+    assert status == 422
+    where = {tuple(item["loc"][:3]) for item in body["detail"]}
+    assert {
+        ("body", "instances", 0),
+        ("body", "instances", 1),
+        ("body", "instances", 2),
+        ("body", "instances", 3),
+        ("body", "instances", 4),
+    } <= where
+    event["body"] = json.dumps({"instances": [{**good, "height": "NaN"}]})
+    assert call(stack, event)[0] == 422
+
+
+def test_the_openapi_document_shows_the_recipes_records(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    status, document = call(stack, load_event("api", "openapi"))
+    schemas = document["components"]["schemas"]
+    assert schemas["Instance"]["properties"]["review_text"]["maxLength"] == 20000
+    assert schemas["Prediction"]["required"] == ["label", "label_name", "score"]
+    instances = schemas["PredictRequest"]["properties"]["instances"]["items"]["anyOf"]
+    assert {"$ref": "#/components/schemas/Instance"} in instances
+    assert any(item.get("type") == "string" for item in instances)  # the shorthand
+    tabular_stack(stack, monkeypatch)
+    stack.modules.clear()  # a new container of the other stack
+    status, document = call(stack, load_event("api", "openapi"))
+    schemas = document["components"]["schemas"]
+    assert set(schemas["Instance"]["properties"]) == {"height", "soil", "note"}
+    assert schemas["Instance"]["properties"]["soil"]["enum"] == ["clay", "sand", "loam"]
+    assert "review_text" not in json.dumps(document)
 
 
 def test_predict_rejects_payloads_over_the_endpoint_limit(stack: Stack) -> None:

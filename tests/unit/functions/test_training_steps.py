@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -7,6 +8,7 @@ import pytest
 
 from challenger_core.errors import DataValidationError, NotFoundError, TrainingFailedError
 from challenger_core.models import Champion, ModelStatus, Run, RunStatus, TriggerSource
+from challenger_core.recipe import RecipeError
 from challenger_core.registry import Registry
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import evaluation, tar_gz
@@ -62,6 +64,22 @@ def test_validate_data_reports_every_bad_file(stack: Stack) -> None:
     assert "does not exist" in message
 
 
+def test_validate_data_checks_the_size_before_reading(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("challenger_core.validation.MAX_BYTES", 100)
+    stack.put_data("incoming/reviews/train.csv", GOOD_CSV.encode())
+    with pytest.raises(
+        DataValidationError, match=r"train file incoming/reviews/train.csv: file is 732 bytes, over the 100 byte limit"
+    ):
+        invoke(stack, "validate_data", load_event("validate_data", "uploaded"))
+
+
+def test_validate_data_without_a_published_recipe_says_so(stack: Stack) -> None:
+    stack.s3.delete_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key="recipes/sentiment/recipe.json")
+    stack.put_data("incoming/reviews/train.csv", GOOD_CSV.encode())
+    with pytest.raises(RecipeError, match="recipe 'sentiment' is not published"):
+        invoke(stack, "validate_data", load_event("validate_data", "uploaded"))
+
+
 def test_start_training_allocates_a_version_and_starts_the_job(stack: Stack) -> None:
     event = with_run(stack, load_event("start_training", "validated"))
     state = invoke(stack, "start_training", event)
@@ -70,9 +88,23 @@ def test_start_training_allocates_a_version_and_starts_the_job(stack: Stack) -> 
     job = stack.sagemaker.jobs[state["training"]["job_name"]]
     assert job.spec.train_uri.endswith("incoming/reviews/train.csv")
     assert job.spec.source_uri == f"s3://{stack.env['ARTIFACT_BUCKET']}/recipes/sentiment/sourcedir.tar.gz"
+    assert job.spec.champion_uri is None  # no champion yet: nothing to compare with
+    assert job.spec.hyperparameters == {"promotion-confidence": "0.95", "bootstrap-samples": "2000"}
     model = registry(stack).get_model(1)
     assert model.status is ModelStatus.TRAINING
+    assert (model.train_rows, model.hyperparameters["promotion-confidence"]) == (1500, "0.95")
     assert registry(stack).get_run(event["run"]["run_id"]).version == 1
+
+
+def test_start_training_hands_the_champion_artifact_to_the_job(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMOTION_CONFIDENCE", "0.99")
+    monkeypatch.setenv("HYPERPARAMETERS", "C=2.0")
+    live_champion(stack)
+    state = invoke(stack, "start_training", second_run(stack))
+    job = stack.sagemaker.jobs[state["training"]["job_name"]]
+    assert job.spec.champion_uri == registry(stack).get_model(1).model_data_url
+    assert job.spec.hyperparameters == {"C": "2.0", "promotion-confidence": "0.99", "bootstrap-samples": "2000"}
+    assert state["training"]["champion_version"] == 1
 
 
 def test_retried_start_training_reuses_version_and_job(stack: Stack) -> None:
@@ -122,6 +154,47 @@ def test_evaluate_reads_the_recipe_report(stack: Stack) -> None:
     state = invoke(stack, "evaluate_model", trained_state(stack, f1=0.87))
     assert state["candidate"]["metrics"]["f1"] == 0.87
     assert state["candidate"]["confusion_matrix"] == [[90, 10], [10, 90]]
+    assert state["candidate"]["eval_set"] == {"fingerprint": "e" * 64, "rows": 200}
+    assert "comparison" not in state["candidate"]
+
+
+def test_evaluate_accepts_any_finite_metric_and_refuses_nan(stack: Stack) -> None:
+    report = evaluation(0.9)
+    report["metrics"]["rmse"] = 12.5
+    stack.sagemaker.training_results = [report]
+    stack.sagemaker.polls_to_complete = 0
+    state = invoke(stack, "start_training", with_run(stack, load_event("start_training", "validated")))
+    assert (
+        invoke(stack, "evaluate_model", invoke(stack, "check_training", state))["candidate"]["metrics"]["rmse"] == 12.5
+    )
+    report["metrics"]["rmse"] = float("nan")
+    stack.sagemaker.jobs.clear()
+    stack.sagemaker.training_results = [report]
+    state = invoke(stack, "check_training", invoke(stack, "start_training", state))
+    with pytest.raises(DataValidationError, match="metrics must be finite numbers: rmse"):
+        invoke(stack, "evaluate_model", state)
+
+
+def test_register_records_the_comparison_and_what_explains_the_model(stack: Stack) -> None:
+    live_champion(stack)
+    stack.sagemaker.training_results = [evaluation(0.93)]
+    state = invoke(stack, "check_training", invoke(stack, "start_training", second_run(stack)))
+    state = invoke(stack, "register_candidate", invoke(stack, "evaluate_model", state))
+    model = registry(stack).get_model(2)
+    champion = registry(stack).get_model(1)
+    artifact = stack.s3.get_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key=model.model_data_url.split("/", 3)[3])
+    assert model.artifact_sha256 == hashlib.sha256(artifact["Body"].read()).hexdigest()
+    assert model.comparison is not None
+    assert model.comparison.champion_version == 1
+    assert model.comparison.champion_artifact_sha256 == champion.artifact_sha256
+    assert (model.comparison.rows, model.comparison.confidence) == (180, 0.95)
+    f1 = model.comparison.differences["f1"]
+    assert (f1.delta, f1.low, f1.high) == (0.05, 0.04, 0.06)
+    assert (model.train_rows, model.test_rows, model.n_train, model.n_test) == (1500, 400, 600, 200)
+    assert model.training_seconds == 42
+    assert model.eval_set is not None and model.eval_set.rows == 200
+    assert model.hyperparameters["bootstrap-samples"] == "2000"
+    assert model.training_job_name == state["training"]["job_name"]
 
 
 def test_evaluate_without_report_names_where_it_looked(stack: Stack) -> None:
@@ -145,21 +218,65 @@ def test_register_then_compare_first_model_promotes(stack: Stack) -> None:
     assert registry(stack).get_model(1).status is ModelStatus.APPROVED
 
 
-def test_worse_challenger_is_rejected(stack: Stack) -> None:
-    reg = registry(stack)
-    champion_state = invoke(stack, "register_candidate", invoke(stack, "evaluate_model", trained_state(stack, 0.92)))
-    reg.set_champion(Champion(version=1, model_name="m1", endpoint_config_name="c1"), expected_version=None)
+def live_champion(stack: Stack, f1: float = 0.88) -> None:
+    """v1 trained, registered and pointed to as the champion."""
+    invoke(stack, "register_candidate", invoke(stack, "evaluate_model", trained_state(stack, f1)))
+    registry(stack).set_champion(Champion(version=1, model_name="m1", endpoint_config_name="c1"), expected_version=None)
+    registry(stack).update_model(1, status=ModelStatus.LIVE)
     stack.sagemaker.jobs.clear()
+
+
+def second_run(stack: Stack) -> dict[str, Any]:
     challenger = load_event("start_training", "validated")
     challenger["run"]["run_id"] = "20261123T120000Z-reviews-other"
-    with_run(stack, challenger)
-    stack.sagemaker.training_results = [evaluation(0.85)]
-    state = invoke(stack, "check_training", invoke(stack, "start_training", challenger))
-    state = invoke(stack, "compare_models", invoke(stack, "register_candidate", invoke(stack, "evaluate_model", state)))
-    assert champion_state["candidate"]["version"] == 1
+    return with_run(stack, challenger)
+
+
+def challenger_verdict(stack: Stack, f1: float, **kwargs: float) -> dict[str, Any]:
+    stack.sagemaker.training_results = [evaluation(f1, **kwargs)]
+    state = invoke(stack, "check_training", invoke(stack, "start_training", second_run(stack)))
+    state = invoke(stack, "register_candidate", invoke(stack, "evaluate_model", state))
+    return invoke(stack, "compare_models", state)
+
+
+def test_worse_challenger_is_rejected(stack: Stack) -> None:
+    live_champion(stack, 0.92)
+    state = challenger_verdict(stack, 0.85)
     assert state["verdict"]["promote"] is False
-    assert reg.get_model(2).status is ModelStatus.REJECTED
-    assert "not better enough" in (reg.get_model(2).failure_reason or "")
+    assert state["verdict"]["decided_by"] == "primary f1"
+    model = registry(stack).get_model(2)
+    assert model.status is ModelStatus.REJECTED
+    assert (model.failure_reason or "").startswith("primary f1: FAIL — -0.0700 [-0.0800, -0.0600] at 95%")
+    assert model.verdict is not None and model.verdict.decided_by == "primary f1"
+
+
+def test_significantly_better_challenger_is_approved_with_its_interval(stack: Stack) -> None:
+    live_champion(stack, 0.88)
+    state = challenger_verdict(stack, 0.92)
+    verdict = state["verdict"]
+    assert (verdict["promote"], verdict["decided_by"], verdict["paired_rows"]) == (True, "primary f1", 180)
+    f1 = next(c for c in verdict["comparisons"] if c["name"] == "f1")
+    assert (f1["champion"], f1["challenger"], f1["delta"], f1["low"], f1["high"]) == (0.88, 0.92, 0.04, 0.03, 0.05)
+    assert registry(stack).get_model(2).status is ModelStatus.APPROVED
+
+
+def test_better_but_within_noise_is_rejected(stack: Stack) -> None:
+    live_champion(stack, 0.88)
+    stack.sagemaker.interval = 0.02
+    state = challenger_verdict(stack, 0.89)
+    assert state["verdict"]["promote"] is False
+    assert "the interval includes zero" in registry(stack).get_model(2).failure_reason  # type: ignore[operator]
+
+
+def test_without_a_paired_comparison_the_challenger_is_not_promoted(stack: Stack) -> None:
+    live_champion(stack, 0.80)
+    # The champion's artifact was replaced after it went live: the job scored a different artifact.
+    url = registry(stack).get_model(1).model_data_url
+    assert url is not None
+    registry(stack).update_model(1, artifact_sha256="0" * 64)
+    state = challenger_verdict(stack, 0.99)
+    assert (state["verdict"]["promote"], state["verdict"]["decided_by"]) == (False, "comparison")
+    assert "no paired comparison with champion v1" in registry(stack).get_model(2).failure_reason  # type: ignore[operator]
 
 
 def test_manual_mode_requires_approval(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
