@@ -40,9 +40,10 @@ def table_definition(template: LocalTemplate, logical_id: str) -> dict[str, Any]
 
 
 @cache
-def _bundle() -> ModuleType:
-    """recipes/kit/bundle.py, the one definition of a source bundle (recipes/ is not an installed package)."""
-    spec = importlib.util.spec_from_file_location("challenger_recipe_bundle", ROOT / "recipes" / "kit" / "bundle.py")
+def _publisher() -> ModuleType:
+    """functions/publish_recipe/app.py: what Custom::RecipeBundle runs on `sam deploy`, run here at `local up`."""
+    path = ROOT / "functions" / "publish_recipe" / "app.py"
+    spec = importlib.util.spec_from_file_location("challenger_recipe_publisher", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -50,13 +51,10 @@ def _bundle() -> ModuleType:
     return module
 
 
-def publish_recipe(s3: Any, bucket: str, source_bundle_key: str) -> None:
-    """What the recipe publisher does on deploy: ``recipes/<name>/sourcedir.tar.gz`` (recipe + kit, built by
-    the kit's bundle code) and ``recipes/<name>/recipe.json`` next to it."""
-    prefix = source_bundle_key.rpartition("/")[0]  # recipes/<name>
-    recipe_dir = ROOT / prefix
-    s3.put_object(Bucket=bucket, Key=source_bundle_key, Body=_bundle().build_source_bundle(recipe_dir))
-    s3.put_object(Bucket=bucket, Key=f"{prefix}/recipe.json", Body=(recipe_dir / "recipe.json").read_bytes())
+def publish_recipe(s3: Any, bucket: str, recipe: str) -> None:
+    """What the recipe publisher does on deploy, through the same code: ``recipes/<recipe>/sourcedir.tar.gz``
+    (recipe + kit, built by the kit's bundle code) and ``recipes/<recipe>/recipe.json`` next to it."""
+    _publisher().publish(s3, bucket, recipe, ROOT / "recipes")
 
 
 def provision(template: LocalTemplate, clients: dict[str, Any], *, approval_key: str) -> Provisioned:
@@ -77,8 +75,7 @@ def provision(template: LocalTemplate, clients: dict[str, Any], *, approval_key:
         Name=template.name("ApprovalSecret"), SecretString=approval_key
     )["ARN"]
     template.physical["ApprovalSecret"] = secret_arn
-    settings = _function_environment(template, "StartTrainingFunction")
-    publish_recipe(s3, template.ref("ArtifactBucket"), settings["SOURCE_BUNDLE_KEY"])
+    publish_recipe(s3, template.ref("ArtifactBucket"), template.values["Recipe"])
     # The deployment pipeline first: the training pipeline's definition names it.
     for machine in sorted(template.state_machines(), key=lambda m: m.logical_id != "DeploymentPipeline"):
         clients["stepfunctions"].create_state_machine(
@@ -87,10 +84,6 @@ def provision(template: LocalTemplate, clients: dict[str, Any], *, approval_key:
             roleArn=f"arn:aws:iam::{template.account}:role/{template.stack_name}-{machine.logical_id}Role",
         )
     return Provisioned(topic_arn=topic_arn, outbox_queue_url=queue_url, secret_arn=secret_arn)
-
-
-def _function_environment(template: LocalTemplate, logical_id: str) -> dict[str, str]:
-    return next(f.environment for f in template.functions() if f.logical_id == logical_id)
 
 
 def local_functions(template: LocalTemplate, overrides: dict[str, str] | None = None) -> list[LocalFunction]:

@@ -404,7 +404,7 @@ def health() -> Health:
     return Health(
         status="ok",
         champion_version=champion.version if champion else None,
-        policy=operations.promotion_policy(settings),
+        policy=operations.promotion_policy(settings, _recipe()),
     )
 
 

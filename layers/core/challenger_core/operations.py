@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from challenger_core import approvals, audit, triggering
+from challenger_core import approvals, audit, policy, triggering
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
 from challenger_core.errors import ChallengerError, ConflictError, NotFoundError
@@ -22,8 +22,10 @@ from challenger_core.models import (
     Run,
     RunStatus,
     TriggerSource,
+    Verdict,
     utcnow,
 )
+from challenger_core.recipe import RecipeSpec
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
 
@@ -101,6 +103,9 @@ class PendingApproval(Model):
     version: int = Field(description="the challenger's version")
     expires_at: datetime
     champion_version: int | None = Field(description="the version live now; null if none is")
+    verdict: Verdict | None = Field(
+        default=None, description="the policy's verdict: each rule with its numbers, delta [low, high] per metric"
+    )
 
 
 class Step(Model):
@@ -120,6 +125,7 @@ class RunDetail(Model):
     audit: list[AuditEntry] | None = Field(
         default=None, description="decisions about this run, newest first (operator doors only)"
     )
+    verdict: Verdict | None = Field(default=None, description="the run's challenger against the champion, if compared")
 
 
 class ModelDetail(ModelVersion):
@@ -161,6 +167,8 @@ class PromotionPolicy(Model):
     guardrail_metrics: list[str]
     guardrail_tolerance: float
     promotion_confidence: float | None = Field(default=None, description="the paired interval's confidence level")
+    directions: dict[str, str] = Field(default_factory=dict, description="metric → higher or lower is better")
+    recipe: str = ""
 
 
 def retrain(
@@ -250,6 +258,7 @@ def pending_approvals(*, registry: Registry, limit: int = 100, after: str | None
             version=approval.version,
             expires_at=approval.expires_at,
             champion_version=champion.version if champion else None,
+            verdict=_verdict(registry, approval.version),
         )
         for approval in waiting[:limit]
     ]
@@ -265,6 +274,15 @@ def previous_live_version(registry: Registry, champion_version: int | None) -> i
     if not earlier:
         raise ConflictError("no earlier version has been live: there is nothing to roll back to")
     return max(earlier, key=lambda m: (m.live_since or m.updated_at, m.version)).version
+
+
+def _verdict(registry: Registry, version: int | None) -> Verdict | None:
+    if version is None:
+        return None
+    try:
+        return registry.get_model(version).verdict
+    except NotFoundError:
+        return None
 
 
 def rollback(
@@ -330,7 +348,13 @@ def run_detail(run_id: str, *, registry: Registry, workflow: Workflow, with_audi
                 plan = _ahead(workflow.definition(run.execution_arn), steps[-1].name)
             except ChallengerError:  # the steps so far matter more than the outlook: show them without it
                 plan = []
-    return RunDetail(run=run, steps=steps, plan=plan, audit=registry.audit_of(run_id=run_id) if with_audit else None)
+    return RunDetail(
+        run=run,
+        steps=steps,
+        plan=plan,
+        audit=registry.audit_of(run_id=run_id) if with_audit else None,
+        verdict=_verdict(registry, run.version),
+    )
 
 
 def model_detail(version: int, *, registry: Registry, with_audit: bool = False) -> ModelDetail:
@@ -353,16 +377,20 @@ def deployment_status(name: str, *, workflow: Workflow, settings: Settings) -> D
     )
 
 
-def promotion_policy(settings: Settings) -> PromotionPolicy:
+def promotion_policy(settings: Settings, recipe: RecipeSpec) -> PromotionPolicy:
+    """The policy in force: the stack's parameters, and the recipe's choices where they are left empty."""
+    rules = policy.PromotionPolicy.from_settings(settings, recipe)
     return PromotionPolicy(
         approval_mode=settings.approval_mode,
-        primary_metric=settings.primary_metric,
-        min_improvement=settings.min_improvement,
-        floor_metric=settings.floor_metric,
-        metric_floor=settings.metric_floor,
-        guardrail_metrics=list(settings.guardrail_metrics),
-        guardrail_tolerance=settings.guardrail_tolerance,
-        promotion_confidence=getattr(settings, "promotion_confidence", None),
+        primary_metric=rules.primary_metric,
+        min_improvement=rules.min_improvement,
+        floor_metric=rules.floor_metric,
+        metric_floor=rules.metric_floor,
+        guardrail_metrics=list(rules.guardrail_metrics),
+        guardrail_tolerance=rules.guardrail_tolerance,
+        promotion_confidence=rules.confidence,
+        directions=dict(rules.directions),
+        recipe=recipe.name,
     )
 
 

@@ -31,7 +31,7 @@ def paired(confidence: float = 0.95, rows: int = 400, **differences: tuple[float
             "champion_artifact_sha256": "a" * 64,
             "rows": rows,
             "fingerprint": "f" * 64,
-            "champion_metrics": {name: 0.5 for name in differences},
+            "champion_metrics": dict.fromkeys(differences, 0.5),
             "challenger_metrics": {name: 0.5 + d[0] for name, d in differences.items()},
             "differences": {name: {"delta": d[0], "low": d[1], "high": d[2]} for name, d in differences.items()},
             "confidence": confidence,

@@ -42,8 +42,8 @@ def test_missing_column_is_named(sentiment_recipe: RecipeSpec) -> None:
 def test_unknown_labels_are_listed_with_lines(sentiment_recipe: RecipeSpec) -> None:
     message = problems(csv_of([*GOOD, ("fine", "pos"), ("meh", "2")]), sentiment_recipe)
     assert (
-        "2 row(s) have unknown labels 'pos', '2' in column 'sentiment' (expected 0 for negative, 1 for positive; lines 42, 43)"
-        in message
+        "2 row(s) have unknown labels 'pos', '2' in column 'sentiment' "
+        "(expected 0 for negative, 1 for positive; lines 42, 43)" in message
     )
 
 

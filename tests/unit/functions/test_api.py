@@ -54,7 +54,7 @@ def test_predict_refuses_an_answer_without_the_recipes_prediction_fields(
     monkeypatch.setattr(
         stack.sagemaker, "invoke", lambda *_args, **_kw: json.dumps({"predictions": [{"label": 1}] * 2}).encode()
     )
-    status, body = call(stack, load_event("api", "predict"))
+    status, _body = call(stack, load_event("api", "predict"))
     assert status == 502
 
 
@@ -116,7 +116,7 @@ def test_predict_checks_records_by_the_recipes_feature_types(stack: Stack, monke
 
 
 def test_the_openapi_document_shows_the_recipes_records(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    status, document = call(stack, load_event("api", "openapi"))
+    _, document = call(stack, load_event("api", "openapi"))
     schemas = document["components"]["schemas"]
     assert schemas["Instance"]["properties"]["review_text"]["maxLength"] == 20000
     assert schemas["Prediction"]["required"] == ["label", "label_name", "score"]
@@ -125,7 +125,7 @@ def test_the_openapi_document_shows_the_recipes_records(stack: Stack, monkeypatc
     assert any(item.get("type") == "string" for item in instances)  # the shorthand
     tabular_stack(stack, monkeypatch)
     stack.modules.clear()  # a new container of the other stack
-    status, document = call(stack, load_event("api", "openapi"))
+    _status, document = call(stack, load_event("api", "openapi"))
     schemas = document["components"]["schemas"]
     assert set(schemas["Instance"]["properties"]) == {"height", "soil", "note"}
     assert schemas["Instance"]["properties"]["soil"]["enum"] == ["clay", "sand", "loam"]

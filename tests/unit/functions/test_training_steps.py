@@ -192,7 +192,8 @@ def test_register_records_the_comparison_and_what_explains_the_model(stack: Stac
     assert (f1.delta, f1.low, f1.high) == (0.05, 0.04, 0.06)
     assert (model.train_rows, model.test_rows, model.n_train, model.n_test) == (1500, 400, 600, 200)
     assert model.training_seconds == 42
-    assert model.eval_set is not None and model.eval_set.rows == 200
+    assert model.eval_set is not None
+    assert model.eval_set.rows == 200
     assert model.hyperparameters["bootstrap-samples"] == "2000"
     assert model.training_job_name == state["training"]["job_name"]
 
@@ -247,7 +248,8 @@ def test_worse_challenger_is_rejected(stack: Stack) -> None:
     model = registry(stack).get_model(2)
     assert model.status is ModelStatus.REJECTED
     assert (model.failure_reason or "").startswith("primary f1: FAIL — -0.0700 [-0.0800, -0.0600] at 95%")
-    assert model.verdict is not None and model.verdict.decided_by == "primary f1"
+    assert model.verdict is not None
+    assert model.verdict.decided_by == "primary f1"
 
 
 def test_significantly_better_challenger_is_approved_with_its_interval(stack: Stack) -> None:

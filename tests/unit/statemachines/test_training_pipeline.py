@@ -159,7 +159,7 @@ def test_smoke_test_failure_rolls_back_to_the_champion(cloud: Cloud) -> None:
     ]
     nested = cloud.sfn.describe_execution(executionArn=deployment["executionArn"])
     assert nested["error"] == "DeploymentRolledBack"
-    assert nested["cause"].startswith("smoke test failed: wrong answers")
+    assert nested["cause"].startswith("smoke test failed: 4 of 4 golden predictions differ: #0 label")
     assert cloud.sagemaker.serving_config() == config_of(cloud, 1)
     assert cloud.registry.get_champion().version == 1  # type: ignore[union-attr]
     assert cloud.registry.get_model(2).status is ModelStatus.FAILED

@@ -1,0 +1,127 @@
+"""PublishRecipeFunction: the `Custom::RecipeBundle` custom resource — `sam deploy` publishes the stack's recipe.
+
+On Create and Update it puts `recipes/<Recipe>/sourcedir.tar.gz` (the recipe plus the kit, built by the kit's
+deterministic bundle code) and `recipes/<Recipe>/recipe.json` into the artifact bucket; training jobs run the
+bundle and every function reads the declaration. The recipe files travel in this function's package: `recipes`
+here is a link to the repository's `recipes/`, which `sam build` copies as files. The resource's properties carry
+the function's version, so a stack update that changes any recipe file publishes again. Delete leaves the objects
+(the artifact bucket is retained, and a model in it may still be trained from them).
+
+The local cloud publishes through `publish()` too (challenger/local/provision.py), at `challenger local up`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import urllib.request
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
+
+from challenger_core.clients import client
+from challenger_core.observability import logger
+from challenger_core.recipe import RECIPE_FILE, SOURCE_BUNDLE_FILE, RecipeError, parse_recipe, recipe_key
+
+RECIPES = Path(__file__).resolve().parent / "recipes"
+
+
+class RecipeBundleProperties(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    bucket: str = Field(alias="Bucket")
+    recipe: str = Field(alias="Recipe", pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+class CustomResourceEvent(BaseModel):
+    """What CloudFormation sends a custom resource's function (the fields we use)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    request_type: Literal["Create", "Update", "Delete"] = Field(alias="RequestType")
+    response_url: str = Field(alias="ResponseURL")
+    stack_id: str = Field(alias="StackId")
+    request_id: str = Field(alias="RequestId")
+    logical_resource_id: str = Field(alias="LogicalResourceId")
+    physical_resource_id: str | None = Field(default=None, alias="PhysicalResourceId")
+    properties: dict[str, Any] = Field(default_factory=dict, alias="ResourceProperties")
+
+
+@cache
+def _bundle_module() -> ModuleType:
+    """recipes/kit/bundle.py: the one definition of a source bundle (shared with the local cloud)."""
+    spec = importlib.util.spec_from_file_location("challenger_recipe_bundle", RECIPES / "kit" / "bundle.py")
+    if spec is None or spec.loader is None:
+        raise RecipeError(f"the recipe kit is not in this package ({RECIPES / 'kit'})")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def publish(s3: Any, bucket: str, recipe: str, recipes: Path = RECIPES) -> dict[str, str]:
+    """Check `recipes/<recipe>/recipe.json`, then put the source bundle and the declaration into `bucket`.
+
+    Returns what was published (keys and the bundle's SHA-256), which the custom resource reports as its data.
+    """
+    folder = recipes / recipe
+    declaration = folder / RECIPE_FILE
+    if not declaration.is_file():
+        known = sorted(p.parent.name for p in recipes.glob(f"*/{RECIPE_FILE}"))
+        raise RecipeError(f"no recipe {recipe!r} in this package (recipes: {', '.join(known) or 'none'})")
+    raw = declaration.read_bytes()
+    spec = parse_recipe(raw, source=f"recipes/{recipe}/{RECIPE_FILE}")
+    if spec.name != recipe:
+        raise RecipeError(f"recipes/{recipe}/{RECIPE_FILE} names itself {spec.name!r}; the folder and name must match")
+    bundle = _bundle_module().build_source_bundle(folder)
+    bundle_key = recipe_key(recipe, SOURCE_BUNDLE_FILE)
+    # The bundle first: a reader that finds the declaration can rely on the code being there.
+    s3.put_object(Bucket=bucket, Key=bundle_key, Body=bundle, ContentType="application/gzip")
+    s3.put_object(Bucket=bucket, Key=recipe_key(recipe), Body=raw, ContentType="application/json")
+    return {
+        "BundleKey": bundle_key,
+        "RecipeKey": recipe_key(recipe),
+        "BundleSha256": hashlib.sha256(bundle).hexdigest(),
+    }
+
+
+def _respond(event: CustomResourceEvent, status: str, reason: str, data: dict[str, str]) -> None:
+    """PUT the result to CloudFormation's presigned URL (the only way a custom resource answers)."""
+    body = json.dumps(
+        {
+            "Status": status,
+            "Reason": reason[:1000],  # CloudFormation shows it in the stack events; keep it short
+            "PhysicalResourceId": event.physical_resource_id or f"{event.stack_id.split('/')[-1]}-recipe",
+            "StackId": event.stack_id,
+            "RequestId": event.request_id,
+            "LogicalResourceId": event.logical_resource_id,
+            "NoEcho": False,
+            "Data": data,
+        }
+    ).encode()
+    request = urllib.request.Request(  # noqa: S310 — CloudFormation's https presigned S3 URL
+        event.response_url, data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        response.read()
+
+
+@logger.inject_lambda_context
+def lambda_handler(raw: dict[str, Any], context: LambdaContext) -> None:
+    event = CustomResourceEvent.model_validate(raw)
+    # Every path answers CloudFormation, or the stack would wait an hour for a reply that never comes.
+    try:
+        if event.request_type == "Delete":
+            _respond(event, "SUCCESS", "recipe objects kept in the retained artifact bucket", {})
+            return
+        properties = RecipeBundleProperties.model_validate(event.properties)
+        data = publish(client("s3"), properties.bucket, properties.recipe)
+        logger.info("recipe published", extra=data)
+        _respond(event, "SUCCESS", f"published recipe {properties.recipe}", data)
+    except Exception as exc:
+        logger.exception("recipe publishing failed")
+        _respond(event, "FAILED", f"{type(exc).__name__}: {exc}", {})
