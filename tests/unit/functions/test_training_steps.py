@@ -13,6 +13,7 @@ from challenger_core.registry import Registry
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import evaluation, tar_gz
 from tests.support.lambda_context import context
+from tests.support.recipes import bundled
 from tests.support.stack import Stack
 
 GOOD_CSV = "review_text,sentiment\n" + "".join(
@@ -89,7 +90,8 @@ def test_start_training_allocates_a_version_and_starts_the_job(stack: Stack) -> 
     assert job.spec.train_uri.endswith("incoming/reviews/train.csv")
     assert job.spec.source_uri == f"s3://{stack.env['ARTIFACT_BUCKET']}/recipes/sentiment/sourcedir.tar.gz"
     assert job.spec.champion_uri is None  # no champion yet: nothing to compare with
-    assert job.spec.hyperparameters == {"promotion-confidence": "0.95", "bootstrap-samples": "2000"}
+    recipe = {name: str(value) for name, value in bundled("sentiment").hyperparameters.items()}
+    assert job.spec.hyperparameters == {**recipe, "promotion-confidence": "0.95", "bootstrap-samples": "2000"}
     model = registry(stack).get_model(1)
     assert model.status is ModelStatus.TRAINING
     assert (model.train_rows, model.hyperparameters["promotion-confidence"]) == (1500, "0.95")
@@ -103,7 +105,11 @@ def test_start_training_hands_the_champion_artifact_to_the_job(stack: Stack, mon
     state = invoke(stack, "start_training", second_run(stack))
     job = stack.sagemaker.jobs[state["training"]["job_name"]]
     assert job.spec.champion_uri == registry(stack).get_model(1).model_data_url
-    assert job.spec.hyperparameters == {"C": "2.0", "promotion-confidence": "0.99", "bootstrap-samples": "2000"}
+    assert {k: job.spec.hyperparameters[k] for k in ("C", "promotion-confidence", "bootstrap-samples")} == {
+        "C": "2.0",  # the stack's Hyperparameters override the recipe's
+        "promotion-confidence": "0.99",
+        "bootstrap-samples": "2000",
+    }
     assert state["training"]["champion_version"] == 1
 
 
