@@ -316,10 +316,29 @@ def audit_list(target: Target, limit: int) -> None:
 
 
 def predict(target: Target, texts: Sequence[str]) -> dict[str, Any]:
-    answer: dict[str, Any] = target.call("POST", "/predict", {"instances": list(texts)})
+    """Each argument is one instance: a JSON record, or a bare value of the recipe's shorthand feature."""
+    instances = [_instance(text) for text in texts]
+    answer: dict[str, Any] = target.call("POST", "/predict", {"instances": instances})
     for text, prediction in zip(texts, answer["predictions"], strict=True):
-        print(f"v{answer['model_version']}  {prediction['sentiment']:8s} {prediction['score']:.3f}  {text}")
+        print(f"v{answer['model_version']}  {describe_prediction(prediction)}  {text}")
     return answer
+
+
+def _instance(text: str) -> Any:
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def describe_prediction(prediction: dict[str, Any]) -> str:
+    """A prediction in a few characters, whatever the recipe's fields: its label name and score if it has them."""
+    shown = [str(prediction[name]) for name in ("label_name", "label", "value") if name in prediction][:1]
+    if isinstance(prediction.get("score"), int | float):
+        shown.append(f"{prediction['score']:.3f}")
+    return " ".join(shown) or json.dumps(prediction)
 
 
 def outbox(target: Target, message_id: str | None) -> None:
@@ -412,7 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--exit", action="store_true", help="end after the summary instead of serving until Ctrl-C")
 
     data = commands.add_parser("data").add_subparsers(dest="data_command", required=True)
-    push = data.add_parser("push", help="upload a training CSV (review_text,sentiment) to incoming/<dataset>/")
+    push = data.add_parser(
+        "push", help="upload a training CSV (the columns the stack's recipe declares) to incoming/<dataset>/"
+    )
     push.add_argument("file", type=Path)
     push.add_argument("--dataset", default="reviews")
     push.add_argument("--test", type=Path, help="a held-out test CSV to upload with it")

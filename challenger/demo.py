@@ -16,7 +16,17 @@ from pathlib import Path
 
 import requests
 
-from challenger.cli import STATE_DIR, CliError, Target, data_push, latest_run_id, local_target, print_table, runs_wait
+from challenger.cli import (
+    STATE_DIR,
+    CliError,
+    Target,
+    data_push,
+    describe_prediction,
+    latest_run_id,
+    local_target,
+    print_table,
+    runs_wait,
+)
 from challenger.local.cloud import LocalCloud
 
 DATA = Path(__file__).resolve().parents[1] / "recipes" / "sentiment" / "data"
@@ -77,6 +87,38 @@ def step(title: str) -> None:
     print(f"\n━━ {title}")
 
 
+def show_comparison(target: Target, version: int) -> None:
+    """The challenger against the champion on the same unseen rows: each difference with its interval."""
+    verdict = target.call("GET", f"/models/{version}").get("verdict")
+    if not verdict:
+        print(f"  v{version} has no verdict")
+        return
+    rows = verdict.get("paired_rows")
+    confidence = verdict.get("confidence")
+    if rows is not None and confidence is not None:
+        print(
+            f"  v{version} vs champion v{verdict['champion_version']} on the same {rows} unseen rows "
+            f"({confidence:.0%} paired bootstrap intervals of challenger − champion):"
+        )
+    print_table(
+        ("metric", "champion", "challenger", "delta [low, high]", "rule"),
+        [
+            (
+                c["name"],
+                "—" if c.get("champion") is None else f"{c['champion']:.4f}",
+                f"{c['challenger']:.4f}",
+                "—"
+                if c.get("delta") is None
+                else f"{c['delta']:+.4f} [{c.get('low', 0):+.4f}, {c.get('high', 0):+.4f}]",
+                "" if c["role"] == "info" else f"{c['role']} {'pass' if c.get('passed') else 'FAIL'}",
+            )
+            for c in verdict["comparisons"]
+        ],
+    )
+    outcome = "PROMOTE" if verdict["promote"] else "KEEP CHAMPION"
+    print(f"  verdict: {outcome}, decided by the {verdict['decided_by']} rule")
+
+
 def push_and_wait(target: Target, train: Path, *, test: Path | None = None) -> dict[str, object]:
     newest = target.call("GET", "/runs")
     before = str(newest[0]["run_id"]) if newest else ""
@@ -111,7 +153,7 @@ def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
     first = push_and_wait(target, DATA / "train_v1.csv", test=DATA / "test.csv")
     answer = target.call("POST", "/predict", {"instances": SAMPLES})
     for text, prediction in zip(SAMPLES, answer["predictions"], strict=True):
-        print(f"  v{answer['model_version']} {prediction['sentiment']:8s} {prediction['score']:.3f}  {text}")
+        print(f"  v{answer['model_version']} {describe_prediction(prediction)}  {text}")
 
     step("2. Drop better data: challenger vs champion, then a blue/green swap under live traffic")
     with BackgroundTraffic(target) as traffic:
@@ -123,20 +165,19 @@ def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
     )
     for error in traffic.errors[:3]:
         print(f"  ! {error}")
+    show_comparison(target, 2)
 
     step("3. Drop a bad file: the run must fail with the precise reason, and the champion keeps serving")
     bad = push_and_wait(target, DATA / "bad_missing_column.csv")
     still = target.call("POST", "/predict", {"instances": SAMPLES[:1]})
-    print(f"  still serving: v{still['model_version']} ({still['predictions'][0]['sentiment']})")
+    print(f"  still serving: v{still['model_version']} ({describe_prediction(still['predictions'][0])})")
 
     step("Summary")
     models = target.call("GET", "/models")
+    metrics = sorted({name for m in models for name in m["metrics"]})[:5]
     print_table(
-        ("model", "status", "f1", "accuracy", "roc_auc"),
-        [
-            (f"v{m['version']}", m["status"], *(f"{m['metrics'].get(k, 0):.4f}" for k in ("f1", "accuracy", "roc_auc")))
-            for m in models
-        ],
+        ("model", "status", *metrics),
+        [(f"v{m['version']}", m["status"], *(f"{m['metrics'].get(k, 0):.4f}" for k in metrics)) for m in models],
     )
     print()
     print_table(
