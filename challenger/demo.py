@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import csv
+import itertools
+import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,12 +32,41 @@ from challenger.cli import (
 )
 from challenger.local.cloud import LocalCloud
 
-DATA = Path(__file__).resolve().parents[1] / "recipes" / "sentiment" / "data"
-SAMPLES = [
-    "Absolutely love it, works perfectly and the battery lasts for days.",
-    "Broke after two days. Terrible quality, I want my money back.",
-    "Not bad at all, I would buy it again.",
-]
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+@dataclass(frozen=True)
+class SampleData:
+    """The stack's recipe's own sample files (`recipes/<Recipe>/data/`), and a few of its rows as requests."""
+
+    train_v1: Path
+    train_v2: Path
+    test: Path | None
+    bad: Path
+    instances: list[dict[str, str]]
+
+    @classmethod
+    def of(cls, recipe: str) -> SampleData:
+        folder = RECIPES / recipe
+        data = folder / "data"
+        features = [f["name"] for f in json.loads((folder / "recipe.json").read_text())["schema"]["features"]]
+        with (data / "train_v1.csv").open(newline="") as file:
+            rows = list(itertools.islice(csv.DictReader(file), 3))
+        bad = sorted(data.glob("bad_*.csv"))
+        if not bad:
+            raise CliError(f"recipes/{recipe}/data has no bad_*.csv for the demo's third step")
+        return cls(
+            train_v1=data / "train_v1.csv",
+            train_v2=data / "train_v2.csv",
+            test=data / "test.csv" if (data / "test.csv").exists() else None,
+            bad=bad[0],
+            instances=[{name: row[name] for name in features} for row in rows],
+        )
+
+
+def shown(instance: dict[str, str]) -> str:
+    text = " ".join(instance.values())
+    return text if len(text) <= 70 else text[:69] + "…"
 
 
 @dataclass
@@ -48,8 +80,9 @@ class TrafficReport:
 class BackgroundTraffic:
     """A client calling POST /predict in a loop during the swap, counting every answer and failure."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, instances: list[dict[str, str]]) -> None:
         self.target = target
+        self.instances = instances
         self.report = TrafficReport()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="demo-traffic", daemon=True)
@@ -71,7 +104,9 @@ class BackgroundTraffic:
             self.report.sent += 1
             try:
                 response = session.post(
-                    f"{self.target.api_url}/predict", json={"instances": [SAMPLES[index % len(SAMPLES)]]}, timeout=10
+                    f"{self.target.api_url}/predict",
+                    json={"instances": [self.instances[index % len(self.instances)]]},
+                    timeout=10,
                 )
                 if response.status_code != 200:
                     raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
@@ -148,16 +183,18 @@ def run_demo(*, exit_after: bool, fast_clock: float | None = None, parameters: d
 
 def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
     target = local_target(cloud.state_dir)
+    recipe = cloud.template.values["Recipe"]
+    sample = SampleData.of(recipe)
 
-    step("1. Drop the first dataset: incoming/reviews/train.csv (+ test.csv)")
-    first = push_and_wait(target, DATA / "train_v1.csv", test=DATA / "test.csv")
-    answer = target.call("POST", "/predict", {"instances": SAMPLES})
-    for text, prediction in zip(SAMPLES, answer["predictions"], strict=True):
-        print(f"  v{answer['model_version']} {describe_prediction(prediction)}  {text}")
+    step(f"1. Drop the first dataset of the {recipe} recipe: incoming/reviews/train.csv (+ test.csv)")
+    first = push_and_wait(target, sample.train_v1, test=sample.test)
+    answer = target.call("POST", "/predict", {"instances": sample.instances})
+    for instance, prediction in zip(sample.instances, answer["predictions"], strict=True):
+        print(f"  v{answer['model_version']} {describe_prediction(prediction)}  {shown(instance)}")
 
-    step("2. Drop better data: challenger vs champion, then a blue/green swap under live traffic")
-    with BackgroundTraffic(target) as traffic:
-        second = push_and_wait(target, DATA / "train_v2.csv")
+    step("2. Drop better data: challenger vs champion on the same rows, then a blue/green swap under live traffic")
+    with BackgroundTraffic(target, sample.instances) as traffic:
+        second = push_and_wait(target, sample.train_v2)
         time.sleep(1.0)  # keep the client running a moment past the swap
     print(
         f"  background client: {traffic.sent} requests sent, {traffic.failed} failed, "
@@ -165,11 +202,11 @@ def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
     )
     for error in traffic.errors[:3]:
         print(f"  ! {error}")
-    show_comparison(target, 2)
+    show_comparison(target, int(second.get("version") or 2))
 
     step("3. Drop a bad file: the run must fail with the precise reason, and the champion keeps serving")
-    bad = push_and_wait(target, DATA / "bad_missing_column.csv")
-    still = target.call("POST", "/predict", {"instances": SAMPLES[:1]})
+    bad = push_and_wait(target, sample.bad)
+    still = target.call("POST", "/predict", {"instances": sample.instances[:1]})
     print(f"  still serving: v{still['model_version']} ({describe_prediction(still['predictions'][0])})")
 
     step("Summary")

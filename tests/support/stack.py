@@ -48,6 +48,7 @@ BASE_ENV = {
     "POLL_SECONDS": "0",
     "MAX_POLLS": "6",
     "APPROVAL_MODE": "auto",
+    "RECIPE": "sentiment",  # the template's default Recipe
 }
 
 

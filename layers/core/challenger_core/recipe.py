@@ -181,6 +181,8 @@ def load_recipe(storage: _Reader, bucket: str, recipe: str) -> RecipeSpec:
     The cache is keyed by bucket and key, not just "the recipe": locally several functions (and stacks in
     tests) share one process. A recipe is republished only by a stack update, which starts new containers.
     """
+    if not recipe:
+        raise RecipeError("no recipe configured: set RECIPE (the template's Recipe parameter)")
     key = recipe_key(recipe)
     with _lock:
         cached = _cache.get((bucket, key))

@@ -34,7 +34,7 @@ class Settings(BaseModel):
     training_instance_type: str = "ml.m5.large"
     use_spot_training: bool = False
     max_training_seconds: int = 3600
-    recipe: str = "sentiment"
+    recipe: str = ""  # the template's Recipe parameter: the task (recipes/<Recipe>/recipe.json in the artifact bucket)
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     bootstrap_samples: int = Field(default=2000, ge=100, le=100_000)
 
