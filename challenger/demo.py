@@ -202,7 +202,7 @@ def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
     )
     for error in traffic.errors[:3]:
         print(f"  ! {error}")
-    show_comparison(target, int(second.get("version") or 2))
+    show_comparison(target, int(str(second.get("version") or 2)))
 
     step("3. Drop a bad file: the run must fail with the precise reason, and the champion keeps serving")
     bad = push_and_wait(target, sample.bad)

@@ -300,7 +300,6 @@ class ModelVersion(Model):
     n_train: int | None = None  # rows the model trained on, and was evaluated on (after the stable split)
     n_test: int | None = None
     training_seconds: int | None = None
-    artifact_sha256: str | None = None  # of model.tar.gz; deployment refuses an artifact that differs
     verdict: Verdict | None = None  # the promotion policy's verdict, rule by rule (CompareWithChampion)
     model_name: str | None = None
     endpoint_config_name: str | None = None

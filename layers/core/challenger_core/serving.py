@@ -154,11 +154,14 @@ def predict(
     champion = registry.get_champion()
     if champion is None:
         raise NoModelLiveError("no model is live yet: drop training data into the data bucket and wait for a run")
-    raw = sagemaker.invoke(settings.endpoint_name, json.dumps({"instances": instances}).encode())
+    raw, variant = sagemaker.invoke_with_variant(settings.endpoint_name, json.dumps({"instances": instances}).encode())
+    # The variant that answered names its version (deployment.variant_name): during a blue/green swap that may
+    # be the outgoing or the incoming model, whatever the champion pointer says at this instant.
+    served = version_of_variant(variant) or champion.version
     try:
         answer: dict[str, Any] = json.loads(raw)
         checked = [prediction_model(recipe).model_validate(p).model_dump() for p in answer["predictions"]]
-        return PredictResponse(predictions=checked, model_version=champion.version)
+        return PredictResponse(predictions=checked, model_version=served)
     except (ValueError, KeyError, TypeError) as exc:
         raise ServiceError(
             f"the endpoint answered something that is not a prediction: {clip(repr(raw[:200]), 240)}"

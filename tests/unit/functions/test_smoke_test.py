@@ -6,8 +6,6 @@ import io
 import json
 import tarfile
 
-import pytest
-
 from challenger_core.errors import ServiceError
 from challenger_core.smoke import compare_predictions
 from tests.support.fake_sagemaker import GOLDEN_INSTANCES, fake_predict, tar_gz
