@@ -52,7 +52,9 @@ def test_predict_refuses_an_answer_without_the_recipes_prediction_fields(
 ) -> None:
     live_model(stack)
     monkeypatch.setattr(
-        stack.sagemaker, "invoke", lambda *_args, **_kw: json.dumps({"predictions": [{"label": 1}] * 2}).encode()
+        stack.sagemaker,
+        "invoke_with_variant",
+        lambda *_args, **_kw: (json.dumps({"predictions": [{"label": 1}] * 2}).encode(), None),
     )
     status, _body = call(stack, load_event("api", "predict"))
     assert status == 502
