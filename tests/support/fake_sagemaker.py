@@ -248,7 +248,6 @@ class FakeSageMaker:
     def invoke_with_variant(
         self, endpoint_name: str, body: bytes, content_type: str = "application/json"
     ) -> tuple[bytes, str | None]:
-        self.calls.append(f"InvokeEndpoint {endpoint_name}")
         if self.invoke_failures:
             raise self.invoke_failures.pop(0)
         if self.invoke_error:
