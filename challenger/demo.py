@@ -52,7 +52,8 @@ class SampleData:
         features = [f["name"] for f in json.loads((folder / "recipe.json").read_text())["schema"]["features"]]
         with (data / "train_v1.csv").open(newline="") as file:
             rows = list(itertools.islice(csv.DictReader(file), 3))
-        bad = sorted(data.glob("bad_*.csv"))
+        # A missing column shows the clearest reason; any other bad sample will do.
+        bad = sorted(data.glob("bad_*.csv"), key=lambda path: (path.name != "bad_missing_column.csv", path.name))
         if not bad:
             raise CliError(f"recipes/{recipe}/data has no bad_*.csv for the demo's third step")
         return cls(
