@@ -3,7 +3,8 @@
 Runs, each in its own process (so one's imports and caches do not help another), in this order:
 
 1. ``bench_model.py`` — ``model_fn`` load, one record and a batch of 100 vs scikit-learn, identical predictions;
-2. ``bench_startup.py`` — endpoint cold start vs interpreter + serving imports, Lambda init vs ``import boto3``;
+2. ``bench_startup.py`` — endpoint cold start vs interpreter + serving imports, and Lambda init vs ``import boto3``
+   unless ``bench_lambda_init.py`` is there, which then measures it;
 3. ``bench_validate.py`` — ValidateData's peak memory at 1×, 10×, 100× the sample;
 4. ``bench_pipeline.py`` — local drop → LIVE, phase by phase.
 
@@ -110,7 +111,7 @@ def startup_rows(result: dict[str, Any]) -> list[Row]:
                 e["ratio"] <= RATIO_TARGET,
             )
         )
-    for name, r in result.get("lambda", {}).items():
+    for name, r in result.get("lambda", {}).items():  # measured here only without bench_lambda_init.py
         rows.append(
             (
                 f"Lambda init, {name}",
@@ -121,6 +122,20 @@ def startup_rows(result: dict[str, Any]) -> list[Row]:
             )
         )
     return rows
+
+
+def lambda_init_rows(result: dict[str, Any]) -> list[Row]:
+    """bench_lambda_init.py's results (the import timed inside the child, vs `import boto3`)."""
+    return [
+        (
+            f"Lambda init, {r['function']}",
+            f"{r['init_ms']:.0f} ms",
+            f"`import boto3` {r['import_boto3_ms']:.0f} ms ({r['ratio']:.2f}×)",
+            f"≤ {RATIO_TARGET}×",
+            r["ratio"] <= RATIO_TARGET,
+        )
+        for r in result.get("functions", [])
+    ]
 
 
 def validate_rows(result: dict[str, Any]) -> list[Row]:
@@ -198,11 +213,14 @@ def table(rows: list[Row]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".cache" / "bench")
-    parser.add_argument("--only", nargs="*", default=None, help="model startup validate pipeline (default: all)")
+    parser.add_argument("--only", nargs="*", default=None, help="some of: model startup lambda_init validate pipeline")
     args = parser.parse_args(argv)
+    # Lambda init has its own benchmark when bench_lambda_init.py is there; bench_startup.py measures it otherwise.
+    own_lambda_bench = (BENCH / "bench_lambda_init.py").is_file()
     plan = {
         "model": ("bench_model.py", ["--data-dir", str(args.data_dir)]),
-        "startup": ("bench_startup.py", []),
+        "startup": ("bench_startup.py", ["--no-lambda"] if own_lambda_bench else []),
+        **({"lambda_init": ("bench_lambda_init.py", [])} if own_lambda_bench else {}),
         "validate": ("bench_validate.py", []),
         "pipeline": ("bench_pipeline.py", ["--ab", "1"]),
     }
@@ -215,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = [
         *model_rows(runs.get("model", {}).get("result", {})),
         *startup_rows(runs.get("startup", {}).get("result", {})),
+        *lambda_init_rows(runs.get("lambda_init", {}).get("result", {})),
         *validate_rows(runs.get("validate", {}).get("result", {})),
         *pipeline_rows(runs.get("pipeline", {}).get("result", {})),
     ]
