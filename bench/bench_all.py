@@ -243,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "arch": platform.machine(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "load_average_1min": {"min": min(loads), "median": statistics.median(loads), "max": max(loads)},
+        "load_average_1min": {"min": min(loads), "median": round(statistics.median(loads), 1), "max": max(loads)},
         "per_benchmark": {
             n: {k: r[k] for k in ("load_before", "load_after", "seconds", "exit")} for n, r in runs.items()
         },
