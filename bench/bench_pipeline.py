@@ -140,11 +140,12 @@ def deployment_steps(cloud: Any) -> list[dict[str, Any]]:
 
 
 def measure(*, with_empty_requirements: bool = False) -> dict[str, Any]:
+    from challenger.local import provision  # noqa: PLC0415
     from challenger.local.cloud import LocalCloud  # noqa: PLC0415
-    from challenger.local.provision import _bundle  # noqa: PLC0415
 
-    # The "before" of the A/B: the bundle as it was, with the sentiment recipe's comment-only requirements.txt.
-    bundle = _bundle()
+    # The "before" of the A/B: the bundle as it was, with the sentiment recipe's comment-only requirements.txt. The
+    # local cloud publishes through the recipe publisher's code, which loads recipes/kit/bundle.py once.
+    bundle = provision._publisher()._bundle_module()
     original = bundle.names_requirements
     bundle.names_requirements = (lambda _path: True) if with_empty_requirements else original
 
