@@ -58,6 +58,8 @@ class ContainerSpec:
     environment: dict[str, str]
     image: str = ""
     serverless_config: dict[str, Any] = field(default_factory=dict)
+    # The configuration's production variant: InvokeEndpoint names it (InvokedProductionVariant) in each answer.
+    variant_name: str = "AllTraffic"
 
     def to_json(self) -> dict[str, Any]:
         """The persisted form (state.json)."""
@@ -68,6 +70,7 @@ class ContainerSpec:
             "Environment": self.environment,
             "Image": self.image,
             "ServerlessConfig": self.serverless_config,
+            "VariantName": self.variant_name,
         }
 
     @classmethod
@@ -80,6 +83,7 @@ class ContainerSpec:
             environment=dict(data["Environment"]),
             image=data.get("Image", ""),
             serverless_config=dict(data.get("ServerlessConfig") or {}),
+            variant_name=data.get("VariantName", "AllTraffic"),
         )
 
 

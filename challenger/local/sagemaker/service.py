@@ -534,6 +534,7 @@ class LocalSageMaker:
             environment={str(k): str(v) for k, v in (container.get("Environment") or {}).items()},
             image=str(container.get("Image", "")),
             serverless_config=dict(variant["ServerlessConfig"]),
+            variant_name=str(variant.get("VariantName", VARIANT_NAME)),
         )
 
     # Endpoints ----------------------------------------------------------------------------------
@@ -691,6 +692,17 @@ class LocalSageMaker:
     # Runtime ------------------------------------------------------------------------------------
     def handle_invoke(self, endpoint_name: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, str | None]:
         """InvokeEndpoint: proxy to the endpoint's current backend; returns (body, content type)."""
+        payload, content_type, _ = self.handle_invoke_variant(endpoint_name, body, headers)
+        return payload, content_type
+
+    def handle_invoke_variant(
+        self, endpoint_name: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[bytes, str | None, str]:
+        """InvokeEndpoint: (body, content type, the production variant of the config that answered).
+
+        SageMaker names the variant that served each request in InvokedProductionVariant; during a blue/green
+        swap that is blue's or green's, whichever backend took the request.
+        """
         transient = self._take_fault("invoke_transient")
         if transient is not None:
             raise service_unavailable(transient)
@@ -721,7 +733,7 @@ class LocalSageMaker:
             backend.release()
         if status >= 400:
             raise self._model_error(endpoint_name, status, payload)
-        return payload, content_type
+        return payload, content_type, backend.spec.variant_name
 
     def _cold_start_delay(self, backend: BackendLike) -> float:
         """Seconds this invocation waits for the instance (called under the lock).
@@ -943,7 +955,7 @@ def _validate_serverless(variant: Document) -> None:
 
 def _variant_summary(spec: ContainerSpec) -> Document:
     return {
-        "VariantName": VARIANT_NAME,
+        "VariantName": spec.variant_name,
         "DeployedImages": [{"SpecifiedImage": spec.image, "ResolvedImage": spec.image}],
         "CurrentWeight": 1.0,
         "DesiredWeight": 1.0,
@@ -1001,7 +1013,7 @@ def _control(service: LocalSageMaker, target: str, body: bytes) -> Response:
 def _invoke(service: LocalSageMaker, endpoint_name: str, request: Request) -> Response:
     headers = {name: value for name in _FORWARDED_HEADERS if (value := request.headers.get(name)) is not None}
     try:
-        payload, content_type = service.handle_invoke(endpoint_name, request.get_data(), headers)
+        payload, content_type, variant = service.handle_invoke_variant(endpoint_name, request.get_data(), headers)
     except ApiError as exc:
         # rest-json: botocore takes the code from x-amzn-ErrorType and the modeled members from the body.
         document = {"Message" if exc.code == "ModelError" else "message": exc.message, **exc.fields}
@@ -1010,7 +1022,7 @@ def _invoke(service: LocalSageMaker, endpoint_name: str, request: Request) -> Re
         logger.exception("InvokeEndpoint %s failed", endpoint_name)
         return _json(500, {"message": str(exc)}, "application/json", {"x-amzn-ErrorType": "InternalFailure"})
     return _response(
-        200, payload, content_type or "application/json", {"x-Amzn-Invoked-Production-Variant": VARIANT_NAME}
+        200, payload, content_type or "application/json", {"x-Amzn-Invoked-Production-Variant": variant}
     )
 
 

@@ -512,3 +512,21 @@ def test_a_transform_job_needs_an_existing_model_and_a_unique_name(transformer: 
     assert duplicate.code == "ResourceInUse"
     unknown = error_of(sm, "DescribeTransformJob", TransformJobName="tj-none")
     assert unknown.code == "ValidationException"
+
+
+# InvokedProductionVariant: the variant of the config that answered ---------------------------------------------
+def test_each_answer_names_the_variant_of_the_config_that_served_it(sm: LocalSageMaker) -> None:
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html:
+    # InvokedProductionVariant, "Identifies the production variant that was invoked". Challenger names each
+    # config's variant after its version, so /predict reports the version that answered, also mid-swap.
+    call(sm, "CreateModel", ModelName="m7", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://b/m"})
+    call(
+        sm,
+        "CreateEndpointConfig",
+        EndpointConfigName="cfg-v7",
+        ProductionVariants=[{"VariantName": "v7", "ModelName": "m7", "ServerlessConfig": serverless()}],
+    )
+    call(sm, "CreateEndpoint", EndpointName="ep", EndpointConfigName="cfg-v7")
+    wait_status(sm, "ep", "InService")
+    assert sm.handle_invoke_variant("ep", b"{}", {"Content-Type": "application/json"})[2] == "v7"
+    assert call(sm, "DescribeEndpoint", EndpointName="ep")["ProductionVariants"][0]["VariantName"] == "v7"
