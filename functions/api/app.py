@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import html
 import json
 import os
@@ -40,7 +41,6 @@ from aws_lambda_powertools.event_handler.openapi.types import (
     OpenAPIResponseContentSchema,
 )
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, ValidationError
 
@@ -68,7 +68,7 @@ registry = Registry(client("dynamodb"), settings.models_table)
 sagemaker = SageMaker(client("sagemaker"), client("sagemaker-runtime", API_RUNTIME))
 workflow = Workflow(client("stepfunctions"))
 storage = Storage(client("s3"))
-secrets = parameters.SecretsProvider(boto3_client=client("secretsmanager"))
+secretsmanager = client("secretsmanager")
 
 CONSOLE_PREFIX = "/console"
 OPERATOR_PREFIX = "/operator"
@@ -618,8 +618,16 @@ def _operator() -> audit.Caller:
 
 
 # Approval links ----------------------------------------------------------------------------------
+@functools.cache
+def _secrets() -> Any:
+    # Only the approval links need the key: Powertools' parameters utility is imported on that path, not at init.
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+
+    return parameters.SecretsProvider(boto3_client=secretsmanager)
+
+
 def _approval_key() -> bytes:
-    return str(secrets.get(settings.approval_secret_arn, max_age=300)).encode()
+    return str(_secrets().get(settings.approval_secret_arn, max_age=300)).encode()
 
 
 def _page(status: int, title: str, body: str) -> Response[str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,7 +19,15 @@ from challenger_core.settings import get_settings
 settings = get_settings()
 registry = Registry(client("dynamodb"), settings.models_table)
 notifier = Notifier(client("sns"), settings.topic_arn)
-secrets = parameters.SecretsProvider(boto3_client=client("secretsmanager"))
+secretsmanager = client("secretsmanager")
+
+
+@functools.cache
+def _secrets() -> Any:
+    # Built on first use: Powertools' provider tags (and so builds) the client when it is constructed.
+    from aws_lambda_powertools.utilities import parameters  # noqa: PLC0415
+
+    return parameters.SecretsProvider(boto3_client=secretsmanager)
 
 
 class ApprovalRequest(Model):
@@ -32,7 +40,7 @@ class ApprovalRequest(Model):
 @metrics.log_metrics
 @event_parser(model=ApprovalRequest)
 def lambda_handler(event: ApprovalRequest, context: LambdaContext) -> dict[str, Any]:
-    key = str(secrets.get(settings.approval_secret_arn, max_age=300)).encode()
+    key = str(_secrets().get(settings.approval_secret_arn, max_age=300)).encode()
     approval = approvals.request_approval(
         event.training, event.task_token, registry=registry, notifier=notifier, key=key, settings=settings
     )
