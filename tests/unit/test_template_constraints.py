@@ -10,6 +10,7 @@ import pytest
 from challenger.local.template import LocalTemplate
 
 TEMPLATE = LocalTemplate()
+LAYER = "AWSLambdaPowertoolsPythonV3-python313-arm64"
 
 
 def allowed(parameter: str, value: str) -> bool:
@@ -30,7 +31,7 @@ def allowed(parameter: str, value: str) -> bool:
         ("CognitoDomainPrefix", "-acme", False),
         ("CognitoDomainPrefix", "a" * 64, False),
         ("PowertoolsLayerArn", "", True),
-        ("PowertoolsLayerArn", "arn:aws:lambda:eu-south-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:18", True),
+        ("PowertoolsLayerArn", f"arn:aws:lambda:eu-south-2:017000801446:layer:{LAYER}:18", True),
         ("PowertoolsLayerArn", "AWSLambdaPowertoolsPythonV3", False),
     ],
 )  # fmt: skip

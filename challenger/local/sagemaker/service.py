@@ -1021,9 +1021,7 @@ def _invoke(service: LocalSageMaker, endpoint_name: str, request: Request) -> Re
     except Exception as exc:
         logger.exception("InvokeEndpoint %s failed", endpoint_name)
         return _json(500, {"message": str(exc)}, "application/json", {"x-amzn-ErrorType": "InternalFailure"})
-    return _response(
-        200, payload, content_type or "application/json", {"x-Amzn-Invoked-Production-Variant": variant}
-    )
+    return _response(200, payload, content_type or "application/json", {"x-Amzn-Invoked-Production-Variant": variant})
 
 
 def _fault(service: LocalSageMaker, body: bytes) -> Response:
