@@ -1,17 +1,20 @@
 """Powertools Logger, Tracer and Metrics, configured once (service name and namespace from Globals).
 
 Tracing costs nothing where it is off: Powertools' `Tracer()` imports the X-Ray SDK (~0.3-0.4 s of every cold
-start on this kind of machine) even when disabled, so where Powertools would disable it anyway the handlers get
-a pass-through stand-in instead, and the SDK is never imported.
+start on this kind of machine) even when disabled. Where Powertools would disable tracing anyway, the Tracer gets
+a provider that records nothing, so its decorators work unchanged and the SDK is never imported.
 """
 
 from __future__ import annotations
 
+import contextlib
+import numbers
 import os
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Generator, Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 from pydantic import BaseModel
 
 
@@ -24,20 +27,34 @@ def tracing_off(environ: os._Environ[str] | dict[str, str] = os.environ) -> bool
     return disabled or not in_lambda or emulated
 
 
-class Untraced:
-    """What the handlers use of `Tracer` (its decorators), doing nothing: tracing is off here."""
+class _Segment(BaseSegment):
+    def close(self, end_time: int | None = None) -> None: ...
+    def add_subsegment(self, subsegment: Any) -> None: ...
+    def remove_subsegment(self, subsegment: Any) -> None: ...
+    def put_annotation(self, key: str, value: str | numbers.Number | bool) -> None: ...
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None: ...
+    def add_exception(self, exception: BaseException, stack: list[Any], remote: bool = False) -> None: ...
 
-    disabled = True
 
-    def capture_lambda_handler(self, lambda_handler: Callable[..., Any] | None = None, **_: Any) -> Any:
-        return lambda_handler if lambda_handler is not None else (lambda handler: handler)
+class Untraced(BaseProvider):
+    """A tracing provider that records nothing (and needs no X-Ray SDK)."""
 
-    def capture_method(self, method: Callable[..., Any] | None = None, **_: Any) -> Any:
-        return method if method is not None else (lambda wrapped: wrapped)
+    @contextlib.contextmanager
+    def in_subsegment(self, name: str = "", **kwargs: Any) -> Generator[BaseSegment]:
+        yield _Segment()
+
+    @contextlib.asynccontextmanager
+    async def in_subsegment_async(self, name: str = "", **kwargs: Any) -> AsyncGenerator[BaseSegment]:
+        yield _Segment()
+
+    def put_annotation(self, key: str, value: str | numbers.Number | bool) -> None: ...
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None: ...
+    def patch(self, modules: Sequence[str]) -> None: ...
+    def patch_all(self) -> None: ...
 
 
 logger = Logger()
-tracer: Tracer | Untraced = Untraced() if tracing_off() else Tracer()
+tracer = Tracer(disabled=True, provider=Untraced()) if tracing_off() else Tracer()
 metrics = Metrics()
 
 
