@@ -379,6 +379,11 @@ def wait_for_polls(page: Page, count: int = 2) -> None:
 
 def test_a_version_page_shows_what_was_measured_and_where_it_came_from(dashboard: Page, target: Target) -> None:
     v2 = target.call("GET", "/models/2")
+    # Charts by training time instead of version number, and back.
+    dashboard.get_by_label("training time").check()
+    expect(dashboard.get_by_test_id("chart-canvas-f1")).to_have_attribute("aria-label", re.compile(r"by training time"))
+    dashboard.get_by_label("version", exact=True).check()
+    expect(dashboard.get_by_test_id("chart-canvas-f1")).to_have_attribute("aria-label", re.compile(r"by version"))
     dashboard.get_by_test_id("model-row").filter(has_text="v2").get_by_test_id("version-link").click()
     assert dashboard.url.endswith("#/versions/2")  # linkable
     expect(dashboard.get_by_test_id("detail-title")).to_have_text("Model version 2")
