@@ -381,12 +381,20 @@ def _upstream(exc: ServiceError) -> Response[dict[str, str]]:
 
 
 # Operations --------------------------------------------------------------------------------------
+class Prediction(BaseModel):
+    """The recipe's prediction record: its fields and types, and the meaning of `score` (shown by the dashboard)."""
+
+    fields: dict[str, str]
+    score: str
+
+
 class Health(BaseModel):
     """The API answers, which version serves, and the promotion policy in force."""
 
     status: str
     champion_version: int | None
     policy: operations.PromotionPolicy
+    prediction: Prediction = Field(description="the prediction record and what its score means (the recipe's)")
 
 
 VersionPath = Annotated[int, Path(ge=1, le=operations.MAX_VERSION, description="model version")]
@@ -401,10 +409,12 @@ ApprovalIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", descripti
 @app.get("/health", summary="Health", description="Whether the API answers and which version is live.")
 def health() -> Health:
     champion = registry.get_champion()
+    recipe = _recipe()
     return Health(
         status="ok",
         champion_version=champion.version if champion else None,
-        policy=operations.promotion_policy(settings, _recipe()),
+        policy=operations.promotion_policy(settings, recipe),
+        prediction=Prediction(fields=dict(recipe.prediction.fields), score=recipe.prediction.score),
     )
 
 

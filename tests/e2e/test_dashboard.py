@@ -162,6 +162,8 @@ def test_first_model_waits_for_approval_then_goes_live(dashboard: Page, target: 
     dashboard.get_by_test_id("predict-submit").click()
     expect(dashboard.get_by_test_id("predict-version")).to_have_text("v1")
     expect(dashboard.get_by_test_id("prediction-label_name")).to_have_text("positive")
+    score_heading = dashboard.get_by_test_id("score-heading")
+    expect(score_heading).to_have_text("Score: probability of the positive class (positive)")
     score = float(dashboard.get_by_test_id("prediction-score").inner_text())
     assert 0.5 < score <= 1.0
 
@@ -185,12 +187,23 @@ def test_a_better_model_is_approved_against_the_champion(dashboard: Page, target
     card = dashboard.get_by_test_id("approval-card")
     expect(card).to_have_attribute("data-version", "2", timeout=RUN_TIMEOUT)
     expect(card).to_contain_text("Challenger v2 vs champion v1")
-    # Side by side: the numbers are the registry's, not the dashboard's guess.
-    v1, v2 = (target.call("GET", f"/models/{v}")["metrics"] for v in (1, 2))
+    # Side by side: the registry's numbers, not the dashboard's guess. When the training job scored both models on
+    # the same rows, those paired numbers are shown, with the interval of the difference.
+    record = target.call("GET", "/models/2")
+    paired = record.get("comparison")
+    v2 = paired["challenger_metrics"] if paired else record["metrics"]
+    v1 = paired["champion_metrics"] if paired else target.call("GET", "/models/1")["metrics"]
     for metric in ("accuracy", "f1", "roc_auc"):
         row = card.get_by_test_id(f"compare-{metric}")
         expect(row.get_by_test_id("challenger-value")).to_have_text(f"{v2[metric]:.3f}")
         expect(row.get_by_test_id("champion-value")).to_have_text(f"{v1[metric]:.3f}")
+        if paired:
+            low, high = (paired["differences"][metric][end] for end in ("low", "high"))
+            expect(row.get_by_test_id("ci")).to_contain_text(f"{abs(low):.3f}")
+            expect(row.get_by_test_id("ci")).to_contain_text(f"{abs(high):.3f}")
+    if paired:
+        expect(card.get_by_test_id("paired-note")).to_contain_text(f"same {paired['rows']} unseen rows")
+        expect(card.get_by_test_id("approval-verdict")).to_contain_text("pass")
 
     # The README's picture: two versions charted, the challenger waiting with its comparison, the run's steps.
     expect(chart(dashboard, "f1")).to_have_attribute("data-versions", "1,2")

@@ -27,6 +27,7 @@ def test_health_reports_the_champion(stack: Stack) -> None:
     status, body = call(stack, load_event("api", "health"))
     assert (status, body["status"], body["champion_version"]) == (200, "ok", None)
     assert body["policy"]["approval_mode"] == stack.env.get("APPROVAL_MODE", "auto")
+    assert body["prediction"]["score"] == "probability of the positive class (positive)"  # the recipe's words
     live_model(stack)
     assert call(stack, load_event("api", "health"))[1]["champion_version"] == 3
 
