@@ -13,7 +13,7 @@ from challenger_core.registry import Registry
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import evaluation, tar_gz
 from tests.support.lambda_context import context
-from tests.support.recipes import bundled
+from tests.support.recipes import bundled, recipe_json, tabular
 from tests.support.stack import Stack
 
 GOOD_CSV = "review_text,sentiment\n" + "".join(
@@ -331,3 +331,22 @@ def test_failed_run_stops_its_still_running_training_job(stack: Stack) -> None:
     assert stack.sagemaker.calls[-1] == f"StopTrainingJob {state['training']['job_name']}"
     assert registry(stack).get_model(1).status is ModelStatus.FAILED
     assert registry(stack).get_run(state["run"]["run_id"]).error == "the training job did not finish in time"
+
+
+def test_validate_data_follows_the_stacks_recipe(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECIPE", "plants")
+    stack.s3.put_object(
+        Bucket=stack.env["ARTIFACT_BUCKET"], Key="recipes/plants/recipe.json", Body=recipe_json(tabular())
+    )
+    rows = "".join(f"{10 + i},{('clay', 'sand', 'loam')[i % 3]},row {i},{'abc'[i % 3]}\n" for i in range(9))
+    stack.put_data("incoming/reviews/train.csv", ("height,soil,note,species\n" + rows).encode())
+    stack.put_data(
+        "incoming/reviews/test.csv",
+        ("height,soil,note,species\n" + "".join(rows.splitlines(keepends=True)[:3])).encode(),
+    )
+    state = invoke(stack, "validate_data", load_event("validate_data", "uploaded"))
+    assert state["manifest"]["class_counts"] == {"alpha": 3, "beta": 3, "gamma": 3}
+    # The bundled recipe's columns are now the wrong ones.
+    stack.put_data("incoming/reviews/train.csv", GOOD_CSV.encode())
+    with pytest.raises(DataValidationError, match="missing column\\(s\\) 'height', 'soil', 'note', 'species'"):
+        invoke(stack, "validate_data", load_event("validate_data", "uploaded"))
