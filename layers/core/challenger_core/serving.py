@@ -111,7 +111,7 @@ def prediction_model(recipe: RecipeSpec) -> type[BaseModel]:
     def build(spec: RecipeSpec) -> type[BaseModel]:
         fields: dict[str, Any] = {name: (_PYTHON_TYPES[kind], ...) for name, kind in spec.prediction.fields.items()}
         return create_model(
-            "Prediction",
+            "PredictionRecord",  # not "Prediction": a component of that name may exist in the API's document
             __config__=ConfigDict(extra="allow"),
             __doc__=f"A prediction of the {spec.name} recipe"
             + (f"; score: {spec.prediction.score}" if spec.prediction.score else ""),

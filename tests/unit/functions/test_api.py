@@ -122,7 +122,11 @@ def test_the_openapi_document_shows_the_recipes_records(stack: Stack, monkeypatc
     _, document = call(stack, load_event("api", "openapi"))
     schemas = document["components"]["schemas"]
     assert schemas["Instance"]["properties"]["review_text"]["maxLength"] == 20000
-    assert schemas["Prediction"]["required"] == ["label", "label_name", "score"]
+    assert schemas["PredictionRecord"]["required"] == ["label", "label_name", "score"]
+    assert schemas["PredictResponse"]["properties"]["predictions"]["items"] == {
+        "$ref": "#/components/schemas/PredictionRecord"
+    }
+    assert set(schemas["Prediction"]["properties"]) == {"fields", "score"}  # /health's, left alone
     instances = schemas["PredictRequest"]["properties"]["instances"]["items"]["anyOf"]
     assert {"$ref": "#/components/schemas/Instance"} in instances
     assert any(item.get("type") == "string" for item in instances)  # the shorthand
