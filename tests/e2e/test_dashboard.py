@@ -107,6 +107,11 @@ def save_screenshot(page: Page) -> None:
     page.screenshot(path=str(SCREENSHOT), full_page=True)
 
 
+def signed(value: float) -> str:
+    """A difference as the dashboard prints it (+0.012, −0.004, ±0.000)."""
+    return f"{'+' if value > 0 else '−' if value < 0 else '±'}{abs(value):.3f}"
+
+
 def chart(page: Page, metric: str) -> Locator:
     return page.get_by_test_id(f"chart-{metric}")
 
@@ -187,23 +192,19 @@ def test_a_better_model_is_approved_against_the_champion(dashboard: Page, target
     card = dashboard.get_by_test_id("approval-card")
     expect(card).to_have_attribute("data-version", "2", timeout=RUN_TIMEOUT)
     expect(card).to_contain_text("Challenger v2 vs champion v1")
-    # Side by side: the registry's numbers, not the dashboard's guess. When the training job scored both models on
-    # the same rows, those paired numbers are shown, with the interval of the difference.
-    record = target.call("GET", "/models/2")
-    paired = record.get("comparison")
-    v2 = paired["challenger_metrics"] if paired else record["metrics"]
-    v1 = paired["champion_metrics"] if paired else target.call("GET", "/models/1")["metrics"]
+    # Side by side on the same unseen rows (the training job's paired comparison, which every challenger of a live
+    # champion has): the registry's numbers and intervals, not the dashboard's guess.
+    paired = target.call("GET", "/models/2")["comparison"]
+    assert paired is not None
+    assert paired["champion_version"] == 1
+    expect(card.get_by_test_id("paired-note")).to_contain_text(f"the same {paired['rows']} unseen rows")
     for metric in ("accuracy", "f1", "roc_auc"):
         row = card.get_by_test_id(f"compare-{metric}")
-        expect(row.get_by_test_id("challenger-value")).to_have_text(f"{v2[metric]:.3f}")
-        expect(row.get_by_test_id("champion-value")).to_have_text(f"{v1[metric]:.3f}")
-        if paired:
-            low, high = (paired["differences"][metric][end] for end in ("low", "high"))
-            expect(row.get_by_test_id("ci")).to_contain_text(f"{abs(low):.3f}")
-            expect(row.get_by_test_id("ci")).to_contain_text(f"{abs(high):.3f}")
-    if paired:
-        expect(card.get_by_test_id("paired-note")).to_contain_text(f"same {paired['rows']} unseen rows")
-        expect(card.get_by_test_id("approval-verdict")).to_contain_text("pass")
+        expect(row.get_by_test_id("challenger-value")).to_have_text(f"{paired['challenger_metrics'][metric]:.3f}")
+        expect(row.get_by_test_id("champion-value")).to_have_text(f"{paired['champion_metrics'][metric]:.3f}")
+        low, high = (paired["differences"][metric][end] for end in ("low", "high"))
+        expect(row.get_by_test_id("ci")).to_have_text(f"[{signed(low)}, {signed(high)}]")
+    expect(card.get_by_test_id("approval-verdict")).to_contain_text("pass")
 
     # The README's picture: two versions charted, the challenger waiting with its comparison, the run's steps.
     expect(chart(dashboard, "f1")).to_have_attribute("data-versions", "1,2")
