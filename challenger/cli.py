@@ -11,6 +11,8 @@ challenger audit [--limit N]
 challenger predict TEXT [TEXT ...]
 challenger outbox [ID]                      (local cloud only)
 challenger recipe new NAME                  (scaffold recipes/NAME/ with sample data and tests)
+challenger drift check                      (the champion's recent captures against its training baseline)
+challenger batch score FILE [--name NAME]   (score a CSV with the champion; waits and downloads the result)
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -91,6 +94,8 @@ class Target:
     s3: Any
     outbox_dir: Path | None = None
     operator_auth: requests.auth.AuthBase | None = None
+    aws: Callable[[str], Any] | None = None  # a boto3 client for the stack's region and endpoints
+    resource: Callable[[str], str] | None = None  # a template logical id → its physical name
 
     def call(
         self, method: str, path: str, body: Any = None, *, ok: Sequence[int] = (200, 202), operator: bool = False
@@ -130,6 +135,17 @@ def local_target(state_dir: Path = STATE_DIR) -> Target:
         aws_access_key_id="local",
         aws_secret_access_key="local",  # noqa: S106 — moto's dummy credentials
     )
+
+    def aws(service: str) -> Any:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=info["endpoint_url"],
+            region_name=info["region"],
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 — moto's dummy credentials
+        )
+
+    names = {"BatchPipeline": f"{info['stack_name']}-batch"}
     return Target(
         info["api_url"],
         info["api_key"],
@@ -137,6 +153,8 @@ def local_target(state_dir: Path = STATE_DIR) -> Target:
         s3,
         Path(info["outbox_dir"]),
         operator_auth=BearerToken(info["console_token"]),
+        aws=aws,
+        resource=lambda logical_id: names.get(logical_id, f"{info['stack_name']}-{logical_id}"),
     )
 
 
@@ -149,8 +167,20 @@ def stack_target(stack: str) -> Target:
     api_url = outputs["ApiUrl"].rstrip("/")
     # https://<id>.execute-api.<region>.amazonaws.com/<stage>: sign for the API's own region.
     region = api_url.split(".execute-api.")[-1].split(".")[0] if ".execute-api." in api_url else session.region_name
+    cloudformation = boto3.client("cloudformation")
+
+    def resource(logical_id: str) -> str:
+        found = cloudformation.describe_stack_resource(StackName=stack, LogicalResourceId=logical_id)
+        return str(found["StackResourceDetail"]["PhysicalResourceId"])
+
     return Target(
-        api_url, key, outputs["DataBucketName"], boto3.client("s3"), operator_auth=SigV4(session, str(region))
+        api_url,
+        key,
+        outputs["DataBucketName"],
+        boto3.client("s3"),
+        operator_auth=SigV4(session, str(region)),
+        aws=boto3.client,  # type: ignore[arg-type]
+        resource=resource,
     )
 
 
@@ -356,6 +386,70 @@ def outbox(target: Target, message_id: str | None) -> None:
     print_table(("id", "date", "subject"), [(m.id[:12], str(m.date), m.subject) for m in messages])
 
 
+def drift_check(target: Target) -> dict[str, Any]:
+    """Run the drift check now (DriftCheckFunction, as its schedule would) and print its verdict."""
+    assert target.aws is not None
+    assert target.resource is not None
+    response = target.aws("lambda").invoke(FunctionName=target.resource("DriftCheckFunction"), Payload=b"{}")
+    result: dict[str, Any] = json.loads(response["Payload"].read())
+    if response.get("FunctionError"):
+        raise CliError(f"the drift check failed: {result.get('errorMessage', result)}")
+    if not result.get("checked"):
+        print(f"no drift check: {result.get('reason')}")
+    elif result.get("skipped"):
+        print(f"v{result['version']}: no verdict: {result['skipped']}")
+    else:
+        verdict = "DRIFT" if result["alert"] else "no drift"
+        print(f"v{result['version']}: {verdict} (largest PSI {result['score']:.3f}); action: {result['action']}")
+    return result
+
+
+def batch_score(target: Target, file: Path, name: str, out: Path | None, *, timeout: float = 900) -> Path:
+    """Upload a CSV to batch/<name>.csv, follow its BatchPipeline execution, download the scored file."""
+    assert target.aws is not None
+    assert target.resource is not None
+    if not file.is_file():
+        raise CliError(f"{file} is not a file")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}", name):
+        raise CliError(f"batch name {name!r} must be 1-60 letters, digits, '-' or '_' (use --name)")
+    sfn = target.aws("stepfunctions")
+    pipeline = sfn.describe_state_machine(
+        stateMachineArn=_state_machine_arn(target, sfn, target.resource("BatchPipeline"))
+    )["stateMachineArn"]
+    before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=pipeline)["executions"]}
+    key = f"batch/{name}.csv"
+    target.s3.upload_file(str(file), target.data_bucket, key)
+    print(f"uploaded {file} → s3://{target.data_bucket}/{key}; scoring with the champion…")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for execution in sfn.list_executions(stateMachineArn=pipeline)["executions"]:
+            if execution["executionArn"] in before or execution["status"] == "RUNNING":
+                continue
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            if key not in described.get("input", ""):
+                continue
+            if described["status"] != "SUCCEEDED":
+                raise CliError(f"batch {name} {described['status']}: {described.get('cause', '')}")
+            result = json.loads(described["output"])["result"]
+            destination = out or file.with_name(f"{file.stem}.out.csv")
+            bucket, result_key = result["output_uri"][len("s3://") :].split("/", 1)
+            target.s3.download_file(bucket, result_key, str(destination))
+            print(f"{result['rows']} row(s) scored by v{result['version']} → {destination}")
+            return destination
+        time.sleep(1)
+    raise CliError(f"batch {name} not finished after {timeout:.0f}s")
+
+
+def _state_machine_arn(target: Target, sfn: Any, name: str) -> str:
+    if name.startswith("arn:"):
+        return name
+    machines = sfn.list_state_machines()["stateMachines"]
+    match = next((m["stateMachineArn"] for m in machines if m["name"] == name), None)
+    if match is None:
+        raise CliError(f"no state machine {name} (is the stack up to date?)")
+    return str(match)
+
+
 def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [list(map(str, header)), *[list(map(str, row)) for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
@@ -465,6 +559,13 @@ def build_parser() -> argparse.ArgumentParser:
     new = recipe.add_parser("new", help="scaffold recipes/NAME/ (a working recipe with sample data and tests)")
     new.add_argument("name")
     new.add_argument("--root", type=Path, default=ROOT, help="repository to scaffold into (default: this one)")
+    drift = commands.add_parser("drift").add_subparsers(dest="drift_command", required=True)
+    drift.add_parser("check", help="compare the champion's recent captures with its training baseline now")
+    batch = commands.add_parser("batch").add_subparsers(dest="batch_command", required=True)
+    score = batch.add_parser("score", help="score a CSV with the champion (Batch Transform) and download the result")
+    score.add_argument("file", type=Path)
+    score.add_argument("--name", help="batch name (default: the file's name without .csv)")
+    score.add_argument("--out", type=Path, help="where to write the result (default: FILE.out.csv)")
     return parser
 
 
@@ -491,7 +592,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def dispatch(args: argparse.Namespace, target: Target) -> int:
+def dispatch(args: argparse.Namespace, target: Target) -> int:  # noqa: PLR0912 — one flat case per command
     match args.command:
         case "data":
             data_push(target, args.file, args.dataset, args.test)
@@ -515,6 +616,10 @@ def dispatch(args: argparse.Namespace, target: Target) -> int:
             predict(target, args.texts)
         case "outbox":
             outbox(target, args.message_id)
+        case "drift":
+            drift_check(target)
+        case "batch":
+            batch_score(target, args.file, args.name or args.file.stem, args.out)
     return 0
 
 

@@ -460,3 +460,4 @@ class NotificationKind(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     DRIFT = "drift"
+    BATCH = "batch"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from challenger_core.batch import BatchResult
 from challenger_core.drift import DriftReport
 from challenger_core.models import MetricComparison, NotificationKind, Verdict
 
@@ -172,3 +173,15 @@ def drift_alert(*, stack: str, report: DriftReport, action: str, dashboard_url: 
     if dashboard_url:
         body += ["", f"Dashboard: {dashboard_url}"]
     return Message(kind=NotificationKind.DRIFT.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
+
+
+def batch_done(*, stack: str, name: str, result: BatchResult) -> Message:
+    headline = f"batch {name} scored by v{result.version}"
+    body = [headline, "", f"Rows:     {result.rows}", f"Result:   {result.output_uri}", f"Model:    v{result.version}"]
+    return Message(kind=NotificationKind.BATCH.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
+
+
+def batch_failed(*, stack: str, key: str, cause: str) -> Message:
+    headline = f"batch {key} FAILED"
+    body = [headline, "", f"Cause:    {cause}", "Now:      the live endpoint was not involved and keeps serving"]
+    return Message(kind=NotificationKind.FAILED.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")

@@ -32,6 +32,7 @@ class Settings(BaseModel):
     training_image_uri: str = ""
     sagemaker_role_arn: str = ""
     training_instance_type: str = "ml.m5.large"
+    batch_instance_type: str = "ml.m5.large"
     use_spot_training: bool = False
     max_training_seconds: int = 3600
     recipe: str = ""  # the template's Recipe parameter: the task (recipes/<Recipe>/recipe.json in the artifact bucket)

@@ -1,0 +1,109 @@
+"""BatchScoringFunction: the steps of BatchPipeline (start, check, finish, fail) for one file under batch/.
+
+One function for the four small steps of one pipeline: they share the same permissions and clients.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field, TypeAdapter
+
+from challenger_core import batch, notifications
+from challenger_core.adapters.batch_transform import BatchTransform
+from challenger_core.adapters.notifier import Notifier
+from challenger_core.adapters.storage import Storage
+from challenger_core.clients import client
+from challenger_core.models import Model, StepError
+from challenger_core.observability import logger, metrics, to_state, tracer
+from challenger_core.recipe import RecipeSpec, load_recipe
+from challenger_core.registry import Registry
+from challenger_core.settings import get_settings
+
+settings = get_settings()
+
+
+class S3Detail(Model):
+    model_config = Model.model_config | {"extra": "ignore"}
+    bucket: dict[str, Any]
+    object: dict[str, Any]
+
+
+class UploadEvent(Model):
+    """The S3 "Object Created" event EventBridge started the execution with."""
+
+    model_config = Model.model_config | {"extra": "ignore"}
+    id: str
+    detail: S3Detail
+    error: StepError | None = None
+
+
+class Start(Model):
+    step: Literal["start"]
+    event: UploadEvent
+
+
+class Step(Model):
+    step: Literal["check", "finish"]
+    state: batch.BatchState
+
+
+class Fail(Model):
+    step: Literal["fail"]
+    document: batch.BatchState | UploadEvent
+
+
+Request = TypeAdapter(Annotated[Start | Step | Fail, Field(discriminator="step")])
+
+
+@cache
+def _storage() -> Storage:
+    return Storage(client("s3"))
+
+
+@cache
+def _transform() -> BatchTransform:
+    return BatchTransform(client("sagemaker"))
+
+
+def _recipe() -> RecipeSpec:
+    return load_recipe(_storage(), settings.artifact_bucket, settings.recipe)
+
+
+def _send(message: notifications.Message) -> None:
+    Notifier(client("sns"), settings.topic_arn).send(message)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = Request.validate_python(event)
+    if isinstance(request, Start):
+        state = batch.BatchState(request=batch.request_from_event(request.event.detail.model_dump(), request.event.id))
+        state = batch.start_batch(
+            state,
+            storage=_storage(),
+            registry=Registry(client("dynamodb"), settings.models_table),
+            transform=_transform(),
+            recipe=_recipe(),
+            settings=settings,
+        )
+        return to_state(state)
+    if isinstance(request, Step) and request.step == "check":
+        return to_state(batch.check_batch(request.state, _transform()))
+    if isinstance(request, Step):
+        state = batch.finish_batch(request.state, storage=_storage(), recipe=_recipe())
+        assert state.result is not None
+        _send(notifications.batch_done(stack=settings.stack_name, name=state.request.name, result=state.result))
+        return to_state(state)
+    document = request.document
+    if isinstance(document, batch.BatchState):
+        cause, key = batch.fail_batch(document, _transform()), document.request.key
+    else:
+        cause = document.error.message if document.error else "unknown failure"
+        key = str(document.detail.object.get("key", "?"))
+    _send(notifications.batch_failed(stack=settings.stack_name, key=key, cause=cause))
+    return {"cause": cause[:4000]}

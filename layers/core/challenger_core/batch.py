@@ -1,0 +1,230 @@
+"""Batch scoring: a file dropped under `batch/` is scored by the champion with a SageMaker Batch Transform job.
+
+BatchPipeline (statemachine/batch_pipeline.asl.json): StartBatch → [Wait → CheckBatch]* → FinishBatch, any
+failure → FailBatch (stop the job, email the cause) → Fail. The live endpoint is never involved: the transform
+job runs the champion's SageMaker model on its own instance, which exists only while the job runs.
+
+The job reads a features-only copy of the file (the recipe's feature columns in its order, no header), because
+the serving code reads CSV rows positionally; FinishBatch joins the predictions back to the original rows and
+writes `batch-results/<name>.out.csv` into the data bucket with the model version on every row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import re
+import tempfile
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from challenger_core.adapters.batch_transform import BatchTransform, TransformSpec
+from challenger_core.adapters.storage import Storage, split_s3_uri
+from challenger_core.errors import DataValidationError, NotFoundError, TrainingFailedError
+from challenger_core.models import Model, PollState, StepError
+from challenger_core.recipe import RecipeSpec
+from challenger_core.registry import Registry
+from challenger_core.settings import Settings
+from challenger_core.validation import validate_stream
+
+BATCH_PREFIX = "batch/"
+RESULTS_PREFIX = "batch-results/"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
+MAX_BATCH_BYTES = 100 * 1024 * 1024
+VERSION_COLUMN = "model_version"
+
+
+class BatchScoringError(TrainingFailedError):
+    """The transform job failed or its output does not match the input."""
+
+
+class BatchRequest(Model):
+    bucket: str
+    key: str
+    name: str
+    sequencer: str
+
+
+class BatchJob(Model):
+    job_name: str
+    version: int
+    model_name: str
+    input_uri: str
+    output_uri: str
+    rows: int
+    status: str = "InProgress"
+    failure_reason: str | None = None
+    poll: PollState
+
+
+class BatchResult(Model):
+    output_uri: str
+    rows: int
+    version: int
+
+
+class BatchState(Model):
+    """The document that flows through BatchPipeline."""
+
+    request: BatchRequest
+    job: BatchJob | None = None
+    result: BatchResult | None = None
+    error: StepError | None = None
+
+
+def batch_name(key: str) -> str:
+    """`batch/<name>.csv` → `<name>`; anything else is refused with the expected layout."""
+    name = key[len(BATCH_PREFIX) : -len(".csv")] if key.startswith(BATCH_PREFIX) and key.endswith(".csv") else ""
+    if not _NAME.match(name):
+        raise DataValidationError(
+            [f"not a batch file: expected {BATCH_PREFIX}<name>.csv with a name of 1-60 letters, digits, '-' or '_'"],
+            source=key,
+        )
+    return name
+
+
+def request_from_event(detail: dict[str, Any], event_id: str) -> BatchRequest:
+    """The S3 "Object Created" event's bucket and key (the sequencer tells two uploads of one key apart)."""
+    key = str(detail["object"]["key"])
+    return BatchRequest(
+        bucket=str(detail["bucket"]["name"]),
+        key=key,
+        name=batch_name(key),
+        sequencer=str(detail["object"].get("sequencer") or event_id),
+    )
+
+
+def _job_name(stack: str, request: BatchRequest) -> str:
+    digest = hashlib.sha256(f"{request.key}|{request.sequencer}".encode()).hexdigest()[:10]
+    prefix = re.sub(r"[^A-Za-z0-9-]", "-", stack)[:20].strip("-")
+    return f"{prefix}-batch-{request.name[:25]}-{digest}".replace("_", "-")[:63].rstrip("-")
+
+
+def _rows(body: BinaryIO) -> Iterator[list[str]]:
+    yield from csv.reader(codecs.iterdecode(iter(lambda: body.read(256 * 1024), b""), "utf-8-sig"), strict=True)
+
+
+def start_batch(
+    state: BatchState,
+    *,
+    storage: Storage,
+    registry: Registry,
+    transform: BatchTransform,
+    recipe: RecipeSpec,
+    settings: Settings,
+) -> BatchState:
+    """Validate the file against the recipe's features, write the job's input, start the transform job."""
+    request = state.request
+    champion = registry.get_champion()
+    if champion is None:
+        raise NotFoundError("no model is live yet: a batch file is scored by the champion; deploy one first")
+    source = f"batch file {request.key}"
+    info = storage.info(request.bucket, request.key)
+    if info is None:
+        raise NotFoundError(f"s3://{request.bucket}/{request.key} does not exist")
+    if info.size > MAX_BATCH_BYTES:
+        raise DataValidationError([f"file is {info.size} bytes, over the {MAX_BATCH_BYTES} byte limit"], source=source)
+    with storage.open(request.bucket, request.key) as body:
+        summary = validate_stream(body, recipe.schema, source=source, size=info.size, role="batch")
+    job_name = _job_name(settings.stack_name, request)
+    input_key = f"batch-jobs/{job_name}/input/{request.name}.csv"
+    with storage.open(request.bucket, request.key) as body, tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as out:
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        writer = csv.writer(text, lineterminator="\n")
+        rows = _rows(body)
+        header = [column.strip() for column in next(rows)]
+        at = [header.index(feature.name) for feature in recipe.schema.features]
+        for row in rows:
+            if any(cell.strip() for cell in row):
+                writer.writerow([row[i] for i in at])
+        text.flush()
+        text.detach()
+        out.seek(0)
+        storage.write(settings.artifact_bucket, input_key, out.read(), content_type="text/csv")
+    output_uri = f"s3://{settings.artifact_bucket}/batch-jobs/{job_name}/output/"
+    transform.start(
+        TransformSpec(
+            job_name=job_name,
+            model_name=champion.model_name,
+            input_uri=f"s3://{settings.artifact_bucket}/{input_key}",
+            output_uri=output_uri,
+            instance_type=settings.batch_instance_type,
+            max_seconds=settings.max_training_seconds,
+            tags={"challenger:batch": request.name, "challenger:version": str(champion.version)},
+        )
+    )
+    state.job = BatchJob(
+        job_name=job_name,
+        version=champion.version,
+        model_name=champion.model_name,
+        input_uri=f"s3://{settings.artifact_bucket}/{input_key}",
+        output_uri=output_uri,
+        rows=summary.rows,
+        poll=PollState(max_attempts=settings.max_polls, wait_seconds=settings.poll_seconds),
+    )
+    return state
+
+
+def check_batch(state: BatchState, transform: BatchTransform) -> BatchState:
+    """One poll of the transform job; Failed or Stopped raises with SageMaker's reason."""
+    assert state.job is not None, "StartBatch must run first"
+    status = transform.status(state.job.job_name)
+    if status.status in ("Failed", "Stopped"):
+        reason = status.failure_reason or f"the transform job ended {status.status}"
+        raise BatchScoringError(f"batch transform job {state.job.job_name} {status.status.lower()}: {reason}")
+    state.job = state.job.model_copy(
+        update={"status": status.status, "failure_reason": status.failure_reason, "poll": state.job.poll.next()}
+    )
+    return state
+
+
+def _predictions(raw: bytes) -> list[dict[str, Any]]:
+    predictions: list[dict[str, Any]] = []
+    for n, line in enumerate(raw.decode().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            predictions.extend(json.loads(line)["predictions"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BatchScoringError(f"transform output line {n} is not a prediction document: {line[:200]!r}") from exc
+    return predictions
+
+
+def finish_batch(state: BatchState, *, storage: Storage, recipe: RecipeSpec) -> BatchState:
+    """Join the transform output to the original rows and write `batch-results/<name>.out.csv`."""
+    assert state.job is not None, "StartBatch must run first"
+    request, job = state.request, state.job
+    bucket, prefix = split_s3_uri(job.output_uri)
+    input_name = job.input_uri.rsplit("/", 1)[1]
+    predictions = _predictions(storage.read(bucket, f"{prefix}{input_name}.out"))
+    if len(predictions) != job.rows:
+        raise BatchScoringError(f"the transform job returned {len(predictions)} prediction(s) for {job.rows} row(s)")
+    fields = list(recipe.prediction.fields)
+    result_key = f"{RESULTS_PREFIX}{request.name}.out.csv"
+    with storage.open(request.bucket, request.key) as body, tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as out:
+        text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+        writer = csv.writer(text, lineterminator="\n")
+        rows = _rows(body)
+        header = next(rows)
+        writer.writerow([*header, *fields, VERSION_COLUMN])
+        scored = iter(predictions)
+        for row in rows:
+            if any(cell.strip() for cell in row):
+                prediction = next(scored)
+                writer.writerow([*row, *(prediction.get(f, "") for f in fields), job.version])
+        text.flush()
+        text.detach()
+        out.seek(0)
+        storage.write(request.bucket, result_key, out.read(), content_type="text/csv")
+    state.result = BatchResult(output_uri=f"s3://{request.bucket}/{result_key}", rows=job.rows, version=job.version)
+    return state
+
+
+def fail_batch(state: BatchState, transform: BatchTransform) -> str:
+    """Stop a job nobody waits for any more; return the cause for the email and the Fail state."""
+    if state.job is not None and state.job.status == "InProgress":
+        transform.stop(state.job.job_name)
+    return state.error.message if state.error else "unknown failure"
