@@ -44,7 +44,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, ValidationError
 
-from challenger_core import approvals, audit, operations, serving
+from challenger_core import approvals, audit, monitoring, operations, serving
 from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
@@ -443,6 +443,22 @@ def predict(request: serving.PredictRequest) -> serving.PredictResponse:
 
 def _recipe() -> RecipeSpec:
     return load_recipe(storage, settings.artifact_bucket, settings.recipe)
+
+
+@app.get(
+    "/monitoring",
+    summary="Serving health and drift",
+    description="Per version over the last `hours` (default 24): invocations, errors and latency percentiles "
+    "(from hourly histograms the API records off the response path), plus the daily drift checks.",
+    responses={200: _ok(monitoring.MonitoringOverview), 422: INVALID},
+)
+def get_monitoring(hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24) -> monitoring.MonitoringOverview:
+    return monitoring.overview(
+        monitoring.MonitoringStore(client("dynamodb"), settings.models_table),
+        hours=hours,
+        sample_rate=settings.capture_sample_rate,
+        threshold=settings.drift_threshold,
+    )
 
 
 @app.get("/models", summary="List models", description="Every model version, newest first, with its metrics.")

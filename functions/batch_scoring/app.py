@@ -97,7 +97,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if isinstance(request, Step):
         state = batch.finish_batch(request.state, storage=_storage(), recipe=_recipe())
         assert state.result is not None
-        _send(notifications.batch_done(stack=settings.stack_name, name=state.request.name, result=state.result))
+        result = state.result
+        _send(
+            notifications.batch_done(
+                stack=settings.stack_name,
+                name=state.request.name,
+                rows=result.rows,
+                output_uri=result.output_uri,
+                version=result.version,
+            )
+        )
         return to_state(state)
     document = request.document
     if isinstance(document, batch.BatchState):

@@ -203,3 +203,68 @@ def retrain_on_drift(
     )
     result = triggering.start_run(request, registry, workflow, settings)
     return f"retraining on dataset '{dataset}': run {result.run_id} ({result.reason})"
+
+
+class VersionHealth(Model):
+    """One version's serving over the window: what the dashboard's serving-health table shows."""
+
+    version: int
+    invocations: int
+    errors: int
+    error_rate: float
+    p50_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+
+
+class MonitoringOverview(Model):
+    """GET /monitoring: serving health per version, hourly counts, and the drift history."""
+
+    since_hour: str
+    versions: list[VersionHealth]
+    hourly: list[ServingStats]
+    drift: list[DriftReport]
+    capture_sample_rate: float
+    drift_threshold: float
+
+
+def overview(store: MonitoringStore, *, hours: int, sample_rate: float, threshold: float) -> MonitoringOverview:
+    """Aggregate the hourly counters of the last `hours` hours per version (latency percentiles from buckets)."""
+    since = (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H")
+    hourly = store.stats(since)
+    merged: dict[int, ServingStats] = {}
+    for stats in hourly:
+        total = merged.setdefault(
+            stats.version,
+            ServingStats(version=stats.version, hour=since, latency_buckets=[0] * (len(LATENCY_BUCKETS_MS) + 1)),
+        )
+        total.invocations += stats.invocations
+        total.errors += stats.errors
+        total.latency_buckets = [a + b for a, b in zip(total.latency_buckets, stats.latency_buckets, strict=True)]
+    versions = [
+        VersionHealth(
+            version=s.version,
+            invocations=s.invocations,
+            errors=s.errors,
+            error_rate=round(s.errors / s.invocations, 6) if s.invocations else 0.0,
+            p50_ms=_finite(s.percentile(0.5)),
+            p90_ms=_finite(s.percentile(0.9)),
+            p99_ms=_finite(s.percentile(0.99)),
+        )
+        for s in sorted(merged.values(), key=lambda s: -s.version)
+    ]
+    return MonitoringOverview(
+        since_hour=since,
+        versions=versions,
+        hourly=hourly,
+        drift=store.drift_history(),
+        capture_sample_rate=sample_rate,
+        drift_threshold=threshold,
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    # The open-ended last bucket has no upper bound; JSON has no infinity: say "above the last bound".
+    if value is None:
+        return None
+    return value if value != float("inf") else float(LATENCY_BUCKETS_MS[-1]) + 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from challenger_core.batch import BatchResult
 from challenger_core.drift import DriftReport
 from challenger_core.models import MetricComparison, NotificationKind, Verdict
 
@@ -175,9 +174,9 @@ def drift_alert(*, stack: str, report: DriftReport, action: str, dashboard_url: 
     return Message(kind=NotificationKind.DRIFT.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
 
 
-def batch_done(*, stack: str, name: str, result: BatchResult) -> Message:
-    headline = f"batch {name} scored by v{result.version}"
-    body = [headline, "", f"Rows:     {result.rows}", f"Result:   {result.output_uri}", f"Model:    v{result.version}"]
+def batch_done(*, stack: str, name: str, rows: int, output_uri: str, version: int) -> Message:
+    headline = f"batch {name} scored by v{version}"
+    body = [headline, "", f"Rows:     {rows}", f"Result:   {output_uri}", f"Model:    v{version}"]
     return Message(kind=NotificationKind.BATCH.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
 
 
