@@ -58,6 +58,8 @@ LOCAL_PARAMETERS = {
     "PollSeconds": "1",
     "MaxPolls": "300",
     "ScheduleEnabled": "true",
+    # Capture every prediction locally (DESIGN: 100% locally), so a drift check has data after a few requests.
+    "CaptureSampleRate": "1",
 }
 PORTS_FILE = "ports.json"
 CONSOLE_TOKEN_FILE = "local-token"  # noqa: S105 — a file name, not the token
@@ -250,6 +252,8 @@ class LocalCloud:
             "POWERTOOLS_TRACE_DISABLED": "1",  # no X-Ray daemon here
             "POWERTOOLS_METRICS_DISABLED": "1",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("CHALLENGER_LOG_LEVEL", "WARNING"),
+            # Captures reach S3 within a second here (30 s on AWS): `challenger drift check` sees what was just sent.
+            "CAPTURE_FLUSH_SECONDS": "1",
         }
 
     def _invoke_sync(self, logical_id: str, event: dict[str, Any]) -> dict[str, Any]:
