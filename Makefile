@@ -37,6 +37,11 @@ $(SAM_VENV)/.installed: requirements/sam.txt $(VENV)/.installed
 	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements/sam.txt
 	touch $@
 
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt $(VENV)/.installed
+	"$(PYTHON)" -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements/checkov.txt
+	touch $@
+
 # The framework image's Python environment (docs/decisions/0004): built once per machine from PyPI into
 # ~/.cache/challenger/envs (CHALLENGER_ENV_CACHE overrides), for every recipe's recipe.json, else the default image.
 container-env: $(VENV)/.installed ## Build (once, cached) the framework image environment the local SageMaker runs jobs in

@@ -22,6 +22,7 @@ import html
 import json
 import os
 import re
+from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
@@ -48,6 +49,7 @@ from challenger_core import approvals, audit, monitoring, operations, serving
 from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
+from challenger_core.capture import CaptureBuffer
 from challenger_core.clients import API_RUNTIME, client
 from challenger_core.errors import (
     ApprovalLinkError,
@@ -435,7 +437,7 @@ def health() -> Health:
 )
 def predict(request: serving.PredictRequest) -> serving.PredictResponse:
     try:
-        return serving.predict(request, _recipe(), registry, sagemaker, settings)
+        return serving.predict(request, _recipe(), registry, sagemaker, settings, capture=_capture())
     except ValidationError as exc:  # the recipe's record model refused an instance: a 422 like any other
         errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None
@@ -443,6 +445,19 @@ def predict(request: serving.PredictRequest) -> serving.PredictResponse:
 
 def _recipe() -> RecipeSpec:
     return load_recipe(storage, settings.artifact_bucket, settings.recipe)
+
+
+@cache
+def _capture() -> CaptureBuffer:
+    """Inference capture and serving counters, written by a background thread (created on the first predict)."""
+    store = monitoring.MonitoringStore(client("dynamodb"), settings.models_table)
+    return CaptureBuffer(
+        lambda key, body: storage.write(settings.artifact_bucket, key, body, "application/x-ndjson"),
+        store.add_stats,
+        sample_rate=settings.capture_sample_rate,
+        flush_seconds=settings.capture_flush_seconds,
+        on_error=lambda exc: logger.warning("inference capture dropped a batch", exc_info=exc),
+    )
 
 
 @app.get(

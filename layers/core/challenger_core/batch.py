@@ -19,7 +19,7 @@ import json
 import re
 import tempfile
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 from challenger_core.adapters.batch_transform import BatchTransform, TransformSpec
 from challenger_core.adapters.storage import Storage, split_s3_uri
@@ -103,8 +103,21 @@ def _job_name(stack: str, request: BatchRequest) -> str:
     return f"{prefix}-batch-{request.name[:25]}-{digest}".replace("_", "-")[:63].rstrip("-")
 
 
-def _rows(body: BinaryIO) -> Iterator[list[str]]:
-    yield from csv.reader(codecs.iterdecode(iter(lambda: body.read(256 * 1024), b""), "utf-8-sig"), strict=True)
+def _lines(body: io.RawIOBase) -> Iterator[str]:
+    """The streamed object as text lines with their line breaks (what csv.reader wants)."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    pending = ""
+    for chunk in iter(lambda: body.read(256 * 1024), b""):
+        pending += decoder.decode(chunk or b"")
+        *complete, pending = pending.split("\n")
+        yield from (line + "\n" for line in complete)
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
+
+
+def _rows(body: io.RawIOBase) -> Iterator[list[str]]:
+    yield from csv.reader(_lines(body), strict=True)
 
 
 def start_batch(
@@ -128,7 +141,7 @@ def start_batch(
     if info.size > MAX_BATCH_BYTES:
         raise DataValidationError([f"file is {info.size} bytes, over the {MAX_BATCH_BYTES} byte limit"], source=source)
     with storage.open(request.bucket, request.key) as body:
-        summary = validate_stream(body, recipe.schema, source=source, size=info.size, role="batch")
+        summary = validate_stream(body, recipe.data_schema, source=source, size=info.size, role="batch")
     job_name = _job_name(settings.stack_name, request)
     input_key = f"batch-jobs/{job_name}/input/{request.name}.csv"
     with storage.open(request.bucket, request.key) as body, tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as out:
@@ -136,7 +149,7 @@ def start_batch(
         writer = csv.writer(text, lineterminator="\n")
         rows = _rows(body)
         header = [column.strip() for column in next(rows)]
-        at = [header.index(feature.name) for feature in recipe.schema.features]
+        at = [header.index(feature.name) for feature in recipe.data_schema.features]
         for row in rows:
             if any(cell.strip() for cell in row):
                 writer.writerow([row[i] for i in at])

@@ -82,7 +82,7 @@ class CaptureBuffer:
 
     def __init__(
         self,
-        write_batch: Callable[[str, bytes], None],
+        write_batch: Callable[[str, bytes], object],
         add_stats: Callable[[int, str, list[int]], None],
         *,
         sample_rate: float,

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from challenger_core.adapters.sagemaker import SageMaker
+from challenger_core.capture import CaptureBuffer
 from challenger_core.deployment import version_of_variant
-from challenger_core.errors import NotFoundError, ServiceError
+from challenger_core.errors import ChallengerError, NotFoundError, ServiceError
 from challenger_core.models import Model
 from challenger_core.recipe import Feature, RecipeSpec
 from challenger_core.registry import Registry
@@ -147,22 +149,47 @@ def instances_of(request: PredictRequest, recipe: RecipeSpec) -> list[Any]:
 
 
 def predict(
-    request: PredictRequest, recipe: RecipeSpec, registry: Registry, sagemaker: SageMaker, settings: Settings
+    request: PredictRequest,
+    recipe: RecipeSpec,
+    registry: Registry,
+    sagemaker: SageMaker,
+    settings: Settings,
+    *,
+    capture: CaptureBuffer | None = None,
 ) -> PredictResponse:
-    """Check the instances against the recipe, forward them to the endpoint, name the version that answered."""
+    """Check the instances against the recipe, forward them to the endpoint, name the version that answered.
+
+    With a `capture` buffer the request is counted (latency, error) and, if sampled, captured with its
+    predictions for drift checks; the buffer never blocks (challenger_core.capture).
+    """
     instances = instances_of(request, recipe)
     champion = registry.get_champion()
     if champion is None:
         raise NoModelLiveError("no model is live yet: drop training data into the data bucket and wait for a run")
-    raw, variant = sagemaker.invoke_with_variant(settings.endpoint_name, json.dumps({"instances": instances}).encode())
-    # The variant that answered names its version (deployment.variant_name): during a blue/green swap that may
-    # be the outgoing or the incoming model, whatever the champion pointer says at this instant.
-    served = version_of_variant(variant) or champion.version
+    started = time.perf_counter()
+    served = champion.version
     try:
-        answer: dict[str, Any] = json.loads(raw)
-        checked = [prediction_model(recipe).model_validate(p).model_dump() for p in answer["predictions"]]
-        return PredictResponse(predictions=checked, model_version=served)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ServiceError(
-            f"the endpoint answered something that is not a prediction: {clip(repr(raw[:200]), 240)}"
-        ) from exc
+        raw, variant = sagemaker.invoke_with_variant(
+            settings.endpoint_name, json.dumps({"instances": instances}).encode()
+        )
+        # The variant that answered names its version (deployment.variant_name): during a blue/green swap that
+        # may be the outgoing or the incoming model, whatever the champion pointer says at this instant.
+        served = version_of_variant(variant) or champion.version
+        try:
+            answer: dict[str, Any] = json.loads(raw)
+            checked = [prediction_model(recipe).model_validate(p).model_dump() for p in answer["predictions"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ServiceError(
+                f"the endpoint answered something that is not a prediction: {clip(repr(raw[:200]), 240)}"
+            ) from exc
+    except ChallengerError:
+        if capture is not None:
+            capture.record(served, instances, [], _ms_since(started), error=True)
+        raise
+    if capture is not None:
+        capture.record(served, instances, checked, _ms_since(started))
+    return PredictResponse(predictions=checked, model_version=served)
+
+
+def _ms_since(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

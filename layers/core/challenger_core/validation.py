@@ -102,7 +102,8 @@ def validate_stream(
 ) -> DatasetSummary:
     """Check a CSV streamed from `stream` against `schema`; raise DataValidationError listing every problem.
 
-    `role` is `train` or `test` (a test file needs fewer rows and no class balance).
+    `role` is `train`, `test` (fewer rows, no class balance) or `batch` (a file to score: the features only;
+    a target column, if present, is ignored).
     """
     if size > MAX_BYTES:
         raise DataValidationError(
@@ -111,7 +112,8 @@ def validate_stream(
     digest = hashlib.sha256()
     lines = _lines(stream, digest, source)
     reader = csv.reader(lines, strict=True)
-    at = _columns(reader, schema, source)
+    columns = [f.name for f in schema.features] if role == "batch" else schema.columns
+    at = _columns(reader, columns, source)
     scan = _Scan(schema)
     try:
         _scan(reader, scan, at)
@@ -171,13 +173,13 @@ def _lines(stream: BinaryStream, digest: _Digest, source: str) -> Iterator[str]:
             return
 
 
-def _columns(reader: csv.Reader, schema: DataSchema, source: str) -> dict[str, int]:  # type: ignore[name-defined]
-    """Column name → index for every column the schema needs."""
+def _columns(reader: csv.Reader, needed: list[str], source: str) -> dict[str, int]:  # type: ignore[name-defined]
+    """Column name → index for every column the file must have."""
     try:
         header = next(reader, None)
     except csv.Error as exc:
         raise DataValidationError([f"unreadable CSV header: {clip(str(exc), 120)}"], source=source) from exc
-    expected = ",".join(schema.columns)
+    expected = ",".join(needed)
     if not header:
         raise DataValidationError([f"file is empty: expected a header row {clip(expected, 200)!r}"], source=source)
     columns = [column.strip().lower() for column in header]
@@ -185,13 +187,13 @@ def _columns(reader: csv.Reader, schema: DataSchema, source: str) -> dict[str, i
     duplicates = sorted({c for c in columns if c and columns.count(c) > 1})
     if duplicates:
         problems.append(f"column(s) named twice in the header: {', '.join(_quote(d) for d in duplicates[:5])}")
-    missing = [name for name in schema.columns if name.lower() not in columns]
+    missing = [name for name in needed if name.lower() not in columns]
     if missing:
         found = ", ".join(_quote(c) for c in columns[:10]) + (", …" if len(columns) > 10 else "")
         problems.append(f"missing column(s) {', '.join(repr(m) for m in missing)}; found {found}")
     if problems:
         raise DataValidationError(problems, source=source)
-    return {name: columns.index(name.lower()) for name in schema.columns}
+    return {name: columns.index(name.lower()) for name in needed}
 
 
 def _scan(reader: csv.Reader, scan: _Scan, at: dict[str, int]) -> None:  # type: ignore[name-defined]
@@ -208,6 +210,8 @@ def _scan(reader: csv.Reader, scan: _Scan, at: dict[str, int]) -> None:  # type:
             continue
         for feature in schema.features:
             _check_feature(scan, feature, row[at[feature.name]], line)
+        if target.name not in at:  # a batch file: features only
+            continue
         label = row[at[target.name]].strip()
         if target.is_classification:
             if label in target.labels:
@@ -280,7 +284,7 @@ def _problems(scan: _Scan, role: str) -> list[str]:
             problems.append(
                 f"{rows} have a target {column!r} that is not a finite number: {found.examples()} ({found.where()})"
             )
-    minimum = schema.min_test_rows if role == "test" else schema.min_rows
+    minimum = {"test": schema.min_test_rows, "batch": 1}.get(role, schema.min_rows)
     if scan.rows < minimum:
         problems.append(f"too few rows: {scan.rows} data row(s), at least {minimum} required")
     if role == "train" and schema.target.is_classification and scan.rows and not scan.findings:

@@ -490,6 +490,7 @@ def test_openapi_document_describes_every_operation(stack: Stack) -> None:
         ("GET", "/runs/{run_id}"),
         ("GET", "/approvals"),
         ("GET", "/deployments/{name}"),
+        ("GET", "/monitoring"),
         ("GET", "/approvals/{approval_id}"),
         ("POST", "/approvals/{approval_id}"),
     }

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+
+import pytest
 
 from challenger_core.capture import LATENCY_BUCKETS_MS, latency_bucket
 from challenger_core.drift import DriftReport, FeatureDrift
 from challenger_core.monitoring import MonitoringStore
 from tests.support.events import load_event
-from tests.unit.functions.test_api import call
 from tests.support.stack import Stack
+from tests.unit.functions.api_support import call, live_model
 
 
 def counts(invocations: int, errors: int, latency_ms: float) -> list[int]:
@@ -49,3 +52,38 @@ def test_monitoring_window_is_bounded(stack: Stack) -> None:
     event["multiValueQueryStringParameters"] = {"hours": ["100000"]}
     status, _ = call(stack, event)
     assert status == 422
+
+
+def test_predictions_are_captured_and_counted_off_the_response_path(stack: Stack) -> None:
+    live_model(stack)
+    api = stack.handler("api")
+    api._capture().sample_rate = 1.0  # the stack's default samples 5%; the local cloud captures everything
+    status, body = call(stack, load_event("api", "predict"))
+    assert status == 200
+    api._capture().flush()  # what its background thread does every CAPTURE_FLUSH_SECONDS
+    artifacts = stack.env["ARTIFACT_BUCKET"]
+    [key] = [o["Key"] for o in stack.s3.list_objects_v2(Bucket=artifacts, Prefix="captures/")["Contents"]]
+    assert key.startswith(f"captures/model=v3/date={datetime.now(UTC):%Y-%m-%d}/")
+    rows = [json.loads(line) for line in stack.s3.get_object(Bucket=artifacts, Key=key)["Body"].read().splitlines()]
+    assert [row["instance"] for row in rows] == [
+        {"review_text": "I love this, it works great!"},
+        {"review_text": "Broke after a day. Awful."},
+    ]
+    assert [row["prediction"] for row in rows] == body["predictions"]
+    _, health = call(stack, load_event("api", "monitoring"))
+    assert [(v["version"], v["invocations"], v["errors"]) for v in health["versions"]] == [(3, 1, 0)]
+
+
+def test_a_failed_invocation_is_counted_as_an_error_and_not_captured(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_model(stack)
+    monkeypatch.setattr(
+        stack.sagemaker, "invoke_with_variant", lambda *_a, **_k: (json.dumps({"nope": 1}).encode(), None)
+    )
+    status, _ = call(stack, load_event("api", "predict"))
+    assert status == 502
+    stack.handler("api")._capture().flush()
+    assert "Contents" not in stack.s3.list_objects_v2(Bucket=stack.env["ARTIFACT_BUCKET"], Prefix="captures/")
+    _, health = call(stack, load_event("api", "monitoring"))
+    assert [(v["version"], v["invocations"], v["errors"]) for v in health["versions"]] == [(3, 1, 1)]

@@ -56,7 +56,7 @@ class BatchTransform:
                     "SplitType": "Line",
                 },
                 TransformOutput={"S3OutputPath": spec.output_uri, "Accept": "application/json", "AssembleWith": "Line"},
-                TransformResources={"InstanceType": spec.instance_type, "InstanceCount": 1},
+                TransformResources={"InstanceType": spec.instance_type, "InstanceCount": 1},  # type: ignore[typeddict-item]
                 ModelClientConfig={"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 1},
                 Tags=[{"Key": k, "Value": v} for k, v in spec.tags.items()],
             )
