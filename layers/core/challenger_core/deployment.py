@@ -3,13 +3,16 @@ promote (champion pointer) or roll back to the previous config."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+from collections.abc import Callable
 
 from challenger_core.adapters.sagemaker import EndpointInfo, SageMaker
 from challenger_core.errors import (
     ConflictError,
     DeploymentFailedError,
+    NotFoundError,
     RollbackFailedError,
     bounded,
 )
@@ -287,3 +290,30 @@ def failure_cause(state: DeploymentState) -> str:
         if state.endpoint.poll.exhausted:
             return f"endpoint still {state.endpoint.status} after {state.endpoint.poll.attempts} polls"
     return "deployment failed"
+
+
+def remove_stack_resources(sagemaker: SageMaker, settings: Settings, *, wait: Callable[[], bool]) -> list[str]:
+    """What `sam delete` must not leave running: this stack's endpoint, then its endpoint configs and models.
+
+    Only names carrying this stack's uid (`resource_names`) are touched, so another stack's survive. The endpoint
+    is deleted first and waited for (DeleteEndpoint is asynchronous) while `wait()` says there is time left;
+    configs and models can go while it is Deleting. Safe to run again. Returns what was removed.
+    """
+    removed: list[str] = []
+    if sagemaker.endpoint(settings.endpoint_name) is not None:
+        with contextlib.suppress(NotFoundError):
+            sagemaker.delete_endpoint(settings.endpoint_name)
+            removed.append(f"endpoint {settings.endpoint_name}")
+    fragment = f"-{settings.stack_uid}-v" if settings.stack_uid else f"{settings.stack_name}-v"
+    configs = sagemaker.names_containing("endpoint-config", fragment)
+    models = sagemaker.names_containing("model", fragment)
+    for config in configs:
+        sagemaker.delete_config(config)
+        removed.append(f"endpoint config {config}")
+    for model in models:
+        sagemaker.delete_model(model)
+        removed.append(f"model {model}")
+    while sagemaker.endpoint(settings.endpoint_name) is not None:
+        if not wait():
+            raise DeploymentFailedError(f"endpoint {settings.endpoint_name} is still being deleted")
+    return removed

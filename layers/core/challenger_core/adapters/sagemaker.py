@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from challenger_core.adapters import translate_errors
 from challenger_core.errors import NotFoundError
@@ -189,10 +189,30 @@ class SageMaker:
 
     def delete_config_and_model(self, config_name: str, model_name: str) -> None:
         """Clean up a retired config and its model; already-gone resources are fine."""
+        self.delete_config(config_name)
+        self.delete_model(model_name)
+
+    def delete_config(self, config_name: str) -> None:
         with contextlib.suppress(NotFoundError), translate_errors(f"sagemaker DeleteEndpointConfig {config_name}"):
             self._sm.delete_endpoint_config(EndpointConfigName=config_name)
+
+    def delete_model(self, model_name: str) -> None:
         with contextlib.suppress(NotFoundError), translate_errors(f"sagemaker DeleteModel {model_name}"):
             self._sm.delete_model(ModelName=model_name)
+
+    def names_containing(self, kind: Literal["model", "endpoint-config"], fragment: str) -> list[str]:
+        """Every model or endpoint config whose name contains `fragment` (ListModels/ListEndpointConfigs)."""
+        operation, key, field = (
+            ("list_models", "Models", "ModelName")
+            if kind == "model"
+            else ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigName")
+        )
+        names: list[str] = []
+        with translate_errors(f"sagemaker {operation} {fragment}"):
+            for page in self._sm.get_paginator(operation).paginate(NameContains=fragment):  # type: ignore[call-overload]
+                names.extend(str(item[field]) for item in page[key])
+        # Filtered here too: a deletion must never rest on a server-side filter alone (moto ignores NameContains).
+        return [name for name in names if fragment.lower() in name.lower()]
 
     def invoke(self, endpoint_name: str, body: bytes, content_type: str = "application/json") -> bytes:
         """InvokeEndpoint through sagemaker-runtime."""
