@@ -14,6 +14,7 @@ the SageMaker adapter (the test double `FakeSageMaker`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -125,7 +126,13 @@ class World:
         return Registry(self.stack.ddb, self.stack.env["MODELS_TABLE"])
 
 
-def _model(version: int, status: ModelStatus) -> ModelVersion:
+def _model(world: World, version: int, status: ModelStatus) -> ModelVersion:
+    """A trained version whose archive is in the artifact bucket with its registered digest (StartDeployment
+    checks it)."""
+    bucket = world.stack.env["ARTIFACT_BUCKET"]
+    key = f"training/job-{version}/output/model.tar.gz"
+    archive = f"model v{version}".encode()
+    world.stack.s3.put_object(Bucket=bucket, Key=key, Body=archive)
     return ModelVersion(
         version=version,
         status=status,
@@ -133,7 +140,8 @@ def _model(version: int, status: ModelStatus) -> ModelVersion:
         dataset="reviews",
         data_fingerprint="f",
         training_job_name=f"job-{version}",
-        model_data_url=f"s3://a/v{version}/model.tar.gz",
+        model_data_url=f"s3://{bucket}/{key}",
+        artifact_sha256=hashlib.sha256(archive).hexdigest(),
         metrics={"f1": 0.9},
     )
 
@@ -151,12 +159,12 @@ def _deploy_request(version: int) -> dict[str, Any]:
 
 def _v1_live(world: World) -> None:
     """v1 LIVE and champion, serving on the endpoint; v2 trained and approved."""
-    world.registry.put_model(_model(1, ModelStatus.APPROVED))
+    world.registry.put_model(_model(world, 1, ModelStatus.APPROVED))
     state = _invoke(world, "start_deployment", _deploy_request(1))
     while state["endpoint"]["outcome"] == "pending":
         state = _invoke(world, "check_endpoint", state)
     _invoke(world, "promote_model", _invoke(world, "smoke_test", state))
-    world.registry.put_model(_model(2, ModelStatus.APPROVED))
+    world.registry.put_model(_model(world, 2, ModelStatus.APPROVED))
 
 
 def _settled(world: World, version: int, *, wrong: bool = False) -> dict[str, Any]:
@@ -202,7 +210,7 @@ def _trigger_setup(world: World) -> dict[str, Any]:
 
 
 def _approval_setup(world: World) -> str:
-    world.registry.put_model(_model(2, ModelStatus.STAGED))
+    world.registry.put_model(_model(world, 2, ModelStatus.STAGED))
     world.registry.put_approval(
         Approval(
             approval_id="a1",
@@ -237,7 +245,7 @@ def _rollback_setup(world: World) -> dict[str, Any]:
 
 
 def _first_rollback_setup(world: World) -> dict[str, Any]:
-    world.registry.put_model(_model(1, ModelStatus.APPROVED))
+    world.registry.put_model(_model(world, 1, ModelStatus.APPROVED))
     return _settled(world, 1, wrong=True)
 
 
