@@ -156,6 +156,10 @@ class LocalCloud:
             common_environment=self._function_environment(),
         )
         self.runtime.install()
+        # Code running outside an invocation (a handler's background thread) sees the process environment, not
+        # its function's: point that at loopback too, so no stray client can ever resolve a real AWS endpoint.
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
+            os.environ[name] = self._function_environment()[name]
         self._stack.callback(self.runtime.uninstall)
 
         self.progress("wiring EventBridge rules: uploads under incoming/ and the retrain schedule")
@@ -265,7 +269,14 @@ class LocalCloud:
         return response
 
     def _deliver(self, logical_id: str, event: dict[str, Any]) -> None:
-        """An EventBridge target: an asynchronous invoke (the bus calls this on its own thread)."""
+        """An EventBridge target: an asynchronous invoke, or a state machine execution with the event as its input
+        (the bus calls this on its own thread). EventBridge names such executions itself; the event id does here.
+        """
+        if self.template.resources[logical_id]["Type"] == "AWS::Serverless::StateMachine":
+            self.clients["stepfunctions"].start_execution(
+                stateMachineArn=self.template.arn(logical_id), name=str(event["id"]), input=json.dumps(event)
+            )
+            return
         result = self.runtime.invoke(self.template.name(logical_id), event)
         if result.function_error:
             self.progress(f"{logical_id} failed on {event.get('detail-type')}: {result.json().get('errorMessage')}")

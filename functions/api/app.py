@@ -450,9 +450,12 @@ def _recipe() -> RecipeSpec:
 @cache
 def _capture() -> CaptureBuffer:
     """Inference capture and serving counters, written by a background thread (created on the first predict)."""
-    store = monitoring.MonitoringStore(client("dynamodb"), settings.models_table)
+    # Both clients are built here, inside the invocation that first predicts: the writer thread must not resolve
+    # endpoints or credentials itself.
+    store = monitoring.MonitoringStore(client("dynamodb").build(), settings.models_table)
+    writer = Storage(client("s3").build())
     return CaptureBuffer(
-        lambda key, body: storage.write(settings.artifact_bucket, key, body, "application/x-ndjson"),
+        lambda key, body: writer.write(settings.artifact_bucket, key, body, "application/x-ndjson"),
         store.add_stats,
         sample_rate=settings.capture_sample_rate,
         flush_seconds=settings.capture_flush_seconds,

@@ -866,13 +866,18 @@ def tokenize(text: str) -> list[str]:
     return TOKEN_PATTERN.findall(text.lower())
 
 
-def text_profile(texts: Sequence[str]) -> dict[str, Any]:
-    """Length, token-count and out-of-vocabulary-rate histograms of a text column, with the vocabulary used."""
+def text_profile(texts: Sequence[str], unseen: Sequence[str] = ()) -> dict[str, Any]:
+    """Length, token-count and out-of-vocabulary-rate histograms of a text column, with the vocabulary used.
+
+    The vocabulary comes from `texts` (the training rows), so their own OOV rate is 0 by construction; the OOV
+    histogram is measured on `unseen` texts (the hold-out), which is what live traffic without drift looks like.
+    """
     tokenized = [tokenize(t) for t in texts]
     counts = Counter(token for tokens in tokenized for token in set(tokens))
     vocabulary = sorted(t for t, _ in counts.most_common(BASELINE_VOCABULARY_LIMIT))
     known = set(vocabulary)
-    oov = [sum(t not in known for t in tokens) / len(tokens) if tokens else 0.0 for tokens in tokenized]
+    reference = [tokenize(t) for t in unseen] or tokenized
+    oov = [sum(t not in known for t in tokens) / len(tokens) if tokens else 0.0 for tokens in reference]
     return {
         "type": "text",
         "length": _histogram([len(t) for t in texts]),
@@ -884,9 +889,13 @@ def text_profile(texts: Sequence[str]) -> dict[str, Any]:
 
 
 def build_baseline(
-    recipe: Recipe, training: Sequence[Row], holdout_predictions: Sequence[Prediction]
+    recipe: Recipe,
+    training: Sequence[Row],
+    holdout_predictions: Sequence[Prediction],
+    holdout: Sequence[Row] = (),
 ) -> dict[str, Any]:
-    """Per-feature profile of the training rows plus the model's prediction distribution on the hold-out."""
+    """Per-feature profile of the training rows (text OOV rates on the hold-out) plus the model's prediction
+    distribution on the hold-out."""
     features: dict[str, Any] = {}
     for feature in recipe.features:
         name = feature["name"]
@@ -894,7 +903,7 @@ def build_baseline(
         present = [v for v in values if v is not None]
         missing = (len(values) - len(present)) / max(len(values), 1)
         if feature["type"] == "text":
-            features[name] = text_profile(present)
+            features[name] = text_profile(present, [row[name] for row in holdout if row[name] is not None])
         elif feature["type"] == "number":
             features[name] = {"type": "number", "missing_rate": missing, **_histogram(present)}
         else:
@@ -1201,7 +1210,7 @@ def train(
         model_dir / GOLDEN_FILE,
         {"instances": instances, "predictions": served, "score_tolerance": recipe.score_tolerance},
     )
-    _write_json(model_dir / BASELINE_FILE, build_baseline(recipe, split.train, holdout_predictions))
+    _write_json(model_dir / BASELINE_FILE, build_baseline(recipe, split.train, holdout_predictions, split.holdout))
 
     comparison: dict[str, Any] | None = None
     comparison_error: str | None = None

@@ -59,6 +59,11 @@ class LazyClient:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._get(), name)
 
+    def build(self) -> LazyClient:
+        """Build the boto3 client now (e.g. before handing it to a background thread); returns self."""
+        self._get()
+        return self
+
 
 def client(service: str, config: Config = DEFAULT) -> Any:
     """A boto3 client with our timeouts and retry mode, created when first used."""
