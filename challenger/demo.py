@@ -4,7 +4,9 @@
 2. push better data → v2 is compared, approved (auto mode) and swapped blue/green while a background
    client keeps calling POST /predict (requests sent and failed are reported: none may fail)
 3. push a bad file → the run fails with the precise reason, and v2 keeps serving
-4. summary table; then keep serving the dashboard until Ctrl-C (or exit with --exit)
+4. score a file in bulk with the champion (Batch Transform) → batch-results/sample.out.csv
+5. send traffic unlike the training data → the drift check alerts (email in the outbox)
+6. summary table; then keep serving the dashboard until Ctrl-C (or exit with --exit)
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -23,8 +27,10 @@ from challenger.cli import (
     STATE_DIR,
     CliError,
     Target,
+    batch_score,
     data_push,
     describe_prediction,
+    drift_check,
     latest_run_id,
     local_target,
     print_table,
@@ -63,6 +69,36 @@ class SampleData:
             bad=bad[0],
             instances=[{name: row[name] for name in features} for row in rows],
         )
+
+
+def write_batch_file(source: Path, destination: Path, *, rows: int) -> None:
+    """The first `rows` rows of a sample file with an `id` column in front (extra columns are kept by scoring)."""
+    with source.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        picked = list(itertools.islice(reader, rows))
+    with destination.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", *(reader.fieldnames or [])])
+        writer.writerows([i, *row.values()] for i, row in enumerate(picked, start=1))
+
+
+def shifted_instances(recipe: dict[str, Any], instances: list[dict[str, str]], *, count: int) -> list[dict[str, Any]]:
+    """Valid requests unlike the training data: another domain's words, numbers at their bound, one category."""
+    words = ["quantum", "lattice", "eigenvalue", "manifold", "tensor", "spectral", "homotopy", "fibration"]
+    rng = random.Random(7)  # noqa: S311 - demo data, not a secret
+    shifted = []
+    for i in range(count):
+        record: dict[str, Any] = dict(instances[i % len(instances)])
+        for feature in recipe["schema"]["features"]:
+            name = feature["name"]
+            if feature["type"] == "text":
+                record[name] = " ".join(rng.choice(words) for _ in range(30))
+            elif feature["type"] == "number":
+                record[name] = feature.get("max", 1e6)
+            elif feature.get("values"):
+                record[name] = feature["values"][0]
+        shifted.append(record)
+    return shifted
 
 
 def shown(instance: dict[str, str]) -> str:
@@ -182,6 +218,38 @@ def run_demo(*, exit_after: bool, fast_clock: float | None = None, parameters: d
         cloud.stop()
 
 
+def _after_deployment(
+    cloud: LocalCloud, target: Target, sample: SampleData, recipe: str
+) -> tuple[list[list[str]], dict[str, Any]]:
+    """Steps 4 and 5: batch scoring with the champion, then drifted traffic and the drift check's alert."""
+    step("4. Score a file in bulk: batch/sample.csv → a Batch Transform job with the champion → batch-results/")
+    batch_file = cloud.state_dir / "sample.csv"
+    write_batch_file(sample.train_v2, batch_file, rows=20)
+    scored = batch_score(target, batch_file, "sample", cloud.state_dir / "sample.out.csv", timeout=300)
+    with scored.open(newline="") as handle:
+        scored_rows = list(csv.reader(handle))
+    for line in scored_rows[:4]:
+        print("  " + ",".join(cell if len(cell) <= 30 else cell[:29] + "…" for cell in line))
+
+    step("5. Traffic that no longer looks like the training data: the drift check alerts")
+    recipe_spec = json.loads((RECIPES / recipe / "recipe.json").read_text())
+    shifted = shifted_instances(recipe_spec, sample.instances, count=150)
+    for start in range(0, len(shifted), 50):
+        target.call("POST", "/predict", {"instances": shifted[start : start + 50]})
+    time.sleep(2.5)  # the API's capture thread writes every second locally (30 s on AWS)
+    drift = drift_check(target)
+    from challenger.local.outbox import read_messages  # noqa: PLC0415 - local-only module
+
+    deadline = time.monotonic() + 10  # SNS delivers to the outbox asynchronously
+    while time.monotonic() < deadline:
+        alerts = [m.subject for m in read_messages(cloud.state_dir / "outbox") if "drift on v" in m.subject]
+        if alerts:
+            print(f"  email: {alerts[0]}")
+            break
+        time.sleep(0.5)
+    return scored_rows, drift
+
+
 def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
     target = local_target(cloud.state_dir)
     recipe = cloud.template.values["Recipe"]
@@ -210,6 +278,8 @@ def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
     still = target.call("POST", "/predict", {"instances": sample.instances[:1]})
     print(f"  still serving: v{still['model_version']} ({describe_prediction(still['predictions'][0])})")
 
+    scored_rows, drift = _after_deployment(cloud, target, sample, recipe)
+
     step("Summary")
     models = target.call("GET", "/models")
     metrics = sorted({name for m in models for name in m["metrics"]})[:5]
@@ -236,10 +306,13 @@ def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
         and traffic.failed == 0
         and traffic.sent > 0
         and still["model_version"] == 2
+        and len(scored_rows) == 21
+        and bool(drift.get("alert"))
     )
     print(
         f"\n{'DEMO PASSED' if ok else 'DEMO FAILED'}: v1 deployed, v2 swapped in with "
-        f"{traffic.failed} failed requests, bad file rejected, v{still['model_version']} serving"
+        f"{traffic.failed} failed requests, bad file rejected, v{still['model_version']} serving, "
+        f"{len(scored_rows) - 1} rows batch-scored, drift {'detected' if drift.get('alert') else 'NOT detected'}"
     )
     if not exit_after:
         print(f"\nDashboard: {cloud.gateway.url}/#token={cloud.console_token}")
