@@ -22,6 +22,7 @@ import html
 import json
 import os
 import re
+import time
 from functools import cache
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
@@ -42,6 +43,7 @@ from aws_lambda_powertools.event_handler.openapi.types import (
     OpenAPIResponseContentSchema,
 )
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, ValidationError
 
@@ -436,11 +438,21 @@ def health() -> Health:
     },
 )
 def predict(request: serving.PredictRequest) -> serving.PredictResponse:
+    started = time.perf_counter()
     try:
-        return serving.predict(request, _recipe(), registry, sagemaker, settings, capture=_capture())
+        response = serving.predict(request, _recipe(), registry, sagemaker, settings, capture=_capture())
+    except (ServiceError, TransientServiceError):  # the endpoint failed to answer (EndpointErrorsAlarm)
+        metrics.add_metric(name="PredictErrors", unit=MetricUnit.Count, value=1)
+        raise
     except ValidationError as exc:  # the recipe's record model refused an instance: a 422 like any other
         errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None
+    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=len(response.predictions))
+    metrics.add_metric(
+        name="PredictLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000
+    )
+    metrics.add_metric(name="CapturedRows", unit=MetricUnit.Count, value=_capture().take_captured())
+    return response
 
 
 def _recipe() -> RecipeSpec:

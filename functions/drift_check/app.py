@@ -55,7 +55,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     if report is None:
         return {"checked": False, "reason": "no model is live yet"}
-    metrics.add_dimension(name="ModelVersion", value=str(report.version))
+    # One series whatever version serves, so DriftAlarm can watch it; the version rides along as metadata.
+    metrics.add_metadata(key="model_version", value=str(report.version))
     metrics.add_metric(name="DriftScore", unit=MetricUnit.NoUnit, value=report.score)
     metrics.add_metric(name="DriftAlerts", unit=MetricUnit.Count, value=int(report.alert))
     action = "none"

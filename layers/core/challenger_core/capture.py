@@ -101,6 +101,7 @@ class CaptureBuffer:
         self._sampler = sampler
         self._on_error = on_error
         self._pending = _Pending()
+        self._captured = 0  # rows captured since the last `take_captured()` (the API's CapturedRows metric)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,12 +129,19 @@ class CaptureBuffer:
                 lines = self._pending.records[(version, day)]
                 for instance, prediction in zip(instances, predictions, strict=False):
                     lines.append(json.dumps({"ts": stamp, "instance": instance, "prediction": prediction}))
+                self._captured += min(len(instances), len(predictions))
             if self._pending.since is None:
                 self._pending.since = self._clock()
             full = sum(len(lines) for lines in self._pending.records.values()) >= self.max_records
         self._ensure_thread()
         if full:
             self._wake.set()
+
+    def take_captured(self) -> int:
+        """How many rows were captured since the last call (and reset the count)."""
+        with self._lock:
+            captured, self._captured = self._captured, 0
+        return captured
 
     def flush(self) -> None:
         """Write everything pending now (the thread calls this; tests and shutdown may too)."""

@@ -87,3 +87,16 @@ def test_a_failed_invocation_is_counted_as_an_error_and_not_captured(
     assert "Contents" not in stack.s3.list_objects_v2(Bucket=stack.env["ARTIFACT_BUCKET"], Prefix="captures/")
     _, health = call(stack, load_event("api", "monitoring"))
     assert [(v["version"], v["invocations"], v["errors"]) for v in health["versions"]] == [(3, 1, 1)]
+
+
+def test_predict_publishes_its_metrics(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    live_model(stack)
+    api = stack.handler("api")
+    api._capture().sample_rate = 1.0
+    capsys.readouterr()
+    assert call(stack, load_event("api", "predict"))[0] == 200
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    [emf] = emitted
+    names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert names >= {"Predictions", "PredictLatency", "CapturedRows"}
+    assert (emf["Predictions"], emf["CapturedRows"], emf["service"]) == ([2.0], [2.0], "challenger")
