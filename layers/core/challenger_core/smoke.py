@@ -53,6 +53,10 @@ def smoke_test(  # noqa: PLR0911  # one early return per way the test can fail, 
         )
     except NotFoundError as exc:
         return _failed(state, f"no golden set: {clip(str(exc), 300)}")
+    except TransientServiceError:
+        raise  # S3 throttled or failed: the state machine retries the test
+    except ChallengerError as exc:  # e.g. access denied: the version cannot prove it serves as trained
+        return _failed(state, f"cannot read the golden set: {clip(str(exc), 300)}")
     except ValidationError as exc:
         return _failed(state, f"{GOLDEN_FILE} of v{model.version} is not valid: {clip(str(exc), 300)}")
     if len(golden.instances) != len(golden.predictions):
