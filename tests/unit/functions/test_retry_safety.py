@@ -32,7 +32,7 @@ from challenger_core.errors import ConflictError, NotFoundError, TaskClosedError
 from challenger_core.models import Approval, Champion, ModelStatus, ModelVersion
 from challenger_core.registry import Registry
 from tests.support.events import load_event
-from tests.support.fake_sagemaker import FakeSageMaker
+from tests.support.fake_sagemaker import FakeSageMaker, evaluation, model_artifact
 from tests.support.lambda_context import LambdaContext, context
 from tests.support.stack import BASE_ENV, Stack, provision
 
@@ -131,7 +131,7 @@ def _model(world: World, version: int, status: ModelStatus) -> ModelVersion:
     checks it)."""
     bucket = world.stack.env["ARTIFACT_BUCKET"]
     key = f"training/job-{version}/output/model.tar.gz"
-    archive = f"model v{version}".encode()
+    archive = model_artifact(evaluation(0.9))  # with its golden set: the smoke test replays it
     world.stack.s3.put_object(Bucket=bucket, Key=key, Body=archive)
     return ModelVersion(
         version=version,
