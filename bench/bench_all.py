@@ -138,6 +138,20 @@ def lambda_init_rows(result: dict[str, Any]) -> list[Row]:
     ]
 
 
+def capture_rows(result: dict[str, Any]) -> list[Row]:
+    """bench_capture.py: what inference capture adds to one /predict (at 100% sampling)."""
+    return [
+        (
+            f"inference capture, {r['records']} record(s)/request",
+            f"+{r['added_p50_ms'] * 1000:.1f} µs p50 (p99 {r['record_p99_ms'] * 1000:.0f} µs)",
+            "the same request without capture",
+            f"≤ 1% of a /predict ({result['budget_ms'] * 1000 * max(1, r['records'] // 10):.0f} µs)",
+            r["ok"],
+        )
+        for r in result.get("requests", [])
+    ]
+
+
 def validate_rows(result: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     files = result.get("files", [])
@@ -213,7 +227,9 @@ def table(rows: list[Row]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".cache" / "bench")
-    parser.add_argument("--only", nargs="*", default=None, help="some of: model startup lambda_init validate pipeline")
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="some of: model startup lambda_init validate capture pipeline"
+    )
     args = parser.parse_args(argv)
     # Lambda init has its own benchmark when bench_lambda_init.py is there; bench_startup.py measures it otherwise.
     own_lambda_bench = (BENCH / "bench_lambda_init.py").is_file()
@@ -222,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "startup": ("bench_startup.py", ["--no-lambda"] if own_lambda_bench else []),
         **({"lambda_init": ("bench_lambda_init.py", [])} if own_lambda_bench else {}),
         "validate": ("bench_validate.py", []),
+        "capture": ("bench_capture.py", []),
         "pipeline": ("bench_pipeline.py", ["--ab", "1"]),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -235,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *startup_rows(runs.get("startup", {}).get("result", {})),
         *lambda_init_rows(runs.get("lambda_init", {}).get("result", {})),
         *validate_rows(runs.get("validate", {}).get("result", {})),
+        *capture_rows(runs.get("capture", {}).get("result", {})),
         *pipeline_rows(runs.get("pipeline", {}).get("result", {})),
     ]
     loads = [run_["load_before"][0] for run_ in runs.values()] + [run_["load_after"][0] for run_ in runs.values()]

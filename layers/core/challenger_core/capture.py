@@ -69,7 +69,8 @@ class ServingStats(Model):
 
 @dataclass
 class _Pending:
-    records: dict[tuple[int, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    # (version, day) → (timestamp, instance, prediction); serialised by the writer thread, not the request
+    records: dict[tuple[int, str], list[tuple[str, Any, Any]]] = field(default_factory=lambda: defaultdict(list))
     stats: dict[tuple[int, str], list[int]] = field(default_factory=dict)  # (version, hour) → [n, errors, *buckets]
     since: float | None = None
 
@@ -126,9 +127,8 @@ class CaptureBuffer:
             stats[2 + latency_bucket(latency_ms)] += 1
             if not error and predictions and self._sampler() < self.sample_rate:
                 stamp = when.isoformat(timespec="milliseconds")
-                lines = self._pending.records[(version, day)]
-                for instance, prediction in zip(instances, predictions, strict=False):
-                    lines.append(json.dumps({"ts": stamp, "instance": instance, "prediction": prediction}))
+                rows = self._pending.records[(version, day)]
+                rows.extend((stamp, i, p) for i, p in zip(instances, predictions, strict=False))
                 self._captured += min(len(instances), len(predictions))
             if self._pending.since is None:
                 self._pending.since = self._clock()
@@ -147,8 +147,12 @@ class CaptureBuffer:
         """Write everything pending now (the thread calls this; tests and shutdown may too)."""
         with self._lock:
             pending, self._pending = self._pending, _Pending()
-        for (version, day), lines in pending.records.items():
+        for (version, day), rows in pending.records.items():
             key = capture_prefix(version, day) + f"{uuid.uuid4().hex}.jsonl"
+            lines = (
+                json.dumps({"ts": ts, "instance": instance, "prediction": prediction})
+                for ts, instance, prediction in rows
+            )
             self._write_batch(key, ("\n".join(lines) + "\n").encode())
         for (version, hour), counts in pending.stats.items():
             self._add_stats(version, hour, counts)
