@@ -55,3 +55,15 @@ def test_iam_reaches_only_this_stacks_models_and_configs() -> None:
     resources = {s["Sid"]: s["Resource"] for s in statements["Statement"]}
     assert resources["CreateModels"] == f"arn:aws:sagemaker:us-east-1:123456789012:model/*-{uid}-v*"
     assert resources["CreateEndpointConfigs"] == f"arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/*-{uid}-v*"
+
+
+def test_the_operator_door_serves_every_route_of_the_dashboards_door() -> None:
+    """/operator/* (IAM, the CLI and automation) and /console/* (Cognito) are the same operations (PLAN: issue 8)."""
+    events = TEMPLATE.resources["ApiFunction"]["Properties"]["Events"].values()
+    routes = [(e["Properties"]["Path"], e["Properties"]["Method"]) for e in events if e["Type"] == "Api"]
+
+    def door(prefix: str) -> set[tuple[str, str]]:
+        return {(path.removeprefix(prefix), method) for path, method in routes if path.startswith(prefix + "/")}
+
+    assert door("/console")
+    assert door("/operator") == door("/console")
