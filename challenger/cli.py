@@ -12,6 +12,7 @@ challenger predict TEXT [TEXT ...]
 challenger outbox [ID]                      (local cloud only)
 challenger recipe new NAME                  (scaffold recipes/NAME/ with sample data and tests)
 challenger drift check                      (the champion's recent captures against its training baseline)
+challenger --stack NAME destroy --yes       (delete the stack, then empty and delete the buckets it retains)
 challenger batch score FILE [--name NAME]   (score a CSV with the champion; waits and downloads the result)
 """
 
@@ -440,6 +441,42 @@ def batch_score(target: Target, file: Path, name: str, out: Path | None, *, time
     raise CliError(f"batch {name} not finished after {timeout:.0f}s")
 
 
+def destroy(stack: str, cloudformation: Any, s3: Any, *, confirmed: bool, echo: Callable[[str], None] = print) -> None:
+    """Delete a deployed stack and everything it leaves behind.
+
+    `sam delete` removes the stack; its Custom::SageMakerCleanup removes the endpoint, configs and models first.
+    The buckets are `DeletionPolicy: Retain` (data and artifacts must survive a mistaken stack update or delete,
+    docs/decisions/0002-template.md), so they stay; this empties them, every object version and delete marker,
+    and deletes them, after the stack is gone.
+    """
+    if not confirmed:
+        raise CliError(f"destroy deletes stack {stack}, its data, models and artifacts for good: add --yes")
+    resources = cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
+    buckets = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::S3::Bucket"]
+    echo(f"deleting stack {stack} (its SageMaker endpoint, configs and models go first)…")
+    cloudformation.delete_stack(StackName=stack)
+    cloudformation.get_waiter("stack_delete_complete").wait(StackName=stack)
+    for bucket in buckets:
+        removed = _empty_and_delete(s3, bucket)
+        echo(f"deleted bucket {bucket}" + (f" ({removed} object versions)" if removed else ""))
+    echo(f"stack {stack} is gone")
+
+
+def _empty_and_delete(s3: Any, bucket: str) -> int:
+    removed = 0
+    try:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            versions = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+            for start in range(0, len(versions), 1000):  # DeleteObjects takes up to 1,000 keys
+                chunk = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions[start : start + 1000]]
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
+                removed += len(chunk)
+        s3.delete_bucket(Bucket=bucket)
+    except s3.exceptions.NoSuchBucket:
+        pass  # already gone (not retained, or deleted by hand)
+    return removed
+
+
 def _state_machine_arn(target: Target, sfn: Any, name: str) -> str:
     if name.startswith("arn:"):
         return name
@@ -559,6 +596,8 @@ def build_parser() -> argparse.ArgumentParser:
     new = recipe.add_parser("new", help="scaffold recipes/NAME/ (a working recipe with sample data and tests)")
     new.add_argument("name")
     new.add_argument("--root", type=Path, default=ROOT, help="repository to scaffold into (default: this one)")
+    destroy_command = commands.add_parser("destroy", help="delete a deployed stack (--stack) and the buckets it keeps")
+    destroy_command.add_argument("--yes", action="store_true", help="confirm: data, models and artifacts are deleted")
     drift = commands.add_parser("drift").add_subparsers(dest="drift_command", required=True)
     drift.add_parser("check", help="compare the champion's recent captures with its training baseline now")
     batch = commands.add_parser("batch").add_subparsers(dest="batch_command", required=True)
@@ -584,6 +623,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(exit_after=args.exit, fast_clock=args.fast_clock, parameters=parameters)
         if args.command == "recipe":
             recipe_new(args.name, args.root)
+            return 0
+        if args.command == "destroy":
+            if not args.stack:
+                raise CliError(
+                    "destroy works on a deployed stack (--stack NAME); the local cloud starts over with --fresh"
+                )
+            destroy(args.stack, boto3.client("cloudformation"), boto3.client("s3"), confirmed=args.yes)
             return 0
         target = stack_target(args.stack) if args.stack else local_target()
         return dispatch(args, target)
