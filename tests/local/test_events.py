@@ -87,7 +87,7 @@ def test_schedule_parameters_flow_into_the_rule() -> None:
 
 
 def test_the_templates_upload_rule_against_the_sample_events(template: LocalTemplate) -> None:
-    (upload,) = [rule for rule in rules_from_template(template) if rule.pattern is not None]
+    (upload,) = [r for r in rules_from_template(template) if r.pattern is not None and r.target == "TriggerFunction"]
     assert upload.pattern is not None
     assert matches(upload.pattern, load_event("trigger", "upload"))
     assert not matches(upload.pattern, load_event("trigger", "upload_wrong_key"))
@@ -95,6 +95,17 @@ def test_the_templates_upload_rule_against_the_sample_events(template: LocalTemp
     other_bucket = load_event("trigger", "upload")
     other_bucket["detail"]["bucket"]["name"] = "someone-elses-bucket"
     assert not matches(upload.pattern, other_bucket)
+
+
+def test_a_batch_drop_starts_the_batch_pipeline_and_never_a_training_run(template: LocalTemplate) -> None:
+    rules = {r.target: r for r in rules_from_template(template) if r.pattern is not None}
+    assert set(rules) == {"TriggerFunction", "BatchPipeline"}
+    batch, upload = rules["BatchPipeline"].pattern, rules["TriggerFunction"].pattern
+    assert batch is not None
+    assert upload is not None
+    assert matches(batch, load_event("batch_scoring", "upload"))
+    assert not matches(upload, load_event("batch_scoring", "upload"))
+    assert not matches(batch, load_event("trigger", "upload"))
 
 
 # --------------------------------------------------------------------------------------------------
