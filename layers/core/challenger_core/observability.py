@@ -55,7 +55,9 @@ class Untraced(BaseProvider):
 
 logger = Logger()
 tracer = Tracer(disabled=True, provider=Untraced()) if tracing_off() else Tracer()
-metrics = Metrics()
+# The namespace the template's Globals set, also when this module is first imported outside a function's
+# environment (locally several functions share one process): the alarms read the `Challenger` namespace.
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Challenger")
 
 
 def to_state(model: BaseModel) -> dict[str, Any]:
