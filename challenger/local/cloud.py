@@ -61,6 +61,20 @@ LOCAL_PARAMETERS = {
     # Capture every prediction locally (DESIGN: 100% locally), so a drift check has data after a few requests.
     "CaptureSampleRate": "1",
 }
+# What the cloud sets in this process's environment (loopback endpoints, dummy credentials, moto's port): put back
+# as it was on stop, so code that runs later in the same process (tests: mock_aws, socket-free unit tests) is not
+# pointed at servers that are gone.
+PROCESS_ENVIRONMENT = (
+    *CREDENTIALS,
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SAGEMAKER",
+    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
+    "MOTO_PORT",
+)
 PORTS_FILE = "ports.json"
 CONSOLE_TOKEN_FILE = "local-token"  # noqa: S105 — a file name, not the token
 KEPT_WHEN_FRESH = frozenset({PORTS_FILE, CONSOLE_TOKEN_FILE})  # how to reach the cloud, not its state
@@ -105,6 +119,8 @@ class LocalCloud:
         if self.fresh:
             self._empty_state_dir()
         private_directory(self.state_dir)
+        saved = {name: os.environ.get(name) for name in PROCESS_ENVIRONMENT}
+        self._stack.callback(_restore_environment, saved)  # registered first: runs last, once all is stopped
         self._environment()
         self.ports = self._choose_ports()
 
@@ -356,6 +372,14 @@ class LocalCloud:
             "pid": os.getpid(),
         }
         write_private(self.state_dir / "local.json", json.dumps(info, indent=2) + "\n")
+
+
+def _restore_environment(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _replace(target: moto_config.DefaultConfig, content: moto_config.DefaultConfig) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from challenger.local.cloud import PORTS_FILE, LocalCloud
 from challenger.local.serving import listen
@@ -49,3 +52,23 @@ def test_an_unreadable_ports_file_means_new_ports(tmp_path: Path) -> None:
 
     assert set(ports) == {"moto", "api", "sagemaker"}
     assert all(port > 0 for port in ports.values())
+
+
+def test_a_stopped_cloud_leaves_the_process_environment_as_it_found_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loopback endpoints and moto's port must not outlive the cloud: a later boto3 client in the same process would
+    call a server that is gone (and a socket-free test would try to open a socket)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_PROFILE", "someone")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "MOTO_PORT", "AWS_ACCESS_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    before = dict(os.environ)
+    cloud = _cloud(tmp_path / "state", []).start()
+    try:
+        assert os.environ["AWS_ENDPOINT_URL"] == cloud.moto_url
+        assert "AWS_PROFILE" not in os.environ
+    finally:
+        cloud.stop()
+
+    assert dict(os.environ) == before
