@@ -174,10 +174,8 @@ class LocalCloud:
         self.runtime.install()
         # Code running outside an invocation (a handler's background thread) sees the process environment, not
         # its function's: point that at loopback too, so no stray client can ever resolve a real AWS endpoint.
-        # Put back on stop: the same process may go on without this cloud (tests under moto's mock_aws).
-        endpoints = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
-        self._stack.callback(_restore_environment, {name: os.environ.get(name) for name in endpoints})
-        for name in endpoints:
+        # Put back on stop with the rest of PROCESS_ENVIRONMENT (the callback registered first in _start).
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
             os.environ[name] = self._function_environment()[name]
         self._stack.callback(self.runtime.uninstall)
 
@@ -386,14 +384,6 @@ def _replace(target: moto_config.DefaultConfig, content: moto_config.DefaultConf
     mapping = cast("dict[str, Any]", target)  # a TypedDict has no clear()
     mapping.clear()
     mapping.update(content)
-
-
-def _restore_environment(saved: dict[str, str | None]) -> None:
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 def dashboard_dir(root: Path = ROOT) -> Path | None:
