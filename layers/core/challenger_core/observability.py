@@ -53,11 +53,13 @@ class Untraced(BaseProvider):
     def patch_all(self) -> None: ...
 
 
-logger = Logger()
+# The service and namespace the template's Globals set, also when this module is first imported outside a
+# function's environment (locally several functions share one process): the alarms read the `Challenger`
+# namespace with the dimension service=challenger, and the logs say which service wrote them.
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "challenger"
+logger = Logger(service=SERVICE)
 tracer = Tracer(disabled=True, provider=Untraced()) if tracing_off() else Tracer()
-# The namespace the template's Globals set, also when this module is first imported outside a function's
-# environment (locally several functions share one process): the alarms read the `Challenger` namespace.
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Challenger")
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Challenger", service=SERVICE)
 
 
 def to_state(model: BaseModel) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import boto3
+from botocore.config import Config
+
 from challenger_core.clients import API_RUNTIME, SMOKE_TEST_RUNTIME
 from challenger_core.errors import TransientServiceError
 from tests.support.events import load_event
@@ -32,9 +35,16 @@ def test_model_version_names_the_variant_that_answered_not_the_pointer(stack: St
     assert (status, body["model_version"]) == (200, 4)
 
 
+def _attempts(config: Config) -> dict[str, object]:
+    """The retries a client built with ``config`` makes: botocore rewrites ``max_attempts`` (retries) into
+    ``total_max_attempts`` (attempts) inside the Config itself when the first client is built, so the Config's own
+    dict depends on whether another test built one first."""
+    return dict(boto3.client("sagemaker-runtime", region_name="us-east-1", config=config).meta.config.retries)
+
+
 def test_the_api_and_the_smoke_test_size_their_runtime_clients_for_who_waits() -> None:
     # API Gateway ends the integration at 29 s; InvokeEndpoint gives the container 60 s (advice: a 70 s socket).
     assert API_RUNTIME.connect_timeout + API_RUNTIME.read_timeout < 29
-    assert API_RUNTIME.retries == {"mode": "standard", "max_attempts": 1}
+    assert _attempts(API_RUNTIME) == {"mode": "standard", "total_max_attempts": 2}  # one retry
     assert SMOKE_TEST_RUNTIME.read_timeout >= 70
-    assert SMOKE_TEST_RUNTIME.retries == {"mode": "standard", "max_attempts": 1}  # the state machine retries
+    assert _attempts(SMOKE_TEST_RUNTIME) == {"mode": "standard", "total_max_attempts": 2}  # the state machine retries
