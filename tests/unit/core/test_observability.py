@@ -1,4 +1,4 @@
-"""Logs and metrics carry the template's service and namespace however the module is first imported."""
+"""Metrics carry the template's service and namespace however the module is first imported."""
 
 from __future__ import annotations
 
@@ -29,15 +29,11 @@ def test_imported_outside_a_functions_environment_it_keeps_the_alarms_dimensions
     for name in ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"):
         monkeypatch.delenv(name, raising=False)
     module = _fresh_import("_observability_without_environment")
-    assert (module.metrics.namespace, module.metrics.service, module.logger.service) == (
-        "Challenger",
-        "challenger",
-        "challenger",
-    )
+    assert (module.metrics.namespace, module.metrics.service) == ("Challenger", "challenger")
 
 
 def test_the_functions_environment_wins_when_it_is_there(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "other")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Other")
     module = _fresh_import("_observability_with_environment")
-    assert (module.metrics.namespace, module.metrics.service, module.logger.service) == ("Other", "other", "other")
+    assert (module.metrics.namespace, module.metrics.service) == ("Other", "other")
