@@ -16,7 +16,9 @@ from botocore.config import Config
 
 # Bounded well inside the functions' 30 s timeout: a slow call must surface as a retryable error, not a
 # sandbox timeout; the state machines retry TransientServiceError with backoff.
-DEFAULT = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=3, read_timeout=10)
+# `total_max_attempts` counts the first call; botocore's `max_attempts` counts retries only (so `max_attempts: 1`
+# is two calls) and rewrites a shared Config to `total_max_attempts` when a client is built from it.
+DEFAULT = Config(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=3, read_timeout=10)
 
 # InvokeEndpoint for the smoke test. A serverless endpoint's first request after a deploy meets a cold start
 # (container start and model load; the container has 3 minutes to answer /ping and 60 s per /invocations:
@@ -25,12 +27,12 @@ DEFAULT = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeou
 # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). One attempt:
 # the deployment state machine retries TransientServiceError with backoff (SmokeTest's Retry), so a cold or
 # throttled endpoint is waited for instead of rolled back, and no retry is hidden inside one Lambda run.
-SMOKE_TEST_RUNTIME = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5, read_timeout=70)
+SMOKE_TEST_RUNTIME = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=70)
 
 # InvokeEndpoint for `POST /predict`. API Gateway ends a REST integration at 29 s
 # (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html), so one attempt with a 20 s read
 # leaves the function time to answer 503 + Retry-After itself instead of API Gateway's bare 504.
-API_RUNTIME = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=2, read_timeout=20)
+API_RUNTIME = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=20)
 
 
 class LazyClient:
