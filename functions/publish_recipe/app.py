@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
-import urllib.request
 from functools import cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from challenger_core.clients import client
+from challenger_core.custom_resource import CustomResourceEvent, respond
 from challenger_core.observability import logger
 from challenger_core.recipe import RECIPE_FILE, SOURCE_BUNDLE_FILE, RecipeError, parse_recipe, recipe_key
 
@@ -36,20 +35,6 @@ class RecipeBundleProperties(BaseModel):
 
     bucket: str = Field(alias="Bucket")
     recipe: str = Field(alias="Recipe", pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-
-
-class CustomResourceEvent(BaseModel):
-    """What CloudFormation sends a custom resource's function (the fields we use)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    request_type: Literal["Create", "Update", "Delete"] = Field(alias="RequestType")
-    response_url: str = Field(alias="ResponseURL")
-    stack_id: str = Field(alias="StackId")
-    request_id: str = Field(alias="RequestId")
-    logical_resource_id: str = Field(alias="LogicalResourceId")
-    physical_resource_id: str | None = Field(default=None, alias="PhysicalResourceId")
-    properties: dict[str, Any] = Field(default_factory=dict, alias="ResourceProperties")
 
 
 @cache
@@ -89,39 +74,18 @@ def publish(s3: Any, bucket: str, recipe: str, recipes: Path = RECIPES) -> dict[
     }
 
 
-def _respond(event: CustomResourceEvent, status: str, reason: str, data: dict[str, str]) -> None:
-    """PUT the result to CloudFormation's presigned URL (the only way a custom resource answers)."""
-    body = json.dumps(
-        {
-            "Status": status,
-            "Reason": reason[:1000],  # CloudFormation shows it in the stack events; keep it short
-            "PhysicalResourceId": event.physical_resource_id or f"{event.stack_id.split('/')[-1]}-recipe",
-            "StackId": event.stack_id,
-            "RequestId": event.request_id,
-            "LogicalResourceId": event.logical_resource_id,
-            "NoEcho": False,
-            "Data": data,
-        }
-    ).encode()
-    request = urllib.request.Request(  # noqa: S310 — CloudFormation's https presigned S3 URL
-        event.response_url, data=body, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(body))}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        response.read()
-
-
 @logger.inject_lambda_context
 def lambda_handler(raw: dict[str, Any], context: LambdaContext) -> None:
     event = CustomResourceEvent.model_validate(raw)
     # Every path answers CloudFormation, or the stack would wait an hour for a reply that never comes.
     try:
         if event.request_type == "Delete":
-            _respond(event, "SUCCESS", "recipe objects kept in the retained artifact bucket", {})
+            respond(event, "SUCCESS", "recipe objects kept in the retained artifact bucket", resource="recipe")
             return
         properties = RecipeBundleProperties.model_validate(event.properties)
         data = publish(client("s3"), properties.bucket, properties.recipe)
         logger.info("recipe published", extra=data)
-        _respond(event, "SUCCESS", f"published recipe {properties.recipe}", data)
+        respond(event, "SUCCESS", f"published recipe {properties.recipe}", resource="recipe", data=data)
     except Exception as exc:
         logger.exception("recipe publishing failed")
-        _respond(event, "FAILED", f"{type(exc).__name__}: {exc}", {})
+        respond(event, "FAILED", f"{type(exc).__name__}: {exc}", resource="recipe")

@@ -32,7 +32,7 @@ class CloudFormation:
 @pytest.fixture
 def cloudformation(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> CloudFormation:
     answers = CloudFormation()
-    monkeypatch.setattr(stack.handler("publish_recipe").urllib.request, "urlopen", answers.urlopen)
+    monkeypatch.setattr("urllib.request.urlopen", answers.urlopen)
     return answers
 
 
