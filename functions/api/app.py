@@ -24,7 +24,7 @@ import os
 import re
 import time
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response, content_types
@@ -34,8 +34,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer, SecurityScheme, Server
-from aws_lambda_powertools.event_handler.openapi.models import Schema as OpenAPISchema
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import (
     OpenAPIResponse,
@@ -66,6 +64,9 @@ from challenger_core.observability import logger, metrics, tracer
 from challenger_core.recipe import RecipeSpec, load_recipe
 from challenger_core.registry import Registry
 from challenger_core.settings import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.openapi.models import SecurityScheme
 
 settings = get_settings()
 registry = Registry(client("dynamodb"), settings.models_table)
@@ -107,6 +108,8 @@ class _Resolver(APIGatewayRestResolver):
     def get_openapi_schema(self, **kwargs: Any) -> Any:  # the OpenAPI model; Swagger UI builds on it too
         # /predict's records are the recipe's: the route takes generic instances (the recipe is read from S3 on
         # first use, never at import) and the document shows the recipe's own request and prediction models.
+        from aws_lambda_powertools.event_handler.openapi.models import Schema as OpenAPISchema  # noqa: PLC0415
+
         schema = super().get_openapi_schema(**kwargs)
         components = schema.components.schemas if schema.components and schema.components.schemas else None
         if components is not None:
@@ -200,20 +203,29 @@ cors = (
 app = _Resolver(enable_validation=True, strip_prefixes=[CONSOLE_PREFIX, OPERATOR_PREFIX], cors=cors)
 app._request_validation_middleware = _JsonBodyValidation()  # type: ignore[no-untyped-call]  # see _JsonBodyValidation (Powertools 3.37 hook)
 
-SECURITY_SCHEMES: dict[str, SecurityScheme] = {
-    "apiKey": APIKey(
-        name="x-api-key", **{"in": APIKeyIn.header}, description="Inference clients (usage plan): predict and reads"
-    ),
-    "cognito": HTTPBearer(
-        bearerFormat="JWT",
-        description="Dashboard, under /console: the signed-in user's Cognito ID token (API Gateway authorizer)",
-    ),
-    "sigv4": APIKey(
-        name="Authorization",
-        **{"in": APIKeyIn.header},
-        description="CLI and automation, under /operator: an AWS Signature Version 4 (IAM authorization)",
-    ),
-}
+
+# Powertools' OpenAPI document models (~60 ms of import) are needed by /openapi.json and /swagger only: imported
+# there, on their first request, so no other route's cold start pays for them.
+@cache
+def _security_schemes() -> dict[str, SecurityScheme]:
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer  # noqa: PLC0415
+
+    return {
+        "apiKey": APIKey(
+            name="x-api-key", **{"in": APIKeyIn.header}, description="Inference clients (usage plan): predict and reads"
+        ),
+        "cognito": HTTPBearer(
+            bearerFormat="JWT",
+            description="Dashboard, under /console: the signed-in user's Cognito ID token (API Gateway authorizer)",
+        ),
+        "sigv4": APIKey(
+            name="Authorization",
+            **{"in": APIKeyIn.header},
+            description="CLI and automation, under /operator: an AWS Signature Version 4 (IAM authorization)",
+        ),
+    }
+
+
 DOOR_SECURITY: dict[Door, list[dict[str, list[str]]]] = {
     "api-key": [{"apiKey": []}],
     "console": [{"cognito": []}],
@@ -858,6 +870,8 @@ def decide(approval_id: ApprovalIdPath) -> Response[str]:
 # The API's own description -------------------------------------------------------------------------
 def _openapi_document() -> str:
     """The OpenAPI document for the door this request came through: its server URL, credential and operations."""
+    from aws_lambda_powertools.event_handler.openapi.models import Server  # noqa: PLC0415
+
     door = _door(app.current_event.path)
     document = json.loads(
         app.get_openapi_json_schema(
@@ -865,7 +879,7 @@ def _openapi_document() -> str:
             version=API_VERSION,
             description=DESCRIPTION,
             servers=[Server(url=app._get_base_path() or "/")],
-            security_schemes=SECURITY_SCHEMES,
+            security_schemes=_security_schemes(),
             security=DOOR_SECURITY[door],
         )
     )
@@ -885,15 +899,21 @@ def openapi_json() -> Response[str]:
 
 
 # Swagger UI at /swagger (also /swagger?format=json): the page embeds the document, so it needs no second fetch.
-app.enable_swagger(
-    path="/swagger",
-    title=TITLE,
-    version=API_VERSION,
-    description=DESCRIPTION,
-    security_schemes=SECURITY_SCHEMES,
-    security=[{"apiKey": []}, {"cognito": []}, {"sigv4": []}],
-    compress=True,
-)
+# Registered before the first request for it is resolved: `enable_swagger` imports the OpenAPI models (above).
+SWAGGER_PATH = "/swagger"
+
+
+@cache
+def _enable_swagger() -> None:
+    app.enable_swagger(
+        path=SWAGGER_PATH,
+        title=TITLE,
+        version=API_VERSION,
+        description=DESCRIPTION,
+        security_schemes=_security_schemes(),
+        security=[{"apiKey": []}, {"cognito": []}, {"sigv4": []}],
+        compress=True,
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
@@ -901,4 +921,6 @@ app.enable_swagger(
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if str(event.get("path") or "").rstrip("/").endswith(SWAGGER_PATH):
+        _enable_swagger()
     return app.resolve(event, context)

@@ -7,13 +7,10 @@ started or successful run is skipped by the registry check in `triggering.start_
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -28,12 +25,13 @@ from challenger_core.observability import logger, metrics, tracer
 from challenger_core.registry import Registry
 from challenger_core.settings import get_settings
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
 settings = get_settings()
 storage = Storage(client("s3"))
 registry = Registry(client("dynamodb"), settings.models_table)
 workflow = Workflow(client("stepfunctions"))
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=client("dynamodb"))
-idempotency = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=86400)
 
 
 class S3Bucket(BaseModel):
@@ -68,10 +66,25 @@ class TriggerCommand(BaseModel):
     request: RunRequest
 
 
-@idempotent_function(data_keyword_argument="command", config=idempotency, persistence_store=persistence)
-def start_once(command: TriggerCommand) -> dict[str, Any]:
+def _start(command: TriggerCommand) -> dict[str, Any]:
     result = triggering.start_run(command.request, registry, workflow, settings)
     return {"started": result.started, "run_id": result.run_id, "reason": result.reason}
+
+
+@functools.cache
+def idempotent() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
+    """`_start`, idempotent on the event id, and its config. Built on the first event, not at init: Powertools'
+    idempotency package imports boto3, and its DynamoDB persistence layer builds a client in its constructor."""
+    from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    config = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=86400)
+    persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=client("dynamodb"))
+    decorate = idempotent_function(data_keyword_argument="command", config=config, persistence_store=persistence)
+    return config, decorate(_start)
 
 
 @logger.inject_lambda_context
@@ -79,6 +92,7 @@ def start_once(command: TriggerCommand) -> dict[str, Any]:
 @metrics.log_metrics
 @event_parser(model=TriggerEvent)
 def lambda_handler(event: ObjectCreatedEvent | ScheduledEvent, context: LambdaContext) -> dict[str, Any]:
+    idempotency, start_once = idempotent()
     idempotency.register_lambda_context(context)
     source = event
     if isinstance(source, ObjectCreatedEvent):

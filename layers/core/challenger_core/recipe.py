@@ -30,7 +30,7 @@ class RecipeError(ChallengerError):
 class _Spec(BaseModel):
     # Unknown keys are ignored so a recipe written for a newer core still loads; every key the core relies on
     # is required and cross-checked below, so a typo in one of those fails loudly.
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class Framework(_Spec):

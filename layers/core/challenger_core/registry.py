@@ -13,13 +13,13 @@ One table, `pk`/`sk` keys:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from pydantic import BaseModel
 
 from challenger_core.adapters import translate_errors
@@ -36,12 +36,19 @@ from challenger_core.models import (
 )
 
 if TYPE_CHECKING:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
     from mypy_boto3_dynamodb import DynamoDBClient
 else:
     DynamoDBClient = Any
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
+
+@functools.cache
+def _codec() -> tuple[TypeSerializer, TypeDeserializer]:
+    """boto3's DynamoDB type codec, imported on first use: `boto3.dynamodb.types` imports boto3 itself (~0.15 s),
+    which a handler's init must not pay before a code path calls AWS."""
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer  # noqa: PLC0415
+
+    return TypeSerializer(), TypeDeserializer()
 
 
 @dataclass(frozen=True)
@@ -86,11 +93,11 @@ def _to_item(pk: str, sk: str, model: BaseModel) -> dict[str, Any]:
     # JSON first so datetimes/enums become strings, then floats become Decimal (DynamoDB numbers).
     plain = json.loads(model.model_dump_json(exclude_none=True), parse_float=Decimal)
     plain.update(pk=pk, sk=sk)
-    return {name: _serializer.serialize(value) for name, value in plain.items()}
+    return {name: _codec()[0].serialize(value) for name, value in plain.items()}
 
 
 def _from_item[T: BaseModel](model: type[T], item: dict[str, Any]) -> T:
-    plain = {name: _deserializer.deserialize(value) for name, value in item.items() if name not in ("pk", "sk")}
+    plain = {name: _codec()[1].deserialize(value) for name, value in item.items() if name not in ("pk", "sk")}
     return model.model_validate(json.loads(json.dumps(plain, default=_json_number)))
 
 
@@ -159,7 +166,7 @@ class Registry:
         """Set fields of a model version (status transitions optionally guarded by the current status)."""
         fields["updated_at"] = utcnow()
         names = {f"#{name}": name for name in fields}
-        values = {f":{name}": _serializer.serialize(_plain(value)) for name, value in fields.items()}
+        values = {f":{name}": _codec()[0].serialize(_plain(value)) for name, value in fields.items()}
         condition = "attribute_exists(pk)"
         if expect_status is not None:
             names["#status_now"] = "status"
@@ -208,7 +215,7 @@ class Registry:
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         names = {f"#{name}": name for name in fields}
-        values = {f":{name}": _serializer.serialize(_plain(value)) for name, value in fields.items()}
+        values = {f":{name}": _codec()[0].serialize(_plain(value)) for name, value in fields.items()}
         with translate_errors(f"dynamodb UpdateItem run {run_id}"):
             self._ddb.update_item(
                 TableName=self._table,

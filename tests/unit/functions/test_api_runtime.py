@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import boto3
-from botocore.config import Config
 
-from challenger_core.clients import API_RUNTIME, SMOKE_TEST_RUNTIME
+from challenger_core.clients import API_RUNTIME, SMOKE_TEST_RUNTIME, ClientConfig
 from challenger_core.errors import TransientServiceError
 from tests.support.events import load_event
 from tests.support.lambda_context import context
@@ -35,11 +34,11 @@ def test_model_version_names_the_variant_that_answered_not_the_pointer(stack: St
     assert (status, body["model_version"]) == (200, 4)
 
 
-def _attempts(config: Config) -> dict[str, object]:
+def _attempts(config: ClientConfig) -> dict[str, object]:
     """The retries a client built with ``config`` makes: botocore rewrites ``max_attempts`` (retries) into
     ``total_max_attempts`` (attempts) inside the Config itself when the first client is built, so the Config's own
     dict depends on whether another test built one first."""
-    return dict(boto3.client("sagemaker-runtime", region_name="us-east-1", config=config).meta.config.retries)
+    return dict(boto3.client("sagemaker-runtime", region_name="us-east-1", config=config.build()).meta.config.retries)
 
 
 def test_the_api_and_the_smoke_test_size_their_runtime_clients_for_who_waits() -> None:

@@ -1,6 +1,7 @@
-"""Lambda init does only what every invocation needs (issue 12): no AWS client is built and the X-Ray SDK is not
-imported while a handler module loads with tracing off; the API loads Powertools' parameters utility only on
-the approval-link path. Each handler is imported in a fresh interpreter with the template's environment."""
+"""Lambda init does only what every invocation needs (issue 12): boto3 is not imported, no AWS client is built and
+the X-Ray SDK is not imported while a handler module loads with tracing off; the API loads Powertools' parameters
+utility only on the approval-link path and its OpenAPI document models only for /openapi.json and /swagger. Each
+handler is imported in a fresh interpreter with the template's environment."""
 
 from __future__ import annotations
 
@@ -20,9 +21,12 @@ PROBE = """
 import json, sys
 sys.path[:0] = {paths!r}
 import {module}
+boto3_at_init = "boto3" in sys.modules
 import boto3
 print(json.dumps({{
+    "boto3": boto3_at_init,
     "xray": "aws_xray_sdk.core" in sys.modules,
+    "openapi_models": "aws_lambda_powertools.event_handler.openapi.models" in sys.modules,
     "clients_built": boto3.DEFAULT_SESSION is not None,
     "parameters": "aws_lambda_powertools.utilities.parameters" in sys.modules,
 }}))
@@ -43,8 +47,9 @@ def test_a_handler_builds_no_client_and_no_tracer_at_init(function: FunctionSpec
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     loaded = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert loaded["boto3"] is False  # the first call that needs AWS imports it (challenger_core.clients)
     assert loaded["xray"] is False
-    # The idempotent trigger hands its DynamoDB client to Powertools Idempotency, which tags it at construction.
-    assert loaded["clients_built"] is (function.code_dir.name == "trigger")
+    assert loaded["clients_built"] is False
     if function.code_dir.name == "api":
         assert loaded["parameters"] is False
+        assert loaded["openapi_models"] is False
