@@ -3,10 +3,11 @@
 Runs, each in its own process (so one's imports and caches do not help another), in this order:
 
 1. ``bench_model.py`` — ``model_fn`` load, one record and a batch of 100 vs scikit-learn, identical predictions;
-2. ``bench_startup.py`` — endpoint cold start vs interpreter + serving imports, and Lambda init vs ``import boto3``
-   unless ``bench_lambda_init.py`` is there, which then measures it;
-3. ``bench_validate.py`` — ValidateData's peak memory at 1×, 10×, 100× the sample;
-4. ``bench_pipeline.py`` — local drop → LIVE, phase by phase.
+2. ``bench_startup.py`` — endpoint cold start vs interpreter + serving imports;
+3. ``bench_lambda_init.py`` — each handler's init (and init + ``import boto3``) vs ``import boto3``;
+4. ``bench_validate.py`` — ValidateData's peak memory at 1×, 10×, 100× the sample;
+5. ``bench_capture.py`` — the capture's cost on a request;
+6. ``bench_pipeline.py`` — local drop → LIVE, phase by phase.
 
 Then prints one table (markdown, as ``docs/performance.md`` keeps it) with the machine line — ``uname -m``, CPU count
 and the load average around each benchmark, since this machine is shared — and writes ``bench/results/all.json``
@@ -111,25 +112,15 @@ def startup_rows(result: dict[str, Any]) -> list[Row]:
                 e["ratio"] <= RATIO_TARGET,
             )
         )
-    for name, r in result.get("lambda", {}).items():  # measured here only without bench_lambda_init.py
-        rows.append(
-            (
-                f"Lambda init, {name}",
-                f"{r['init_s'] * 1000:.0f} ms",
-                f"`import boto3` {r['import_boto3_s'] * 1000:.0f} ms ({r['ratio']:.2f}×)",
-                f"≤ {RATIO_TARGET}×",
-                r["ratio"] <= RATIO_TARGET,
-            )
-        )
     return rows
 
 
 def lambda_init_rows(result: dict[str, Any]) -> list[Row]:
-    """bench_lambda_init.py's results (the import timed inside the child, vs `import boto3`)."""
+    """bench_lambda_init.py's results: init (the verdict) and init + `import boto3`, each vs `import boto3`."""
     return [
         (
             f"Lambda init, {r['function']}",
-            f"{r['init_ms']:.0f} ms",
+            f"{r['init_ms']:.0f} ms (+ boto3: {r['init_and_boto3_ms']:.0f} ms, {r['init_and_boto3_ratio']:.2f}×)",
             f"`import boto3` {r['import_boto3_ms']:.0f} ms ({r['ratio']:.2f}×)",
             f"≤ {RATIO_TARGET}×",
             r["ratio"] <= RATIO_TARGET,
@@ -231,12 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", nargs="*", default=None, help="some of: model startup lambda_init validate capture pipeline"
     )
     args = parser.parse_args(argv)
-    # Lambda init has its own benchmark when bench_lambda_init.py is there; bench_startup.py measures it otherwise.
-    own_lambda_bench = (BENCH / "bench_lambda_init.py").is_file()
     plan = {
         "model": ("bench_model.py", ["--data-dir", str(args.data_dir)]),
-        "startup": ("bench_startup.py", ["--no-lambda"] if own_lambda_bench else []),
-        **({"lambda_init": ("bench_lambda_init.py", [])} if own_lambda_bench else {}),
+        "startup": ("bench_startup.py", []),
+        "lambda_init": ("bench_lambda_init.py", []),
         "validate": ("bench_validate.py", []),
         "capture": ("bench_capture.py", []),
         "pipeline": ("bench_pipeline.py", ["--ab", "1"]),

@@ -66,31 +66,35 @@ def _toolkit_phases(job_dir: Path) -> list[tuple[str, float]]:
 
 
 def drop_to_live(cloud: Any, *, timeout: float = 300.0) -> dict[str, Any]:
+    """Drop the sample and wait for a LIVE model, watching the registry table directly.
+
+    Not through the API: the local cloud runs one Lambda at a time, so an observer calling `GET /runs/{id}` every
+    50 ms would hold the pipeline's own Lambdas back (it did: 9-18 s measured that way). The run's steps are read
+    through the API once, at the end.
+    """
     from challenger.cli import local_target  # noqa: PLC0415 — after the path setup above
+    from challenger_core.models import ModelStatus, RunStatus  # noqa: PLC0415
+    from challenger_core.registry import Registry  # noqa: PLC0415
 
     target = local_target(cloud.state_dir)
+    registry = Registry(cloud.clients["dynamodb"], cloud.template.ref("ModelsTable"))
     bucket = target.data_bucket
     target.s3.upload_file(str(DATA / "test.csv"), bucket, "incoming/reviews/test.csv")
     target.s3.upload_file(str(DATA / "train_v1.csv"), bucket, "incoming/reviews/train.csv")
     dropped = time.time()
     deadline = time.monotonic() + timeout
-    run_id = ""
     live_at = None
     while time.monotonic() < deadline:
-        if not run_id:
-            runs = target.call("GET", "/runs")
-            run_id = str(runs[0]["run_id"]) if runs else ""
-        else:
-            models = target.call("GET", "/models")
-            if any(m["status"] == "LIVE" for m in models):
-                live_at = time.time()
-                break
-            run = target.call("GET", f"/runs/{run_id}")["run"]
-            if run["status"] not in {"RUNNING"}:
-                raise RuntimeError(f"run {run_id} ended {run['status']} without a LIVE model: {run.get('error')}")
+        if any(model.status == ModelStatus.LIVE for model in registry.list_models()):
+            live_at = time.time()
+            break
+        failed = [run for run in registry.list_runs() if run.status == RunStatus.FAILED]
+        if failed:
+            raise RuntimeError(f"run {failed[0].run_id} failed without a LIVE model: {failed[0].error}")
         time.sleep(POLL)
     if live_at is None:
         raise RuntimeError(f"no LIVE model within {timeout:.0f} s")
+    run_id = registry.list_runs()[0].run_id
     detail = target.call("GET", f"/runs/{run_id}")
     # The run record ends a moment after the model went LIVE (RecordOutcome); wait for it.
     while detail["run"]["status"] == "RUNNING" and time.monotonic() < deadline:

@@ -1,15 +1,14 @@
-"""Start-up costs next to their floors (``make bench``; not part of ``make test``), A/B interleaved:
+"""Endpoint start-up next to its floor (``make bench``; not part of ``make test``), A/B interleaved:
 
 * **Endpoint cold start**: the local model server (``challenger/local/sagemaker/model_server.py``, run with the
   framework image environment's interpreter, as the local SageMaker runs it) from process start to the first
   ``GET /ping`` 200 — module import and ``model_fn`` included — next to a fresh interpreter importing the serving
   modules (the model's ``inference`` and the server's own imports) and nothing else. Target: ≤ 1.5×.
-* **Lambda init**: each function of template.yaml, a fresh interpreter importing its handler module with the
-  template's environment (the core layer on the path, as Lambda puts it on), next to a fresh interpreter running
-  ``import boto3``. Target: ≤ 1.5× each.
+
+Lambda init is ``bench_lambda_init.py``'s.
 
 The model is the sentiment recipe trained on the bundled sample by its own ``train.py`` in the image
-environment. Medians of alternating runs (``--rounds``, ``--lambda-rounds``); prints a table, writes JSON.
+environment. Medians of alternating runs (``--rounds``); prints a table, writes JSON.
 """
 
 from __future__ import annotations
@@ -136,72 +135,25 @@ def endpoint_cold_start(python: Path, model: Path, code: Path, rounds: int, dire
     }
 
 
-def lambda_init(rounds: int) -> dict[str, Any]:
-    from challenger.local.provision import LAYER, local_functions  # noqa: PLC0415
-    from challenger.local.template import LocalTemplate  # noqa: PLC0415
-
-    template = LocalTemplate(parameters={"NotificationEmail": "ops@example.com"})
-    base = {
-        name: value
-        for name, value in os.environ.items()
-        if name in {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT"}
-    }
-    base.update(
-        {
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "AWS_LAMBDA_FUNCTION_NAME": "bench",
-        }
-    )
-    boto3_floor = lambda: _timed([sys.executable, "-I", "-c", "import boto3"], env=base)  # noqa: E731
-    results: dict[str, Any] = {}
-    for function in local_functions(template):
-        module = function.handler.rpartition(".")[0]
-        env = {**base, **{k: str(v) for k, v in function.environment.items()}}
-        paths = [str(ROOT / function.code_dir), str(LAYER)]
-        code = f"import sys; sys.path[:0] = {paths!r}; import {module}"
-        handler = lambda env=env, code=code: _timed([sys.executable, "-I", "-c", code], env=env)  # noqa: E731
-        init, floor = _interleaved(handler, boto3_floor, rounds)
-        results[Path(function.code_dir).name] = {
-            "init_s": statistics.median(init),
-            "import_boto3_s": statistics.median(floor),
-            "ratio": statistics.median(init) / statistics.median(floor),
-        }
-    return results
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "startup.json")
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds for the endpoint")
-    # 17 functions x 2 interpreters a round: 3 rounds keep this part near two minutes on the shared machine.
-    parser.add_argument("--lambda-rounds", type=int, default=3, help="alternating rounds per Lambda function")
-    parser.add_argument("--no-lambda", action="store_true", help="the endpoint only (bench_lambda_init.py does Lambda)")
     args = parser.parse_args(argv)
     result: dict[str, Any] = {"load_average_before": [round(x, 2) for x in os.getloadavg()]}
     python = _image_python()
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as directory:
         model, code = train_sample(python, Path(directory))
         result["endpoint"] = endpoint_cold_start(python, model, code, args.rounds, Path(directory))
-    if not args.no_lambda:
-        result["lambda"] = lambda_init(args.lambda_rounds)
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     e = result["endpoint"]
     print(
         f"endpoint cold start (process → /ping 200): {e['server_to_ping_s'] * 1000:.0f} ms; interpreter + serving "
         f"imports {e['interpreter_imports_s'] * 1000:.0f} ms; ratio {e['ratio']:.2f} (target ≤ {TARGET_RATIO})"
     )
-    for name, row in result.get("lambda", {}).items():
-        print(
-            f"Lambda init {name:20s} {row['init_s'] * 1000:6.0f} ms; import boto3 {row['import_boto3_s'] * 1000:5.0f}"
-            f" ms; ratio {row['ratio']:.2f}"
-        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    ok = e["ratio"] <= TARGET_RATIO and all(r["ratio"] <= TARGET_RATIO for r in result.get("lambda", {}).values())
-    return 0 if ok else 1
+    return 0 if e["ratio"] <= TARGET_RATIO else 1
 
 
 if __name__ == "__main__":
