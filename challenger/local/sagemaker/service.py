@@ -79,6 +79,8 @@ WORKER_JOIN_SECONDS = 30.0
 # A serverless endpoint's first invocation after a deploy, or after it scaled to zero when idle, waits for a
 # compute instance to start and load the model ("cold start", seconds; AWS documents it without a number:
 # https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html#serverless-endpoints-how-it-works).
+# An update included: "when updating your endpoint, you can experience cold starts ... because SageMaker AI must
+# re-initialize your container and model" (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-update.html).
 COLD_START_ENV = "CHALLENGER_LOCAL_COLD_START_SECONDS"
 DEFAULT_COLD_START_SECONDS = 2.0
 IDLE_SECONDS = 600.0  # idle time after which the next invocation is cold again
