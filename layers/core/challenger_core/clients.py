@@ -10,8 +10,8 @@ local cloud points the same code at loopback.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -24,19 +24,24 @@ class ClientConfig:
 
     connect_timeout: int
     read_timeout: int
-    retries: dict[str, Any] = field(default_factory=dict)
+    total_max_attempts: int
+    retry_mode: Literal["legacy", "standard", "adaptive"] = "standard"
 
     def build(self) -> Config:
         from botocore.config import Config  # noqa: PLC0415  # see the class docstring
 
-        return Config(retries=dict(self.retries), connect_timeout=self.connect_timeout, read_timeout=self.read_timeout)
+        return Config(
+            retries={"mode": self.retry_mode, "total_max_attempts": self.total_max_attempts},
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+        )
 
 
 # Bounded well inside the functions' 30 s timeout: a slow call must surface as a retryable error, not a
 # sandbox timeout; the state machines retry TransientServiceError with backoff.
 # `total_max_attempts` counts the first call; botocore's `max_attempts` counts retries only (so `max_attempts: 1`
 # is two calls) and rewrites a shared Config to `total_max_attempts` when a client is built from it.
-DEFAULT = ClientConfig(retries={"mode": "standard", "total_max_attempts": 2}, connect_timeout=3, read_timeout=10)
+DEFAULT = ClientConfig(total_max_attempts=2, connect_timeout=3, read_timeout=10)
 
 # InvokeEndpoint for the smoke test. A serverless endpoint's first request after a deploy meets a cold start
 # (container start and model load; the container has 3 minutes to answer /ping and 60 s per /invocations:
@@ -45,14 +50,12 @@ DEFAULT = ClientConfig(retries={"mode": "standard", "total_max_attempts": 2}, co
 # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html). One attempt:
 # the deployment state machine retries TransientServiceError with backoff (SmokeTest's Retry), so a cold or
 # throttled endpoint is waited for instead of rolled back, and no retry is hidden inside one Lambda run.
-SMOKE_TEST_RUNTIME = ClientConfig(
-    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=70
-)
+SMOKE_TEST_RUNTIME = ClientConfig(total_max_attempts=1, connect_timeout=5, read_timeout=70)
 
 # InvokeEndpoint for `POST /predict`. API Gateway ends a REST integration at 29 s
 # (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html), so one attempt with a 20 s read
 # leaves the function time to answer 503 + Retry-After itself instead of API Gateway's bare 504.
-API_RUNTIME = ClientConfig(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=2, read_timeout=20)
+API_RUNTIME = ClientConfig(total_max_attempts=1, connect_timeout=2, read_timeout=20)
 
 
 class LazyClient:
