@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any, Literal
 
@@ -312,7 +313,9 @@ def rollback(
     if not model.model_data_url:
         raise ConflictError(f"v{version} has no artifact to deploy")
     payload = DeploymentRequest(version=version, reason="rollback", requested_by=caller.actor)
-    name = f"rollback-v{version}-{utcnow():%Y%m%dT%H%M%SZ}"
+    # Unique per request: two rollbacks to one version within a second (e.g. after a refused one) are two
+    # executions, and Step Functions refuses a reused name for 90 days (ExecutionAlreadyExists).
+    name = f"rollback-v{version}-{utcnow():%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     arn = workflow.start(settings.deployment_pipeline_arn, name, {"request": payload.model_dump()})
     audit.record(
         registry,

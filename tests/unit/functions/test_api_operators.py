@@ -4,6 +4,7 @@ each decision lands in the audit log; rollback reaches only versions that served
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -196,6 +197,20 @@ def test_rollback_to_a_version_that_served_and_then_failed_is_allowed(
     status, body = rollback_to(stack, 2)
     assert (status, body["version"]) == (202, 2)
     assert started[0]["request"]["version"] == 2
+
+
+def test_two_rollbacks_to_one_version_within_a_second_start_two_executions(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first was refused by the deployment (e.g. a replaced archive) and the operator asks again at once.
+    names: list[str] = []
+    module = stack.handler("api")
+    monkeypatch.setattr(module.workflow, "start", lambda arn, name, payload: names.append(name) or f"arn:{name}")
+    live_model(stack, version=3)
+    put_model(stack, 1, ModelStatus.RETIRED, model_data_url="s3://a/1.tar.gz", was_live=True)
+    assert [rollback_to(stack, 1)[0], rollback_to(stack, 1)[0]] == [202, 202]
+    assert len(set(names)) == 2
+    assert all(re.fullmatch(r"rollback-v1-\d{8}T\d{6}Z-[0-9a-f]{6}", name) for name in names)
 
 
 def test_default_rollback_target_is_the_version_live_just_before_the_champion(
