@@ -561,7 +561,11 @@ def retrain(request: operations.RetrainRequest) -> Response[operations.RetrainRe
 )
 def get_run(run_id: RunIdPath) -> operations.RunDetail:
     return operations.run_detail(
-        run_id, registry=registry, workflow=workflow, with_audit=_door(app.current_event.path) != "api-key"
+        run_id,
+        registry=registry,
+        workflow=workflow,
+        approval_mode=settings.approval_mode,
+        with_audit=_door(app.current_event.path) != "api-key",
     )
 
 

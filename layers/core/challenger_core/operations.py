@@ -329,7 +329,19 @@ def rollback(
     return DeploymentStarted(version=version, execution_arn=arn)
 
 
-def run_detail(run_id: str, *, registry: Registry, workflow: Workflow, with_audit: bool = False) -> RunDetail:
+# The training pipeline's state that waits for a human. CompareWithChampion asks for approval only when the stack's
+# ApprovalMode is manual (training.py: `requires_approval`), so in auto mode it is never ahead of a run.
+APPROVAL_STATE = "RequestApproval"
+
+
+def run_detail(
+    run_id: str,
+    *,
+    registry: Registry,
+    workflow: Workflow,
+    approval_mode: str,
+    with_audit: bool = False,
+) -> RunDetail:
     """A run with the pipeline states it went through so far (per-state progress), and its decisions."""
     run = registry.get_run(run_id)
     steps: list[Step] = []
@@ -348,7 +360,8 @@ def run_detail(run_id: str, *, registry: Registry, workflow: Workflow, with_audi
             steps = _fold(steps, event)
         if run.status is RunStatus.RUNNING and steps:
             try:
-                plan = _ahead(workflow.definition(run.execution_arn), steps[-1].name)
+                unreachable = frozenset() if approval_mode == "manual" else frozenset({APPROVAL_STATE})
+                plan = _ahead(workflow.definition(run.execution_arn), steps[-1].name, unreachable)
             except ChallengerError:  # the steps so far matter more than the outlook: show them without it
                 plan = []
     return RunDetail(
@@ -397,17 +410,18 @@ def promotion_policy(settings: Settings, recipe: RecipeSpec) -> PromotionPolicy:
     )
 
 
-def _ahead(definition: dict[str, Any], current: str) -> list[str]:
+def _ahead(definition: dict[str, Any], current: str, unreachable: frozenset[str] = frozenset()) -> list[str]:
     """The states after `current` on the longest loop-free way to a Succeed state (the run's best case).
 
-    Only Next, Choice rules and Defaults are followed, never a Catch: the failure path is not "ahead".
+    Only Next, Choice rules and Defaults are followed, never a Catch: the failure path is not "ahead"; nor is a
+    state in `unreachable` (this stack's settings never take it).
     """
     states: dict[str, dict[str, Any]] = definition.get("States", {})
 
     def longest(name: str, seen: frozenset[str]) -> list[str] | None:
         # A pipeline has a few dozen states and few branches: plain search, no memo to get wrong.
         state = states.get(name)
-        if state is None or name in seen:
+        if state is None or name in seen or name in unreachable:
             return None
         if state.get("Type") == "Succeed":
             return [name]

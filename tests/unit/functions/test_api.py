@@ -354,7 +354,17 @@ def test_run_detail_lists_pipeline_steps(stack: Stack, monkeypatch: pytest.Monke
     ]
 
 
-def test_a_running_run_lists_the_steps_still_ahead_from_the_asl(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("approval_mode", "ahead"),
+    [
+        ("manual", ["Promote?", "RequestApproval", "Approved?", "DeployModel", "RecordDeployed", "Deployed"]),
+        # Auto mode never asks for approval (a known bug listed RequestApproval here all the same).
+        ("auto", ["Promote?", "NotifyComparison", "DeployModel", "RecordDeployed", "Deployed"]),
+    ],
+)
+def test_a_running_run_lists_the_steps_still_ahead_from_the_asl(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, approval_mode: str, ahead: list[str]
+) -> None:
     from challenger_core.models import Run, RunStatus, TriggerSource
 
     registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
@@ -369,6 +379,7 @@ def test_a_running_run_lists_the_steps_still_ahead_from_the_asl(stack: Stack, mo
         )
     )
     api = stack.handler("api")
+    monkeypatch.setattr(api, "settings", api.settings.model_copy(update={"approval_mode": approval_mode}))
     entered = {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "CompareWithChampion"}}
     monkeypatch.setattr(api.workflow, "history", lambda arn: [entered])
     asl = json.loads((ROOT / "statemachine" / "training_pipeline.asl.json").read_text())
@@ -376,7 +387,7 @@ def test_a_running_run_lists_the_steps_still_ahead_from_the_asl(stack: Stack, mo
     status, body = call(stack, load_event("api", "run"))
     assert status == 200
     # The way to success, never the failure path; a loop's states once.
-    assert body["plan"] == ["Promote?", "RequestApproval", "Approved?", "DeployModel", "RecordDeployed", "Deployed"]
+    assert body["plan"] == ahead
 
 
 def test_run_whose_history_is_gone_is_410_with_the_reason(stack: Stack) -> None:
