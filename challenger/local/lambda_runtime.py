@@ -137,6 +137,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import importlib
 import importlib.metadata
 import json
@@ -822,6 +823,9 @@ def _install_moto_fixes() -> None:
        256 KiB message limit in characters. AWS refuses (``InvalidParameter``) a subject that is not ASCII, has
        line breaks or control characters, or is 100 characters or longer, and a message over 262,144 *bytes*
        of UTF-8 (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html).
+    5. Speed only, no behaviour: the engine parses a definition with ANTLR (pure Python, 50-130 ms here) at
+       every execution start and again for its static analysis; the parse tree of each definition is kept,
+       and the evaluation components are still built afresh from it for every execution.
     """
     botocore_session = importlib.import_module("botocore.session")
     botocore = importlib.import_module("botocore")
@@ -865,6 +869,7 @@ def _install_moto_fixes() -> None:
     _install_name_rules()
     _install_data_limit_rule()
     _install_sns_limits()
+    _install_parse_cache()
 
 
 EXECUTION_NAME = re.compile(r"^[0-9A-Za-z_-]{1,80}$")
@@ -915,6 +920,26 @@ def _install_data_limit_rule() -> None:
         original_eval_body(decl, env)
 
     _patches.patch(decl_cls, "_eval_body", _eval_body)
+
+
+_asl_trees: Callable[[str], Any] | None = None  # kept across installs: one runtime per test re-installs the fixes
+
+
+def _install_parse_cache() -> None:
+    global _asl_trees  # noqa: PLW0603
+    parser_cls = _moto_module("moto.stepfunctions.parser.asl.parse.asl_parser").AmazonStateLanguageParser
+    preprocessor_cls = _moto_module("moto.stepfunctions.parser.asl.parse.preprocessor").Preprocessor
+    if _asl_trees is None:
+        original_parse = parser_cls.__dict__["parse"].__func__
+        # A syntax error raises and is not cached.
+        _asl_trees = functools.lru_cache(maxsize=64)(lambda definition: original_parse(definition)[1])
+    trees = _asl_trees
+
+    def parse(definition: str) -> tuple[Any, Any]:
+        tree = trees(definition)
+        return preprocessor_cls().visit(tree), tree
+
+    _patches.patch(parser_cls, "parse", staticmethod(parse))
 
 
 SNS_MAX_MESSAGE_BYTES = 262_144
