@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.util
 import itertools
 import json
@@ -16,6 +17,7 @@ import boto3
 
 from challenger.local.provision import provision as provision_template
 from challenger.local.template import LocalTemplate
+from challenger_core.models import ModelStatus, ModelVersion
 from challenger_core.recipe import forget_recipes
 from tests.support.events import ROOT
 from tests.support.fake_sagemaker import FakeSageMaker
@@ -101,6 +103,24 @@ class Stack:
     def put_data(self, key: str, body: bytes) -> str:
         self.s3.put_object(Bucket=self.data_bucket, Key=key, Body=body)
         return key
+
+    def trained_version(self, version: int, status: ModelStatus, archive: bytes, **fields: Any) -> ModelVersion:
+        """A version whose model.tar.gz is in the artifact bucket, with the archive's digest as RegisterCandidate
+        records it (StartDeployment checks it). Not registered: the caller puts it where its test needs it."""
+        bucket = self.env["ARTIFACT_BUCKET"]
+        key = f"training/job-{version}/output/model.tar.gz"
+        self.s3.put_object(Bucket=bucket, Key=key, Body=archive)
+        return ModelVersion(
+            version=version,
+            status=status,
+            run_id=f"run-{version}",
+            dataset="reviews",
+            data_fingerprint="f",
+            training_job_name=f"job-{version}",
+            model_data_url=f"s3://{bucket}/{key}",
+            artifact_sha256=hashlib.sha256(archive).hexdigest(),
+            **fields,
+        )
 
 
 @cache

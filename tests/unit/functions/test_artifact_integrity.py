@@ -3,7 +3,6 @@ one, records the reason on the version, changes nothing on the endpoint, and the
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 import pytest
@@ -20,23 +19,9 @@ ARCHIVE = b"the evaluated model.tar.gz"
 
 def register(stack: Stack, version: int, status: ModelStatus, body: bytes = ARCHIVE, **fields: Any) -> str:
     """Upload an archive and register the version with the archive's digest (what RegisterCandidate records)."""
-    bucket = stack.env["ARTIFACT_BUCKET"]
-    key = f"training/job-{version}/output/model.tar.gz"
-    stack.s3.put_object(Bucket=bucket, Key=key, Body=body)
-    Registry(stack.ddb, stack.env["MODELS_TABLE"]).put_model(
-        ModelVersion(
-            version=version,
-            status=status,
-            run_id=f"run-{version}",
-            dataset="reviews",
-            data_fingerprint="f",
-            training_job_name=f"job-{version}",
-            model_data_url=f"s3://{bucket}/{key}",
-            artifact_sha256=hashlib.sha256(body).hexdigest(),
-            **fields,
-        )
-    )
-    return key
+    model = stack.trained_version(version, status, body, **fields)
+    Registry(stack.ddb, stack.env["MODELS_TABLE"]).put_model(model)
+    return model.model_data_url.removeprefix(f"s3://{stack.env['ARTIFACT_BUCKET']}/")
 
 
 def registry_model(stack: Stack, version: int) -> ModelVersion:

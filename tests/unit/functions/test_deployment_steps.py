@@ -7,7 +7,7 @@ import pytest
 
 from challenger_core.deployment import resource_names
 from challenger_core.errors import ConflictError, NotFoundError, RollbackFailedError, TransientServiceError
-from challenger_core.models import Champion, ModelStatus, ModelVersion
+from challenger_core.models import Champion, ModelStatus
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
 from tests.support.events import load_event
@@ -34,23 +34,13 @@ def invoke(stack: Stack, function: str, event: dict[str, Any]) -> dict[str, Any]
 
 
 def staged(stack: Stack, version: int, status: ModelStatus = ModelStatus.APPROVED, *, golden: bool = True) -> None:
-    """A trained version whose model.tar.gz (with its golden set) is in the artifact bucket."""
-    key = f"training/v{version}/output/model.tar.gz"
-    stack.s3.put_object(
-        Bucket=stack.env["ARTIFACT_BUCKET"], Key=key, Body=model_artifact(evaluation(0.9), golden=golden)
-    )
-    registry(stack).put_model(
-        ModelVersion(
-            version=version,
-            status=status,
-            run_id=f"run-{version}",
-            dataset="reviews",
-            data_fingerprint="f",
-            training_job_name=f"job-{version}",
-            model_data_url=f"s3://{stack.env['ARTIFACT_BUCKET']}/{key}",
-            metrics={"f1": 0.9},
-        )
-    )
+    """A trained version whose model.tar.gz (with its golden set) is in the artifact bucket.
+
+    Registered without the archive's digest, as a version from before digests were recorded: the smoke-test tests
+    replace the archive after staging it (test_artifact_integrity covers the digest)."""
+    archive = model_artifact(evaluation(0.9), golden=golden)
+    model = stack.trained_version(version, status, archive, metrics={"f1": 0.9})
+    registry(stack).put_model(model.model_copy(update={"artifact_sha256": None}))
 
 
 def request(version: int, reason: str = "training") -> dict[str, Any]:

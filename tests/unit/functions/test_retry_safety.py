@@ -14,7 +14,6 @@ the SageMaker adapter (the test double `FakeSageMaker`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -129,21 +128,8 @@ class World:
 def _model(world: World, version: int, status: ModelStatus) -> ModelVersion:
     """A trained version whose archive is in the artifact bucket with its registered digest (StartDeployment
     checks it)."""
-    bucket = world.stack.env["ARTIFACT_BUCKET"]
-    key = f"training/job-{version}/output/model.tar.gz"
-    archive = model_artifact(evaluation(0.9))  # with its golden set: the smoke test replays it
-    world.stack.s3.put_object(Bucket=bucket, Key=key, Body=archive)
-    return ModelVersion(
-        version=version,
-        status=status,
-        run_id=f"run-{version}",
-        dataset="reviews",
-        data_fingerprint="f",
-        training_job_name=f"job-{version}",
-        model_data_url=f"s3://{bucket}/{key}",
-        artifact_sha256=hashlib.sha256(archive).hexdigest(),
-        metrics={"f1": 0.9},
-    )
+    # With its golden set: the smoke test replays it.
+    return world.stack.trained_version(version, status, model_artifact(evaluation(0.9)), metrics={"f1": 0.9})
 
 
 def _invoke(world: World, function: str, event: dict[str, Any]) -> dict[str, Any]:
