@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.parser import ValidationError
+from moto.s3 import models as moto_s3_models
 
 from challenger_core.errors import DataValidationError, NotFoundError
 from challenger_core.registry import Registry
@@ -63,13 +65,25 @@ def test_object_outside_the_drop_layout_is_refused(stack: Stack, pipeline: list[
     assert pipeline == []
 
 
-def test_schedule_retrains_the_latest_dataset(stack: Stack, pipeline: list[dict[str, Any]]) -> None:
-    stack.put_data("incoming/older/train.csv", TRAIN)
-    stack.put_data("incoming/reviews/train.csv", TRAIN + b"fine,1\n")
+def put_data_at(stack: Stack, key: str, at: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upload with S3's LastModified set to `at` (moto stamps objects from its own `utcnow`, to the second)."""
+    with monkeypatch.context() as clock:
+        clock.setattr(moto_s3_models, "utcnow", lambda: at)
+        stack.put_data(key, TRAIN)
+
+
+def test_schedule_retrains_the_latest_dataset(
+    stack: Stack, pipeline: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The latest drop is neither the first nor the last key S3 lists, nor the first or last one uploaded: only
+    # LastModified picks it.
+    put_data_at(stack, "incoming/reviews/train.csv", datetime(2026, 11, 23, 12), monkeypatch)
+    put_data_at(stack, "incoming/archive/train.csv", datetime(2026, 11, 23, 10), monkeypatch)
+    put_data_at(stack, "incoming/zoo/train.csv", datetime(2026, 11, 23, 11), monkeypatch)
     result = stack.handler("trigger").lambda_handler(load_event("trigger", "schedule"), context("TriggerFunction"))
     assert result["started"] is True
-    assert pipeline[0]["run"]["trigger"] == "schedule"
-    assert pipeline[0]["run"]["dataset"] in ("older", "reviews")
+    run = pipeline[0]["run"]
+    assert (run["trigger"], run["dataset"], run["train_key"]) == ("schedule", "reviews", "incoming/reviews/train.csv")
 
 
 def test_schedule_skips_unchanged_data(stack: Stack, pipeline: list[dict[str, Any]]) -> None:
