@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -405,12 +407,23 @@ class Registry:
         return self.list_audit(limit, partition=partition)[0]
 
     # Champion -------------------------------------------------------------------------------------
-    def get_champion(self) -> Champion | None:
+    def get_champion(self, *, consistent: bool = True) -> Champion | None:
+        """The pointer. Strongly consistent by default: every decision (promote, roll back, compare) reads it so.
+        `consistent=False` is half the read capacity and may miss a write of the last second or so; only
+        ChampionCache (the /predict label) reads it that way."""
         with translate_errors("dynamodb GetItem champion"):
             item = self._ddb.get_item(
-                TableName=self._table, Key={"pk": {"S": "CHAMPION"}, "sk": {"S": "CHAMPION"}}, ConsistentRead=True
+                TableName=self._table,
+                Key={"pk": {"S": "CHAMPION"}, "sk": {"S": "CHAMPION"}},
+                ConsistentRead=consistent,
             )
         return _from_item(Champion, item["Item"]) if "Item" in item else None
+
+    @functools.cached_property
+    def champion_cache(self) -> ChampionCache:
+        """The pointer cached for the hot path (ChampionCache); one per Registry, and handlers build their Registry
+        once per container."""
+        return ChampionCache(self)
 
     def set_champion(self, champion: Champion, *, expected_version: int | None) -> None:
         """Move the pointer only if it still points where the caller saw it (no lost updates)."""
@@ -479,3 +492,39 @@ class Registry:
                 Limit=limit,
             )
         return list(response.get("Items", []))
+
+
+CHAMPION_CACHE_SECONDS = 5.0
+
+
+class ChampionCache:
+    """The champion pointer as the /predict hot path reads it: eventually consistent, kept `ttl` seconds.
+
+    Never for a decision. /predict uses it only to answer "no model is live yet" and as the version label when
+    the endpoint's answer names no version of ours (the variant that answered names it otherwise,
+    deployment.version_of_variant, and every config Challenger makes has such a variant), so a pointer a few
+    seconds old mislabels nothing during a swap. Only a champion is kept: "no champion" is read again on the next request, so the first promotion is served at once
+    rather than a TTL later. No lock: two requests racing past the TTL both read, which is harmless (a Lambda
+    container serves one request at a time anyway).
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        ttl: float = CHAMPION_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._registry = registry
+        self._ttl = ttl
+        self._clock = clock
+        self._kept: tuple[float, Champion] | None = None  # (read at, champion)
+
+    def get(self) -> Champion | None:
+        now = self._clock()
+        kept = self._kept
+        if kept is not None and now - kept[0] < self._ttl:
+            return kept[1]
+        champion = self._registry.get_champion(consistent=False)
+        self._kept = None if champion is None else (now, champion)  # the age counts from before the read
+        return champion

@@ -163,7 +163,9 @@ def predict(
     predictions for drift checks; the buffer never blocks (challenger_core.capture).
     """
     instances = instances_of(request, recipe)
-    champion = registry.get_champion()
+    # No strongly consistent read per request: the pointer only says whether anything is live yet and labels an
+    # answer whose variant names no version; the variant that answered is the version (below).
+    champion = registry.champion_cache.get()
     if champion is None:
         raise NoModelLiveError("no model is live yet: drop training data into the data bucket and wait for a run")
     started = time.perf_counter()
