@@ -73,6 +73,8 @@ validate: tools ## sam validate --lint (offline)
 
 build: tools ## sam build (offline; the runtime's python3.13 comes from .venv/bin)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build --cached --parallel
+	# unchecked-hash .pyc: a timestamp .pyc checks its source's mtime, which Lambda's zip does not keep, so it would recompile
+	$(BIN)/python scripts/compile_build.py .aws-sam/build
 
 test-unit: install ## Unit tests (moto in-process; no sockets, no subprocesses)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
