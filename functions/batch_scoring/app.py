@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated, Any, Literal
 
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, TypeAdapter
 
@@ -25,18 +26,10 @@ from challenger_core.settings import get_settings
 settings = get_settings()
 
 
-class S3Detail(Model):
-    model_config = Model.model_config | {"extra": "ignore"}
-    bucket: dict[str, Any]
-    object: dict[str, Any]
+class UploadEvent(S3EventNotificationEventBridgeModel):
+    """The S3 "Object Created" event EventBridge started the execution with; FailBatch gets it back with the
+    Catch's `error` beside it (ResultPath $.error)."""
 
-
-class UploadEvent(Model):
-    """The S3 "Object Created" event EventBridge started the execution with."""
-
-    model_config = Model.model_config | {"extra": "ignore"}
-    id: str
-    detail: S3Detail
     error: StepError | None = None
 
 
@@ -113,6 +106,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         cause, key = batch.fail_batch(document, _transform()), document.request.key
     else:
         cause = document.error.message if document.error else "unknown failure"
-        key = str(document.detail.object.get("key", "?"))
+        key = document.detail.object.key
     _send(notifications.batch_failed(stack=settings.stack_name, key=key, cause=cause))
     return {"cause": cause[:4000]}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.utilities.parser import event_parser
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, S3EventNotificationEventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
@@ -34,26 +34,15 @@ registry = Registry(client("dynamodb"), settings.models_table)
 workflow = Workflow(client("stepfunctions"))
 
 
-class S3Bucket(BaseModel):
-    name: str
+class ObjectCreatedEvent(S3EventNotificationEventBridgeModel):
+    """An upload under incoming/ (UploadRule): S3's "Object Created" event as EventBridge delivers it."""
 
-
-class S3Object(BaseModel):
-    key: str
-    etag: str | None = None
-
-
-class ObjectCreatedDetail(BaseModel):
-    bucket: S3Bucket
-    object: S3Object
-
-
-class ObjectCreatedEvent(EventBridgeModel):
     detail_type: Literal["Object Created"] = Field(alias="detail-type")
-    detail: ObjectCreatedDetail
 
 
 class ScheduledEvent(EventBridgeModel):
+    """The retrain schedule's tick (ScheduleRule); Powertools has no model of its own for it."""
+
     detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
     detail: dict[str, Any]
 

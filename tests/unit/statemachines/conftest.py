@@ -21,6 +21,7 @@ from challenger.local.lambda_runtime import MOTO_CONFIG, LocalLambdaRuntime, sca
 from challenger.local.provision import local_functions, provision
 from challenger.local.template import LocalTemplate
 from challenger_core.registry import Registry
+from tests.support.events import load_event
 from tests.support.fake_sagemaker import FakeSageMaker
 
 SERVICES = ("s3", "dynamodb", "sns", "sqs", "secretsmanager", "stepfunctions")
@@ -68,17 +69,11 @@ class Cloud:
             self.s3.put_object(Bucket=self.data_bucket, Key=f"incoming/{dataset}/test.csv", Body=test)
         key = f"incoming/{dataset}/train.csv"
         etag = self.s3.put_object(Bucket=self.data_bucket, Key=key, Body=train)["ETag"].strip('"')
-        event = {
-            "version": "0",
-            "id": f"evt-{etag}",
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": "123456789012",
-            "time": "2026-11-23T10:15:00Z",
-            "region": "us-east-1",
-            "resources": [f"arn:aws:s3:::{self.data_bucket}"],
-            "detail": {"bucket": {"name": self.data_bucket}, "object": {"key": key, "etag": etag}},
-        }
+        event = load_event("trigger", "upload")
+        event["id"] = f"evt-{etag}"
+        event["resources"] = [f"arn:aws:s3:::{self.data_bucket}"]
+        event["detail"]["bucket"]["name"] = self.data_bucket
+        event["detail"]["object"].update(key=key, etag=etag, size=len(train))
         result: dict[str, Any] = self.invoke("TriggerFunction", event)
         return result
 
