@@ -1,19 +1,19 @@
 """`challenger`: the command line for the local cloud and for a deployed stack (`--stack NAME`).
 
-challenger local up [--fresh] [--fast-clock N] [--approval-mode manual]
-challenger local demo [--exit]
+challenger local up [--fresh] [--approval-mode auto|manual] [--fast-clock N] [--parameter Name=Value ...]
+challenger local demo [--exit] [--fast-clock N] [--parameter Name=Value ...]
 challenger data push FILE [--dataset NAME] [--test FILE]
-challenger runs list | runs show ID | runs wait [ID]
+challenger runs list | runs start [--dataset NAME] [--force] | runs show ID | runs wait [ID]
 challenger models list
-challenger approve RUN | reject RUN [--comment TEXT]
+challenger approve RUN [--comment TEXT] | reject RUN [--comment TEXT]
 challenger rollback [--to VERSION]
 challenger audit [--limit N]
-challenger predict TEXT [TEXT ...]
+challenger predict INSTANCE [INSTANCE ...]  (a JSON record, or a value of the recipe's shorthand feature)
 challenger outbox [ID]                      (local cloud only)
-challenger recipe new NAME                  (scaffold recipes/NAME/ with sample data and tests)
+challenger recipe new NAME [--root DIR]     (scaffold recipes/NAME/ with sample data and tests)
 challenger drift check                      (the champion's recent captures against its training baseline)
+challenger batch score FILE [--name NAME] [--out FILE]  (score a CSV with the champion; waits, downloads the result)
 challenger --stack NAME destroy --yes       (delete the stack, then empty and delete the buckets it retains)
-challenger batch score FILE [--name NAME]   (score a CSV with the champion; waits and downloads the result)
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ scored through the champion's own serving code, the paired bootstrap, ``evaluati
 ``baseline.json``, the serving code in ``model/code/`` and the failure file — happens here. A recipe's
 ``inference.py`` uses :func:`parse_request` / :func:`render_response` for ``input_fn`` / ``output_fn``.
 
-Constraints: standard library + numpy only, Python 3.10 (the SageMaker scikit-learn 1.4-2 container's Python).
+Constraints: standard library + numpy only. It runs on Python 3.12 in the SageMaker scikit-learn 1.9-0 container
+the recipes declare (``recipe.json`` ``framework``) and stays Python 3.10 compatible (ruff lints ``recipes/`` for 3.10).
 See ``recipes/kit/README.md`` for the contract in prose.
 """
 
