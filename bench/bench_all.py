@@ -7,7 +7,8 @@ Runs, each in its own process (so one's imports and caches do not help another),
 3. ``bench_lambda_init.py`` — each handler's init (and init + ``import boto3``) vs ``import boto3``;
 4. ``bench_validate.py`` — ValidateData's peak memory at 1×, 10×, 100× the sample;
 5. ``bench_capture.py`` — the capture's cost on a request;
-6. ``bench_pipeline.py`` — local drop → LIVE, phase by phase.
+6. ``bench_predict.py`` — the /predict handler's own time, champion pointer cached vs. read strongly each time;
+7. ``bench_pipeline.py`` — local drop → LIVE, phase by phase.
 
 Then prints one table (markdown, as ``docs/performance.md`` keeps it) with the machine line — ``uname -m``, CPU count
 and the load average around each benchmark, since this machine is shared — and writes ``bench/results/all.json``
@@ -143,6 +144,24 @@ def capture_rows(result: dict[str, Any]) -> list[Row]:
     ]
 
 
+def predict_rows(result: dict[str, Any]) -> list[Row]:
+    """bench_predict.py: the /predict handler per request, after (pointer cached) vs. before (strong read each)."""
+    if not result:
+        return []
+    before, after = result["before"], result["after"]
+    return [
+        (
+            "/predict handler per request (in process, moto, fake endpoint)",
+            f"{after['p50_ms']:.2f} ms p50, {after['dynamodb_calls_per_request']:g} DynamoDB calls/request "
+            f"({after['strongly_consistent_reads_per_request']:g} strongly consistent)",
+            f"before: {before['p50_ms']:.2f} ms p50, {before['dynamodb_calls_per_request']:g} call/request "
+            f"({before['strongly_consistent_reads_per_request']:g} strongly consistent)",
+            "no strongly consistent read; faster than before",
+            result["ok"],
+        )
+    ]
+
+
 def validate_rows(result: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     files = result.get("files", [])
@@ -219,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".cache" / "bench")
     parser.add_argument(
-        "--only", nargs="*", default=None, help="some of: model startup lambda_init validate capture pipeline"
+        "--only", nargs="*", default=None, help="some of: model startup lambda_init validate capture predict pipeline"
     )
     args = parser.parse_args(argv)
     plan = {
@@ -228,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lambda_init": ("bench_lambda_init.py", []),
         "validate": ("bench_validate.py", []),
         "capture": ("bench_capture.py", []),
+        "predict": ("bench_predict.py", []),
         "pipeline": ("bench_pipeline.py", ["--ab", "1"]),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -242,6 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *lambda_init_rows(runs.get("lambda_init", {}).get("result", {})),
         *validate_rows(runs.get("validate", {}).get("result", {})),
         *capture_rows(runs.get("capture", {}).get("result", {})),
+        *predict_rows(runs.get("predict", {}).get("result", {})),
         *pipeline_rows(runs.get("pipeline", {}).get("result", {})),
     ]
     loads = [run_["load_before"][0] for run_ in runs.values()] + [run_["load_after"][0] for run_ in runs.values()]
