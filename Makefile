@@ -50,9 +50,10 @@ container-env: $(VENV)/.installed ## Build (once, cached) the framework image en
 install: $(VENV)/.installed container-env ## Create .venv with the pinned dependencies (and the framework image environment)
 tools: $(SAM_VENV)/.installed ## Install SAM CLI into its own virtualenv
 
-lint: install ## ruff check + format check
+lint: install ## ruff check + format check + vulture (dead code; config in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/vulture
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -128,7 +128,7 @@ class BackgroundTraffic:
         self._thread.start()
         return self.report
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
 

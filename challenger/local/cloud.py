@@ -245,7 +245,7 @@ class LocalCloud:
     def __enter__(self) -> LocalCloud:
         return self.start()
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop()
 
     # Wiring ---------------------------------------------------------------------------------------

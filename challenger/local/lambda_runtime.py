@@ -539,11 +539,6 @@ class LocalLambdaRuntime:
         with self._registry_lock:
             self._functions[spec.name] = state
 
-    def unregister(self, name_or_arn: str) -> None:
-        name = _safe_function_name(name_or_arn)
-        with self._registry_lock:
-            self._functions.pop(name or name_or_arn, None)
-
     def get(self, name_or_arn: str) -> LocalFunction | None:
         state = self._state(name_or_arn)
         return state.spec if state else None
@@ -615,7 +610,7 @@ class LocalLambdaRuntime:
         self.install()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *_: object) -> None:
         self.uninstall()
 
     # -- invocation --------------------------------------------------------------------------------

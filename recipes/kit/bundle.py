@@ -13,7 +13,6 @@ Standard library only; imported by the core-side recipe publisher and by ``chall
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import tarfile
 from pathlib import Path
@@ -69,8 +68,3 @@ def build_source_bundle(recipe_dir: str | Path) -> bytes:
     with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=9) as gz:
         gz.write(raw.getvalue())
     return compressed.getvalue()
-
-
-def bundle_sha256(recipe_dir: str | Path) -> str:
-    """sha256 hex of :func:`build_source_bundle` (names a recipe version)."""
-    return hashlib.sha256(build_source_bundle(recipe_dir)).hexdigest()

@@ -270,10 +270,6 @@ class Backend:
         for sub in ("model", "code", "python"):
             shutil.rmtree(self.dir / sub, ignore_errors=True)
 
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     # Routing ------------------------------------------------------------------------------------
     def acquire(self) -> bool:
         """Count a request in; False once the backend is draining (the caller must route elsewhere)."""

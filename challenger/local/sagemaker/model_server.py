@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = _Server((args.host, args.port), handlers)
     port = server.server_address[1]
 
-    def _stop(signum: int, frame: FrameType | None) -> None:
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
         # shutdown() blocks until serve_forever returns, so it must not run on the serving thread.
         threading.Thread(target=server.shutdown, daemon=True).start()
 

@@ -74,9 +74,6 @@ class _Pending:
     stats: dict[tuple[int, str], list[int]] = field(default_factory=dict)  # (version, hour) → [n, errors, *buckets]
     since: float | None = None
 
-    def empty(self) -> bool:
-        return not self.records and not self.stats
-
 
 class CaptureBuffer:
     """Collects captures and counters; a background thread writes them every `flush_seconds`."""

@@ -67,11 +67,6 @@ class LazyClient:
         self._client: Any = None
         self._lock = threading.Lock()
 
-    @property
-    def built(self) -> bool:
-        """Whether the boto3 client exists yet (for tests and the init benchmark)."""
-        return self._client is not None
-
     def _get(self) -> Any:
         if self._client is None:
             with self._lock:

@@ -67,10 +67,6 @@ class RollbackFailedError(ChallengerError):
     """The endpoint did not settle back on the previous config; what it serves is not verified."""
 
 
-class SmokeTestFailedError(ChallengerError):
-    """The deployed model answered the smoke test wrongly."""
-
-
 class ArtifactIntegrityError(ChallengerError):
     """A model archive is not the one that was evaluated (its SHA-256 differs from the registered digest)."""
 

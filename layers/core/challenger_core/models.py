@@ -458,6 +458,5 @@ class NotificationKind(StrEnum):
     DEPLOYED = "deployed"
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
-    SKIPPED = "skipped"
     DRIFT = "drift"
     BATCH = "batch"

@@ -134,7 +134,7 @@ def validate_stream(
 
 
 def validate_bytes(data: bytes, schema: DataSchema, *, source: str, role: str = "train") -> DatasetSummary:
-    """`validate_stream` over bytes already in memory (tests, the CLI)."""
+    """`validate_stream` over bytes already in memory (the tests use it)."""
     return validate_stream(io.BytesIO(data), schema, source=source, size=len(data), role=role)
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from challenger_core.adapters import translate_errors
-from challenger_core.errors import ChallengerError, TaskClosedError, bounded
+from challenger_core.errors import ChallengerError, TaskClosedError
 
 # SendTask* on a token whose task already closed: TaskTimedOut (answered, or its timeout passed) or
 # TaskDoesNotExist (https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html).
@@ -56,10 +56,6 @@ class Workflow:
         """SendTaskSuccess; TaskClosedError if the task no longer waits (answered before, or timed out)."""
         with _task_closed("states SendTaskSuccess"):
             self._sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
-
-    def fail_task(self, task_token: str, error: str, cause: str) -> None:
-        with _task_closed("states SendTaskFailure"):
-            self._sfn.send_task_failure(taskToken=task_token, error=error, cause=bounded(cause))
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
         """DescribeExecution: status, and error/cause once it failed."""
