@@ -503,9 +503,9 @@ class ChampionCache:
     Never for a decision. /predict uses it only to answer "no model is live yet" and as the version label when
     the endpoint's answer names no version of ours (the variant that answered names it otherwise,
     deployment.version_of_variant, and every config Challenger makes has such a variant), so a pointer a few
-    seconds old mislabels nothing during a swap. Only a champion is kept: "no champion" is read again on the next request, so the first promotion is served at once
-    rather than a TTL later. No lock: two requests racing past the TTL both read, which is harmless (a Lambda
-    container serves one request at a time anyway).
+    seconds old mislabels nothing during a swap. Only a champion is kept: "no champion" is read again on the next
+    request, so the first promotion is served at once rather than a TTL later. No lock: two requests racing past
+    the TTL both read, which is harmless (a Lambda container serves one request at a time anyway).
     """
 
     def __init__(
