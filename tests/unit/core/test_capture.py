@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,15 +54,31 @@ def test_unsampled_requests_are_counted_but_not_captured() -> None:
 
 
 def test_the_background_thread_writes_without_being_asked() -> None:
+    # Recording never waits for I/O: the write runs on the flush thread, and while it is slow requests still record.
     sink = Sink()
-    capture = buffer(sink, flush_seconds=0.05)
-    started = time.perf_counter()
+    writing, release = threading.Event(), threading.Event()
+    writers: list[threading.Thread] = []
+
+    def slow_write(key: str, body: bytes) -> None:
+        writers.append(threading.current_thread())
+        writing.set()
+        release.wait(10)
+        sink.write(key, body)
+
+    capture = CaptureBuffer(slow_write, sink.add, sample_rate=1.0, flush_seconds=0.05)
     capture.record(3, [{"x": 1}], [{"label": 1}], 12.0, now=WHEN)
-    assert time.perf_counter() - started < 0.05  # recording never waits for I/O
+    assert writing.wait(5)  # no flush() was called
+    with ThreadPoolExecutor(1) as pool:
+        during_the_write = pool.submit(capture.record, 3, [{"x": 2}], [{"label": 0}], 12.0, now=WHEN)
+        try:
+            during_the_write.result(timeout=5)
+        finally:
+            release.set()
     deadline = time.monotonic() + 5
     while not sink.batches and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(sink.batches) == 1
+    assert writers[0] is not threading.current_thread()
 
 
 def test_a_failing_write_is_reported_and_never_raised_to_the_caller() -> None:

@@ -22,13 +22,16 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceSfn,
 )
 
+from challenger.local import lambda_runtime
 from challenger.local.lambda_runtime import (
     MOTO_CONFIG,
     SUPPORTED_MOTO_VERSION,
+    LambdaContext,
     LocalFunction,
     LocalLambdaRuntime,
     parse_function_name,
 )
+from tests.support.clock import Clock
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ACCOUNT = "123456789012"
@@ -63,11 +66,17 @@ def lambda_client(aws: None) -> Any:
     return boto3.client("lambda", region_name=REGION)
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The runtime's clock, set by the test: the context's countdown without waiting or measuring."""
+    return Clock.install(monkeypatch, lambda_runtime)
+
+
 # --------------------------------------------------------------------------------------------------
 # Results, context, names
 
 
-def test_handler_result_is_the_payload_with_a_realistic_context(lambda_client: Any) -> None:
+def test_handler_result_is_the_payload_with_a_realistic_context(lambda_client: Any, clock: Clock) -> None:
     with LocalLambdaRuntime([fn_a(timeout=30, memory_size=512)]):
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn-a"
         result, error = invoke(lambda_client, arn, {"x": [1, 2]})
@@ -79,7 +88,7 @@ def test_handler_result_is_the_payload_with_a_realistic_context(lambda_client: A
     assert context["memory_limit_in_mb"] == 512
     assert context["invoked_function_arn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn-a"
     assert len(context["aws_request_id"]) == 36
-    assert 25_000 < context["remaining_ms"] <= 30_000
+    assert context["remaining_ms"] == 30_000  # the function's timeout (the clock did not move)
 
 
 def test_response_metadata_like_lambda(lambda_client: Any) -> None:
@@ -252,9 +261,21 @@ def test_failed_import_is_retried_on_the_next_call(toy_function: ToyFactory) -> 
     assert "broken_import" not in sys.modules
 
 
-def test_context_counts_down(toy_function: ToyFactory) -> None:
-    result = LocalLambdaRuntime([toy_function("fn", "app.sleepy", timeout=2)]).invoke("fn", {"seconds": 0.2})
-    assert 1_000 < result.json()["remaining_ms"] < 1_850
+def test_context_counts_down_from_when_the_handler_can_run(clock: Clock) -> None:
+    context = LambdaContext(
+        function_name="fn",
+        function_version="$LATEST",
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:fn",
+        memory_limit_in_mb=128,
+        aws_request_id="r",
+        timeout=2,
+    )
+    clock.now = 100.0  # queued behind another invocation for 100 s: not the handler's time
+    context.start_clock()
+    clock.now = 100.25
+    assert context.get_remaining_time_in_millis() == 1_750
+    clock.now = 103.0
+    assert context.get_remaining_time_in_millis() == 0
 
 
 # --------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from challenger.local.sagemaker.errors import ApiError
 from challenger.local.sagemaker.hosting import PING_FAILURE, ContainerError, ContainerSpec
 from challenger.local.sagemaker.model_server import perturb
 from challenger.local.sagemaker.service import LocalSageMaker
+from tests.support.clock import Clock
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
 ARN = "arn:aws:sagemaker:us-east-1:123456789012"
@@ -203,51 +204,77 @@ def test_update_endpoint_is_refused_while_the_endpoint_is_creating_or_updating(s
 
 
 # Serverless cold start ------------------------------------------------------------------------------------------
-def test_first_invocation_after_a_deploy_waits_the_cold_start_and_the_next_does_not(sm: LocalSageMaker) -> None:
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock.install(monkeypatch, service_module)
+
+
+def test_first_invocation_after_a_deploy_waits_the_cold_start_and_the_next_does_not(
+    sm: LocalSageMaker, clock: Clock
+) -> None:
     # https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints.html: an endpoint that has not
     # received traffic (new, or idle) launches compute on demand; the first requests see a cold start.
-    sm.cold_start_seconds = 0.3
-    live_endpoint(sm)
-    started = time.monotonic()
-    invoke(sm)
-    first = time.monotonic() - started
-    started = time.monotonic()
-    invoke(sm)
-    second = time.monotonic() - started
-    assert first >= 0.3
-    assert second < 0.15
-
-
-def test_an_idle_endpoint_is_cold_again(sm: LocalSageMaker) -> None:
-    sm.cold_start_seconds = 0.2
-    sm.idle_seconds = 0.3
+    sm.cold_start_seconds = 3
     live_endpoint(sm)
     invoke(sm)
-    time.sleep(0.35)
-    started = time.monotonic()
+    assert clock.waits == [3]
+    clock.now = 3
     invoke(sm)
-    assert time.monotonic() - started >= 0.2
+    assert clock.waits == [3]
 
 
-def test_a_new_config_deployed_by_update_starts_cold(sm: LocalSageMaker) -> None:
-    sm.cold_start_seconds = 0.2
+def test_an_invocation_during_the_cold_start_waits_for_the_same_instance(sm: LocalSageMaker, clock: Clock) -> None:
+    sm.cold_start_seconds = 3
     live_endpoint(sm)
     invoke(sm)
+    clock.now = 1
+    invoke(sm)  # the instance the first one started is up at 3: two more seconds, not a cold start of its own
+    clock.now = 3
+    invoke(sm)
+    assert clock.waits == [3, 2]
+
+
+def test_concurrent_invocations_wait_out_the_cold_start_side_by_side(sm: LocalSageMaker, clock: Clock) -> None:
+    # While the first invocation waits for the instance, the next is admitted and waits too (not behind it).
+    sm.cold_start_seconds = 3
+    live_endpoint(sm)
+    wake = clock.hold_first_sleep()
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(invoke, sm)
+        assert clock.asleep.wait(5)
+        clock.now = 1
+        assert pool.submit(invoke, sm).result(timeout=5)["config"] == "cfg-1"
+        assert not first.done()
+        wake.set()
+        assert first.result(timeout=5)["config"] == "cfg-1"
+    assert clock.waits == [3, 2]
+
+
+def test_an_idle_endpoint_is_cold_again(sm: LocalSageMaker, clock: Clock) -> None:
+    sm.cold_start_seconds = 2
+    sm.idle_seconds = 10
+    live_endpoint(sm)
+    invoke(sm)  # warm from 2
+    clock.now = 11  # idle 9 s: still warm
+    invoke(sm)
+    assert clock.waits == [2]
+    clock.now = 22  # idle 11 s: scaled to zero
+    invoke(sm)
+    assert clock.waits == [2, 2]
+
+
+def test_a_new_config_deployed_by_update_starts_cold(sm: LocalSageMaker, clock: Clock) -> None:
+    sm.cold_start_seconds = 2
+    live_endpoint(sm)
+    invoke(sm)
+    clock.now = 5
+    invoke(sm)
+    assert clock.waits == [2]
     create_config(sm, "cfg-2")
     call(sm, "UpdateEndpoint", EndpointName="ep", EndpointConfigName="cfg-2")
     wait_status(sm, "ep", "InService")
-    started = time.monotonic()
     assert invoke(sm)["config"] == "cfg-2"
-    assert time.monotonic() - started >= 0.2
-
-
-def test_concurrent_first_invocations_share_one_cold_start(sm: LocalSageMaker) -> None:
-    sm.cold_start_seconds = 0.3
-    live_endpoint(sm)
-    started = time.monotonic()
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(lambda _: invoke(sm), range(4)))
-    assert 0.3 <= time.monotonic() - started < 0.55
+    assert clock.waits == [2, 2]
 
 
 def test_the_cold_start_is_non_zero_by_default_and_set_by_the_environment(
