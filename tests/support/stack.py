@@ -72,19 +72,29 @@ class Stack:
         return self.env["DATA_BUCKET"]
 
     def handler(self, function: str) -> ModuleType:
-        """Import functions/<function>/app.py fresh (as Lambda would), with the fake SageMaker injected."""
+        """Import functions/<function>/app.py fresh (as a new Lambda sandbox would: its code directory first on
+        the path, its own modules imported anew), with the fake SageMaker injected."""
         if function in self.modules:
             return self.modules[function]
-        path = ROOT / "functions" / function / "app.py"
+        code_dir = ROOT / "functions" / function
+        packages = {entry.name for entry in code_dir.iterdir() if (entry / "__init__.py").is_file()}
+        for name in [name for name in sys.modules if name.partition(".")[0] in packages]:
+            del sys.modules[name]
         name = f"challenger_fn_{function}_{next(_counter)}"
-        spec = importlib.util.spec_from_file_location(name, path)
+        spec = importlib.util.spec_from_file_location(name, code_dir / "app.py")
         assert spec is not None
         assert spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        sys.path.insert(0, str(code_dir))  # Lambda's /var/task
+        try:
+            spec.loader.exec_module(module)
+        finally:
+            sys.path.remove(str(code_dir))
         if hasattr(module, "sagemaker"):
             module.sagemaker = self.sagemaker
+        if hasattr(module, "deps"):  # a resolver with Depends (the API): the fake through dependency_overrides
+            module.app.dependency_overrides[module.deps.sagemaker] = lambda: self.sagemaker
         self.modules[function] = module
         return module
 

@@ -27,6 +27,9 @@ class Settings(BaseModel):
     deployment_pipeline_arn: str = ""
     approval_secret_arn: str = ""
     api_url: str = "http://127.0.0.1:3000"
+    # The API's CORS origin: the dashboard behind CloudFront (https://<domain>); empty where the dashboard is
+    # served from the API's own origin (the local cloud).
+    dashboard_origin: str = ""
 
     # Training
     training_image_uri: str = ""

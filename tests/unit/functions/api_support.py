@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from challenger_core import approvals
+from challenger_core.adapters.workflow import Workflow
 from challenger_core.models import Approval, Champion, ModelStatus, ModelVersion, utcnow
 from challenger_core.registry import Registry
 from tests.support.lambda_context import context
@@ -75,9 +76,30 @@ def waiting_approval(
     )
     registry.put_approval(approval)
     resumed: list[tuple[str, dict[str, Any]]] = []
-    module = stack.handler("api")
-    monkeypatch.setattr(module.workflow, "succeed_task", lambda token, output: resumed.append((token, output)))
+    workflow_with(stack, succeed_task=lambda token, output: resumed.append((token, output)))
     return approval, resumed
+
+
+def override(stack: Stack, dependency: str, value: Any) -> None:
+    """Hand the API's routes `value` for one of its dependencies (routers/deps.py) through dependency_overrides."""
+    module = stack.handler("api")
+    module.app.dependency_overrides[getattr(module.deps, dependency)] = lambda: value
+
+
+def workflow_with(stack: Stack, **methods: Any) -> Workflow:
+    """The API's Step Functions adapter with the given methods replaced (added to any replaced before)."""
+    module = stack.handler("api")
+    current = module.app.dependency_overrides.get(module.deps.workflow)
+    workflow: Workflow = current() if current else Workflow(stack.sfn)
+    for name, method in methods.items():
+        setattr(workflow, name, method)
+    override(stack, "workflow", workflow)
+    return workflow
+
+
+def settings_with(stack: Stack, **values: Any) -> None:
+    """The API's settings with the given values changed."""
+    override(stack, "settings", stack.handler("api").deps.settings().model_copy(update=values))
 
 
 def signed_fields(approval: Approval, decision: str) -> dict[str, str]:

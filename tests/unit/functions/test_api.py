@@ -18,8 +18,10 @@ from tests.unit.functions.api_support import (
     call,
     live_model,
     put_model,
+    settings_with,
     signed_fields,
     waiting_approval,
+    workflow_with,
 )
 
 
@@ -254,7 +256,7 @@ def test_model_by_version(stack: Stack) -> None:
 
 def test_retrain_now_starts_a_run(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[tuple[str, str]] = []
-    monkeypatch.setattr(stack.handler("api").workflow, "start", lambda arn, name, _: started.append((arn, name)) or "x")
+    workflow_with(stack, start=lambda arn, name, _: started.append((arn, name)) or "x")
     stack.put_data("incoming/reviews/train.csv", b"review_text,sentiment\nok,1\n")
     status, body = call(stack, load_event("api", "operator_retrain"))
     assert status == 202
@@ -273,9 +275,7 @@ def test_retrain_unknown_dataset_is_404(stack: Stack) -> None:
 
 def test_rollback_redeploys_an_earlier_version(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[dict[str, Any]] = []
-    monkeypatch.setattr(
-        stack.handler("api").workflow, "start", lambda arn, name, payload: started.append(payload) or "arn:x"
-    )
+    workflow_with(stack, start=lambda arn, name, payload: started.append(payload) or "arn:x")
     retired_and_live(stack)
     status, body = call(stack, load_event("api", "operator_rollback"))
     assert (status, body) == (202, {"version": 1, "execution_arn": "arn:x"})
@@ -292,7 +292,7 @@ def test_rollback_redeploys_an_earlier_version(stack: Stack, monkeypatch: pytest
 
 
 def test_rollback_without_version_picks_the_previous_champion(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stack.handler("api").workflow, "start", lambda *_: "arn:x")
+    workflow_with(stack, start=lambda *_: "arn:x")
     retired_and_live(stack)
     event = load_event("api", "operator_rollback")
     event["body"] = "{}"
@@ -344,7 +344,7 @@ def test_run_detail_lists_pipeline_steps(stack: Stack, monkeypatch: pytest.Monke
         {"type": "TaskStateExited", "stateExitedEventDetails": {"name": "StartTraining"}},  # caught
         {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "RecordFailure"}},
     ]
-    monkeypatch.setattr(stack.handler("api").workflow, "history", lambda arn: history)
+    workflow_with(stack, history=lambda arn: history)
     status, body = call(stack, load_event("api", "run"))
     assert status == 200
     assert [(step["name"], step["status"]) for step in body["steps"]] == [
@@ -378,12 +378,11 @@ def test_a_running_run_lists_the_steps_still_ahead_from_the_asl(
             execution_arn="arn:exec",
         )
     )
-    api = stack.handler("api")
-    monkeypatch.setattr(api, "settings", api.settings.model_copy(update={"approval_mode": approval_mode}))
+    settings_with(stack, approval_mode=approval_mode)
     entered = {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "CompareWithChampion"}}
-    monkeypatch.setattr(api.workflow, "history", lambda arn: [entered])
+    workflow_with(stack, history=lambda arn: [entered])
     asl = json.loads((ROOT / "statemachine" / "training_pipeline.asl.json").read_text())
-    monkeypatch.setattr(api.workflow, "definition", lambda arn: asl)
+    workflow_with(stack, definition=lambda arn: asl)
     status, body = call(stack, load_event("api", "run"))
     assert status == 200
     # The way to success, never the failure path; a loop's states once.
@@ -418,11 +417,8 @@ def test_deployment_status_names_the_cause_of_a_failed_rollback(stack: Stack, mo
         seen.append(arn)
         return {"status": "FAILED", "error": "DeploymentFailed", "cause": "endpoint challenger is busy (Updating)"}
 
-    api = stack.handler("api")
-    monkeypatch.setattr(api.workflow, "describe", describe)
-    monkeypatch.setattr(
-        api.settings, "deployment_pipeline_arn", "arn:aws:states:us-east-1:123456789012:stateMachine:c-deployment"
-    )
+    workflow_with(stack, describe=describe)
+    settings_with(stack, deployment_pipeline_arn="arn:aws:states:us-east-1:123456789012:stateMachine:c-deployment")
     event = load_event("api", "run")
     event["resource"] = event["requestContext"]["resourcePath"] = "/deployments/{name}"
     event["path"], event["pathParameters"] = (

@@ -28,6 +28,7 @@ from tests.unit.functions.api_support import (
     registry_of,
     signed_fields,
     waiting_approval,
+    workflow_with,
 )
 
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -62,13 +63,11 @@ def world(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Callable[[], dict[st
     live_model(stack, version=3)
     waiting_approval(stack, monkeypatch)
     stack.put_data("incoming/reviews/train.csv", b"review_text,sentiment\nok,1\n")
-    module = stack.handler("api")
 
     def refuse(*_: Any) -> str:
         raise AssertionError("hostile input started an execution")
 
-    monkeypatch.setattr(module.workflow, "start", refuse)
-    monkeypatch.setattr(module.workflow, "succeed_task", refuse)
+    workflow_with(stack, start=refuse, succeed_task=refuse)
     return lambda: snapshot(stack)
 
 
@@ -253,7 +252,7 @@ def test_retrain_latest_skips_keys_that_are_not_datasets(
     stack.put_data("incoming/reviews/train.csv", b"review_text,sentiment\nok,1\n")
     time.sleep(0.01)
     stack.put_data(key, b"review_text,sentiment\nok,1\n")  # newer than the real dataset
-    monkeypatch.setattr(stack.handler("api").workflow, "start", lambda *_: "arn:x")
+    workflow_with(stack, start=lambda *_: "arn:x")
     event = with_body("operator_retrain", "{}")
     status, body = call(stack, event)
     assert status == 202, body
@@ -295,9 +294,7 @@ def test_two_forced_retrains_in_the_same_second_get_their_own_runs(
     monkeypatch.setattr(triggering, "utcnow", lambda: frozen)
     stack.put_data("incoming/reviews/train.csv", b"review_text,sentiment\nok,1\n")
     names: list[str] = []
-    monkeypatch.setattr(
-        stack.handler("api").workflow, "start", lambda arn, name, _: names.append(name) or f"arn:{name}"
-    )
+    workflow_with(stack, start=lambda arn, name, _: names.append(name) or f"arn:{name}")
     event = with_body("operator_retrain", json.dumps({"force": True}))
     first, second = call(stack, event), call(stack, event)
     assert first[0] == second[0] == 202

@@ -57,10 +57,10 @@ def test_monitoring_window_is_bounded(stack: Stack) -> None:
 def test_predictions_are_captured_and_counted_off_the_response_path(stack: Stack) -> None:
     live_model(stack)
     api = stack.handler("api")
-    api._capture().sample_rate = 1.0  # the stack's default samples 5%; the local cloud captures everything
+    api.deps.capture().sample_rate = 1.0  # the stack's default samples 5%; the local cloud captures everything
     status, body = call(stack, load_event("api", "predict"))
     assert status == 200
-    api._capture().flush()  # what its background thread does every CAPTURE_FLUSH_SECONDS
+    api.deps.capture().flush()  # what its background thread does every CAPTURE_FLUSH_SECONDS
     artifacts = stack.env["ARTIFACT_BUCKET"]
     [key] = [o["Key"] for o in stack.s3.list_objects_v2(Bucket=artifacts, Prefix="captures/")["Contents"]]
     assert key.startswith(f"captures/model=v3/date={datetime.now(UTC):%Y-%m-%d}/")
@@ -83,7 +83,7 @@ def test_a_failed_invocation_is_counted_as_an_error_and_not_captured(
     )
     status, _ = call(stack, load_event("api", "predict"))
     assert status == 502
-    stack.handler("api")._capture().flush()
+    stack.handler("api").deps.capture().flush()
     assert "Contents" not in stack.s3.list_objects_v2(Bucket=stack.env["ARTIFACT_BUCKET"], Prefix="captures/")
     _, health = call(stack, load_event("api", "monitoring"))
     assert [(v["version"], v["invocations"], v["errors"]) for v in health["versions"]] == [(3, 1, 1)]
@@ -92,7 +92,7 @@ def test_a_failed_invocation_is_counted_as_an_error_and_not_captured(
 def test_predict_publishes_its_metrics(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     live_model(stack)
     api = stack.handler("api")
-    api._capture().sample_rate = 1.0
+    api.deps.capture().sample_rate = 1.0
     capsys.readouterr()
     assert call(stack, load_event("api", "predict"))[0] == 200
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]

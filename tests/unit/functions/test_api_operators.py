@@ -20,6 +20,7 @@ from tests.unit.functions.api_support import (
     registry_of,
     through_key_door,
     waiting_approval,
+    workflow_with,
 )
 
 
@@ -27,8 +28,7 @@ from tests.unit.functions.api_support import (
 def started(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every Step Functions execution the API starts (payloads), instead of starting them."""
     payloads: list[dict[str, Any]] = []
-    module = stack.handler("api")
-    monkeypatch.setattr(module.workflow, "start", lambda arn, name, payload: payloads.append(payload) or f"arn:{name}")
+    workflow_with(stack, start=lambda arn, name, payload: payloads.append(payload) or f"arn:{name}")
     return payloads
 
 
@@ -204,8 +204,7 @@ def test_two_rollbacks_to_one_version_within_a_second_start_two_executions(
 ) -> None:
     # The first was refused by the deployment (e.g. a replaced archive) and the operator asks again at once.
     names: list[str] = []
-    module = stack.handler("api")
-    monkeypatch.setattr(module.workflow, "start", lambda arn, name, payload: names.append(name) or f"arn:{name}")
+    workflow_with(stack, start=lambda arn, name, payload: names.append(name) or f"arn:{name}")
     live_model(stack, version=3)
     put_model(stack, 1, ModelStatus.RETIRED, model_data_url="s3://a/1.tar.gz", was_live=True)
     assert [rollback_to(stack, 1)[0], rollback_to(stack, 1)[0]] == [202, 202]

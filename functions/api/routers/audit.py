@@ -1,0 +1,36 @@
+"""GET /audit: every decision, newest first (operators only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from challenger_core import operations
+from routers.approvals import PageLimit
+from routers.deps import RegistryDep
+from routers.doors import DECISION, Operator
+from routers.errors import FORBIDDEN, INVALID, json_response
+
+router = Router()
+
+AUDIT_CURSOR = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#[0-9a-f]{32}$"  # registry.audit_key
+
+
+@router.get(
+    "/audit",
+    summary="Audit log",
+    description="Every decision (approve, reject, rollback, retrain) with who, when, from where and the comment, "
+    "newest first. Paginated: pass `next` as `after`. Operators only.",
+    security=DECISION,
+    responses={200: json_response("OK", operations.AuditPage), 403: FORBIDDEN, 422: INVALID},
+)
+def audit_log(
+    _caller: Operator,
+    registry: RegistryDep,
+    limit: PageLimit = 50,
+    after: Annotated[str | None, Query(pattern=AUDIT_CURSOR, description="cursor: `next` of the page before")] = None,
+) -> operations.AuditPage:
+    entries, cursor = registry.list_audit(limit, after)
+    return operations.AuditPage(entries=entries, next=cursor)

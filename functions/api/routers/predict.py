@@ -1,0 +1,91 @@
+"""GET /health and POST /predict: what serves, and inference through the live endpoint."""
+
+from __future__ import annotations
+
+import time
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, Field, ValidationError
+
+from challenger_core import operations, serving
+from challenger_core.errors import ServiceError, TransientServiceError
+from challenger_core.observability import metrics
+from routers.deps import CaptureDep, RecipeDep, RegistryDep, SageMakerDep, SettingsDep
+from routers.errors import BAD_BODY, json_response
+
+router = Router()
+
+
+class Prediction(BaseModel):
+    """The recipe's prediction record: its fields and types, and the meaning of `score` (shown by the dashboard)."""
+
+    fields: dict[str, str]
+    score: str
+
+
+class Health(BaseModel):
+    """The API answers, which version serves, and the promotion policy in force."""
+
+    status: str
+    champion_version: int | None
+    policy: operations.PromotionPolicy
+    prediction: Prediction = Field(description="the prediction record and what its score means (the recipe's)")
+
+
+@router.get("/health", summary="Health", description="Whether the API answers and which version is live.")
+def health(
+    *,
+    registry: RegistryDep,
+    recipe: RecipeDep,
+    settings: SettingsDep,
+) -> Health:
+    champion = registry.get_champion()
+    return Health(
+        status="ok",
+        champion_version=champion.version if champion else None,
+        policy=operations.promotion_policy(settings, recipe),
+        prediction=Prediction(fields=dict(recipe.prediction.fields), score=recipe.prediction.score),
+    )
+
+
+@router.post(
+    "/predict",
+    summary="Predict",
+    description=(
+        "Forward `instances` (records as the stack's recipe defines them, see `Instance`) to the live endpoint; "
+        "the answer names the version that served it."
+    ),
+    responses={
+        200: json_response("The predictions and the version that served them", serving.PredictResponse),
+        **BAD_BODY,
+        400: json_response("The body is not readable JSON, or the model could not read the instances"),
+        502: json_response("The endpoint failed to answer"),
+        503: json_response("No model is live yet, or the endpoint is cold or busy (see Retry-After)"),
+    },
+)
+def predict(
+    request: serving.PredictRequest,
+    *,
+    recipe: RecipeDep,
+    registry: RegistryDep,
+    sagemaker: SageMakerDep,
+    settings: SettingsDep,
+    capture: CaptureDep,
+) -> serving.PredictResponse:
+    started = time.perf_counter()
+    try:
+        response = serving.predict(request, recipe, registry, sagemaker, settings, capture=capture)
+    except (ServiceError, TransientServiceError):  # the endpoint failed to answer (EndpointErrorsAlarm)
+        metrics.add_metric(name="PredictErrors", unit=MetricUnit.Count, value=1)
+        raise
+    except ValidationError as exc:  # the recipe's record model refused an instance: a 422 like any other
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=len(response.predictions))
+    metrics.add_metric(
+        name="PredictLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000
+    )
+    metrics.add_metric(name="CapturedRows", unit=MetricUnit.Count, value=capture.take_captured())
+    return response
