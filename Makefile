@@ -17,7 +17,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help install container-env test-recipes-image tools lint format typecheck cfn-lint validate build test test-unit test-local test-integration demo up bench lock clean publish-dashboard
+.PHONY: help routes install container-env test-recipes-image tools lint format typecheck cfn-lint validate build test test-unit test-local test-integration demo up bench lock clean publish-dashboard
 .PHONY: frontend e2e-deps test-e2e
 
 help: ## Show the targets
@@ -54,6 +54,10 @@ lint: install ## ruff check + format check + vulture (dead code; config in pypro
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/vulture
+	$(BIN)/python -m challenger.api_routes --check
+
+routes: install ## Write template.yaml's API events from the API's routers (functions/api/routers)
+	$(BIN)/python -m challenger.api_routes
 
 format: install ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -26,7 +26,7 @@ AUDIT_CURSOR = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#[0-9a-f]{32}$"  # 
     security=DECISION,
     responses={200: json_response("OK", operations.AuditPage), 403: FORBIDDEN, 422: INVALID},
 )
-def audit_log(
+def audit(
     _caller: Operator,
     registry: RegistryDep,
     limit: PageLimit = 50,

@@ -37,7 +37,7 @@ META_ROUTES = {("GET", "/openapi.json"): "OpenApi", ("GET", "/swagger"): "Swagge
 
 
 @cache
-def _security_schemes() -> dict[str, SecurityScheme]:
+def security_schemes() -> dict[str, SecurityScheme]:
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer  # noqa: PLC0415
 
     return {
@@ -76,7 +76,7 @@ def document(app: APIGatewayRestResolver, request: Request, recipe: RecipeSpec) 
             version=API_VERSION,
             description=DESCRIPTION,
             servers=[Server(url=base_path(request) or "/")],
-            security_schemes=_security_schemes(),
+            security_schemes=security_schemes(),
             security=DOOR_SECURITY[door],
         )
     )

@@ -136,7 +136,7 @@ def _form_fields(request: Request) -> dict[str, str]:
     security=LINK,
     responses=LINK_PAGES,
 )
-def confirm_page(
+def approval_page(
     approval_id: ApprovalIdPath,
     request: Request,
     *,
@@ -202,7 +202,7 @@ def _comparison(version: int, registry: Registry) -> Markup:
     security=LINK,
     responses=LINK_PAGES,
 )
-def decide(
+def approval_decision(
     approval_id: ApprovalIdPath,
     request: Request,
     *,
