@@ -10,18 +10,20 @@ import requests
 
 from challenger.cli import data_push, latest_run_id, runs_wait
 from challenger.local.cloud import LocalCloud
-from challenger.local.outbox import read_messages
+from challenger.local.outbox import OutboxMessage, read_messages
+from challenger_core.models import NotificationKind
 from tests.integration.conftest import DATA, target_of
+from tests.support.emails import email_of
 
 
-def wait_for_email(cloud: LocalCloud, subject_part: str, timeout: float = 120) -> str:
+def wait_for_email(cloud: LocalCloud, kind: NotificationKind, timeout: float = 120) -> OutboxMessage:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for message in read_messages(cloud.state_dir / "outbox"):
-            if subject_part in message.subject:
-                return message.body
+        messages = read_messages(cloud.state_dir / "outbox")
+        if any(message.kind == kind for message in messages):
+            return email_of(messages, kind)
         time.sleep(0.5)
-    raise AssertionError(f"no email with {subject_part!r} in {cloud.state_dir / 'outbox'}")
+    raise AssertionError(f"no {kind.value!r} email in {cloud.state_dir / 'outbox'}")
 
 
 def test_manual_approval_through_the_emailed_link(cloud_factory: Callable[..., LocalCloud]) -> None:
@@ -30,8 +32,9 @@ def test_manual_approval_through_the_emailed_link(cloud_factory: Callable[..., L
     data_push(target, DATA / "train_v1.csv", "reviews", DATA / "test.csv")
     run_id = latest_run_id(target)
 
-    body = wait_for_email(cloud, "approve or reject")
-    approve_url = re.search(r"^Approve: (\S+)$", body, re.MULTILINE).group(1)  # type: ignore[union-attr]
+    approval = wait_for_email(cloud, NotificationKind.APPROVAL_REQUEST)
+    assert "v1" in approval.subject
+    approve_url = re.search(r"^Approve: (\S+)$", approval.body, re.MULTILINE).group(1)  # type: ignore[union-attr]
     assert approve_url.startswith(cloud.gateway.api_url + "/approvals/")
     assert target.call("GET", f"/runs/{run_id}")["run"]["status"] == "RUNNING"
 

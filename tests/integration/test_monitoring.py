@@ -15,6 +15,8 @@ import pytest
 
 from challenger.cli import Target, batch_score, drift_check
 from challenger.local.cloud import LocalCloud
+from challenger.local.outbox import read_messages
+from challenger_core.models import NotificationKind
 from tests.integration.conftest import DATA, push_and_wait, target_of
 
 SHIFTED_WORDS = ["quantum", "lattice", "eigenvalue", "manifold", "tensor", "spectral", "homotopy", "fibration"]
@@ -95,5 +97,6 @@ def test_shifted_traffic_alerts_and_retrains_exactly_once(cloud: LocalCloud) -> 
     assert second["alert"] is True
     assert second["action"].startswith("no retrain"), second
     assert len(runs_by(target, "drift")) == 1
-    emails = sorted((cloud.state_dir / "outbox").glob("*.eml"))
-    assert any("drift on v1" in path.read_text() for path in emails)
+    alerts = [m for m in read_messages(cloud.state_dir / "outbox") if m.kind == NotificationKind.DRIFT]
+    assert alerts
+    assert all("v1" in alert.subject for alert in alerts)

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from challenger_core.errors import ArtifactIntegrityError
-from challenger_core.models import Champion, ModelStatus, ModelVersion
+from challenger_core.models import Champion, ModelStatus, ModelVersion, NotificationKind
 from challenger_core.registry import Registry
+from tests.support.emails import email_of, sent
 from tests.support.events import load_event
 from tests.support.lambda_context import context
 from tests.support.stack import Stack
@@ -81,5 +82,4 @@ def test_the_failure_email_says_why(stack: Stack) -> None:
         },
     }
     stack.handler("notify").lambda_handler(event, context("Notify"))
-    [email] = stack.emails()
-    assert message in email["body"]
+    assert message in email_of(sent(stack), NotificationKind.FAILED).body

@@ -13,6 +13,8 @@ from challenger_core.adapters.batch_transform import TransformSpec, TransformSta
 from challenger_core.adapters.storage import split_s3_uri
 from challenger_core.batch import BatchScoringError
 from challenger_core.errors import DataValidationError, NotFoundError
+from challenger_core.models import NotificationKind
+from tests.support.emails import email_of, sent
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import fake_predict
 from tests.support.lambda_context import context
@@ -91,8 +93,9 @@ def test_a_batch_file_is_scored_by_the_champion_and_joined_to_its_rows(stack: St
             expected["label_name"],
             "3",
         )
-    [email] = stack.emails()
-    assert email["subject"].endswith("batch reviews scored by v3")
+    email = email_of(sent(stack), NotificationKind.BATCH)
+    assert "reviews" in email.subject
+    assert "v3" in email.subject
 
 
 def test_a_bad_batch_file_fails_with_its_rows_and_emails_the_cause(stack: Stack, transform: FakeTransform) -> None:
@@ -104,9 +107,9 @@ def test_a_bad_batch_file_fails_with_its_rows_and_emails_the_cause(stack: Stack,
     event["error"] = {"Error": "DataValidationError", "Cause": json.dumps({"errorMessage": str(failure.value)})}
     answer = step(stack, {"step": "fail", "document": event})
     assert "missing column(s) 'review_text'" in answer["cause"]
-    [email] = stack.emails()
-    assert email["subject"].endswith("batch batch/reviews.csv FAILED")
-    assert "keeps serving" in email["body"]
+    email = email_of(sent(stack), NotificationKind.FAILED)
+    assert "batch/reviews.csv" in email.subject
+    assert "keeps serving" in email.body
 
 
 def test_no_champion_no_batch(stack: Stack, transform: FakeTransform) -> None:

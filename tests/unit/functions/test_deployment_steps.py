@@ -7,9 +7,10 @@ import pytest
 
 from challenger_core.deployment import resource_names
 from challenger_core.errors import ConflictError, NotFoundError, RollbackFailedError, TransientServiceError
-from challenger_core.models import Champion, ModelStatus
+from challenger_core.models import Champion, ModelStatus, NotificationKind
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
+from tests.support.emails import email_of, sent
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import evaluation, model_artifact
 from tests.support.lambda_context import context
@@ -184,17 +185,17 @@ def test_rollback_of_a_broken_first_deployment_deletes_the_endpoint(stack: Stack
 def test_rolled_back_email_names_cause_and_survivor(stack: Stack) -> None:
     registry(stack).set_champion(Champion(version=1, model_name="m", endpoint_config_name="c"), expected_version=None)
     invoke(stack, "notify", load_event("notify", "rolled_back"))
-    [email] = stack.emails()
-    assert email["subject"] == "[Challenger challenger] v2 was NOT deployed: rolled back"
-    assert "smoke test failed: wrong answers" in email["body"]
-    assert "v1 keeps serving" in email["body"]
+    email = email_of(sent(stack), NotificationKind.ROLLED_BACK)
+    assert "v2" in email.subject
+    assert "smoke test failed: wrong answers" in email.body
+    assert "v1 keeps serving" in email.body
 
 
 def test_deployed_email(stack: Stack) -> None:
     invoke(stack, "notify", load_event("notify", "deployed"))
-    [email] = stack.emails()
-    assert email["subject"] == "[Challenger challenger] v2 is live on challenger"
-    assert "Replaced:  v1" in email["body"]
+    email = email_of(sent(stack), NotificationKind.DEPLOYED)
+    assert "v2" in email.subject
+    assert "Replaced:  v1" in email.body
 
 
 # Runtime faults a real deployment meets (issue 7 §3) -------------------------------------------------

@@ -13,9 +13,18 @@ import pytest
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
 from challenger_core.capture import CaptureBuffer
-from challenger_core.models import Champion, ModelStatus, ModelVersion, Run, RunStatus, TriggerSource
+from challenger_core.models import (
+    Champion,
+    ModelStatus,
+    ModelVersion,
+    NotificationKind,
+    Run,
+    RunStatus,
+    TriggerSource,
+)
 from challenger_core.monitoring import MonitoringStore
 from challenger_core.registry import Registry
+from tests.support.emails import email_of, sent
 from tests.support.events import ROOT, load_event
 from tests.support.fake_sagemaker import tar_gz
 from tests.support.lambda_context import context
@@ -100,7 +109,7 @@ def test_in_distribution_traffic_is_stored_and_raises_no_alert(stack: Stack, liv
     assert result["checked"]
     assert not result["alert"]
     assert result["score"] < 0.2
-    assert stack.emails() == []
+    assert sent(stack) == []
     history = MonitoringStore(stack.ddb, stack.env["MODELS_TABLE"]).drift_history()
     assert [(h.version, h.samples) for h in history] == [(4, 150)]
 
@@ -110,9 +119,9 @@ def test_shifted_traffic_alerts_by_email(stack: Stack, live: dict[str, Any], sta
     result = run_check(stack)
     assert result["alert"]
     assert result["action"] == "retraining disabled (RetrainOnDrift=false)"
-    [email] = stack.emails()
-    assert email["subject"].startswith("[Challenger challenger] drift on v4: PSI")
-    assert "review_text" in email["body"]
+    email = email_of(sent(stack), NotificationKind.DRIFT)
+    assert "v4" in email.subject
+    assert "review_text" in email.body
     assert started == []
 
 

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from challenger_core.errors import DataValidationError, NotFoundError, TrainingFailedError
-from challenger_core.models import Champion, ModelStatus, Run, RunStatus, TriggerSource
+from challenger_core.models import Champion, ModelStatus, NotificationKind, Run, RunStatus, TriggerSource
 from challenger_core.recipe import RecipeError
 from challenger_core.registry import Registry
+from tests.support.emails import email_of, sent
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import evaluation, tar_gz
 from tests.support.lambda_context import context
@@ -309,17 +310,17 @@ def test_record_failure_closes_run_with_the_precise_cause(stack: Stack) -> None:
 
 def test_notify_failure_emails_the_cause(stack: Stack) -> None:
     invoke(stack, "notify", load_event("notify", "failed"))
-    [email] = stack.emails()
-    assert email["subject"] == "[Challenger challenger] run 20261123T101500Z-reviews-3f9a1c2e FAILED"
-    assert "missing column(s) 'sentiment'" in email["body"]
-    assert "no model is serving yet" in email["body"]
+    email = email_of(sent(stack), NotificationKind.FAILED)
+    assert "20261123T101500Z-reviews-3f9a1c2e" in email.subject
+    assert "missing column(s) 'sentiment'" in email.body
+    assert "no model is serving yet" in email.body
 
 
 def test_notify_comparison_emails_the_metric_table(stack: Stack) -> None:
     invoke(stack, "notify", load_event("notify", "comparison"))
-    [email] = stack.emails()
-    assert "v1 beats the champion" in email["subject"]
-    f1_row = next(line for line in email["body"].splitlines() if line.startswith("f1 "))
+    email = email_of(sent(stack), NotificationKind.COMPARISON)
+    assert "v1" in email.subject
+    f1_row = next(line for line in email.body.splitlines() if line.startswith("f1 "))
     assert f1_row.split()[:4] == ["f1", "0.8850", "0.9100", "+0.0250"]
 
 

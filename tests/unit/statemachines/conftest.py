@@ -7,7 +7,6 @@ Only SageMaker is the test double (moto's cannot fail a job, update an endpoint 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from challenger.local.lambda_runtime import MOTO_CONFIG, LocalLambdaRuntime, sca
 from challenger.local.provision import local_functions, provision
 from challenger.local.template import LocalTemplate
 from challenger_core.registry import Registry
+from tests.support.emails import Email, sent
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import FakeSageMaker
 
@@ -103,23 +103,14 @@ class Cloud:
         events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
-    def wait_for_emails(self, count: int, timeout: float = 10.0) -> list[dict[str, str]]:
+    def wait_for_emails(self, count: int, timeout: float = 10.0) -> list[Email]:
         """The next `count` emails; a task may still be sending when its state is entered."""
-        found: list[dict[str, str]] = []
+        found: list[Email] = []
         deadline = time.monotonic() + timeout
         while len(found) < count and time.monotonic() < deadline:
-            found += self.emails()
+            found += sent(self)
             time.sleep(0.05)
         assert len(found) == count, found
-        return found
-
-    def emails(self) -> list[dict[str, str]]:
-        found = []
-        while batch := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages"):
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                found.append({"subject": envelope.get("Subject", ""), "body": envelope["Message"]})
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         return found
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from challenger_core.deployment import resource_names
-from challenger_core.models import ModelStatus, RunOutcome, RunStatus
+from challenger_core.models import ModelStatus, NotificationKind, RunOutcome, RunStatus
 from challenger_core.settings import Settings
+from tests.support.emails import email_of, sent
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import evaluation
 from tests.unit.statemachines.conftest import Cloud
@@ -29,7 +30,7 @@ def config_of(cloud: Cloud, version: int) -> str:
 def first_model_live(cloud: Cloud) -> None:
     cloud.sagemaker.training_results = [evaluation(0.85)]
     assert cloud.run("reviews", TRAIN_V1, TEST)["status"] == "SUCCEEDED"
-    cloud.emails()
+    sent(cloud)  # drained: a test reads the emails of what it does next
 
 
 def test_first_drop_trains_evaluates_and_deploys(cloud: Cloud) -> None:
@@ -64,11 +65,9 @@ def test_first_drop_trains_evaluates_and_deploys(cloud: Cloud) -> None:
     assert cloud.registry.get_model(1).status is ModelStatus.LIVE
     [run] = cloud.registry.list_runs()
     assert (run.status, run.outcome, run.version) == (RunStatus.SUCCEEDED, RunOutcome.DEPLOYED, 1)
-    subjects = [email["subject"] for email in cloud.emails()]
-    assert subjects == [
-        "[Challenger challenger] v1 beats the champion: deploying (auto mode)",
-        "[Challenger challenger] v1 is live on challenger",
-    ]
+    emails = sent(cloud)
+    assert [email.kind for email in emails] == [NotificationKind.COMPARISON, NotificationKind.DEPLOYED]
+    assert all("v1" in email.subject for email in emails)
 
 
 def test_better_challenger_replaces_the_champion_blue_green(cloud: Cloud) -> None:
@@ -91,9 +90,9 @@ def test_worse_challenger_is_rejected_and_the_champion_keeps_serving(cloud: Clou
     assert cloud.sagemaker.serving_config() == config_of(cloud, 1)
     assert cloud.registry.get_model(2).status is ModelStatus.REJECTED
     assert cloud.registry.get_champion().version == 1  # type: ignore[union-attr]
-    [email] = cloud.emails()
-    assert email["subject"] == "[Challenger challenger] v2 rejected: it does not beat the champion"
-    assert "KEEP CHAMPION" in email["body"]
+    email = email_of(sent(cloud), NotificationKind.REJECTED)
+    assert "v2" in email.subject
+    assert "KEEP CHAMPION" in email.body
 
 
 def test_bad_file_fails_the_run_with_the_exact_problem(cloud: Cloud) -> None:
@@ -113,9 +112,7 @@ def test_bad_file_fails_the_run_with_the_exact_problem(cloud: Cloud) -> None:
     run = next(r for r in cloud.registry.list_runs() if r.status is RunStatus.FAILED)
     assert run.error is not None
     assert "missing column(s) 'sentiment'" in run.error
-    [email] = cloud.emails()
-    assert "FAILED" in email["subject"]
-    assert "v1 keeps serving" in email["body"]
+    assert "v1 keeps serving" in email_of(sent(cloud), NotificationKind.FAILED).body
     assert cloud.sagemaker.serving_config() == config_of(cloud, 1)
 
 
@@ -166,8 +163,7 @@ def test_smoke_test_failure_rolls_back_to_the_champion(cloud: Cloud) -> None:
     run = next(r for r in cloud.registry.list_runs() if r.version == 2)
     assert run.status is RunStatus.FAILED
     assert "smoke test failed" in (run.error or "")
-    subjects = [email["subject"] for email in cloud.emails()]
-    assert "[Challenger challenger] v2 was NOT deployed: rolled back" in subjects
+    assert "v2" in email_of(sent(cloud), NotificationKind.ROLLED_BACK).subject
 
 
 def test_green_that_never_gets_healthy_leaves_blue_serving(cloud: Cloud) -> None:
@@ -196,9 +192,10 @@ def test_duplicate_upload_event_starts_one_execution(cloud: Cloud) -> None:
 
 def _approval_link(cloud: Cloud, decision: str) -> dict[str, str]:
     [email] = cloud.wait_for_emails(1)
+    assert email.kind == NotificationKind.APPROVAL_REQUEST
     url = next(
         line.split(": ", 1)[1].strip()
-        for line in email["body"].splitlines()
+        for line in email.body.splitlines()
         if line.startswith("Approve:" if decision == "approve" else "Reject:")
     )
     parsed = urlparse(url)
