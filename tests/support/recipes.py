@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,9 @@ def recipe_json(spec: RecipeSpec) -> bytes:
 
 def recipe_path(name: str) -> Path:
     return RECIPES / name / "recipe.json"
+
+
+def repository_with_the_kit(root: Path) -> Path:
+    """An empty repository at `root` holding only recipes/kit, as every recipe needs it (`challenger recipe new`)."""
+    shutil.copytree(RECIPES / "kit", root / "recipes" / "kit", ignore=shutil.ignore_patterns("__pycache__"))
+    return root

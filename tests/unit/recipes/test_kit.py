@@ -9,7 +9,6 @@ import io
 import json
 import random
 import shutil
-import subprocess
 import sys
 import tarfile
 import zipfile
@@ -589,30 +588,3 @@ def test_a_requirements_file_that_names_nothing_stays_out_of_the_bundle(tmp_path
 
     (recipe / "requirements.txt").write_text("# one\ntinydep==1.0  # vendored at training time\n")
     assert "requirements.txt" in bundle_files(recipe)
-
-
-def test_an_extracted_source_bundle_trains_on_its_own(tmp_path: Path) -> None:
-    code = tmp_path / "code"
-    with tarfile.open(fileobj=io.BytesIO(build_source_bundle(RECIPE_DIR)), mode="r:gz") as tar:
-        tar.extractall(code, filter="data")
-    # As the training toolkit runs it: `python train.py --name value` in the code directory, no repository around.
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-E",  # no PYTHONPATH: nothing but the bundle's own directory provides challenger_kit
-            "-s",
-            "train.py",
-            "--train",
-            str(DATA_DIR / "train_v1.csv"),
-            "--model-dir",
-            str(tmp_path / "model"),
-        ],
-        cwd=code,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-    assert completed.returncode == 0, completed.stderr
-    assert (tmp_path / "model" / "code" / "challenger_kit.py").read_bytes() == (code / "challenger_kit.py").read_bytes()

@@ -6,8 +6,8 @@ import csv
 import hashlib
 import io
 import json
+import runpy
 import shutil
-import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
@@ -290,18 +290,18 @@ def test_predict_fn_refuses_data_that_did_not_come_from_input_fn(
 # --- the recipe as a script and its sample data ------------------------------------------------------------------
 
 
-def test_train_py_runs_as_a_plain_script(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [sys.executable, str(RECIPE_DIR / "train.py"), "--train", str(DATA_DIR / "train_v1.csv")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+def test_train_py_runs_as_a_plain_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `python train.py --train ...` in the job's working directory: its __main__ block, in this process (a fresh
+    # interpreter with nothing but the bundle: tests/local/test_recipe_processes.py).
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["train.py", "--train", str(DATA_DIR / "train_v1.csv")])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(RECIPE_DIR / "train.py"), run_name="__main__")
 
-    assert completed.returncode == 0, completed.stderr
-    assert "METRIC test_f1=" in completed.stdout
+    assert exited.value.code == 0
+    assert "METRIC test_f1=" in capsys.readouterr().out
     assert {"model.npz", "model.json", "evaluation.json", "golden.json", "baseline.json", "training_rows.json"} <= {
         p.name for p in (tmp_path / "model").iterdir()
     }

@@ -14,7 +14,7 @@ import pytest
 
 from challenger.local.template import FunctionSpec, LocalTemplate
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = LocalTemplate().functions()
 
 PROBE = """
