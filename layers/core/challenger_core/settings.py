@@ -12,21 +12,26 @@ def _csv(value: str) -> list[str]:
 
 
 class Settings(BaseModel):
-    """Everything a handler may need to know about its deployment, with local-friendly defaults."""
+    """Everything a handler may need to know about its deployment.
 
-    stack_name: str = "challenger"
+    What names the stack's own resources and every function needs has no default: template.yaml's Globals set it,
+    and a function without it fails at init naming the variable, instead of quietly using a real-looking name.
+    What only some functions get (their own environment) is empty when unset, never a guess.
+    """
+
+    stack_name: str
     # The first 8 hex digits of the stack id (template: from AWS::StackId): different for every stack, and for a
     # stack deleted and deployed again under the same name. Part of every SageMaker model and config name.
     stack_uid: str = ""
-    models_table: str = "challenger-models"
-    idempotency_table: str = "challenger-idempotency"
-    data_bucket: str = "challenger-data"
-    artifact_bucket: str = "challenger-artifacts"
+    models_table: str
+    idempotency_table: str = ""
+    data_bucket: str = ""
+    artifact_bucket: str
     topic_arn: str = ""
     training_pipeline_arn: str = ""
     deployment_pipeline_arn: str = ""
     approval_secret_arn: str = ""
-    api_url: str = "http://127.0.0.1:3000"
+    api_url: str = ""
     # The API's CORS origin: the dashboard behind CloudFront (https://<domain>); empty where the dashboard is
     # served from the API's own origin (the local cloud).
     dashboard_origin: str = ""
@@ -38,12 +43,12 @@ class Settings(BaseModel):
     batch_instance_type: str = "ml.m5.large"
     use_spot_training: bool = False
     max_training_seconds: int = 3600
-    recipe: str = ""  # the template's Recipe parameter: the task (recipes/<Recipe>/recipe.json in the artifact bucket)
+    recipe: str  # the template's Recipe parameter: the task (recipes/<Recipe>/recipe.json in the artifact bucket)
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     bootstrap_samples: int = Field(default=2000, ge=100, le=100_000)
 
     # Serving
-    endpoint_name: str = "challenger"
+    endpoint_name: str
     serverless_memory_mb: int = 2048
     max_concurrency: int = 5
     configs_to_keep: int = 3
@@ -87,6 +92,11 @@ class Settings(BaseModel):
                 values[name] = dict(pair.split("=", 1) for pair in _csv(raw) if "=" in pair)
             else:
                 values[name] = raw
+        missing = [
+            name.upper() for name, field in cls.model_fields.items() if field.is_required() and name not in values
+        ]
+        if missing:
+            raise ValueError(f"the function's environment lacks {', '.join(missing)} (template.yaml Globals set them)")
         return cls.model_validate(values)
 
 

@@ -8,6 +8,7 @@ from challenger_core.models import PairedComparison
 from challenger_core.policy import PromotionPolicy
 from challenger_core.recipe import RecipeSpec
 from challenger_core.settings import Settings
+from tests.support.stack import BASE_ENV
 
 OWN = {"accuracy": 0.9, "f1": 0.9, "roc_auc": 0.95}
 
@@ -195,7 +196,7 @@ def test_missing_floor_metric_is_rejected_with_reason() -> None:
 def test_template_parameters_override_the_recipe_and_empty_means_the_recipes(
     sentiment_recipe: RecipeSpec, environment: dict[str, str], expected: tuple[Any, ...]
 ) -> None:
-    configured = PromotionPolicy.from_settings(Settings.from_env(environment), sentiment_recipe)
+    configured = PromotionPolicy.from_settings(Settings.from_env({**BASE_ENV, **environment}), sentiment_recipe)
     assert (
         configured.primary_metric,
         configured.floor_metric,
