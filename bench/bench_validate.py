@@ -14,7 +14,6 @@ import argparse
 import inspect
 import json
 import os
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -22,11 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from challenger_core import validation
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "layers" / "core"))
-
-from challenger_core import validation  # noqa: E402 — after the path setup above
-
 SAMPLE = ROOT / "recipes" / "sentiment" / "data" / "train_v1.csv"
 RECIPE = ROOT / "recipes" / "sentiment" / "recipe.json"
 FACTORS = (1, 10, 100)

@@ -336,7 +336,7 @@ class LocalCloud:
         return int(self.sagemaker.url.rstrip("/").rpartition(":")[2])
 
     def _close_interrupted_runs(self) -> None:
-        from challenger_core.models import RunStatus, utcnow  # noqa: PLC0415 — on sys.path: challenger/__init__.py
+        from challenger_core.models import RunStatus, utcnow  # noqa: PLC0415
         from challenger_core.registry import Registry  # noqa: PLC0415
 
         registry = Registry(self.clients["dynamodb"], self.template.ref("ModelsTable"))

@@ -15,6 +15,8 @@ from challenger.local.lambda_runtime import LocalFunction
 from challenger.local.template import ROOT, LocalTemplate
 
 LAYER = ROOT / "layers" / "core"
+# What the RecipesLayer puts at /opt/recipes for the publisher on AWS: here, the repository's recipes/ itself.
+RECIPES = ROOT / "recipes"
 OUTBOX_QUEUE = "challenger-local-outbox"
 
 
@@ -54,7 +56,7 @@ def _publisher() -> ModuleType:
 def publish_recipe(s3: Any, bucket: str, recipe: str) -> None:
     """What the recipe publisher does on deploy, through the same code: ``recipes/<recipe>/sourcedir.tar.gz``
     (recipe + kit, built by the kit's bundle code) and ``recipes/<recipe>/recipe.json`` next to it."""
-    _publisher().publish(s3, bucket, recipe, ROOT / "recipes")
+    _publisher().publish(s3, bucket, recipe, RECIPES)
 
 
 def provision(template: LocalTemplate, clients: dict[str, Any], *, approval_key: str) -> Provisioned:

@@ -2,12 +2,14 @@
 
 On Create and Update it puts `recipes/<Recipe>/sourcedir.tar.gz` (the recipe plus the kit, built by the kit's
 deterministic bundle code) and `recipes/<Recipe>/recipe.json` into the artifact bucket; training jobs run the
-bundle and every function reads the declaration. The recipe files travel in this function's package: `recipes`
-here is a link to the repository's `recipes/`, which `sam build` copies as files. The resource's properties carry
-the function's version, so a stack update that changes any recipe file publishes again. Delete leaves the objects
+bundle and every function reads the declaration. The recipe files reach this function in the RecipesLayer
+(template.yaml): the repository's `recipes/`, every recipe and the kit, as /opt/recipes (the root Makefile's
+`build-RecipesLayer` copies it for `sam build`). The resource's properties carry that layer's version and the
+function's, so a stack update that changes any recipe file, or this code, publishes again. Delete leaves the objects
 (the artifact bucket is retained, and a model in it may still be trained from them).
 
-The local cloud publishes through `publish()` too (challenger/local/provision.py), at `challenger local up`.
+The local cloud publishes through `publish()` too (challenger/local/provision.py), at `challenger local up`, from
+the repository's `recipes/`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from challenger_core.custom_resource import CustomResourceEvent, respond
 from challenger_core.observability import logger
 from challenger_core.recipe import RECIPE_FILE, SOURCE_BUNDLE_FILE, RecipeError, parse_recipe, recipe_key
 
-RECIPES = Path(__file__).resolve().parent / "recipes"
+# Where Lambda extracts the RecipesLayer (a layer's content goes to /opt; this one holds a recipes/ folder).
+RECIPES = Path("/opt/recipes")
 
 
 class RecipeBundleProperties(BaseModel):
@@ -38,18 +41,19 @@ class RecipeBundleProperties(BaseModel):
 
 
 @cache
-def _bundle_module() -> ModuleType:
+def _bundle_module(recipes: Path) -> ModuleType:
     """recipes/kit/bundle.py: the one definition of a source bundle (shared with the local cloud)."""
-    spec = importlib.util.spec_from_file_location("challenger_recipe_bundle", RECIPES / "kit" / "bundle.py")
-    if spec is None or spec.loader is None:
-        raise RecipeError(f"the recipe kit is not in this package ({RECIPES / 'kit'})")
+    path = recipes / "kit" / "bundle.py"
+    spec = importlib.util.spec_from_file_location("challenger_recipe_bundle", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise RecipeError(f"the recipe kit is not in {recipes} (no kit/bundle.py)")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def publish(s3: Any, bucket: str, recipe: str, recipes: Path = RECIPES) -> dict[str, str]:
-    """Check `recipes/<recipe>/recipe.json`, then put the source bundle and the declaration into `bucket`.
+def publish(s3: Any, bucket: str, recipe: str, recipes: Path) -> dict[str, str]:
+    """Check `<recipes>/<recipe>/recipe.json`, then put the source bundle and the declaration into `bucket`.
 
     Returns what was published (keys and the bundle's SHA-256), which the custom resource reports as its data.
     """
@@ -57,12 +61,12 @@ def publish(s3: Any, bucket: str, recipe: str, recipes: Path = RECIPES) -> dict[
     declaration = folder / RECIPE_FILE
     if not declaration.is_file():
         known = sorted(p.parent.name for p in recipes.glob(f"*/{RECIPE_FILE}"))
-        raise RecipeError(f"no recipe {recipe!r} in this package (recipes: {', '.join(known) or 'none'})")
+        raise RecipeError(f"no recipe {recipe!r} in {recipes} (recipes: {', '.join(known) or 'none'})")
     raw = declaration.read_bytes()
     spec = parse_recipe(raw, source=f"recipes/{recipe}/{RECIPE_FILE}")
     if spec.name != recipe:
         raise RecipeError(f"recipes/{recipe}/{RECIPE_FILE} names itself {spec.name!r}; the folder and name must match")
-    bundle = _bundle_module().build_source_bundle(folder)
+    bundle = _bundle_module(recipes).build_source_bundle(folder)
     bundle_key = recipe_key(recipe, SOURCE_BUNDLE_FILE)
     # The bundle first: a reader that finds the declaration can rely on the code being there.
     s3.put_object(Bucket=bucket, Key=bundle_key, Body=bundle, ContentType="application/gzip")
@@ -83,7 +87,7 @@ def lambda_handler(raw: dict[str, Any], context: LambdaContext) -> None:
             respond(event, "SUCCESS", "recipe objects kept in the retained artifact bucket", resource="recipe")
             return
         properties = RecipeBundleProperties.model_validate(event.properties)
-        data = publish(client("s3"), properties.bucket, properties.recipe)
+        data = publish(client("s3"), properties.bucket, properties.recipe, RECIPES)
         logger.info("recipe published", extra=data)
         respond(event, "SUCCESS", f"published recipe {properties.recipe}", resource="recipe", data=data)
     except Exception as exc:

@@ -22,15 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import challenger_kit
 import numpy as np
-
-try:
-    import challenger_kit
-except ImportError:  # run from the repository (tests): the kit lives in recipes/kit
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "kit"))
-    import challenger_kit
 
 MODEL_FORMAT = "challenger.linear-regression/1"
 MODEL_NPZ = "model.npz"

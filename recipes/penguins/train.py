@@ -20,18 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-# In the source bundle the kit sits next to this file; in the repository it is recipes/kit.
-sys.path[:0] = [str(HERE), str(HERE.parent / "kit")]
+import challenger_kit
+import inference  # the serving code beside this file (script mode runs train.py from its directory)
+import numpy as np
+import sklearn
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-import challenger_kit  # noqa: E402
-import inference  # noqa: E402
-import numpy as np  # noqa: E402
-import sklearn  # noqa: E402
-from sklearn.compose import ColumnTransformer  # noqa: E402
-from sklearn.linear_model import Ridge  # noqa: E402
-from sklearn.pipeline import Pipeline  # noqa: E402
-from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 @dataclass

@@ -21,21 +21,15 @@ import itertools
 import json
 import math
 import re
-import sys
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import challenger_kit
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-try:
-    import challenger_kit
-except ModuleNotFoundError:  # running from the repository: the kit lives in recipes/kit
-    sys.path.insert(0, str(HERE.parent / "kit"))
-    import challenger_kit
-
 challenger_kit.add_vendored_lib(HERE)
 
 MODEL_FILE = "model.npz"

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import challenger_kit
 import numpy as np
 import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -26,12 +27,6 @@ from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_sc
 from sklearn.pipeline import Pipeline
 
 HERE = Path(__file__).resolve().parent
-try:
-    import challenger_kit
-except ModuleNotFoundError:  # running from the repository: the kit lives in recipes/kit
-    sys.path.insert(0, str(HERE.parent / "kit"))
-    import challenger_kit
-
 
 TEXT_FIELD = "review_text"
 TARGET = "sentiment"

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _environment(state_dir: Path) -> dict[str, str]:
-    # Only what a shell would have: no PYTHONPATH (pytest puts layers/core on its own path, the console
-    # script does not), no AWS profile, the state under the test's directory.
+    # Only what a shell would have: no PYTHONPATH (the console script finds the core as the installed
+    # challenger-core package, not through a path pytest set), no AWS profile, the state under the test's directory.
     env = {name: value for name, value in os.environ.items() if name not in {"PYTHONPATH", "AWS_PROFILE", "MOTO_PORT"}}
     env["CHALLENGER_STATE_DIR"] = str(state_dir)
     return env

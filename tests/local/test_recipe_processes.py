@@ -27,11 +27,15 @@ def test_an_extracted_source_bundle_trains_on_its_own(tmp_path: Path) -> None:
     code = tmp_path / "code"
     with tarfile.open(fileobj=io.BytesIO(build_source_bundle(SENTIMENT)), mode="r:gz") as tar:
         tar.extractall(code, filter="data")
+    # This interpreter also has the installed challenger-kit (recipes/kit): mark the bundle's copy, so the model's
+    # code/ (where the kit copies its own file) shows that the job imported the bundle's.
+    kit = code / "challenger_kit.py"
+    kit.write_text(kit.read_text(encoding="utf-8") + "# the bundle's copy\n", encoding="utf-8")
     # As the training toolkit runs it: `python train.py --name value` in the code directory, no repository around.
     completed = subprocess.run(
         [
             sys.executable,
-            "-E",  # no PYTHONPATH: nothing but the bundle's own directory provides challenger_kit
+            "-E",  # no PYTHONPATH: the bundle's own directory is first on the path, as in the container
             "-s",
             "train.py",
             "--train",
@@ -47,7 +51,7 @@ def test_an_extracted_source_bundle_trains_on_its_own(tmp_path: Path) -> None:
     )
 
     assert completed.returncode == 0, completed.stderr
-    assert (tmp_path / "model" / "code" / "challenger_kit.py").read_bytes() == (code / "challenger_kit.py").read_bytes()
+    assert (tmp_path / "model" / "code" / "challenger_kit.py").read_bytes() == kit.read_bytes()
 
 
 def test_recipe_new_scaffolds_a_recipe_that_trains_and_passes_its_generated_tests(

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import csv
 import random
-import sys
 from pathlib import Path
 from typing import Any
 
+import challenger_kit
 import pytest
 
 from challenger_core import drift
 from tests.support.events import ROOT
-
-sys.path.insert(0, str(ROOT / "recipes" / "kit"))
-import challenger_kit
 
 
 def _rows(recipe_name: str, file: str) -> tuple[Any, list[dict[str, Any]]]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import random
-import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import challenger_kit
 import pytest
 
 from challenger_core.adapters.storage import Storage
@@ -29,9 +29,6 @@ from tests.support.events import ROOT, load_event
 from tests.support.fake_sagemaker import tar_gz
 from tests.support.lambda_context import context
 from tests.support.stack import Stack
-
-sys.path.insert(0, str(ROOT / "recipes" / "kit"))
-import challenger_kit
 
 TODAY = datetime.now(UTC)
 

@@ -36,6 +36,12 @@ def cloudformation(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> CloudFormat
     return answers
 
 
+@pytest.fixture(autouse=True)
+def recipes_layer(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The RecipesLayer the function reads at /opt/recipes: the repository's recipes/ (what the layer is built from)."""
+    monkeypatch.setattr(stack.handler("publish_recipe"), "RECIPES", RECIPES)
+
+
 def publish(stack: Stack, event: dict[str, Any]) -> None:
     stack.handler("publish_recipe").lambda_handler(event, context("PublishRecipeFunction"))
 
@@ -86,7 +92,7 @@ def test_an_unknown_recipe_fails_the_deploy_with_the_reason(stack: Stack, cloudf
     publish(stack, event)
     [answer] = cloudformation.answers
     assert answer["Status"] == "FAILED"
-    assert answer["Reason"].startswith("RecipeError: no recipe 'weather' in this package (recipes: ")
+    assert answer["Reason"].startswith(f"RecipeError: no recipe 'weather' in {RECIPES} (recipes: ")
     assert "sentiment" in answer["Reason"]
     assert objects(stack, "recipes/weather/") == {}
 

@@ -2,7 +2,9 @@
 
 A recipe directory is deliberately not a Python package (SageMaker imports ``train.py``/``inference.py`` as
 top-level modules next to ``challenger_kit.py``), so the recipe modules are loaded from their file paths under
-unique names, and ``recipes/kit`` goes on ``sys.path`` as it would sit next to them in a source bundle.
+unique names, and ``recipes/kit`` goes on ``sys.path`` as it would sit next to them in a source bundle. In ``.venv``
+the installed challenger-kit would do; ``make test-recipes-image`` runs these tests on a framework image's own
+environment (tests/unit/recipes/image_run.py), where nothing of the repository is installed.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ def _load_train_module() -> ModuleType:
     """recipes/<name>/train.py under a private name; its sibling `inference` never leaks into sys.modules, where
     another recipe's `inference` may sit (script mode imports both as top-level modules)."""
     saved_path, saved = list(sys.path), {n: sys.modules.pop(n) for n in ("inference",) if n in sys.modules}
+    sys.path.insert(0, str(RECIPE_DIR))  # as script mode runs train.py: its directory first, for `import inference`
     try:
         spec = importlib.util.spec_from_file_location(f"_recipe_{RECIPE}_train", RECIPE_DIR / "train.py")
         assert spec is not None
