@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from challenger_core import operations, serving
 from challenger_core.errors import (
@@ -37,13 +37,19 @@ JSON_ONLY = "Content-Type must be application/json"
 RETRY_AFTER_SECONDS = 10
 
 
+# The error bodies document the responses (OpenAPI) and are never validated on the way out: their schemas are
+# built when the document is (defer_build), not at init.
 class ErrorMessage(BaseModel):
     """Every error the API answers itself: a human-readable reason, never a stack trace."""
+
+    model_config = ConfigDict(defer_build=True)
 
     message: str
 
 
 class ValidationErrorItem(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     loc: list[str | int]
     type: str
     msg: str = ""
@@ -51,6 +57,8 @@ class ValidationErrorItem(BaseModel):
 
 class ValidationErrorMessage(BaseModel):
     """A request the models refuse (422): the reason, and where (`loc`) each problem is."""
+
+    model_config = ConfigDict(defer_build=True)
 
     message: str
     detail: list[ValidationErrorItem] = Field(default_factory=list)

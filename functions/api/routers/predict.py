@@ -7,7 +7,7 @@ import time
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from challenger_core import operations, serving
 from challenger_core.errors import ServiceError, TransientServiceError
@@ -21,12 +21,16 @@ router = Router()
 class Prediction(BaseModel):
     """The recipe's prediction record: its fields and types, and the meaning of `score` (shown by the dashboard)."""
 
+    model_config = ConfigDict(defer_build=True)  # built by the first GET /health, not at init (as the core's)
+
     fields: dict[str, str]
     score: str
 
 
 class Health(BaseModel):
     """The API answers, which version serves, and the promotion policy in force."""
+
+    model_config = ConfigDict(defer_build=True)
 
     status: str
     champion_version: int | None

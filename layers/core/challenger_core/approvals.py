@@ -11,17 +11,18 @@ import hashlib
 import hmac
 import uuid
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlencode
 
-from challenger_core import notifications
-from challenger_core.adapters.notifier import Notifier
-from challenger_core.adapters.workflow import Workflow
 from challenger_core.errors import ApprovalLinkError, ConflictError, TaskClosedError
 from challenger_core.models import Approval, ApprovalDecision, TrainingState, utcnow
-from challenger_core.notifications import ApprovalLinks
-from challenger_core.registry import Registry
-from challenger_core.settings import Settings
+
+if TYPE_CHECKING:  # the API verifies and decides links; only the email side needs notifications and SNS
+    from challenger_core.adapters.notifier import Notifier
+    from challenger_core.adapters.workflow import Workflow
+    from challenger_core.notifications import ApprovalLinks
+    from challenger_core.registry import Registry
+    from challenger_core.settings import Settings
 
 Decision = Literal["approve", "reject"]
 
@@ -34,6 +35,8 @@ def sign(key: bytes, approval_id: str, decision: Decision, expires: int) -> str:
 
 def make_links(key: bytes, api_url: str, approval_id: str, expires_at: datetime) -> ApprovalLinks:
     """The approve and reject URLs for an email; each opens a confirmation page (GET never decides)."""
+    from challenger_core.notifications import ApprovalLinks  # noqa: PLC0415  # the email side only (see above)
+
     expires = int(expires_at.timestamp())
 
     def url(decision: Decision) -> str:
@@ -71,6 +74,8 @@ def request_approval(
     settings: Settings,
 ) -> Approval:
     """Store a pending approval holding the task token, and email the comparison with signed links."""
+    from challenger_core import notifications  # noqa: PLC0415  # the email side only (see the imports)
+
     assert state.verdict is not None and state.candidate is not None, "CompareWithChampion must run first"
     approval = Approval(
         approval_id=uuid.uuid4().hex,

@@ -13,19 +13,19 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from challenger_core import triggering
 from challenger_core.adapters import translate_errors
-from challenger_core.adapters.storage import Storage
-from challenger_core.adapters.workflow import Workflow
 from challenger_core.capture import LATENCY_BUCKETS_MS, ServingStats, capture_prefix
 from challenger_core.drift import DriftReport, check
 from challenger_core.errors import NotFoundError
 from challenger_core.models import Model, RunStatus, TriggerSource
-from challenger_core.registry import Registry
-from challenger_core.settings import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the API imports this module at init for MonitoringOverview
     from mypy_boto3_dynamodb import DynamoDBClient
+
+    from challenger_core.adapters.storage import Storage
+    from challenger_core.adapters.workflow import Workflow
+    from challenger_core.registry import Registry
+    from challenger_core.settings import Settings
 else:
     DynamoDBClient = Any
 
@@ -191,6 +191,8 @@ def retrain_on_drift(
     Never more than one run in flight, and at most one drift retrain a day: a drift that persists while the
     retrained challenger loses (or waits for approval) must not start a run on every check.
     """
+    from challenger_core import triggering  # noqa: PLC0415  # the drift check's path, not the API's init
+
     today = report.checked_at[:10]
     for run in registry.list_runs(limit=200):
         if run.status is RunStatus.RUNNING:

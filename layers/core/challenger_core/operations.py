@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from challenger_core import approvals, audit, policy, triggering
-from challenger_core.adapters.storage import Storage
-from challenger_core.adapters.workflow import Workflow
+from challenger_core import approvals, audit
 from challenger_core.errors import ChallengerError, ConflictError, NotFoundError
 from challenger_core.models import (
     Approval,
@@ -26,9 +24,13 @@ from challenger_core.models import (
     Verdict,
     utcnow,
 )
-from challenger_core.recipe import RecipeSpec
-from challenger_core.registry import Registry
-from challenger_core.settings import Settings
+
+if TYPE_CHECKING:  # annotations only: the API imports this module at init for its request and response models
+    from challenger_core.adapters.storage import Storage
+    from challenger_core.adapters.workflow import Workflow
+    from challenger_core.recipe import RecipeSpec
+    from challenger_core.registry import Registry
+    from challenger_core.settings import Settings
 
 # Rollback reaches only versions that served before; a STAGED or REJECTED one goes live only through approval.
 ROLLBACK_TARGETS = (ModelStatus.LIVE, ModelStatus.RETIRED)
@@ -182,6 +184,8 @@ def retrain(
     settings: Settings,
 ) -> RetrainResponse:
     """Start a training run on a dataset now (unchanged data is skipped unless forced); audited either way."""
+    from challenger_core import triggering  # noqa: PLC0415  # POST /runs only, not the API's init
+
     dataset = request.dataset or triggering.latest_dataset(storage, settings.data_bucket)
     run = triggering.prepare_run(
         storage, settings.data_bucket, dataset, TriggerSource.API, requested_by=caller.actor, force=request.force
@@ -395,6 +399,8 @@ def deployment_status(name: str, *, workflow: Workflow, settings: Settings) -> D
 
 def promotion_policy(settings: Settings, recipe: RecipeSpec) -> PromotionPolicy:
     """The policy in force: the stack's parameters, and the recipe's choices where they are left empty."""
+    from challenger_core import policy  # noqa: PLC0415  # GET /health only, not the API's init
+
     rules = policy.PromotionPolicy.from_settings(settings, recipe)
     return PromotionPolicy(
         approval_mode=settings.approval_mode,

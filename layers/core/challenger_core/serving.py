@@ -10,19 +10,19 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from challenger_core.adapters.sagemaker import SageMaker
-from challenger_core.capture import CaptureBuffer
-from challenger_core.deployment import version_of_variant
 from challenger_core.errors import ChallengerError, NotFoundError, ServiceError
 from challenger_core.models import Model
-from challenger_core.recipe import Feature, RecipeSpec
-from challenger_core.registry import Registry
-from challenger_core.settings import Settings
-from challenger_core.validation import clip
+
+if TYPE_CHECKING:  # annotations only: the API imports this module at init for its request and response models
+    from challenger_core.adapters.sagemaker import SageMaker
+    from challenger_core.capture import CaptureBuffer
+    from challenger_core.recipe import Feature, RecipeSpec
+    from challenger_core.registry import Registry
+    from challenger_core.settings import Settings
 
 MAX_PAYLOAD_BYTES = 4 * 1024 * 1024  # the serverless endpoint's request limit
 MAX_INSTANCES = 1000
@@ -162,6 +162,10 @@ def predict(
     With a `capture` buffer the request is counted (latency, error) and, if sampled, captured with its
     predictions for drift checks; the buffer never blocks (challenger_core.capture).
     """
+    # The first predict imports these (deployment's names, validation's CSV reader), not the API's init.
+    from challenger_core.deployment import version_of_variant  # noqa: PLC0415
+    from challenger_core.validation import clip  # noqa: PLC0415
+
     instances = instances_of(request, recipe)
     # No strongly consistent read per request: the pointer only says whether anything is live yet and labels an
     # answer whose variant names no version; the variant that answered is the version (below).

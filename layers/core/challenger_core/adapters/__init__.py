@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
-
 from challenger_core.errors import ConflictError, NotFoundError, ServiceError, TransientServiceError
 
 _TRANSIENT_CODES = {
@@ -42,6 +40,10 @@ _CONFLICT_CODES = {
 @contextmanager
 def translate_errors(operation: str) -> Iterator[None]:
     """Run an AWS call, re-raising its failure as the matching core error with the operation named."""
+    # Imported by the call, not at init: botocore's exceptions pull in its vendored requests/urllib3 and are
+    # loaded anyway by the `import boto3` that building the call's client does (challenger_core.clients).
+    from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError  # noqa: PLC0415
+
     try:
         yield
     except ClientError as exc:

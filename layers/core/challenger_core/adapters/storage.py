@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import tarfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,6 +105,8 @@ class Storage:
     def read_tar_member(self, uri: str, member: str, *, max_bytes: int = 50 * 1024 * 1024) -> bytes:
         """One file out of a `.tar.gz` artifact (SageMaker's output.tar.gz / model.tar.gz), read as a stream:
         the archive is never held in memory, only the member (at most `max_bytes`)."""
+        import tarfile  # noqa: PLC0415  # only this reader needs it (the API's init does not)
+
         bucket, key = split_s3_uri(uri)
         try:
             with self.open(bucket, key) as body, tarfile.open(fileobj=body, mode="r|gz") as tar:

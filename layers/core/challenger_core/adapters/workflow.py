@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from challenger_core.adapters import translate_errors
 from challenger_core.errors import ChallengerError, TaskClosedError
 
@@ -23,6 +21,8 @@ def _task_closed(operation: str) -> Iterator[None]:
         with translate_errors(operation):
             yield
     except ChallengerError as exc:
+        from botocore.exceptions import ClientError  # noqa: PLC0415  # loaded by the call (adapters.translate_errors)
+
         cause = exc.__cause__
         if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in _TASK_CLOSED:
             raise TaskClosedError(str(exc)) from exc
