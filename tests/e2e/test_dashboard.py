@@ -3,6 +3,10 @@
 One local cloud for the module, walked in order: empty state → data arrives → the run's steps progress → the
 pending approval compares challenger and champion → Accept → v1 live, charted as champion, answering predictions →
 better data, v2 approved and live → roll back to v1 through the confirmation dialog → v1 live again.
+
+Each test names the step of that story it starts from (`v1_live`, `v2_live`, `rolled_back_to_v1`): when the tests
+before it took the cloud there through the dashboard, the fixture finds it done; run alone, the fixture gets there
+through the API. Any single test passes on its own.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, expect
 
-from challenger.cli import Target, data_push, latest_run_id, local_target
+from challenger.cli import Target, data_push, latest_run_id, local_target, rollback, runs_wait
 from challenger.local.cloud import LocalCloud
+from challenger_core.models import NotificationKind
 from tests.e2e.conftest import ROOT, new_page
 
 DATA = ROOT / "recipes" / "sentiment" / "data"
@@ -116,6 +121,47 @@ def chart(page: Page, metric: str) -> Locator:
     return page.get_by_test_id(f"chart-{metric}")
 
 
+# The steps of the story a test starts from ------------------------------------------------------------------------
+
+
+def versions(target: Target) -> set[int]:
+    return {int(model["version"]) for model in target.call("GET", "/models")}
+
+
+def trained_and_approved(target: Target, train: Path, *, test: Path | None = None) -> None:
+    """A run on `train`, approved through the API once it asks (what Accept on the dashboard does), to its end."""
+    run_id = push(target, train, test=test)
+    deadline = time.monotonic() + RUN_TIMEOUT / 1000
+    while not any(pending["run_id"] == run_id for pending in target.call("GET", "/approvals")):
+        assert time.monotonic() < deadline, f"run {run_id} never asked for approval"
+        time.sleep(0.5)
+    decision = {"decision": "approve", "comment": "the test's starting point"}
+    target.call("POST", f"/runs/{run_id}/approval", decision, operator=True)
+    run = runs_wait(target, run_id, timeout=RUN_TIMEOUT / 1000, echo=lambda _: None)
+    assert run["outcome"] == "DEPLOYED", run
+
+
+@pytest.fixture
+def v1_live(target: Target) -> None:
+    """v1 was approved and went live (test_first_model_waits_for_approval_then_goes_live, on the dashboard)."""
+    if 1 not in versions(target):
+        trained_and_approved(target, DATA / "train_v1.csv", test=DATA / "test.csv")
+
+
+@pytest.fixture
+def v2_live(target: Target, v1_live: None) -> None:
+    """Better data: v2 was approved and replaced v1 (test_a_better_model_is_approved_against_the_champion)."""
+    if 2 not in versions(target):
+        trained_and_approved(target, DATA / "train_v2.csv")
+
+
+@pytest.fixture
+def rolled_back_to_v1(target: Target, v2_live: None) -> None:
+    """v1 serves again, v2 retired after serving (test_rollback_to_v1_after_confirmation)."""
+    if target.call("GET", "/health")["champion_version"] != 1:
+        rollback(target, 1, timeout=RUN_TIMEOUT / 1000)
+
+
 # -------------------------------------------------------------------------------------------------
 
 
@@ -179,15 +225,15 @@ def test_first_model_waits_for_approval_then_goes_live(dashboard: Page, target: 
 
     # The local outbox shows the emails the run sent: the approval request and the deployment.
     outbox = dashboard.get_by_test_id("outbox")
-    expect(outbox).to_contain_text("approve or reject")
-    expect(outbox).to_contain_text("v1")
+    for kind in (NotificationKind.APPROVAL_REQUEST, NotificationKind.DEPLOYED):
+        expect(outbox.locator(f'[data-testid="outbox-item"][data-kind="{kind}"]')).to_contain_text("v1")
     # The email's links can be clicked (the approval page, the dashboard).
     expect(outbox.get_by_test_id("outbox-link").first).to_have_attribute(
         "href", re.compile(r"^http://127\.0\.0\.1:\d+/")
     )
 
 
-def test_a_better_model_is_approved_against_the_champion(dashboard: Page, target: Target) -> None:
+def test_a_better_model_is_approved_against_the_champion(dashboard: Page, target: Target, v1_live: None) -> None:
     run_id = push(target, DATA / "train_v2.csv")
     card = dashboard.get_by_test_id("approval-card")
     expect(card).to_have_attribute("data-version", "2", timeout=RUN_TIMEOUT)
@@ -225,7 +271,7 @@ def test_a_better_model_is_approved_against_the_champion(dashboard: Page, target
     expect(dashboard.get_by_test_id("predict-version")).to_have_text("v2")
 
 
-def test_rollback_to_v1_after_confirmation(dashboard: Page, target: Target) -> None:
+def test_rollback_to_v1_after_confirmation(dashboard: Page, target: Target, v2_live: None) -> None:
     dashboard.get_by_test_id("rollback-1").click()
     dialog = dashboard.get_by_test_id("rollback-dialog")
     expect(dialog).to_be_visible()
@@ -244,7 +290,9 @@ def test_rollback_to_v1_after_confirmation(dashboard: Page, target: Target) -> N
     expect(dashboard.get_by_test_id("predict-version")).to_have_text("v1")
 
 
-def test_a_bad_file_fails_its_run_with_the_reason_on_screen(dashboard: Page, target: Target) -> None:
+def test_a_bad_file_fails_its_run_with_the_reason_on_screen(
+    dashboard: Page, target: Target, rolled_back_to_v1: None
+) -> None:
     run_id = push(target, DATA / "bad_missing_column.csv")
     run = run_item(dashboard, run_id)
     expect(run).to_have_attribute("data-status", "FAILED", timeout=RUN_TIMEOUT)
@@ -260,7 +308,7 @@ def test_a_wrong_token_asks_to_sign_in_again(page: Page, cloud: LocalCloud) -> N
     expect(page.get_by_test_id("dashboard")).to_be_hidden()
 
 
-def test_an_unreachable_api_is_reported_and_retried(page: Page, cloud: LocalCloud) -> None:
+def test_an_unreachable_api_is_reported_and_retried(page: Page, cloud: LocalCloud, rolled_back_to_v1: None) -> None:
     blocked: list[str] = []
 
     def refuse(route: object) -> None:
@@ -276,7 +324,7 @@ def test_an_unreachable_api_is_reported_and_retried(page: Page, cloud: LocalClou
     assert blocked
 
 
-def test_no_asset_comes_from_outside(page: Page, cloud: LocalCloud) -> None:
+def test_no_asset_comes_from_outside(page: Page, cloud: LocalCloud, v1_live: None) -> None:
     origins: set[str] = set()
     page.on("request", lambda request: origins.add(re.sub(r"^(\w+://[^/]+).*$", r"\1", request.url)))
     page.goto(dashboard_url(cloud))
@@ -284,7 +332,7 @@ def test_no_asset_comes_from_outside(page: Page, cloud: LocalCloud) -> None:
     assert origins == {cloud.gateway.url}
 
 
-def test_cognito_sign_in_is_the_code_flow_with_pkce(page: Page, cloud: LocalCloud) -> None:
+def test_cognito_sign_in_is_the_code_flow_with_pkce(page: Page, cloud: LocalCloud, v1_live: None) -> None:
     """The AWS configuration, with Cognito's Hosted UI played by the test: authorize, token exchange, sign out."""
     domain = "https://challenger-e2e.auth.us-east-1.amazoncognito.com"
     config = {
@@ -391,7 +439,9 @@ def wait_for_polls(page: Page, count: int = 2) -> None:
         expect(page.get_by_test_id("updated")).not_to_have_text(before, timeout=15_000)
 
 
-def test_a_version_page_shows_what_was_measured_and_where_it_came_from(dashboard: Page, target: Target) -> None:
+def test_a_version_page_shows_what_was_measured_and_where_it_came_from(
+    dashboard: Page, target: Target, rolled_back_to_v1: None
+) -> None:
     v2 = target.call("GET", "/models/2")
     # Charts by training time instead of version number, and back.
     dashboard.get_by_label("training time").check()
@@ -430,7 +480,9 @@ def test_a_version_page_shows_what_was_measured_and_where_it_came_from(dashboard
     expect(dashboard.get_by_test_id("overview")).to_be_visible()
 
 
-def test_keyboard_focus_survives_the_poll(browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest) -> None:
+def test_keyboard_focus_survives_the_poll(
+    browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest, rolled_back_to_v1: None
+) -> None:
     page = open_dashboard(browser, cloud, request, DESKTOP, poll_ms=500)
     button = page.get_by_test_id("rollback-2")
     button.focus()
@@ -449,7 +501,7 @@ def test_keyboard_focus_survives_the_poll(browser: Browser, cloud: LocalCloud, r
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
 def test_no_serious_accessibility_violation(
-    browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest, viewport: dict[str, int]
+    browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest, viewport: dict[str, int], v1_live: None
 ) -> None:
     page = open_dashboard(browser, cloud, request, viewport)
     assert serious_accessibility_violations(page) == []
@@ -460,7 +512,7 @@ def test_no_serious_accessibility_violation(
 
 
 def test_a_phone_shows_everything_without_scrolling_sideways(
-    browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest
+    browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest, rolled_back_to_v1: None
 ) -> None:
     page = open_dashboard(browser, cloud, request, PHONE)
     assert horizontal_overflow(page) == 0
@@ -489,7 +541,9 @@ def test_a_phone_shows_everything_without_scrolling_sideways(
     page.context.close()
 
 
-def test_a_failed_rollback_clears_its_banner_and_says_why(dashboard: Page, target: Target) -> None:
+def test_a_failed_rollback_clears_its_banner_and_says_why(
+    dashboard: Page, target: Target, rolled_back_to_v1: None
+) -> None:
     # Break v2's artifact in the bucket: deploying it again must fail, and v1 keep serving.
     url = urlsplit(str(target.call("GET", "/models/2")["model_data_url"]))
     target.s3.put_object(Bucket=url.netloc, Key=url.path.lstrip("/"), Body=b"not a model archive")
@@ -510,7 +564,9 @@ def test_a_failed_rollback_clears_its_banner_and_says_why(dashboard: Page, targe
     expect(dashboard.get_by_test_id("rollback-failed")).to_be_hidden()
 
 
-def test_a_rejected_challenger_shows_each_rule_passed_or_failed(dashboard: Page, target: Target) -> None:
+def test_a_rejected_challenger_shows_each_rule_passed_or_failed(
+    dashboard: Page, target: Target, rolled_back_to_v1: None
+) -> None:
     # The champion's own training data again (a forced retrain from the dashboard): the same model, so the primary
     # metric does not improve.
     before = str(target.call("GET", "/runs")[0]["run_id"])
