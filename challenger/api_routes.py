@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import re
 import sys
 import textwrap
@@ -66,7 +67,13 @@ def _pascal(snake: str) -> str:
 
 @cache
 def api_module() -> ModuleType:
-    """functions/api/app.py, imported as Lambda imports it (its code directory first on the path)."""
+    """functions/api/app.py, imported as Lambda imports it: its code directory first on the path, and the
+    environment template.yaml gives ApiFunction (resolved as the local cloud resolves it)."""
+    from challenger.local.template import LocalTemplate  # noqa: PLC0415  # parses the template: only here
+
+    function = next(spec for spec in LocalTemplate().functions() if spec.logical_id == "ApiFunction")
+    saved = dict(os.environ)
+    os.environ.update(function.environment)
     sys.path.insert(0, str(API_DIR))
     try:
         spec = importlib.util.spec_from_file_location("challenger_api_app", API_DIR / "app.py")
@@ -76,6 +83,8 @@ def api_module() -> ModuleType:
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(API_DIR))
+        os.environ.clear()
+        os.environ.update(saved)
     return module
 
 
