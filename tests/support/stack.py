@@ -6,7 +6,6 @@ import copy
 import hashlib
 import importlib.util
 import itertools
-import json
 import sys
 from dataclasses import dataclass, field
 from functools import cache
@@ -97,18 +96,6 @@ class Stack:
             module.app.dependency_overrides[module.deps.sagemaker] = lambda: self.sagemaker
         self.modules[function] = module
         return module
-
-    def emails(self) -> list[dict[str, str]]:
-        """Every message published to the notification topic so far (drained from its SQS subscriber)."""
-        found: list[dict[str, str]] = []
-        while True:
-            batch = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return found
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                found.append({"subject": envelope.get("Subject", ""), "body": envelope["Message"]})
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     def put_data(self, key: str, body: bytes) -> str:
         self.s3.put_object(Bucket=self.data_bucket, Key=key, Body=body)
