@@ -8,11 +8,15 @@ Runs, each in its own process (so one's imports and caches do not help another),
 4. ``bench_validate.py`` — ValidateData's peak memory at 1×, 10×, 100× the sample;
 5. ``bench_capture.py`` — the capture's cost on a request;
 6. ``bench_predict.py`` — the /predict handler's own time, champion pointer cached vs. read strongly each time;
-7. ``bench_pipeline.py`` — local drop → LIVE, phase by phase.
+7. ``bench_pipeline.py`` — local drop → LIVE: our own share (the total minus the waits that behave as AWS does,
+   each reported apart), the median of three fresh clouds.
 
 Then prints one table (markdown, as ``docs/performance.md`` keeps it) with the machine line — ``uname -m``, CPU count
 and the load average around each benchmark, since this machine is shared — and writes ``bench/results/all.json``
-(the per-benchmark JSON files stay next to it). Exit status 1 if any target is missed.
+(the per-benchmark JSON files stay next to it).
+
+Exit status 0 only when every target holds: 1 if any row misses, and also if a benchmark exits non-zero, crashes or
+writes no results (a row says so; a benchmark's stale JSON from an earlier run is removed first, never judged).
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
-PIPELINE_TARGET_S = 5.0
 RATIO_TARGET = 1.5
 
 Row = tuple[str, str, str, str, bool | None]  # path, measured, baseline, target, ok (None: no target)
@@ -45,6 +48,7 @@ def _load() -> list[float]:
 
 def run(name: str, script: str, arguments: Sequence[str]) -> dict[str, Any]:
     out = RESULTS / f"{name}.json"
+    out.unlink(missing_ok=True)  # judged on this run's results only
     before = _load()
     started = time.monotonic()
     completed = subprocess.run([sys.executable, str(BENCH / script), "--json", str(out), *arguments], check=False)
@@ -117,14 +121,15 @@ def startup_rows(result: dict[str, Any]) -> list[Row]:
 
 
 def lambda_init_rows(result: dict[str, Any]) -> list[Row]:
-    """bench_lambda_init.py's results: init (the verdict) and init + `import boto3`, each vs `import boto3`."""
+    """bench_lambda_init.py's results: init (the verdict, against each function's target: 1.5×, the API's 1.2×)
+    and init + `import boto3`, each vs `import boto3`."""
     return [
         (
             f"Lambda init, {r['function']}",
             f"{r['init_ms']:.0f} ms (+ boto3: {r['init_and_boto3_ms']:.0f} ms, {r['init_and_boto3_ratio']:.2f}×)",
             f"`import boto3` {r['import_boto3_ms']:.0f} ms ({r['ratio']:.2f}×)",
-            f"≤ {RATIO_TARGET}×",
-            r["ratio"] <= RATIO_TARGET,
+            f"≤ {r.get('target_ratio', RATIO_TARGET)}×",
+            r["ratio"] <= r.get("target_ratio", RATIO_TARGET),
         )
         for r in result.get("functions", [])
     ]
@@ -178,40 +183,26 @@ def validate_rows(result: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def _span(steps: list[dict[str, Any]], name: str, start: str, end: str) -> float | None:
-    for step in steps:
-        if step["name"] == name and step.get(start) and step.get(end):
-            begin, finish = step[start], step[end]
-            if isinstance(begin, str):
-                begin = datetime.fromisoformat(begin.replace("Z", "+00:00")).timestamp()
-                finish = datetime.fromisoformat(finish.replace("Z", "+00:00")).timestamp()
-            return float(finish - begin)
-    return None
-
-
 def pipeline_rows(result: dict[str, Any]) -> list[Row]:
-    if not result:
+    """bench_pipeline.py: the verdict on our own share of drop → LIVE; the total and each AWS-faithful wait by it."""
+    summary = result.get("summary")
+    if not summary:
         return []
-    seconds = result["live"] - result["dropped"]
+    runs = summary["runs"]
+    each = ", ".join(f"{s:.2f}" for s in summary["our_share_each_s"])
     rows: list[Row] = [
         (
-            "local drop → LIVE (sentiment sample, train_v1.csv + test.csv)",
-            f"{seconds:.1f} s",
-            f"of which emulated serverless cold start {result['cold_start_seconds']:.0f} s",
-            f"≤ {PIPELINE_TARGET_S:.0f} s",
-            seconds <= PIPELINE_TARGET_S,
+            "local drop → LIVE, our own share (total − the AWS-faithful waits below; sentiment sample)",
+            f"{summary['our_share_s']:.2f} s (median of {runs}: {each})",
+            f"total drop → LIVE {summary['total_s']:.1f} s (information)",
+            f"≤ {summary['target_s']} s",
+            summary["ok"],
         )
     ]
-    transitions = {t["status"]: t for t in result["training_job"]["transitions"]}
-    if "Training" in transitions and transitions["Training"]["end"]:
-        training = transitions["Training"]["end"] - transitions["Training"]["start"]
-        rows.append(("  of which the training job's Training phase", f"{training:.1f} s", "", "", None))
-    deploy = _span(result["steps"], "DeployModel", "entered_at", "exited_at")
-    if deploy is not None:
-        rows.append(("  of which DeployModel (nested deployment)", f"{deploy:.1f} s", "", "", None))
-    smoke = _span(result.get("deployment_steps", []), "SmokeTest", "entered", "exited")
-    if smoke is not None:
-        rows.append(("  of which SmokeTest (with the cold start)", f"{smoke:.1f} s", "", "", None))
+    for label, seconds in summary["waits_s"].items():
+        rows.append((f"  {label.removeprefix('wait: ')}", f"{seconds:.2f} s", "AWS-faithful wait", "", None))
+    for label, seconds in summary.get("our_share_groups_s", {}).items():
+        rows.append((f"  ours: {label}", f"{seconds:.2f} s", "in our own share", "", None))
     for pair in result.get("ab_requirements_txt", []):
         before, after = pair["with_requirements_txt"], pair["without"]
         rows.append(
@@ -224,6 +215,19 @@ def pipeline_rows(result: dict[str, Any]) -> list[Row]:
             )
         )
     return rows
+
+
+def exit_rows(runs: dict[str, Any], plan: dict[str, tuple[str, list[str]]], rows: dict[str, list[Row]]) -> list[Row]:
+    """A MISS row for each benchmark that exited non-zero with no missed row of its own, or wrote no results."""
+    out: list[Row] = []
+    for name, run_ in runs.items():
+        script = plan[name][0]
+        if not run_["result"]:
+            missing = f"no results (exit status {run_['exit']})"
+            out.append((f"`{script}`", missing, "", "runs and writes its JSON", False))
+        elif run_["exit"] != 0 and all(ok is not False for *_, ok in rows[name]):
+            out.append((f"`{script}`", f"exit status {run_['exit']}", "", "exit status 0", False))
+    return out
 
 
 def table(rows: list[Row]) -> str:
@@ -248,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": ("bench_validate.py", []),
         "capture": ("bench_capture.py", []),
         "predict": ("bench_predict.py", []),
-        "pipeline": ("bench_pipeline.py", ["--ab", "1"]),
+        "pipeline": ("bench_pipeline.py", ["--runs", "3"]),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Any] = {}
@@ -256,15 +260,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.only is None or name in args.only:
             print(f"\n=== {script} (load average {_load()}) ===", flush=True)
             runs[name] = run(name, script, arguments)
-    rows = [
-        *model_rows(runs.get("model", {}).get("result", {})),
-        *startup_rows(runs.get("startup", {}).get("result", {})),
-        *lambda_init_rows(runs.get("lambda_init", {}).get("result", {})),
-        *validate_rows(runs.get("validate", {}).get("result", {})),
-        *capture_rows(runs.get("capture", {}).get("result", {})),
-        *predict_rows(runs.get("predict", {}).get("result", {})),
-        *pipeline_rows(runs.get("pipeline", {}).get("result", {})),
-    ]
+    makers = {
+        "model": model_rows,
+        "startup": startup_rows,
+        "lambda_init": lambda_init_rows,
+        "validate": validate_rows,
+        "capture": capture_rows,
+        "predict": predict_rows,
+        "pipeline": pipeline_rows,
+    }
+    by_bench = {name: makers[name](run_["result"]) for name, run_ in runs.items()}
+    rows = [row for name in runs for row in by_bench[name]] + exit_rows(runs, plan, by_bench)
     loads = [run_["load_before"][0] for run_ in runs.values()] + [run_["load_after"][0] for run_ in runs.values()]
     machine = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

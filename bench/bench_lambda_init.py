@@ -2,7 +2,8 @@
 against a fresh interpreter that only runs `import boto3` (the floor every Python Lambda that calls AWS pays).
 
 Runs are interleaved (boto3, handler, boto3, handler, ...) so both sides see the same machine load, and the
-ratio of medians is what is compared: issue 12's target is init ≤ 1.5× `import boto3` for every handler.
+ratio of medians is what is compared: issue 12's target is init ≤ 1.5× `import boto3` for every handler, issue 20's
+≤ 1.2× for the API's (``TARGETS``); each row of the JSON carries its own target and verdict.
 What is timed is the import inside the child (its `time.perf_counter` around `import`), not process start.
 
 Handlers import boto3 on the first call that needs AWS, not at init (the issue's rule: nothing imported before a
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from challenger.local.template import LocalTemplate  # noqa: E402 — after the path above
 
 TARGET = 1.5
+TARGETS = {"api": 1.2}  # issue 20: the API's init ≤ 1.2× import boto3
 
 CHILD = """
 import sys, time
@@ -94,12 +96,15 @@ def main() -> int:
         boto3_ms = statistics.median(baseline) * 1000
         alone_ms = statistics.median(alone) * 1000
         handler_ms = statistics.median(handler) * 1000
+        target = TARGETS.get(function.code_dir.name, TARGET)
         rows.append(
             {
                 "function": function.code_dir.name,
                 "import_boto3_ms": round(boto3_ms, 1),
                 "init_ms": round(alone_ms, 1),
                 "ratio": round(alone_ms / boto3_ms, 2),
+                "target_ratio": target,
+                "ok": round(alone_ms / boto3_ms, 2) <= target,
                 "init_and_boto3_ms": round(handler_ms, 1),
                 "init_and_boto3_ratio": round(handler_ms / boto3_ms, 2),
             }
@@ -110,8 +115,9 @@ def main() -> int:
             flush=True,
         )
     worst = max(row["ratio"] for row in rows)
-    verdict = "meets" if worst <= TARGET else "misses"
-    print(f"worst ratio ×{worst:.2f}: {verdict} the ×{TARGET} target (median of {args.rounds} interleaved rounds)")
+    missed = [f"{row['function']} ×{row['ratio']:.2f} > ×{row['target_ratio']}" for row in rows if not row["ok"]]
+    verdict = f"misses: {', '.join(missed)}" if missed else "every handler meets its target"
+    print(f"worst ratio ×{worst:.2f}; {verdict} (×{TARGET}, api ×{TARGETS['api']}; median of {args.rounds} rounds)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
@@ -119,6 +125,7 @@ def main() -> int:
                 "machine": f"{platform.machine()} {os.cpu_count()} cpu, Python {platform.python_version()}",
                 "rounds": args.rounds,
                 "target_ratio": TARGET,
+                "target_ratios": TARGETS,
                 "worst_ratio": worst,
                 "functions": rows,
             },
@@ -126,7 +133,7 @@ def main() -> int:
         )
         + "\n"
     )
-    return 0 if worst <= TARGET else 1
+    return 0 if not missed else 1
 
 
 if __name__ == "__main__":
