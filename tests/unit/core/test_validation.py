@@ -198,3 +198,18 @@ def test_huge_labels_give_a_short_clear_message(sentiment_recipe: RecipeSpec) ->
     assert "50 row(s) have unknown labels '0LLLL" in message
     assert "lines 42, 43, 44, 45, 46, …" in message
     assert len(message) < 1000
+
+
+def test_a_header_wider_than_the_limit_is_refused_by_its_width(sentiment_recipe: RecipeSpec) -> None:
+    # Issue 18: a 100,001-column header (200 KB) ran a quadratic duplicate check for 92 s–5 min.
+    header = ",".join(["review_text", "sentiment", *(f"c{i}" for i in range(99_999))])
+    message = problems(csv_of(GOOD, header=header), sentiment_recipe)
+    assert "header has 100,001 columns, over the 10,000 column limit of ValidateData" in message
+    assert len(message) < 300
+
+
+def test_duplicates_in_a_header_at_the_width_limit_are_named(sentiment_recipe: RecipeSpec) -> None:
+    extra = [f"c{i}" for i in range(9_996)]
+    header = ",".join(["review_text", "sentiment", *extra, "c7", "Sentiment"])
+    message = problems(csv_of(GOOD, header=header), sentiment_recipe)
+    assert "column(s) named twice in the header: 'c7', 'sentiment'" in message
