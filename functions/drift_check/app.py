@@ -79,5 +79,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "score": report.score,
         "alert": report.alert,
         "skipped": report.skipped,
+        "skipped_lines": report.skipped_lines,
+        "skipped_objects": report.skipped_objects,
         "action": action,
     }

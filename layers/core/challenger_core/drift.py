@@ -14,11 +14,13 @@ PSI is symmetric-ish, label-free and scale-free; the usual reading is < 0.1 stab
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import Field
@@ -48,6 +50,9 @@ class DriftReport(Model):
     threshold: float
     drifts: list[FeatureDrift] = Field(default_factory=list)
     skipped: str | None = None  # why no verdict (too few captures, no baseline)
+    # Capture lines that are not a record and objects that gave none (unreadable, gone): left out, never fatal.
+    skipped_lines: int = 0
+    skipped_objects: int = 0
 
     @property
     def score(self) -> float:
@@ -62,6 +67,53 @@ class DriftReport(Model):
     def worst(self) -> list[FeatureDrift]:
         """The statistics above the threshold, worst first."""
         return sorted((d for d in self.drifts if d.psi > self.threshold), key=lambda d: -d.psi)
+
+
+@dataclass
+class Captures:
+    """Capture records read for one check, and what was left out of them."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    skipped_lines: int = 0
+    skipped_objects: int = 0
+
+    def add_object(self, data: bytes) -> None:
+        """Add one `.jsonl` capture object's records; a line that is not a record is counted and skipped.
+
+        One malformed object (a truncated write, binary garbage, a line that is not an object) used to fail every
+        drift check until the capture expired, so drift alerts stopped (issue 18, #89–91).
+        """
+        found = 0
+        for raw in data.split(b"\n"):
+            if not raw.strip():
+                continue
+            record = _record(raw)
+            if record is None:
+                self.skipped_lines += 1
+            else:
+                self.rows.append(record)
+                found += 1
+        if not found:
+            self.skipped_objects += 1
+
+    def skip_object(self) -> None:
+        """Count an object that could not be read (expired between the listing and the read)."""
+        self.skipped_objects += 1
+
+
+def _record(raw: bytes) -> dict[str, Any] | None:
+    """A capture line `{"instance": {...}, "prediction": {...}}`, or None when it is anything else."""
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("instance"), dict)
+        or not isinstance(record.get("prediction"), dict)
+    ):
+        return None
+    return record
 
 
 def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
@@ -149,12 +201,24 @@ def check(
     version: int,
     threshold: float,
     min_samples: int,
+    skipped_lines: int = 0,
+    skipped_objects: int = 0,
 ) -> DriftReport:
     """Compare captured `{"instance": {...}, "prediction": {...}}` records with the baseline profile."""
-    report = DriftReport(version=version, samples=len(captures), min_samples=min_samples, threshold=threshold)
+    report = DriftReport(
+        version=version,
+        samples=len(captures),
+        min_samples=min_samples,
+        threshold=threshold,
+        skipped_lines=skipped_lines,
+        skipped_objects=skipped_objects,
+    )
     if len(captures) < min_samples:
         return report.model_copy(
-            update={"skipped": f"{len(captures)} captured prediction(s) of v{version}, at least {min_samples} needed"}
+            update={
+                "skipped": f"{len(captures)} captured prediction(s) of v{version}, at least {min_samples} needed"
+                + (f" ({skipped_lines} malformed capture line(s) skipped)" if skipped_lines else "")
+            }
         )
     drifts: list[FeatureDrift] = []
     for name, profile in baseline.get("features", {}).items():

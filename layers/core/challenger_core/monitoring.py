@@ -8,14 +8,13 @@ Stored in ModelsTable next to the registry's items (its own partitions, so the r
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from challenger_core.adapters import translate_errors
 from challenger_core.capture import LATENCY_BUCKETS_MS, ServingStats, capture_prefix
-from challenger_core.drift import DriftReport, check
+from challenger_core.drift import Captures, DriftReport, check
 from challenger_core.errors import NotFoundError
 from challenger_core.models import Model, RunStatus, TriggerSource
 
@@ -123,21 +122,23 @@ class MonitoringStore:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
-def read_captures(
-    storage: Storage, bucket: str, version: int, *, days: int, now: datetime | None = None
-) -> list[Mapping[str, Any]]:
-    """The captured rows of one version over the last `days` UTC days (today included), newest objects first."""
+def read_captures(storage: Storage, bucket: str, version: int, *, days: int, now: datetime | None = None) -> Captures:
+    """The captured rows of one version over the last `days` UTC days (today included), newest objects first.
+
+    Bad lines and unreadable objects are counted and skipped (drift.Captures), never fatal.
+    """
     today = (now or datetime.now(UTC)).date()
-    rows: list[Mapping[str, Any]] = []
+    captures = Captures()
     objects = []
     for offset in range(days):
         day = (today - timedelta(days=offset)).isoformat()
         objects.extend(storage.list(bucket, capture_prefix(version, day)))
     for info in objects[:MAX_CAPTURE_OBJECTS]:
-        for line in storage.read(bucket, info.key).decode().splitlines():
-            if line.strip():
-                rows.append(json.loads(line))
-    return rows
+        try:
+            captures.add_object(storage.read(bucket, info.key))
+        except NotFoundError:  # expired by the lifecycle rule since the listing
+            captures.skip_object()
+    return captures
 
 
 def check_drift(
@@ -169,10 +170,12 @@ def check_drift(
         captures = read_captures(storage, artifact_bucket, champion.version, days=policy.window_days, now=now)
         report = check(
             baseline,
-            captures,
+            captures.rows,
             version=champion.version,
             threshold=policy.threshold,
             min_samples=policy.min_samples,
+            skipped_lines=captures.skipped_lines,
+            skipped_objects=captures.skipped_objects,
         )
     store.put_drift(report)
     return report

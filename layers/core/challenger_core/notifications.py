@@ -169,6 +169,11 @@ def drift_alert(*, stack: str, report: DriftReport, action: str, dashboard_url: 
         "",
         f"Action:    {action}",
     ]
+    if report.skipped_lines or report.skipped_objects:
+        body += [
+            f"Skipped:   {report.skipped_lines} malformed capture line(s), "
+            f"{report.skipped_objects} capture object(s) with no readable record"
+        ]
     if dashboard_url:
         body += ["", f"Dashboard: {dashboard_url}"]
     return Message(kind=NotificationKind.DRIFT.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")

@@ -123,3 +123,11 @@ def test_unseen_in_distribution_text_raises_no_alert() -> None:
     live = [{"label": row["sentiment"], "score": 0.9 if row["sentiment"] else 0.1} for row in test[:300]]
     report = drift.check(baseline, _captures(recipe, test[:300], live), version=1, threshold=0.2, min_samples=100)
     assert not report.alert, report.worst
+
+
+def test_capture_lines_that_are_not_records_are_counted_not_raised() -> None:
+    captures = drift.Captures()
+    captures.add_object(b'{"instance": {"x": 1}, "prediction": {"value": 2}}\n\n{oops\n\xff\n{"instance": []}\n')
+    captures.add_object(b"not json at all")
+    assert len(captures.rows) == 1
+    assert (captures.skipped_lines, captures.skipped_objects) == (4, 1)

@@ -171,3 +171,21 @@ def test_serving_counters_add_up_per_version_and_hour(stack: Stack, live: dict[s
     [stats] = MonitoringStore(stack.ddb, stack.env["MODELS_TABLE"]).stats(since_hour="2000-01-01T00")
     assert (stats.version, stats.invocations, stats.errors) == (4, 50, 0)
     assert stats.percentile(0.5) == 25.0
+
+
+def test_a_malformed_capture_object_is_skipped_and_counted_not_fatal(stack: Stack, live: dict[str, Any]) -> None:
+    # Issue 18 #89–91: one bad object failed every drift check until it expired, so drift alerts stopped.
+    capture(stack, *shifted(150))
+    prefix = f"captures/model=v4/date={TODAY.date().isoformat()}/"
+    bad_lines = b'{"instance": {"review_text": "ok"}, "prediction"\n[1, 2]\n"text"\n{"instance": 3, "prediction": {}}\n'
+    stack.s3.put_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key=prefix + "0-truncated.jsonl", Body=bad_lines)
+    stack.s3.put_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key=prefix + "1-binary.jsonl", Body=b"\x1f\x8b\xff\xfe")
+    result = run_check(stack)
+    assert result["alert"]
+    assert (result["skipped_lines"], result["skipped_objects"]) == (5, 2)
+    assert (
+        "Skipped:   5 malformed capture line(s), 2 capture object(s)"
+        in email_of(sent(stack), NotificationKind.DRIFT).body
+    )
+    [history] = MonitoringStore(stack.ddb, stack.env["MODELS_TABLE"]).drift_history()
+    assert (history.samples, history.skipped_lines) == (150, 5)
