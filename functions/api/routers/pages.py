@@ -51,6 +51,16 @@ LINK_PAGES: dict[int, Any] = {
     422: INVALID,
 }
 
+# The pages decide in one click, so no other site may frame them (clickjacking, issue 18): CSP frame-ancestors for
+# current browsers, X-Frame-Options for older ones (MDN "Content-Security-Policy: frame-ancestors").
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex",
+    "Content-Security-Policy": "frame-ancestors 'none'; default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+}
 PAGE = Template(
     "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
     "<title>$title</title><body style='font-family:system-ui;max-width:40em;margin:3em auto'>"
@@ -92,7 +102,7 @@ def _page(status: int, title: str, body: str | Markup) -> Response[str]:
         status_code=status,
         content_type=content_types.TEXT_HTML,
         body=_render(PAGE, title=title, body=content),
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"},
+        headers=PAGE_HEADERS,
     )
 
 

@@ -632,3 +632,17 @@ def test_cors_allows_the_dashboard_origin_only(stack: Stack, monkeypatch: pytest
     other["headers"]["Origin"] = other["multiValueHeaders"]["Origin"][0] = "https://evil.example"
     response = module.lambda_handler(other, context("ApiFunction"))
     assert "Access-Control-Allow-Origin" not in response["multiValueHeaders"]
+
+
+def test_the_approval_pages_cannot_be_framed(stack: Stack, pending: Any) -> None:
+    # Issue 18: the one-click approval page could be framed by any site (clickjacking).
+    approval, _ = pending
+    for name, fields in (("approval_page", signed_fields(approval, "approve")), ("approval_decide", {})):
+        event = load_event("api", name)
+        if name == "approval_page":
+            event["queryStringParameters"] = fields
+            event["multiValueQueryStringParameters"] = {k: [v] for k, v in fields.items()}
+        response = stack.handler("api").lambda_handler(event, context("ApiFunction"))
+        headers = {k: v[0] for k, v in response["multiValueHeaders"].items()}
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], name
+        assert headers["X-Frame-Options"] == "DENY", name
