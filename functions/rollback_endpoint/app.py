@@ -26,6 +26,7 @@ sagemaker = SageMaker(client("sagemaker"))
 @event_parser(model=DeploymentState)
 def lambda_handler(event: DeploymentState, context: LambdaContext) -> dict[str, Any]:
     state = deployment.start_rollback(event, registry, sagemaker, settings)
-    metrics.add_metric(name="DeploymentsRolledBack", unit="Count", value=1)
-    logger.warning("rolling back", extra={"cause": state.rollback and state.rollback.failure_reason})
+    if state.rollback is not None:  # None: the promotion had committed, nothing was undone
+        metrics.add_metric(name="DeploymentsRolledBack", unit="Count", value=1)
+        logger.warning("rolling back", extra={"cause": state.rollback.failure_reason})
     return to_state(state)

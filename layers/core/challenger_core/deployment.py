@@ -26,6 +26,7 @@ from challenger_core.models import (
     Outcome,
     PollState,
 )
+from challenger_core.observability import logger, metrics
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
 
@@ -202,19 +203,26 @@ def _unconfirmed(state: DeploymentState, rollback: EndpointStatus) -> str:
 
 def promote(state: DeploymentState, registry: Registry, sagemaker: SageMaker, settings: Settings) -> DeploymentState:
     """Move the champion pointer, mark the version LIVE and retire the old champion (one transaction), then
-    clean configs beyond N. Every part is safe to run again after a fault at any call."""
+    clean configs beyond N. Every part is safe to run again after a fault at any call.
+
+    The transaction is the commit: once it went through, nothing after it may fail the step (the ASL's Catch
+    leads to Rollback, which would put the old config back while the pointer names this version), so the
+    clean-up is best-effort: logged and counted (`ConfigCleanupFailed`), never raised.
+    """
     assert state.plan is not None
     version = state.request.version
     previous = registry.get_champion()
-    if previous is not None and previous.version == version:
-        # A retry after the transaction went through (the Lambda failed later): nothing left to write there.
+    if previous is None or previous.version != version:
+        registry.promote(
+            Champion(version=version, model_name=state.plan.model_name, endpoint_config_name=state.plan.config_name),
+            expected_version=previous.version if previous else None,
+        )
+    # else: a retry after the transaction went through (the Lambda failed later): nothing left to write there.
+    try:
         _clean_old_configs(registry, sagemaker, settings, keep_version=version)
-        return state
-    registry.promote(
-        Champion(version=version, model_name=state.plan.model_name, endpoint_config_name=state.plan.config_name),
-        expected_version=previous.version if previous else None,
-    )
-    _clean_old_configs(registry, sagemaker, settings, keep_version=version)
+    except Exception:  # after the commit; e.g. AccessDenied on configs named by an older stack
+        logger.exception("old endpoint configs not cleaned; the promotion stands", extra={"version": version})
+        metrics.add_metric(name="ConfigCleanupFailed", unit="Count", value=1)
     return state
 
 
@@ -232,6 +240,23 @@ def _clean_old_configs(registry: Registry, sagemaker: SageMaker, settings: Setti
         registry.update_model(model.version, endpoint_config_name=None, model_name=None)
 
 
+def promotion_committed(state: DeploymentState, registry: Registry) -> bool:
+    """Whether this deployment's promotion went through: the champion pointer names its version and config.
+
+    A version that was already the champion when the deployment started (a redeploy) does not count: its
+    deployment can still fail and be rolled back to the config serving before it.
+    """
+    assert state.plan is not None
+    if state.plan.previous_version == state.request.version:
+        return False
+    champion = registry.get_champion()
+    return (
+        champion is not None
+        and champion.version == state.request.version
+        and champion.endpoint_config_name == state.plan.config_name
+    )
+
+
 def start_rollback(
     state: DeploymentState, registry: Registry, sagemaker: SageMaker, settings: Settings
 ) -> DeploymentState:
@@ -241,6 +266,12 @@ def start_rollback(
     so nothing is issued until it settles; a Failed one is deleted first and recreated once gone.
     """
     assert state.plan is not None and state.endpoint is not None
+    if state.rollback is None and promotion_committed(state, registry):
+        # PromoteModel failed after its transaction (a crash or timeout after the commit): the version is live
+        # and the champion. Undoing the endpoint now would serve the old config under a pointer naming this one.
+        logger.warning("promotion already committed; not rolling back", extra={"error": state.error})
+        state.error = None
+        return state  # no `rollback`: the ASL's RollbackNeeded? goes to NotifyDeployed
     if state.rollback is not None and (
         state.rollback.outcome == "failed" or (state.rollback.outcome == "pending" and state.rollback.poll.exhausted)
     ):
