@@ -50,6 +50,9 @@ import numpy as np
 KIT_VERSION = "1"
 RECIPE_FILE = "recipe.json"
 EVALUATION_FILE = "evaluation.json"
+# Per-file SHA-256 of the model directory, written to output/ (SageMaker tars /opt/ml/model into model.tar.gz after the
+# job exits, so the job cannot hash the archive itself; RegisterCandidate checks the archive's members against it).
+MANIFEST_FILE = "model_manifest.json"
 GOLDEN_FILE = "golden.json"
 BASELINE_FILE = "baseline.json"
 TRAINING_ROWS_FILE = "training_rows.json"
@@ -610,9 +613,10 @@ class ServingCode:
 class Champion:
     """The live champion, from ``SM_CHANNEL_CHAMPION/model.tar.gz``: its serving code and its training rows."""
 
-    def __init__(self, archive: Path, workdir: Path) -> None:
+    def __init__(self, archive: Path, workdir: Path, artifact_sha256: str) -> None:
+        """``artifact_sha256``: the archive's digest, already checked by :func:`verify_champion`."""
         self.archive = archive
-        self.artifact_sha256 = hashlib.sha256(archive.read_bytes()).hexdigest()
+        self.artifact_sha256 = artifact_sha256
         self.model_dir = workdir / "champion"
         self.model_dir.mkdir(parents=True, exist_ok=True)
         _safe_extract(archive, self.model_dir)
@@ -625,6 +629,36 @@ class Champion:
             raise RecipeError(f"the champion's {TRAINING_ROWS_FILE} is not a list of row ids")
         self.training_rows: set[str] = set(training_rows)
         self.serving = ServingCode(self.model_dir)
+
+
+def verify_champion(archive: Path, expected_sha256: str | None) -> str:
+    """The archive's SHA-256, if it is the registered one: nothing of the champion is extracted or run before this.
+
+    StartTraining passes the champion's registered digest as the ``champion-sha256`` hyperparameter (issue 18):
+    a champion channel without it, or an archive with another digest, fails the job (RecipeError).
+    """
+    digest = hashlib.sha256()
+    with archive.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    actual = digest.hexdigest()
+    if not expected_sha256:
+        raise RecipeError("the champion channel came without its registered digest (champion-sha256): not run")
+    if actual != expected_sha256.strip().lower():
+        raise RecipeError(
+            f"the champion's {CHAMPION_ARTIFACT} has SHA-256 {actual}, not the registered {expected_sha256}: "
+            "refusing to run its code"
+        )
+    return actual
+
+
+def model_manifest(model_dir: Path) -> dict[str, str]:
+    """Relative path → SHA-256 of every regular file under ``model_dir`` (what SageMaker will tar)."""
+    files: dict[str, str] = {}
+    for path in sorted(model_dir.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            files[path.relative_to(model_dir).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return files
 
 
 def find_champion_archive(location: str | None) -> Path | None:
@@ -1059,6 +1093,7 @@ class JobArgs:
             "train": env.get("SM_CHANNEL_TRAIN"),
             "test": env.get("SM_CHANNEL_TEST"),
             "champion": env.get("SM_CHANNEL_CHAMPION"),
+            "champion_sha256": None,
             "model_dir": env.get("SM_MODEL_DIR", "model"),
             "output_data_dir": env.get("SM_OUTPUT_DATA_DIR", os.path.join("output", "data")),
         }
@@ -1103,6 +1138,7 @@ class JobArgs:
         self.train = Path(str(paths["train"]))
         self.test = Path(paths["test"]) if paths["test"] else None
         self.champion = paths["champion"]
+        self.champion_sha256 = paths["champion_sha256"]
         self.model_dir = Path(str(paths["model_dir"]))
         self.output_data_dir = Path(str(paths["output_data_dir"]))
         self.test_fraction = float(values["test_fraction"])
@@ -1219,9 +1255,10 @@ def train(
     if args.champion and archive is None:
         comparison_error = f"no {CHAMPION_ARTIFACT} in the champion channel"
     elif archive is not None:
+        verified = verify_champion(archive, args.champion_sha256)  # a mismatch fails the job: its code never runs
         with tempfile.TemporaryDirectory(prefix="champion-") as workdir:
             try:
-                champion = Champion(archive, Path(workdir))
+                champion = Champion(archive, Path(workdir), verified)
                 comparison = _comparison(recipe, args, champion, split, holdout_predictions, list(kit_metrics))
             except Exception as exc:  # the champion's own code may fail in any way; the challenger still trains
                 comparison_error = f"champion not comparable: {type(exc).__name__}: {exc}"
@@ -1239,6 +1276,8 @@ def train(
         report["comparison_error"] = comparison_error[:1000]
     _write_json(model_dir / EVALUATION_FILE, report)
     _write_json(args.output_data_dir / EVALUATION_FILE, report)
+    # Last: every file of the model directory is written; the manifest travels in output.tar.gz beside the report.
+    _write_json(args.output_data_dir / MANIFEST_FILE, {"files": model_manifest(model_dir)})
     for name, value in reported.items():
         # "METRIC test_<name>=<value>" lines let SageMaker metric_definitions scrape the numbers.
         print(f"METRIC test_{name}={value:.6f}")

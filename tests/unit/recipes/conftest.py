@@ -9,6 +9,7 @@ environment (tests/unit/recipes/image_run.py), where nothing of the repository i
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import shutil
@@ -126,7 +127,12 @@ def run_training(
     if test is not None:
         argv += ["--test", str(test)]
     if champion is not None:
-        argv += ["--champion", str(champion)]
+        # StartTraining passes the champion's registered digest with its channel (issue 18).
+        import challenger_kit  # on sys.path above, as the recipes import it
+
+        archive = challenger_kit.find_champion_archive(str(champion))
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest() if archive else "0" * 64
+        argv += ["--champion", str(champion), "--champion-sha256", digest]
     with pytest.MonkeyPatch.context() as mp:
         for name in ("SM_CHANNEL_TRAIN", "SM_CHANNEL_TEST", "SM_CHANNEL_CHAMPION", "SM_MODEL_DIR"):
             mp.delenv(name, raising=False)

@@ -588,3 +588,54 @@ def test_a_requirements_file_that_names_nothing_stays_out_of_the_bundle(tmp_path
 
     (recipe / "requirements.txt").write_text("# one\ntinydep==1.0  # vendored at training time\n")
     assert "requirements.txt" in bundle_files(recipe)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Issue 18 (F1): the champion's code runs only after its digest matches; the job hashes what it produced
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def _champion_that_leaves_a_mark(v1_job: Job, tmp_path: Path) -> tuple[Path, Path]:
+    """A champion channel whose inference.py writes a file the moment it is imported (its code ran)."""
+    mark = tmp_path / "champion-code-ran"
+    champion = tmp_path / "champion_model"
+    shutil.copytree(v1_job.model, champion)
+    with (champion / "code" / "inference.py").open("a", encoding="utf-8") as handle:
+        handle.write(f"\nopen({str(mark)!r}, 'w').close()\n")
+    channel = tmp_path / "champion"
+    channel.mkdir()
+    (channel / "model.tar.gz").write_bytes(tar_gz(champion))
+    return channel, mark
+
+
+def test_a_retrain_refuses_a_champion_whose_digest_is_not_the_registered_one_before_running_its_code(
+    sentiment_train: ModuleType, v1_job: Job, tmp_path: Path
+) -> None:
+    channel, mark = _champion_that_leaves_a_mark(v1_job, tmp_path)
+    registered = hashlib.sha256((v1_job.archive() / "model.tar.gz").read_bytes()).hexdigest()
+
+    code, job = run_training(
+        sentiment_train, tmp_path / "job", DATA_DIR / "train_v2.csv", "--champion-sha256", registered, champion=channel
+    )
+
+    assert code == 1
+    assert "refusing to run its code" in (job.output / "failure").read_text()
+    assert not mark.exists()
+
+
+def test_a_champion_channel_without_its_digest_is_not_run(kit: ModuleType, v1_job: Job, tmp_path: Path) -> None:
+    channel, mark = _champion_that_leaves_a_mark(v1_job, tmp_path)
+
+    with pytest.raises(kit.RecipeError, match="without its registered digest"):
+        kit.verify_champion(channel / "model.tar.gz", None)
+    assert not mark.exists()
+
+
+def test_the_job_writes_a_manifest_of_every_file_it_leaves_in_the_model_directory(v1_job: Job) -> None:
+    manifest = json.loads((v1_job.output_data / "model_manifest.json").read_text())["files"]
+
+    on_disk = {p.relative_to(v1_job.model).as_posix(): p for p in v1_job.model.rglob("*") if p.is_file()}
+    assert set(manifest) == set(on_disk)
+    assert {"model.npz", "evaluation.json", "golden.json", "code/inference.py"} <= set(manifest)
+    for name, path in on_disk.items():
+        assert manifest[name] == hashlib.sha256(path.read_bytes()).hexdigest()
