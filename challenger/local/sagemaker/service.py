@@ -54,7 +54,7 @@ from challenger.local.sagemaker.hosting import (
 )
 from challenger.local.sagemaker.training import TrainingJob, TrainingRun
 from challenger.local.sagemaker.transform import TransformRun
-from challenger.local.serving import WsgiServer
+from challenger.local.serving import WsgiServer, refuse_browsers
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -193,8 +193,14 @@ class LocalSageMaker:
         try:
             self._restore()
             # Serving starts only now: nobody sees a restored endpoint before its container is back.
+            # Behind the browser guard like the local S3: a DNS-rebound page made a REJECTED model serve through
+            # CreateModel/UpdateEndpoint here (issue 18, #22). SDKs send no Origin/Sec-Fetch-* and a loopback Host.
             self._server = WsgiServer(
-                self._wsgi, host=self._address[0], port=self._address[1], handler=_Handler, name="local-sagemaker"
+                refuse_browsers(self._wsgi),
+                host=self._address[0],
+                port=self._address[1],
+                handler=_Handler,
+                name="local-sagemaker",
             )
         except BaseException:
             self._stopping.set()

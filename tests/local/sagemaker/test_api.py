@@ -139,3 +139,17 @@ def test_protocol_edges(trainer: LocalSageMaker) -> None:
     )
     assert (missing_member.status_code, missing_member.json()["__type"]) == (400, "ValidationException")
     assert requests.get(f"{trainer.url}/nothing", timeout=5).status_code == 404
+
+
+def test_browser_requests_are_refused_before_any_operation(trainer: LocalSageMaker) -> None:
+    # Issue 18 #22: a DNS-rebound page called CreateModel/UpdateEndpoint and made a REJECTED model serve.
+    target = {"X-Amz-Target": "SageMaker.CreateModel", "Content-Type": "application/x-amz-json-1.1"}
+    body = '{"ModelName": "rebound", "ExecutionRoleArn": "arn:aws:iam::123456789012:role/x"}'
+    port = trainer.url.rpartition(":")[2]
+    for browser in ({"Origin": "http://evil.test"}, {"Sec-Fetch-Mode": "no-cors"}, {"Host": f"evil.test:{port}"}):
+        refused = requests.post(f"{trainer.url}/", data=body, headers=target | browser, timeout=5)
+        assert refused.status_code == 403, browser
+        assert "the local cloud refuses this request" in refused.json()["message"]
+    describe = {"X-Amz-Target": "SageMaker.DescribeModel", "Content-Type": "application/x-amz-json-1.1"}
+    missing = requests.post(f"{trainer.url}/", data='{"ModelName": "rebound"}', headers=describe, timeout=5)
+    assert missing.json()["__type"] == "ValidationException"  # never created
