@@ -75,7 +75,9 @@ def _send(message: notifications.Message) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = Request.validate_python(event)
     if isinstance(request, Start):
-        state = batch.BatchState(request=batch.request_from_event(request.event.detail.model_dump(), request.event.id))
+        state = batch.BatchState(
+            request=batch.request_from_event(request.event.detail.model_dump(by_alias=True), request.event.id)
+        )
         state = batch.start_batch(
             state,
             storage=_storage(),

@@ -7,6 +7,11 @@ job runs the champion's SageMaker model on its own instance, which exists only w
 The job reads a features-only copy of the file (the recipe's feature columns in its order, no header), because
 the serving code reads CSV rows positionally; FinishBatch joins the predictions back to the original rows and
 writes `batch-results/<name>.out.csv` into the data bucket with the model version on every row.
+
+Every read of the dropped file uses the S3 version the event names (#81: a file replaced mid-job must not get
+another file's predictions). Batch Transform splits the job's input at every line break (`SplitType=Line`), so a
+feature cell with a line break in it is refused instead of being cut into two records. Result cells that a
+spreadsheet would run as a formula are neutralised (#78, OWASP "CSV Injection").
 """
 
 from __future__ import annotations
@@ -32,9 +37,12 @@ from challenger_core.validation import validate_stream
 
 BATCH_PREFIX = "batch/"
 RESULTS_PREFIX = "batch-results/"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,59}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}")
 MAX_BATCH_BYTES = 100 * 1024 * 1024
 VERSION_COLUMN = "model_version"
+# OWASP "CSV Injection": a cell starting with one of these is run as a formula by spreadsheet applications.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 class BatchScoringError(TrainingFailedError):
@@ -46,6 +54,8 @@ class BatchRequest(Model):
     key: str
     name: str
     sequencer: str
+    # The uploaded object's S3 version (the event's `version-id`): every read of the file uses it.
+    version_id: str | None = None
 
 
 class BatchJob(Model):
@@ -78,7 +88,7 @@ class BatchState(Model):
 def batch_name(key: str) -> str:
     """`batch/<name>.csv` → `<name>`; anything else is refused with the expected layout."""
     name = key[len(BATCH_PREFIX) : -len(".csv")] if key.startswith(BATCH_PREFIX) and key.endswith(".csv") else ""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise DataValidationError(
             [f"not a batch file: expected {BATCH_PREFIX}<name>.csv with a name of 1-60 letters, digits, '-' or '_'"],
             source=key,
@@ -87,13 +97,19 @@ def batch_name(key: str) -> str:
 
 
 def request_from_event(detail: dict[str, Any], event_id: str) -> BatchRequest:
-    """The S3 "Object Created" event's bucket and key (the sequencer tells two uploads of one key apart)."""
+    """The S3 "Object Created" event's bucket, key and version (the sequencer tells two uploads of one key apart).
+
+    `detail` is the event's detail as S3 sends it (`version-id`, present on a versioned bucket such as the data
+    bucket: https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html).
+    """
     key = str(detail["object"]["key"])
+    version_id = detail["object"].get("version-id")
     return BatchRequest(
         bucket=str(detail["bucket"]["name"]),
         key=key,
         name=batch_name(key),
         sequencer=str(detail["object"].get("sequencer") or event_id),
+        version_id=str(version_id) if version_id else None,
     )
 
 
@@ -120,6 +136,26 @@ def _rows(body: io.RawIOBase) -> Iterator[list[str]]:
     yield from csv.reader(_lines(body), strict=True)
 
 
+def neutralise(cell: str) -> str:
+    """A result cell a spreadsheet shows as text: one starting with = + - @ tab or CR gets a leading `'` (OWASP
+    "CSV Injection"), unless it is a plain number such as -1.5, which stays a number."""
+    if cell.startswith(FORMULA_LEADS) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
+def _line_breaks(rows: list[int], source: str) -> DataValidationError:
+    shown = ", ".join(str(n) for n in rows[:5]) + (" ..." if len(rows) > 5 else "")
+    return DataValidationError(
+        [
+            f"{len(rows)} row(s) have a line break inside a feature cell (data row(s) {shown}): Batch Transform "
+            "splits its input at every line break (SplitType=Line), so such a row would be scored in pieces; "
+            "replace the line breaks with spaces"
+        ],
+        source=source,
+    )
+
+
 def start_batch(
     state: BatchState,
     *,
@@ -135,24 +171,37 @@ def start_batch(
     if champion is None:
         raise NotFoundError("no model is live yet: a batch file is scored by the champion; deploy one first")
     source = f"batch file {request.key}"
-    info = storage.info(request.bucket, request.key)
+    info = storage.info(request.bucket, request.key, version_id=request.version_id)
     if info is None:
         raise NotFoundError(f"s3://{request.bucket}/{request.key} does not exist")
+    # No version in the event (an unversioned bucket): pin the one read now, so the three reads see one file.
+    request = state.request = request.model_copy(update={"version_id": request.version_id or info.version_id})
     if info.size > MAX_BATCH_BYTES:
         raise DataValidationError([f"file is {info.size} bytes, over the {MAX_BATCH_BYTES} byte limit"], source=source)
-    with storage.open(request.bucket, request.key) as body:
+    with storage.open(request.bucket, request.key, version_id=request.version_id) as body:
         summary = validate_stream(body, recipe.data_schema, source=source, size=info.size, role="batch")
     job_name = _job_name(settings.stack_name, request)
     input_key = f"batch-jobs/{job_name}/input/{request.name}.csv"
-    with storage.open(request.bucket, request.key) as body, tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as out:
+    broken: list[int] = []
+    with (
+        storage.open(request.bucket, request.key, version_id=request.version_id) as body,
+        tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as out,
+    ):
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         writer = csv.writer(text, lineterminator="\n")
         rows = _rows(body)
         header = [column.strip() for column in next(rows)]
         at = [header.index(feature.name) for feature in recipe.data_schema.features]
+        n = 0
         for row in rows:
             if any(cell.strip() for cell in row):
-                writer.writerow([row[i] for i in at])
+                n += 1
+                features = [row[i] for i in at]
+                if any("\n" in cell or "\r" in cell for cell in features):
+                    broken.append(n)
+                writer.writerow(features)
+        if broken:
+            raise _line_breaks(broken, source)
         text.flush()
         text.detach()
         out.seek(0)
@@ -217,17 +266,21 @@ def finish_batch(state: BatchState, *, storage: Storage, recipe: RecipeSpec) -> 
         raise BatchScoringError(f"the transform job returned {len(predictions)} prediction(s) for {job.rows} row(s)")
     fields = list(recipe.prediction.fields)
     result_key = f"{RESULTS_PREFIX}{request.name}.out.csv"
-    with storage.open(request.bucket, request.key) as body, tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as out:
+    with (
+        storage.open(request.bucket, request.key, version_id=request.version_id) as body,
+        tempfile.SpooledTemporaryFile(8 * 1024 * 1024) as out,
+    ):
         text = io.TextIOWrapper(out, encoding="utf-8", newline="")
         writer = csv.writer(text, lineterminator="\n")
         rows = _rows(body)
         header = next(rows)
-        writer.writerow([*header, *fields, VERSION_COLUMN])
+        writer.writerow([neutralise(cell) for cell in [*header, *fields, VERSION_COLUMN]])
         scored = iter(predictions)
         for row in rows:
             if any(cell.strip() for cell in row):
                 prediction = next(scored)
-                writer.writerow([*row, *(prediction.get(f, "") for f in fields), job.version])
+                cells = [*row, *(str(prediction.get(f, "")) for f in fields), str(job.version)]
+                writer.writerow([neutralise(cell) for cell in cells])
         text.flush()
         text.detach()
         out.seek(0)

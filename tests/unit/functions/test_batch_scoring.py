@@ -64,9 +64,21 @@ def step(stack: Stack, payload: dict[str, Any]) -> dict[str, Any]:
     return stack.handler("batch_scoring").lambda_handler(payload, context("BatchScoringFunction"))
 
 
+def upload(stack: Stack, body: str = BATCH) -> dict[str, Any]:
+    """Put a batch file into the (versioned) data bucket; the event S3 sends for it, with its version-id."""
+    version = stack.s3.put_object(Bucket=stack.data_bucket, Key="batch/reviews.csv", Body=body.encode())["VersionId"]
+    event = load_event("batch_scoring", "upload")
+    event["detail"]["object"]["version-id"] = version
+    return event
+
+
 def start(stack: Stack, body: str = BATCH) -> dict[str, Any]:
-    stack.put_data("batch/reviews.csv", body.encode())
-    return step(stack, {"step": "start", "event": load_event("batch_scoring", "upload")})
+    return step(stack, {"step": "start", "event": upload(stack, body)})
+
+
+def result_rows(stack: Stack) -> list[dict[str, str]]:
+    result = stack.s3.get_object(Bucket=stack.data_bucket, Key="batch-results/reviews.out.csv")["Body"].read()
+    return list(csv.DictReader(io.StringIO(result.decode())))
 
 
 def test_a_batch_file_is_scored_by_the_champion_and_joined_to_its_rows(stack: Stack, transform: FakeTransform) -> None:
@@ -132,3 +144,67 @@ def test_keys_outside_the_batch_layout_are_refused(stack: Stack, transform: Fake
     event["detail"]["object"]["key"] = "batch/nested/x.csv"
     with pytest.raises(DataValidationError, match="not a batch file"):
         step(stack, {"step": "start", "event": event})
+
+
+def test_every_read_of_a_batch_file_uses_the_version_its_event_names(stack: Stack, transform: FakeTransform) -> None:
+    """#81: the file replaced before StartBatch read it, and again before FinishBatch joined the results to it."""
+    live_model(stack)
+    event = upload(stack)
+    stack.put_data("batch/reviews.csv", b"id,review_text\nX,Replaced before the job started\n")
+    state = step(stack, {"step": "start", "event": event})
+    [spec] = transform.jobs.values()
+    bucket, key = split_s3_uri(spec.input_uri)
+    assert stack.s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"Great kettle\nBroke in a day\nWorks fine\n"
+    stack.put_data("batch/reviews.csv", b"id,review_text\nA,Replaced mid-job\nB,x\nC,y\n")
+    step(stack, {"step": "finish", "state": state})
+    assert [(r["id"], r["review_text"]) for r in result_rows(stack)] == [
+        ("1", "Great kettle"),
+        ("2", "Broke in a day"),
+        ("3", "Works fine"),
+    ]
+
+
+def test_an_event_without_a_version_pins_the_version_read_first(stack: Stack, transform: FakeTransform) -> None:
+    live_model(stack)
+    version = stack.s3.put_object(Bucket=stack.data_bucket, Key="batch/reviews.csv", Body=BATCH.encode())["VersionId"]
+    state = step(stack, {"step": "start", "event": load_event("batch_scoring", "upload")})
+    assert state["request"]["version_id"] == version
+
+
+def test_formula_cells_of_a_batch_file_are_neutralised_in_its_results(stack: Stack, transform: FakeTransform) -> None:
+    """#78 (OWASP CSV injection): cells starting with = + - @ tab or CR get a leading quote; numbers stay numbers."""
+    live_model(stack)
+    body = (
+        'id,review_text,"=HYPERLINK(""http://x"")"\n'
+        "=cmd|' /C calc'!A0,Great kettle,-1.5\n"
+        "@SUM(1+1),Broke in a day,+cmd|' /C calc'!A0\n"
+        '"\t=1+1",-Works fine,-2\n'
+    )
+    state = start(stack, body)
+    step(stack, {"step": "finish", "state": step(stack, {"step": "check", "state": state})})
+    result = stack.s3.get_object(Bucket=stack.data_bucket, Key="batch-results/reviews.out.csv")["Body"].read()
+    rows = list(csv.reader(io.StringIO(result.decode())))
+    assert rows[0][:3] == ["id", "review_text", '\'=HYPERLINK("http://x")']
+    assert [row[:3] for row in rows[1:]] == [
+        ["'=cmd|' /C calc'!A0", "Great kettle", "-1.5"],
+        ["'@SUM(1+1)", "Broke in a day", "'+cmd|' /C calc'!A0"],
+        ["'\t=1+1", "'-Works fine", "-2"],
+    ]
+
+
+def test_a_feature_cell_with_a_line_break_is_refused_before_any_job(stack: Stack, transform: FakeTransform) -> None:
+    """SplitType=Line cuts records at every line break, quoted or not: such a row would reach the model in two
+    pieces (or make a mini-batch unreadable), so the file is refused with the rows to fix."""
+    live_model(stack)
+    body = 'id,review_text\n1,"Great\nkettle"\n2,Fine\n3,"Broke\r\nin a day"\n'
+    with pytest.raises(DataValidationError, match=r"2 row\(s\) have a line break .*data row\(s\) 1, 3\)"):
+        start(stack, body)
+    assert transform.jobs == {}
+
+
+def test_a_line_break_outside_the_features_is_kept(stack: Stack, transform: FakeTransform) -> None:
+    live_model(stack)
+    body = 'id,review_text\n"1\nfirst",Great kettle\n2,Fine\n'
+    state = start(stack, body)
+    step(stack, {"step": "finish", "state": step(stack, {"step": "check", "state": state})})
+    assert [r["id"] for r in result_rows(stack)] == ["1\nfirst", "2"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from challenger_core.adapters import translate_errors
@@ -26,6 +27,7 @@ class ObjectInfo:
     etag: str
     size: int
     last_modified: str
+    version_id: str | None = None  # S3's VersionId on a versioned bucket
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -42,9 +44,9 @@ class Storage:
     def __init__(self, client: S3Client) -> None:
         self._s3 = client
 
-    def read(self, bucket: str, key: str, *, max_bytes: int | None = None) -> bytes:
+    def read(self, bucket: str, key: str, *, max_bytes: int | None = None, version_id: str | None = None) -> bytes:
         with translate_errors(f"s3 GetObject s3://{bucket}/{key}"):
-            kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+            kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key, **_version(version_id)}
             if max_bytes is not None:
                 kwargs["Range"] = f"bytes=0-{max_bytes}"
             return self._s3.get_object(**kwargs)["Body"].read()
@@ -54,11 +56,19 @@ class Storage:
             self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
         return f"s3://{bucket}/{key}"
 
-    def info(self, bucket: str, key: str) -> ObjectInfo | None:
-        """Head an object; None if it does not exist."""
+    def put_checked(self, bucket: str, key: str, body: IO[bytes], *, sha256: str) -> str | None:
+        """Put a stream with its SHA-256 (hex): S3 refuses the upload if the bytes it receives hash otherwise
+        (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html). The VersionId."""
+        checksum = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+        with translate_errors(f"s3 PutObject s3://{bucket}/{key}"):
+            response = self._s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumSHA256=checksum)
+        return response.get("VersionId")
+
+    def info(self, bucket: str, key: str, *, version_id: str | None = None) -> ObjectInfo | None:
+        """Head an object (that version of it, if given); None if it does not exist."""
         try:
             with translate_errors(f"s3 HeadObject s3://{bucket}/{key}"):
-                head = self._s3.head_object(Bucket=bucket, Key=key)
+                head = self._s3.head_object(Bucket=bucket, Key=key, **_version(version_id))
         except NotFoundError:
             return None
         return ObjectInfo(
@@ -66,6 +76,7 @@ class Storage:
             etag=head["ETag"].strip('"'),
             size=head["ContentLength"],
             last_modified=head["LastModified"].isoformat(),
+            version_id=head.get("VersionId"),
         )
 
     def list(self, bucket: str, prefix: str) -> list[ObjectInfo]:
@@ -84,10 +95,11 @@ class Storage:
         return objects
 
     @contextmanager
-    def open(self, bucket: str, key: str) -> Iterator[io.RawIOBase]:
-        """The object's body as a stream (read in chunks: memory does not grow with the object)."""
+    def open(self, bucket: str, key: str, *, version_id: str | None = None) -> Iterator[io.RawIOBase]:
+        """The object's body (that version of it, if given) as a stream (read in chunks: memory does not grow
+        with the object)."""
         with translate_errors(f"s3 GetObject s3://{bucket}/{key}"):
-            body = self._s3.get_object(Bucket=bucket, Key=key)["Body"]
+            body = self._s3.get_object(Bucket=bucket, Key=key, **_version(version_id))["Body"]
         try:
             yield _Translated(body, f"s3 GetObject s3://{bucket}/{key}")
         finally:
@@ -120,6 +132,11 @@ class Storage:
         except (tarfile.TarError, EOFError, zlib.error) as exc:
             raise NotFoundError(f"{uri} is not a readable .tar.gz ({exc}), so it has no {member}") from exc
         raise NotFoundError(f"{member} not found in {uri}")
+
+
+def _version(version_id: str | None) -> dict[str, Any]:
+    """GetObject/HeadObject's VersionId argument: pinned when known, the latest version otherwise."""
+    return {"VersionId": version_id} if version_id else {}
 
 
 class _Translated(io.RawIOBase):
