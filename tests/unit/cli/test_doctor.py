@@ -1,0 +1,122 @@
+"""`challenger doctor`: each check's verdict from what the account answers, and it never changes anything."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from challenger import doctor
+from challenger.doctor import DeployPlan, ReadOnlyViolation, Verdict
+
+REGION = "us-east-1"
+
+
+def _plan(**parameters: str) -> DeployPlan:
+    return doctor.template_plan(REGION, overrides=parameters)
+
+
+def _quotas(values: dict[str, int]) -> Any:
+    client = boto3.client("service-quotas", region_name=REGION)
+    stub = Stubber(client)
+    rows = [{"QuotaName": name, "Value": value, "ServiceCode": "sagemaker"} for name, value in values.items()]
+    stub.add_response("list_aws_default_service_quotas", {"Quotas": []})
+    stub.add_response("list_service_quotas", {"Quotas": rows})
+    stub.activate()
+    return doctor._QuotaBook(lambda _: client)
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+def test_a_doctor_client_refuses_an_operation_that_is_not_a_read(aws: None) -> None:
+    sns = doctor.read_only(boto3.client("sns", region_name=REGION))
+    sns.list_topics()  # a read goes through
+    with pytest.raises(ReadOnlyViolation, match="CreateTopic"):
+        sns.create_topic(Name="x")
+    assert boto3.client("sns", region_name=REGION).list_topics()["Topics"] == []
+
+
+def test_diagnose_calls_only_get_list_and_describe(aws: None) -> None:
+    seen: list[str] = []
+
+    def client(service: str) -> Any:
+        made = boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
+        made.meta.events.register("before-call.*.*", lambda model, **_: seen.append(model.name))
+        return made
+
+    sns = boto3.client("sns", region_name=REGION)
+    topic = sns.create_topic(Name="challenger-NotificationTopic")["TopicArn"]
+    sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
+    report = doctor.diagnose(_plan().model_copy(update={"topic_arn": topic}), client)
+
+    assert len(report.checks) == 8
+    assert seen
+    assert all(name.startswith(("Get", "List", "Describe")) for name in seen), seen
+
+
+def test_the_us_east_1_default_image_fails_in_another_region() -> None:
+    us_east_1 = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+    plan = doctor.template_plan("eu-west-1", overrides={"TrainingImageUri": us_east_1})
+    assert doctor.check_image(plan).verdict is Verdict.FAIL
+    assert doctor.check_image(plan.model_copy(update={"region": REGION})).verdict is Verdict.PASS
+
+
+def test_an_empty_image_uri_fails_in_a_region_the_image_table_lacks() -> None:
+    plan = DeployPlan(region="me-south-1", parameters={"TrainingImageUri": ""}, image_regions=["us-east-1"])
+    assert doctor.check_image(plan).verdict is Verdict.FAIL
+    assert doctor.check_image(plan.model_copy(update={"region": REGION})).verdict is Verdict.PASS
+
+
+def test_a_reservation_that_leaves_under_100_unreserved_executions_fails() -> None:
+    client = boto3.client("lambda", region_name=REGION)
+    with Stubber(client) as stub:
+        limits = {"ConcurrentExecutions": 110, "UnreservedConcurrentExecutions": 110}
+        stub.add_response("get_account_settings", {"AccountLimit": limits})
+        stub.add_response("get_account_settings", {"AccountLimit": limits})
+        assert doctor.check_lambda_concurrency(_plan(ApiReservedConcurrency="20"), client).verdict is Verdict.FAIL
+        assert doctor.check_lambda_concurrency(_plan(ApiReservedConcurrency="0"), client).verdict is Verdict.PASS
+
+
+def test_max_concurrency_twice_over_the_serverless_quota_fails() -> None:
+    quota = {doctor.SERVERLESS_TOTAL: 10}
+    assert doctor.check_serverless_concurrency(_plan(MaxConcurrency="20"), _quotas(quota)).verdict is Verdict.FAIL
+    assert doctor.check_serverless_concurrency(_plan(MaxConcurrency="5"), _quotas(quota)).verdict is Verdict.PASS
+
+
+def test_spot_training_reads_the_spot_quota_and_a_zero_quota_fails() -> None:
+    quotas = {"ml.m5.large for training job usage": 2, "ml.m5.large for spot training job usage": 0}
+    spot = _plan(TrainingInstanceType="ml.m5.large", UseSpotTraining="true")
+    assert doctor.check_training_quota(spot, _quotas(quotas)).verdict is Verdict.FAIL
+    on_demand = _plan(TrainingInstanceType="ml.m5.large", UseSpotTraining="false")
+    assert doctor.check_training_quota(on_demand, _quotas(quotas)).verdict is Verdict.PASS
+
+
+def test_a_pending_email_subscription_fails() -> None:
+    sns = boto3.client("sns", region_name=REGION)
+    topic = "arn:aws:sns:us-east-1:123456789012:challenger-NotificationTopic"
+    pending = {"SubscriptionArn": "PendingConfirmation", "Protocol": "email", "Endpoint": "ops@example.com"}
+    with Stubber(sns) as stub:
+        stub.add_response("list_subscriptions_by_topic", {"Subscriptions": [pending]})
+        check = doctor.check_subscription(_plan().model_copy(update={"topic_arn": topic}), sns)
+    assert check.verdict is Verdict.FAIL
+    assert "ops@example.com" in check.detail
+
+
+def test_a_region_without_the_powertools_parameter_fails(aws: None) -> None:
+    check = doctor.check_powertools(_plan(), lambda service: boto3.client(service, region_name=REGION))  # type: ignore[call-overload]
+    assert check.verdict is Verdict.FAIL
+    assert "PowertoolsLayerArn" in check.fix
+
+
+def test_samconfig_environment_overrides_the_template_defaults() -> None:
+    plan = doctor.template_plan(REGION, "prod")
+    assert plan.parameters["MaxConcurrency"] == "20"
+    assert plan.parameters["RetrainSchedule"] == "cron(0 3 ? * MON *)"
