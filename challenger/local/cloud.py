@@ -7,7 +7,7 @@ From the same template.yaml, ASL files, handlers and recipe that `sam deploy` sh
 | S3, DynamoDB, SNS, SQS,     | moto in server mode on 127.0.0.1 (ThreadedMotoServer)                      |
 | Secrets Manager, STS        |                                                                            |
 | Step Functions              | moto's ASL engine executing our statemachine/*.asl.json                   |
-| Lambda                      | our handlers run in-process behind moto's Invoke (lambda_runtime)         |
+| Lambda                      | worker processes per function behind moto's Invoke (lambda_runtime)       |
 | SageMaker (+ runtime)       | challenger.local.sagemaker: train.py in a subprocess, model-server        |
 |                             | processes, blue/green UpdateEndpoint                                       |
 | EventBridge rules, schedule | challenger.local.events: S3 object-created hook + cron/rate scheduler      |
@@ -28,6 +28,8 @@ import logging
 import os
 import secrets
 import shutil
+import signal
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,7 +45,9 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from challenger.local import snapshot
 from challenger.local.events import EventBus, Scheduler, rules_from_template
 from challenger.local.gateway import LocalApiGateway
-from challenger.local.lambda_runtime import LocalLambdaRuntime, configure_moto_server
+from challenger.local.iam import LocalIam, enforced
+from challenger.local.lambda_runtime import ProcessLambdaRuntime, configure_moto_server
+from challenger.local.limits import account_limits
 from challenger.local.outbox import Outbox
 from challenger.local.private import private_directory, read_or_create_secret, write_private
 from challenger.local.provision import local_functions, provision
@@ -70,9 +74,6 @@ PROCESS_ENVIRONMENT = (
     "AWS_PROFILE",
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_SAGEMAKER",
-    "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
     "MOTO_PORT",
 )
 PORTS_FILE = "ports.json"
@@ -125,6 +126,10 @@ class LocalCloud:
         self.ports = self._choose_ports()
 
         self._start_moto()
+        # The template's roles in moto's IAM, and moto enforcing them from here on (challenger.local.iam).
+        self.iam = LocalIam(self.template)
+        self.iam.create()
+        self._stack.enter_context(enforced(self.moto_url, self.iam))
         config = Config(retries={"mode": "standard", "max_attempts": 3})
         self.clients = {
             name: boto3.client(name, endpoint_url=self.moto_url, region_name=self.region, config=config)  # type: ignore[call-overload]
@@ -165,18 +170,18 @@ class LocalCloud:
             outbox_dir=self.state_dir / "outbox",
         )
 
-        self.progress(f"registering {len(self.template.functions())} functions with the in-process Lambda runtime")
-        self.runtime = LocalLambdaRuntime(
+        self.progress(f"registering {len(self.template.functions())} functions: worker processes start on first call")
+        self.runtime = ProcessLambdaRuntime(
             # DASHBOARD_ORIGIN: the dashboard is served by the gateway itself (same origin), so no CORS here.
-            local_functions(self.template, overrides={"API_URL": api_url, "DASHBOARD_ORIGIN": ""}),
+            local_functions(
+                self.template,
+                overrides={"API_URL": api_url, "DASHBOARD_ORIGIN": ""},
+                credentials=self.iam.function_credentials(),
+            ),
             common_environment=self._function_environment(),
         )
         self.runtime.install()
-        # Code running outside an invocation (a handler's background thread) sees the process environment, not
-        # its function's: point that at loopback too, so no stray client can ever resolve a real AWS endpoint.
-        # Put back on stop with the rest of PROCESS_ENVIRONMENT (the callback registered first in _start).
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
-            os.environ[name] = self._function_environment()[name]
+        self._stack.callback(self.runtime.stop)
         self._stack.callback(self.runtime.uninstall)
 
         self.progress("wiring EventBridge rules: uploads under incoming/ and the retrain schedule")
@@ -204,8 +209,22 @@ class LocalCloud:
         self.gateway.start()
         self._stack.callback(self.gateway.stop)
         self._save_ports()
+        self._accept_token_rotation()
         self._write_connection_file()
-        self.progress(f"ready: API {self.gateway.api_url}  dashboard {self.gateway.url}/#token={self.console_token}")
+        # The key and the token stay off the output (issue 18): `challenger local token` prints them when asked.
+        self.progress(f"ready: API {self.gateway.api_url}  dashboard {self.gateway.url}  (`challenger local token`)")
+
+    def _accept_token_rotation(self) -> None:
+        """`challenger local token --rotate` writes a new token and sends SIGHUP (signals reach the main thread)."""
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGHUP, lambda *_: self.reload_console_token())
+            self._stack.callback(signal.signal, signal.SIGHUP, previous)
+
+    def reload_console_token(self) -> None:
+        """Take the token `challenger local token --rotate` wrote: from now on the old one is refused."""
+        self.console_token = self._read_or_create(CONSOLE_TOKEN_FILE, lambda: secrets.token_urlsafe(32))
+        self.gateway.console_token = self.console_token
+        self._write_connection_file()
 
     def _empty_state_dir(self) -> None:
         """An empty stack, but the same addresses and dashboard token: a tab open on the last run reconnects."""
@@ -222,7 +241,9 @@ class LocalCloud:
     def _start_moto(self) -> None:
         self.progress("starting moto (S3, DynamoDB, SNS, SQS, Secrets Manager, Step Functions, Lambda)")
         # moto's own server app (the one ThreadedMotoServer runs), behind a guard: no browser may reach it.
-        moto_app = refuse_browsers(DomainDispatcherApplication(create_backend_app))
+        # In front of it, the account limits moto does not serve (challenger.local.limits, for `challenger doctor`).
+        moto = DomainDispatcherApplication(create_backend_app)
+        moto_app = refuse_browsers(account_limits(moto, self.state_dir / "quotas.json", self.region))
         server = WsgiServer(moto_app, port=self.ports["moto"], handler=MotoRequestHandler, name="moto")
         self._stack.callback(server.stop)
         os.environ["MOTO_PORT"] = str(server.port)  # moto's ASL engine calls Lambda and Step Functions there

@@ -136,14 +136,17 @@ tasks call SageMaker in our design, so it is not needed).
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import functools
+import http.server
 import importlib
 import importlib.metadata
 import json
 import logging
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -278,6 +281,7 @@ class LocalFunction:
     extra_paths: Sequence[Path | str] = ()
     timeout: float = 3
     memory_size: int = 128
+    concurrency: int | None = None  # ReservedConcurrentExecutions: the most sandboxes at once
 
     def __post_init__(self) -> None:
         if not self.name or ":" in self.name:
@@ -709,6 +713,300 @@ class LocalLambdaRuntime:
                 return handler(event, context)
             except Exception as exc:
                 raise LocalInvocationError(type(exc).__name__, str(exc), _stack_of(exc)) from exc
+
+
+# --------------------------------------------------------------------------------------------------
+# One process per sandbox: the local cloud's runtime
+
+
+class _Invocation:
+    """One Invoke waiting in a function's queue, then running in one of its workers."""
+
+    def __init__(self, request_id: str, event: bytes, arn: str) -> None:
+        self.request_id = request_id
+        self.event = event
+        self.arn = arn
+        self.taken = threading.Event()  # a worker's /next took it: its clock starts
+        self.done = threading.Event()
+        self.payload = b""
+        self.function_error: str | None = None
+        self.worker: _Worker | None = None
+
+    def finish(self, payload: bytes, function_error: str | None) -> None:
+        if not self.done.is_set():
+            self.payload, self.function_error = payload, function_error
+            self.done.set()
+
+
+class _RuntimeApi(http.server.BaseHTTPRequestHandler):
+    """The Lambda Runtime API one worker's Runtime Interface Client polls (AWS_LAMBDA_RUNTIME_API).
+
+    Follows https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html: ``GET .../invocation/next`` answers
+    the next event with ``Lambda-Runtime-Aws-Request-Id``, ``-Deadline-Ms`` and ``-Invoked-Function-Arn``;
+    ``POST .../invocation/{id}/response`` and ``/error`` finish it (202); ``POST .../init/error`` reports a
+    failed init (the runtime then exits). The client is awslambdaric, AWS's own (keep-alive HTTP/1.1).
+    """
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+    server: _WorkerServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """No access log: one line per poll would drown the cloud's output."""
+
+    def _reply(self, status: int, body: bytes = b'{"status":"OK"}', headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        worker = self.server.worker
+        if self.path != "/2018-06-01/runtime/invocation/next":
+            self._reply(404, b'{"errorType":"InvalidRequest"}')
+            return
+        invocation = worker.pool.next_for(worker)
+        if invocation is None:  # the pool stops: the client raises and the process exits
+            self._reply(410, b'{"errorType":"ShuttingDown"}')
+            return
+        deadline_ms = int((time.time() + worker.pool.spec.timeout) * 1000)
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": invocation.arn,
+        }
+        self._reply(200, invocation.event, headers)
+
+    def do_POST(self) -> None:
+        worker = self.server.worker
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        parts = self.path.strip("/").split("/")  # 2018-06-01 runtime invocation <id> response|error
+        if parts[2:4] == ["init", "error"]:
+            worker.pool.init_failed(body)
+        elif len(parts) == 5 and parts[2] == "invocation" and parts[4] in {"response", "error"}:
+            worker.finished(parts[3], body, None if parts[4] == "response" else "Unhandled")
+        else:
+            self._reply(404, b'{"errorType":"InvalidRequest"}')
+            return
+        self._reply(202)
+
+
+class _WorkerServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, worker: _Worker) -> None:
+        self.worker = worker
+        super().__init__(("127.0.0.1", 0), _RuntimeApi)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A worker that exits mid-poll (stop, timeout, crash) resets its connection: not an error here."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Worker:
+    """One sandbox: a process running AWS's Runtime Interface Client (``python -m awslambdaric <handler>``, the
+    python3.13 runtime's bootstrap) with the function's environment only, and the Runtime API it polls."""
+
+    def __init__(self, pool: _Pool, environment: Mapping[str, str]) -> None:
+        self.pool = pool
+        self.current: _Invocation | None = None
+        self.server = _WorkerServer(self)
+        threading.Thread(target=self.server.serve_forever, name=f"runtime-api-{pool.spec.name}", daemon=True).start()
+        env = {**environment, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self.server.server_port}"}
+        self.started: float | None = time.monotonic()
+        self.process = subprocess.Popen(  # noqa: S603 - our interpreter, AWS's client, the template's handler
+            [sys.executable, "-m", "awslambdaric", pool.spec.handler],
+            cwd=pool.spec.code_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C goes to the cloud, which stops its workers
+        )
+        threading.Thread(target=self._watch, name=f"worker-{pool.spec.name}", daemon=True).start()
+
+    def finished(self, request_id: str, payload: bytes, function_error: str | None) -> None:
+        current, self.current = self.current, None
+        if current is not None and current.request_id == request_id:
+            current.finish(payload, function_error)
+
+    def _watch(self) -> None:
+        status = self.process.wait()
+        current, self.current = self.current, None
+        if current is not None:  # died mid-invocation: Lambda's answer for a runtime that exits
+            message = f"RequestId: {current.request_id} Error: Runtime exited with error: exit status {status}"
+            current.finish(_error_payload("Runtime.ExitError", message, current.request_id, []), "Unhandled")
+        self.server.shutdown()
+        self.server.server_close()
+        self.pool.exited(self)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+
+
+class _Pool:
+    """A function's sandboxes: started on demand up to ``limit`` (a cold start each), reused while warm."""
+
+    def __init__(self, spec: LocalFunction, environment: Mapping[str, str], limit: int) -> None:
+        self.spec = spec
+        self.environment = dict(environment)
+        self.limit = limit
+        self.queue: collections.deque[_Invocation] = collections.deque()
+        self.workers: list[_Worker] = []
+        self.idle = 0
+        self.cold_starts: list[float] = []  # seconds from process start to its first /next
+        self.stopping = False
+        self._condition = threading.Condition()
+
+    def submit(self, invocation: _Invocation) -> None:
+        with self._condition:
+            if self.stopping:
+                raise LocalInvocationError("Runtime.Unavailable", "the local Lambda runtime is stopping")
+            self.queue.append(invocation)
+            if len(self.queue) > self.idle and len(self.workers) < self.limit:
+                self.workers.append(_Worker(self, self.environment))
+            self._condition.notify()
+
+    def next_for(self, worker: _Worker) -> _Invocation | None:
+        """Block until an invocation is queued (a warm sandbox waiting for work); None when stopping."""
+        with self._condition:
+            if worker.started is not None:
+                self.cold_starts.append(time.monotonic() - worker.started)
+                worker.started = None
+            self.idle += 1
+            try:
+                while not self.queue and not self.stopping:
+                    self._condition.wait()
+                if self.stopping:
+                    return None
+                invocation = self.queue.popleft()
+            finally:
+                self.idle -= 1
+        worker.current, invocation.worker = invocation, worker
+        invocation.taken.set()
+        return invocation
+
+    def init_failed(self, payload: bytes) -> None:
+        """Init failed (the client exits next): the invocation that waited for this sandbox gets the error."""
+        with self._condition:
+            invocation = self.queue.popleft() if self.queue else None
+        if invocation is not None:
+            invocation.finish(payload, "Unhandled")
+
+    def exited(self, worker: _Worker) -> None:
+        with self._condition:
+            with contextlib.suppress(ValueError):
+                self.workers.remove(worker)
+            if self.queue and not self.stopping and len(self.queue) > self.idle and len(self.workers) < self.limit:
+                self.workers.append(_Worker(self, self.environment))
+
+    def stop(self) -> None:
+        with self._condition:
+            self.stopping = True
+            workers = list(self.workers)
+            self._condition.notify_all()
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                worker.process.terminate()
+        for worker in workers:
+            try:
+                worker.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+class ProcessLambdaRuntime(LocalLambdaRuntime):
+    """The local cloud's Lambda: each function's invocations run in its own worker processes.
+
+    A worker is one sandbox: AWS's Runtime Interface Client (awslambdaric) imports the handler once (the cold
+    start) and then serves one invocation at a time through the Runtime API; a function gets up to
+    ``concurrency`` workers (its reserved concurrency, else ``default_concurrency``), started when every
+    worker is busy. A worker's environment is exactly the function's (runtime variables, ``common_environment``
+    and the function's own, as :meth:`_environment_for` builds it) plus what the runtime itself sets on AWS
+    (``PATH``, ``LANG``, ``TZ``, ``PYTHONPATH`` with the code directory and the layers): nothing of this
+    process's ``os.environ``. A handler that runs longer than its timeout is killed (``Sandbox.Timedout``), as
+    is a sandbox on AWS; one that exits mid-invocation is ``Runtime.ExitError``.
+    """
+
+    def __init__(
+        self,
+        functions: Iterable[LocalFunction] = (),
+        *,
+        common_environment: Mapping[str, str] | None = None,
+        default_concurrency: int = 4,
+    ) -> None:
+        self.default_concurrency = default_concurrency
+        self._pools: dict[str, _Pool] = {}
+        super().__init__(functions, common_environment=common_environment)
+
+    def pool(self, name: str, region: str = DEFAULT_REGION) -> _Pool:
+        """The function's sandboxes (created on first use)."""
+        spec = self._require(name).spec
+        with self._registry_lock:
+            pool = self._pools.get(spec.name)
+            if pool is None:
+                paths = os.pathsep.join(str(p) for p in (spec.code_dir, *spec.extra_paths))
+                environment = {
+                    "PATH": "/usr/local/bin:/usr/bin:/bin",
+                    "LANG": "en_US.UTF-8",
+                    "TZ": ":UTC",
+                    "PYTHONPATH": paths,
+                    "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                    **self._environment_for(spec, region),
+                }
+                pool = _Pool(spec, environment, spec.concurrency or self.default_concurrency)
+                self._pools[spec.name] = pool
+            return pool
+
+    def invoke(
+        self,
+        name_or_arn: str,
+        event: Any = None,
+        *,
+        account_id: str = DEFAULT_ACCOUNT_ID,
+        region: str = DEFAULT_REGION,
+        qualifier: str | None = None,
+    ) -> InvocationResult:
+        """Queue the event for one of the function's workers and wait for its answer."""
+        name, arn_qualifier = parse_function_name(name_or_arn)
+        pool = self.pool(name, region)
+        qualifier = qualifier or arn_qualifier
+        request_id = str(uuid.uuid4())
+        arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}" + (f":{qualifier}" if qualifier else "")
+        invocation = _Invocation(request_id, json.dumps(event).encode(), arn)
+        try:
+            pool.submit(invocation)
+        except LocalInvocationError as failure:
+            return InvocationResult(
+                _error_payload(failure.error_type, failure.message, request_id, []), "Unhandled", request_id
+            )
+        while not invocation.taken.wait(1.0) and not invocation.done.is_set():
+            if pool.stopping:
+                message = "the local Lambda runtime stopped"
+                return InvocationResult(
+                    _error_payload("Runtime.Unavailable", message, request_id, []), "Unhandled", request_id
+                )
+        if not invocation.done.wait(pool.spec.timeout):
+            if invocation.worker is not None:
+                invocation.worker.kill()  # AWS stops the sandbox of a timed-out invocation
+            message = f"RequestId: {request_id} Error: Task timed out after {pool.spec.timeout:.2f} seconds"
+            invocation.finish(_error_payload("Sandbox.Timedout", message, request_id, []), "Unhandled")
+        return InvocationResult(invocation.payload, invocation.function_error, request_id)
+
+    def cold_starts(self) -> dict[str, list[float]]:
+        """Seconds from each worker's process start to its first poll for work, per function."""
+        with self._registry_lock:
+            return {name: list(pool.cold_starts) for name, pool in self._pools.items()}
+
+    def stop(self) -> None:
+        """Stop every worker (SIGTERM, then SIGKILL after 5 s)."""
+        with self._registry_lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.stop()
 
 
 # --------------------------------------------------------------------------------------------------
