@@ -2,6 +2,7 @@
 
 challenger local up [--fresh] [--approval-mode auto|manual] [--fast-clock N] [--parameter Name=Value ...]
 challenger local demo [--exit] [--fast-clock N] [--parameter Name=Value ...]
+challenger local token [--rotate]           (the API key and the dashboard link; --rotate: a new dashboard token)
 challenger data push FILE [--dataset NAME] [--test FILE]
 challenger runs list | runs start [--dataset NAME] [--force] | runs show ID | runs wait [ID]
 challenger models list
@@ -14,14 +15,17 @@ challenger recipe new NAME [--root DIR]     (scaffold recipes/NAME/ with sample 
 challenger drift check                      (the champion's recent captures against its training baseline)
 challenger batch score FILE [--name NAME] [--out FILE]  (score a CSV with the champion; waits, downloads the result)
 challenger --stack NAME destroy --yes       (delete the stack, then empty and delete the buckets it retains)
+challenger doctor [--stack NAME | --region R [--config-env ENV]]  (read-only preflight; exit 1 on a failed check)
 """
 
 from __future__ import annotations
 
 import argparse
+import builtins
 import json
 import os
 import re
+import secrets
 import signal
 import sys
 import threading
@@ -45,6 +49,23 @@ ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = Path(os.environ.get("CHALLENGER_STATE_DIR", ROOT / ".challenger"))
 TERMINAL = ("SUCCEEDED", "FAILED")
 USER_AGENT = "challenger-cli/1.0"  # recorded in the audit log next to each decision
+# What a server's text (an audit comment, a run's cause, an email) could use to drive the terminal: C0 controls
+# but tab and newline, DEL, C1 (8-bit CSI/OSC: an OSC 52 clipboard write fits in an audit comment, issue 18), and
+# the bidirectional overrides that reorder what is shown ("Trojan Source", CVE-2021-42574).
+TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every terminal control character shown as its escape (``\\x1b``), so it prints as text."""
+    return TERMINAL_CONTROLS.sub(lambda m: ascii(m.group())[1:-1], text.replace("\r\n", "\n"))
+
+
+def print(*values: object, sep: str = " ", end: str = "\n", file: Any = None, flush: bool = False) -> None:
+    """Every print of this module (and of the demo, which prints through these functions): remote text never
+    reaches the terminal raw."""
+    builtins.print(*(escape_controls(str(value)) for value in values), sep=sep, end=end, file=file, flush=flush)
+
+
 OPERATOR_PREFIX = "/operator"  # decisions: IAM (SigV4) on a stack, the local operator token locally
 
 
@@ -477,6 +498,35 @@ def _empty_and_delete(s3: Any, bucket: str) -> int:
     return removed
 
 
+def run_doctor(stack: str | None, region: str | None, config_env: str | None, state_dir: Path = STATE_DIR) -> int:
+    """`challenger doctor`: AWS with the caller's credentials (--stack, --region), else the local cloud."""
+    from challenger import doctor  # noqa: PLC0415 — cfn-lint's decoder only for this command
+
+    if stack or region:
+        session = boto3.Session(region_name=region)
+        if session.region_name is None:
+            raise CliError("no region: pass --region or configure one (AWS_REGION, ~/.aws/config)")
+        client: Callable[[str], Any] = session.client  # type: ignore[assignment]
+        cloudformation = doctor.read_only(session.client("cloudformation"))
+        plan = (
+            doctor.stack_plan(cloudformation, stack, session.region_name)
+            if stack
+            else doctor.template_plan(session.region_name, config_env)
+        )
+    else:
+        target = local_target(state_dir)
+        assert target.aws is not None
+        client = target.aws
+        plan = doctor.template_plan(json.loads((state_dir / "local.json").read_text())["region"], config_env)
+        topics = [t["TopicArn"] for t in doctor.read_only(client("sns")).list_topics()["Topics"]]
+        name = target.resource("NotificationTopic") if target.resource else "NotificationTopic"
+        topic = next((arn for arn in topics if arn.endswith(f":{name}")), None)
+        plan = plan.model_copy(update={"topic_arn": topic, "stack": "the local cloud"})
+    report = doctor.diagnose(plan, client)
+    print(doctor.render(report))
+    return 1 if report.failed else 0
+
+
 def _state_machine_arn(target: Target, sfn: Any, name: str) -> str:
     if name.startswith("arn:"):
         return name
@@ -507,8 +557,9 @@ def local_up(fresh: bool, fast_clock: float | None, parameters: dict[str, str]) 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     cloud.start()
     try:
-        print(f"\n  API        {cloud.gateway.api_url}   (x-api-key: {cloud.api_key})")
-        print(f"  dashboard  {cloud.gateway.url}/#token={cloud.console_token}")
+        # The key and the token stay off stdout (terminal logs, CI output, screen shares): say where they are.
+        print(f"\n  API        {cloud.gateway.api_url}   (x-api-key: `challenger local token`)")
+        print(f"  dashboard  {cloud.gateway.url}   (the link with its token: `challenger local token`)")
         print(f"  data       s3://{cloud.template.ref('DataBucket')}/incoming/<dataset>/train.csv")
         print(f"  outbox     {cloud.state_dir / 'outbox'}\n\nCtrl-C to stop.")
         while not stop.wait(0.5):
@@ -519,6 +570,31 @@ def local_up(fresh: bool, fast_clock: float | None, parameters: dict[str, str]) 
         print("\nstopping…")
         cloud.stop()
         print("stopped; state kept in", cloud.state_dir)
+
+
+def local_token(rotate: bool, state_dir: Path = STATE_DIR) -> None:
+    """Print the API key and the dashboard link (asked for, so on stdout); ``rotate``: a new dashboard token first,
+    which a running local cloud takes at once (SIGHUP): the old one is refused from then on."""
+    from challenger.local.cloud import CONSOLE_TOKEN_FILE  # noqa: PLC0415 — heavy imports only for this command
+    from challenger.local.private import write_private  # noqa: PLC0415
+
+    path = state_dir / "local.json"
+    if rotate:
+        write_private(state_dir / CONSOLE_TOKEN_FILE, secrets.token_urlsafe(32))
+        if path.exists():
+            os.kill(int(json.loads(path.read_text())["pid"]), signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            token = (state_dir / CONSOLE_TOKEN_FILE).read_text().strip()
+            while json.loads(path.read_text()).get("console_token") != token:
+                if time.monotonic() > deadline:
+                    raise CliError("the running local cloud did not take the new token: restart it")
+                time.sleep(0.1)
+        print("dashboard token rotated: open dashboards must be reopened with the link below", file=sys.stderr)
+    if not path.exists():
+        raise CliError(f"no local cloud is running ({path} not found): start one with `challenger local up`")
+    info = json.loads(path.read_text())
+    print(f"API key    {info['api_key']}")
+    print(f"dashboard  {info['dashboard_url']}")
 
 
 def parse_parameters(pairs: Sequence[str]) -> dict[str, str]:
@@ -548,6 +624,8 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="the local cloud").add_subparsers(dest="local_command", required=True)
     up = local.add_parser("up", help="run the whole application on this machine (foreground)")
     demo = local.add_parser("demo", help="the scripted end-to-end scenario")
+    token = local.add_parser("token", help="print the API key and the dashboard link (kept off `local up`'s output)")
+    token.add_argument("--rotate", action="store_true", help="a new dashboard token; the old one is refused")
     for sub in (up, demo):
         sub.add_argument("--fast-clock", type=float, help="schedule clock speed-up (e.g. 604800: a week a second)")
         sub.add_argument(
@@ -600,6 +678,9 @@ def build_parser() -> argparse.ArgumentParser:
     destroy_command.add_argument("--yes", action="store_true", help="confirm: data, models and artifacts are deleted")
     drift = commands.add_parser("drift").add_subparsers(dest="drift_command", required=True)
     drift.add_parser("check", help="compare the champion's recent captures with its training baseline now")
+    doctor = commands.add_parser("doctor", help="read-only preflight of an account/region or of a stack (--stack)")
+    doctor.add_argument("--region", help="the region to deploy to (default: your AWS configuration's)")
+    doctor.add_argument("--config-env", help="samconfig.toml environment whose parameters to check (dev, prod)")
     batch = commands.add_parser("batch").add_subparsers(dest="batch_command", required=True)
     score = batch.add_parser("score", help="score a CSV with the champion (Batch Transform) and download the result")
     score.add_argument("file", type=Path)
@@ -608,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 — one return per command family
     args = build_parser().parse_args(argv)
     try:
         if args.command == "local":
@@ -617,6 +698,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.approval_mode:
                     parameters["ApprovalMode"] = args.approval_mode
                 local_up(args.fresh, args.fast_clock, parameters)
+                return 0
+            if args.local_command == "token":
+                local_token(args.rotate)
                 return 0
             from challenger.demo import run_demo  # noqa: PLC0415
 
@@ -631,6 +715,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             destroy(args.stack, boto3.client("cloudformation"), boto3.client("s3"), confirmed=args.yes)
             return 0
+        if args.command == "doctor":
+            return run_doctor(args.stack, args.region, args.config_env)
         target = stack_target(args.stack) if args.stack else local_target()
         return dispatch(args, target)
     except (CliError, ScaffoldError) as exc:

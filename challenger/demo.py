@@ -315,8 +315,9 @@ def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
         f"{len(scored_rows) - 1} rows batch-scored, drift {'detected' if drift.get('alert') else 'NOT detected'}"
     )
     if not exit_after:
-        print(f"\nDashboard: {cloud.gateway.url}/#token={cloud.console_token}")
-        print(f"API:       {cloud.gateway.api_url}   (x-api-key: {cloud.api_key})")
+        # The key and the token stay off stdout (issue 18): `challenger local token` prints them when asked.
+        print(f"\nDashboard: {cloud.gateway.url}   (the link with its token: `challenger local token`)")
+        print(f"API:       {cloud.gateway.api_url}   (x-api-key: `challenger local token`)")
         print("Serving until Ctrl-C.")
         try:
             while True:
