@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import json
 from typing import Any
 
 import pytest
+from moto.iam.access_control import IAMPolicy, PermissionResult
 
+from challenger.local.template import LocalTemplate
 from challenger_core.adapters.batch_transform import TransformSpec, TransformStatus
 from challenger_core.adapters.storage import split_s3_uri
 from challenger_core.batch import BatchScoringError
@@ -21,6 +24,7 @@ from tests.support.lambda_context import context
 from tests.support.stack import Stack
 from tests.unit.functions.api_support import live_model
 
+TEMPLATE = LocalTemplate()
 BATCH = "id,review_text\n1,Great kettle\n2,Broke in a day\n3,Works fine\n"
 
 
@@ -208,3 +212,39 @@ def test_a_line_break_outside_the_features_is_kept(stack: Stack, transform: Fake
     state = start(stack, body)
     step(stack, {"step": "finish", "state": step(stack, {"step": "check", "state": state})})
     assert [r["id"] for r in result_rows(stack)] == ["1\nfirst", "2"]
+
+
+SERVING_ROLE = TEMPLATE.resolve(TEMPLATE.resources["SageMakerServingRole"]["Properties"]["Policies"])[0]
+ARTIFACT_BUCKET_ARN = TEMPLATE.get_att("ArtifactBucket", "Arn")
+
+
+def serving_role_allows(action: str, key: str) -> bool:
+    """Whether the models' execution role (SageMakerServingRole) allows an S3 action on the artifact bucket (its
+    object `key`, or the bucket for an empty key), evaluated with moto's IAM policy evaluator (which does not
+    evaluate StringLike conditions: those are checked by value)."""
+    resource = f"{ARTIFACT_BUCKET_ARN}/{key}" if key else ARTIFACT_BUCKET_ARN
+    policy = IAMPolicy(json.dumps(SERVING_ROLE["PolicyDocument"]))
+    return policy.is_action_permitted(action, resource) == PermissionResult.PERMITTED
+
+
+def test_the_transform_job_reads_its_input_and_writes_its_output_with_the_models_role(
+    stack: Stack, transform: FakeTransform
+) -> None:
+    """Batch (a), issue 16: SageMaker reads a transform job's input and writes its output with the model's
+    ExecutionRoleArn (SageMakerServingRole), which could read only training/*: AccessDenied on AWS."""
+    live_model(stack)
+    start(stack)
+    [spec] = transform.jobs.values()
+    input_key = split_s3_uri(spec.input_uri)[1]
+    output_key = split_s3_uri(spec.output_uri)[1] + input_key.rsplit("/", 1)[1] + ".out"
+    assert serving_role_allows("s3:GetObject", input_key)
+    assert serving_role_allows("s3:PutObject", output_key)
+    assert serving_role_allows("s3:ListBucket", "")
+    # Exactly the batch prefixes: not the other way round, nothing else of the bucket.
+    assert not serving_role_allows("s3:PutObject", input_key)
+    assert not serving_role_allows("s3:GetObject", output_key)
+    assert not serving_role_allows("s3:PutObject", "training/job-1/output/model.tar.gz")
+    assert not serving_role_allows("s3:GetObject", "captures/x.jsonl")
+    [listing] = [s for s in SERVING_ROLE["PolicyDocument"]["Statement"] if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "batch-jobs/*/input/*"}}
+    assert fnmatch.fnmatchcase(input_key, "batch-jobs/*/input/*")
