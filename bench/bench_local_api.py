@@ -87,7 +87,7 @@ def _bare_server(model_dir: str, code_dir: str, port_queue: Any) -> None:
     """A bare werkzeug server with the same model: the recipe's handler functions and nothing else."""
     sys.path.insert(0, code_dir)
     import inference  # type: ignore[import-not-found]  # noqa: PLC0415 - the model's own code/
-    from werkzeug.serving import make_server  # noqa: PLC0415
+    from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: PLC0415
     from werkzeug.wrappers import Request, Response  # noqa: PLC0415
 
     model = inference.model_fn(model_dir)
@@ -100,7 +100,11 @@ def _bare_server(model_dir: str, code_dir: str, port_queue: Any) -> None:
         payload["model_version"] = 0
         return Response(json.dumps(payload), content_type=content_type)
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *_: Any) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Quiet)
     port_queue.put(server.server_port)
     server.serve_forever()
 
@@ -157,11 +161,13 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one scenario,
             requests.post(bare_url, data=body, headers=headers, timeout=30).raise_for_status()
 
             for clients in args.clients:
+                load(url, headers, body, clients, 2.0)  # warm-up: the sandboxes this load needs start (cold)
                 results["clients"][str(clients)] = load(url, headers, body, clients, args.seconds)
                 results["bare"][str(clients)] = load(bare_url, headers, body, clients, args.seconds)
                 local, reference = results["clients"][str(clients)]["rps"], results["bare"][str(clients)]["rps"]
                 print(f"{clients:>3} clients: gateway {local:7.1f} req/s  bare werkzeug {reference:7.1f} req/s")
 
+            results["cold_starts"] = cloud.runtime.cold_starts()
             # The swap: v2 is pushed while the load runs; the load outlasts the run.
             swap: dict[str, Any] = {}
 
