@@ -68,7 +68,11 @@ DEFAULT_TEST_FRACTION = 0.2
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_BOOTSTRAP_SAMPLES = 2000
 BOOTSTRAP_SEED = 20261201
-MAX_INSTANCES = 1000
+# A request is bounded by its size, not by a record count: a Batch Transform job (BatchStrategy=MultiRecord,
+# SplitType=Line) sends as many records as fit in MaxPayloadInMB (6 MB, what the product sets; also InvokeEndpoint's
+# own payload limit), so the model must serve every mini-batch up to that size (issue 16; a 1,000-record cap failed
+# every job over ~1,000 rows). /predict keeps its 1,000-instance limit in the API (challenger_core.serving).
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 # Champion/golden predictions go through input_fn in batches no larger than a /predict request may be.
 SERVING_BATCH = 500
 # A row hash prefix this long (64 bits) names a row in training_rows.json: collisions are negligible.
@@ -420,8 +424,6 @@ def _media_type(header: str | None) -> str:
 def _check_count(n: int) -> None:
     if n == 0:
         raise RequestError("no instances: send at least one record")
-    if n > MAX_INSTANCES:
-        raise RequestError(f"too many instances: {n} (max {MAX_INSTANCES} per request)", status_code=413)
 
 
 def parse_instances(instances: Any, recipe: Recipe) -> list[Row]:
@@ -475,6 +477,9 @@ def parse_request(body: str | bytes, content_type: str | None, recipe: Recipe) -
     media_type = _media_type(content_type)
     if media_type not in ("application/json", "text/csv"):
         raise RequestError(f"unsupported content type {content_type!r}; use application/json or text/csv", 415)
+    size = len(body.encode()) if isinstance(body, str) else len(body) if isinstance(body, (bytes, bytearray)) else 0
+    if size > MAX_PAYLOAD_BYTES:
+        raise RequestError(f"request body is {size:,} bytes (max {MAX_PAYLOAD_BYTES:,})", status_code=413)
     if isinstance(body, (bytes, bytearray, memoryview)):
         try:
             # utf-8-sig drops the BOM that some clients prepend.
