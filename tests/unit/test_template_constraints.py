@@ -53,8 +53,8 @@ def test_iam_reaches_only_this_stacks_models_and_configs() -> None:
     uid = next(f.environment for f in template.functions() if f.logical_id == "StartDeploymentFunction")["STACK_UID"]
     statements = template.resolve(template.resources["StartDeploymentFunction"]["Properties"]["Policies"])[-1]
     resources = {s["Sid"]: s["Resource"] for s in statements["Statement"]}
-    assert resources["CreateModels"] == f"arn:aws:sagemaker:us-east-1:123456789012:model/*-{uid}-v*"
-    assert resources["CreateEndpointConfigs"] == f"arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/*-{uid}-v*"
+    assert resources["CreateModels"] == f"arn:aws:sagemaker:us-east-1:123456789012:model/*-{uid}-*"
+    assert resources["CreateEndpointConfigs"] == f"arn:aws:sagemaker:us-east-1:123456789012:endpoint-config/*-{uid}-*"
 
 
 def test_the_operator_door_serves_every_route_of_the_dashboards_door() -> None:

@@ -26,10 +26,12 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+from challenger_core import artifacts
 from challenger_core.adapters.batch_transform import BatchTransform, TransformSpec
 from challenger_core.adapters.storage import Storage, split_s3_uri
 from challenger_core.errors import DataValidationError, NotFoundError, TrainingFailedError
 from challenger_core.models import Model, PollState, StepError
+from challenger_core.naming import sagemaker_name
 from challenger_core.recipe import RecipeSpec
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
@@ -113,10 +115,9 @@ def request_from_event(detail: dict[str, Any], event_id: str) -> BatchRequest:
     )
 
 
-def _job_name(stack: str, request: BatchRequest) -> str:
+def _job_name(settings: Settings, request: BatchRequest) -> str:
     digest = hashlib.sha256(f"{request.key}|{request.sequencer}".encode()).hexdigest()[:10]
-    prefix = re.sub(r"[^A-Za-z0-9-]", "-", stack)[:20].strip("-")
-    return f"{prefix}-batch-{request.name[:25]}-{digest}".replace("_", "-")[:63].rstrip("-")
+    return sagemaker_name(settings.stack_name, settings.stack_uid, "batch", request.name[:16], digest)
 
 
 def _lines(body: io.RawIOBase) -> Iterator[str]:
@@ -170,6 +171,9 @@ def start_batch(
     champion = registry.get_champion()
     if champion is None:
         raise NotFoundError("no model is live yet: a batch file is scored by the champion; deploy one first")
+    # The transform runs the champion's SageMaker model, created from its pinned copy: that copy must still be the
+    # registered bytes (issue 18, F1) before a job starts the champion's code on this file.
+    artifacts.verify_pinned(registry.get_model(champion.version), storage, settings.artifact_bucket)
     source = f"batch file {request.key}"
     info = storage.info(request.bucket, request.key, version_id=request.version_id)
     if info is None:
@@ -180,7 +184,7 @@ def start_batch(
         raise DataValidationError([f"file is {info.size} bytes, over the {MAX_BATCH_BYTES} byte limit"], source=source)
     with storage.open(request.bucket, request.key, version_id=request.version_id) as body:
         summary = validate_stream(body, recipe.data_schema, source=source, size=info.size, role="batch")
-    job_name = _job_name(settings.stack_name, request)
+    job_name = _job_name(settings, request)
     input_key = f"batch-jobs/{job_name}/input/{request.name}.csv"
     broken: list[int] = []
     with (

@@ -8,6 +8,7 @@ import hashlib
 import re
 from collections.abc import Callable
 
+from challenger_core import artifacts
 from challenger_core.adapters.sagemaker import EndpointInfo, SageMaker
 from challenger_core.errors import (
     ConflictError,
@@ -26,6 +27,7 @@ from challenger_core.models import (
     Outcome,
     PollState,
 )
+from challenger_core.naming import sagemaker_name
 from challenger_core.observability import logger, metrics
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
@@ -37,17 +39,16 @@ MAX_ROLLBACK_ISSUES = 3
 
 
 def resource_names(settings: Settings, model: ModelVersion) -> tuple[str, str]:
-    """(model name, endpoint config name) of a trained version: `<stack[:20]>-<stack uid>-v<version>-<run>`.
+    """(model name, endpoint config name) of a trained version: `<stack[:20]>-<stack uid>-v<version>-<run>`
+    (`naming.sagemaker_name`: lower-case, so the template's one IAM pattern matches whatever the stack is called).
 
     Unique per stack incarnation (the stack id's first 8 hex digits: a stack deleted and deployed again under
     the same name gets new ones) and per training run (a registry restored or recreated restarts the version
     counter), so no stack ever reuses or updates another's models or configs. Deterministic for a version, so
     retries, promotes and rollbacks name the same resources. ≤ 63 characters, `^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`.
     """
-    stack = re.sub(r"[^A-Za-z0-9-]", "-", settings.stack_name)[:20].strip("-") or "challenger"
-    uid = f"-{settings.stack_uid}" if settings.stack_uid else ""
     run = hashlib.sha256(model.run_id.encode()).hexdigest()[:6]
-    base = f"{stack}{uid}-v{model.version}-{run}"
+    base = sagemaker_name(settings.stack_name, settings.stack_uid, f"v{model.version}", run)
     return base, f"{base}-config"
 
 
@@ -73,7 +74,10 @@ def start_deployment(
     if model.status in (ModelStatus.TRAINING, ModelStatus.FAILED) and state.request.reason != "training":
         raise ConflictError(f"model version {version} is {model.status.value}; only trained models can be deployed")
     model_name, config_name = resource_names(settings, model)
-    sagemaker.create_model(model_name, settings.training_image_uri, model.model_data_url, settings.sagemaker_role_arn)
+    # The content-addressed copy StartDeployment verified (artifacts.pin), never the training job's mutable key:
+    # SageMaker downloads ModelDataUrl again at every container start.
+    model_data_url = artifacts.pinned_model_url(settings.artifact_bucket, model)
+    sagemaker.create_model(model_name, settings.training_image_uri, model_data_url, settings.sagemaker_role_arn)
     sagemaker.create_serverless_config(
         config_name,
         model_name,
@@ -335,7 +339,7 @@ def remove_stack_resources(sagemaker: SageMaker, settings: Settings, *, wait: Ca
         with contextlib.suppress(NotFoundError):
             sagemaker.delete_endpoint(settings.endpoint_name)
             removed.append(f"endpoint {settings.endpoint_name}")
-    fragment = f"-{settings.stack_uid}-v" if settings.stack_uid else f"{settings.stack_name}-v"
+    fragment = f"-{settings.stack_uid}-v" if settings.stack_uid else sagemaker_name(settings.stack_name, "", "v")
     configs = sagemaker.names_containing("endpoint-config", fragment)
     models = sagemaker.names_containing("model", fragment)
     for config in configs:

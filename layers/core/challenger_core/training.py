@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from challenger_core import artifacts
 from challenger_core.adapters.sagemaker import SageMaker, TrainingSpec
 from challenger_core.adapters.storage import Storage
 from challenger_core.errors import ConflictError, DataValidationError, NotFoundError, TrainingFailedError
@@ -22,8 +23,9 @@ from challenger_core.models import (
     TrainingState,
     utcnow,
 )
+from challenger_core.naming import sagemaker_name
 from challenger_core.policy import PromotionPolicy
-from challenger_core.recipe import SOURCE_BUNDLE_FILE, RecipeSpec, recipe_key
+from challenger_core.recipe import RecipeSpec
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
 from challenger_core.validation import DatasetSummary, clip, validate_stream
@@ -69,33 +71,46 @@ def validate_data(state: TrainingState, storage: Storage, recipe: RecipeSpec) ->
     return state
 
 
-def job_name(stack: str, version: int, run_id: str) -> str:
-    """A SageMaker-legal (≤ 63 chars, [A-Za-z0-9-]) training job name, unique per run and version."""
-    suffix = re.sub(r"[^A-Za-z0-9]", "", run_id)[:15]
-    prefix = re.sub(r"[^A-Za-z0-9-]", "-", stack)[:30].strip("-")
-    return f"{prefix}-v{version}-{suffix}"[:63].rstrip("-")
+def job_name(settings: Settings, version: int, run_id: str) -> str:
+    """The training job's name, unique per run and version (`naming.sagemaker_name`: `<stack>-<uid>-v<N>-<run>`)."""
+    return sagemaker_name(
+        settings.stack_name, settings.stack_uid, f"v{version}", re.sub(r"[^A-Za-z0-9]", "", run_id)[:15]
+    )
 
 
 def start_training(
-    state: TrainingState, registry: Registry, sagemaker: SageMaker, settings: Settings, recipe: RecipeSpec
+    state: TrainingState,
+    registry: Registry,
+    sagemaker: SageMaker,
+    settings: Settings,
+    recipe: RecipeSpec,
+    *,
+    storage: Storage,
 ) -> TrainingState:
     """Allocate the version (once per run, so a retried task reuses it) and start the training job.
 
-    The live champion's artifact goes in as the `champion` channel: the job scores both models on the same
+    The job runs the recipe bundle the publisher recorded, once its digest matches (artifacts.verified_bundle_url).
+    The live champion's pinned archive goes in as the `champion` channel with its registered digest
+    (`champion-sha256`, checked by the kit before anything of it runs): the job scores both models on the same
     unseen rows (recipes/kit), which is what the promotion policy compares.
     """
     assert state.manifest is not None, "ValidateData must run first"
     run = registry.get_run(state.run.run_id)
     version = run.version if run.version is not None else registry.next_version()
-    name = job_name(settings.stack_name, version, state.run.run_id)
+    name = job_name(settings, version, state.run.run_id)
     champion = registry.get_champion()
     champion_model = registry.get_model(champion.version) if champion else None
+    if champion_model is not None and not champion_model.artifact_sha256:
+        champion_model = None  # nothing to check its archive against: it is not handed to the job to run
+    source_uri = artifacts.verified_bundle_url(storage, settings.artifact_bucket, settings.recipe)
     hyperparameters = {
         **recipe.hyperparameter_strings(),
         **settings.hyperparameters,
         "promotion-confidence": str(settings.promotion_confidence),
         "bootstrap-samples": str(settings.bootstrap_samples),
     }
+    if champion_model is not None:
+        hyperparameters["champion-sha256"] = str(champion_model.artifact_sha256)
     if run.version is None:
         registry.update_run(run.run_id, version=version)
         registry.put_model(
@@ -116,7 +131,7 @@ def start_training(
         image_uri=settings.training_image_uri,
         role_arn=settings.sagemaker_role_arn,
         instance_type=settings.training_instance_type,
-        source_uri=f"s3://{settings.artifact_bucket}/{recipe_key(settings.recipe, SOURCE_BUNDLE_FILE)}",
+        source_uri=source_uri,
         train_uri=state.manifest.train_uri,
         test_uri=state.manifest.test_uri,
         output_uri=f"s3://{settings.artifact_bucket}/training/",
@@ -124,7 +139,7 @@ def start_training(
         max_seconds=settings.max_training_seconds,
         use_spot=settings.use_spot_training,
         tags={"challenger:run": run.run_id, "challenger:version": str(version)},
-        champion_uri=champion_model.model_data_url if champion_model else None,
+        champion_uri=artifacts.pinned_model_url(settings.artifact_bucket, champion_model) if champion_model else None,
     )
     with contextlib.suppress(ConflictError):  # a retry after the job was created: it is already running
         sagemaker.start_training(spec)
@@ -132,7 +147,7 @@ def start_training(
         job_name=name,
         version=version,
         hyperparameters=hyperparameters,
-        champion_version=champion_model.version if champion_model and champion_model.model_data_url else None,
+        champion_version=champion_model.version if champion_model else None,
         poll=PollState(max_attempts=settings.max_polls, wait_seconds=settings.poll_seconds),
     )
     return state
@@ -207,9 +222,12 @@ def evaluate(state: TrainingState, storage: Storage) -> TrainingState:
 
 def register_candidate(state: TrainingState, registry: Registry, storage: Storage) -> TrainingState:
     """Store the evaluated model as STAGED with everything that explains it: metrics, the rows they were measured
-    on, the paired comparison, training job, hyperparameters, data, and the artifact's SHA-256 (streamed)."""
+    on, the paired comparison, training job, hyperparameters, data, and the artifact's SHA-256 and S3 VersionId —
+    of the archive whose members are the files the training job hashed (artifacts.register_artifact)."""
     candidate = state.candidate
     assert candidate is not None and candidate.model_data_url, "Evaluate must run first"
+    assert state.training is not None and state.training.output_data_url, "Evaluate must run first"
+    sha256, version_id = artifacts.register_artifact(candidate.model_data_url, state.training.output_data_url, storage)
     fields: dict[str, Any] = {
         name: getattr(candidate, name)
         for name in (
@@ -232,7 +250,8 @@ def register_candidate(state: TrainingState, registry: Registry, storage: Storag
     state.candidate = registry.update_model(
         candidate.version,
         status=ModelStatus.STAGED,
-        artifact_sha256=storage.sha256(candidate.model_data_url),
+        artifact_sha256=sha256,
+        artifact_version_id=version_id,
         **fields,
     )
     return state

@@ -1,0 +1,111 @@
+"""Names vs IAM (issue 17): every SageMaker resource the stack creates is named by one function
+(challenger_core.naming) and reached by one IAM pattern, for any stack name CloudFormation accepts.
+
+A CloudFormation stack name is 1-128 characters, `[a-zA-Z][-a-zA-Z0-9]*`; a SageMaker name is at most 63
+characters of `[a-zA-Z0-9](-*[a-zA-Z0-9])*`, and SageMaker lower-cases it in the resource's ARN, which IAM matches
+case-sensitively. The IAM patterns are read from template.yaml, resolved for each stack name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from challenger.local.template import LocalTemplate
+from challenger_core.batch import BatchRequest, _job_name
+from challenger_core.deployment import resource_names
+from challenger_core.models import ModelStatus, ModelVersion
+from challenger_core.settings import Settings
+from challenger_core.training import job_name
+
+SAGEMAKER_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # CreateTrainingJob/CreateModel/... name pattern
+ARN = re.compile(r"arn:aws:sagemaker:us-east-1:123456789012:(training-job|model|endpoint-config|transform-job)/(.+)")
+STACK_NAMES = [
+    "a",
+    "Z",
+    "challenger",
+    "Churn-Prod",
+    "ABCDEFGHIJKLMNOPQRSTU",  # 21: the old batch prefix cut 20 characters while IAM allowed the whole name
+    "churn-prod-eu-west-1-main-v2-x",  # 30
+    "Ab-" * 21,  # 63, ends with '-'
+    "a" + "B" * 63,  # 64
+    "x" + "-Y" * 63 + "z",  # 128, mixed case, a dash every other character
+    "M" * 128,
+]
+
+
+def iam_resources(template: LocalTemplate, value: Any) -> Iterator[str]:
+    """Every Resource ARN of an Allow statement in (resolved) policy documents."""
+    if isinstance(value, dict):
+        if value.get("Effect") == "Allow" and "Resource" in value:
+            resources = value["Resource"]
+            yield from [resources] if isinstance(resources, str) else resources
+        for item in value.values():
+            yield from iam_resources(template, item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from iam_resources(template, item)
+
+
+def iam_patterns(template: LocalTemplate) -> dict[str, list[str]]:
+    """SageMaker resource type → the ARN patterns the template's policies allow for it."""
+    patterns: dict[str, list[str]] = {}
+    for resource in template.resources.values():
+        policies = resource.get("Properties", {}).get("Policies")
+        for arn in iam_resources(template, template.resolve(policies)) if policies else ():
+            if match := ARN.fullmatch(arn):
+                patterns.setdefault(match.group(1), []).append(arn)
+    return patterns
+
+
+def iam_matches(pattern: str, arn: str) -> bool:
+    """IAM's ARN matching: `*` any run of characters, `?` one, everything else literal and case-sensitive."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, arn) is not None
+
+
+def generated_names(settings: Settings) -> dict[str, list[str]]:
+    """The longest names each generator makes: a version past a million, a forced run id, a 60-character batch."""
+    run_id = "20261207T205825Z-Reviews_Multilingual-0123abcd-9f8e7d"
+    model = ModelVersion(
+        version=1_000_000,
+        status=ModelStatus.STAGED,
+        run_id=run_id,
+        dataset="reviews",
+        data_fingerprint="0" * 64,
+        training_job_name=job_name(settings, 1_000_000, run_id),
+    )
+    model_name, config_name = resource_names(settings, model)
+    batch = BatchRequest(bucket="b", key="batch/x.csv", name="Q3_" + "Scores-" * 8 + "z", sequencer="0055AED6DCD9028")
+    return {
+        "training-job": [job_name(settings, 1_000_000, run_id), job_name(settings, 1, "r")],
+        "model": [model_name],
+        "endpoint-config": [config_name],
+        "transform-job": [_job_name(settings, batch)],
+    }
+
+
+@pytest.mark.parametrize("stack_name", STACK_NAMES, ids=lambda name: f"{len(name)}-{name[:12]}")
+def test_every_generated_name_is_sagemaker_legal_and_allowed_by_the_templates_iam(stack_name: str) -> None:
+    template = LocalTemplate(stack_name=stack_name)
+    environment = next(f.environment for f in template.functions() if f.logical_id == "StartDeploymentFunction")
+    settings = Settings.from_env(dict(environment))
+    patterns = iam_patterns(template)
+    assert set(patterns) == {"training-job", "model", "endpoint-config", "transform-job"}
+    for kind, names in generated_names(settings).items():
+        for name in names:
+            assert len(name) <= 63, name
+            assert SAGEMAKER_NAME.fullmatch(name), name
+            arn = f"arn:aws:sagemaker:us-east-1:123456789012:{kind}/{name.lower()}"  # SageMaker's ARN casing
+            denied = [pattern for pattern in patterns[kind] if not iam_matches(pattern, arn)]
+            assert not denied, f"{arn} is not reached by {denied}"
+
+
+def test_one_iam_pattern_for_every_sagemaker_resource_type() -> None:
+    template = LocalTemplate(stack_name="Churn-Prod")
+    uid = next(f.environment for f in template.functions() if f.logical_id == "StartDeploymentFunction")["STACK_UID"]
+    resources = {arn.split(":", 5)[5].split("/", 1)[1] for arns in iam_patterns(template).values() for arn in arns}
+    assert resources == {f"*-{uid}-*"}
