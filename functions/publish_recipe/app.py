@@ -1,8 +1,10 @@
 """PublishRecipeFunction: the `Custom::RecipeBundle` custom resource — `sam deploy` publishes the stack's recipe.
 
-On Create and Update it puts `recipes/<Recipe>/sourcedir.tar.gz` (the recipe plus the kit, built by the kit's
-deterministic bundle code) and `recipes/<Recipe>/recipe.json` into the artifact bucket; training jobs run the
-bundle and every function reads the declaration. The recipe files reach this function in the RecipesLayer
+On Create and Update it puts `recipes/<Recipe>/sha256/<digest>/sourcedir.tar.gz` (the recipe plus the kit, built by
+the kit's deterministic bundle code), `recipes/<Recipe>/bundle.json` (that digest and the object's VersionId) and
+`recipes/<Recipe>/recipe.json` into the artifact bucket; training jobs run the bundle once StartTraining has checked
+it against the record (challenger_core.artifacts), and every function reads the declaration. Only this function may
+write `recipes/*` (the artifact bucket's policy). The recipe files reach this function in the RecipesLayer
 (template.yaml): the repository's `recipes/`, every recipe and the kit, as /opt/recipes (the root Makefile's
 `build-RecipesLayer` copies it for `sam build`). The resource's properties carry that layer's version and the
 function's, so a stack update that changes any recipe file, or this code, publishes again. Delete leaves the objects
@@ -14,6 +16,7 @@ the repository's `recipes/`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 from functools import cache
@@ -24,10 +27,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
+from challenger_core import artifacts
 from challenger_core.clients import client
 from challenger_core.custom_resource import CustomResourceEvent, respond
 from challenger_core.observability import logger
-from challenger_core.recipe import RECIPE_FILE, SOURCE_BUNDLE_FILE, RecipeError, parse_recipe, recipe_key
+from challenger_core.recipe import RECIPE_FILE, RecipeError, parse_recipe, recipe_key
 
 # Where Lambda extracts the RecipesLayer (a layer's content goes to /opt; this one holds a recipes/ folder).
 RECIPES = Path("/opt/recipes")
@@ -67,15 +71,27 @@ def publish(s3: Any, bucket: str, recipe: str, recipes: Path) -> dict[str, str]:
     if spec.name != recipe:
         raise RecipeError(f"recipes/{recipe}/{RECIPE_FILE} names itself {spec.name!r}; the folder and name must match")
     bundle = _bundle_module(recipes).build_source_bundle(folder)
-    bundle_key = recipe_key(recipe, SOURCE_BUNDLE_FILE)
-    # The bundle first: a reader that finds the declaration can rely on the code being there.
-    s3.put_object(Bucket=bucket, Key=bundle_key, Body=bundle, ContentType="application/gzip")
+    digest = hashlib.sha256(bundle).hexdigest()
+    key = artifacts.bundle_key(recipe, digest)
+    # The bundle first, content-addressed and with its checksum (S3 refuses other bytes); then the record of what was
+    # published, which StartTraining checks the bundle against (issue 18, F2); then the declaration: a reader that
+    # finds the declaration can rely on the code being there.
+    put = s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=bundle,
+        ContentType="application/gzip",
+        ChecksumSHA256=base64.b64encode(bytes.fromhex(digest)).decode("ascii"),
+    )
+    record = artifacts.BundleRecord(sha256=digest, key=key, version_id=put.get("VersionId"))
+    s3.put_object(
+        Bucket=bucket,
+        Key=artifacts.bundle_record_key(recipe),
+        Body=record.model_dump_json().encode(),
+        ContentType="application/json",
+    )
     s3.put_object(Bucket=bucket, Key=recipe_key(recipe), Body=raw, ContentType="application/json")
-    return {
-        "BundleKey": bundle_key,
-        "RecipeKey": recipe_key(recipe),
-        "BundleSha256": hashlib.sha256(bundle).hexdigest(),
-    }
+    return {"BundleKey": key, "RecipeKey": recipe_key(recipe), "BundleSha256": digest}
 
 
 @logger.inject_lambda_context

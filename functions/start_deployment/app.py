@@ -1,5 +1,5 @@
-"""StartDeploymentFunction: verify the archive's digest, new model + serverless endpoint config, then create or
-update the endpoint."""
+"""StartDeploymentFunction: pin the verified archive (models/sha256/<digest>/), new model from it + serverless
+endpoint config, then create or update the endpoint."""
 
 from __future__ import annotations
 
@@ -28,5 +28,6 @@ storage = Storage(client("s3"))
 @metrics.log_metrics
 @event_parser(model=DeploymentState)
 def lambda_handler(event: DeploymentState, context: LambdaContext) -> dict[str, Any]:
-    artifacts.check_before_deploy(event, registry, storage)  # the archive is the one that was evaluated
+    # The registered version of the archive, verified and copied to its content-addressed key, which CreateModel uses.
+    artifacts.check_before_deploy(event, registry, storage, settings.artifact_bucket)
     return to_state(deployment.start_deployment(event, registry, sagemaker, settings))

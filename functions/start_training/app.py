@@ -1,4 +1,5 @@
-"""StartTrainingFunction: allocate the model version and start the SageMaker training job."""
+"""StartTrainingFunction: allocate the model version and start the SageMaker training job on the verified recipe
+bundle, with the champion's pinned archive and digest."""
 
 from __future__ import annotations
 
@@ -29,6 +30,6 @@ storage = Storage(client("s3"))
 @event_parser(model=TrainingState)
 def lambda_handler(event: TrainingState, context: LambdaContext) -> dict[str, Any]:
     recipe = load_recipe(storage, settings.artifact_bucket, settings.recipe)
-    state = training.start_training(event, registry, sagemaker, settings, recipe)
+    state = training.start_training(event, registry, sagemaker, settings, recipe, storage=storage)
     metrics.add_metric(name="TrainingJobsStarted", unit="Count", value=1)
     return to_state(state)

@@ -62,7 +62,8 @@ def fake_predict(instance: Any, *, wrong: bool = False) -> dict[str, Any]:
     return {"label": label, "label_name": ("no", "yes")[label], "score": 0.2 + 0.6 * label}
 
 
-def model_artifact(report: dict[str, Any], *, golden: bool = True) -> bytes:
+def model_files(report: dict[str, Any], *, golden: bool = True) -> dict[str, bytes]:
+    """What a fake job leaves in /opt/ml/model."""
     files = {"model.npz": b"fake", "evaluation.json": json.dumps(report).encode()}
     if golden:
         files["golden.json"] = json.dumps(
@@ -72,7 +73,16 @@ def model_artifact(report: dict[str, Any], *, golden: bool = True) -> bytes:
                 "score_tolerance": 1e-6,
             }
         ).encode()
-    return tar_gz(files)
+    return files
+
+
+def model_artifact(report: dict[str, Any], *, golden: bool = True) -> bytes:
+    return tar_gz(model_files(report, golden=golden))
+
+
+def manifest(files: dict[str, bytes]) -> bytes:
+    """The kit's model_manifest.json for those files (what RegisterCandidate checks the archive against)."""
+    return json.dumps({"files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}).encode()
 
 
 @dataclass
@@ -123,16 +133,32 @@ class FakeSageMaker:
             return TrainingStatus("InProgress", "Training", None, None)
         if job.fail_reason:
             return TrainingStatus("Failed", "Failed", None, job.fail_reason)
+        refused = self._refused_champion(job)
+        if refused:
+            return TrainingStatus("Failed", "Failed", None, refused)
         base = f"{job.spec.output_uri.rstrip('/')}/{job_name}/output"
         bucket, key = split_s3_uri(f"{base}/model.tar.gz")
         report = {**job.evaluation, "comparison": self._comparison(job)}
-        self.s3.put_object(Bucket=bucket, Key=key, Body=model_artifact(report))
+        files = model_files(report)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=tar_gz(files))
         self.s3.put_object(
             Bucket=bucket,
             Key=key.replace("model.tar.gz", "output.tar.gz"),
-            Body=tar_gz({"evaluation.json": json.dumps(report).encode()}),
+            Body=tar_gz({"evaluation.json": json.dumps(report).encode(), "model_manifest.json": manifest(files)}),
         )
         return TrainingStatus("Completed", "Completed", f"{base}/model.tar.gz", None, training_seconds=42)
+
+    def _refused_champion(self, job: Job) -> str | None:
+        """What the kit does first with a champion channel: its digest must be the champion-sha256 hyperparameter."""
+        if not job.spec.champion_uri:
+            return None
+        bucket, key = split_s3_uri(job.spec.champion_uri)
+        actual = hashlib.sha256(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
+        expected = job.spec.hyperparameters.get("champion-sha256")
+        if actual == expected:
+            return None
+        self.calls.append(f"ChampionRefused {job.spec.job_name}")
+        return f"AlgorithmError: the champion's model.tar.gz has SHA-256 {actual}, not the registered {expected}"
 
     def _comparison(self, job: Job) -> dict[str, Any] | None:
         if not job.spec.champion_uri or "metrics" not in job.evaluation:

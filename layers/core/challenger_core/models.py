@@ -292,6 +292,8 @@ class ModelVersion(Model):
     training_job_name: str
     model_data_url: str | None = None
     artifact_sha256: str | None = None  # of model.tar.gz; deployment refuses an artifact that differs
+    # The S3 VersionId of model.tar.gz the digest was taken from (RegisterCandidate); deployment copies that version.
+    artifact_version_id: str | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     confusion_matrix: list[list[int]] = Field(default_factory=list)
     eval_set: EvalSet | None = None

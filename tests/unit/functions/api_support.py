@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -50,14 +51,21 @@ def put_model(stack: Stack, version: int, status: ModelStatus, **fields: Any) ->
 
 
 def live_model(stack: Stack, version: int = 3) -> None:
-    registry = put_model(stack, version, ModelStatus.LIVE, model_data_url="s3://a/m.tar.gz", was_live=True)
+    # Its archive as StartDeployment pinned it when it went live (models/sha256/<digest>/, issue 18).
+    archive = f"the v{version} model.tar.gz".encode()
+    digest = hashlib.sha256(archive).hexdigest()
+    pinned = f"models/sha256/{digest}/model.tar.gz"
+    stack.s3.put_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key=pinned, Body=archive)
+    registry = put_model(
+        stack, version, ModelStatus.LIVE, model_data_url="s3://a/m.tar.gz", artifact_sha256=digest, was_live=True
+    )
     registry.set_champion(
         Champion(
             version=version, model_name=f"challenger-v{version}", endpoint_config_name=f"challenger-v{version}-config"
         ),
         expected_version=None,
     )
-    stack.sagemaker.models[f"challenger-v{version}"] = "s3://a/m.tar.gz"
+    stack.sagemaker.models[f"challenger-v{version}"] = f"s3://{stack.env['ARTIFACT_BUCKET']}/{pinned}"
     stack.sagemaker.configs[f"challenger-v{version}-config"] = f"challenger-v{version}"
     stack.sagemaker.endpoints["challenger"] = {"status": "InService", "config": f"challenger-v{version}-config"}
 

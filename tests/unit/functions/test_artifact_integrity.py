@@ -39,7 +39,11 @@ def deploy(stack: Stack, version: int, reason: str = "training") -> dict[str, An
 def test_an_untouched_archive_deploys(stack: Stack) -> None:
     register(stack, 1, ModelStatus.APPROVED)
     state = deploy(stack, 1)
-    assert stack.sagemaker.models[state["plan"]["model_name"]] == registry_model(stack, 1).model_data_url
+    model = registry_model(stack, 1)
+    pinned = f"models/sha256/{model.artifact_sha256}/model.tar.gz"
+    # SageMaker loads the verified copy at its content-addressed key, never the training job's mutable one.
+    assert stack.sagemaker.models[state["plan"]["model_name"]] == f"s3://{stack.env['ARTIFACT_BUCKET']}/{pinned}"
+    assert stack.s3.get_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key=pinned)["Body"].read() == ARCHIVE
 
 
 @pytest.mark.parametrize("reason", ["training", "rollback"])

@@ -56,15 +56,20 @@ def test_create_publishes_the_bundle_and_the_declaration(stack: Stack, cloudform
     stack.s3.delete_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key="recipes/sentiment/recipe.json")
     publish(stack, load_event("publish_recipe", "create"))
     published = objects(stack, "recipes/sentiment/")
-    assert set(published) == {"recipes/sentiment/sourcedir.tar.gz", "recipes/sentiment/recipe.json"}
+    record = json.loads(published["recipes/sentiment/bundle.json"])
+    bundle = published[record["key"]]
+    assert set(published) == {record["key"], "recipes/sentiment/bundle.json", "recipes/sentiment/recipe.json"}
+    assert record["key"] == f"recipes/sentiment/sha256/{record['sha256']}/sourcedir.tar.gz"
+    assert record["sha256"] == hashlib.sha256(bundle).hexdigest()
+    assert record["version_id"]  # the versioned bucket's VersionId of that object
     assert published["recipes/sentiment/recipe.json"] == (RECIPES / "sentiment" / "recipe.json").read_bytes()
-    with tarfile.open(fileobj=io.BytesIO(published["recipes/sentiment/sourcedir.tar.gz"]), mode="r:gz") as tar:
+    with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz") as tar:
         names = tar.getnames()
     assert {"train.py", "inference.py", "recipe.json", "challenger_kit.py"} <= set(names)
     assert not any(name.startswith("data/") for name in names)
     [answer] = cloudformation.answers
     assert answer["Status"] == "SUCCESS"
-    assert answer["Data"]["BundleSha256"] == hashlib.sha256(published["recipes/sentiment/sourcedir.tar.gz"]).hexdigest()
+    assert answer["Data"]["BundleSha256"] == record["sha256"]
     assert (answer["LogicalResourceId"], answer["RequestId"]) == (
         "RecipeBundle",
         "5d8e3f1a-0000-0000-0000-000000000000",
@@ -103,4 +108,4 @@ def test_delete_answers_and_keeps_the_objects(stack: Stack, cloudformation: Clou
     event.update(RequestType="Delete", PhysicalResourceId="1a2b3c4d-recipe")
     publish(stack, event)
     assert [a["Status"] for a in cloudformation.answers] == ["SUCCESS", "SUCCESS"]
-    assert "recipes/sentiment/sourcedir.tar.gz" in objects(stack, "recipes/sentiment/")
+    assert "recipes/sentiment/bundle.json" in objects(stack, "recipes/sentiment/")

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from challenger_core import artifacts
+from challenger_core.adapters.storage import Storage
 from challenger_core.errors import DataValidationError, NotFoundError, TrainingFailedError
 from challenger_core.models import Champion, ModelStatus, NotificationKind, Run, RunStatus, TriggerSource
 from challenger_core.recipe import RecipeError
@@ -89,7 +91,13 @@ def test_start_training_allocates_a_version_and_starts_the_job(stack: Stack) -> 
     assert state["training"]["poll"] == {"attempts": 0, "max_attempts": 6, "wait_seconds": 0, "exhausted": False}
     job = stack.sagemaker.jobs[state["training"]["job_name"]]
     assert job.spec.train_uri.endswith("incoming/reviews/train.csv")
-    assert job.spec.source_uri == f"s3://{stack.env['ARTIFACT_BUCKET']}/recipes/sentiment/sourcedir.tar.gz"
+    record = json.loads(
+        stack.s3.get_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key="recipes/sentiment/bundle.json")["Body"].read()
+    )
+    assert (
+        job.spec.source_uri
+        == f"s3://{stack.env['ARTIFACT_BUCKET']}/recipes/sentiment/sha256/{record['sha256']}/sourcedir.tar.gz"
+    )
     assert job.spec.champion_uri is None  # no champion yet: nothing to compare with
     recipe = {name: str(value) for name, value in bundled("sentiment").hyperparameters.items()}
     assert job.spec.hyperparameters == {**recipe, "promotion-confidence": "0.95", "bootstrap-samples": "2000"}
@@ -105,7 +113,10 @@ def test_start_training_hands_the_champion_artifact_to_the_job(stack: Stack, mon
     live_champion(stack)
     state = invoke(stack, "start_training", second_run(stack))
     job = stack.sagemaker.jobs[state["training"]["job_name"]]
-    assert job.spec.champion_uri == registry(stack).get_model(1).model_data_url
+    champion = registry(stack).get_model(1)
+    # The pinned copy StartDeployment verified, with the registered digest the kit checks before running any of it.
+    assert job.spec.champion_uri == artifacts.pinned_model_url(stack.env["ARTIFACT_BUCKET"], champion)
+    assert job.spec.hyperparameters["champion-sha256"] == champion.artifact_sha256
     assert {k: job.spec.hyperparameters[k] for k in ("C", "promotion-confidence", "bootstrap-samples")} == {
         "C": "2.0",  # the stack's Hyperparameters override the recipe's
         "promotion-confidence": "0.99",
@@ -227,8 +238,9 @@ def test_register_then_compare_first_model_promotes(stack: Stack) -> None:
 
 
 def live_champion(stack: Stack, f1: float = 0.88) -> None:
-    """v1 trained, registered and pointed to as the champion."""
+    """v1 trained, registered, deployed (its archive pinned, as StartDeployment does) and pointed to as the champion."""
     invoke(stack, "register_candidate", invoke(stack, "evaluate_model", trained_state(stack, f1)))
+    artifacts.pin(registry(stack).get_model(1), Storage(stack.s3), stack.env["ARTIFACT_BUCKET"])
     registry(stack).set_champion(Champion(version=1, model_name="m1", endpoint_config_name="c1"), expected_version=None)
     registry(stack).update_model(1, status=ModelStatus.LIVE)
     stack.sagemaker.jobs.clear()
@@ -279,11 +291,11 @@ def test_better_but_within_noise_is_rejected(stack: Stack) -> None:
 
 def test_without_a_paired_comparison_the_challenger_is_not_promoted(stack: Stack) -> None:
     live_champion(stack, 0.80)
-    # The champion's artifact was replaced after it went live: the job scored a different artifact.
-    url = registry(stack).get_model(1).model_data_url
-    assert url is not None
+    stack.sagemaker.training_results = [evaluation(0.99)]
+    state = invoke(stack, "check_training", invoke(stack, "start_training", second_run(stack)))
+    # While the job ran, the champion's registered artifact changed: the job scored a different artifact.
     registry(stack).update_model(1, artifact_sha256="0" * 64)
-    state = challenger_verdict(stack, 0.99)
+    state = invoke(stack, "compare_models", invoke(stack, "register_candidate", invoke(stack, "evaluate_model", state)))
     assert (state["verdict"]["promote"], state["verdict"]["decided_by"]) == (False, "comparison")
     assert "no paired comparison with champion v1" in registry(stack).get_model(2).failure_reason  # type: ignore[operator]
 
