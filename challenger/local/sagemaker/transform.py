@@ -107,24 +107,12 @@ class TransformRun:
 
     def _batches(self, data: bytes) -> Iterator[bytes]:
         request = self.description
-        if request["TransformInput"].get("SplitType", "None") != "Line":
-            yield data  # the whole object is one record
-            return
-        records = [line for line in data.splitlines(keepends=True) if line.strip()]
-        if request.get("BatchStrategy", "MultiRecord") == "SingleRecord":
-            yield from records
-            return
-        limit = int(request.get("MaxPayloadInMB", DEFAULT_MAX_PAYLOAD_MB)) * 1024 * 1024
-        batch: list[bytes] = []
-        size = 0
-        for record in records:
-            if batch and size + len(record) > limit:
-                yield b"".join(batch)
-                batch, size = [], 0
-            batch.append(record)
-            size += len(record)
-        if batch:
-            yield b"".join(batch)
+        yield from mini_batches(
+            data,
+            split_type=request["TransformInput"].get("SplitType", "None"),
+            strategy=request.get("BatchStrategy", "MultiRecord"),
+            max_payload_mb=int(request.get("MaxPayloadInMB", DEFAULT_MAX_PAYLOAD_MB)),
+        )
 
     def _invoke(self, backend: BackendLike, name: str, body: bytes) -> bytes:
         request = self.description
@@ -157,6 +145,35 @@ class TransformRun:
         logger.info(
             "transform job %s: %s%s", self.description["TransformJobName"], status, f" ({reason})" if reason else ""
         )
+
+
+def mini_batches(data: bytes, *, split_type: str, max_payload_mb: int, strategy: str) -> Iterator[bytes]:
+    """The request bodies a transform job sends for one object, per the CreateTransformJob / TransformInput API
+    reference: `SplitType=Line` splits "on a newline character boundary" (byte 0x0A, not CR: a quoted CSV field with a
+    line break is cut in two, as on SageMaker); `MultiRecord` sends "the maximum number of records in each request,
+    up to the MaxPayloadInMB limit", `SingleRecord` one each; "MaxPayloadInMB must be greater than, or equal to,
+    the size of a single record" (a larger record fails the job; 0 means no limit: HTTP chunked encoding).
+    Blank lines are skipped (undocumented; StartBatch never writes one). `SplitType=None`: one request."""
+    if split_type != "Line":
+        yield data
+        return
+    limit = max_payload_mb * 1024 * 1024 or len(data)
+    batch: list[bytes] = []
+    size = 0
+    lines = data.split(b"\n")
+    for n, line in enumerate(lines, start=1):
+        record = line + b"\n" if n < len(lines) else line  # the last line may have no line break
+        if not line.strip():
+            continue
+        if len(record) > limit:
+            raise _JobFailed(f"ClientError: record {n} is {len(record):,} bytes, over MaxPayloadInMB={max_payload_mb}")
+        if batch and (strategy == "SingleRecord" or size + len(record) > limit):
+            yield b"".join(batch)
+            batch, size = [], 0
+        batch.append(record)
+        size += len(record)
+    if batch:
+        yield b"".join(batch)
 
 
 class _JobFailed(Exception):
