@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import logging
 import os
@@ -43,7 +44,14 @@ from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
 from challenger.local import snapshot
-from challenger.local.events import EventBus, Scheduler, rules_from_template
+from challenger.local.events import (
+    LAMBDA_ASYNC_RETRIES,
+    EventBus,
+    FunctionFailed,
+    RetryPolicy,
+    Scheduler,
+    rules_from_template,
+)
 from challenger.local.gateway import LocalApiGateway
 from challenger.local.iam import LocalIam, enforced
 from challenger.local.lambda_runtime import ProcessLambdaRuntime, configure_moto_server
@@ -106,11 +114,14 @@ class LocalCloud:
         self.clients: dict[str, Any] = {}
         self.api_key = ""
         self.console_token = ""
+        self.recorder = snapshot.Recorder()  # journals moto's S3/DynamoDB writes once the state is restored
 
     # Lifecycle ------------------------------------------------------------------------------------
     def start(self) -> LocalCloud:
         try:
             self._start()
+            self._accept_token_rotation()
+            self._write_connection_file()  # last: local.json announces a cloud that is ready
         except BaseException:
             self.stop(save=False)
             raise
@@ -138,11 +149,7 @@ class LocalCloud:
 
         self.progress("provisioning template.yaml: buckets, tables, topic, secret, state machines")
         provisioned = provision(self.template, self.clients, approval_key=self._approval_key())
-        if not self.fresh and (self.state_dir / "state").exists():
-            restored = snapshot.restore(self.template, self.clients, self.state_dir / "state")
-            self.progress(f"restored {restored} objects and items from {self.state_dir / 'state'}")
-            self._close_interrupted_runs()
-        self._stack.callback(self._save)
+        self._restore_state()
 
         self.progress("starting the local SageMaker service")
         self.sagemaker = LocalSageMaker(
@@ -186,7 +193,14 @@ class LocalCloud:
 
         self.progress("wiring EventBridge rules: uploads under incoming/ and the retrain schedule")
         rules = rules_from_template(self.template)
-        self.events = EventBus(rules, self._deliver)
+        # Retry waits (EventBridge's back-off, Lambda's 1 and 2 minutes) run on the demo's fast clock.
+        scale = 1.0 / (self.fast_clock or 1.0)
+        self.events = EventBus(
+            rules,
+            self._deliver,
+            retry=RetryPolicy(scale=scale),
+            function_retry=dataclasses.replace(LAMBDA_ASYNC_RETRIES, scale=scale),
+        )
         self._stack.callback(self.events.close)
         self._stack.enter_context(
             self.events.s3_hook({self.template.ref("DataBucket")}, region=self.region, account=self.template.account)
@@ -209,8 +223,6 @@ class LocalCloud:
         self.gateway.start()
         self._stack.callback(self.gateway.stop)
         self._save_ports()
-        self._accept_token_rotation()
-        self._write_connection_file()
         # The key and the token stay off the output (issue 18): `challenger local token` prints them when asked.
         self.progress(f"ready: API {self.gateway.api_url}  dashboard {self.gateway.url}  (`challenger local token`)")
 
@@ -243,7 +255,7 @@ class LocalCloud:
         # moto's own server app (the one ThreadedMotoServer runs), behind a guard: no browser may reach it.
         # In front of it, the account limits moto does not serve (challenger.local.limits, for `challenger doctor`).
         moto = DomainDispatcherApplication(create_backend_app)
-        moto_app = refuse_browsers(account_limits(moto, self.state_dir / "quotas.json", self.region))
+        moto_app = refuse_browsers(self.recorder(account_limits(moto, self.state_dir / "quotas.json", self.region)))
         server = WsgiServer(moto_app, port=self.ports["moto"], handler=MotoRequestHandler, name="moto")
         self._stack.callback(server.stop)
         os.environ["MOTO_PORT"] = str(server.port)  # moto's ASL engine calls Lambda and Step Functions there
@@ -318,6 +330,7 @@ class LocalCloud:
         result = self.runtime.invoke(self.template.name(logical_id), event)
         if result.function_error:
             self.progress(f"{logical_id} failed on {event.get('detail-type')}: {result.json().get('errorMessage')}")
+            raise FunctionFailed(result.json().get("errorType"))  # Lambda retries an asynchronous invocation
 
     def _approval_key(self) -> str:
         return self._read_or_create("approval-key", lambda: secrets.token_urlsafe(48))
@@ -371,7 +384,21 @@ class LocalCloud:
                     error="interrupted: the local cloud stopped while this run was in progress",
                 )
 
+    def _restore_state(self) -> None:
+        """The snapshot and its journal back into moto; from then on every write is journaled (snapshot.py), so
+        even kill -9 loses nothing acknowledged; runs the stop interrupted are closed."""
+        state = self.state_dir / "state"
+        restored = None
+        if not self.fresh and state.exists():
+            restored = snapshot.restore(self.template, self.clients, state)
+            self.progress(f"restored {restored} objects and items from {state}")
+        self.recorder.start(self.template, self.clients, state)
+        self._stack.callback(self._save)
+        if restored is not None:
+            self._close_interrupted_runs()
+
     def _save(self) -> None:
+        self.recorder.stop()
         if getattr(self, "_saving", True):
             snapshot.save(self.template, self.clients, self.state_dir / "state")
 

@@ -9,8 +9,10 @@ or Step Functions targets. The local cloud therefore wires the template's rules 
   ``Pattern``; ``Schedule`` / ``ScheduleV2`` with an expression) of every function and state machine.
 * :func:`matches` is EventBridge content filtering, by moto's own ``EventPattern`` (``moto/events/models.py``).
 * :class:`EventBus` delivers events to the targets of matching rules on a thread pool (EventBridge is
-  asynchronous: a put never waits for the target) and logs delivery errors. :meth:`EventBus.s3_hook`
-  makes moto's S3 emit :func:`object_created_event` for every object created in the given buckets.
+  asynchronous: a put never waits for the target) and retries a failed delivery as EventBridge does
+  (:class:`RetryPolicy`); a Lambda target whose function fails is retried as Lambda retries an asynchronous
+  invocation (:data:`LAMBDA_ASYNC_RETRIES`). :meth:`EventBus.s3_hook` makes moto's S3 emit
+  :func:`object_created_event` for every object created in the given buckets.
 * :class:`Scheduler` fires ``Schedule`` rules on their ``cron(...)`` / ``rate(...)`` expression, with a
   ``fast_clock`` factor for demos and tests.
 
@@ -35,6 +37,7 @@ import copy
 import json
 import logging
 import math
+import random
 import re
 import secrets
 import threading
@@ -43,7 +46,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
@@ -265,23 +268,82 @@ def _envelope(
 # The bus
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long a failed delivery is tried again.
+
+    EventBridge's default for every target (the rule target's ``RetryPolicy``): "By default, EventBridge retries
+    sending the event for 24 hours and up to 185 times with an exponential back off and jitter, or randomized
+    delay" (EventBridge User Guide, "Retrying events that fail to deliver", eb-rule-retry-policy.html). The
+    base and cap of the back-off are not published: 1 s doubling up to 10 min, with full jitter, spreads 185
+    attempts over about a day. ``scale`` multiplies every wait (and the event's age limit): the local cloud's
+    fast clock, a test's 0.
+    """
+
+    maximum_attempts: int = 185
+    maximum_event_age: float = 86_400.0
+    base_delay: float = 1.0
+    maximum_delay: float = 600.0
+    jitter: bool = True
+    scale: float = 1.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        ceiling = min(self.maximum_delay, self.base_delay * 2 ** (attempt - 1))
+        return (random.uniform(0, ceiling) if self.jitter else ceiling) * self.scale  # noqa: S311 - not crypto
+
+
+# Lambda's own retries of an asynchronous invocation (EventBridge invokes a Lambda target asynchronously: once
+# Lambda has queued the event, EventBridge is done). "If the function returns an error, by default Lambda attempts
+# to run it two more times, with a one-minute wait between the first two attempts, and two minutes between the
+# second and third attempts" (Lambda Developer Guide, "Error handling and automatic retries for asynchronous
+# invocation", invocation-async-error-handling.html; MaximumRetryAttempts 2, MaximumEventAgeInSeconds 6 h).
+LAMBDA_ASYNC_RETRIES = RetryPolicy(maximum_attempts=3, maximum_event_age=21_600.0, base_delay=60.0, jitter=False)
+
+
+class FunctionFailed(Exception):
+    """A Lambda target ran and failed: retried under :data:`LAMBDA_ASYNC_RETRIES`, not EventBridge's policy."""
+
+
+@dataclass
+class _Delivery:
+    rule: Rule
+    event: dict[str, Any]
+    first_attempt: float = field(default_factory=time.monotonic)
+    attempt: int = 1
+
+
 class EventBus:
     """The default event bus: :meth:`put` matches an event against the pattern rules, a thread pool delivers it.
 
     Delivery is asynchronous (``deliver(target, event)`` runs on one of ``workers`` threads, each target gets
-    its own copy of the event); an exception from ``deliver`` is logged, not raised, and counted in
-    :attr:`failures` (EventBridge would retry and then dead-letter; the local cloud's deliver callback is
-    where retries belong if wanted). Disabled rules and schedule rules never match a put event.
+    its own copy of the event). An exception from ``deliver`` is a failed delivery, tried again after a
+    back-off (on a timer, so the pool stays free) under ``retry`` (EventBridge's :class:`RetryPolicy`), or
+    under Lambda's asynchronous-invocation retries when it is :class:`FunctionFailed`. An event that runs out
+    of attempts or age is dropped with an error log and counted in :attr:`failures` (EventBridge's default
+    with no dead-letter queue). Disabled rules and schedule rules never match a put event.
     """
 
-    def __init__(self, rules: list[Rule], deliver: Deliver, *, workers: int = 4) -> None:
+    def __init__(
+        self,
+        rules: list[Rule],
+        deliver: Deliver,
+        *,
+        workers: int = 4,
+        retry: RetryPolicy = RetryPolicy(),
+        function_retry: RetryPolicy = LAMBDA_ASYNC_RETRIES,
+    ) -> None:
         self.rules = list(rules)
         self._deliver = deliver
+        self.retry = retry
+        self.function_retry = function_retry
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eventbus")
         self._lock = threading.Lock()
         self._pending: set[Future[None]] = set()
+        self._timers: set[threading.Timer] = set()
         self.delivered = 0
         self.failures = 0
+        self.retries = 0
 
     def matching_rules(self, event: Mapping[str, Any]) -> list[Rule]:
         return [
@@ -292,33 +354,86 @@ class EventBus:
         """Queue ``event`` for every enabled rule whose pattern matches; return the number of targets."""
         targets = self.matching_rules(event)
         for rule in targets:
-            future = self._pool.submit(self._deliver_one, rule, copy.deepcopy(event))  # RuntimeError once closed
-            with self._lock:
-                self._pending.add(future)
-            future.add_done_callback(self._done)
+            self._submit(_Delivery(rule, copy.deepcopy(event)))  # RuntimeError once closed
         LOG.debug("event %s %s → %d target(s)", event.get("source"), event.get("detail-type"), len(targets))
         return len(targets)
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Block until every queued event was delivered (or failed); False on timeout."""
+    def _submit(self, delivery: _Delivery) -> None:
+        future = self._pool.submit(self._deliver_one, delivery)
         with self._lock:
-            pending = set(self._pending)
-        return not wait(pending, timeout).not_done
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every queued event was delivered or dropped, retries included; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = set(self._pending)
+            if not pending:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if (left is not None and left <= 0) or wait(pending, left).not_done:
+                return False
 
     def close(self) -> None:
-        """Stop accepting events, let the workers finish what is queued, and join them."""
+        """Stop accepting events, let the workers finish what is queued, and join them; events waiting for a
+        retry are dropped (and said so)."""
+        with self._lock:
+            timers, self._timers = set(self._timers), set()
+        for timer in timers:
+            timer.cancel()
+        if timers:
+            LOG.warning("%d event deliveries waiting for a retry are dropped: the bus stops", len(timers))
         self._pool.shutdown(wait=True)
 
-    def _deliver_one(self, rule: Rule, event: dict[str, Any]) -> None:
+    def _deliver_one(self, delivery: _Delivery) -> None:
+        rule, event = delivery.rule, delivery.event
         try:
             self._deliver(rule.target, event)
-        except Exception:
-            LOG.exception("rule %s: delivery of event %s to %s failed", rule.name, event.get("id"), rule.target)
+        except Exception as exc:
+            policy = self.function_retry if isinstance(exc, FunctionFailed) else self.retry
+            age = time.monotonic() - delivery.first_attempt
+            young = policy.scale == 0 or age < policy.maximum_event_age * policy.scale
+            if delivery.attempt < policy.maximum_attempts and young:
+                self._retry_later(delivery, policy.delay(delivery.attempt), exc)
+                return
+            LOG.error(
+                "rule %s: event %s to %s dropped after %d attempts: %s",
+                *(rule.name, event.get("id"), rule.target, delivery.attempt, exc),
+            )
             with self._lock:
                 self.failures += 1
         else:
             with self._lock:
                 self.delivered += 1
+
+    def _retry_later(self, delivery: _Delivery, delay: float, exc: Exception) -> None:
+        LOG.warning(
+            "rule %s: delivery of event %s to %s failed (attempt %d: %s); retrying in %.1f s",
+            *(delivery.rule.name, delivery.event.get("id"), delivery.rule.target, delivery.attempt, exc, delay),
+        )
+        placeholder: Future[None] = Future()  # keeps wait_idle waiting until the retry is queued
+
+        def again() -> None:
+            with self._lock:
+                self._timers.discard(timer)
+            delivery.attempt += 1
+            try:
+                self._submit(delivery)
+            except RuntimeError:
+                LOG.error("event %s to %s dropped: the bus stopped", delivery.event.get("id"), delivery.rule.target)
+            finally:
+                placeholder.set_result(None)
+
+        timer = threading.Timer(delay, again)
+        timer.daemon = True
+        with self._lock:
+            self.retries += 1
+            self._timers.add(timer)
+            self._pending.add(placeholder)
+        placeholder.add_done_callback(self._done)
+        timer.start()
 
     def _done(self, future: Future[None]) -> None:
         with self._lock:

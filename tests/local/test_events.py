@@ -16,7 +16,10 @@ from moto.s3 import notifications
 from moto.server import ThreadedMotoServer
 
 from challenger.local.events import (
+    LAMBDA_ASYNC_RETRIES,
     EventBus,
+    FunctionFailed,
+    RetryPolicy,
     Rule,
     Scheduler,
     matches,
@@ -289,19 +292,63 @@ def test_bus_delivers_matching_events_on_worker_threads(template: LocalTemplate)
     assert bus.delivered == 3
 
 
-def test_bus_logs_delivery_errors(caplog: pytest.LogCaptureFixture) -> None:
+def test_bus_drops_an_event_only_when_its_attempts_run_out_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[float] = []
+
     def broken(target: str, event: dict[str, Any]) -> None:
+        calls.append(time.monotonic())
         raise RuntimeError("target is down")
 
-    bus = EventBus([CATCH_ALL], broken, workers=1)
-    with caplog.at_level(logging.ERROR, logger="challenger.local.events"):
+    bus = EventBus([CATCH_ALL], broken, workers=1, retry=RetryPolicy(maximum_attempts=3, scale=0.0))
+    with caplog.at_level(logging.WARNING, logger="challenger.local.events"):
         bus.put(load_event("trigger", "upload"))
         assert bus.wait_idle(3)
     bus.close()
 
-    assert bus.failures == 1
-    assert "delivery of event" in caplog.text
+    assert (len(calls), bus.retries, bus.failures, bus.delivered) == (3, 2, 1, 0)
+    assert "dropped after 3 attempts" in caplog.text
     assert "target is down" in caplog.text
+
+
+def test_a_failed_delivery_is_retried_until_the_target_takes_it() -> None:
+    """#88: a delivery that failed once (the Lambda lock timed out) was dropped, and the upload never ran."""
+    attempts: list[str] = []
+
+    def down_twice(target: str, event: dict[str, Any]) -> None:
+        attempts.append(target)
+        if len(attempts) < 3:
+            raise RuntimeError("Runtime.Unavailable")
+
+    bus = EventBus([CATCH_ALL], down_twice, retry=RetryPolicy(scale=0.0))
+    bus.put(load_event("trigger", "upload"))
+    assert bus.wait_idle(3)
+    bus.close()
+
+    assert (len(attempts), bus.delivered, bus.failures) == (3, 1, 0)
+
+
+def test_a_failing_function_target_runs_three_times_as_lambda_retries_an_async_invoke() -> None:
+    attempts: list[str] = []
+
+    def failing_function(target: str, event: dict[str, Any]) -> None:
+        attempts.append(target)
+        raise FunctionFailed("KeyError")
+
+    lambda_retries = RetryPolicy(maximum_attempts=3, base_delay=60.0, jitter=False, scale=0.0)
+    bus = EventBus([CATCH_ALL], failing_function, function_retry=lambda_retries)
+    bus.put(load_event("trigger", "upload"))
+    assert bus.wait_idle(3)
+    bus.close()
+
+    assert (len(attempts), bus.failures) == (3, 1)
+
+
+def test_retry_waits_follow_eventbridge_and_lambda_policies() -> None:
+    eventbridge = RetryPolicy()
+    assert (eventbridge.maximum_attempts, eventbridge.maximum_event_age) == (185, 86_400.0)
+    assert all(0 <= eventbridge.delay(n) <= min(600.0, 2.0 ** (n - 1)) for n in range(1, 30))
+    assert [LAMBDA_ASYNC_RETRIES.delay(n) for n in (1, 2)] == [60.0, 120.0]
+    assert LAMBDA_ASYNC_RETRIES.maximum_attempts == 3
 
 
 # --------------------------------------------------------------------------------------------------
