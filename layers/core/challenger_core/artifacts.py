@@ -18,8 +18,9 @@ Model archives (docs/security.md, F1):
    the champion is extracted or run.
 
 Recipe bundles (F2): the publisher puts `sourcedir.tar.gz` at `recipes/<name>/sha256/<digest>/sourcedir.tar.gz` and
-records the digest and VersionId in `recipes/<name>/bundle.json`; StartTraining checks that version's digest and
-hands CreateTrainingJob the content-addressed key. Only the publisher may write `recipes/*` (bucket policy).
+records the digest and VersionId in `recipes/<name>/bundle.json`; StartTraining checks the digest of what is under
+that key and hands CreateTrainingJob the content-addressed key. Only the publisher may write `recipes/*` (bucket
+policy).
 
 A refusal raises ArtifactIntegrityError: the run or deployment fails with an alert email, and nothing on the endpoint
 changes, so the champion keeps serving.
@@ -248,7 +249,7 @@ def check_before_deploy(state: DeploymentState, registry: Registry, storage: Sto
 
 
 def verified_bundle_url(storage: Storage, bucket: str, recipe: str) -> str:
-    """StartTraining: the URL of the published bundle, once the published version hashes to the published digest."""
+    """StartTraining: the URL of the published bundle, once what is under its key hashes to the published digest."""
     record_key = bundle_record_key(recipe)
     try:
         record = BundleRecord.model_validate_json(storage.read(bucket, record_key, max_bytes=64 * 1024))
@@ -258,7 +259,9 @@ def verified_bundle_url(storage: Storage, bucket: str, recipe: str) -> str:
         ) from exc
     if record.key != bundle_key(recipe, record.sha256):
         raise ArtifactIntegrityError(f"{record_key} names {record.key}, not the bundle of digest {record.sha256}")
-    with storage.open(bucket, record.key, version_id=record.version_id) as body:
+    # The current object, not the recorded version: CreateTrainingJob's sagemaker_submit_directory is a plain S3 URL,
+    # so SageMaker downloads whatever is current under the key (an extra version written there would run).
+    with storage.open(bucket, record.key) as body:
         actual = _Hashing(body).drain()
     if actual != record.sha256:
         raise ArtifactIntegrityError(
