@@ -8,8 +8,11 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from challenger_core.adapters.notifier import Notifier
+from challenger_core.adapters.workflow import Workflow
 from challenger_core.clients import client
-from challenger_core.messaging import NotifyRequest, compose
+from challenger_core.cost import RunCost
+from challenger_core.errors import ChallengerError
+from challenger_core.messaging import NotifyRequest, compose, record_cost
 from challenger_core.observability import logger, metrics, tracer
 from challenger_core.registry import Registry
 from challenger_core.settings import get_settings
@@ -17,6 +20,7 @@ from challenger_core.settings import get_settings
 settings = get_settings()
 registry = Registry(client("dynamodb"), settings.models_table)
 notifier = Notifier(client("sns"), settings.topic_arn)
+sfn = client("stepfunctions")
 
 
 @logger.inject_lambda_context
@@ -24,7 +28,18 @@ notifier = Notifier(client("sns"), settings.topic_arn)
 @metrics.log_metrics
 @event_parser(model=NotifyRequest)
 def lambda_handler(event: NotifyRequest, context: LambdaContext) -> dict[str, Any]:
-    message = compose(event, registry, settings)
+    message = compose(event, registry, settings, cost=_run_cost(event))
     message_id = notifier.send(message)
     logger.info("notification sent", extra={"kind": message.kind, "subject": message.subject})
     return {"message_id": message_id, "kind": message.kind}
+
+
+def _run_cost(event: NotifyRequest) -> RunCost | None:
+    """A training run's cost so far; the email goes without it when it cannot be read."""
+    if event.training is None:
+        return None
+    try:
+        return record_cost(event.training, registry, Workflow(sfn).history, region=sfn.meta.region_name)
+    except ChallengerError:
+        logger.warning("the run's cost could not be computed", exc_info=True)
+        return None

@@ -146,7 +146,15 @@ class FakeSageMaker:
             Key=key.replace("model.tar.gz", "output.tar.gz"),
             Body=tar_gz({"evaluation.json": json.dumps(report).encode(), "model_manifest.json": manifest(files)}),
         )
-        return TrainingStatus("Completed", "Completed", f"{base}/model.tar.gz", None, training_seconds=42)
+        return TrainingStatus(
+            "Completed",
+            "Completed",
+            f"{base}/model.tar.gz",
+            None,
+            training_seconds=42,
+            billable_seconds=42,
+            instance_type="ml.m5.large",
+        )
 
     def _refused_champion(self, job: Job) -> str | None:
         """What the kit does first with a champion channel: its digest must be the champion-sha256 hyperparameter."""

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
 from pydantic import model_validator
 
 from challenger_core import notifications
+from challenger_core.cost import RunCost, run_cost
 from challenger_core.deployment import failure_cause
 from challenger_core.models import DeploymentState, Model, NotificationKind, TrainingState
 from challenger_core.notifications import Message
@@ -26,7 +30,28 @@ class NotifyRequest(Model):
         return self
 
 
-def compose(request: NotifyRequest, registry: Registry, settings: Settings) -> Message:
+def record_cost(
+    state: TrainingState,
+    registry: Registry,
+    history_of: Callable[[str], Iterable[Mapping[str, Any]]],
+    region: str | None = None,
+) -> RunCost:
+    """The run's cost so far (training job + its execution history), recorded on the run."""
+    run = registry.get_run(state.run.run_id)
+    job = state.training
+    cost = run_cost(
+        instance_type=job.instance_type if job else None,
+        billable_seconds=job.billable_seconds if job else None,
+        spot=job.spot if job else False,
+        history=history_of(run.execution_arn) if run.execution_arn else (),
+        history_of=history_of,
+        region=region,
+    )
+    registry.update_run(run.run_id, cost=cost)
+    return cost
+
+
+def compose(request: NotifyRequest, registry: Registry, settings: Settings, cost: RunCost | None = None) -> Message:
     """Render the message for a pipeline event, with the champion looked up where it matters."""
     champion = registry.get_champion()
     serving = champion.version if champion else None
@@ -40,6 +65,7 @@ def compose(request: NotifyRequest, registry: Registry, settings: Settings) -> M
                 dataset=state.run.dataset,
                 cause=cause,
                 serving_version=serving,
+                cost=cost,
             )
         if state.verdict is None:
             raise ValueError(f"a {request.kind.value} notification needs the verdict")
@@ -49,6 +75,7 @@ def compose(request: NotifyRequest, registry: Registry, settings: Settings) -> M
             dataset=state.run.dataset,
             verdict=state.verdict,
             approval_mode=settings.approval_mode,
+            cost=cost,
         )
     assert request.deployment is not None
     deployment = request.deployment

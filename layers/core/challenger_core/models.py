@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
+from challenger_core.cost import RunCost
 from challenger_core.errors import MAX_MESSAGE_CHARS, bounded
 
 
@@ -158,6 +159,10 @@ class TrainingJob(Model):
     output_data_url: str | None = None
     failure_reason: str | None = None
     training_seconds: int | None = None
+    # What SageMaker bills (DescribeTrainingJob), for the run's cost (challenger_core.cost).
+    billable_seconds: int | None = None
+    instance_type: str | None = None
+    spot: bool = False
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     champion_version: int | None = None  # the champion whose artifact the job compared against (`champion` channel)
     poll: PollState
@@ -329,6 +334,7 @@ class Run(Model):
     error: str | None = None
     started_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
+    cost: RunCost | None = None  # what the run cost on AWS so far (recorded with its emails)
 
 
 class Approval(Model):

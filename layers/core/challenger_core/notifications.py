@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from challenger_core.cost import RunCost, summary
 from challenger_core.drift import DriftReport
 from challenger_core.models import MetricComparison, NotificationKind, Verdict
 
@@ -78,8 +79,10 @@ def comparison(
     approval_mode: str,
     links: ApprovalLinks | None = None,
     dashboard_url: str = "",
+    cost: RunCost | None = None,
 ) -> Message:
-    """The champion/challenger email: metrics side by side, the verdict, and approve/reject links if manual."""
+    """The champion/challenger email: metrics side by side, the verdict, the run's cost so far, and approve/reject
+    links if manual."""
     v = verdict.challenger_version
     if not verdict.promote:
         kind, headline = NotificationKind.REJECTED, f"v{v} rejected: it does not beat the champion"
@@ -101,6 +104,8 @@ def comparison(
         "Rules:",
         *[f"  - {reason}" for reason in verdict.reasons],
     ]
+    if cost is not None:
+        body += ["", f"Cost:     {summary(cost)}" + (" (so far: not the deployment)" if verdict.promote else "")]
     if links is not None:
         body += [
             "",
@@ -149,10 +154,14 @@ def not_deployed(
     return Message(kind=kind.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
 
 
-def failed(*, stack: str, run_id: str, dataset: str, cause: str, serving_version: int | None) -> Message:
+def failed(
+    *, stack: str, run_id: str, dataset: str, cause: str, serving_version: int | None, cost: RunCost | None = None
+) -> Message:
     headline = f"run {run_id} FAILED"
     serving = f"v{serving_version} keeps serving" if serving_version is not None else "no model is serving yet"
     body = [headline, "", f"Dataset:  {dataset}", f"Cause:    {cause}", f"Now:      {serving}"]
+    if cost is not None:
+        body.append(f"Cost:     {summary(cost)}")
     return Message(kind=NotificationKind.FAILED.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
 
 

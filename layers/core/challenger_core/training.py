@@ -167,6 +167,9 @@ def check_training(state: TrainingState, sagemaker: SageMaker) -> TrainingState:
             "model_data_url": status.model_data_url,
             "failure_reason": status.failure_reason,
             "training_seconds": status.training_seconds,
+            "billable_seconds": status.billable_seconds,
+            "instance_type": status.instance_type,
+            "spot": status.spot,
             "poll": state.training.poll.next(),
         }
     )

@@ -20,6 +20,24 @@ else:
     SageMakerRuntimeClient = Any
 
 
+# The model container's environment (CreateModel PrimaryContainer.Environment). train.py packs the serving code into
+# model.tar.gz under code/ (self-contained). The scikit-learn image's serving stack pip-installs that directory at
+# every container start (sagemaker-containers 2.8.6 `_server.start` → `_modules.import_module`: `pip install .
+# -r requirements.txt`), into the image's root-owned /opt/venv, which a serverless container may not write, and
+# with pip's build isolation, which downloads setuptools from PyPI. So pip installs into a writable target, builds
+# with the image's own setuptools (pip reads a `--no-*` option's variable as the option's value: "0" turns build
+# isolation off, pip/_internal/cli/parser.py `_update_defaults`), and code/ is imported where it lies.
+MODEL_ENVIRONMENT: dict[str, str] = {
+    "SAGEMAKER_PROGRAM": "inference.py",
+    "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+    "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+    "PIP_TARGET": "/tmp/challenger-serving",  # noqa: S108  # the container's own /tmp, its only writable place
+    "PIP_NO_BUILD_ISOLATION": "0",
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    "PYTHONPATH": "/opt/ml/model/code:/tmp/challenger-serving",
+}
+
+
 @dataclass(frozen=True)
 class TrainingSpec:
     job_name: str
@@ -44,6 +62,9 @@ class TrainingStatus:
     model_data_url: str | None
     failure_reason: str | None
     training_seconds: int | None = None
+    billable_seconds: int | None = None
+    instance_type: str | None = None
+    spot: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +122,9 @@ class SageMaker:
             model_data_url=job.get("ModelArtifacts", {}).get("S3ModelArtifacts"),
             failure_reason=job.get("FailureReason"),
             training_seconds=job.get("TrainingTimeInSeconds"),
+            billable_seconds=job.get("BillableTimeInSeconds"),
+            instance_type=job.get("ResourceConfig", {}).get("InstanceType"),
+            spot=bool(job.get("EnableManagedSpotTraining")),
         )
 
     def stop_training(self, job_name: str) -> None:
@@ -125,12 +149,7 @@ class SageMaker:
                 PrimaryContainer={
                     "Image": image_uri,
                     "ModelDataUrl": model_data_url,
-                    "Environment": {
-                        # train.py packs its serving code into model.tar.gz under code/ (self-contained).
-                        "SAGEMAKER_PROGRAM": "inference.py",
-                        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-                    },
+                    "Environment": dict(MODEL_ENVIRONMENT),
                 },
             )
 

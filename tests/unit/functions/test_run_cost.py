@@ -1,0 +1,28 @@
+"""NotifyFunction puts the run's cost in its email and on the run's record (issue 17)."""
+
+from __future__ import annotations
+
+from challenger_core.models import NotificationKind
+from tests.support.emails import email_of, sent
+from tests.support.events import load_event
+from tests.support.stack import Stack
+from tests.unit.functions.test_training_steps import invoke, registry, with_run
+
+
+def test_the_comparison_email_and_the_run_record_carry_the_runs_cost(stack: Stack) -> None:
+    state = with_run(stack, load_event("notify", "comparison")["training"])
+    state["training"].update(billable_seconds=600, instance_type="ml.m5.large")  # as DescribeTrainingJob reported
+
+    invoke(stack, "notify", {"kind": "comparison", "training": state})
+
+    email = email_of(sent(stack), NotificationKind.COMPARISON)
+    assert "Cost:     $0.0192: training $0.0192 (600 billable s on ml.m5.large)" in email.body
+    run = registry(stack).get_run(state["run"]["run_id"])
+    assert run.cost is not None
+    assert run.cost.billable_seconds == 600
+    assert run.cost.total_usd == 0.115 * 600 / 3600
+
+
+def test_the_email_goes_without_a_cost_when_the_run_is_not_recorded(stack: Stack) -> None:
+    invoke(stack, "notify", load_event("notify", "comparison"))
+    assert "Cost:" not in email_of(sent(stack), NotificationKind.COMPARISON).body
