@@ -1,15 +1,15 @@
 """Batch transform jobs: the model's container scoring S3 objects, as SageMaker Batch Transform does.
 
 https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform.html: the platform starts the model's container,
-reads every object under the input `S3Prefix`, splits it into records (`SplitType=Line`: one line each), packs
-records into mini-batches up to `MaxPayloadInMB` (`BatchStrategy=MultiRecord`; `SingleRecord`: one each), POSTs
-each batch to `/invocations` with the input `ContentType` and the output `Accept`, and writes the answers, in
-order, to `<S3OutputPath>/<object name>.out` (`AssembleWith=Line` ends each answer with a newline). Compute
-exists only while the job runs: the container stops when the job ends.
+reads every object under the input `S3Prefix`, splits it into mini-batches (`mini_batches`), POSTs each to
+`/invocations` with the input `ContentType` and the output `Accept`, and writes the answers, in order, to
+`<S3OutputPath>/<object name>.out` (`AssembleWith=Line` ends each with a newline). Compute exists only while the
+job runs: the container stops when the job ends.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 import threading
@@ -31,7 +31,6 @@ else:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_PAYLOAD_MB = 6  # the API's default MaxPayloadInMB
 FAILURE_REASON_LIMIT = 1024
 
 
@@ -101,18 +100,9 @@ class TransformRun:
                 )
             for path in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
                 relative = path.relative_to(tmp).as_posix()
-                answers = [self._invoke(backend, relative, batch) for batch in self._batches(path.read_bytes())]
+                answers = [self._invoke(backend, relative, batch) for batch in mini_batches(path.read_bytes(), request)]
                 bucket, key = s3io.split_uri(f"{output}/{relative}.out")
                 self._s3.put_object(Bucket=bucket, Key=key, Body=b"".join(answers))
-
-    def _batches(self, data: bytes) -> Iterator[bytes]:
-        request = self.description
-        yield from mini_batches(
-            data,
-            split_type=request["TransformInput"].get("SplitType", "None"),
-            strategy=request.get("BatchStrategy", "MultiRecord"),
-            max_payload_mb=int(request.get("MaxPayloadInMB", DEFAULT_MAX_PAYLOAD_MB)),
-        )
 
     def _invoke(self, backend: BackendLike, name: str, body: bytes) -> bytes:
         request = self.description
@@ -147,27 +137,24 @@ class TransformRun:
         )
 
 
-def mini_batches(data: bytes, *, split_type: str, max_payload_mb: int, strategy: str) -> Iterator[bytes]:
-    """The request bodies a transform job sends for one object, per the CreateTransformJob / TransformInput API
-    reference: `SplitType=Line` splits "on a newline character boundary" (byte 0x0A, not CR: a quoted CSV field with a
-    line break is cut in two, as on SageMaker); `MultiRecord` sends "the maximum number of records in each request,
-    up to the MaxPayloadInMB limit", `SingleRecord` one each; "MaxPayloadInMB must be greater than, or equal to,
-    the size of a single record" (a larger record fails the job; 0 means no limit: HTTP chunked encoding).
-    Blank lines are skipped (undocumented; StartBatch never writes one). `SplitType=None`: one request."""
-    if split_type != "Line":
+def mini_batches(data: bytes, job: dict[str, Any]) -> Iterator[bytes]:
+    """One object's request bodies, per the TransformInput / CreateTransformJob API reference: `SplitType=Line`
+    splits "on a newline character boundary" (0x0A, inside CSV quotes too; CR is none), `MultiRecord` sends "the
+    maximum number of records in each request, up to the MaxPayloadInMB limit" (0: no limit), `SingleRecord` one
+    each, and a record over MaxPayloadInMB fails the job. Blank lines are skipped (undocumented; none are sent)."""
+    if job["TransformInput"].get("SplitType", "None") != "Line":
         yield data
         return
+    max_payload_mb = int(job.get("MaxPayloadInMB", 6))  # the API's default
     limit = max_payload_mb * 1024 * 1024 or len(data)
     batch: list[bytes] = []
     size = 0
-    lines = data.split(b"\n")
-    for n, line in enumerate(lines, start=1):
-        record = line + b"\n" if n < len(lines) else line  # the last line may have no line break
-        if not line.strip():
+    for n, record in enumerate(io.BytesIO(data), start=1):  # lines end at b"\n" only, each with its line break
+        if not record.strip():
             continue
         if len(record) > limit:
             raise _JobFailed(f"ClientError: record {n} is {len(record):,} bytes, over MaxPayloadInMB={max_payload_mb}")
-        if batch and (strategy == "SingleRecord" or size + len(record) > limit):
+        if batch and (job.get("BatchStrategy") == "SingleRecord" or size + len(record) > limit):
             yield b"".join(batch)
             batch, size = [], 0
         batch.append(record)

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.enable_socket
 MB = 1024 * 1024
 
 
-def batches(data: bytes, strategy: str = "MultiRecord", max_payload_mb: int = 1) -> list[bytes]:
-    return list(mini_batches(data, split_type="Line", strategy=strategy, max_payload_mb=max_payload_mb))
+def batches(data: bytes, strategy: str = "MultiRecord", max_payload_mb: int = 1, split: str = "Line") -> list[bytes]:
+    job = {"TransformInput": {"SplitType": split}, "BatchStrategy": strategy, "MaxPayloadInMB": max_payload_mb}
+    return list(mini_batches(data, job))
 
 
 def test_multi_record_mini_batches_hold_every_line_that_fits_in_max_payload() -> None:
@@ -42,7 +43,7 @@ def test_multi_record_mini_batches_hold_every_line_that_fits_in_max_payload() ->
 
 def test_single_record_sends_one_line_per_request_and_none_skips_splitting() -> None:
     assert batches(b"a\nb\n\nc", strategy="SingleRecord") == [b"a\n", b"b\n", b"c"]
-    assert list(mini_batches(b"a\nb\n", split_type="None", strategy="MultiRecord", max_payload_mb=6)) == [b"a\nb\n"]
+    assert batches(b"a\nb\n", split="None") == [b"a\nb\n"]
     assert batches(b"a\nb\n", max_payload_mb=0) == [b"a\nb\n"]  # 0: no limit (chunked encoding)
 
 
