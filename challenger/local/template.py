@@ -169,6 +169,9 @@ class LocalTemplate:
             case "Fn::Join":
                 separator, items = argument
                 return separator.join(str(item) for item in self.resolve(items))
+            case "Fn::FindInMap":
+                table, key, attribute = self.resolve(argument)
+                return self.template["Mappings"][table][key][attribute]
             case "Fn::Select":
                 index, items = argument
                 return self.resolve(items)[int(self.resolve(index))]

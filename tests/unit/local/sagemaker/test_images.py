@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from challenger.local.sagemaker import images
+from challenger.local.template import LocalTemplate
 
 REPO = Path(__file__).resolve().parents[4]
 
 
 def test_the_templates_default_image_is_one_the_local_cloud_can_run() -> None:
-    template = (REPO / "template.yaml").read_text(encoding="utf-8")
-    default = re.search(r"TrainingImageUri:\n\s+Type: String\n\s+Default: (\S+)", template)
-    assert default is not None
-    image = images.image_for_uri(default.group(1))
+    # TrainingImageUri empty: the template builds the region's image from its FrameworkImage table (issue 17).
+    default = next(f for f in LocalTemplate().functions() if f.logical_id == "StartTrainingFunction")
+    image = images.image_for_uri(default.environment["TRAINING_IMAGE_URI"])
     assert (image.framework, image.version, image.python) == ("sklearn", "1.9-0", "3.12")
 
 
