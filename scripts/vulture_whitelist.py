@@ -61,12 +61,12 @@ _.uname
 _.gname
 _.max_content_length  # challenger/local/gateway.py: werkzeug's Request refuses a larger body (413)
 _.log_request  # gateway and local SageMaker request handlers: werkzeug / http.server call it per request
-_.daemon_threads  # local/sagemaker/model_server.py _Server: socketserver reads it
-_.request_queue_size  # the same (the listen backlog)
-_.server_version  # model_server._RequestHandler: http.server's Server header
-_.do_GET  # http.server dispatches GET /ping here
-_.do_POST  # http.server dispatches POST /invocations here
+_.daemon_threads  # local/lambda_runtime.py: socketserver reads it
+_.do_GET  # local/lambda_runtime.py: http.server dispatches GET here
+_.do_POST  # local/lambda_runtime.py: http.server dispatches POST here
 _.log_message  # http.server's access log
+_.connect  # local/sagemaker/hosting.py _ContainerConnection: http.client calls connect() to open its socket
+_.sock  # http.client.HTTPConnection reads the socket connect() set
 _.log_group_name  # local/lambda_runtime.py LambdaContext: the attributes AWS's context object has
 _.log_stream_name  # (Powertools' inject_lambda_context and a handler may read any of them)
 _.client_context

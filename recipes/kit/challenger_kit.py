@@ -1010,9 +1010,12 @@ def requirement_lines(path: Path) -> list[str]:
 def install_serving_code(recipe_dir: Path, model_dir: Path, serving_files: Sequence[str]) -> None:
     """Copy the serving code into ``model_dir/code`` and vendor its requirements into ``code/lib``.
 
-    The endpoint then runs the code this model was trained with, and a serverless cold start installs nothing:
+    The endpoint then runs the code this model was trained with, and a serverless cold start downloads nothing:
     requirements are installed here with ``pip install --target`` and ``code/requirements.txt`` keeps them
-    commented out (the container would otherwise pip-install them from the network at start-up).
+    commented out (the container would otherwise pip-install them from the network at start-up). The image's
+    serving stack still runs ``pip install .`` of ``code/`` at every start (sagemaker-containers
+    ``_modules.import_module``); the model's container Environment (challenger_core ``MODEL_ENVIRONMENT``) sends
+    that to a writable target without build isolation, so it needs neither the network nor a writable image.
     """
     code = model_dir / CODE_DIR
     if code.exists():

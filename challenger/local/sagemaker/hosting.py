@@ -1,9 +1,18 @@
-"""Endpoint backends: one model-server process per deployed endpoint configuration, like one container.
+"""Endpoint backends: one model container per deployed endpoint configuration, started as the image starts it.
 
-SageMaker hosting downloads `ModelDataUrl` into `/opt/ml/model`, then the framework container resolves its code
-from `SAGEMAKER_SUBMIT_DIRECTORY` (an S3 source tarball, or a directory such as `/opt/ml/model/code`) and imports
-`SAGEMAKER_PROGRAM` from it. `prepare_container` does the same into `<backend dir>/model` and `<backend dir>/code`
-and `Backend.start` runs `model_server.py` on them.
+SageMaker hosting downloads `ModelDataUrl` into `/opt/ml/model` and runs the image as `docker run <image> serve`
+(https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html). Here the image is its Python
+environment (`images.py`) and `serve` is the scikit-learn image's own serving stack: sagemaker-containers'
+`server.start` (`_modules.import_module`: copy `SAGEMAKER_SUBMIT_DIRECTORY` to `/opt/ml/code`, write a `setup.py`,
+`pip install . -r requirements.txt`, import `SAGEMAKER_PROGRAM`; then gunicorn with gevent workers serving
+`sagemaker_sklearn_container.serving:main`, of which `sklearn_image/` holds our copy of what the image's does).
+
+The container runs strict, as a serverless container does: in its own mount and network namespaces (`unshare`),
+as an unprivileged user (`setpriv`), with `/opt/ml` (the model read-only) and `/tmp` of its own, the image
+environment and its interpreter mounted read-only, the rest of root's home hidden, and no network but its own
+loopback. The platform reaches its port 8080 from inside that network namespace (`setns`), as SageMaker's front
+end is the only thing that can reach a container. nginx is not part of the image environment, so gunicorn
+serves the port itself (`SAGEMAKER_USE_NGINX=false`, which sagemaker-containers' `ServingEnv` honours).
 
 A backend counts its in-flight requests: routing acquires a backend under the endpoint lock, and retiring one
 (`drain`) closes it to new requests and waits for the in-flight ones, so a request that started on blue completes
@@ -12,11 +21,14 @@ on blue while new ones already go to green.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import json
 import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -33,15 +45,46 @@ else:
 
 logger = logging.getLogger(__name__)
 
-MODEL_MOUNT = "/opt/ml/model"  # where the container sees the model data
 PING_FAILURE = (
     "The primary container for production variant AllTraffic did not pass the ping health check. "
     "Please check CloudWatch logs for this endpoint."
 )
 INVOKE_TIMEOUT_SECONDS = 60.0  # SageMaker's invocation timeout (serverless and real-time)
+PING_TIMEOUT_SECONDS = 2.0  # "The request timeout on /ping attempts is 2 seconds" (sagemaker-containers _worker.py)
 TERMINATE_GRACE_SECONDS = 5.0
-MODEL_SERVER = Path(__file__).resolve().with_name("model_server.py")
-_INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "SYSTEMROOT")
+CONTAINER_PORT = 8080  # the image's EXPOSE and sagemaker-containers' default SAGEMAKER_BIND_TO_PORT
+CONTAINER_UID = 65534  # nobody: the container never runs as root
+SERVE = Path(__file__).resolve().with_name("sklearn_image") / "serve.py"
+# Run as root in the container's fresh mount and network namespaces: every source is bind-mounted first (a later
+# mount may hide it), then placed; then the server runs unprivileged while this shell watches the platform and
+# takes the whole container down with it if the platform dies without stopping it.
+_LAUNCH = r"""
+set -eu
+base=$1 python_home=$2 image_env=$3 uid=$4 platform=$5
+shift 5
+ip link set lo up
+mount -t tmpfs -o mode=0755 container-opt /opt
+mkdir -p /opt/.s/home /opt/.s/env /opt/.s/tmp /opt/ml
+mount --bind -o ro "$python_home" /opt/.s/home
+mount --bind -o ro "$image_env" /opt/.s/env
+mount --bind "$base/tmp" /opt/.s/tmp
+mount --bind "$base/ml" /opt/ml
+mount --bind -o ro "$base/ml/model" /opt/ml/model
+mount -t tmpfs -o mode=0755 container-root /root
+mount --move /opt/.s/tmp /tmp
+mkdir -p "$python_home" "$image_env"
+mount --move /opt/.s/home "$python_home"
+mount --move /opt/.s/env "$image_env"
+cd /
+setpriv --reuid="$uid" --regid="$uid" --clear-groups -- "$@" &
+server=$!
+while kill -0 "$server" 2>/dev/null; do
+  kill -0 "$platform" 2>/dev/null || kill -KILL 0
+  sleep 1
+done
+wait "$server"
+"""
+_INHERITED_ENV = ("TZ",)
 
 
 class ContainerError(Exception):
@@ -87,41 +130,68 @@ class ContainerSpec:
         )
 
 
-def prepare_container(s3: S3Client, spec: ContainerSpec, directory: Path) -> tuple[Path, Path, str]:
-    """Download the model data and resolve the code directory; returns (model_dir, code_dir, program)."""
-    model_dir = directory / "model"
-    code_dir = directory / "code"
+def prepare_container(s3: S3Client, spec: ContainerSpec, ml_dir: Path) -> None:
+    """SageMaker's part of a container start: the model data in `/opt/ml/model`, an S3 source in `/opt/ml/code`.
+
+    Everything else (resolving `SAGEMAKER_SUBMIT_DIRECTORY`, installing and importing `SAGEMAKER_PROGRAM`) is the
+    image's serving stack's, and fails inside the container as it would on SageMaker.
+    """
     try:
-        s3io.download_and_extract(s3, spec.model_data_url, model_dir)
+        s3io.download_and_extract(s3, spec.model_data_url, ml_dir / "model")
     except Exception as exc:
         raise ContainerError(f"Failed to download model data from {spec.model_data_url}: {exc}") from exc
-    program = spec.environment.get("SAGEMAKER_PROGRAM")
-    if not program:
-        raise ContainerError(f"{PING_FAILURE} (the model's Environment has no SAGEMAKER_PROGRAM)")
-    submit_dir = spec.environment.get("SAGEMAKER_SUBMIT_DIRECTORY", f"{MODEL_MOUNT}/code")
+    submit_dir = spec.environment.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
     if submit_dir.startswith("s3://"):
-        # sagemaker-containers' import_module: download the source tarball and extract it as /opt/ml/code.
+        # sagemaker-containers' _files.download_and_extract fetches it with the container's credentials and skips
+        # a non-empty /opt/ml/code; the container has no network here, so the platform fetches it beforehand.
         try:
-            s3io.download_and_extract(s3, submit_dir, code_dir)
+            s3io.download_and_extract(s3, submit_dir, ml_dir / "code")
         except Exception as exc:
             raise ContainerError(f"{PING_FAILURE} (could not download {submit_dir}: {exc})") from exc
-    elif submit_dir == MODEL_MOUNT or submit_dir.startswith(MODEL_MOUNT + "/"):
-        # The SageMaker Python SDK's "repacked" layout: the code travels inside model.tar.gz.
-        code_dir = model_dir / submit_dir[len(MODEL_MOUNT) :].lstrip("/")
-    else:
-        raise ContainerError(f"{PING_FAILURE} (SAGEMAKER_SUBMIT_DIRECTORY {submit_dir!r} is not reachable locally)")
-    return model_dir, code_dir, program
+
+
+def container_environment(image: images.FrameworkImage, env: images.Environment, spec: ContainerSpec) -> dict[str, str]:
+    """The container's environment: the image's ENV, then the model's `Environment` (which wins, as on SageMaker)."""
+    variables = {name: os.environ[name] for name in _INHERITED_ENV if name in os.environ}
+    variables.update(image.environment)
+    variables["PATH"] = f"{env.root / 'bin'}:/usr/local/bin:/usr/bin:/bin"
+    variables["SAGEMAKER_USE_NGINX"] = "false"
+    variables.update(spec.environment)
+    return variables
+
+
+def _connect_in(netns: int, port: int, timeout: float) -> socket.socket:
+    """A TCP connection to the container's loopback, made from inside its network namespace (this thread only)."""
+    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        os.setns(netns, os.CLONE_NEWNET)
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        finally:
+            os.setns(own, os.CLONE_NEWNET)
+    finally:
+        os.close(own)
+
+
+class _ContainerConnection(http.client.HTTPConnection):
+    def __init__(self, netns: int, timeout: float) -> None:
+        super().__init__("127.0.0.1", CONTAINER_PORT, timeout=timeout)
+        self._netns = netns
+
+    def connect(self) -> None:
+        self.sock = _connect_in(self._netns, self.port, self.timeout or INVOKE_TIMEOUT_SECONDS)
 
 
 class Backend:
-    """One model-server process serving one endpoint configuration, with in-flight request accounting."""
+    """One model container serving one endpoint configuration, with in-flight request accounting."""
 
     def __init__(self, spec: ContainerSpec, directory: Path, env_cache: Path | None = None) -> None:
         self.spec = spec
         self.dir = directory
         self._env_cache = env_cache
-        self.port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        self._netns: int | None = None
+        self._wrong_answers = False
         self._cond = threading.Condition()
         self._in_flight = 0
         self._closed = False
@@ -136,94 +206,76 @@ class Backend:
         fail_health: str | None = None,
         wrong_answers: bool = False,
     ) -> None:
-        """Prepare the container, launch the server and wait for /ping; ContainerError if it never gets healthy."""
+        """Prepare the container, start it and wait for /ping; ContainerError if it never gets healthy.
+
+        The transform job starts its container with this too. `fail_health` (fault injection) fails the start with
+        that message in the container log; `wrong_answers` perturbs every answer (see `perturb`).
+        """
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
-            env = images.ensure_environment(images.image_for_uri(self.spec.image), self._env_cache)
+            image = images.image_for_uri(self.spec.image)
+            env = images.ensure_environment(image, self._env_cache)
         except images.ImageError as exc:
             raise ContainerError(f"{PING_FAILURE} (the container image could not be used: {exc})") from exc
-        model_dir, code_dir, program = prepare_container(s3, self.spec, self.dir)
-        python = self._install_requirements(env, code_dir)
-        port_file = self.dir / "port"
-        command = [
-            str(python),
-            # Isolated (-I): only the image's packages and the code directory, never this repository's modules.
-            "-I",
-            "-u",
-            str(MODEL_SERVER),
-            "--model-data",
-            str(model_dir),
-            "--code",
-            str(code_dir),
-            "--program",
-            program,
-            "--port",
-            "0",
-            "--port-file",
-            str(port_file),
-            "--parent-pid",
-            str(os.getpid()),
-        ]
+        ml_dir, tmp_dir = self.dir / "ml", self.dir / "tmp"
+        for path in (ml_dir / "model", ml_dir / "code", tmp_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        prepare_container(s3, self.spec, ml_dir)
+        # The container user owns /opt/ml (sagemaker-containers replaces /opt/ml/code) and /tmp; the model is mounted
+        # read-only over its part of /opt/ml.
+        for path in (ml_dir, ml_dir / "code", tmp_dir, *(ml_dir / "code").rglob("*")):
+            os.chown(path, CONTAINER_UID, CONTAINER_UID, follow_symlinks=False)
+        self._wrong_answers = wrong_answers
         if fail_health is not None:
-            command += ["--fail-health", fail_health]
-        if wrong_answers:
-            command.append("--wrong-answers")
+            with (self.dir / "logs.txt").open("a", encoding="utf-8") as log:
+                print(f"injected fault: {fail_health}", file=log)
+            raise ContainerError(self._failure("the container exited with code 1"))
+        command = [
+            "unshare",
+            "--mount",
+            "--net",
+            "--fork",
+            "--",
+            "/bin/sh",
+            "-c",
+            _LAUNCH,
+            "container",
+            str(ml_dir.parent),
+            str(env.base_python.parent.parent),
+            str(env.root),
+            str(CONTAINER_UID),
+            str(os.getpid()),
+            str(env.python),
+            str(SERVE),
+        ]
         with (self.dir / "logs.txt").open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603  # the image's interpreter running our model server
+            self.process = subprocess.Popen(  # noqa: S603  # the image's serving stack in its own namespaces
                 command,
-                cwd=self.dir,
-                env=self._environment(),
+                env=container_environment(image, env, self.spec),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         try:
-            self._wait_healthy(port_file, timeout, stopping)
+            self._wait_healthy(timeout, stopping)
         except BaseException:
             self.terminate()
             raise
 
-    def _environment(self) -> dict[str, str]:
-        env = {name: os.environ[name] for name in _INHERITED_ENV if name in os.environ}
-        env.update(self.spec.environment)
-        return env
-
-    def _install_requirements(self, env: images.Environment, code_dir: Path) -> Path:
-        """The container's first request installs the code directory's requirements.txt; returns the python.
-
-        sagemaker-containers' `_modules.import_module` runs `pip install . -r requirements.txt` in the code
-        directory before it imports the module, on every cold start. Here they go into a throw-away overlay of
-        the image environment, and only when the file names anything (an empty one costs nothing on SageMaker
-        either, beyond pip's start). A failure fails the health check, as on SageMaker.
-        """
-        requirements = code_dir / "requirements.txt"
-        if not requirements.is_file() or not _has_requirements(requirements):
-            return env.python
-        python = images.overlay(env, self.dir / "python")
-        with (self.dir / "logs.txt").open("ab") as log:
-            result = subprocess.run(  # noqa: S603
-                [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-r", str(requirements)],
-                cwd=code_dir,
-                env=self._environment(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        if result.returncode != 0:
-            raise ContainerError(self._failure(f"pip install -r requirements.txt exited with {result.returncode}"))
-        return python
-
-    def _wait_healthy(self, port_file: Path, timeout: float, stopping: threading.Event) -> None:
+    def _wait_healthy(self, timeout: float, stopping: threading.Event) -> None:
         assert self.process is not None
         deadline = time.monotonic() + timeout
+        own_netns = os.stat("/proc/self/ns/net").st_ino
         while time.monotonic() < deadline and not stopping.is_set():
             if self.process.poll() is not None:
                 raise ContainerError(self._failure(f"the container exited with code {self.process.returncode}"))
-            if self.port is None and port_file.is_file():
-                self.port = int(port_file.read_text(encoding="utf-8"))
-            if self.port is not None and self._ping():
+            if self._netns is None:
+                path = f"/proc/{self.process.pid}/ns/net"
+                with contextlib.suppress(OSError):  # the process is not there yet or any more
+                    if os.stat(path).st_ino != own_netns:  # `unshare` has entered the container's namespace
+                        self._netns = os.open(path, os.O_RDONLY)
+            if self._netns is not None and self._ping():
                 return
             time.sleep(0.05)
         if stopping.is_set():
@@ -231,8 +283,8 @@ class Backend:
         raise ContainerError(self._failure(f"no healthy /ping within {timeout:g} s"))
 
     def _ping(self) -> bool:
-        assert self.port is not None
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        assert self._netns is not None
+        connection = _ContainerConnection(self._netns, PING_TIMEOUT_SECONDS)
         try:
             connection.request("GET", "/ping")
             return connection.getresponse().status == 200
@@ -252,7 +304,7 @@ class Backend:
         return f"{PING_FAILURE} ({detail}).{suffix}"
 
     def terminate(self) -> None:
-        """Stop the process group (SIGTERM, then SIGKILL) and drop the unpacked model; logs stay."""
+        """Stop the container (SIGTERM to its process group, then SIGKILL) and drop its files; logs stay."""
         with self._cond:
             self._closed = True
         process = self.process
@@ -267,7 +319,10 @@ class Backend:
                 process.wait()
         elif process is not None:
             process.wait()
-        for sub in ("model", "code", "python"):
+        if self._netns is not None:
+            os.close(self._netns)
+            self._netns = None
+        for sub in ("ml", "tmp"):
             shutil.rmtree(self.dir / sub, ignore_errors=True)
 
     # Routing ------------------------------------------------------------------------------------
@@ -292,17 +347,43 @@ class Backend:
 
     def invoke(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
         """POST /invocations on the container; returns (status, body, content type). OSError if unreachable."""
-        if self.port is None:
-            raise ConnectionRefusedError("backend has no port")
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=INVOKE_TIMEOUT_SECONDS)
+        if self._netns is None:
+            raise ConnectionRefusedError("the container is not running")
+        connection = _ContainerConnection(self._netns, INVOKE_TIMEOUT_SECONDS)
         try:
             connection.request("POST", "/invocations", body=body, headers=headers)
             response = connection.getresponse()
-            return response.status, response.read(), response.getheader("Content-Type")
+            payload = response.read()
         finally:
             connection.close()
+        if self._wrong_answers and response.status == 200:
+            payload = perturb(payload)
+        return response.status, payload, response.getheader("Content-Type")
 
 
-def _has_requirements(path: Path) -> bool:
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return any(lines)
+def perturb(payload: bytes) -> bytes:
+    """Fault injection: the same response shape with wrong answers (a model that loads and serves, badly).
+
+    In a JSON body every integer `label` is flipped (0 <-> 1, else + 1) and every other number moves
+    (x -> 1 - x inside [0, 1], 0.5 -> 0, else x + 1), so both labels and scores disagree with a golden set. A body that
+    is not JSON is returned reversed.
+    """
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        return payload[::-1]
+    return json.dumps(_perturbed(document)).encode("utf-8")
+
+
+def _perturbed(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        return {name: _perturbed(item, name) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_perturbed(item, key) for item in value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, int) and key == "label":
+        return 1 - value if value in (0, 1) else value + 1
+    if 0.0 <= value <= 1.0:
+        return 1.0 - value if value != 0.5 else 0.0
+    return value + 1.0

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 _HERE = Path(__file__).resolve().parent
 PINS_DIR = _HERE / "images"
 # Bump when the way an environment is laid out changes: every cached environment is rebuilt.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 CACHE_ENV = "CHALLENGER_ENV_CACHE"
 DEFAULT_FRAMEWORK = "sklearn"
 DEFAULT_VERSION = "1.9-0"
@@ -60,15 +60,40 @@ class FrameworkImage:
     pins: Path
     # A complete lock is installed with --no-deps; a requirements file with ranges is resolved by pip.
     locked: bool
+    # The image's own edits of installed files after the install, as (path in site-packages, old, new) text
+    # replacements, and its `ENV` lines (each from the Dockerfile the pins file cites).
+    patches: tuple[tuple[str, str, str], ...] = ()
+    environment: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
         return f"{self.framework}-{self.version}"
 
 
-IMAGES: dict[tuple[str, str], FrameworkImage] = {
-    ("sklearn", "1.9-0"): FrameworkImage("sklearn", "1.9-0", "3.12", PINS_DIR / "sklearn-1.9-0.txt", True),
-}
+# aws/deep-learning-containers docker/sklearn/1.9-0/Dockerfile (commit 0d0d03b64d): `RUN sed -i
+# 's/collections\.Mapping/collections.abc.Mapping/g' .../sagemaker_containers/_mapping.py` (sagemaker-containers
+# 2.8.6 does not import on Python 3.10+ without it), and its ENV lines that the serving stack reads. The image's other
+# patch (sagemaker_inference/decoder.py, no pickle) touches a package the scikit-learn serving path never imports.
+_SKLEARN_1_9_0 = FrameworkImage(
+    "sklearn",
+    "1.9-0",
+    "3.12",
+    PINS_DIR / "sklearn-1.9-0.txt",
+    True,
+    patches=(("sagemaker_containers/_mapping.py", "collections.Mapping", "collections.abc.Mapping"),),
+    environment=(
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+        ("PYTHONUNBUFFERED", "1"),
+        ("PYTHONIOENCODING", "utf-8"),
+        ("LANG", "C.UTF-8"),
+        ("LC_ALL", "C.UTF-8"),
+        ("SM_MODEL_DIR", "/opt/ml/model"),
+        ("SAGEMAKER_TRAINING_MODULE", "sagemaker_sklearn_container.training:main"),
+        ("SAGEMAKER_SERVING_MODULE", "sagemaker_sklearn_container.serving:main"),
+        ("TEMP", "/home/model-server/tmp"),
+    ),
+)
+IMAGES: dict[tuple[str, str], FrameworkImage] = {("sklearn", "1.9-0"): _SKLEARN_1_9_0}
 
 
 def get_image(framework: str, version: str) -> FrameworkImage:
@@ -203,7 +228,9 @@ def ensure_environment(image: FrameworkImage, root: Path | None = None) -> Envir
             base_python,
         )
     digest = hashlib.sha256(
-        "\n".join([BUILDER_VERSION, version, str(image.locked), image.pins.read_text(encoding="utf-8")]).encode()
+        "\n".join(
+            [BUILDER_VERSION, version, str(image.locked), repr(image.patches), image.pins.read_text(encoding="utf-8")]
+        ).encode()
     ).hexdigest()[:12]
     env = Environment(image, root / f"{image.name}-py{minor}-{digest}", base_python, version)
     if (env.root / ".complete").is_file():
@@ -239,7 +266,10 @@ def _build(env: Environment) -> None:
         # No `pip check` afterwards: the image itself would fail it (its lock overrides sagemaker-containers'
         # flask==1.1.1 with 3.1.3), and the point is to be the image, not a consistent environment.
         subprocess.run([*command, "-r", str(image.pins)], check=True)  # noqa: S603
-    except subprocess.CalledProcessError as exc:
+        for relative, old, new in image.patches:
+            patched = env.site_packages / relative
+            patched.write_text(patched.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    except (subprocess.CalledProcessError, OSError) as exc:
         shutil.rmtree(env.root, ignore_errors=True)
         raise ImageError(f"building the {image.name} environment failed: {exc}") from exc
     (env.root / ".complete").write_text(

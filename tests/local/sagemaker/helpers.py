@@ -16,6 +16,7 @@ import pytest
 from botocore.config import Config
 
 from challenger.local.sagemaker import LocalSageMaker
+from challenger.local.sagemaker.hosting import SERVE
 
 REPO = Path(__file__).resolve().parents[3]
 RECIPE = REPO / "recipes" / "sentiment"
@@ -48,12 +49,12 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: fl
 
 
 def model_server_children() -> list[psutil.Process]:
-    """This process's descendants that are local model servers."""
+    """This process's descendants that are local model containers (the `unshare` each one starts with)."""
     found = []
     for child in psutil.Process().children(recursive=True):
         try:
-            command = " ".join(child.cmdline())
-            if "challenger.local.sagemaker.model_server" in command or "sagemaker/model_server.py" in command:
+            command = child.cmdline()
+            if command[:1] == ["unshare"] and str(SERVE) in command:
                 found.append(child)
         except psutil.NoSuchProcess:  # exited while we looked
             continue

@@ -14,7 +14,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from challenger.local.sagemaker import LocalSageMaker
-from challenger_core.adapters.sagemaker import SageMaker
+from challenger_core.adapters.sagemaker import MODEL_ENVIRONMENT, SageMaker
 from challenger_core.errors import ServiceError
 from tests.local.sagemaker.helpers import (
     BUCKET,
@@ -40,14 +40,11 @@ PROBE = json.dumps({"instances": ["It is fine I guess, does the job"]}).encode()
 
 def _self_contained_env() -> dict[str, str]:
     # Exactly what challenger_core's SageMaker.create_model sets: the code travels inside model.tar.gz.
-    return {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+    return dict(MODEL_ENVIRONMENT)
 
 
 def _bundle_env(prefix: str) -> dict[str, str]:
-    return {
-        "SAGEMAKER_PROGRAM": "inference.py",
-        "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{BUCKET}/{prefix}/sourcedir.tar.gz",
-    }
+    return {**MODEL_ENVIRONMENT, "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{BUCKET}/{prefix}/sourcedir.tar.gz"}
 
 
 def create_model(sm: Any, name: str, model_data_url: str, environment: dict[str, str] | None = None) -> None:
@@ -149,20 +146,20 @@ def test_describe_endpoint_is_sagemaker_shaped(clients: Clients, endpoint_a: str
     assert described["CreationTime"] <= described["LastModifiedTime"]  # botocore parsed epoch seconds
 
 
-def test_bad_input_is_a_model_error(clients: Clients, endpoint_a: str) -> None:
+def test_a_request_the_model_refuses_is_a_model_error_with_the_images_500(clients: Clients, endpoint_a: str) -> None:
+    # The image's Transformer turns whatever input_fn raises (the kit's RequestError, 400/413/415 by its
+    # status_code) into a ClientError, which Flask answers with a 500; SageMaker relays it as ModelError (424).
     with pytest.raises(ClientError) as excinfo:
         clients.runtime.invoke_endpoint(EndpointName=endpoint_a, Body=b"{not json", ContentType="application/json")
     error = excinfo.value
     assert type(error).__name__ == "ModelError"  # botocore's modeled exception class
     assert error.response["Error"]["Code"] == "ModelError"
     assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 424
-    assert error.response["Error"]["Message"].startswith(
-        'Received client error (400) from primary with message "invalid JSON:'
-    )
-    assert error.response["OriginalStatusCode"] == 400
+    assert error.response["Error"]["Message"].startswith("Received server error (500) from primary with message")
+    assert error.response["OriginalStatusCode"] == 500
     with pytest.raises(ClientError) as unsupported:
         clients.runtime.invoke_endpoint(EndpointName=endpoint_a, Body=b"x", ContentType="application/x-npy")
-    assert unsupported.value.response["OriginalStatusCode"] == 415
+    assert unsupported.value.response["OriginalStatusCode"] == 500
     # Through our adapter it is a (non-transient) ServiceError.
     with pytest.raises(ServiceError, match="ModelError"):
         SageMaker(clients.sm, clients.runtime).invoke(endpoint_a, b'{"instances": []}')
@@ -268,7 +265,8 @@ def test_switch_lets_in_flight_requests_finish_on_blue(service: LocalSageMaker, 
     (blue,) = servers_of(service, "ep-drain")
     slow: list[str] = []
     slow_runtime = clients_for(service)
-    in_flight = threading.Thread(target=lambda: slow.append(color(slow_runtime, "ep-drain", sleep=2.5)))
+    # Longer than green's start (the image's stack pip-installs code/ and boots gunicorn first).
+    in_flight = threading.Thread(target=lambda: slow.append(color(slow_runtime, "ep-drain", sleep=10)))
     in_flight.start()
     time.sleep(0.3)  # the slow request is now inside blue
     clients.sm.update_endpoint(EndpointName="ep-drain", EndpointConfigName="config-green")
@@ -277,7 +275,7 @@ def test_switch_lets_in_flight_requests_finish_on_blue(service: LocalSageMaker, 
     assert in_flight.is_alive()
     assert blue.is_running()
     assert clients.sm.describe_endpoint(EndpointName="ep-drain")["EndpointStatus"] == "Updating"
-    in_flight.join(timeout=10)
+    in_flight.join(timeout=20)
     assert slow == ["blue"]
     described = wait_for_endpoint(clients.sm, "ep-drain")
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "config-green")
@@ -364,7 +362,7 @@ def test_endpoints_that_never_get_healthy_fail(service: LocalSageMaker, clients:
     create_config(clients.sm, "config-no-code", "model-no-code")
     failed = create_endpoint(clients, "ep-no-code", "config-no-code")
     assert failed["EndpointStatus"] == "Failed"
-    assert "inference.py not found in the code directory" in failed["FailureReason"]
+    assert "ImportModuleError: No module named 'inference'" in failed["FailureReason"]
 
     # A model_fn that hangs: the health check times out and the container is killed.
     hang = b"import time\n\ndef model_fn(model_dir):\n    time.sleep(60)\n"
@@ -401,7 +399,7 @@ def test_restart_restores_endpoints(s3: Any, s3_url: str, tmp_path: Path, traine
     try:
         clients = clients_for(first)
         # The other code location SageMaker supports: the source bundle in S3.
-        environment = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": SOURCE_URI}
+        environment = {**MODEL_ENVIRONMENT, "SAGEMAKER_SUBMIT_DIRECTORY": SOURCE_URI}
         create_model(clients.sm, "model-r", trained["a"]["ModelArtifacts"]["S3ModelArtifacts"], environment)
         create_config(clients.sm, "config-r", "model-r")
         assert create_endpoint(clients, "ep-r", "config-r")["EndpointStatus"] == "InService"

@@ -20,8 +20,7 @@ from moto import mock_aws
 
 from challenger.local.sagemaker import service as service_module
 from challenger.local.sagemaker.errors import ApiError
-from challenger.local.sagemaker.hosting import PING_FAILURE, ContainerError, ContainerSpec
-from challenger.local.sagemaker.model_server import perturb
+from challenger.local.sagemaker.hosting import PING_FAILURE, ContainerError, ContainerSpec, perturb
 from challenger.local.sagemaker.service import LocalSageMaker
 from tests.support.clock import Clock
 
