@@ -6,6 +6,7 @@ Used by the local cloud and by the state machine tests, so both provision the sa
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
@@ -73,6 +74,9 @@ def provision(template: LocalTemplate, clients: dict[str, Any], *, approval_key:
     queue_url = sqs.create_queue(QueueName=OUTBOX_QUEUE)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    # The template's NotificationSubscription too (moto takes it as confirmed and sends nothing to it), so what
+    # `challenger doctor` reads is what a stack has once its email is confirmed.
+    sns.subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=template.values["NotificationEmail"])
     secret_arn = clients["secretsmanager"].create_secret(
         Name=template.name("ApprovalSecret"), SecretString=approval_key
     )["ARN"]
@@ -88,10 +92,16 @@ def provision(template: LocalTemplate, clients: dict[str, Any], *, approval_key:
     return Provisioned(topic_arn=topic_arn, outbox_queue_url=queue_url, secret_arn=secret_arn)
 
 
-def local_functions(template: LocalTemplate, overrides: dict[str, str] | None = None) -> list[LocalFunction]:
+def local_functions(
+    template: LocalTemplate,
+    overrides: dict[str, str] | None = None,
+    credentials: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[LocalFunction]:
     """The template's functions for the in-process Lambda runtime, with the core layer on their path.
 
     `overrides` replaces variables that name AWS-only endpoints (e.g. API_URL → the local gateway).
+    `credentials` (function name → AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN): the function's
+    role session, which Lambda puts in the sandbox's environment (challenger.local.iam).
     """
     functions = []
     for spec in template.functions():
@@ -99,6 +109,7 @@ def local_functions(template: LocalTemplate, overrides: dict[str, str] | None = 
         for name, value in (overrides or {}).items():
             if name in environment:
                 environment[name] = value
+        environment.update((credentials or {}).get(spec.name, {}))
         functions.append(
             LocalFunction(
                 name=spec.name,

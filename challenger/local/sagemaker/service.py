@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from challenger.local import iam
 from challenger.local.sagemaker import s3io
 from challenger.local.sagemaker.errors import (
     API_NAME_PATTERNS,
@@ -279,6 +280,13 @@ class LocalSageMaker:
                 self._s3 = s3io.make_client(self.s3_endpoint_url, self.region)
             return self._s3
 
+    def _model_s3(self, model_name: str) -> S3Client:
+        """S3 as the model's ExecutionRoleArn (challenger.local.iam): SageMaker reads the model's artifacts, and a
+        transform job's input and output, with the role of the model it runs (CreateModel ExecutionRoleArn)."""
+        role = self._models.get(model_name, {}).get("ExecutionRoleArn")
+        client: S3Client = iam.as_role(self.s3, role, model_name)
+        return client
+
     # ARNs ---------------------------------------------------------------------------------------
     def _arn(self, resource: str, name: str) -> str:
         # SageMaker lower-cases resource names in ARNs.
@@ -426,7 +434,7 @@ class LocalSageMaker:
                 description,
                 spec,
                 self.state_dir / "transforms" / name,
-                s3=self.s3,
+                s3=self._model_s3(spec.model_name),
                 backend_factory=self._backend_factory,
                 env_cache=self.env_cache,
                 health_timeout=self.health_timeout,
@@ -644,7 +652,7 @@ class LocalSageMaker:
         backend = self._backend_factory(spec, directory, self.env_cache)
         try:
             backend.start(
-                self.s3,
+                self._model_s3(spec.model_name),
                 timeout=self.health_timeout,
                 stopping=self._stopping,
                 fail_health=self._take_fault("green_unhealthy"),
@@ -869,7 +877,7 @@ class LocalSageMaker:
             directory = self.state_dir / "endpoints" / endpoint.name / f"{endpoint.generation:04d}-{spec.config_name}"
         backend = self._backend_factory(spec, directory, self.env_cache)
         try:
-            backend.start(self.s3, timeout=self.health_timeout, stopping=self._stopping)
+            backend.start(self._model_s3(spec.model_name), timeout=self.health_timeout, stopping=self._stopping)
         except Exception as exc:
             with self._lock:
                 endpoint.description.update(

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from challenger.local import iam
 from challenger.local.sagemaker import images, s3io
 
 if TYPE_CHECKING:
@@ -88,7 +89,9 @@ class TrainingRun:
     ) -> None:
         self.job = job
         self.dir = job_dir
-        self._s3 = s3
+        # SageMaker moves the job's data with the job's role (CreateTrainingJob RoleArn: "to perform tasks on your
+        # behalf ... download training data from S3 and upload model artifacts").
+        self._s3 = iam.as_role(s3, job.description.get("RoleArn"), job.name)
         self._env_cache = env_cache
         self._python: Path | None = None
         self._region = region
