@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from challenger_core.adapters.batch_transform import MAX_PAYLOAD_MB
 from recipes.kit.bundle import build_source_bundle, bundle_files
 from tests.unit.recipes.conftest import DATA_DIR, RECIPE_DIR, Job, make_channel, run_training, tar_gz
 
@@ -549,6 +550,7 @@ def test_a_transform_mini_batch_of_any_record_count_up_to_the_payload_limit_is_s
 ) -> None:
     """Batch Transform (MultiRecord) packs as many lines as fit in MaxPayloadInMB=6 into one request: 1,001 records
     got a 413 (issue 16), so every job over ~1,000 rows failed."""
+    assert kit.MAX_PAYLOAD_BYTES >= MAX_PAYLOAD_MB * 1024 * 1024  # what BatchStrategy=MultiRecord packs
     body = "".join(f"review {n} was great\n" for n in range(50_000)).encode()
     assert len(body) < kit.MAX_PAYLOAD_BYTES
     rows = kit.parse_request(body, "text/csv", recipe)

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 else:
     SageMakerClient = Any
 
+# Each request of a job holds every line that fits in this many MB (BatchStrategy=MultiRecord); the recipe kit's
+# model accepts any record count up to that size (challenger_kit.MAX_PAYLOAD_BYTES; issue 16).
+MAX_PAYLOAD_MB = 6
+
 
 @dataclass(frozen=True)
 class TransformSpec:
@@ -49,7 +53,7 @@ class BatchTransform:
                 TransformJobName=spec.job_name,
                 ModelName=spec.model_name,
                 BatchStrategy="MultiRecord",
-                MaxPayloadInMB=6,
+                MaxPayloadInMB=MAX_PAYLOAD_MB,
                 TransformInput={
                     "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": spec.input_uri}},
                     "ContentType": "text/csv",
