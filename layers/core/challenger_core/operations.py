@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ConfigDict, Field
 
 from challenger_core import approvals, audit
+from challenger_core.cost import RunCost, run_cost
 from challenger_core.errors import ChallengerError, ConflictError, NotFoundError
 from challenger_core.models import (
     Approval,
@@ -129,6 +130,10 @@ class RunDetail(Model):
         default=None, description="decisions about this run, newest first (operator doors only)"
     )
     verdict: Verdict | None = Field(default=None, description="the run's challenger against the champion, if compared")
+    cost: RunCost | None = Field(
+        default=None,
+        description="what the run cost on AWS so far: training, Lambda, Step Functions (pinned us-east-1 list prices)",
+    )
 
 
 class ModelDetail(ModelVersion):
@@ -137,6 +142,7 @@ class ModelDetail(ModelVersion):
     audit: list[AuditEntry] | None = Field(
         default=None, description="decisions about this version, newest first (operator doors only)"
     )
+    run_cost: RunCost | None = Field(default=None, description="what the run that trained it cost on AWS")
 
 
 class AuditPage(Model):
@@ -350,6 +356,7 @@ def run_detail(
     run = registry.get_run(run_id)
     steps: list[Step] = []
     plan: list[str] = []
+    spent = run.cost  # the execution history, when there is one, gives the whole run's
     if run.execution_arn:
         try:
             history = workflow.history(run.execution_arn)
@@ -362,6 +369,15 @@ def run_detail(
             ) from exc
         for event in history:
             steps = _fold(steps, event)
+        recorded = run.cost
+        spent = run_cost(
+            instance_type=recorded.instance_type if recorded else None,
+            billable_seconds=recorded.billable_seconds if recorded else None,
+            spot=recorded.spot if recorded else False,
+            history=history,
+            history_of=workflow.history,
+            region=recorded.region if recorded else None,
+        )
         if run.status is RunStatus.RUNNING and steps:
             try:
                 unreachable = frozenset() if approval_mode == "manual" else frozenset({APPROVAL_STATE})
@@ -374,13 +390,20 @@ def run_detail(
         plan=plan,
         audit=registry.audit_of(run_id=run_id) if with_audit else None,
         verdict=_verdict(registry, run.version),
+        cost=spent,
     )
 
 
 def model_detail(version: int, *, registry: Registry, with_audit: bool = False) -> ModelDetail:
     """A model version, and the decisions about it (approval, rejection, rollbacks to it)."""
     model = registry.get_model(version)
-    return ModelDetail(**model.model_dump(), audit=registry.audit_of(version=version) if with_audit else None)
+    try:
+        trained_by = registry.get_run(model.run_id).cost
+    except NotFoundError:
+        trained_by = None
+    return ModelDetail(
+        **model.model_dump(), audit=registry.audit_of(version=version) if with_audit else None, run_cost=trained_by
+    )
 
 
 def deployment_status(name: str, *, workflow: Workflow, settings: Settings) -> DeploymentStatus:
