@@ -89,6 +89,8 @@ export interface ModelVersion {
   training_job_name?: string;
   model_data_url?: string | null;
   confusion_matrix?: number[][];
+  /** GET /models/{version}: what the run that trained it cost on AWS. */
+  run_cost?: RunCost | null;
   model_name?: string | null;
   endpoint_config_name?: string | null;
   failure_reason?: string | null;
@@ -108,6 +110,23 @@ export interface ModelVersion {
   audit?: AuditEntry[] | null;
 }
 
+/** What a run cost on AWS (challenger_core.cost): pinned us-east-1 list prices of `prices_as_of`. */
+export interface RunCost {
+  total_usd: number;
+  training_usd?: number | null;
+  instance_type?: string | null;
+  billable_seconds?: number | null;
+  spot?: boolean;
+  lambda_invocations: number;
+  lambda_gb_seconds: number;
+  lambda_usd: number;
+  state_transitions: number;
+  step_functions_usd: number;
+  prices_as_of: string;
+  priced_region: string;
+  region?: string | null;
+}
+
 export interface Run {
   run_id: string;
   status: RunStatus;
@@ -118,6 +137,7 @@ export interface Run {
   error?: string | null;
   started_at: string;
   ended_at?: string | null;
+  cost?: RunCost | null;
 }
 
 export interface Step {
@@ -135,6 +155,8 @@ export interface RunDetail {
   /** The decisions about this run, newest first (operator doors). */
   audit?: AuditEntry[] | null;
   verdict?: Verdict | null;
+  /** The whole run's cost (training, Lambda, Step Functions), from its execution history. */
+  cost?: RunCost | null;
 }
 
 export interface Approval {

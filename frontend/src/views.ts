@@ -11,6 +11,7 @@ import {
   type ModelVersion,
   type PairedComparison,
   type Run,
+  type RunCost,
   type RunDetail,
   type Step,
   type Verdict,
@@ -97,6 +98,38 @@ function facts(rows: [string, Node_ | number | undefined][], testid?: string): H
       h("dt", {}, name),
       h("dd", {}, value === null || value === undefined || value === "" ? h("span", { class: "muted" }, "not recorded") : value),
     ]),
+  );
+}
+
+/** A price as challenger_core.cost.usd writes it: four decimals under a dollar, two above. */
+function usd(amount: number | null | undefined): string {
+  if (amount === null || amount === undefined) return "unknown";
+  return amount < 1 ? `$${amount.toFixed(4)}` : `$${amount.toFixed(2)}`;
+}
+
+function costCard(cost: RunCost | null | undefined, testid: string, title: string): HTMLElement {
+  if (!cost) return h("section", { class: "card", "data-testid": testid }, h("h3", {}, title), h("p", { class: "muted" }, "Not recorded yet."));
+  const training =
+    cost.training_usd === null || cost.training_usd === undefined
+      ? `${cost.instance_type} is not in the price table`
+      : cost.instance_type
+        ? `${usd(cost.training_usd)} (${cost.billable_seconds ?? 0} billable s on ${cost.instance_type}${cost.spot ? ", spot" : ""})`
+        : usd(cost.training_usd);
+  return h(
+    "section",
+    { class: "card", "data-testid": testid },
+    h("h3", {}, title),
+    facts([
+      ["Total", h("strong", { "data-testid": `${testid}-total` }, usd(cost.total_usd))],
+      ["Training", training],
+      ["Lambda", `${usd(cost.lambda_usd)} (${cost.lambda_invocations} invocations, ${cost.lambda_gb_seconds} GB-s)`],
+      ["Step Functions", `${usd(cost.step_functions_usd)} (${cost.state_transitions} state transitions)`],
+    ]),
+    h(
+      "p",
+      { class: "muted" },
+      `${cost.priced_region} list prices of ${cost.prices_as_of}${cost.region ? ` (this stack runs in ${cost.region})` : ""}; see docs/cost.md.`,
+    ),
   );
 }
 
@@ -708,6 +741,7 @@ function versionPage(view: View, version: number): (HTMLElement | null)[] {
         ? facts(Object.entries(model.hyperparameters).map(([name, value]) => [name, h("code", {}, value)]), "hyperparameters")
         : h("p", { class: "muted", "data-testid": "hyperparameters" }, model.hyperparameters ? "The recipe's defaults (none set)." : "Not recorded."),
     ),
+    costCard(state.versions.get(version)?.run_cost, "version-cost", "Cost of the run that trained it"),
     h(
       "section",
       { class: "card", "data-testid": "version-artifact" },
@@ -801,6 +835,7 @@ function runPage(view: View, runId: string): (HTMLElement | null)[] {
               ),
             ),
     ),
+    costCard(detail?.cost ?? run.cost, "run-cost", "Cost on AWS"),
     h("section", { class: "card" }, h("h3", {}, "Decisions"), auditFor(detail?.audit, Boolean(detail))),
   ];
 }
