@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import builtins
+import contextlib
 import json
 import os
 import re
@@ -42,6 +43,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from challenger.scaffold import ScaffoldError, new_recipe
+from challenger_core.cost import RunCost, summary
 from challenger_core.errors import DataValidationError
 from challenger_core.triggering import INCOMING, TRAIN_FILE, dataset_of
 
@@ -258,6 +260,8 @@ def runs_show(target: Target, run_id: str) -> dict[str, Any]:
         )
     if run.get("error"):
         print(f"  cause: {run['error']}")
+    if detail.get("cost"):
+        print(f"  cost: {summary(RunCost.model_validate(detail['cost']))}")
     for entry in detail.get("audit") or []:
         print(f"  {entry['at']}  {entry['action']} by {entry['actor']} via {entry['via']}: {entry['detail']}")
     return detail
@@ -466,24 +470,30 @@ def destroy(stack: str, cloudformation: Any, s3: Any, *, confirmed: bool, echo: 
     """Delete a deployed stack and everything it leaves behind.
 
     `sam delete` removes the stack; its Custom::SageMakerCleanup removes the endpoint, configs and models first.
-    The buckets are `DeletionPolicy: Retain` (data and artifacts must survive a mistaken stack update or delete,
-    docs/decisions/0002-template.md), so they stay; this empties them, every object version and delete marker,
-    and deletes them, after the stack is gone.
+    CloudFormation deletes only empty buckets: a bucket it deletes with the stack (FrontendBucket, once the
+    dashboard was published) would leave the stack DELETE_FAILED, so every bucket is emptied first, each object
+    version and delete marker. The data and artifact buckets are `DeletionPolicy: Retain` (they must survive a
+    mistaken stack update or delete, docs/decisions/0002-template.md): those are deleted after the stack is gone,
+    emptied again of anything written while it was being deleted.
     """
     if not confirmed:
         raise CliError(f"destroy deletes stack {stack}, its data, models and artifacts for good: add --yes")
     resources = cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
     buckets = [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::S3::Bucket"]
+    for bucket in buckets:
+        removed = _empty(s3, bucket)
+        echo(f"emptied bucket {bucket}" + (f" ({removed} object versions)" if removed else ""))
     echo(f"deleting stack {stack} (its SageMaker endpoint, configs and models go first)…")
     cloudformation.delete_stack(StackName=stack)
     cloudformation.get_waiter("stack_delete_complete").wait(StackName=stack)
     for bucket in buckets:
-        removed = _empty_and_delete(s3, bucket)
-        echo(f"deleted bucket {bucket}" + (f" ({removed} object versions)" if removed else ""))
+        _empty_and_delete(s3, bucket)
+        echo(f"deleted bucket {bucket}")
     echo(f"stack {stack} is gone")
 
 
-def _empty_and_delete(s3: Any, bucket: str) -> int:
+def _empty(s3: Any, bucket: str) -> int:
+    """Delete every object version and delete marker of a bucket; 0 when the bucket is already gone."""
     removed = 0
     try:
         for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
@@ -492,9 +502,15 @@ def _empty_and_delete(s3: Any, bucket: str) -> int:
                 chunk = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions[start : start + 1000]]
                 s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
                 removed += len(chunk)
-        s3.delete_bucket(Bucket=bucket)
     except s3.exceptions.NoSuchBucket:
-        pass  # already gone (not retained, or deleted by hand)
+        pass  # already gone (deleted with the stack, or by hand)
+    return removed
+
+
+def _empty_and_delete(s3: Any, bucket: str) -> int:
+    removed = _empty(s3, bucket)
+    with contextlib.suppress(s3.exceptions.NoSuchBucket):  # not retained (went with the stack), or deleted by hand
+        s3.delete_bucket(Bucket=bucket)
     return removed
 
 

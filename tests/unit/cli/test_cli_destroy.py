@@ -64,3 +64,41 @@ def test_a_retained_bucket_is_emptied_of_every_version_and_deleted(aws: tuple[An
     assert _empty_and_delete(s3, "kept") == 7  # six versions and one delete marker
     assert "kept" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert _empty_and_delete(s3, "kept") == 0  # a second run (a retried destroy) finds nothing to do
+
+
+class CloudFormationThatKeepsFullBuckets:
+    """moto's CloudFormation deletes a bucket that still holds objects; AWS's does not ("You can only delete empty
+    buckets", AWS::S3::Bucket DeletionPolicy docs): the stack ends DELETE_FAILED. This one checks it at the call."""
+
+    def __init__(self, real: Any, s3: Any) -> None:
+        self.real, self.s3 = real, s3
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def delete_stack(self, StackName: str) -> None:
+        for resource in self.real.describe_stack_resources(StackName=StackName)["StackResources"]:
+            if resource["ResourceType"] == "AWS::S3::Bucket":
+                page = self.s3.list_object_versions(Bucket=resource["PhysicalResourceId"])
+                held = len(page.get("Versions", [])) + len(page.get("DeleteMarkers", []))
+                assert held == 0, f"DELETE_FAILED: {resource['LogicalResourceId']} still holds {held} version(s)"
+        self.real.delete_stack(StackName=StackName)
+
+
+def test_destroy_empties_a_published_dashboard_bucket_before_deleting_the_stack(aws: tuple[Any, Any]) -> None:
+    """FrontendBucket is deleted with the stack (no Retain); CloudFormation cannot delete a bucket that still holds
+    objects, so destroy empties every bucket first, then deletes the stack (issue 17)."""
+    real, s3 = aws
+    cloudformation = CloudFormationThatKeepsFullBuckets(real, s3)
+    cloudformation.create_stack(
+        StackName="site",
+        TemplateBody=json.dumps({"Resources": {"FrontendBucket": {"Type": "AWS::S3::Bucket"}}}),
+    )
+    [bucket] = [r["PhysicalResourceId"] for r in real.describe_stack_resources(StackName="site")["StackResources"]]
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket=bucket, Key="index.html", Body=b"<html>v1</html>")
+    s3.put_object(Bucket=bucket, Key="index.html", Body=b"<html>v2</html>")  # published twice
+    s3.delete_object(Bucket=bucket, Key="app.js")  # a delete marker
+    destroy("site", cloudformation, s3, confirmed=True, echo=lambda _: None)
+    assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert {s["StackName"]: s["StackStatus"] for s in real.list_stacks()["StackSummaries"]}["site"] == "DELETE_COMPLETE"
