@@ -4,69 +4,19 @@ upload behind it. Two stages are killed (training, the wait for an approval) to 
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
 
-from challenger.cli import Target, local_target
-from tests.support.stack import BASE_ENV
+from challenger.cli import Target
+from tests.support.local_process import local_up, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "recipes" / "sentiment" / "data"
 LONG_KEY = "incoming/notes/" + "k" * (1024 - len("incoming/notes/"))  # the 1,024-byte key of issue 18
-
-
-@contextmanager
-def local_up(state: Path, *arguments: str) -> Iterator[tuple[subprocess.Popen[bytes], Target, dict[str, Any]]]:
-    """`challenger local up` in its own process; yields once its local.json (its own, not a dead one's) is there."""
-    # A shell's environment: not the unit tests' stack settings (tests/local/conftest.py sets them in this process).
-    dropped = {"PYTHONPATH", "AWS_PROFILE", "MOTO_PORT", *BASE_ENV}
-    env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env["CHALLENGER_STATE_DIR"] = str(state)
-    log = (state.parent / "local-up.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "challenger", "local", "up", "--approval-mode", "manual", *arguments],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        info = wait_for(lambda: _connection(state, process.pid), 120, f"local up ({state.parent / 'local-up.log'})")
-        yield process, local_target(state), info
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        process.wait(60)
-        log.close()
-
-
-def _connection(state: Path, pid: int) -> dict[str, Any] | None:
-    try:
-        info: dict[str, Any] = json.loads((state / "local.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return info if info.get("pid") == pid else None
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting for {what}")
 
 
 def entered(target: Target, run_id: str, states: set[str]) -> bool:
@@ -92,7 +42,7 @@ def runs_of(target: Target) -> dict[str, dict[str, Any]]:
 
 def test_kill_9_mid_pipeline_loses_nothing_and_leaves_nothing_running(tmp_path: Path) -> None:
     state = tmp_path / ".challenger"
-    with local_up(state, "--fresh") as (process, target, info):
+    with local_up(state, "--fresh", "--approval-mode", "manual") as (process, target, info):
         data = boto3.client(
             "s3",
             endpoint_url=info["endpoint_url"],
@@ -106,7 +56,7 @@ def test_kill_9_mid_pipeline_loses_nothing_and_leaves_nothing_running(tmp_path: 
         wait_for(lambda: entered(target, first, {"WaitForTraining", "CheckTraining"}), 120, "training")
         kill_9(process)  # stage 1: while the model trains
 
-    with local_up(state) as (process, target, info):
+    with local_up(state, "--approval-mode", "manual") as (process, target, info):
         runs = runs_of(target)
         assert runs[first]["status"] == "FAILED"
         assert "interrupted" in runs[first]["error"]
@@ -116,7 +66,7 @@ def test_kill_9_mid_pipeline_loses_nothing_and_leaves_nothing_running(tmp_path: 
         models = target.call("GET", "/models")
         kill_9(process)  # stage 2: a challenger waits for a human
 
-    with local_up(state) as (process, target, info):
+    with local_up(state, "--approval-mode", "manual") as (process, target, info):
         runs = runs_of(target)
         assert [run_id for run_id, run in runs.items() if run["status"] == "RUNNING"] == []
         assert (runs[first]["status"], runs[second]["status"]) == ("FAILED", "FAILED")

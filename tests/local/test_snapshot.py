@@ -25,7 +25,7 @@ def moto(template: LocalTemplate) -> Iterator[tuple[snapshot.Recorder, dict[str,
     """moto's server app behind a Recorder, as the local cloud runs it, with the template's buckets and tables."""
     recorder = snapshot.Recorder()
     server = WsgiServer(recorder(DomainDispatcherApplication(create_backend_app)), handler=MotoRequestHandler)
-    clients = {name: boto3.client(name, endpoint_url=server.url) for name in ("s3", "dynamodb")}  # type: ignore[call-overload]
+    clients: dict[str, Any] = {name: boto3.client(name, endpoint_url=server.url) for name in ("s3", "dynamodb")}
 
     def empty_stack() -> None:  # what a new process starts from
         requests.post(f"{server.url}/moto-api/reset", timeout=30).raise_for_status()
