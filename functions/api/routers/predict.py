@@ -13,7 +13,7 @@ from challenger_core import operations, serving
 from challenger_core.errors import ServiceError, TransientServiceError
 from challenger_core.observability import metrics
 from routers.deps import CaptureDep, RecipeDep, RegistryDep, SageMakerDep, SettingsDep
-from routers.errors import BAD_BODY, json_response
+from routers.errors import BAD_BODY, TooLargeError, json_response
 
 router = Router()
 
@@ -84,6 +84,8 @@ def predict(
     except (ServiceError, TransientServiceError):  # the endpoint failed to answer (EndpointErrorsAlarm)
         metrics.add_metric(name="PredictErrors", unit=MetricUnit.Count, value=1)
         raise
+    except serving.PayloadTooLargeError:  # the body as sent would be: SageMaker would refuse it (a 502)
+        raise TooLargeError() from None
     except ValidationError as exc:  # the recipe's record model refused an instance: a 422 like any other
         errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None

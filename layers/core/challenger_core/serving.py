@@ -46,6 +46,24 @@ class NoModelLiveError(NotFoundError):
     """Nothing to predict with yet."""
 
 
+class PayloadTooLargeError(ChallengerError):
+    """The body InvokeEndpoint would send is over the serverless endpoint's request limit."""
+
+
+def endpoint_body(instances: list[dict[str, Any]]) -> bytes:
+    """The InvokeEndpoint body, measured as sent: compact UTF-8 JSON.
+
+    The API checks the request's own size, but the body sent on is re-serialized: json.dumps' default
+    `ensure_ascii` writes "é" as 6 bytes (`\\u00e9`) and an emoji as 12, and the shorthand `"text"` becomes
+    `{"review_text": "text"}`, so a request under the limit could reach SageMaker over it (a 502 where the
+    caller should get a 413).
+    """
+    body = json.dumps({"instances": instances}, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLargeError(f"the endpoint's body would be {len(body)} bytes, over {MAX_PAYLOAD_BYTES}")
+    return body
+
+
 _PYTHON_TYPES: dict[str, type] = {"int": int, "str": str, "float": float}
 _models: dict[tuple[str, str], type[BaseModel]] = {}
 _lock = threading.RLock()  # builders nest (a request model is built from the instance model)
@@ -167,6 +185,7 @@ def predict(
     from challenger_core.validation import clip  # noqa: PLC0415
 
     instances = instances_of(request, recipe)
+    body = endpoint_body(instances)
     # No strongly consistent read per request: the pointer only says whether anything is live yet and labels an
     # answer whose variant names no version; the variant that answered is the version (below).
     champion = registry.champion_cache.get()
@@ -175,9 +194,7 @@ def predict(
     started = time.perf_counter()
     served = champion.version
     try:
-        raw, variant = sagemaker.invoke_with_variant(
-            settings.endpoint_name, json.dumps({"instances": instances}).encode()
-        )
+        raw, variant = sagemaker.invoke_with_variant(settings.endpoint_name, body)
         # The variant that answered names its version (deployment.variant_name): during a blue/green swap that
         # may be the outgoing or the incoming model, whatever the champion pointer says at this instant.
         served = version_of_variant(variant) or champion.version
