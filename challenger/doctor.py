@@ -283,6 +283,8 @@ def check_cloudfront(cloudfront: Any) -> Check:
     try:
         cloudfront.list_distributions(MaxItems="1")
     except ClientError as exc:
+        if exc.response["Error"].get("Code") not in _REFUSED:
+            raise  # not a refusal (a signature the endpoint rejects, a throttle): _guarded warns
         return Check(
             name="CloudFront",
             verdict=Verdict.FAIL,
@@ -308,6 +310,7 @@ def render(report: DoctorReport) -> str:
     return "\n".join(lines)
 
 
+_REFUSED = ("AccessDenied", "AccessDeniedException", "OptInRequired", "AccountNotVerified")
 _QUOTA_FIX = "check Service Quotas → Amazon SageMaker in the console (servicequotas:ListServiceQuotas needed)"
 
 
