@@ -56,7 +56,9 @@ class PipelineUsage(BaseModel):
 
 
 def training_usd(instance_type: str | None, billable_seconds: int | None) -> float | None:
-    """The training job's charge; None when the instance type is not in the table."""
+    """The training job's charge (0 before a job ran); None when the instance type is not in the table."""
+    if instance_type is None:
+        return 0.0
     hourly = prices.TRAINING_PER_HOUR.get(instance_type or "")
     if hourly is None:
         return None
