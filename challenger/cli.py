@@ -566,12 +566,15 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 
 def local_up(fresh: bool, fast_clock: float | None, parameters: dict[str, str]) -> None:
-    from challenger.local.cloud import LocalCloud  # noqa: PLC0415 — heavy imports only for this command
+    from challenger.local.cloud import LocalCloud, StateDirInUse  # noqa: PLC0415 — heavy imports only for this command
 
     cloud = LocalCloud(fresh=fresh, fast_clock=fast_clock, parameters=parameters, state_dir=STATE_DIR)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    cloud.start()
+    try:
+        cloud.start()
+    except StateDirInUse as exc:
+        raise CliError(str(exc)) from None
     try:
         # The key and the token stay off stdout (terminal logs, CI output, screen shares): say where they are.
         print(f"\n  API        {cloud.gateway.api_url}   (x-api-key: `challenger local token`)")
@@ -708,15 +711,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 — one return per command family
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "local" and args.local_command == "token":
+            local_token(args.rotate)
+            return 0
         if args.command == "local":
             parameters = parse_parameters(args.parameter)
             if args.local_command == "up":
                 if args.approval_mode:
                     parameters["ApprovalMode"] = args.approval_mode
                 local_up(args.fresh, args.fast_clock, parameters)
-                return 0
-            if args.local_command == "token":
-                local_token(args.rotate)
                 return 0
             from challenger.demo import run_demo  # noqa: PLC0415
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -35,7 +36,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 
 import boto3
 import moto.core.config as moto_config
@@ -52,7 +53,7 @@ from challenger.local.events import (
     Scheduler,
     rules_from_template,
 )
-from challenger.local.gateway import LocalApiGateway
+from challenger.local.gateway import DASHBOARD_NOT_BUILT, LocalApiGateway
 from challenger.local.iam import LocalIam, enforced
 from challenger.local.lambda_runtime import ProcessLambdaRuntime, configure_moto_server
 from challenger.local.limits import account_limits
@@ -86,8 +87,33 @@ PROCESS_ENVIRONMENT = (
 )
 PORTS_FILE = "ports.json"
 CONSOLE_TOKEN_FILE = "local-token"  # noqa: S105 — a file name, not the token
-KEPT_WHEN_FRESH = frozenset({PORTS_FILE, CONSOLE_TOKEN_FILE})  # how to reach the cloud, not its state
+LOCK_FILE = "lock"
+KEPT_WHEN_FRESH = frozenset({PORTS_FILE, CONSOLE_TOKEN_FILE, LOCK_FILE})  # how to reach the cloud, not its state
 Progress = Callable[[str], None]
+
+
+class StateDirInUse(RuntimeError):
+    """Another local cloud runs on this state directory."""
+
+
+def lock_state_dir(state_dir: Path) -> IO[str]:
+    """An exclusive lock on ``state_dir`` for this process's life (flock: the kernel drops it when the process
+    ends, kill -9 included); StateDirInUse, naming the holder, if another cloud has it."""
+    handle = (state_dir / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StateDirInUse(
+            f"a local cloud already runs on {state_dir} (pid {holder}): stop it first (Ctrl-C in its terminal), "
+            "or start this one with another state directory"
+        ) from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def _free_port(wanted: int = 0) -> int:
@@ -114,10 +140,13 @@ class LocalCloud:
         self.clients: dict[str, Any] = {}
         self.api_key = ""
         self.console_token = ""
+        self._lock: IO[str] | None = None
         self.recorder = snapshot.Recorder()  # journals moto's S3/DynamoDB writes once the state is restored
 
     # Lifecycle ------------------------------------------------------------------------------------
     def start(self) -> LocalCloud:
+        private_directory(self.state_dir)
+        self._lock = lock_state_dir(self.state_dir)  # before anything is touched: a second cloud changes nothing
         try:
             self._start()
             self._accept_token_rotation()
@@ -130,7 +159,6 @@ class LocalCloud:
     def _start(self) -> None:
         if self.fresh:
             self._empty_state_dir()
-        private_directory(self.state_dir)
         saved = {name: os.environ.get(name) for name in PROCESS_ENVIRONMENT}
         self._stack.callback(_restore_environment, saved)  # registered first: runs last, once all is stopped
         self._environment()
@@ -171,7 +199,7 @@ class LocalCloud:
             self.template,
             self._invoke_sync,
             api_key=self.api_key,
-            static_dir=dashboard_dir(),
+            static_dir=self._dashboard(),
             port=api_port,
             console_token=self.console_token,
             outbox_dir=self.state_dir / "outbox",
@@ -238,6 +266,12 @@ class LocalCloud:
         self.gateway.console_token = self.console_token
         self._write_connection_file()
 
+    def _dashboard(self) -> Path | None:
+        found = dashboard_dir()
+        if found is None:
+            self.progress(f"WARNING: {DASHBOARD_NOT_BUILT} (`make up` and `make demo` build it)")
+        return found
+
     def _empty_state_dir(self) -> None:
         """An empty stack, but the same addresses and dashboard token: a tab open on the last run reconnects."""
         if not self.state_dir.is_dir():
@@ -273,7 +307,10 @@ class LocalCloud:
         """Stop every server and process in reverse order of start; the state is saved on the way."""
         self._saving = save
         self._stack.close()
-        (self.state_dir / "local.json").unlink(missing_ok=True)
+        if self._lock is not None:  # only the cloud that holds the directory may say it is gone
+            (self.state_dir / "local.json").unlink(missing_ok=True)
+            self._lock.close()  # releases the lock
+            self._lock = None
 
     def __enter__(self) -> LocalCloud:
         return self.start()
@@ -435,11 +472,10 @@ def _replace(target: moto_config.DefaultConfig, content: moto_config.DefaultConf
 
 
 def dashboard_dir(root: Path = ROOT) -> Path | None:
-    """The dashboard to serve: the build (frontend/dist) if there is one, else the sources, else nothing."""
-    for candidate in (root / "frontend" / "dist", root / "frontend"):
-        if candidate.is_dir():
-            return candidate
-    return None
+    """The built dashboard (frontend/dist), else None: the sources need a build (TypeScript), served as they are
+    they show a blank page."""
+    built = root / "frontend" / "dist"
+    return built if (built / "index.html").is_file() else None
 
 
 @contextlib.contextmanager

@@ -33,7 +33,8 @@ What it reproduces (REST API, "v1" proxy payload)
   unauthenticated, like the file the publish script uploads on AWS) and ``GET /_local/outbox`` (the local "email"
   outbox as JSON, newest first; token-protected like ``/console``).
 * Everything else outside ``/<stage>/`` is a static file from ``static_dir`` (``/`` → ``index.html``) with its
-  content type and ``Cache-Control: no-cache``; paths escaping the directory are refused (404).
+  content type and ``Cache-Control: no-cache``; paths escaping the directory are refused (404). Without a
+  ``static_dir`` (the dashboard is not built) every such path answers 503 saying how to build it.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload quota (10 MB)
 INTEGRATION_TIMEOUT_SECONDS = 29.0  # API Gateway's default (and, for REST APIs, usual maximum) integration timeout
+DASHBOARD_NOT_BUILT = "the dashboard is not built: run `make frontend` (Node.js >= 20.19 with npm), then reload"
 LOCAL_CLAIMS = {"email": "you@localhost", "cognito:username": "local"}
 """The claims a Cognito authorizer would pass on for the local user."""
 IAM_AUTHORIZER = "AWS_IAM"  # SAM's name for IAM authorization on an Api event
@@ -528,6 +530,10 @@ class LocalApiGateway:
         """A file from ``static_dir`` (GET/HEAD), never one outside it."""
         if request.method not in ("GET", "HEAD"):
             return _Response(405, [("Allow", "GET, HEAD"), ("Content-Type", "text/plain")], b"method not allowed\n")
+        if self.static_dir is None:  # loud, not a blank page
+            return _Response(
+                503, [("Content-Type", "text/plain; charset=utf-8")], (DASHBOARD_NOT_BUILT + "\n").encode()
+            )
         file = self._static_file(request.path)
         if file is None:
             return _Response(404, [("Content-Type", "text/plain; charset=utf-8")], b"not found\n")

@@ -464,11 +464,11 @@ def test_static_head_and_post(gateway: LocalApiGateway) -> None:
     assert raw_request(gateway, "POST", "/index.html")[0] == 405
 
 
-def test_without_static_dir_everything_outside_the_stage_is_404(template: LocalTemplate, recorder: Recorder) -> None:
+def test_without_static_dir_everything_outside_the_stage_is_503(template: LocalTemplate, recorder: Recorder) -> None:
     with LocalApiGateway(template, recorder, api_key=KEY) as gateway:
         assert gateway.url.startswith("http://127.0.0.1:")
         assert gateway.api_url == f"{gateway.url}/v1"
-        assert requests.get(f"{gateway.url}/", timeout=5).status_code == 404
+        assert requests.get(f"{gateway.url}/", timeout=5).status_code == 503  # the dashboard is not built
 
 
 def test_nothing_is_served_after_stop(template: LocalTemplate, recorder: Recorder) -> None:
