@@ -227,10 +227,10 @@ def ensure_environment(image: FrameworkImage, root: Path | None = None) -> Envir
             version,
             base_python,
         )
+    # The pins' comments do not count: only what is installed and how.
+    pins = [line for line in image.pins.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
     digest = hashlib.sha256(
-        "\n".join(
-            [BUILDER_VERSION, version, str(image.locked), repr(image.patches), image.pins.read_text(encoding="utf-8")]
-        ).encode()
+        "\n".join([BUILDER_VERSION, version, str(image.locked), repr(image.patches), *pins]).encode()
     ).hexdigest()[:12]
     env = Environment(image, root / f"{image.name}-py{minor}-{digest}", base_python, version)
     if (env.root / ".complete").is_file():
