@@ -20,6 +20,7 @@ from challenger_core.models import Approval, ApprovalDecision, TrainingState, ut
 if TYPE_CHECKING:  # the API verifies and decides links; only the email side needs notifications and SNS
     from challenger_core.adapters.notifier import Notifier
     from challenger_core.adapters.workflow import Workflow
+    from challenger_core.cost import RunCost
     from challenger_core.notifications import ApprovalLinks
     from challenger_core.registry import Registry
     from challenger_core.settings import Settings
@@ -72,8 +73,10 @@ def request_approval(
     notifier: Notifier,
     key: bytes,
     settings: Settings,
+    cost: RunCost | None = None,
 ) -> Approval:
-    """Store a pending approval holding the task token, and email the comparison with signed links."""
+    """Store a pending approval holding the task token, and email the comparison (and the run's cost so far) with
+    signed links."""
     from challenger_core import notifications  # noqa: PLC0415  # the email side only (see the imports)
 
     assert state.verdict is not None and state.candidate is not None, "CompareWithChampion must run first"
@@ -94,6 +97,7 @@ def request_approval(
             verdict=state.verdict,
             approval_mode=settings.approval_mode,
             links=links,
+            cost=cost,
         )
     )
     return approval

@@ -26,3 +26,14 @@ def test_the_comparison_email_and_the_run_record_carry_the_runs_cost(stack: Stac
 def test_the_email_goes_without_a_cost_when_the_run_is_not_recorded(stack: Stack) -> None:
     invoke(stack, "notify", load_event("notify", "comparison"))
     assert "Cost:" not in email_of(sent(stack), NotificationKind.COMPARISON).body
+
+
+def test_the_approval_email_carries_the_runs_cost(stack: Stack) -> None:
+    event = load_event("request_approval", "promote")
+    with_run(stack, event["training"])
+    event["training"]["training"].update(billable_seconds=300, instance_type="ml.m5.large", spot=True)
+
+    invoke(stack, "request_approval", event)
+
+    email = email_of(sent(stack), NotificationKind.APPROVAL_REQUEST)
+    assert "Cost:     $0.0096: training $0.0096 (300 billable s on ml.m5.large spot)" in email.body
