@@ -25,5 +25,9 @@ def get_monitoring(
     store: MonitoringDep, settings: SettingsDep, hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24
 ) -> monitoring.MonitoringOverview:
     return monitoring.overview(
-        store, hours=hours, sample_rate=settings.capture_sample_rate, threshold=settings.drift_threshold
+        store,
+        hours=hours,
+        sample_rate=settings.capture_sample_rate,
+        threshold=settings.drift_threshold,
+        memory_mb=settings.serverless_memory_mb,
     )

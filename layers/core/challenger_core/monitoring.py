@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from challenger_core.adapters import translate_errors
 from challenger_core.capture import LATENCY_BUCKETS_MS, ServingStats, capture_prefix
+from challenger_core.cost import serving_usd
 from challenger_core.drift import Captures, DriftReport, check
 from challenger_core.errors import NotFoundError
 from challenger_core.models import Model, RunStatus, TriggerSource
@@ -220,6 +221,9 @@ class VersionHealth(Model):
     p50_ms: float | None
     p90_ms: float | None
     p99_ms: float | None
+    # Requests (API Gateway, API function) and endpoint GB-seconds at the median latency (an upper bound of the
+    # model's time: the API's own latency includes it); us-east-1 list prices (challenger_core.cost).
+    cost_usd: float | None = None
 
 
 class MonitoringOverview(Model):
@@ -233,7 +237,9 @@ class MonitoringOverview(Model):
     drift_threshold: float
 
 
-def overview(store: MonitoringStore, *, hours: int, sample_rate: float, threshold: float) -> MonitoringOverview:
+def overview(
+    store: MonitoringStore, *, hours: int, sample_rate: float, threshold: float, memory_mb: int = 2048
+) -> MonitoringOverview:
     """Aggregate the hourly counters of the last `hours` hours per version (latency percentiles from buckets)."""
     since = (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H")
     hourly = store.stats(since)
@@ -255,6 +261,9 @@ def overview(store: MonitoringStore, *, hours: int, sample_rate: float, threshol
             p50_ms=_finite(s.percentile(0.5)),
             p90_ms=_finite(s.percentile(0.9)),
             p99_ms=_finite(s.percentile(0.99)),
+            cost_usd=serving_usd(
+                predictions=s.invocations, mean_latency_ms=_finite(s.percentile(0.5)) or 0.0, memory_mb=memory_mb
+            ),
         )
         for s in sorted(merged.values(), key=lambda s: -s.version)
     ]

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from challenger_core.cost import RunCost
+import pytest
+
+from challenger_core.capture import LATENCY_BUCKETS_MS, latency_bucket
+from challenger_core.cost import RunCost, serving_usd
 from challenger_core.models import ModelStatus, Run, RunStatus, TriggerSource
+from challenger_core.monitoring import MonitoringStore
 from tests.support.events import load_event
 from tests.support.stack import Stack
 from tests.unit.functions.api_support import call, put_model, registry_of, workflow_with
@@ -66,3 +70,19 @@ def test_the_version_page_shows_what_its_run_cost(stack: Stack) -> None:
 
     assert status == 200
     assert body["run_cost"]["total_usd"] == 0.02
+
+
+def test_monitoring_prices_each_versions_requests_and_endpoint_seconds(stack: Stack) -> None:
+    store = MonitoringStore(stack.ddb, stack.env["MODELS_TABLE"])
+    hour = datetime.now(UTC).strftime("%Y-%m-%dT%H")
+    buckets = [0] * (len(LATENCY_BUCKETS_MS) + 1)
+    buckets[latency_bucket(20)] = 1000
+    store.add_stats(3, hour, [1000, 0, *buckets])
+
+    status, body = call(stack, load_event("api", "monitoring"))
+
+    assert status == 200
+    row = next(row for row in body["versions"] if row["version"] == 3)
+    expected = serving_usd(predictions=1000, mean_latency_ms=row["p50_ms"], memory_mb=2048)  # the stack's memory
+    assert row["cost_usd"] == pytest.approx(expected)
+    assert 0.003 < row["cost_usd"] < 0.02  # a thousand predictions: cents, not dollars
