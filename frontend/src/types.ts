@@ -191,6 +191,8 @@ export interface ServingVersion {
   p50_ms: number | null;
   p90_ms: number | null;
   p99_ms: number | null;
+  /** What the window's requests cost (API Gateway, the API function, the endpoint's GB-seconds), us-east-1 prices. */
+  cost_usd?: number | null;
 }
 
 export interface DriftReport {

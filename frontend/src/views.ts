@@ -762,6 +762,7 @@ function versionPage(view: View, version: number): (HTMLElement | null)[] {
             ["Requests", serving.invocations],
             ["Errors", `${serving.errors} (${(serving.error_rate * 100).toFixed(1)}%)`],
             ["Latency p50 / p90 / p99", `${ms(serving.p50_ms)} / ${ms(serving.p90_ms)} / ${ms(serving.p99_ms)}`],
+            ["Cost on AWS", serving.cost_usd != null ? `${usd(serving.cost_usd)} (us-east-1 list prices; docs/cost.md)` : null],
           ], "serving-facts")
         : h("p", { class: "muted" }, state.monitoring ? "No predictions served by this version in the window." : "Requests, latency and errors per version appear here once monitoring reports them."),
     ),
