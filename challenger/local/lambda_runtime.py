@@ -160,6 +160,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Self
 
+from challenger.local.serving import refuse_browser_headers
+
 LOG = logging.getLogger(__name__)
 
 SUPPORTED_MOTO_VERSION: Final = "5.2.5"
@@ -753,6 +755,18 @@ class _RuntimeApi(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """No access log: one line per poll would drown the cloud's output."""
+
+    def parse_request(self) -> bool:
+        """The browser guard of every local server (serving.refuse_browsers, issue 18 F5): a DNS-rebound page must
+        not take an invocation's event (the API's carry callers' credentials) or answer it."""
+        if not super().parse_request():
+            return False
+        reason = refuse_browser_headers(dict(self.headers.items()))
+        if reason is None:
+            return True
+        self.close_connection = True  # its body, if any, is not read
+        self._reply(403, json.dumps({"message": f"the local cloud refuses this request: {reason}"}).encode())
+        return False
 
     def _reply(self, status: int, body: bytes = b'{"status":"OK"}', headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)

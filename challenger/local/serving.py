@@ -11,7 +11,7 @@ import ipaddress
 import json
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
@@ -112,6 +112,11 @@ def refuse_browsers(app: WSGIApplication) -> Callable[[WSGIEnvironment, StartRes
         return [body]
 
     return guarded
+
+
+def refuse_browser_headers(headers: Mapping[str, str]) -> str | None:
+    """The same guard for a server that is not WSGI (``http.server``'s headers): the reason to refuse, or None."""
+    return _browser_reason({"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()})
 
 
 def _browser_reason(environ: dict[str, Any] | WSGIEnvironment) -> str | None:
