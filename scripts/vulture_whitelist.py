@@ -28,6 +28,8 @@ _.endpoint_existed  # models.EndpointPlan
 _.started_by  # models.DeploymentState: Step Functions adds AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID
 _.entered_at  # operations.Step
 _.error_rate  # monitoring.VersionHealth
+_.cost_usd  # monitoring.VersionHealth (the dashboard's version page)
+_.SOURCES  # prices: the pricing pages docs/cost.md cites (a test checks it cites each)
 _.p50_ms  # monitoring.VersionHealth
 _.p90_ms  # monitoring.VersionHealth
 _.p99_ms  # monitoring.VersionHealth

@@ -133,7 +133,7 @@ def run_cost(
         lambda_usd=lambda_usd,
         state_transitions=usage.transitions,
         step_functions_usd=step_functions_usd,
-        region=region if region and region != prices.PRICED_REGION else None,
+        region=region if region and region not in prices.REGIONS_COVERED else None,
     )
 
 
@@ -153,6 +153,17 @@ def serving_usd(*, predictions: int, mean_latency_ms: float, memory_mb: int, pay
     """What `predictions` requests cost, from the monitoring counters (count and mean latency)."""
     one = prediction_usd(model_seconds=mean_latency_ms / 1000, memory_mb=memory_mb, payload_bytes=payload_bytes)
     return predictions * one
+
+
+def idle_usd_per_month(resource_types: Iterable[str], *, free_dashboards: bool = True) -> float:
+    """What a stack's resources cost a month with nothing running (the template's `Type`s, one per resource); a
+    dashboard is free within an account's first three."""
+    total = 0.0
+    for kind in resource_types:
+        if kind == "AWS::CloudWatch::Dashboard" and not free_dashboards:
+            total += prices.CLOUDWATCH_DASHBOARD_PER_MONTH
+        total += prices.IDLE_PER_MONTH.get(kind, 0.0)
+    return total
 
 
 def usd(amount: float | None) -> str:

@@ -22,7 +22,6 @@ SOURCES = {
     "kms": "https://aws.amazon.com/kms/pricing/",
     "cloudwatch": "https://aws.amazon.com/cloudwatch/pricing/",
     "secretsmanager": "https://aws.amazon.com/secrets-manager/pricing/",
-    "sns": "https://aws.amazon.com/sns/pricing/",
     "cloudfront": "https://aws.amazon.com/cloudfront/pricing/",
     "cognito": "https://aws.amazon.com/cognito/pricing/",
 }
@@ -45,13 +44,13 @@ LAMBDA_ARM_PER_GB_SECOND = 0.0000133334  # arm64, first tier
 LAMBDA_PER_REQUEST = 0.20 / 1_000_000
 STEP_FUNCTIONS_PER_TRANSITION = 0.025 / 1000  # Standard workflows
 API_GATEWAY_REST_PER_REQUEST = 3.50 / 1_000_000  # REST APIs, first 333 million a month
-DYNAMODB_PER_WRITE = 0.625 / 1_000_000  # on-demand write request unit
-DYNAMODB_PER_READ = 0.125 / 1_000_000  # on-demand read request unit
-DYNAMODB_PER_GB_MONTH = 0.25
-S3_PER_GB_MONTH = 0.023  # Standard, first 50 TB
+# What a resource costs a month whether used or not (docs/cost.md's idle table; storage is priced there).
 KMS_KEY_PER_MONTH = 1.00  # a customer managed key
 CLOUDWATCH_ALARM_PER_MONTH = 0.10  # a standard-resolution metric alarm
 CLOUDWATCH_DASHBOARD_PER_MONTH = 3.00  # beyond the 3 free dashboards of an account
-LOGS_PER_GB_INGESTED = 0.50
-LOGS_PER_GB_MONTH = 0.03
 SECRET_PER_MONTH = 0.40
+IDLE_PER_MONTH = {
+    "AWS::KMS::Key": KMS_KEY_PER_MONTH,
+    "AWS::SecretsManager::Secret": SECRET_PER_MONTH,
+    "AWS::CloudWatch::Alarm": CLOUDWATCH_ALARM_PER_MONTH,
+}

@@ -148,3 +148,18 @@ def test_a_thousand_predictions_cost_their_requests_and_endpoint_seconds() -> No
     assert cost.serving_usd(predictions=1000, mean_latency_ms=100, memory_mb=2048, payload_bytes=0) == pytest.approx(
         1000 * one
     )
+
+
+def test_docs_cost_md_states_the_idle_cost_the_template_adds_up_to() -> None:
+    template, _ = decode(str(ROOT / "template.yaml"))
+    assert template is not None
+    types = [resource["Type"] for resource in template["Resources"].values()]
+    docs = (ROOT / "docs" / "cost.md").read_text()
+    assert f"**Idle total: ≈ ${cost.idle_usd_per_month(types):.2f} a month**" in docs
+    assert f"(${cost.idle_usd_per_month(types, free_dashboards=False):.2f} when" in docs
+    assert prices.AS_OF in docs
+
+
+def test_docs_cost_md_cites_every_pricing_page_of_the_table() -> None:
+    docs = (ROOT / "docs" / "cost.md").read_text()
+    assert [url for url in prices.SOURCES.values() if url not in docs] == []
