@@ -44,7 +44,14 @@ def _self_contained_env() -> dict[str, str]:
 
 
 def _bundle_env(prefix: str) -> dict[str, str]:
-    return {**MODEL_ENVIRONMENT, "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{BUCKET}/{prefix}/sourcedir.tar.gz"}
+    # The code is the S3 bundle, unpacked in /opt/ml/code before the container starts: imported from there only
+    # (PIP_TARGET on PYTHONPATH cannot serve the stack's own import: the directory does not exist when Python starts,
+    # and the import system caches that).
+    return {
+        **MODEL_ENVIRONMENT,
+        "SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{BUCKET}/{prefix}/sourcedir.tar.gz",
+        "PYTHONPATH": "/opt/ml/code",
+    }
 
 
 def create_model(sm: Any, name: str, model_data_url: str, environment: dict[str, str] | None = None) -> None:
@@ -265,17 +272,17 @@ def test_switch_lets_in_flight_requests_finish_on_blue(service: LocalSageMaker, 
     (blue,) = servers_of(service, "ep-drain")
     slow: list[str] = []
     slow_runtime = clients_for(service)
-    # Longer than green's start (the image's stack pip-installs code/ and boots gunicorn first).
-    in_flight = threading.Thread(target=lambda: slow.append(color(slow_runtime, "ep-drain", sleep=10)))
+    # Longer than green's start, even on a loaded machine (the image's stack pip-installs code/, boots gunicorn).
+    in_flight = threading.Thread(target=lambda: slow.append(color(slow_runtime, "ep-drain", sleep=30)))
     in_flight.start()
     time.sleep(0.3)  # the slow request is now inside blue
     clients.sm.update_endpoint(EndpointName="ep-drain", EndpointConfigName="config-green")
-    wait_until(lambda: color(clients, "ep-drain") == "green", timeout=20, interval=0.05)
+    wait_until(lambda: color(clients, "ep-drain") == "green", timeout=25, interval=0.05)
     # Switched: new requests reach green while blue still works on the request it accepted.
     assert in_flight.is_alive()
     assert blue.is_running()
     assert clients.sm.describe_endpoint(EndpointName="ep-drain")["EndpointStatus"] == "Updating"
-    in_flight.join(timeout=20)
+    in_flight.join(timeout=40)
     assert slow == ["blue"]
     described = wait_for_endpoint(clients.sm, "ep-drain")
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "config-green")
@@ -399,7 +406,7 @@ def test_restart_restores_endpoints(s3: Any, s3_url: str, tmp_path: Path, traine
     try:
         clients = clients_for(first)
         # The other code location SageMaker supports: the source bundle in S3.
-        environment = {**MODEL_ENVIRONMENT, "SAGEMAKER_SUBMIT_DIRECTORY": SOURCE_URI}
+        environment = {**_bundle_env("unused"), "SAGEMAKER_SUBMIT_DIRECTORY": SOURCE_URI}
         create_model(clients.sm, "model-r", trained["a"]["ModelArtifacts"]["S3ModelArtifacts"], environment)
         create_config(clients.sm, "config-r", "model-r")
         assert create_endpoint(clients, "ep-r", "config-r")["EndpointStatus"] == "InService"

@@ -12,6 +12,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from challenger_core.adapters import translate_errors
 from challenger_core.errors import NotFoundError
 
+# Managed spot: MaxWaitTimeInSeconds (capacity wait + run) "must be equal to or greater than MaxRuntimeInSeconds"
+# (CreateTrainingJob, StoppingCondition); twice it leaves the job as long again to find capacity, and
+# training.training_polls keeps the pipeline's poll loop above it.
+SPOT_WAIT_FACTOR = 2
+
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
@@ -34,6 +39,8 @@ MODEL_ENVIRONMENT: dict[str, str] = {
     "PIP_TARGET": "/tmp/challenger-serving",  # noqa: S108  # the container's own /tmp, its only writable place
     "PIP_NO_BUILD_ISOLATION": "0",
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    # code/ where it lies (the stack's own import runs in a process that started before the install: only a
+    # directory that existed then is importable); the target serves the gunicorn workers, which start after it.
     "PYTHONPATH": "/opt/ml/model/code:/tmp/challenger-serving",
 }
 
@@ -109,7 +116,7 @@ class SageMaker:
         }
         if spec.use_spot:
             request["EnableManagedSpotTraining"] = True
-            request["StoppingCondition"]["MaxWaitTimeInSeconds"] = spec.max_seconds * 2
+            request["StoppingCondition"]["MaxWaitTimeInSeconds"] = spec.max_seconds * SPOT_WAIT_FACTOR
         with translate_errors(f"sagemaker CreateTrainingJob {spec.job_name}"):
             self._sm.create_training_job(**request)
 
