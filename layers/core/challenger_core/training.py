@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from challenger_core import artifacts
-from challenger_core.adapters.sagemaker import SageMaker, TrainingSpec
+from challenger_core.adapters.sagemaker import SPOT_WAIT_FACTOR, SageMaker, TrainingSpec
 from challenger_core.adapters.storage import Storage
 from challenger_core.errors import ConflictError, DataValidationError, NotFoundError, TrainingFailedError
 from challenger_core.models import (
@@ -148,9 +148,23 @@ def start_training(
         version=version,
         hyperparameters=hyperparameters,
         champion_version=champion_model.version if champion_model else None,
-        poll=PollState(max_attempts=settings.max_polls, wait_seconds=settings.poll_seconds),
+        poll=PollState(max_attempts=training_polls(settings), wait_seconds=settings.poll_seconds),
     )
     return state
+
+
+# What a job spends outside its StoppingCondition: launching the instance, downloading the image and the data,
+# uploading model.tar.gz, and stopping itself once the limit is reached.
+POLL_MARGIN_SECONDS = 900
+
+
+def training_polls(settings: Settings) -> int:
+    """Polls enough to see the job end on its own: past MaxWaitTimeInSeconds (spot) or MaxRuntimeInSeconds with a
+    margin, so the pipeline never gives up on a job SageMaker is still running (MaxPolls, if more, stands)."""
+    if settings.poll_seconds <= 0:
+        return settings.max_polls
+    limit = settings.max_training_seconds * (SPOT_WAIT_FACTOR if settings.use_spot_training else 1)
+    return max(settings.max_polls, -(-(limit + POLL_MARGIN_SECONDS) // settings.poll_seconds))
 
 
 def check_training(state: TrainingState, sagemaker: SageMaker) -> TrainingState:
