@@ -13,6 +13,7 @@ from challenger_core.clients import client
 from challenger_core.cost import RunCost
 from challenger_core.errors import ChallengerError
 from challenger_core.messaging import NotifyRequest, compose, record_cost
+from challenger_core.models import TrainingState
 from challenger_core.observability import logger, metrics, tracer
 from challenger_core.registry import Registry
 from challenger_core.settings import get_settings
@@ -35,11 +36,15 @@ def lambda_handler(event: NotifyRequest, context: LambdaContext) -> dict[str, An
 
 
 def _run_cost(event: NotifyRequest) -> RunCost | None:
-    """A training run's cost so far; the email goes without it when it cannot be read."""
-    if event.training is None:
+    """A run's cost so far (a training event, or a training run's deployment); the email goes without it when it
+    cannot be read."""
+    run: TrainingState | str | None = event.training
+    if run is None and event.deployment is not None:
+        run = event.deployment.request.run_id
+    if run is None:
         return None
     try:
-        return record_cost(event.training, registry, Workflow(sfn).history, region=sfn.meta.region_name)
+        return record_cost(run, registry, Workflow(sfn).history, region=sfn.meta.region_name)
     except ChallengerError:
         logger.warning("the run's cost could not be computed", exc_info=True)
         return None

@@ -170,6 +170,8 @@ def usd(amount: float | None) -> str:
     """A price for people: four decimals under a dollar (a run costs cents), two above."""
     if amount is None:
         return "unknown"
+    if 0 < amount < 0.00005:  # what four decimals cannot show
+        return "<$0.0001"
     return f"${amount:,.4f}" if amount < 1 else f"${amount:,.2f}"
 
 
@@ -177,6 +179,8 @@ def summary(cost: RunCost) -> str:
     """One line: the total and its parts, with the price table's date (email, CLI)."""
     if cost.training_usd is None:
         training = f"training on {cost.instance_type} (not in the price table)"
+    elif cost.instance_type is None:
+        training = "no training job"
     else:
         spot = " spot" if cost.spot else ""
         seconds = cost.billable_seconds or 0

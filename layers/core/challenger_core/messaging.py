@@ -31,14 +31,15 @@ class NotifyRequest(Model):
 
 
 def record_cost(
-    state: TrainingState,
+    state: TrainingState | str,
     registry: Registry,
     history_of: Callable[[str], Iterable[Mapping[str, Any]]],
     region: str | None = None,
 ) -> RunCost:
-    """The run's cost so far (training job + its execution history), recorded on the run."""
-    run = registry.get_run(state.run.run_id)
-    job = state.training
+    """The run's cost so far (training job + its execution history), recorded on the run. Given a run id alone
+    (a deployment's email), the training part is the one recorded before."""
+    run = registry.get_run(state if isinstance(state, str) else state.run.run_id)
+    job = state.training if not isinstance(state, str) else run.cost
     cost = run_cost(
         instance_type=job.instance_type if job else None,
         billable_seconds=job.billable_seconds if job else None,
@@ -87,6 +88,7 @@ def compose(request: NotifyRequest, registry: Registry, settings: Settings, cost
             endpoint=deployment.plan.endpoint_name,
             reason=deployment.request.reason,
             previous_version=deployment.plan.previous_version,
+            cost=cost,
         )
     return notifications.not_deployed(
         stack=settings.stack_name,

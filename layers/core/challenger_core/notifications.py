@@ -131,7 +131,15 @@ def _compared_on(verdict: Verdict) -> str:
     )
 
 
-def deployed(*, stack: str, version: int, endpoint: str, reason: str, previous_version: int | None) -> Message:
+def deployed(
+    *,
+    stack: str,
+    version: int,
+    endpoint: str,
+    reason: str,
+    previous_version: int | None,
+    cost: RunCost | None = None,
+) -> Message:
     headline = f"v{version} is live on {endpoint}"
     body = [
         headline,
@@ -140,6 +148,8 @@ def deployed(*, stack: str, version: int, endpoint: str, reason: str, previous_v
         f"Reason:    {reason}",
         f"Replaced:  {'v' + str(previous_version) if previous_version is not None else 'nothing (first model)'}",
     ]
+    if cost is not None:
+        body.append(f"Run cost:  {summary(cost)}")
     return Message(kind=NotificationKind.DEPLOYED.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
 
 

@@ -163,3 +163,10 @@ def test_docs_cost_md_states_the_idle_cost_the_template_adds_up_to() -> None:
 def test_docs_cost_md_cites_every_pricing_page_of_the_table() -> None:
     docs = (ROOT / "docs" / "cost.md").read_text()
     assert [url for url in prices.SOURCES.values() if url not in docs] == []
+
+
+def test_a_run_that_failed_before_training_says_so_and_shows_fractions_of_a_cent() -> None:
+    run = cost.run_cost(instance_type=None, billable_seconds=None, history=_task("V", "ValidateDataFunction", 0.2, 0))
+    line = cost.summary(run)
+    assert "no training job" in line
+    assert "Lambda <$0.0001 (1 invocations" in line

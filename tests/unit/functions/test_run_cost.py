@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from challenger_core.cost import RunCost
 from challenger_core.models import NotificationKind
 from tests.support.emails import email_of, sent
 from tests.support.events import load_event
@@ -37,3 +38,16 @@ def test_the_approval_email_carries_the_runs_cost(stack: Stack) -> None:
 
     email = email_of(sent(stack), NotificationKind.APPROVAL_REQUEST)
     assert "Cost:     $0.0096: training $0.0096 (300 billable s on ml.m5.large spot)" in email.body
+
+
+def test_the_deployed_email_carries_the_runs_cost_with_its_recorded_training(stack: Stack) -> None:
+    event = load_event("notify", "deployed")
+    state = with_run(stack, load_event("notify", "comparison")["training"])  # the run the deployment belongs to
+    assert event["deployment"]["request"]["run_id"] == state["run"]["run_id"]
+    spent = RunCost(total_usd=0.0192, training_usd=0.0192, instance_type="ml.m5.large", billable_seconds=600)
+    registry(stack).update_run(state["run"]["run_id"], cost=spent)  # recorded with the comparison email
+
+    invoke(stack, "notify", event)
+
+    email = email_of(sent(stack), NotificationKind.DEPLOYED)
+    assert "Run cost:  $0.0192: training $0.0192 (600 billable s on ml.m5.large)" in email.body
