@@ -43,7 +43,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
 from challenger.scaffold import ScaffoldError, new_recipe
-from challenger_core.cost import RunCost, summary
+from challenger_core.cost import RunCost, summary, usd
 from challenger_core.errors import DataValidationError
 from challenger_core.triggering import INCOMING, TRAIN_FILE, dataset_of
 
@@ -238,11 +238,12 @@ def runs_list(target: Target) -> None:
             r["status"],
             r.get("outcome") or "",
             f"v{r['version']}" if r.get("version") else "",
+            usd(r["cost"]["total_usd"]) if r.get("cost") else "",
             (r.get("error") or "")[:70],
         )
         for r in target.call("GET", "/runs")
     ]
-    print_table(("run", "status", "outcome", "model", "error"), rows)
+    print_table(("run", "status", "outcome", "model", "cost", "error"), rows)
 
 
 def runs_start(target: Target, dataset: str | None, force: bool) -> None:

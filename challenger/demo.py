@@ -37,6 +37,7 @@ from challenger.cli import (
     runs_wait,
 )
 from challenger.local.cloud import LocalCloud
+from challenger_core.cost import usd
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -288,12 +289,22 @@ def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
         [(f"v{m['version']}", m["status"], *(f"{m['metrics'].get(k, 0):.4f}" for k in metrics)) for m in models],
     )
     print()
+    runs = target.call("GET", "/runs")
     print_table(
-        ("run", "status", "outcome", "cause"),
+        ("run", "status", "outcome", "cost on AWS", "cause"),
         [
-            (r["run_id"], r["status"], r.get("outcome") or "", (r.get("error") or "")[:80])
-            for r in target.call("GET", "/runs")
+            (
+                r["run_id"],
+                r["status"],
+                r.get("outcome") or "",
+                usd((r.get("cost") or {}).get("total_usd")),
+                (r.get("error") or "")[:80],
+            )
+            for r in runs
         ],
+    )
+    print(
+        "  (cost: us-east-1 list prices of each training job's billable seconds, Lambda, Step Functions: docs/cost.md)"
     )
     emails = sorted((cloud.state_dir / "outbox").glob("*.eml"))
     print(f"\n  emails in the outbox: {len(emails)} ({cloud.state_dir / 'outbox'})")
@@ -308,6 +319,7 @@ def _scenario(cloud: LocalCloud, exit_after: bool) -> int:
         and still["model_version"] == 2
         and len(scored_rows) == 21
         and bool(drift.get("alert"))
+        and all(r.get("cost") for r in runs)  # each run says what it cost (issue 17)
     )
     print(
         f"\n{'DEMO PASSED' if ok else 'DEMO FAILED'}: v1 deployed, v2 swapped in with "
