@@ -699,6 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift = commands.add_parser("drift").add_subparsers(dest="drift_command", required=True)
     drift.add_parser("check", help="compare the champion's recent captures with its training baseline now")
     doctor = commands.add_parser("doctor", help="read-only preflight of an account/region or of a stack (--stack)")
+    doctor.add_argument("--stack", dest="doctor_stack", help="a deployed stack (the same as challenger --stack NAME)")
     doctor.add_argument("--region", help="the region to deploy to (default: your AWS configuration's)")
     doctor.add_argument("--config-env", help="samconfig.toml environment whose parameters to check (dev, prod)")
     batch = commands.add_parser("batch").add_subparsers(dest="batch_command", required=True)
@@ -736,7 +737,7 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 — one ret
             destroy(args.stack, boto3.client("cloudformation"), boto3.client("s3"), confirmed=args.yes)
             return 0
         if args.command == "doctor":
-            return run_doctor(args.stack, args.region, args.config_env)
+            return run_doctor(args.doctor_stack or args.stack, args.region, args.config_env)
         target = stack_target(args.stack) if args.stack else local_target()
         return dispatch(args, target)
     except (CliError, ScaffoldError) as exc:

@@ -11,6 +11,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from challenger import doctor
+from challenger.cli import main
 from challenger.doctor import DeployPlan, ReadOnlyViolation, Verdict
 
 REGION = "us-east-1"
@@ -120,3 +121,33 @@ def test_samconfig_environment_overrides_the_template_defaults() -> None:
     plan = doctor.template_plan(REGION, "prod")
     assert plan.parameters["MaxConcurrency"] != doctor.template_plan(REGION).parameters["MaxConcurrency"]
     assert plan.parameters["RetrainSchedule"] == "cron(0 3 ? * MON *)"
+
+
+def test_a_deployed_stack_is_checked_with_its_own_parameters_and_topic() -> None:
+    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    topic = "arn:aws:sns:us-east-1:123456789012:shop-NotificationTopic-X"
+    described = {
+        "StackName": "shop",
+        "CreationTime": "2026-12-01T00:00:00Z",
+        "StackStatus": "CREATE_COMPLETE",
+        "Parameters": [
+            {"ParameterKey": "MaxConcurrency", "ParameterValue": "8"},
+            {"ParameterKey": "PowertoolsLayerArn", "ParameterValue": "", "ResolvedValue": ""},
+        ],
+        "Outputs": [{"OutputKey": "NotificationTopicArn", "OutputValue": topic}],
+    }
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stacks", {"Stacks": [described]}, {"StackName": "shop"})
+        plan = doctor.stack_plan(doctor.read_only(cloudformation), "shop", REGION)
+    assert plan.deployed
+    assert plan.topic_arn == topic
+    assert plan.parameters["MaxConcurrency"] == "8"
+
+
+def test_doctor_before_a_deploy_exits_1_when_a_check_fails(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    # moto has no Powertools parameter: the region "lacks" it, which fails the deploy; the rest warns or passes.
+    assert main(["doctor", "--region", REGION, "--config-env", "dev"]) == 1
+    out = capsys.readouterr().out
+    assert "challenger doctor: before deploy in us-east-1" in out
+    assert "FAIL  Powertools layer" in out
+    assert "fix: set PowertoolsLayerArn" in out
