@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 INDEX = "index.json"
 JOURNAL = "journal.jsonl"
+DELETED = "\0deleted:"  # marks a deleted key between _targets and _record (no S3 key holds a NUL)
 DYNAMODB_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 Versions = list[dict[str, Any]]
 
@@ -92,8 +93,29 @@ class Recorder:
                 os.close(self._journal)
             self._journal = None
 
+    def _object_lines(self, bucket: str, key: str | None) -> list[dict[str, Any]]:
+        """A put adds the key's new latest version (a head and a get, no listing, so a put costs the same in a
+        bucket of thousands of captures); a delete records the key's whole history, DeleteObjects the bucket's."""
+        bucket_id, directory = self._buckets[bucket], self._directory / "s3" / self._buckets[bucket]
+        lines: list[dict[str, Any]] = []
+        if key is not None and not key.startswith(DELETED):
+            with contextlib.suppress(self._s3.exceptions.ClientError):  # gone (a delete marker): its history below
+                latest = [{"VersionId": self._s3.head_object(Bucket=bucket, Key=key).get("VersionId")}]
+                [added] = _save_versions(self._s3, bucket, key, latest, directory)
+                return [{"s3": bucket_id, "key": key, "add": added}]
+        keys = [key.removeprefix(DELETED)] if key is not None else sorted(_all_versions(self._s3, bucket))
+        if key is None:  # DeleteObjects: the keys left are all there is
+            lines.append({"s3": bucket_id, "present": keys})
+        for one in keys:
+            entries = _all_versions(self._s3, bucket, one).get(one, [])
+            lines.append(
+                {"s3": bucket_id, "key": one, "versions": _save_versions(self._s3, bucket, one, entries, directory)}
+            )
+        return lines
+
     def _targets(self, environ: WSGIEnvironment) -> list[tuple[str, Any]] | None:
-        """What a write request may change: ("s3", (bucket, key | None)) or ("ddb", (table, key attributes))."""
+        """What a write request may change: ("s3", (bucket, key | None)) or ("ddb", (table, key attributes)); a
+        deleted key is marked with DELETED."""
         target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
         if target.startswith("DynamoDB_") and target.rpartition(".")[2] in DYNAMODB_WRITES:
             size = int(environ.get("CONTENT_LENGTH") or 0)
@@ -109,7 +131,8 @@ class Recorder:
         if unquote(bucket) not in getattr(self, "_buckets", {}):
             return None
         if key:
-            return [("s3", (unquote(bucket), unquote(key)))]
+            deleted = DELETED if environ["REQUEST_METHOD"] == "DELETE" else ""
+            return [("s3", (unquote(bucket), deleted + unquote(key)))]
         # DeleteObjects names its keys in an XML body: read back the whole bucket.
         return [("s3", (unquote(bucket), None))] if "delete" in parse_qs(url.query, keep_blank_values=True) else None
 
@@ -120,12 +143,7 @@ class Recorder:
             lines: list[dict[str, Any]] = []
             for kind, (name, key) in changed:
                 if kind == "s3":
-                    keys = [key] if key is not None else sorted(_all_versions(self._s3, name))
-                    if key is None:  # DeleteObjects: the keys left are all there is
-                        lines.append({"s3": self._buckets[name], "present": keys})
-                    for one in keys:
-                        versions = _save_versions(self._s3, name, one, self._directory / "s3" / self._buckets[name])
-                        lines.append({"s3": self._buckets[name], "key": one, "versions": versions})
+                    lines.extend(self._object_lines(name, key))
                 elif name in self._tables:
                     attributes = {a: key[a] for a in self._keys[name] if a in key}
                     item = self._ddb.get_item(TableName=name, Key=attributes, ConsistentRead=True).get("Item")
@@ -171,12 +189,12 @@ def _all_versions(s3: Any, bucket: str, prefix: str = "") -> dict[str, Versions]
     }
 
 
-def _save_versions(s3: Any, bucket: str, key: str, directory: Path) -> Versions:
+def _save_versions(s3: Any, bucket: str, key: str, entries: Versions, directory: Path) -> Versions:
     """Write the versions of `key` not on disk yet; their descriptions, oldest first ([]: the key is gone).
 
     A version's bytes never change, except the "null" version of an unversioned bucket, rewritten on each put."""
     saved = []
-    for entry in _all_versions(s3, bucket, key).get(key, []):
+    for entry in entries:
         version_id = entry.get("VersionId") or "null"
         if entry.get("DeleteMarker"):
             saved.append({"version_id": version_id, "delete_marker": True})
@@ -210,7 +228,7 @@ def save(template: LocalTemplate, clients: dict[str, Any], directory: Path) -> N
     for bucket_id in template.of_type("AWS::S3::Bucket"):
         bucket, target = template.ref(bucket_id), staging / "s3" / bucket_id
         target.mkdir(mode=0o700, parents=True)
-        index = {key: _save_versions(s3, bucket, key, target) for key in _all_versions(s3, bucket)}
+        index = {key: _save_versions(s3, bucket, key, v, target) for key, v in _all_versions(s3, bucket).items()}
         write_private(target / INDEX, json.dumps(index))
     for table_id in template.of_type("AWS::DynamoDB::Table"):
         items: list[dict[str, Any]] = []
@@ -273,6 +291,10 @@ def _load(template: LocalTemplate, ddb: Any, directory: Path) -> tuple[dict[str,
             keys_of = objects.setdefault(entry["s3"], {})
             if "present" in entry:
                 objects[entry["s3"]] = {k: v for k, v in keys_of.items() if k in set(entry["present"])}
+            elif "add" in entry:
+                added, history = entry["add"], keys_of.setdefault(entry["key"], [])
+                # the same version again (tags, ACL), or an unversioned bucket's one "null" version: replaced
+                history[:] = [v for v in history if v.get("version_id") != added["version_id"]] + [added]
             else:
                 keys_of[entry["key"]] = entry["versions"]
         elif entry.get("ddb") in keys:

@@ -77,6 +77,11 @@ def test_every_acknowledged_write_survives_a_kill_without_a_save(
     first = s3.put_object(Bucket=data, Key=LONG_KEY, Body=b"v1", ContentType="text/csv", ChecksumAlgorithm="SHA256")
     s3.put_object(Bucket=data, Key=LONG_KEY, Body=b"v2", Metadata={"run": "r1"})
     s3.delete_object(Bucket=data, Key="gone.csv")
+    s3.put_object(Bucket=data, Key="batch/a.csv", Body=b"a")
+    s3.put_object(Bucket=data, Key="batch/b.csv", Body=b"b")
+    s3.delete_objects(Bucket=data, Delete={"Objects": [{"Key": "batch/a.csv"}]})
+    dropped = s3.put_object(Bucket=data, Key="batch/b.csv", Body=b"b2")["VersionId"]
+    s3.delete_object(Bucket=data, Key="batch/b.csv", VersionId=dropped)  # b.csv is "b" again
     ddb.put_item(TableName=models, Item={"pk": {"S": "RUN"}, "sk": {"S": "r1"}, "status": {"S": "RUNNING"}})
     ddb.update_item(
         TableName=models,
@@ -102,7 +107,9 @@ def test_every_acknowledged_write_survives_a_kill_without_a_save(
     pinned = s3.get_object(Bucket=data, Key=LONG_KEY, VersionId=first["VersionId"], ChecksumMode="ENABLED")
     assert (pinned["Body"].read(), pinned["ContentType"]) == (b"v1", "text/csv")
     assert pinned["ChecksumSHA256"] == first["ChecksumSHA256"]
-    assert "Contents" not in s3.list_objects_v2(Bucket=data, Prefix="gone.csv")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=data, Prefix="gone.csv").get("Contents", [])] == []
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=data, Prefix="batch/")["Contents"]] == ["batch/b.csv"]
+    assert s3.get_object(Bucket=data, Key="batch/b.csv")["Body"].read() == b"b"
     run = ddb.get_item(TableName=models, Key={"pk": {"S": "RUN"}, "sk": {"S": "r1"}})["Item"]
     assert run["note"] == {"S": "training"}
     audit = ddb.query(
