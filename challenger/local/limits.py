@@ -2,8 +2,8 @@
 
 moto 5.2.5 has Service Quotas for `vpc` only (`moto/servicequotas/models.py`), no Lambda `GetAccountSettings`, and
 not the public SSM parameters Powertools publishes. `challenger doctor` reads those, so the local cloud answers:
-- Service Quotas `ListServiceQuotas` / `GetServiceQuota` for `sagemaker` and `lambda` (awsJson1_1, target
-  `ServiceQuotasV20190624.*`; the quota names are AWS's, e.g. "ml.m5.large for spot training job usage");
+- Service Quotas `ListServiceQuotas` for `sagemaker` and `lambda` (awsJson1_1; the quota names are AWS's, e.g.
+  "ml.m5.large for spot training job usage");
 - Lambda `GET /2016-08-19/account-settings/` (https://docs.aws.amazon.com/lambda/latest/api/API_GetAccountSettings.html);
 - SSM `GetParameter` for `/aws/service/powertools/...` (https://docs.powertools.aws.dev/lambda/python/latest/#ssm-parameter);
 everything else goes to moto. The values are the local cloud's own limits; `<state_dir>/quotas.json`
@@ -58,31 +58,20 @@ def account_limits(app: WSGIApplication, quotas_file: Path, region: str) -> WSGI
                 environ["wsgi.input"] = io.BytesIO(body)
         if document is None:
             return app(environ, start_response)
-        status, content = document if isinstance(document, tuple) else ("200 OK", document)
-        data = json.dumps(content).encode()
-        start_response(status, [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))])
+        data = json.dumps(document).encode()
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data)))])
         return [data]
 
     return answer
 
 
 def _quota_answer(target: str, request: dict[str, Any], quotas: dict[str, dict[str, float]], region: str) -> Any:
-    if target == "AmazonSSM.GetParameter":
-        name = str(request.get("Name", ""))
-        if not name.startswith("/aws/service/powertools/python/"):
-            return None
+    name = str(request.get("Name", ""))
+    if target == "AmazonSSM.GetParameter" and name.startswith("/aws/service/powertools/python/"):
         value = POWERTOOLS_LAYER.format(region=region)
         return {"Parameter": {"Name": name, "Type": "String", "Value": value, "Version": 1}}
     service = request.get("ServiceCode")
-    if service not in quotas:
-        return None
-    rows = [
-        {"ServiceCode": service, "QuotaName": name, "QuotaCode": f"L-LOCAL{index:04d}", "Value": float(value)}
-        for index, (name, value) in enumerate(sorted(quotas[service].items()))
-    ]
-    if target.endswith(".ListServiceQuotas"):
-        return {"Quotas": rows}
-    found = [row for row in rows if row["QuotaCode"] == request.get("QuotaCode")]
-    if target.endswith(".GetServiceQuota") and found:
-        return {"Quota": found[0]}
-    return ("400 Bad Request", {"__type": "NoSuchResourceException", "message": "The request failed: no such quota"})
+    if target != "ServiceQuotasV20190624.ListServiceQuotas" or service not in quotas:
+        return None  # moto's answer (its `vpc` quotas; NoSuchResourceException for the rest)
+    limits = sorted(quotas[service].items())
+    return {"Quotas": [{"ServiceCode": service, "QuotaName": n, "Value": float(v)} for n, v in limits]}
