@@ -56,6 +56,7 @@ MANIFEST_FILE = "model_manifest.json"
 GOLDEN_FILE = "golden.json"
 BASELINE_FILE = "baseline.json"
 TRAINING_ROWS_FILE = "training_rows.json"
+HOLDOUT_FILE = "holdout.csv"
 FAILURE_FILE = "failure"
 CHAMPION_ARTIFACT = "model.tar.gz"
 CODE_DIR = "code"
@@ -97,7 +98,13 @@ class RecipeError(ValueError):
 
 
 class RequestError(ValueError):
-    """A malformed inference request; ``status_code`` is the HTTP status the model server answers with."""
+    """A malformed inference request; ``status_code`` says which kind (400, 406, 413, 415).
+
+    The scikit-learn image's serving stack does not honour it: its Transformer turns whatever a handler raises into
+    a 500 (sagemaker-containers ``_transformer``/``_functions.error_wrapper``), which InvokeEndpoint relays as
+    ModelError with OriginalStatusCode 500; the message is in the container's log. The API checks requests before
+    it invokes, so its callers get the 4xx.
+    """
 
     def __init__(self, message: str, status_code: int = 400) -> None:
         super().__init__(message)
@@ -351,13 +358,24 @@ class Split:
         self.holdout: list[Row] = []
         self.holdout_hashes: list[str] = []
         self.dropped_as_test_rows = 0
+        self.dropped_as_trusted_rows = 0
 
 
-def split_rows(train: Sequence[Row], test: Sequence[Row] | None, recipe: Recipe, test_fraction: float) -> Split:
+def split_rows(
+    train: Sequence[Row],
+    test: Sequence[Row] | None,
+    recipe: Recipe,
+    test_fraction: float,
+    trusted: Sequence[Row] = (),
+) -> Split:
     """The stable hold-out: hash-side rows of the train channel plus every test row; train rows equal to a test row
-    (same features) are dropped from training. Each side is ordered by row hash."""
+    (same features) are dropped from training. Each side is ordered by row hash.
+
+    ``trusted``: the dataset's trusted evaluation set (issue 19). Its rows are never trained on (a train row with
+    the same features is dropped, whatever its label); they are scored separately (:func:`train`), not here."""
     split = Split()
     test_hashes: set[str] = set()
+    trusted_hashes = {row_hash(row, recipe.feature_names) for row in trusted}
     for row in test or ():
         digest = row_hash(row, recipe.feature_names)
         test_hashes.add(digest)
@@ -367,6 +385,8 @@ def split_rows(train: Sequence[Row], test: Sequence[Row] | None, recipe: Recipe,
         digest = row_hash(row, recipe.feature_names)
         if digest in test_hashes:
             split.dropped_as_test_rows += 1
+        elif digest in trusted_hashes and not is_holdout(digest, test_fraction):
+            split.dropped_as_trusted_rows += 1
         elif is_holdout(digest, test_fraction):
             split.holdout.append(row)
             split.holdout_hashes.append(digest)
@@ -846,13 +866,15 @@ def paired_bootstrap(
     """Paired bootstrap CI of ``metric(challenger) − metric(champion)`` per metric, on the same resampled rows.
 
     Each resample draws n rows with replacement (one shared draw for both models); ``low``/``high`` are the
-    percentile interval at ``confidence``. Deterministic for a seed.
+    percentile interval at ``confidence``. Deterministic for a seed. ``champion_low``/``champion_high``: the
+    champion's own score on the same resamples (its interval), which the label-shift check compares across sets.
     """
     n = len(y_true)
     ours, theirs = _Scored(recipe, y_true, challenger), _Scored(recipe, y_true, champion)
     ones = np.ones((1, n))
     rng = np.random.default_rng(seed)
     deltas: dict[str, list[np.ndarray]] = {name: [] for name in metric_names}
+    alone: dict[str, list[np.ndarray]] = {name: [] for name in metric_names}
     # Resamples are drawn as multiplicity matrices in chunks, keeping memory near 16 MB whatever n is.
     chunk = max(1, min(samples, 2_000_000 // max(n, 1)))
     done = 0
@@ -862,7 +884,9 @@ def paired_bootstrap(
         offsets = (np.arange(size) * n)[:, None]
         weights = np.bincount((draws + offsets).ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
         for name in metric_names:
-            deltas[name].append(ours.metric(name, weights) - theirs.metric(name, weights))
+            champion_scores = theirs.metric(name, weights)
+            deltas[name].append(ours.metric(name, weights) - champion_scores)
+            alone[name].append(champion_scores)
         done += size
     alpha = (1.0 - confidence) / 2.0
     result: dict[str, dict[str, float | None]] = {}
@@ -875,6 +899,11 @@ def paired_bootstrap(
             continue
         low, high = np.quantile(values, [alpha, 1.0 - alpha])
         result[name] = {"delta": point, "low": float(low), "high": float(high)}
+        scores = np.concatenate(alone[name])
+        scores = scores[np.isfinite(scores)]
+        if scores.size:
+            champion_low, champion_high = np.quantile(scores, [alpha, 1.0 - alpha])
+            result[name].update(champion_low=float(champion_low), champion_high=float(champion_high))
     return result
 
 
@@ -1100,6 +1129,7 @@ class JobArgs:
         paths = {
             "train": env.get("SM_CHANNEL_TRAIN"),
             "test": env.get("SM_CHANNEL_TEST"),
+            "trusted": env.get("SM_CHANNEL_TRUSTED"),
             "champion": env.get("SM_CHANNEL_CHAMPION"),
             "champion_sha256": None,
             "model_dir": env.get("SM_MODEL_DIR", "model"),
@@ -1145,6 +1175,7 @@ class JobArgs:
             raise RecipeError("no training data: set SM_CHANNEL_TRAIN or pass --train DIR_OR_CSV")
         self.train = Path(str(paths["train"]))
         self.test = Path(paths["test"]) if paths["test"] else None
+        self.trusted = Path(paths["trusted"]) if paths["trusted"] else None
         self.champion = paths["champion"]
         self.champion_sha256 = paths["champion_sha256"]
         self.model_dir = Path(str(paths["model_dir"]))
@@ -1160,20 +1191,22 @@ def _comparison(
     recipe: Recipe,
     args: JobArgs,
     champion: Champion,
-    split: Split,
+    rows: Sequence[Row],
+    hashes: Sequence[str],
     challenger_predictions: Sequence[Prediction],
     metric_names: Sequence[str],
 ) -> dict[str, Any]:
-    paired = [i for i, d in enumerate(split.holdout_hashes) if d[:ROW_ID_CHARS] not in champion.training_rows]
-    excluded = len(split.holdout) - len(paired)
+    """Both models on the same rows (the upload's hold-out, or the trusted set) minus the champion's training rows."""
+    paired = [i for i, d in enumerate(hashes) if d[:ROW_ID_CHARS] not in champion.training_rows]
+    excluded = len(rows) - len(paired)
     if len(paired) < recipe.min_test_rows:
         raise RecipeError(
-            f"only {len(paired)} hold-out rows are unseen by the champion ({excluded} it trained on); "
+            f"only {len(paired)} evaluation rows are unseen by the champion ({excluded} it trained on); "
             f"need at least {recipe.min_test_rows} for a paired comparison"
         )
-    y_true = [split.holdout[i][recipe.target_name] for i in paired]
+    y_true = [rows[i][recipe.target_name] for i in paired]
     ours = [challenger_predictions[i] for i in paired]
-    theirs = champion.serving.predict([instance_of(split.holdout[i], recipe) for i in paired])
+    theirs = champion.serving.predict([instance_of(rows[i], recipe) for i in paired])
     differences = paired_bootstrap(
         recipe,
         y_true,
@@ -1187,7 +1220,7 @@ def _comparison(
     return {
         "champion_artifact_sha256": champion.artifact_sha256,
         "rows": len(paired),
-        "fingerprint": fingerprint([split.holdout_hashes[i] for i in paired]),
+        "fingerprint": fingerprint([hashes[i] for i in paired]),
         "champion_metrics": compute_metrics(recipe, y_true, theirs),
         "challenger_metrics": compute_metrics(recipe, y_true, ours),
         "differences": differences,
@@ -1195,6 +1228,36 @@ def _comparison(
         "method": f"paired bootstrap, {args.bootstrap_samples} resamples",
         "excluded_champion_training_rows": excluded,
     }
+
+
+def _trusted_rows(args: JobArgs, recipe: Recipe) -> list[tuple[Row, str]]:
+    """The trusted evaluation set (``trusted`` channel) as (row, hash) pairs in hash order; one row per feature hash
+    (the first), so a duplicated row does not count twice."""
+    if args.trusted is None:
+        return []
+    unique: dict[str, Row] = {}
+    for row in read_rows(args.trusted, recipe, "trusted"):
+        unique.setdefault(row_hash(row, recipe.feature_names), row)
+    return [(unique[digest], digest) for digest in sorted(unique)]
+
+
+def _class_counts(recipe: Recipe, y_true: Sequence[Any]) -> dict[str, int]:
+    """Rows per class (label name) of an evaluation set; empty for regression."""
+    if not recipe.classification:
+        return {}
+    counts = Counter(y_true)
+    return {name: counts.get(value, 0) for value, name in recipe.labels.items()}
+
+
+def write_rows_csv(path: Path, recipe: Recipe, rows: Sequence[Row]) -> None:
+    """Rows as a CSV the recipe reads back (features then target): the hold-out that can seed the trusted set."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = [*recipe.feature_names, recipe.target_name]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else row[c] for c in columns])
 
 
 def train(
@@ -1212,14 +1275,16 @@ def train(
     args = JobArgs(argv, recipe)
     train_rows = read_rows(args.train, recipe, "train")
     test_rows = read_rows(args.test, recipe, "test") if args.test is not None else None
-    split = split_rows(train_rows, test_rows, recipe, args.test_fraction)
+    trusted = _trusted_rows(args, recipe)
+    split = split_rows(train_rows, test_rows, recipe, args.test_fraction, [row for row, _ in trusted])
     check_split(split, recipe)
     logger.info(
-        "%s: training on %d rows, holding out %d (%d train rows equal to a test row dropped)",
+        "%s: training on %d rows, holding out %d (%d train rows equal to a test row, %d to a trusted row dropped)",
         recipe.name,
         len(split.train),
         len(split.holdout),
         split.dropped_as_test_rows,
+        split.dropped_as_trusted_rows,
     )
 
     model = fit(split.train, args.hyperparameters)
@@ -1256,8 +1321,13 @@ def train(
         {"instances": instances, "predictions": served, "score_tolerance": recipe.score_tolerance},
     )
     _write_json(model_dir / BASELINE_FILE, build_baseline(recipe, split.train, holdout_predictions, split.holdout))
+    write_rows_csv(args.output_data_dir / HOLDOUT_FILE, recipe, split.holdout)
+    trusted_rows = [row for row, _ in trusted]
+    trusted_hashes = [digest for _, digest in trusted]
+    trusted_predictions = list(predict(model, trusted_rows)) if trusted_rows else []
 
     comparison: dict[str, Any] | None = None
+    trusted_comparison: dict[str, Any] | None = None
     comparison_error: str | None = None
     archive = find_champion_archive(args.champion)
     if args.champion and archive is None:
@@ -1267,7 +1337,13 @@ def train(
         with tempfile.TemporaryDirectory(prefix="champion-") as workdir:
             try:
                 champion = Champion(archive, Path(workdir), verified)
-                comparison = _comparison(recipe, args, champion, split, holdout_predictions, list(kit_metrics))
+                comparison = _comparison(
+                    recipe, args, champion, split.holdout, split.holdout_hashes, holdout_predictions, list(kit_metrics)
+                )
+                if trusted_rows:
+                    trusted_comparison = _comparison(
+                        recipe, args, champion, trusted_rows, trusted_hashes, trusted_predictions, list(kit_metrics)
+                    )
             except Exception as exc:  # the champion's own code may fail in any way; the challenger still trains
                 comparison_error = f"champion not comparable: {type(exc).__name__}: {exc}"
                 logger.warning("%s", comparison_error)
@@ -1279,7 +1355,17 @@ def train(
         "n_test": len(split.holdout),
         "eval_set": {"fingerprint": fingerprint(split.holdout_hashes), "rows": len(split.holdout)},
         "comparison": comparison,
+        "holdout_class_counts": _class_counts(recipe, y_true),
     }
+    if trusted_rows:
+        trusted_true = [row[recipe.target_name] for row in trusted_rows]
+        report["trusted"] = {
+            "fingerprint": fingerprint(trusted_hashes),
+            "rows": len(trusted_rows),
+            "metrics": compute_metrics(recipe, trusted_true, trusted_predictions),
+            "class_counts": _class_counts(recipe, trusted_true),
+            "comparison": trusted_comparison,
+        }
     if comparison_error:
         report["comparison_error"] = comparison_error[:1000]
     _write_json(model_dir / EVALUATION_FILE, report)
