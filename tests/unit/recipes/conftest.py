@@ -134,7 +134,13 @@ def run_training(
         digest = hashlib.sha256(archive.read_bytes()).hexdigest() if archive else "0" * 64
         argv += ["--champion", str(champion), "--champion-sha256", digest]
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("SM_CHANNEL_TRAIN", "SM_CHANNEL_TEST", "SM_CHANNEL_CHAMPION", "SM_MODEL_DIR"):
+        for name in (
+            "SM_CHANNEL_TRAIN",
+            "SM_CHANNEL_TEST",
+            "SM_CHANNEL_TRUSTED",
+            "SM_CHANNEL_CHAMPION",
+            "SM_MODEL_DIR",
+        ):
             mp.delenv(name, raising=False)
         mp.setenv("SM_OUTPUT_DIR", str(job.output))
         code = train_module.main([*argv, *extra])

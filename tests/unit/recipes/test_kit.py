@@ -118,7 +118,9 @@ def test_identical_predictions_give_a_zero_difference_whose_interval_includes_ze
     )
 
     for name in ("f1", "accuracy", "roc_auc"):
-        assert differences[name] == {"delta": 0.0, "low": 0.0, "high": 0.0}
+        found = differences[name]
+        assert {k: found[k] for k in ("delta", "low", "high")} == {"delta": 0.0, "low": 0.0, "high": 0.0}
+        assert found["champion_low"] <= found["champion_high"]  # the champion's own interval, for the shift check
 
 
 def test_retraining_on_identical_data_is_compared_on_unseen_rows_and_its_interval_includes_zero(
@@ -137,7 +139,7 @@ def test_retraining_on_identical_data_is_compared_on_unseen_rows_and_its_interva
     # Rows are fitted in content order, so the reordered upload fits the very same model: no difference at all.
     assert (job.model / "model.npz").read_bytes() == (v1_job.model / "model.npz").read_bytes()
     for difference in comparison["differences"].values():
-        assert difference == {"delta": 0.0, "low": 0.0, "high": 0.0}
+        assert {k: difference[k] for k in ("delta", "low", "high")} == {"delta": 0.0, "low": 0.0, "high": 0.0}
 
 
 def test_clearly_better_data_wins_with_an_interval_above_zero(v2_job: Job, v1_job: Job) -> None:
@@ -333,12 +335,26 @@ def test_multiclass_and_regression_metrics_match_scikit_learn(kit: ModuleType) -
 def test_evaluation_json_follows_the_contract(v2_job: Job, kit: ModuleType) -> None:
     evaluation = json.loads((v2_job.model / "evaluation.json").read_text())
 
-    assert set(evaluation) == {"metrics", "confusion_matrix", "n_train", "n_test", "eval_set", "comparison"}
+    assert set(evaluation) == {
+        "metrics",
+        "confusion_matrix",
+        "n_train",
+        "n_test",
+        "eval_set",
+        "comparison",
+        "holdout_class_counts",
+    }
     assert set(evaluation["metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
     assert evaluation["metrics"]["accuracy"] > 0.85
     assert sum(map(sum, evaluation["confusion_matrix"])) == evaluation["n_test"] == evaluation["eval_set"]["rows"]
     assert json.loads((v2_job.output_data / "evaluation.json").read_text()) == evaluation
-    assert set(evaluation["comparison"]["differences"]["f1"]) == {"delta", "low", "high"}
+    assert set(evaluation["comparison"]["differences"]["f1"]) == {
+        "delta",
+        "low",
+        "high",
+        "champion_low",
+        "champion_high",
+    }
 
 
 def test_golden_set_is_what_the_saved_model_serves(v2_job: Job, sentiment_inference: ModuleType) -> None:
@@ -652,3 +668,42 @@ def test_the_job_writes_a_manifest_of_every_file_it_leaves_in_the_model_director
     assert {"model.npz", "evaluation.json", "golden.json", "code/inference.py"} <= set(manifest)
     for name, path in on_disk.items():
         assert manifest[name] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_label_shuffled_upload_is_also_scored_on_the_trusted_set_whose_rows_it_never_trains_on(
+    sentiment_train: ModuleType, v1_job: Job, tmp_path: Path
+) -> None:
+    """Issue 19: the champion's hold-out (holdout.csv) is the trusted set; a later upload with shuffled labels is
+    scored on it too, where the champion keeps its score, and none of its rows is trained on."""
+    trusted = make_channel(tmp_path / "trusted", v1_job.output_data / "holdout.csv")
+    with (DATA_DIR / "train_v2.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    labels = [row["sentiment"] for row in rows]
+    random.Random(7).shuffle(labels)
+    shuffled = tmp_path / "upload" / "train.csv"
+    shuffled.parent.mkdir()
+    with shuffled.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["review_text", "sentiment"])
+        writer.writeheader()
+        writer.writerows({**row, "sentiment": label} for row, label in zip(rows, labels, strict=True))
+
+    code, job = run_training(
+        sentiment_train, tmp_path / "job", shuffled.parent, "--trusted", str(trusted), champion=v1_job.archive()
+    )
+
+    assert code == 0
+    report = json.loads((job.model / "evaluation.json").read_text())
+    held_out = report["comparison"]["champion_metrics"]["accuracy"]
+    on_trusted = report["trusted"]["comparison"]["champion_metrics"]["accuracy"]
+    assert 0 < report["trusted"]["rows"] <= v1_job_holdout_rows(v1_job)  # one per distinct feature row
+    assert on_trusted - held_out > 0.2, (on_trusted, held_out)  # the new labels disagree with the live model
+    assert (
+        report["trusted"]["comparison"]["differences"]["accuracy"]["champion_low"]
+        > (report["comparison"]["differences"]["accuracy"]["champion_high"])
+    )
+    assert sum(report["trusted"]["class_counts"].values()) == report["trusted"]["rows"]
+
+
+def v1_job_holdout_rows(job: Job) -> int:
+    with (job.output_data / "holdout.csv").open(newline="") as handle:
+        return sum(1 for _ in csv.DictReader(handle))
