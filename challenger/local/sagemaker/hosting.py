@@ -53,11 +53,12 @@ INVOKE_TIMEOUT_SECONDS = 60.0  # SageMaker's invocation timeout (serverless and 
 PING_TIMEOUT_SECONDS = 2.0  # "The request timeout on /ping attempts is 2 seconds" (sagemaker-containers _worker.py)
 TERMINATE_GRACE_SECONDS = 5.0
 CONTAINER_PORT = 8080  # the image's EXPOSE and sagemaker-containers' default SAGEMAKER_BIND_TO_PORT
-CONTAINER_UID = 65534  # nobody: the container never runs as root
+CONTAINER_UID = 65534  # nobody: the container never runs as root (run by a non-root user: as that user)
 SERVE = Path(__file__).resolve().with_name("sklearn_image") / "serve.py"
-# Run as root in the container's fresh mount and network namespaces: every source is bind-mounted first (a later
-# mount may hide it), then placed; then the server runs unprivileged while this shell watches the platform and
-# takes the whole container down with it if the platform dies without stopping it.
+# Run as root in the container's fresh mount and network namespaces (as a non-root user: in a user namespace too,
+# mapped root): every source is bind-mounted first (a later mount may hide it), then placed; then the server runs
+# unprivileged while this shell watches the platform and takes the whole container down with it if the platform
+# dies without stopping it.
 _LAUNCH = r"""
 set -eu
 base=$1 python_home=$2 image_env=$3 uid=$4 platform=$5
@@ -71,12 +72,12 @@ mount --bind "$base/tmp" /opt/.s/tmp
 mount --bind "$base/ml" /opt/ml
 mount --bind -o ro "$base/ml/model" /opt/ml/model
 mount -t tmpfs -o mode=0755 container-root /root
-mount --move /opt/.s/tmp /tmp
+mount --rbind /opt/.s/tmp /tmp
 mkdir -p "$python_home" "$image_env"
-mount --move /opt/.s/home "$python_home"
-mount --move /opt/.s/env "$image_env"
+mount --rbind /opt/.s/home "$python_home"
+mount --rbind /opt/.s/env "$image_env"
 cd /
-setpriv --reuid="$uid" --regid="$uid" --clear-groups -- "$@" &
+if [ -n "$uid" ]; then setpriv --reuid="$uid" --regid="$uid" --clear-groups -- "$@" & else "$@" & fi
 server=$!
 while kill -0 "$server" 2>/dev/null; do
   kill -0 "$platform" 2>/dev/null || kill -KILL 0
@@ -222,8 +223,9 @@ class Backend:
             path.mkdir(parents=True, exist_ok=True)
         prepare_container(s3, self.spec, ml_dir)
         # The container user owns /opt/ml (sagemaker-containers replaces /opt/ml/code) and /tmp; the model is mounted
-        # read-only over its part of /opt/ml.
-        for path in (ml_dir, ml_dir / "code", tmp_dir, *(ml_dir / "code").rglob("*")):
+        # read-only over its part of /opt/ml. Not root: the container runs as this user, in a user namespace.
+        rootless = os.geteuid() != 0
+        for path in () if rootless else (ml_dir, ml_dir / "code", tmp_dir, *(ml_dir / "code").rglob("*")):
             os.chown(path, CONTAINER_UID, CONTAINER_UID, follow_symlinks=False)
         self._wrong_answers = wrong_answers
         if fail_health is not None:
@@ -232,6 +234,7 @@ class Backend:
             raise ContainerError(self._failure("the container exited with code 1"))
         command = [
             "unshare",
+            *(["--map-root-user"] if rootless else []),
             "--mount",
             "--net",
             "--fork",
@@ -243,7 +246,7 @@ class Backend:
             str(ml_dir.parent),
             str(env.base_python.parent.parent),
             str(env.root),
-            str(CONTAINER_UID),
+            "" if rootless else str(CONTAINER_UID),
             str(os.getpid()),
             str(env.python),
             str(SERVE),
