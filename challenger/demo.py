@@ -33,6 +33,7 @@ from challenger.cli import (
     drift_check,
     latest_run_id,
     local_target,
+    print,  # the CLI's: server text (emails, predictions) is printed with its terminal controls escaped
     print_table,
     runs_wait,
 )
