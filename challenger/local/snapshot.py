@@ -80,7 +80,7 @@ class Recorder:
 
     def start(self, template: LocalTemplate, clients: dict[str, Any], directory: Path) -> None:
         """Journal from now on into `directory` (the snapshot there is the state up to now)."""
-        self._template, self._s3, self._ddb, self._directory = template, clients["s3"], clients["dynamodb"], directory
+        self._s3, self._ddb, self._directory = clients["s3"], clients["dynamodb"], directory
         self._buckets = {template.ref(b): b for b in template.of_type("AWS::S3::Bucket")}
         self._tables = {template.ref(t): t for t in template.of_type("AWS::DynamoDB::Table")}
         self._keys = {name: _key_names(self._ddb, name) for name in self._tables}
@@ -125,10 +125,10 @@ class Recorder:
                 return [("ddb", change) for change in _dynamodb_changes(json.loads(raw or b"{}"))]
             return None
         url = urlsplit(str(environ.get("RAW_URI") or environ.get("PATH_INFO", "")))
-        if "/s3/aws4_request" not in str(environ.get("HTTP_AUTHORIZATION", "")) + url.query:
+        if "/s3/aws4_request" not in str(environ.get("HTTP_AUTHORIZATION", "")) + unquote(url.query):
             return None
         bucket, _, key = url.path.lstrip("/").partition("/")
-        if unquote(bucket) not in getattr(self, "_buckets", {}):
+        if unquote(bucket) not in self._buckets:
             return None
         if key:
             deleted = DELETED if environ["REQUEST_METHOD"] == "DELETE" else ""
