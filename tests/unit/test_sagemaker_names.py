@@ -109,3 +109,19 @@ def test_one_iam_pattern_for_every_sagemaker_resource_type() -> None:
     uid = next(f.environment for f in template.functions() if f.logical_id == "StartDeploymentFunction")["STACK_UID"]
     resources = {arn.split(":", 5)[5].split("/", 1)[1] for arns in iam_patterns(template).values() for arn in arns}
     assert resources == {f"*-{uid}-*"}
+
+
+def test_every_length_from_1_to_128_characters_in_mixed_case() -> None:
+    """The template's patterns do not depend on the stack name (above), so one resolution serves every length."""
+    template = LocalTemplate(stack_name="Churn-Prod")
+    environment = next(f.environment for f in template.functions() if f.logical_id == "StartDeploymentFunction")
+    settings = Settings.from_env(dict(environment))
+    patterns = iam_patterns(template)
+    for length in range(1, 129):
+        stack_name = ("Ab-C" * 32)[:length].rstrip("-") or "A"
+        for kind, names in generated_names(settings.model_copy(update={"stack_name": stack_name})).items():
+            for name in names:
+                assert len(name) <= 63, (stack_name, name)
+                assert SAGEMAKER_NAME.fullmatch(name), (stack_name, name)
+                arn = f"arn:aws:sagemaker:us-east-1:123456789012:{kind}/{name.lower()}"
+                assert all(iam_matches(pattern, arn) for pattern in patterns[kind]), (stack_name, arn)
