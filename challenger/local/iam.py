@@ -49,9 +49,9 @@ from typing import Any
 import boto3
 import requests
 
+from challenger.local.lambda_runtime import check_moto_version
 from challenger.local.template import ROOT, LocalTemplate
 
-SUPPORTED_MOTO_VERSION = "5.2.5"  # the in-process identities below reach into moto's IAM and STS backends
 SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
 ADMIN_ROLE = "challenger-local-admin"
 CONTROL_KEY = ("local", "local", "local")  # cloud.CREDENTIALS: key id, secret, session token
@@ -197,12 +197,10 @@ class LocalIam:
         self._assigned = function_roles(template)
 
     def _backends(self) -> tuple[Any, Any]:
-        import moto  # noqa: PLC0415 — moto internals, pinned below
+        check_moto_version()  # the fixed keys are set on moto's IAM/STS models: written for moto 5.2.5 only
         from moto.iam.models import iam_backends  # noqa: PLC0415
         from moto.sts.models import sts_backends  # noqa: PLC0415
 
-        if moto.__version__ != SUPPORTED_MOTO_VERSION:
-            raise RuntimeError(f"challenger.local.iam is written for moto {SUPPORTED_MOTO_VERSION}: re-check it")
         account = self.template.account
         return iam_backends[account]["aws"], sts_backends[account]["aws"]
 
