@@ -1,136 +1,50 @@
-"""Run Challenger's Lambda handlers in-process behind moto's Lambda API (no Docker).
+"""Run Challenger's Lambda functions behind moto's Lambda API (no Docker): one worker process per sandbox.
 
 Why
 ---
-moto can execute real ASL (its Step Functions "parser" engine, a port of LocalStack's), but its Lambda
-``Invoke`` either starts a Docker container (``{"lambda": {"use_docker": true}}``, the default) or only
-echoes the payload back (``{"lambda": {"use_docker": false}}``). Neither runs our code here. This module
-patches moto's Lambda ``Invoke`` so that functions registered with a :class:`LocalLambdaRuntime` run our
-Python handlers in this process; every other function keeps moto's default behaviour.
+moto can execute real ASL (its Step Functions "parser" engine, a port of LocalStack's), but its Lambda ``Invoke``
+either starts a Docker container (``{"lambda": {"use_docker": true}}``) or only echoes the payload back
+(``{"lambda": {"use_docker": false}}``). Neither runs our code here. :class:`LambdaRuntime` patches moto's
+``Invoke`` so that registered functions run our handlers; every other function keeps moto's behaviour.
 
-Enabling ASL execution (moto 5.2.5)
------------------------------------
-The switch is the user config ``{"stepfunctions": {"execute_state_machine": True}}`` (``moto/core/config.py``,
-read per request by ``moto/stepfunctions/responses.py::get_backend``, which then serves Step Functions from
-``moto.stepfunctions.parser.models.stepfunctions_parser_backends``). :data:`MOTO_CONFIG` holds it together
-with ``{"lambda": {"use_docker": False}}`` so that unregistered functions echo instead of trying Docker.
+How Lambda runs them here (:class:`ProcessLambdaRuntime`, the local cloud's)
+-------------------------------------------------------------------------
+As Lambda does, with AWS's own parts where they run here:
 
-* decorator mode: ``@mock_aws(config=MOTO_CONFIG)`` / ``with mock_aws(config=MOTO_CONFIG):``.
-* server mode: ``POST <endpoint>/moto-api/config`` with that JSON body (``moto_api`` ``set_config``), see
-  :func:`configure_moto_server`, **and** ``MOTO_PORT`` = the server's port (see below).
-* ``SF_EXECUTION_HISTORY_TYPE`` is *not* the switch: it only shapes the canned histories of moto's default
-  (non-executing) Step Functions backend.
+* A sandbox is a process running AWS's Runtime Interface Client (``python -m awslambdaric <handler>``, PyPI
+  ``awslambdaric``: the bootstrap of the python3.13 managed runtime and of AWS's base images). It imports the
+  handler once (init: the cold start; an import error is reported on ``/runtime/init/error``, as
+  ``Runtime.ImportModuleError``), then polls the Runtime API for one event at a time and posts the result or the
+  error (its own error shape: ``errorType``, ``errorMessage``, ``stackTrace``).
+* The Runtime API (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html) is served per sandbox by
+  :class:`_RuntimeApi`: ``/next`` hands out the function's queued events with ``Lambda-Runtime-Aws-Request-Id``,
+  ``-Deadline-Ms`` and ``-Invoked-Function-Arn``.
+* Concurrency: a function's events queue for its sandboxes; a new sandbox starts (cold) when every one is busy, up
+  to the function's reserved concurrency, else a local default (Lambda scales to the account's concurrency; a
+  2-core machine does not). Sandboxes stay warm until the cloud stops.
+* Environment: exactly the function's (the reserved variables Lambda sets, the cloud's common variables, the
+  template's ``Environment.Variables`` and whatever the caller put in the function's spec, e.g. its role's
+  credentials), plus ``PATH``, ``LANG``, ``TZ`` and ``PYTHONPATH`` (code directory, then the layers) as the
+  runtime sets them: nothing of the parent's ``os.environ``.
+* Timeout: the sandbox of an invocation that outlives ``timeout`` is killed (``Sandbox.Timedout``); a sandbox
+  that exits mid-invocation fails it with ``Runtime.ExitError``. Both are the errors Lambda reports.
 
-The Lambda and Step Functions *backends* are picked per request from that config and each keeps its own
-store: set the config before creating resources and don't switch it mid-test.
+How the Step Functions engine reaches Lambda (moto 5.2.5)
+-------------------------------------------------------
+The engine's ``lambda:invoke[.waitForTaskToken]`` tasks (and bare function ARNs) call ``invoke`` through a real
+boto3 client (``moto/stepfunctions/parser/asl/utils/boto_client.py``): in-process under ``mock_aws``, else to
+``http://localhost:$MOTO_PORT`` (so ``MOTO_PORT`` must name the moto server's port; :func:`configure_moto_server`
+checks it). Either way the request ends in ``LambdaBackend.invoke`` / ``LambdaSimpleBackend.invoke``, patched
+here; ``x-amz-function-error`` becomes boto3's ``FunctionError`` and the engine takes the error name from the
+payload's ``errorType``, as on AWS, so a Catch/Retry on ``"DataValidationError"`` works. ASL execution is the
+moto user config :data:`MOTO_CONFIG` (``POST /moto-api/config`` in server mode, ``mock_aws(config=...)``
+otherwise). What the engine supports and the quirks left alone: ``tests/unit/local/test_moto_sfn_engine.py``.
 
-How the Step Functions engine reaches Lambda
---------------------------------------------
-``arn:aws:states:::lambda:invoke[.waitForTaskToken]`` and a bare function ARN as ``Resource`` both go
-through ``moto/stepfunctions/parser/asl/component/state/exec/state_task/lambda_eval_utils.py``, which
-builds a *real boto3 client* (``asl/utils/boto_client.py::boto_client_for``) and calls ``invoke``:
-
-* decorator mode (``mock_aws`` active in the process): moto's botocore stubber intercepts it in-process;
-* server mode (no ``mock_aws`` active): the client targets ``http://localhost:$MOTO_PORT`` (default 5000),
-  so ``MOTO_PORT`` must name the moto server's port. (``states:startExecution`` works the same way.)
-
-Either way the request ends in ``LambdaResponse.invoke`` -> ``<backend>.invoke(function_name, qualifier,
-body, headers, response_headers)``, where the backend is ``moto.awslambda.models.LambdaBackend`` (Docker)
-or ``moto.awslambda_simple.models.LambdaSimpleBackend`` (``use_docker: false``, which overrides ``invoke``).
-We patch ``invoke`` on *both* classes. The ``x-amz-function-error`` header becomes boto3's
-``FunctionError``; the engine then raises ``LambdaFunctionErrorException`` and takes the *error name* from
-the payload's ``errorType`` and the *cause* from the compact JSON payload, exactly like AWS; so a
-Catch/Retry on ``"DataValidationError"`` works.
-
-Invocation semantics
---------------------
-* The handler string (``"app.lambda_handler"``; the module may be dotted) is imported with the function's
-  ``code_dir`` first on ``sys.path``, then its ``extra_paths`` (e.g. ``layers/core`` for ``/opt/python``).
-* Module isolation: many functions have an ``app.py`` (and sibling modules). A function's top-level
-  modules keep their real names (``__name__ == "app"``, as on AWS) but live in a *private* per-function
-  table: they are put into ``sys.modules`` only while that function runs and taken out afterwards (anything
-  that was there before is restored). So functions never see each other's modules, lazy imports inside a
-  handler resolve to the right directory, and ``import app`` elsewhere is unaffected. Modules from
-  ``extra_paths`` (layers) are shared, as a layer would be. :meth:`LocalLambdaRuntime.module` returns a
-  function's handler module (for ``mock.patch.object``); string targets such as ``mock.patch("app.x")``
-  cannot work since the module is not in ``sys.modules`` between invocations.
-* Like a warm container, a function's modules are imported once and reused (module-level clients and
-  caches persist) until :meth:`LocalLambdaRuntime.reset` or re-registration. A failed import is not kept.
-  Two registered functions sharing a ``code_dir`` still get separate module tables (separate containers).
-* Environment: ``os.environ`` gets the runtime's variables (``AWS_LAMBDA_FUNCTION_NAME``, ``AWS_REGION``,
-  ``_HANDLER``...), then ``common_environment``, then the function's ``environment``, for the duration of
-  the call. Afterwards every variable added, changed or removed during the call (by us *or* the handler) is
-  put back. Other variables of the process stay visible to the handler.
-* Context: :class:`LambdaContext` with ``function_name``, ``function_version``, ``invoked_function_arn``
-  (account/region of the moto backend), ``memory_limit_in_mb``, ``aws_request_id``, ``log_group_name``,
-  ``log_stream_name`` and ``get_remaining_time_in_millis()`` (counting down from ``timeout``).
-* Result: the return value, JSON-encoded, is the ``Payload``; a non-serialisable one is a
-  ``Runtime.MarshalError`` function error, as on AWS.
-* Errors: an exception becomes ``FunctionError: "Unhandled"`` with payload ``{"errorMessage", "errorType",
-  "requestId", "stackTrace"}`` (the Python runtime's shape; ``errorType`` is the exception class name).
-  A failing import is ``Runtime.ImportModuleError`` (``Runtime.UserCodeSyntaxError`` for a syntax error, the
-  exception's class name for other errors raised at import), a missing handler ``Runtime.HandlerNotFound``.
-* Timeout: Python cannot interrupt a thread, so ``timeout`` is checked *after* the handler returns: if it
-  ran longer, the result is dropped and the call fails with ``Sandbox.Timedout`` (AWS's error type), so
-  Step Functions reacts as to a real timeout, only later.
-* ``InvocationType=Event`` runs the handler synchronously and returns an empty body (errors are logged and
-  dropped, as for an async invoke); ``DryRun`` does not run it.
-* A registered function need not exist in moto's Lambda backend (no ``create_function`` needed). Names are
-  matched as Lambda does: name, ``name:qualifier``, ``123456789012:function:name`` or a full ARN; the
-  registry is keyed by *name* only (account and region are ignored).
-
-Threads and limitations
------------------------
-moto runs each Step Functions execution (and Map iteration, Parallel branch) in its own thread, and the
-moto server serves requests on threads; but environment variables, ``sys.path`` and ``sys.modules`` are
-process-global. So **invocations are serialised** through one re-entrant lock, held for the whole call:
-
-* handlers never run concurrently (a Map with ``MaxConcurrency > 1`` works, serially);
-* while a handler runs, *other* threads see its environment variables, ``sys.path`` entries and modules,
-  and an environment change another thread makes meanwhile is undone when the call ends;
-* a handler that *synchronously* invokes another registered function works in decorator mode (same thread,
-  the lock is re-entrant) but would deadlock in server mode (the nested call arrives on a server thread),
-  so waiting for the lock times out after ``lock_timeout`` s with a ``Runtime.LocalLockTimeout`` error;
-* ``code_dir`` must be a source directory (``functions/trigger``), not a ``sam build`` artefact with vendored
-  dependencies: its top-level names are treated as the function's private modules (stdlib names exempt).
-
-moto fixes (applied by :meth:`LocalLambdaRuntime.install`, undone by ``uninstall``)
--------------------------------------------------------------------------------------
-See :func:`_install_moto_fixes`: (1) ``states:startExecution[.sync[:2]]`` sends PascalCase parameters to
-botocore's camelCase Step Functions API (the task fails with ``States.Runtime``/``KeyError:
-'StateMachineArn'``) and returns camelCase keys instead of ``ExecutionArn``/``Output``/``Status``;
-(2) ``StartExecution`` names are not checked (AWS: <= 80 characters, no whitespace, brackets, wildcards...);
-(3) ``States.ALL`` catches ``States.DataLimitExceeded`` and ``States.Runtime``, which AWS never lets it;
-(4) SNS ``Publish`` limits. Also: Retry back-off is a real ``time.sleep`` and ``IntervalSeconds`` must be
->= 1, hence the optional :func:`scaled_retry_intervals`.
-
-Not fixed, because the product does not depend on them: ``StartExecution`` without a name creates an
-execution named ``None`` (every start here passes ``name=``), and ``SendTaskFailure`` drops ``cause`` (the
-product answers approval tasks with ``SendTaskSuccess`` only).
-
-Version pin
------------
-All of this was checked against moto 5.2.5 only; :meth:`LocalLambdaRuntime.install` refuses any other
-version (:func:`check_moto_version`) because the patch points are moto internals.
-
-ASL support verified on moto 5.2.5 (``tests/unit/local/test_moto_sfn_engine.py`` has the details)
---------------------------------------------------------------------------------------------------
-Works: ``lambda:invoke`` with ``Payload.$``, ``ResultSelector``, ``ResultPath`` (incl. ``null`` in a
-Catch), ``OutputPath``; bare function ARN resources; ``Retry`` on custom error names with
-``IntervalSeconds``/``MaxAttempts``/``BackoffRate``/``MaxDelaySeconds``; ``Catch`` on custom names,
-``States.ALL`` and ``States.TaskFailed``; ``lambda:invoke.waitForTaskToken`` with ``$$.Task.Token``,
-``TimeoutSeconds``/``TimeoutSecondsPath`` (-> ``States.Timeout``) and ``SendTaskSuccess``/
-``SendTaskFailure`` from another thread; ``states:startExecution.sync:2`` with ``Name.$`` from
-``States.Format`` (child output parsed; child failure -> ``States.TaskFailed``) -- with fix (3);
-``Wait`` with ``SecondsPath``; ``Choice`` with ``Default``; ``Fail`` with ``Error``/``Cause``/
-``ErrorPath``/``CausePath``; ``Succeed``; ``Pass`` with ``Result``/``ResultPath``/``Parameters``;
-``Map`` (``ItemsPath``, ``ItemSelector``, ``MaxConcurrency``); intrinsics ``States.Format``,
-``States.StringToJson``. Both ``statemachine/*.asl.json`` parse in moto's engine.
-
-Quirks left alone: an execution whose output is a bare JSON string reports it unquoted; boto3's
-``Qualifier=`` never reaches moto's Lambda backend (moto reads the lower-case query parameter), use
-``FunctionName="name:qualifier"``; moto's engine has no optimised ``sagemaker:*`` integration (Lambda
-tasks call SageMaker in our design, so it is not needed).
+moto fixes (applied by :meth:`LambdaRuntime.install`, undone by ``uninstall``)
+---------------------------------------------------------------------------
+See :func:`_install_moto_fixes`: ``states:startExecution`` parameter casing, execution name rules, ``States.ALL``
+never catching terminal errors, SNS ``Publish`` limits, and a parse cache. All of this was checked against moto
+5.2.5 only: :meth:`LambdaRuntime.install` refuses any other version (:func:`check_moto_version`).
 """
 
 from __future__ import annotations
@@ -150,12 +64,11 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import types
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Self
@@ -226,42 +139,6 @@ def _moto_module(name: str) -> types.ModuleType:
     return importlib.import_module(name)
 
 
-class _ScaledTime:
-    """``time`` stand-in whose ``sleep`` is scaled and recorded; everything else is the real module."""
-
-    def __init__(self, factor: float, requested: list[float]) -> None:
-        self._factor = factor
-        self._requested = requested
-
-    def sleep(self, seconds: float) -> None:
-        self._requested.append(seconds)
-        time.sleep(seconds * self._factor)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(time, name)
-
-
-@contextlib.contextmanager
-def scaled_retry_intervals(factor: float = 0.0) -> Iterator[list[float]]:
-    """Scale the engine's Retry back-off sleeps (``0.0``: retry at once); yields the requested intervals.
-
-    moto's engine really sleeps ``IntervalSeconds * BackoffRate**n`` (capped by ``MaxDelaySeconds``)
-    between attempts, and ``IntervalSeconds`` must be >= 1 (as on AWS), so a Retry costs seconds per test.
-    This swaps the ``time`` module seen by ``moto/stepfunctions/parser/asl/component/common/retry/
-    retrier_decl.py`` only (its single ``time.sleep(interval_seconds)``). The yielded list collects the
-    unscaled intervals the engine asked for, so a test can assert the back-off schedule. ``Wait`` states
-    are unaffected: drive them with ``SecondsPath`` from the test input.
-    """
-    retrier_decl: Any = _moto_module("moto.stepfunctions.parser.asl.component.common.retry.retrier_decl")
-    requested: list[float] = []
-    previous = retrier_decl.time
-    retrier_decl.time = _ScaledTime(factor, requested)
-    try:
-        yield requested
-    finally:
-        retrier_decl.time = previous
-
-
 # --------------------------------------------------------------------------------------------------
 # Function specs and names
 
@@ -323,43 +200,6 @@ def _safe_function_name(name_or_arn: str) -> str | None:
 # Context and results
 
 
-class LambdaContext:
-    """The subset of the Python runtime's context object that handlers (and Powertools) use."""
-
-    def __init__(
-        self,
-        *,
-        function_name: str,
-        function_version: str,
-        invoked_function_arn: str,
-        memory_limit_in_mb: int,
-        aws_request_id: str,
-        timeout: float,
-    ) -> None:
-        self.function_name = function_name
-        self.function_version = function_version
-        self.invoked_function_arn = invoked_function_arn
-        self.memory_limit_in_mb = memory_limit_in_mb
-        self.aws_request_id = aws_request_id
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
-        self.identity = None
-        self.client_context = None
-        self.tenant_id = None
-        self.timeout = timeout
-        self._deadline = time.monotonic() + timeout
-
-    def start_clock(self) -> None:
-        """(Re)start the countdown: the handler's time starts when it can run, not while queued."""
-        self._deadline = time.monotonic() + self.timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-    def __repr__(self) -> str:
-        return f"LambdaContext({self.function_name!r}, request_id={self.aws_request_id!r})"
-
-
 @dataclass(frozen=True)
 class InvocationResult:
     """What Lambda's Invoke returns: the payload bytes, and ``FunctionError`` (``None`` on success)."""
@@ -389,103 +229,6 @@ def _error_payload(error_type: str, message: str, request_id: str, stack: list[s
     ).encode()
 
 
-def _stack_of(exc: BaseException) -> list[str]:
-    # Drop this module's own frames: AWS shows only the user's code.
-    here = os.path.abspath(__file__)
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.abspath(f.filename) != here]
-    return traceback.format_list(traceback.StackSummary.from_list(frames))
-
-
-# --------------------------------------------------------------------------------------------------
-# Per-function module table and environment
-
-
-class _FunctionState:
-    """A function's private modules (the 'container' that stays warm between invocations)."""
-
-    def __init__(self, spec: LocalFunction) -> None:
-        self.spec = spec
-        self.private_modules: dict[str, types.ModuleType] = {}
-        self.discard = False
-        self.top_level_names = self._scan_top_level_names(Path(spec.code_dir))
-
-    @staticmethod
-    def _scan_top_level_names(code_dir: Path) -> frozenset[str]:
-        if not code_dir.is_dir():
-            raise FileNotFoundError(f"Lambda code directory does not exist: {code_dir}")
-        names = set()
-        for entry in code_dir.iterdir():
-            if entry.is_file() and entry.suffix != ".py":
-                continue
-            stem = entry.stem if entry.is_file() else entry.name
-            if stem == "__pycache__" or not stem.isidentifier():
-                continue
-            if stem in sys.stdlib_module_names or stem in sys.builtin_module_names:
-                continue
-            names.add(stem)
-        return frozenset(names)
-
-    def owns(self, module_name: str) -> bool:
-        return module_name.partition(".")[0] in self.top_level_names
-
-    @contextlib.contextmanager
-    def activated(self) -> Iterator[None]:
-        """Make this function's modules and paths the importable ones; undo afterwards."""
-        displaced = {name: mod for name, mod in sys.modules.items() if self.owns(name)}
-        for name in displaced:
-            del sys.modules[name]
-        sys.modules.update(self.private_modules)
-        added_paths = [str(self.spec.code_dir), *(str(p) for p in self.spec.extra_paths)]
-        sys.path[:0] = added_paths
-        importlib.invalidate_caches()
-        self.discard = False
-        try:
-            yield
-        finally:
-            for entry in added_paths:
-                with contextlib.suppress(ValueError):
-                    sys.path.remove(entry)
-            ours = {name: mod for name, mod in sys.modules.items() if self.owns(name)}
-            for name in ours:
-                del sys.modules[name]
-            self.private_modules = {} if self.discard else ours
-            self.discard = False
-            sys.modules.update(displaced)
-
-
-@contextlib.contextmanager
-def _environment(overrides: Mapping[str, str]) -> Iterator[None]:
-    """Apply ``overrides`` to ``os.environ``; afterwards undo every change made meanwhile."""
-    before = dict(os.environ)
-    os.environ.update(overrides)
-    try:
-        yield
-    finally:
-        after = dict(os.environ)
-        for key in after.keys() - before.keys():
-            os.environ.pop(key, None)
-        for key, value in before.items():
-            if after.get(key) != value:
-                os.environ[key] = value
-
-
-_invoke_lock = threading.RLock()
-
-
-@contextlib.contextmanager
-def _locked(timeout: float) -> Iterator[None]:
-    if not _invoke_lock.acquire(timeout=timeout):
-        raise LocalInvocationError(
-            "Runtime.LocalLockTimeout",
-            f"waited {timeout}s for another local Lambda invocation to finish (a handler synchronously "
-            "invoking another function through a moto *server* deadlocks; see lambda_runtime's docs)",
-        )
-    try:
-        yield
-    finally:
-        _invoke_lock.release()
-
-
 # --------------------------------------------------------------------------------------------------
 # The runtime
 
@@ -495,7 +238,7 @@ class _PatchState:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.active: LocalLambdaRuntime | None = None
+        self.active: LambdaRuntime | None = None
         self.originals: dict[tuple[type, str], Any] = {}
 
     def patch(self, cls: type, attribute: str, replacement: Any) -> None:
@@ -514,77 +257,46 @@ class _PatchState:
 _patches = _PatchState()
 
 
-class LocalLambdaRuntime:
-    """Registry of :class:`LocalFunction` plus the moto patch that runs them.
+class LambdaRuntime:
+    """Registry of :class:`LocalFunction` plus the moto patch that sends their Invokes to :meth:`invoke`.
 
-    Use as a context manager (``with LocalLambdaRuntime([...]):``) or call :meth:`install` /
-    :meth:`uninstall`. One runtime can be installed at a time. Works the same under ``mock_aws`` and with a
-    ``ThreadedMotoServer`` in the same process (install before or after starting it). Functions can be
-    (un)registered while installed.
+    Use as a context manager (``with runtime:``) or call :meth:`install` / :meth:`uninstall`. One runtime can be
+    installed at a time. Subclasses run the functions: :class:`ProcessLambdaRuntime` (the local cloud) in worker
+    processes; the unit tests' in-process runtime (``tests/support/inprocess_lambda.py``) under ``mock_aws``.
     """
 
-    def __init__(
-        self,
-        functions: Iterable[LocalFunction] = (),
-        *,
-        common_environment: Mapping[str, str] | None = None,
-        lock_timeout: float = 60.0,
-    ) -> None:
-        self._functions: dict[str, _FunctionState] = {}
+    def __init__(self, functions: Iterable[LocalFunction] = (), *, common_environment: Mapping[str, str] | None = None):
+        self._functions: dict[str, LocalFunction] = {}
         self._registry_lock = threading.Lock()
         self.common_environment = dict(common_environment or {})
-        self.lock_timeout = lock_timeout
         for spec in functions:
             self.register(spec)
 
-    # -- registry ----------------------------------------------------------------------------------
-
     def register(self, spec: LocalFunction) -> None:
-        """Add (or replace) a function; a replaced function's modules are dropped."""
-        state = _FunctionState(spec)
+        """Add (or replace) a function."""
         with self._registry_lock:
-            self._functions[spec.name] = state
+            self._functions[spec.name] = spec
 
     def get(self, name_or_arn: str) -> LocalFunction | None:
-        state = self._state(name_or_arn)
-        return state.spec if state else None
-
-    def is_registered(self, name_or_arn: str) -> bool:
-        return self._state(name_or_arn) is not None
-
-    @property
-    def function_names(self) -> list[str]:
-        with self._registry_lock:
-            return sorted(self._functions)
-
-    def _state(self, name_or_arn: str) -> _FunctionState | None:
         name = _safe_function_name(name_or_arn)
         if name is None:
             return None
         with self._registry_lock:
             return self._functions.get(name)
 
-    def _require(self, name_or_arn: str) -> _FunctionState:
-        state = self._state(name_or_arn)
-        if state is None:
+    def is_registered(self, name_or_arn: str) -> bool:
+        return self.get(name_or_arn) is not None
+
+    @property
+    def function_names(self) -> list[str]:
+        with self._registry_lock:
+            return sorted(self._functions)
+
+    def _require(self, name_or_arn: str) -> LocalFunction:
+        spec = self.get(name_or_arn)
+        if spec is None:
             raise KeyError(f"no local Lambda function registered as {name_or_arn!r}")
-        return state
-
-    def reset(self) -> None:
-        """Forget every loaded module: the next invocation of each function is a cold start."""
-        with _invoke_lock, self._registry_lock:
-            for state in self._functions.values():
-                state.private_modules = {}
-
-    def module(self, name_or_arn: str) -> types.ModuleType:
-        """The function's handler module, imported (cold start) if needed; for ``mock.patch.object``."""
-        state = self._require(name_or_arn)
-        module_name = state.spec.handler.rpartition(".")[0]
-        env = self._environment_for(state.spec, DEFAULT_REGION)
-        with _locked(self.lock_timeout), _environment(env), state.activated():
-            return importlib.import_module(module_name)
-
-    # -- install -----------------------------------------------------------------------------------
+        return spec
 
     def install(self) -> None:
         """Patch moto (Lambda Invoke + the fixes in :func:`_install_moto_fixes`); checks moto's version."""
@@ -594,7 +306,7 @@ class LocalLambdaRuntime:
             if _patches.active is self:
                 return
             if _patches.active is not None:
-                raise RuntimeError("another LocalLambdaRuntime is installed; uninstall it first")
+                raise RuntimeError("another Lambda runtime is installed; uninstall it first")
             for cls in (lambda_models.LambdaBackend, simple_models.LambdaSimpleBackend):
                 _patches.patch(cls, "invoke", _make_patched_invoke(cls.__dict__["invoke"]))
             _install_moto_fixes()
@@ -619,8 +331,6 @@ class LocalLambdaRuntime:
     def __exit__(self, *_: object) -> None:
         self.uninstall()
 
-    # -- invocation --------------------------------------------------------------------------------
-
     def invoke(
         self,
         name_or_arn: str,
@@ -630,51 +340,11 @@ class LocalLambdaRuntime:
         region: str = DEFAULT_REGION,
         qualifier: str | None = None,
     ) -> InvocationResult:
-        """Run a registered function (what the moto patch calls). Handler errors become the result."""
-        state = self._require(name_or_arn)
-        spec = state.spec
-        name, arn_qualifier = parse_function_name(name_or_arn)
-        qualifier = qualifier or arn_qualifier
-        request_id = str(uuid.uuid4())
-        arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}" + (f":{qualifier}" if qualifier else "")
-        context = LambdaContext(
-            function_name=name,
-            function_version="$LATEST",
-            invoked_function_arn=arn,
-            memory_limit_in_mb=spec.memory_size,
-            aws_request_id=request_id,
-            timeout=spec.timeout,
-        )
-        started = time.monotonic()
-        function_error: str | None = None
-        try:
-            with _locked(self.lock_timeout):
-                started = time.monotonic()
-                context.start_clock()
-                result = self._run(state, event, context, region)
-            if time.monotonic() - started > spec.timeout:
-                raise LocalInvocationError(
-                    "Sandbox.Timedout",
-                    f"RequestId: {request_id} Error: Task timed out after {spec.timeout:.2f} seconds",
-                )
-            try:
-                payload = json.dumps(result).encode()
-            except (TypeError, ValueError) as exc:
-                message = f"Unable to marshal response: {exc}"
-                raise LocalInvocationError("Runtime.MarshalError", message) from exc
-        except LocalInvocationError as failure:
-            payload = _error_payload(failure.error_type, failure.message, request_id, failure.stack)
-            function_error = "Unhandled"
-        elapsed_ms = (time.monotonic() - started) * 1000
-        log_tail = (
-            f"START RequestId: {request_id} Version: $LATEST\n"
-            f"END RequestId: {request_id}\n"
-            f"REPORT RequestId: {request_id}\tDuration: {elapsed_ms:.2f} ms\t"
-            f"Memory Size: {spec.memory_size} MB\n"
-        )
-        return InvocationResult(payload, function_error, request_id, log_tail)
+        """Run a registered function (what the moto patch calls); handler errors become the result."""
+        raise NotImplementedError
 
     def _environment_for(self, spec: LocalFunction, region: str) -> dict[str, str]:
+        """What Lambda sets (the documented reserved variables), then ``common_environment``, then the function's."""
         env = {
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -690,31 +360,6 @@ class LocalLambdaRuntime:
         env.update(self.common_environment)
         env.update(spec.environment)
         return env
-
-    def _run(self, state: _FunctionState, event: Any, context: LambdaContext, region: str) -> Any:
-        module_name, _, attr = state.spec.handler.rpartition(".")
-        with _environment(self._environment_for(state.spec, region)), state.activated():
-            try:
-                module = importlib.import_module(module_name)
-            except SyntaxError as exc:
-                state.discard = True
-                message = f"Syntax error in module '{module_name}': {exc}"
-                raise LocalInvocationError("Runtime.UserCodeSyntaxError", message) from exc
-            except ImportError as exc:
-                state.discard = True
-                message = f"Unable to import module '{module_name}': {exc}"
-                raise LocalInvocationError("Runtime.ImportModuleError", message) from exc
-            except Exception as exc:
-                state.discard = True
-                raise LocalInvocationError(type(exc).__name__, str(exc), _stack_of(exc)) from exc
-            handler = getattr(module, attr, None)
-            if not callable(handler):
-                message = f"Handler '{attr}' missing on module '{module_name}'"
-                raise LocalInvocationError("Runtime.HandlerNotFound", message)
-            try:
-                return handler(event, context)
-            except Exception as exc:
-                raise LocalInvocationError(type(exc).__name__, str(exc), _stack_of(exc)) from exc
 
 
 # --------------------------------------------------------------------------------------------------
@@ -932,7 +577,7 @@ class _Pool:
                 worker.kill()
 
 
-class ProcessLambdaRuntime(LocalLambdaRuntime):
+class ProcessLambdaRuntime(LambdaRuntime):
     """The local cloud's Lambda: each function's invocations run in its own worker processes.
 
     A worker is one sandbox: AWS's Runtime Interface Client (awslambdaric) imports the handler once (the cold
@@ -958,7 +603,7 @@ class ProcessLambdaRuntime(LocalLambdaRuntime):
 
     def pool(self, name: str, region: str = DEFAULT_REGION) -> _Pool:
         """The function's sandboxes (created on first use)."""
-        spec = self._require(name).spec
+        spec = self._require(name)
         with self._registry_lock:
             pool = self._pools.get(spec.name)
             if pool is None:

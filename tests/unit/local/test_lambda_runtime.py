@@ -1,4 +1,4 @@
-"""LocalLambdaRuntime: our handlers run in-process behind moto's Lambda Invoke (decorator and server mode)."""
+"""The unit tests' LocalLambdaRuntime: our handlers run in-process behind moto's Lambda Invoke (decorator mode)."""
 
 from __future__ import annotations
 
@@ -22,16 +22,10 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
     StateTaskServiceSfn,
 )
 
-from challenger.local import lambda_runtime
-from challenger.local.lambda_runtime import (
-    MOTO_CONFIG,
-    SUPPORTED_MOTO_VERSION,
-    LambdaContext,
-    LocalFunction,
-    LocalLambdaRuntime,
-    parse_function_name,
-)
+from challenger.local.lambda_runtime import MOTO_CONFIG, SUPPORTED_MOTO_VERSION, LocalFunction, parse_function_name
+from tests.support import inprocess_lambda
 from tests.support.clock import Clock
+from tests.support.inprocess_lambda import LambdaContext, LocalLambdaRuntime
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ACCOUNT = "123456789012"
@@ -69,7 +63,7 @@ def lambda_client(aws: None) -> Any:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The runtime's clock, set by the test: the context's countdown without waiting or measuring."""
-    return Clock.install(monkeypatch, lambda_runtime)
+    return Clock.install(monkeypatch, inprocess_lambda)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,7 +220,7 @@ def test_exception_becomes_an_unhandled_function_error(lambda_client: Any, toy_f
     assert payload["errorType"] == "DataValidationError"
     assert payload["errorMessage"] == "column 'label' is missing"
     assert any("app.py" in frame and "in validate" in frame for frame in payload["stackTrace"])
-    assert not any("lambda_runtime.py" in frame for frame in payload["stackTrace"])
+    assert not any("inprocess_lambda.py" in frame for frame in payload["stackTrace"])
 
 
 @pytest.mark.parametrize(
@@ -300,24 +294,6 @@ def test_nested_synchronous_invoke_in_decorator_mode(lambda_client: Any, toy_fun
     assert payload["inner_error"] == "Unhandled"
     assert payload["inner"]["errorType"] == "DataValidationError"
     assert payload["my_function_name"] == "outer"  # the inner call's environment was undone
-
-
-def test_lock_timeout_instead_of_a_deadlock(toy_function: ToyFactory) -> None:
-    functions = [toy_function("block", "app.block"), toy_function("add", "app.add")]
-    runtime = LocalLambdaRuntime(functions, lock_timeout=0.1)
-    module = runtime.module("block")
-    module.STARTED.clear()
-    module.RELEASE.clear()
-    blocker = threading.Thread(target=runtime.invoke, args=("block",))
-    blocker.start()
-    try:
-        assert module.STARTED.wait(5)
-        result = runtime.invoke("add", {"value": 1})
-        assert result.json()["errorType"] == "Runtime.LocalLockTimeout"
-    finally:
-        module.RELEASE.set()
-        blocker.join(5)
-    assert runtime.invoke("add", {"value": 1}).json()["value"] == 2
 
 
 # --------------------------------------------------------------------------------------------------

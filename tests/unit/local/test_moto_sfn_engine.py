@@ -52,12 +52,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from challenger.local.lambda_runtime import (
-    MOTO_CONFIG,
-    LocalFunction,
-    LocalLambdaRuntime,
-    scaled_retry_intervals,
-)
+from challenger.local.lambda_runtime import MOTO_CONFIG, LocalFunction
+from tests.support.inprocess_lambda import LocalLambdaRuntime, scaled_retry_intervals
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ACCOUNT = "123456789012"

@@ -9,7 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from challenger.local.lambda_runtime import MOTO_CONFIG, LocalLambdaRuntime
+from challenger.local.lambda_runtime import MOTO_CONFIG
+from tests.support.inprocess_lambda import LocalLambdaRuntime
 
 MAX_MESSAGE_BYTES = 262_144
 

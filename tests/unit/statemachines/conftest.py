@@ -16,13 +16,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from challenger.local.lambda_runtime import MOTO_CONFIG, LocalLambdaRuntime, scaled_retry_intervals
+from challenger.local.lambda_runtime import MOTO_CONFIG
 from challenger.local.provision import local_functions, provision
 from challenger.local.template import LocalTemplate
 from challenger_core.registry import Registry
 from tests.support.emails import Email, sent
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import FakeSageMaker
+from tests.support.inprocess_lambda import LocalLambdaRuntime, scaled_retry_intervals
 
 SERVICES = ("s3", "dynamodb", "sns", "sqs", "secretsmanager", "stepfunctions")
 COMMON_ENV = {
