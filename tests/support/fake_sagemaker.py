@@ -13,6 +13,7 @@ metrics minus the champion's (read from the champion artifact's own evaluation.j
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import json
@@ -26,13 +27,14 @@ from challenger_core.errors import ConflictError, NotFoundError, ServiceError
 
 
 def tar_gz(files: dict[str, bytes]) -> bytes:
+    """Deterministic (gzip header without a timestamp): the same files are the same archive, the same digest."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return gzip.compress(buffer.getvalue(), mtime=0)
 
 
 def evaluation(f1: float, accuracy: float | None = None, roc_auc: float | None = None) -> dict[str, Any]:

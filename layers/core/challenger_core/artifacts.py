@@ -234,6 +234,8 @@ def check_before_deploy(state: DeploymentState, registry: Registry, storage: Sto
     """StartDeployment's first step: pin the version's verified archive, or refuse it (reason recorded)."""
     model = registry.get_model(state.request.version)
     try:
+        if not model.artifact_sha256 and model.model_data_url:
+            model = _record_legacy_digest(model, registry, storage)
         return pin(model, storage, bucket)
     except ArtifactIntegrityError as exc:
         logger.error("artifact digest mismatch", extra={"version": model.version, "reason": str(exc)})
@@ -241,6 +243,21 @@ def check_before_deploy(state: DeploymentState, registry: Registry, storage: Sto
         # the evaluated archive is restored).
         registry.update_model(model.version, failure_reason=str(exc))
         raise
+
+
+def _record_legacy_digest(model: ModelVersion, registry: Registry, storage: Storage) -> ModelVersion:
+    """A version registered before RegisterCandidate recorded digests: its archive as it is now, recorded once, so
+    every later path (deploy, batch, champion channel, restart) runs these bytes and no others. Every version
+    RegisterCandidate stores now has a digest (it refuses one it cannot check), so only such records reach here."""
+    assert model.model_data_url is not None
+    source_bucket, source_key = split_s3_uri(model.model_data_url)
+    info = storage.info(source_bucket, source_key)
+    if info is None:
+        raise ArtifactIntegrityError(f"v{model.version}'s archive {model.model_data_url} does not exist")
+    with storage.open(source_bucket, source_key, version_id=info.version_id) as body:
+        digest = _Hashing(body).drain()
+    logger.warning("no registered digest: recording the archive's current one", extra={"version": model.version})
+    return registry.update_model(model.version, artifact_sha256=digest, artifact_version_id=info.version_id)
 
 
 # ------------------------------------------------------------------------------------------------------------------
