@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from challenger_core.errors import ServiceError
-from challenger_core.models import Champion, ModelStatus
+from challenger_core.models import Champion, ModelStatus, NotificationKind
 from challenger_core.registry import Registry
 from tests.support.fake_sagemaker import evaluation
 from tests.unit.statemachines.conftest import Cloud
@@ -54,3 +54,5 @@ def test_rollback_checks_the_champion_pointer_before_undoing(cloud: Cloud, monke
     assert cloud.sagemaker.serving_config() == config_of(cloud, 2)
     assert cloud.registry.get_champion().version == 2  # type: ignore[union-attr]
     assert cloud.registry.get_model(2).status is ModelStatus.LIVE
+    kinds = [email.kind for email in cloud.wait_for_emails(2)]
+    assert kinds == [NotificationKind.COMPARISON, NotificationKind.DEPLOYED]  # no rolled-back email
