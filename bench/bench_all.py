@@ -9,7 +9,9 @@ Runs, each in its own process (so one's imports and caches do not help another),
 5. ``bench_capture.py`` — the capture's cost on a request;
 6. ``bench_predict.py`` — the /predict handler's own time, champion pointer cached vs. read strongly each time;
 7. ``bench_pipeline.py`` — local drop → LIVE: our own share (the total minus the waits that behave as AWS does,
-   each reported apart), the median of three fresh clouds.
+   each reported apart), the median of three fresh clouds;
+8. ``bench_local_api.py`` — the local cloud's ``POST /predict`` through the gateway at 1, 8 and 32 clients beside a
+   bare werkzeug server with the same model, and a blue/green swap under load (issue 16).
 
 Then prints one table (markdown, as ``docs/performance.md`` keeps it) with the machine line — ``uname -m``, CPU count
 and the load average around each benchmark, since this machine is shared — and writes ``bench/results/all.json``
@@ -167,6 +169,36 @@ def predict_rows(result: dict[str, Any]) -> list[Row]:
     ]
 
 
+def local_api_rows(result: dict[str, Any]) -> list[Row]:
+    """bench_local_api.py: /predict through the local gateway (one worker process per sandbox) and the swap."""
+    if not result:
+        return []
+    rows: list[Row] = []
+    for clients, measured in result["clients"].items():
+        bare = result["bare"][clients]["rps"]
+        rows.append(
+            (
+                f"local POST /predict through the gateway, {clients} clients",
+                f"{measured['rps']:.0f} req/s ({measured['failed']} failed), {result['ratio'][clients]:.2f}× bare",
+                f"bare werkzeug, same model: {bare:.0f} req/s",
+                ">= 200 req/s" if clients == "8" else "",
+                result["pass"]["rps_at_8"] if clients == "8" else None,
+            )
+        )
+    swap = result.get("swap", {})
+    rows.append(
+        (
+            "local blue/green swap under /predict load",
+            f"{swap.get('ok', 0) + swap.get('failed', 0)} requests at {swap.get('rps', 0):.0f} req/s, "
+            f"{swap.get('failed', 0)} lost, answered by {swap.get('versions')}",
+            "",
+            ">= 1,000 requests at >= 50 req/s, none lost, v2 answers",
+            result["pass"]["swap"],
+        )
+    )
+    return rows
+
+
 def validate_rows(result: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     files = result.get("files", [])
@@ -242,7 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".cache" / "bench")
     parser.add_argument(
-        "--only", nargs="*", default=None, help="some of: model startup lambda_init validate capture predict pipeline"
+        "--only",
+        nargs="*",
+        default=None,
+        help="some of: model startup lambda_init validate capture predict pipeline local_api",
     )
     args = parser.parse_args(argv)
     plan = {
@@ -253,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "capture": ("bench_capture.py", []),
         "predict": ("bench_predict.py", []),
         "pipeline": ("bench_pipeline.py", ["--runs", "3"]),
+        "local_api": ("bench_local_api.py", []),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Any] = {}
@@ -268,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "capture": capture_rows,
         "predict": predict_rows,
         "pipeline": pipeline_rows,
+        "local_api": local_api_rows,
     }
     by_bench = {name: makers[name](run_["result"]) for name, run_ in runs.items()}
     rows = [row for name in runs for row in by_bench[name]] + exit_rows(runs, plan, by_bench)

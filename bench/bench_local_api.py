@@ -39,15 +39,15 @@ SWAP_MIN_RPS = 50.0
 SWAP_MIN_REQUESTS = 1000
 
 
-def _load(url: str, headers: dict[str, str], body: bytes, clients: int, seconds: float, queue: Any) -> None:
-    """Runs in its own process: `clients` threads, each with its own connection, for `seconds`."""
-    counts = {"ok": 0, "failed": 0, "versions": {}, "errors": []}
+def _load(url: str, headers: dict[str, str], body: bytes, clients: int, seconds: float, queue: Any, done: Any) -> None:
+    """Runs in its own process: `clients` threads, each with its own connection, for `seconds` or until `done`."""
+    counts: dict[str, Any] = {"ok": 0, "failed": 0, "versions": {}, "errors": []}
     lock = threading.Lock()
     stop = time.monotonic() + seconds
 
     def client() -> None:
         with requests.Session() as session:
-            while time.monotonic() < stop:
+            while time.monotonic() < stop and not done.is_set():
                 try:
                     response = session.post(url, data=body, headers=headers, timeout=30)
                     ok = response.status_code == 200
@@ -72,10 +72,13 @@ def _load(url: str, headers: dict[str, str], body: bytes, clients: int, seconds:
     queue.put(counts)
 
 
-def load(url: str, headers: dict[str, str], body: bytes, clients: int, seconds: float) -> dict[str, Any]:
+def load(
+    url: str, headers: dict[str, str], body: bytes, clients: int, seconds: float, done: Any = None
+) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_load, args=(url, headers, body, clients, seconds, queue))
+    done = done or context.Event()
+    process = context.Process(target=_load, args=(url, headers, body, clients, seconds, queue, done))
     process.start()
     result: dict[str, Any] = queue.get(timeout=seconds + 120)
     process.join()
@@ -92,7 +95,7 @@ def _bare_server(model_dir: str, code_dir: str, port_queue: Any) -> None:
 
     model = inference.model_fn(model_dir)
 
-    @Request.application  # type: ignore[arg-type]
+    @Request.application
     def app(request: Request) -> Response:
         records = inference.input_fn(request.get_data(), request.content_type or "application/json")
         body, content_type = inference.output_fn(inference.predict_fn(records, model), "application/json")
@@ -119,7 +122,7 @@ def _model_archive(cloud: Any, version: int) -> bytes:
     raise RuntimeError(f"v{version}'s artifact not found in the models table")
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one scenario, read top to bottom
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", type=int, nargs="*", default=[1, 8, 32])
@@ -174,12 +177,20 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one scenario,
             def push_v2() -> None:
                 swap["run"] = push_and_wait(target, sample.train_v2, test=sample.test)
 
-            pusher = threading.Thread(target=push_v2)
+            done = multiprocessing.get_context("spawn").Event()
+
+            def push_v2_then_stop() -> None:
+                try:
+                    push_v2()
+                finally:
+                    time.sleep(3)  # v2 answers a while
+                    done.set()
+
+            pusher = threading.Thread(target=push_v2_then_stop)
             swap_started = time.monotonic()
             pusher.start()
-            swap_seconds = 40.0
-            swap_load = load(url, headers, body, args.swap_clients, swap_seconds)
-            pusher.join(timeout=300)
+            swap_load = load(url, headers, body, args.swap_clients, 300.0, done)
+            pusher.join(timeout=30)
             swap_load["run_status"] = swap.get("run", {}).get("status")
             swap_load["run_seconds"] = round(time.monotonic() - swap_started, 1)
             results["swap"] = swap_load
