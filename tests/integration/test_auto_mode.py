@@ -3,6 +3,7 @@ duplicate events, restart."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,27 +85,30 @@ def test_a_bad_file_fails_the_run_with_the_precise_cause(cloud: LocalCloud) -> N
     assert predict(cloud, POSITIVE)["model_version"] == 3
 
 
-def test_a_replaced_archive_is_refused_and_the_champion_keeps_serving(cloud: LocalCloud) -> None:
-    # Someone with write access to the artifact bucket swaps v1's model.tar.gz (here: for v3's, a model that
-    # loads and answers) after v1 was evaluated. Rolling back to v1 must refuse it, and v3 keep serving.
-    from challenger.cli import CliError, rollback
+def test_a_replaced_archive_never_serves(cloud: LocalCloud) -> None:
+    # Someone with write access to the artifact bucket swaps v1's model.tar.gz (here: for v3's, a model that loads
+    # and answers) after v1 was evaluated, both the training job's key and the pinned copy under models/sha256/
+    # (issue 18, F1). Rolling back to v1 copies the registered S3 version again, hashed as it is read: v1's
+    # evaluated bytes serve, never the swapped ones.
+    from challenger.cli import rollback
 
     target = target_of(cloud)
     v1 = target.call("GET", "/models/1")
-    if not v1.get("artifact_sha256"):
-        pytest.skip("RegisterCandidate does not record artifact_sha256 yet")
     bucket, key = v1["model_data_url"].removeprefix("s3://").split("/", 1)
     original = target.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(original).hexdigest() == v1["artifact_sha256"]
+    pinned = f"models/sha256/{v1['artifact_sha256']}/model.tar.gz"
     bucket3, key3 = target.call("GET", "/models/3")["model_data_url"].removeprefix("s3://").split("/", 1)
-    target.s3.put_object(Bucket=bucket, Key=key, Body=target.s3.get_object(Bucket=bucket3, Key=key3)["Body"].read())
-    try:
-        with pytest.raises(CliError, match="refusing to deploy v1: its archive"):
-            rollback(target, 1, timeout=120)
-        assert predict(cloud, POSITIVE)["model_version"] == 3
-        assert target.call("GET", "/health")["champion_version"] == 3
-        assert "replaced after evaluation" in target.call("GET", "/models/1")["failure_reason"]
-    finally:  # put the evaluated archive back: the next test rolls back to v1 for real
-        target.s3.put_object(Bucket=bucket, Key=key, Body=original)
+    swapped = target.s3.get_object(Bucket=bucket3, Key=key3)["Body"].read()
+    for replaced in (key, pinned):
+        target.s3.put_object(Bucket=bucket, Key=replaced, Body=swapped)
+
+    assert rollback(target, 1, timeout=120) == 1
+    assert predict(cloud, POSITIVE)["model_version"] == 1
+    assert target.s3.get_object(Bucket=bucket, Key=pinned)["Body"].read() == original
+    # Back to v3, where the next test starts.
+    assert rollback(target, 3, timeout=120) == 3
+    assert predict(cloud, POSITIVE)["model_version"] == 3
 
 
 def test_rollback_to_an_earlier_version(cloud: LocalCloud) -> None:
