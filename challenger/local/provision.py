@@ -55,8 +55,9 @@ def _publisher() -> ModuleType:
 
 
 def publish_recipe(s3: Any, bucket: str, recipe: str) -> None:
-    """What the recipe publisher does on deploy, through the same code: ``recipes/<recipe>/sourcedir.tar.gz``
-    (recipe + kit, built by the kit's bundle code) and ``recipes/<recipe>/recipe.json`` next to it."""
+    """What the recipe publisher does on deploy, through the same code: ``recipes/<recipe>/sha256/<digest>/
+    sourcedir.tar.gz`` (recipe + kit, built by the kit's bundle code), its record ``recipes/<recipe>/bundle.json``
+    and ``recipes/<recipe>/recipe.json``."""
     _publisher().publish(s3, bucket, recipe, RECIPES)
 
 
