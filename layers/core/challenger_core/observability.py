@@ -54,9 +54,10 @@ class Untraced(BaseProvider):
 
 
 # The service and namespace the template's Globals set, also when this module is first imported outside a
-# function's environment (locally several functions share one process): the alarms read the `Challenger`
-# namespace with the dimension service=challenger. Not the Logger's: its service is also its Python logger's name,
-# and locally a logger named `challenger` would take in the local cloud's own `challenger.local.*` records.
+# function's environment (the unit tests import the core before any function's environment is applied): the alarms
+# read the `Challenger` namespace with the dimension service=challenger. Not the Logger's: its service is also its
+# Python logger's name, and a logger named `challenger` would take in the local cloud's `challenger.local.*` records
+# wherever both live in one process (tests).
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "challenger"
 logger = Logger()
 tracer = Tracer(disabled=True, provider=Untraced()) if tracing_off() else Tracer()

@@ -178,8 +178,8 @@ _lock = threading.Lock()
 def load_recipe(storage: _Reader, bucket: str, recipe: str) -> RecipeSpec:
     """The stack's recipe, read once per container from the artifact bucket and cached.
 
-    The cache is keyed by bucket and key, not just "the recipe": locally several functions (and stacks in
-    tests) share one process. A recipe is republished only by a stack update, which starts new containers.
+    The cache is keyed by bucket and key, not just "the recipe": the unit tests run several functions and stacks in
+    one process. A recipe is republished only by a stack update, which starts new containers.
     """
     if not recipe:
         raise RecipeError("no recipe configured: set RECIPE (the template's Recipe parameter)")

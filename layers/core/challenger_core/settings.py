@@ -103,7 +103,7 @@ class Settings(BaseModel):
 def get_settings() -> Settings:
     """This function's settings. Handlers call it once, at import: one read per Lambda sandbox.
 
-    Deliberately not cached in the layer: locally several functions share one process (and this
-    module), each with its own environment.
+    Deliberately not cached in the layer: the unit tests load several functions, under different environments,
+    into one process (and this module). (The local cloud gives each function its own processes, as Lambda does.)
     """
     return Settings.from_env()
