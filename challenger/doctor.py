@@ -18,6 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cfnlint.decode import decode
 from pydantic import BaseModel, Field
 
+from challenger_core import prices
+from challenger_core.cost import idle_usd_per_month, usd
+
 ROOT = Path(__file__).resolve().parents[1]
 READ_ONLY_PREFIXES = ("Get", "List", "Describe")
 # https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html: Lambda keeps at least 100
@@ -64,6 +67,7 @@ class DeployPlan(BaseModel):
     parameters: dict[str, str]
     image_regions: list[str] | None = None  # regions of the template's image Mappings (None: it has none)
     topic_arn: str | None = None  # the deployed stack's NotificationTopic
+    resource_types: list[str] = Field(default_factory=list)  # the template's, one per resource (idle cost)
 
     @property
     def deployed(self) -> bool:
@@ -100,7 +104,12 @@ def template_plan(
             name, _, value = pair.partition("=")
             parameters[name] = value.strip("\"'")
     parameters.update(overrides or {})
-    return DeployPlan(region=region, parameters=parameters, image_regions=_image_regions(template))
+    return DeployPlan(
+        region=region,
+        parameters=parameters,
+        image_regions=_image_regions(template),
+        resource_types=_resource_types(template),
+    )
 
 
 def stack_plan(cloudformation: Any, stack: str, region: str, *, root: Path = ROOT) -> DeployPlan:
@@ -110,12 +119,14 @@ def stack_plan(cloudformation: Any, stack: str, region: str, *, root: Path = ROO
         p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", "")) for p in described["Parameters"]
     }
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    template = _template(root)
     return DeployPlan(
         region=region,
         stack=stack,
         parameters=parameters,
-        image_regions=_image_regions(_template(root)),
+        image_regions=_image_regions(template),
         topic_arn=outputs.get("NotificationTopicArn"),
+        resource_types=_resource_types(template),
     )
 
 
@@ -138,6 +149,7 @@ def diagnose(plan: DeployPlan, client: ClientFactory) -> DoctorReport:
         _guarded("email subscription", lambda: check_subscription(plan, reader("sns"))),
         _guarded("Powertools layer", lambda: check_powertools(plan, reader)),
         _guarded("CloudFront", lambda: check_cloudfront(reader("cloudfront"))),
+        check_idle_cost(plan),
     ]
     return DoctorReport(region=plan.region, stack=plan.stack, checks=checks)
 
@@ -298,6 +310,18 @@ def check_cloudfront(cloudfront: Any) -> Check:
     )
 
 
+def check_idle_cost(plan: DeployPlan) -> Check:
+    """What the stack costs a month with nothing running (challenger_core.cost, docs/cost.md): said before a deploy."""
+    idle = idle_usd_per_month(plan.resource_types)
+    dashboard = idle_usd_per_month(plan.resource_types, free_dashboards=False)
+    return Check(
+        name="idle cost",
+        verdict=Verdict.PASS,
+        detail=f"about {usd(idle)} a month with nothing running ({usd(dashboard)} beyond an account's 3 free "
+        f"dashboards), plus storage; {prices.PRICED_REGION} list prices of {prices.AS_OF}: docs/cost.md",
+    )
+
+
 def render(report: DoctorReport) -> str:
     """The report as the CLI prints it: one line per check, the fix under each warn or fail."""
     lines = [f"challenger doctor: {report.stack or 'before deploy'} in {report.region}"]
@@ -370,6 +394,10 @@ def _template(root: Path) -> dict[str, Any]:
     if parsed is None:
         raise ValueError(f"template.yaml does not parse: {problems}")
     return dict(parsed)
+
+
+def _resource_types(template: Mapping[str, Any]) -> list[str]:
+    return [str(resource.get("Type")) for resource in template.get("Resources", {}).values()]
 
 
 def _image_regions(template: Mapping[str, Any]) -> list[str] | None:

@@ -17,12 +17,18 @@ from challenger.doctor import DeployPlan, ReadOnlyViolation, Verdict
 REGION = "us-east-1"
 
 
+def _stubbable(service: str, region_name: str) -> Any:
+    """A client for Stubber, from its own session: boto3's default session, made outside moto, would keep this
+    test's credentials for whatever later runs in the process (the local cloud's tests)."""
+    return boto3.Session(region_name=region_name).client(service)  # type: ignore[call-overload]
+
+
 def _plan(**parameters: str) -> DeployPlan:
     return doctor.template_plan(REGION, overrides=parameters)
 
 
 def _quotas(values: dict[str, int]) -> Any:
-    client = boto3.client("service-quotas", region_name=REGION)
+    client = _stubbable("service-quotas", region_name=REGION)
     stub = Stubber(client)
     rows = [{"QuotaName": name, "Value": value, "ServiceCode": "sagemaker"} for name, value in values.items()]
     stub.add_response("list_aws_default_service_quotas", {"Quotas": []})
@@ -58,7 +64,8 @@ def test_diagnose_calls_only_get_list_and_describe(aws: None) -> None:
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
     report = doctor.diagnose(_plan().model_copy(update={"topic_arn": topic}), client)
 
-    assert len(report.checks) == 8
+    assert len(report.checks) == 9
+    assert report.checks[-1].detail.startswith("about $2.10 a month with nothing running ($5.10 beyond")
     assert seen
     assert all(name.startswith(("Get", "List", "Describe")) for name in seen), seen
 
@@ -77,7 +84,7 @@ def test_an_empty_image_uri_fails_in_a_region_the_image_table_lacks() -> None:
 
 
 def test_a_reservation_that_leaves_under_100_unreserved_executions_fails() -> None:
-    client = boto3.client("lambda", region_name=REGION)
+    client = _stubbable("lambda", region_name=REGION)
     with Stubber(client) as stub:
         limits = {"ConcurrentExecutions": 110, "UnreservedConcurrentExecutions": 110}
         stub.add_response("get_account_settings", {"AccountLimit": limits})
@@ -101,7 +108,7 @@ def test_spot_training_reads_the_spot_quota_and_a_zero_quota_fails() -> None:
 
 
 def test_a_pending_email_subscription_fails() -> None:
-    sns = boto3.client("sns", region_name=REGION)
+    sns = _stubbable("sns", region_name=REGION)
     topic = "arn:aws:sns:us-east-1:123456789012:challenger-NotificationTopic"
     pending = {"SubscriptionArn": "PendingConfirmation", "Protocol": "email", "Endpoint": "ops@example.com"}
     with Stubber(sns) as stub:
@@ -124,7 +131,7 @@ def test_samconfig_environment_overrides_the_template_defaults() -> None:
 
 
 def test_a_deployed_stack_is_checked_with_its_own_parameters_and_topic() -> None:
-    cloudformation = boto3.client("cloudformation", region_name=REGION)
+    cloudformation = _stubbable("cloudformation", region_name=REGION)
     topic = "arn:aws:sns:us-east-1:123456789012:shop-NotificationTopic-X"
     described = {
         "StackName": "shop",
