@@ -352,6 +352,23 @@ def test_invoke_transient_faults_over_http_answer_503_then_serve(
     assert 0.0 <= score(clients, endpoint_a) <= 1.0
 
 
+def test_an_update_to_a_model_with_the_old_environment_fails_and_stays_on_blue(
+    service: LocalSageMaker, clients: Clients
+) -> None:
+    """C1 (issue 16) as a deployment saw it: green never gets healthy, SageMaker keeps blue, the pipeline rolls back."""
+    assert create_endpoint(clients, "ep-c1", "config-a")["EndpointStatus"] == "InService"
+    model_a = clients.sm.describe_model(ModelName="model-a")["PrimaryContainer"]["ModelDataUrl"]
+    old_environment = {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}
+    create_model(clients.sm, "model-c1", model_a, old_environment)
+    create_config(clients.sm, "config-c1", "model-c1")
+    clients.sm.update_endpoint(EndpointName="ep-c1", EndpointConfigName="config-c1")
+    described = wait_for_endpoint(clients.sm, "ep-c1")
+    assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", "config-a")
+    assert described["FailureReason"].startswith(PING_FAILURE)
+    assert "pip install" in described["FailureReason"]
+    assert 0.0 <= score(clients, "ep-c1") <= 1.0  # blue still answers
+
+
 def test_endpoints_that_never_get_healthy_fail(service: LocalSageMaker, clients: Clients, s3: Any) -> None:
     service.inject_fault("green_unhealthy", "injected")
     failed = create_endpoint(clients, "ep-broken", "config-a")
