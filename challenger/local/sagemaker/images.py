@@ -6,9 +6,11 @@ image's Dockerfile/lock; the header of each file cites it) on the image's Python
 (or the nearest one there is, with a warning). It is built once into `~/.cache/challenger/envs/<image>-py<X.Y>-<hash>/`
 (`$CHALLENGER_ENV_CACHE` overrides it): outside `.challenger/`, so `--fresh` keeps it, and shared by every
 clone and worktree on the machine, which is safe because the hash covers the pins and the interpreter and a
-lock serialises builds. It is never changed afterwards: a job or a model server gets a throw-away *overlay*
-(`overlay()`): a venv whose `site-packages` chains to the image's, so the `pip install -r requirements.txt`
-the container does installs into the overlay, like into a container that is thrown away after the job.
+lock serialises builds. The image's own post-install edits (`FrameworkImage.patches`) are part of the build.
+It is never changed afterwards: a training job gets a throw-away *overlay* (`overlay()`): a venv whose
+`site-packages` chains to the image's, so the `pip install -r requirements.txt` the container does installs into
+the overlay, like into a container that is thrown away after the job; a model container sees the environment
+read-only (`hosting.py`), as a serverless container sees the image's.
 
 `python -m challenger.local.sagemaker.images [--recipe recipes/<name>]` builds the image a recipe declares
 (`recipe.json` → `framework`), or the default image; `make container-env` runs it.
