@@ -45,7 +45,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -338,8 +338,8 @@ class EventBus:
         self.retry = retry
         self.function_retry = function_retry
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="eventbus")
-        self._lock = threading.Lock()
-        self._pending: set[Future[None]] = set()
+        self._idle = threading.Condition()
+        self._in_flight = 0  # deliveries queued, running or waiting for a retry
         self._timers: set[threading.Timer] = set()
         self.delivered = 0
         self.failures = 0
@@ -354,38 +354,38 @@ class EventBus:
         """Queue ``event`` for every enabled rule whose pattern matches; return the number of targets."""
         targets = self.matching_rules(event)
         for rule in targets:
-            self._submit(_Delivery(rule, copy.deepcopy(event)))  # RuntimeError once closed
+            with self._idle:
+                self._in_flight += 1
+            try:
+                self._pool.submit(self._deliver_one, _Delivery(rule, copy.deepcopy(event)))
+            except RuntimeError:  # closed
+                self._ended(1, "failures")
+                raise
         LOG.debug("event %s %s → %d target(s)", event.get("source"), event.get("detail-type"), len(targets))
         return len(targets)
 
-    def _submit(self, delivery: _Delivery) -> None:
-        future = self._pool.submit(self._deliver_one, delivery)
-        with self._lock:
-            self._pending.add(future)
-        future.add_done_callback(self._done)
-
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until every queued event was delivered or dropped, retries included; False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            with self._lock:
-                pending = set(self._pending)
-            if not pending:
-                return True
-            left = None if deadline is None else deadline - time.monotonic()
-            if (left is not None and left <= 0) or wait(pending, left).not_done:
-                return False
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
 
     def close(self) -> None:
         """Stop accepting events, let the workers finish what is queued, and join them; events waiting for a
         retry are dropped (and said so)."""
-        with self._lock:
+        with self._idle:
             timers, self._timers = set(self._timers), set()
         for timer in timers:
             timer.cancel()
         if timers:
             LOG.warning("%d event deliveries waiting for a retry are dropped: the bus stops", len(timers))
+            self._ended(len(timers), "failures")
         self._pool.shutdown(wait=True)
+
+    def _ended(self, count: int, outcome: str) -> None:
+        with self._idle:
+            setattr(self, outcome, getattr(self, outcome) + count)
+            self._in_flight -= count
+            self._idle.notify_all()
 
     def _deliver_one(self, delivery: _Delivery) -> None:
         rule, event = delivery.rule, delivery.event
@@ -402,42 +402,34 @@ class EventBus:
                 "rule %s: event %s to %s dropped after %d attempts: %s",
                 *(rule.name, event.get("id"), rule.target, delivery.attempt, exc),
             )
-            with self._lock:
-                self.failures += 1
+            self._ended(1, "failures")
         else:
-            with self._lock:
-                self.delivered += 1
+            self._ended(1, "delivered")
 
     def _retry_later(self, delivery: _Delivery, delay: float, exc: Exception) -> None:
         LOG.warning(
             "rule %s: delivery of event %s to %s failed (attempt %d: %s); retrying in %.1f s",
             *(delivery.rule.name, delivery.event.get("id"), delivery.rule.target, delivery.attempt, exc, delay),
         )
-        placeholder: Future[None] = Future()  # keeps wait_idle waiting until the retry is queued
 
         def again() -> None:
-            with self._lock:
+            with self._idle:
+                if timer not in self._timers:
+                    return  # cancelled by close()
                 self._timers.discard(timer)
             delivery.attempt += 1
             try:
-                self._submit(delivery)
+                self._pool.submit(self._deliver_one, delivery)
             except RuntimeError:
                 LOG.error("event %s to %s dropped: the bus stopped", delivery.event.get("id"), delivery.rule.target)
-            finally:
-                placeholder.set_result(None)
+                self._ended(1, "failures")
 
         timer = threading.Timer(delay, again)
         timer.daemon = True
-        with self._lock:
+        with self._idle:
             self.retries += 1
             self._timers.add(timer)
-            self._pending.add(placeholder)
-        placeholder.add_done_callback(self._done)
         timer.start()
-
-    def _done(self, future: Future[None]) -> None:
-        with self._lock:
-            self._pending.discard(future)
 
     @contextlib.contextmanager
     def s3_hook(self, bucket_names: set[str], region: str, account: str) -> Iterator[None]:
