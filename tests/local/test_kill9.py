@@ -71,7 +71,9 @@ def test_kill_9_mid_pipeline_loses_nothing_and_leaves_nothing_running(tmp_path: 
         assert [run_id for run_id, run in runs.items() if run["status"] == "RUNNING"] == []
         assert (runs[first]["status"], runs[second]["status"]) == ("FAILED", "FAILED")
         assert "interrupted" in runs[second]["error"]
-        assert target.call("GET", "/models") == models  # the candidate registered before the kill is still there
+        after = {m["version"]: m for m in target.call("GET", "/models")}
+        assert sorted(after) == sorted(m["version"] for m in models)  # every version registered before the kill
+        assert {m["status"] for m in after.values() if m["run_id"] in (first, second)} == {"FAILED"}  # as RecordFailure
         kept = data.get_object(Bucket=info["data_bucket"], Key=LONG_KEY)["Body"].read()
         upload = data.get_object(Bucket=info["data_bucket"], Key="incoming/reviews/train.csv")["Body"].read()
         assert (kept, upload) == (b"kept", (DATA / "train_v2.csv").read_bytes())  # the upload is not reverted

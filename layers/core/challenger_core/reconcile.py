@@ -13,13 +13,14 @@ from datetime import datetime, timedelta
 
 from challenger_core.adapters.workflow import Workflow
 from challenger_core.errors import NotFoundError
-from challenger_core.models import RunOutcome, RunStatus, utcnow
+from challenger_core.models import ModelStatus, Run, RunOutcome, RunStatus, utcnow
 from challenger_core.registry import Registry
 
 # A run is recorded just before its execution starts (triggering.start_run): younger runs are left alone.
 GRACE = timedelta(minutes=10)
 RUNS_EXAMINED = 500  # newest first: a run older than that many later runs is long past any pipeline bound
 MAX_CAUSE_CHARS = 500
+IN_FLIGHT = (ModelStatus.TRAINING, ModelStatus.STAGED, ModelStatus.APPROVED)  # what RecordFailure fails too
 
 
 def reconcile_runs(registry: Registry, workflow: Workflow, *, now: datetime | None = None) -> dict[str, str]:
@@ -39,11 +40,28 @@ def reconcile_runs(registry: Registry, workflow: Workflow, *, now: datetime | No
             if execution["status"] == "RUNNING":
                 continue
             cause = _cause(execution)
-        registry.update_run(
-            run.run_id, status=RunStatus.FAILED.value, outcome=RunOutcome.FAILED.value, ended_at=now, error=cause
-        )
+        close_run(registry, run, cause, now=now)
         closed[run.run_id] = cause
     return closed
+
+
+def close_run(registry: Registry, run: Run, cause: str, *, now: datetime | None = None) -> None:
+    """Close a run its pipeline can no longer close, as RecordFailure would (training.record_outcome): FAILED with
+    the cause, and its model version FAILED too while it was still in flight."""
+    if run.version is not None:
+        try:
+            model = registry.get_model(run.version)
+        except NotFoundError:
+            model = None
+        if model is not None and model.run_id == run.run_id and model.status in IN_FLIGHT:
+            registry.update_model(model.version, status=ModelStatus.FAILED, failure_reason=cause)
+    registry.update_run(
+        run.run_id,
+        status=RunStatus.FAILED.value,
+        outcome=RunOutcome.FAILED.value,
+        ended_at=now or utcnow(),
+        error=cause,
+    )
 
 
 def _cause(execution: dict[str, object]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from challenger_core.models import Run, RunStatus, TriggerSource, utcnow
+from challenger_core.models import ModelStatus, ModelVersion, Run, RunStatus, TriggerSource, utcnow
 from challenger_core.registry import Registry
 from tests.support.events import load_event
 from tests.support.lambda_context import context
@@ -35,7 +35,17 @@ def test_runs_whose_execution_ended_or_is_gone_are_closed_and_only_those(stack: 
     stack.sfn.stop_execution(executionArn=failed, error="States.TaskFailed", cause="RecordFailure: throttled")
     running = stack.sfn.start_execution(stateMachineArn=machine, name="running", input="{}")["executionArn"]
     registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
-    registry.put_run(run("r-failed", failed, 60))
+    registry.put_run(run("r-failed", failed, 60).model_copy(update={"version": 7}))
+    registry.put_model(
+        ModelVersion(
+            version=7,
+            status=ModelStatus.TRAINING,
+            run_id="r-failed",
+            dataset="reviews",
+            data_fingerprint="f",
+            training_job_name="job-7",
+        )
+    )
     registry.put_run(run("r-running", running, 60))
     registry.put_run(run("r-gone", machine.replace(":stateMachine:", ":execution:") + ":gone", 60))
     registry.put_run(run("r-young", None, 1))
@@ -49,6 +59,7 @@ def test_runs_whose_execution_ended_or_is_gone_are_closed_and_only_those(stack: 
     assert runs["r-failed"].status is RunStatus.FAILED
     assert "ended ABORTED" in (runs["r-failed"].error or "")
     # DescribeExecution's `error`/`cause` join the message on AWS; moto's stop_execution does not keep them.
+    assert registry.get_model(7).status is ModelStatus.FAILED  # as RecordFailure leaves a model in flight
     assert runs["r-gone"].ended_at is not None
     assert "no longer exists" in (runs["r-gone"].error or "")
     assert (runs["r-running"].status, runs["r-young"].status) == (RunStatus.RUNNING, RunStatus.RUNNING)
