@@ -110,6 +110,8 @@ class FakeSageMaker:
     # Raised, in order, by the next invocations (e.g. a TransientServiceError for a cold endpoint).
     invoke_failures: list[Exception] = field(default_factory=list)
     interval: float = 0.01  # half-width of the paired comparison's interval
+    holdout_csv: bytes | None = None  # the kit's holdout.csv in output.tar.gz (seeds the trusted set; issue 19)
+    trusted_report: dict[str, Any] | None = None  # evaluation.json's "trusted" when the job has a trusted channel
     jobs: dict[str, Job] = field(default_factory=dict)
     models: dict[str, str] = field(default_factory=dict)
     configs: dict[str, str] = field(default_factory=dict)
@@ -141,13 +143,14 @@ class FakeSageMaker:
         base = f"{job.spec.output_uri.rstrip('/')}/{job_name}/output"
         bucket, key = split_s3_uri(f"{base}/model.tar.gz")
         report = {**job.evaluation, "comparison": self._comparison(job)}
+        if job.spec.trusted_uri and self.trusted_report is not None:
+            report["trusted"] = self.trusted_report
         files = model_files(report)
         self.s3.put_object(Bucket=bucket, Key=key, Body=tar_gz(files))
-        self.s3.put_object(
-            Bucket=bucket,
-            Key=key.replace("model.tar.gz", "output.tar.gz"),
-            Body=tar_gz({"evaluation.json": json.dumps(report).encode(), "model_manifest.json": manifest(files)}),
-        )
+        output = {"evaluation.json": json.dumps(report).encode(), "model_manifest.json": manifest(files)}
+        if self.holdout_csv is not None:
+            output["holdout.csv"] = self.holdout_csv
+        self.s3.put_object(Bucket=bucket, Key=key.replace("model.tar.gz", "output.tar.gz"), Body=tar_gz(output))
         return TrainingStatus(
             "Completed",
             "Completed",

@@ -165,6 +165,7 @@ class TrainingJob(Model):
     spot: bool = False
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     champion_version: int | None = None  # the champion whose artifact the job compared against (`champion` channel)
+    trusted_set_version: int | None = None  # the dataset's trusted set the job scored both models on
     poll: PollState
 
 
@@ -185,6 +186,9 @@ class MetricDifference(Model):
     delta: float = Field(allow_inf_nan=False)
     low: float = Field(allow_inf_nan=False)
     high: float = Field(allow_inf_nan=False)
+    # The champion's own score on the same resamples: its interval on these rows (the label-shift check).
+    champion_low: float | None = Field(default=None, allow_inf_nan=False)
+    champion_high: float | None = Field(default=None, allow_inf_nan=False)
 
 
 class PairedComparison(Model):
@@ -204,6 +208,59 @@ class PairedComparison(Model):
     excluded_champion_training_rows: int = 0
 
 
+class TrustedEvaluation(Model):
+    """The challenger (and, with a champion, both models, paired) on the dataset's trusted evaluation set."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    fingerprint: str = Field(max_length=128)
+    rows: int = Field(ge=0)
+    metrics: dict[str, float] = Field(default_factory=dict, max_length=64)
+    class_counts: dict[str, int] = Field(default_factory=dict, max_length=100)
+    comparison: PairedComparison | None = None
+    set_version: int | None = None  # filled in by the core: which version of the dataset's trusted set
+
+
+class TrustedSet(Model):
+    """One version of a dataset's trusted evaluation set: rows whose labels the operators vouch for.
+
+    Seeded from the first champion's hold-out (or its run's test.csv); replaced only by an operator (audited)."""
+
+    dataset: str
+    version: int = Field(ge=1)
+    uri: str  # s3://<ArtifactBucket>/trusted/<dataset>/v<N>.csv
+    s3_version_id: str | None = None
+    sha256: str = Field(max_length=64)
+    rows: int = Field(ge=0)
+    source: str = Field(max_length=300)  # "hold-out of v1 (run ...)" or "pushed by <actor>"
+    set_by: str = "system"
+    comment: str = ""
+    set_at: datetime = Field(default_factory=utcnow)
+
+
+class PolicySettings(Model):
+    """A promotion policy's settings; a field left empty keeps the stack's parameter (or the recipe's choice)."""
+
+    primary_metric: str | None = Field(default=None, max_length=64)
+    min_improvement: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    confidence: float | None = Field(default=None, gt=0.5, lt=1.0)
+    floor_metric: str | None = Field(default=None, max_length=64)
+    metric_floor: float | None = Field(default=None, allow_inf_nan=False)
+    guardrail_metrics: list[str] | None = Field(default=None, max_length=16)
+    guardrail_tolerance: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    label_shift_tolerance: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+
+
+class DatasetPolicy(PolicySettings):
+    """One version of a dataset's promotion policy, set by an operator (audited); verdicts name the version."""
+
+    dataset: str
+    version: int = Field(ge=1)
+    set_by: str = "system"
+    comment: str = Field(default="", max_length=1000)
+    set_at: datetime = Field(default_factory=utcnow)
+
+
 class Evaluation(Model):
     """What the recipe's train.py writes to evaluation.json."""
 
@@ -215,6 +272,8 @@ class Evaluation(Model):
     n_test: int = 0
     eval_set: EvalSet | None = None
     comparison: PairedComparison | None = None
+    trusted: TrustedEvaluation | None = None
+    holdout_class_counts: dict[str, int] = Field(default_factory=dict, max_length=100)
 
     @field_validator("metrics")
     @classmethod
@@ -245,7 +304,7 @@ class MetricComparison(Model):
 class RuleOutcome(Model):
     """One rule of the promotion policy as applied: pass or fail, with the numbers in `detail`."""
 
-    rule: Literal["floor", "comparison", "primary", "guardrail"]
+    rule: Literal["floor", "comparison", "primary", "guardrail", "trusted", "label-shift"]
     metric: str | None = None
     passed: bool
     detail: str
@@ -264,6 +323,12 @@ class Verdict(Model):
     challenger_version: int
     confidence: float | None = None
     paired_rows: int | None = None
+    trusted_rows: int | None = None  # rows of the trusted set both models were scored on (issue 19)
+    trusted_set_version: int | None = None
+    # "the new labels disagree with the live model": never promoted automatically, a person decides (issue 19).
+    label_shift: str | None = None
+    policy_version: int = 0  # the dataset's promotion policy version (0: the stack's parameters)
+    note: str = ""  # why a real gain did not promote: interval width, rows per class, rows needed
     requires_approval: bool = False
     approval_timeout_seconds: int = 86400
 
@@ -303,6 +368,8 @@ class ModelVersion(Model):
     confusion_matrix: list[list[int]] = Field(default_factory=list)
     eval_set: EvalSet | None = None
     comparison: PairedComparison | None = None
+    trusted: TrustedEvaluation | None = None  # scored on the dataset's trusted set (issue 19)
+    holdout_class_counts: dict[str, int] = Field(default_factory=dict)
     hyperparameters: dict[str, str] = Field(default_factory=dict)
     train_rows: int | None = None
     test_rows: int | None = None
@@ -358,6 +425,9 @@ class AuditAction(StrEnum):
     REJECT = "reject"
     ROLLBACK = "rollback"
     RETRAIN = "retrain"
+    DEPLOY = "deploy"  # an operator overrules the verdict: deploys a version that never was live (issue 19)
+    TRUSTED_SET = "trusted-set"  # a new version of a dataset's trusted evaluation set
+    POLICY = "policy"  # a new version of a dataset's promotion policy
 
 
 class AuditEntry(Model):

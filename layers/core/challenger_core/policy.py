@@ -8,21 +8,40 @@ Every metric has a direction (the recipe's `metrics`: `higher` or `lower` is bet
 3. Primary: on those rows the primary metric must improve by at least `min_improvement` (strictly: a tie
    never swaps), AND the paired confidence interval of the difference must lie beyond zero on the improving
    side at `confidence` — the improvement is not the luck of which rows were held out.
-4. Guardrails: on the same rows no guardrail metric may get worse by more than `guardrail_tolerance`.
-With no champion, only the floor applies.
+4. Trusted set (issue 19): when the dataset has a trusted evaluation set, both models were also scored on it, paired;
+   there the challenger must not be worse: its point difference at most `guardrail_tolerance` on the harmful
+   side, and the interval not entirely on the harmful side. An upload cannot vouch for itself.
+5. Guardrails: on the upload's rows the interval's bound on the harmful side of each guardrail metric may not pass
+   `guardrail_tolerance` (the lower bound for a `higher` metric, the upper bound for a `lower` one).
+Label shift (issue 19): when the champion's own score on the upload's rows lies below its score on the trusted set
+(or, without one, its recorded score) beyond both intervals and `label_shift_tolerance`, the new labels disagree
+with the live model: the verdict is never PROMOTE, and it goes to a person (`requires_approval`) in any mode.
+With no champion, only the floor applies. See README "How Challenger decides" and docs/decisions/0005.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from challenger_core.models import MetricComparison, PairedComparison, RuleOutcome, Verdict
+from challenger_core.models import (
+    DatasetPolicy,
+    MetricComparison,
+    MetricDifference,
+    PairedComparison,
+    RuleOutcome,
+    Verdict,
+)
 from challenger_core.recipe import RecipeSpec
 from challenger_core.settings import Settings
 
 Direction = Literal["higher", "lower"]
 _EPSILON = 1e-12
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 @dataclass(frozen=True)
@@ -35,6 +54,8 @@ class PromotionPolicy:
     min_improvement: float = 0.0
     guardrail_tolerance: float = 0.02
     confidence: float = 0.95
+    label_shift_tolerance: float = 0.0
+    version: int = 0  # the dataset's policy version (0: the stack's parameters and the recipe's choices)
 
     @classmethod
     def from_settings(cls, settings: Settings, recipe: RecipeSpec) -> PromotionPolicy:
@@ -51,6 +72,24 @@ class PromotionPolicy:
             confidence=settings.promotion_confidence,
         )
 
+    def for_dataset(self, chosen: DatasetPolicy | None) -> PromotionPolicy:
+        """This policy with a dataset's operator-set version over it (fields it leaves empty stay as they are)."""
+        if chosen is None:
+            return self
+        guardrails = chosen.guardrail_metrics
+        return replace(
+            self,
+            version=chosen.version,
+            primary_metric=chosen.primary_metric or self.primary_metric,
+            min_improvement=_or(chosen.min_improvement, self.min_improvement),
+            confidence=_or(chosen.confidence, self.confidence),
+            floor_metric=chosen.floor_metric or self.floor_metric,
+            metric_floor=_or(chosen.metric_floor, self.metric_floor),
+            guardrail_metrics=tuple(guardrails) if guardrails is not None else self.guardrail_metrics,
+            guardrail_tolerance=_or(chosen.guardrail_tolerance, self.guardrail_tolerance),
+            label_shift_tolerance=_or(chosen.label_shift_tolerance, self.label_shift_tolerance),
+        )
+
     def direction(self, metric: str) -> Direction:
         return self.directions.get(metric, "higher")
 
@@ -65,10 +104,18 @@ class PromotionPolicy:
         challenger_version: int,
         champion_version: int | None = None,
         comparison: PairedComparison | None = None,
+        trusted: PairedComparison | None = None,
+        champion_recorded: dict[str, float] | None = None,
+        class_counts: dict[str, int] | None = None,
     ) -> Verdict:
-        """Apply the rules; the verdict lists each one with pass/fail and its numbers."""
+        """Apply the rules; the verdict lists each one with pass/fail and its numbers.
+
+        ``trusted``: both models on the dataset's trusted set; ``champion_recorded``: the champion's own recorded
+        metrics (the label-shift reference without a trusted set); ``class_counts``: rows per class of the upload's
+        hold-out (said when a real gain is not significant)."""
         rules: list[RuleOutcome] = []
         table = self._table(challenger, comparison if champion_version is not None else None)
+        shift: RuleOutcome | None = None
 
         floor = self._floor(challenger)
         rules.append(floor)
@@ -80,9 +127,14 @@ class PromotionPolicy:
             rules.append(paired)
             if paired.passed:
                 assert comparison is not None
+                shift = self._label_shift(comparison, trusted, champion_recorded)
+                if shift is not None:
+                    rules.append(shift)
                 primary = self._primary(comparison)
                 rules.append(primary)
                 table = self._mark(table, self.primary_metric, "primary", primary.passed)
+                if trusted is not None:
+                    rules.append(self._trusted(trusted))
                 for name in self.guardrail_metrics:
                     if name == self.primary_metric:
                         continue
@@ -91,7 +143,9 @@ class PromotionPolicy:
                     table = self._mark(table, name, "guardrail", guardrail.passed)
 
         failed = next((rule for rule in rules if not rule.passed), None)
-        decisive = failed or (rules[2] if len(rules) > 2 else rules[0])
+        decisive = failed or next((rule for rule in rules if rule.rule == "primary"), rules[0])
+        compared = comparison is not None and champion_version is not None
+        shifted = shift is not None and not shift.passed
         return Verdict(
             promote=failed is None,
             rules=rules,
@@ -99,8 +153,13 @@ class PromotionPolicy:
             comparisons=list(table.values()),
             challenger_version=challenger_version,
             champion_version=champion_version,
-            confidence=comparison.confidence if comparison and champion_version is not None else None,
-            paired_rows=comparison.rows if comparison and champion_version is not None else None,
+            confidence=comparison.confidence if compared and comparison else None,
+            paired_rows=comparison.rows if compared and comparison else None,
+            trusted_rows=trusted.rows if compared and trusted else None,
+            label_shift=f"the new labels disagree with the live model: {shift.detail}" if shift and shifted else None,
+            requires_approval=shifted,
+            policy_version=self.version,
+            note=self._why_not_significant(comparison, class_counts) if compared and comparison else "",
         )
 
     # Rules ----------------------------------------------------------------------------------------
@@ -170,17 +229,108 @@ class PromotionPolicy:
         )
 
     def _guardrail(self, comparison: PairedComparison, name: str) -> RuleOutcome:
+        """Judged on the interval's bound on the harmful side, as the primary metric is on the improving side."""
         diff = comparison.differences.get(name)
         if diff is None:
             return RuleOutcome(rule="guardrail", metric=name, passed=False, detail="not in the paired comparison")
-        gain = self.gain(name, diff.delta)
-        ok = gain >= -self.guardrail_tolerance - _EPSILON
+        higher = self.direction(name) == "higher"
+        bound, side = (diff.low, "lower") if higher else (diff.high, "upper")
+        ok = self.gain(name, bound) >= -self.guardrail_tolerance - _EPSILON
         return RuleOutcome(
             rule="guardrail",
             metric=name,
             passed=ok,
             detail=f"{diff.delta:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}] ({self.direction(name)} is better); "
-            f"may get worse by at most {self.guardrail_tolerance:.4f}",
+            f"decided by the {side} bound {bound:+.4f}: may get worse by at most {self.guardrail_tolerance:.4f}",
+        )
+
+    def _trusted(self, trusted: PairedComparison) -> RuleOutcome:
+        """On the trusted set the challenger must not be worse (point) nor surely worse (whole interval)."""
+        name = self.primary_metric
+        diff = trusted.differences.get(name)
+        if diff is None or trusted.rows == 0:
+            return RuleOutcome(
+                rule="trusted", metric=name, passed=False, detail=f"no {name} difference on the trusted set"
+            )
+        higher = self.direction(name) == "higher"
+        best = self.gain(name, diff.high if higher else diff.low)  # the improving-side bound, as a gain
+        gain = self.gain(name, diff.delta)
+        ok = gain >= -self.guardrail_tolerance - _EPSILON and best >= -_EPSILON
+        interval = f"{diff.delta:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}] on {trusted.rows} trusted rows"
+        if ok:
+            why = "not worse on the rows whose labels are trusted"
+        elif best < -_EPSILON:
+            why = "worse on the trusted rows: the whole interval is on the harmful side"
+        else:
+            why = f"worse on the trusted rows by more than {self.guardrail_tolerance:.4f}"
+        return RuleOutcome(rule="trusted", metric=name, passed=ok, detail=f"{interval}: {why}")
+
+    def _label_shift(
+        self,
+        comparison: PairedComparison,
+        trusted: PairedComparison | None,
+        recorded: dict[str, float] | None,
+    ) -> RuleOutcome | None:
+        """The champion scored far below its usual self on the upload's rows: the labels, not the model, changed.
+
+        Compares the champion's interval on the upload's rows with its interval on the trusted set (its recorded
+        score without one); flagged when they are apart by more than `label_shift_tolerance`."""
+        name = self.primary_metric
+        here = comparison.differences.get(name)
+        upload = comparison.champion_metrics.get(name)
+        if here is None or upload is None:
+            return None
+        higher = self.direction(name) == "higher"
+        here_best = (here.champion_high if higher else here.champion_low) if here.champion_low is not None else upload
+        reference: float | None = None
+        where = ""
+        if trusted is not None and name in trusted.champion_metrics:
+            there: MetricDifference | None = trusted.differences.get(name)
+            point = trusted.champion_metrics[name]
+            worst = None if there is None else there.champion_low if higher else there.champion_high
+            reference = point if worst is None else worst
+            where = f"{point:.4f} on the {trusted.rows} trusted rows"
+        elif recorded and name in recorded:
+            reference = recorded[name]
+            where = f"{reference:.4f} recorded on its own hold-out"
+        if reference is None or here_best is None:
+            return None
+        gap = self.gain(name, reference - here_best)  # positive: the upload's rows score the champion worse
+        flagged = gap > self.label_shift_tolerance + _EPSILON
+        detail = (
+            f"the champion scores {name} {upload:.4f} on the upload's {comparison.rows} rows and {where}; "
+            f"the intervals are {gap:+.4f} apart"
+        )
+        return RuleOutcome(
+            rule="label-shift",
+            metric=name,
+            passed=not flagged,
+            detail=detail + (" — beyond what the intervals explain: a person decides" if flagged else ""),
+        )
+
+    def _why_not_significant(self, comparison: PairedComparison, class_counts: dict[str, int] | None) -> str:
+        """A real gain that did not promote: the interval's width, rows per class, roughly how many rows would do.
+
+        The interval's half-width shrinks as 1/sqrt(rows): a difference of this size needs about
+        rows × (half-width / gain)² rows for the interval to exclude zero."""
+        name = self.primary_metric
+        diff = comparison.differences.get(name)
+        if diff is None or comparison.rows == 0:
+            return ""
+        gain = self.gain(name, diff.delta)
+        higher = self.direction(name) == "higher"
+        excluded = diff.low > 0 if higher else diff.high < 0
+        if gain <= _EPSILON or excluded:
+            return ""
+        half = (diff.high - diff.low) / 2
+        needed = math.ceil(comparison.rows * (half / gain) ** 2)
+        per_class = ", ".join(f"{label} {count}" for label, count in sorted((class_counts or {}).items()))
+        return (
+            f"a gain of {gain:.4f} in {name} is not significant at {comparison.confidence:.0%}: the interval is "
+            f"{diff.high - diff.low:.4f} wide on {comparison.rows} rows"
+            + (f" (per class: {per_class})" if per_class else "")
+            + f"; about {needed} evaluation rows ({max(needed - comparison.rows, 0)} more) would make a difference "
+            "of this size significant"
         )
 
     # The metric table -----------------------------------------------------------------------------

@@ -31,9 +31,11 @@ from challenger_core.models import (
     ApprovalStatus,
     AuditEntry,
     Champion,
+    DatasetPolicy,
     ModelStatus,
     ModelVersion,
     Run,
+    TrustedSet,
     utcnow,
 )
 
@@ -405,6 +407,46 @@ class Registry:
         """The decisions about one run or one model version, newest first (at most `limit`)."""
         partition = f"AUDIT#RUN#{run_id}" if run_id is not None else f"AUDIT#V#{version or 0:06d}"
         return self.list_audit(limit, partition=partition)[0]
+
+    # Per-dataset versioned records (trusted evaluation set, promotion policy) ----------------------
+    def get_trusted_set(self, dataset: str) -> TrustedSet | None:
+        """The dataset's current trusted evaluation set (its newest version), or None."""
+        item = self._latest(f"DATASET#{dataset}#TRUSTED")
+        return _from_item(TrustedSet, item) if item else None
+
+    def put_trusted_set(self, trusted: TrustedSet) -> None:
+        """Add a version; fails with ConflictError if that version exists (versions are never overwritten)."""
+        self._put_new(f"DATASET#{trusted.dataset}#TRUSTED", trusted.version, trusted)
+
+    def get_dataset_policy(self, dataset: str) -> DatasetPolicy | None:
+        """The dataset's current promotion policy (its newest version), or None: the stack's parameters."""
+        item = self._latest(f"DATASET#{dataset}#POLICY")
+        return _from_item(DatasetPolicy, item) if item else None
+
+    def put_dataset_policy(self, policy: DatasetPolicy) -> None:
+        """Add a version; fails with ConflictError if that version exists (versions are never overwritten)."""
+        self._put_new(f"DATASET#{policy.dataset}#POLICY", policy.version, policy)
+
+    def _latest(self, pk: str) -> dict[str, Any] | None:
+        with translate_errors(f"dynamodb Query {pk}"):
+            response = self._ddb.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ScanIndexForward=False,
+                Limit=1,
+                ConsistentRead=True,
+            )
+        items = response.get("Items", [])
+        return items[0] if items else None
+
+    def _put_new(self, pk: str, version: int, model: BaseModel) -> None:
+        with translate_errors(f"dynamodb PutItem {pk} v{version}"):
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=_to_item(pk, f"V#{version:06d}", model),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
 
     # Champion -------------------------------------------------------------------------------------
     def get_champion(self, *, consistent: bool = True) -> Champion | None:

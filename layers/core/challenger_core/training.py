@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 from typing import Any
 
 from challenger_core import artifacts
+from challenger_core import trusted as trusted_sets
 from challenger_core.adapters.sagemaker import SPOT_WAIT_FACTOR, SageMaker, TrainingSpec
 from challenger_core.adapters.storage import Storage
 from challenger_core.errors import ConflictError, DataValidationError, NotFoundError, TrainingFailedError
@@ -21,6 +23,7 @@ from challenger_core.models import (
     RunStatus,
     TrainingJob,
     TrainingState,
+    TrustedSet,
     utcnow,
 )
 from challenger_core.naming import sagemaker_name
@@ -100,13 +103,14 @@ def start_training(
     name = job_name(settings, version, state.run.run_id)
     champion = registry.get_champion()
     champion_model = registry.get_model(champion.version) if champion else None
+    trusted = registry.get_trusted_set(state.run.dataset)  # scored by the job, never trained on (issue 19)
     if champion_model is not None and not champion_model.artifact_sha256:
         champion_model = None  # nothing to check its archive against: it is not handed to the job to run
     source_uri = artifacts.verified_bundle_url(storage, settings.artifact_bucket, settings.recipe)
     hyperparameters = {
         **recipe.hyperparameter_strings(),
         **settings.hyperparameters,
-        "promotion-confidence": str(settings.promotion_confidence),
+        "promotion-confidence": str(_confidence(registry, state.run.dataset, settings)),
         "bootstrap-samples": str(settings.bootstrap_samples),
     }
     if champion_model is not None:
@@ -140,6 +144,7 @@ def start_training(
         use_spot=settings.use_spot_training,
         tags={"challenger:run": run.run_id, "challenger:version": str(version)},
         champion_uri=artifacts.pinned_model_url(settings.artifact_bucket, champion_model) if champion_model else None,
+        trusted_uri=trusted.uri if trusted else None,
     )
     with contextlib.suppress(ConflictError):  # a retry after the job was created: it is already running
         sagemaker.start_training(spec)
@@ -148,9 +153,16 @@ def start_training(
         version=version,
         hyperparameters=hyperparameters,
         champion_version=champion_model.version if champion_model else None,
+        trusted_set_version=trusted.version if trusted else None,
         poll=PollState(max_attempts=training_polls(settings), wait_seconds=settings.poll_seconds),
     )
     return state
+
+
+def _confidence(registry: Registry, dataset: str, settings: Settings) -> float:
+    """The interval's confidence level: the dataset's policy version's, else the stack's PromotionConfidence."""
+    chosen = registry.get_dataset_policy(dataset)
+    return chosen.confidence if chosen is not None and chosen.confidence is not None else settings.promotion_confidence
 
 
 # What a job spends outside its StoppingCondition: launching the instance, downloading the image and the data,
@@ -210,10 +222,16 @@ def evaluate(state: TrainingState, storage: Storage) -> TrainingState:
         raise DataValidationError([f"{EVALUATION_FILE} is not valid: {clip(str(exc), 500)}"], source=model_url) from exc
     state.training = state.training.model_copy(update={"output_data_url": output_url})
     comparison = evaluation.comparison
+    champion = state.training.champion_version
     if comparison is not None:
         # Only a champion we handed the job counts; a comparison against anything else is not one.
-        champion = state.training.champion_version
         comparison = comparison.model_copy(update={"champion_version": champion}) if champion else None
+    trusted = evaluation.trusted
+    if trusted is not None:
+        paired = trusted.comparison.model_copy(update={"champion_version": champion}) if trusted.comparison else None
+        trusted = trusted.model_copy(
+            update={"set_version": state.training.trusted_set_version, "comparison": paired if champion else None}
+        )
     assert state.manifest is not None
     state.candidate = ModelVersion(
         version=state.training.version,
@@ -227,6 +245,8 @@ def evaluate(state: TrainingState, storage: Storage) -> TrainingState:
         confusion_matrix=evaluation.confusion_matrix,
         eval_set=evaluation.eval_set,
         comparison=comparison,
+        trusted=trusted,
+        holdout_class_counts=evaluation.holdout_class_counts,
         hyperparameters=state.training.hyperparameters,
         train_rows=state.manifest.train_rows,
         test_rows=state.manifest.test_rows,
@@ -253,6 +273,8 @@ def register_candidate(state: TrainingState, registry: Registry, storage: Storag
             "confusion_matrix",
             "eval_set",
             "comparison",
+            "trusted",
+            "holdout_class_counts",
             "hyperparameters",
             "train_rows",
             "test_rows",
@@ -271,7 +293,38 @@ def register_candidate(state: TrainingState, registry: Registry, storage: Storag
         artifact_version_id=version_id,
         **fields,
     )
+    seed_trusted_set(state, registry, storage)
     return state
+
+
+def seed_trusted_set(state: TrainingState, registry: Registry, storage: Storage) -> TrustedSet | None:
+    """The first model of a dataset with no champion and no trusted set seeds the trusted set with its hold-out.
+
+    With a champion already live and no trusted set (a stack from before issue 19), nothing is seeded: the new
+    upload could be the bad one; an operator sets one (`challenger data push --test FILE --trusted`)."""
+    candidate = state.candidate
+    assert candidate is not None and state.training is not None and state.training.output_data_url
+    dataset = state.run.dataset
+    if registry.get_trusted_set(dataset) is not None or registry.get_champion() is not None:
+        return None
+    try:
+        body = storage.read_tar_member(state.training.output_data_url, trusted_sets.HOLDOUT_FILE)
+    except NotFoundError:
+        return None  # a kit from before issue 19 writes no holdout.csv
+    bucket = state.training.output_data_url.removeprefix("s3://").split("/", 1)[0]
+    key = trusted_sets.trusted_key(dataset, 1)
+    storage.write(bucket, key, body, "text/csv")
+    seeded = TrustedSet(
+        dataset=dataset,
+        version=1,
+        uri=f"s3://{bucket}/{key}",
+        sha256=hashlib.sha256(body).hexdigest(),
+        rows=max(body.count(b"\n") - 1, 0),
+        source=f"the hold-out of v{candidate.version} (run {state.run.run_id})",
+    )
+    with contextlib.suppress(ConflictError):  # a retried task, or a concurrent first run: the first one stands
+        registry.put_trusted_set(seeded)
+    return seeded
 
 
 def compare_with_champion(
@@ -279,26 +332,36 @@ def compare_with_champion(
 ) -> TrainingState:
     """Pit the challenger against the live champion on their paired comparison; a loser is marked REJECTED."""
     assert state.candidate is not None, "RegisterCandidate must run first"
+    policy = policy.for_dataset(registry.get_dataset_policy(state.run.dataset))
     champion = registry.get_champion()
+    champion_model = registry.get_model(champion.version) if champion else None
     comparison = state.candidate.comparison
-    if champion is not None and comparison is not None:
-        artifact = registry.get_model(champion.version).artifact_sha256
+    trusted = state.candidate.trusted.comparison if state.candidate.trusted else None
+    if champion_model is not None and comparison is not None:
+        artifact = champion_model.artifact_sha256
         compared = comparison.champion_artifact_sha256
         if artifact and compared and artifact != compared:
-            comparison = None  # scored against a different artifact than the one serving: not a comparison
+            comparison = trusted = None  # scored against another artifact than the one serving: not a comparison
     verdict = policy.evaluate(
         state.candidate.metrics,
         challenger_version=state.candidate.version,
         champion_version=champion.version if champion else None,
         comparison=comparison,
+        trusted=trusted,
+        champion_recorded=champion_model.metrics if champion_model else None,
+        class_counts=state.candidate.holdout_class_counts,
     )
     state.verdict = verdict.model_copy(
         update={
-            "requires_approval": verdict.promote and approval_mode == "manual",
+            # A label-shift flag goes to a person in any approval mode (issue 19); it is never promoted by itself.
+            "requires_approval": verdict.requires_approval or (verdict.promote and approval_mode == "manual"),
             "approval_timeout_seconds": approval_timeout,
+            "trusted_set_version": state.candidate.trusted.set_version if state.candidate.trusted else None,
         }
     )
-    if not verdict.promote:
+    if state.verdict.label_shift:
+        state.candidate = registry.update_model(state.candidate.version, verdict=state.verdict)  # a person decides
+    elif not verdict.promote:
         state.candidate = registry.update_model(
             state.candidate.version,
             status=ModelStatus.REJECTED,

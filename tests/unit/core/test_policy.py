@@ -103,7 +103,7 @@ def test_improvement_below_min_improvement_keeps_the_champion() -> None:
 def test_lower_is_better_metric_improves_when_it_falls() -> None:
     lower = policy(primary_metric="rmse", floor_metric="rmse", metric_floor=10.0, guardrail_metrics=("mae",))
     own = {"rmse": 4.0, "mae": 3.0}
-    better = paired(rmse=(-0.5, -0.8, -0.2), mae=(-0.1, -0.3, 0.1))
+    better = paired(rmse=(-0.5, -0.8, -0.2), mae=(-0.1, -0.3, 0.01))
     verdict = lower.evaluate(own, challenger_version=2, champion_version=1, comparison=better)
     assert verdict.promote, verdict.reasons
     worse = paired(rmse=(0.5, 0.2, 0.8), mae=(0.0, 0, 0))
@@ -205,3 +205,118 @@ def test_template_parameters_override_the_recipe_and_empty_means_the_recipes(
         configured.confidence,
     ) == expected
     assert configured.direction("roc_auc") == "higher"
+
+
+# Issue 19: the judge cannot be fooled by the data it judges ---------------------------------------------------------
+
+
+def with_champion_intervals(comparison: PairedComparison, metric: str, low: float, high: float, point: float) -> Any:
+    """The comparison with the champion's own interval and score on `metric` (what the kit reports)."""
+    differences = dict(comparison.differences)
+    differences[metric] = differences[metric].model_copy(update={"champion_low": low, "champion_high": high})
+    return comparison.model_copy(
+        update={"differences": differences, "champion_metrics": {**comparison.champion_metrics, metric: point}}
+    )
+
+
+def test_a_shuffled_upload_that_scores_the_champion_far_below_the_trusted_set_is_flagged_not_promoted() -> None:
+    # The majority-class challenger "wins" on the shuffled rows; the champion dropped from 0.625 to 0.446 there.
+    upload = with_champion_intervals(paired(accuracy=(0.075, 0.023, 0.127)), "accuracy", 0.40, 0.49, 0.446)
+    trusted = with_champion_intervals(paired(rows=120, accuracy=(-0.199, -0.26, -0.14)), "accuracy", 0.56, 0.69, 0.625)
+    accuracy_only = policy(primary_metric="accuracy", metric_floor=0.0, guardrail_metrics=())
+
+    verdict = accuracy_only.evaluate(OWN, challenger_version=5, champion_version=1, comparison=upload, trusted=trusted)
+
+    assert not verdict.promote
+    assert verdict.requires_approval  # a person decides, in any approval mode
+    assert verdict.decided_by == "label-shift accuracy"
+    assert verdict.label_shift is not None
+    assert verdict.label_shift.startswith("the new labels disagree with the live model")
+    assert "0.4460" in verdict.label_shift
+    assert "0.6250" in verdict.label_shift
+    assert not rule(verdict, "trusted").passed  # and on the trusted rows the challenger is worse
+
+
+def test_without_a_trusted_set_the_champions_recorded_score_is_the_label_shift_reference() -> None:
+    upload = with_champion_intervals(paired(f1=(0.05, 0.02, 0.08)), "f1", 0.40, 0.49, 0.45)
+
+    verdict = policy(guardrail_metrics=()).evaluate(
+        OWN, challenger_version=2, champion_version=1, comparison=upload, champion_recorded={"f1": 0.88}
+    )
+
+    assert not verdict.promote
+    assert verdict.decided_by == "label-shift f1"
+    assert "0.8800 recorded on its own hold-out" in (verdict.label_shift or "")
+
+
+def test_overlapping_intervals_raise_no_label_shift_and_a_better_model_promotes() -> None:
+    upload = with_champion_intervals(paired(f1=(0.05, 0.02, 0.08)), "f1", 0.80, 0.90, 0.85)
+    trusted = with_champion_intervals(paired(rows=100, f1=(0.02, -0.03, 0.07)), "f1", 0.82, 0.92, 0.87)
+
+    verdict = policy(guardrail_metrics=()).evaluate(
+        OWN, challenger_version=2, champion_version=1, comparison=upload, trusted=trusted
+    )
+
+    assert verdict.promote, verdict.reasons
+    assert verdict.label_shift is None
+    assert not verdict.requires_approval
+    assert [r.rule for r in verdict.rules] == ["floor", "comparison", "label-shift", "primary", "trusted"]
+    assert verdict.trusted_rows == 100
+
+
+def test_a_challenger_worse_on_the_trusted_set_is_kept_out_even_when_it_wins_on_the_upload() -> None:
+    upload = paired(f1=(0.05, 0.02, 0.08))
+    trusted = paired(rows=100, f1=(-0.06, -0.11, -0.01))
+
+    verdict = policy(guardrail_metrics=()).evaluate(
+        OWN, challenger_version=2, champion_version=1, comparison=upload, trusted=trusted
+    )
+
+    assert not verdict.promote
+    assert verdict.decided_by == "trusted f1"
+    assert "whole interval is on the harmful side" in rule(verdict, "trusted").detail
+
+
+def test_a_guardrail_is_judged_on_its_harmful_bound_and_says_which_bound_decided() -> None:
+    # The point estimate (-0.01) is within the 0.02 tolerance; the lower bound (-0.05) is not.
+    comparison = paired(f1=(0.05, 0.03, 0.07), accuracy=(-0.01, -0.05, 0.03), roc_auc=(0.0, -0.01, 0.01))
+
+    verdict = policy(guardrail_tolerance=0.02).evaluate(
+        OWN, challenger_version=2, champion_version=1, comparison=comparison
+    )
+
+    assert not verdict.promote
+    assert verdict.decided_by == "guardrail accuracy"
+    assert "decided by the lower bound -0.0500" in rule(verdict, "guardrail", "accuracy").detail
+
+
+def test_a_real_gain_that_is_not_significant_says_how_many_rows_would_make_it_so() -> None:
+    comparison = paired(rows=100, f1=(0.02, -0.02, 0.06), accuracy=(0.0, -0.01, 0.01), roc_auc=(0.0, -0.01, 0.01))
+
+    verdict = policy().evaluate(
+        OWN,
+        challenger_version=2,
+        champion_version=1,
+        comparison=comparison,
+        class_counts={"negative": 48, "positive": 52},
+    )
+
+    assert not verdict.promote
+    # half-width 0.04 for a gain of 0.02: (0.04 / 0.02)^2 = 4 times the rows.
+    assert "about 400 evaluation rows (300 more)" in verdict.note
+    assert "interval is 0.0800 wide on 100 rows (per class: negative 48, positive 52)" in verdict.note
+
+
+def test_a_datasets_policy_version_overrides_the_stack_and_the_verdict_names_it() -> None:
+    from challenger_core.models import DatasetPolicy
+
+    chosen = DatasetPolicy(dataset="reviews", version=3, primary_metric="accuracy", guardrail_metrics=[])
+
+    verdict = (
+        policy()
+        .for_dataset(chosen)
+        .evaluate(OWN, challenger_version=2, champion_version=1, comparison=paired(accuracy=(0.05, 0.02, 0.08)))
+    )
+
+    assert verdict.promote, verdict.reasons
+    assert (verdict.policy_version, verdict.decided_by) == (3, "primary accuracy")

@@ -363,3 +363,83 @@ def test_validate_data_follows_the_stacks_recipe(stack: Stack, monkeypatch: pyte
     stack.put_data("incoming/reviews/train.csv", GOOD_CSV.encode())
     with pytest.raises(DataValidationError, match="missing column\\(s\\) 'height', 'soil', 'note', 'species'"):
         invoke(stack, "validate_data", load_event("validate_data", "uploaded"))
+
+
+# Issue 19: the trusted evaluation set ------------------------------------------------------------------------------
+
+
+def test_the_first_models_hold_out_seeds_the_trusted_set_and_the_next_job_gets_it_as_a_channel(stack: Stack) -> None:
+    stack.sagemaker.holdout_csv = GOOD_CSV.encode()
+    live_champion(stack, 0.88)
+
+    trusted = registry(stack).get_trusted_set("reviews")
+    assert trusted is not None
+    assert (trusted.version, trusted.rows, trusted.source) == (1, 40, f"the hold-out of v1 (run {trusted_run()})")
+    key = trusted.uri.split("/", 3)[3]
+    assert stack.s3.get_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key=key)["Body"].read() == GOOD_CSV.encode()
+
+    state = invoke(stack, "start_training", second_run(stack))
+    job = stack.sagemaker.jobs[state["training"]["job_name"]]
+    assert job.spec.trusted_uri == trusted.uri
+    assert state["training"]["trusted_set_version"] == 1
+
+
+def test_a_later_upload_never_replaces_the_trusted_set(stack: Stack) -> None:
+    stack.sagemaker.holdout_csv = GOOD_CSV.encode()
+    live_champion(stack, 0.88)
+    stack.sagemaker.holdout_csv = b"review_text,sentiment\npoisoned,1\n"
+
+    challenger_verdict(stack, 0.92)
+
+    trusted = registry(stack).get_trusted_set("reviews")
+    assert trusted is not None
+    assert trusted.version == 1
+
+
+def test_a_label_shift_goes_to_a_person_in_auto_mode_and_is_not_rejected(stack: Stack) -> None:
+    stack.sagemaker.holdout_csv = GOOD_CSV.encode()
+    live_champion(stack, 0.88)
+    # On the upload's rows the champion's f1 fell to 0.5 (fake: 0.88 - 0.38); on the trusted rows it keeps 0.88.
+    stack.sagemaker.trusted_report = {
+        "fingerprint": "t" * 64,
+        "rows": 40,
+        "metrics": {"f1": 0.86},
+        "comparison": {
+            "champion_artifact_sha256": "",
+            "rows": 40,
+            "fingerprint": "t" * 64,
+            "champion_metrics": {"f1": 0.88},
+            "challenger_metrics": {"f1": 0.86},
+            "differences": {
+                "f1": {"delta": -0.02, "low": -0.05, "high": 0.01, "champion_low": 0.8, "champion_high": 0.95}
+            },
+            "confidence": 0.95,
+        },
+    }
+    stack.sagemaker.training_results = [evaluation(0.92)]
+    state = invoke(stack, "check_training", invoke(stack, "start_training", second_run(stack)))
+    state = invoke(stack, "register_candidate", invoke(stack, "evaluate_model", state))
+    comparison = registry(stack).get_model(2).comparison
+    assert comparison is not None
+    # The champion's own interval on the upload's rows, far below its trusted interval.
+    shifted = comparison.differences["f1"].model_copy(update={"champion_low": 0.45, "champion_high": 0.55})
+    registry(stack).update_model(
+        2,
+        comparison=comparison.model_copy(
+            update={"differences": {**comparison.differences, "f1": shifted}, "champion_metrics": {"f1": 0.5}}
+        ),
+    )
+    state["candidate"] = registry(stack).get_model(2).model_dump(mode="json")
+
+    state = invoke(stack, "compare_models", state)
+
+    verdict = state["verdict"]
+    assert (verdict["promote"], verdict["requires_approval"]) == (False, True)
+    assert verdict["decided_by"] == "label-shift f1"
+    assert verdict["label_shift"].startswith("the new labels disagree with the live model")
+    assert verdict["trusted_set_version"] == 1
+    assert registry(stack).get_model(2).status is ModelStatus.STAGED  # waiting for a person, not REJECTED
+
+
+def trusted_run() -> str:
+    return str(load_event("start_training", "validated")["run"]["run_id"])

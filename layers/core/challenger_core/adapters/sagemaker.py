@@ -60,6 +60,7 @@ class TrainingSpec:
     use_spot: bool
     tags: dict[str, str]
     champion_uri: str | None = None  # the live champion's model.tar.gz, scored by the job on the same rows
+    trusted_uri: str | None = None  # the dataset's trusted evaluation set (issue 19): scored, never trained on
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ class SageMaker:
         if spec.champion_uri:
             # S3Prefix of the one object: the job finds it at SM_CHANNEL_CHAMPION/model.tar.gz.
             channels.append(_channel("champion", spec.champion_uri, content_type="application/x-tar"))
+        if spec.trusted_uri:
+            channels.append(_channel("trusted", spec.trusted_uri))
         request: dict[str, Any] = {
             "TrainingJobName": spec.job_name,
             "AlgorithmSpecification": {"TrainingImage": spec.image_uri, "TrainingInputMode": "File"},
