@@ -54,7 +54,7 @@ from challenger.local.events import (
     rules_from_template,
 )
 from challenger.local.gateway import DASHBOARD_NOT_BUILT, LocalApiGateway
-from challenger.local.iam import LocalIam, enforced
+from challenger.local.iam import LocalIam, as_role, enforced
 from challenger.local.lambda_runtime import ProcessLambdaRuntime, configure_moto_server
 from challenger.local.limits import account_limits
 from challenger.local.outbox import Outbox
@@ -360,7 +360,8 @@ class LocalCloud:
         (the bus calls this on its own thread). EventBridge names such executions itself; the event id does here.
         """
         if self.template.resources[logical_id]["Type"] == "AWS::Serverless::StateMachine":
-            self.clients["stepfunctions"].start_execution(
+            # As the rule target's role, as EventBridge does (challenger.local.iam).
+            as_role(self.clients["stepfunctions"], self.iam.target_role(logical_id), "events").start_execution(
                 stateMachineArn=self.template.arn(logical_id), name=str(event["id"]), input=json.dumps(event)
             )
             return
@@ -407,19 +408,15 @@ class LocalCloud:
         return int(self.sagemaker.url.rstrip("/").rpartition(":")[2])
 
     def _close_interrupted_runs(self) -> None:
-        from challenger_core.models import RunStatus, utcnow  # noqa: PLC0415
+        """Executions die with the process: their runs (and models in flight) are closed as RecordFailure would."""
+        from challenger_core.models import RunStatus  # noqa: PLC0415
+        from challenger_core.reconcile import close_run  # noqa: PLC0415
         from challenger_core.registry import Registry  # noqa: PLC0415
 
         registry = Registry(self.clients["dynamodb"], self.template.ref("ModelsTable"))
         for run in registry.list_runs(limit=200):
             if run.status is RunStatus.RUNNING:
-                registry.update_run(
-                    run.run_id,
-                    status="FAILED",
-                    outcome="FAILED",
-                    ended_at=utcnow(),
-                    error="interrupted: the local cloud stopped while this run was in progress",
-                )
+                close_run(registry, run, "interrupted: the local cloud stopped while this run was in progress")
 
     def _restore_state(self) -> None:
         """The snapshot and its journal back into moto; from then on every write is journaled (snapshot.py), so

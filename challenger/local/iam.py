@@ -232,6 +232,15 @@ class LocalIam:
         key = iam.create_access_key(ENGINE_USER)
         key.access_key_id, key.secret_access_key = ENGINE_KEY
 
+    def target_role(self, target: str) -> str | None:
+        """The role EventBridge starts a state machine target with (the rule target's `RoleArn`), if any."""
+        rules = [r for r in translated(self.template.path)["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+        for entry in [entry for rule in rules for entry in rule["Properties"].get("Targets", [])]:
+            role = entry.get("RoleArn")
+            if entry.get("Arn") == {"Ref": target} and isinstance(role, dict) and "Fn::GetAtt" in role:
+                return self.roles[role["Fn::GetAtt"][0]].arn
+        return None
+
     def role_arn(self, name: str) -> str:
         return f"arn:aws:iam::{self.template.account}:role/{name}"
 
