@@ -237,9 +237,24 @@ def save(template: LocalTemplate, clients: dict[str, Any], directory: Path) -> N
         target = staging / "dynamodb" / f"{table_id}.json"
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         write_private(target, json.dumps(items))
-    # Swap in one step so a crash mid-save never leaves half a snapshot (the old one and its journal stay whole).
-    shutil.rmtree(directory, ignore_errors=True)
+    # Two renames, so a crash mid-save never leaves half a snapshot: until the first, the old one and its journal
+    # are whole; between the two (microseconds), `recover` finds the new one complete.
+    old = directory.with_name(directory.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if directory.exists():
+        directory.rename(old)
     staging.rename(directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(directory: Path) -> bool:
+    """Whether there is state to restore, after finishing a swap a crash interrupted (see `save`)."""
+    if not directory.exists():
+        for candidate in (directory.with_name(directory.name + ".new"), directory.with_name(directory.name + ".old")):
+            if candidate.exists():  # .new first: it is complete once `state` has been moved away
+                candidate.rename(directory)
+                break
+    return directory.exists()
 
 
 def restore(template: LocalTemplate, clients: dict[str, Any], directory: Path) -> int:

@@ -117,3 +117,19 @@ def test_every_acknowledged_write_survives_a_kill_without_a_save(
     )
     assert sorted(item["sk"]["S"] for item in audit["Items"]) == ["1", "2"]
     assert not (state / snapshot.JOURNAL).exists()  # compacted into the new snapshot
+
+
+def test_a_crash_between_the_snapshot_swaps_renames_loses_nothing(
+    template: LocalTemplate, moto: Any, tmp_path: Path
+) -> None:
+    _, clients, empty_stack = moto
+    data = template.ref("DataBucket")
+    clients["s3"].put_object(Bucket=data, Key=LONG_KEY, Body=b"kept")
+    state = tmp_path / "state"
+    snapshot.save(template, clients, state)
+    state.rename(tmp_path / "state.new")  # what `save` leaves when killed after its first rename
+
+    empty_stack()
+    assert snapshot.recover(state)
+    snapshot.restore(template, clients, state)
+    assert clients["s3"].get_object(Bucket=data, Key=LONG_KEY)["Body"].read() == b"kept"
