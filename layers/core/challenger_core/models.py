@@ -324,6 +324,7 @@ class Verdict(Model):
     confidence: float | None = None
     paired_rows: int | None = None
     trusted_rows: int | None = None  # rows of the trusted set both models were scored on (issue 19)
+    trusted_comparisons: list[MetricComparison] = Field(default_factory=list)  # both models on the trusted set
     trusted_set_version: int | None = None
     # "the new labels disagree with the live model": never promoted automatically, a person decides (issue 19).
     label_shift: str | None = None

@@ -84,7 +84,10 @@ def comparison(
     """The champion/challenger email: metrics side by side, the verdict, the run's cost so far, and approve/reject
     links if manual."""
     v = verdict.challenger_version
-    if not verdict.promote:
+    if verdict.label_shift:
+        kind = NotificationKind.APPROVAL_REQUEST if links is not None else NotificationKind.REJECTED
+        headline = f"v{v} needs a person: the new labels disagree with the live model"
+    elif not verdict.promote:
         kind, headline = NotificationKind.REJECTED, f"v{v} rejected: it does not beat the champion"
     elif links is not None:
         kind, headline = NotificationKind.APPROVAL_REQUEST, f"v{v} is ready: approve or reject"
@@ -96,13 +99,22 @@ def comparison(
         f"Run:      {run_id}",
         f"Dataset:  {dataset}",
         f"Verdict:  {'PROMOTE' if verdict.promote else 'KEEP CHAMPION'} (decided by the {verdict.decided_by} rule)",
+        f"Policy:   {_policy_name(verdict)}",
         "",
+        *(
+            [f"WARNING: {verdict.label_shift}. Not promoted automatically: a person decides.", ""]
+            if verdict.label_shift
+            else []
+        ),
         _compared_on(verdict),
         "",
+        "On the upload's hold-out:",
         metric_table(verdict.comparisons, verdict.champion_version, v),
+        *_on_trusted(verdict),
         "",
         "Rules:",
         *[f"  - {reason}" for reason in verdict.reasons],
+        *(["", f"Why not: {verdict.note}"] if verdict.note else []),
     ]
     if cost is not None:
         body += ["", f"Cost:     {summary(cost)}" + (" (so far: not the deployment)" if verdict.promote else "")]
@@ -117,6 +129,29 @@ def comparison(
     if dashboard_url:
         body += ["", f"Dashboard: {dashboard_url}"]
     return Message(kind=kind.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
+
+
+def _policy_name(verdict: Verdict) -> str:
+    if verdict.policy_version:
+        return f"version {verdict.policy_version} of this dataset's promotion policy"
+    return "the stack's parameters (no policy set for this dataset)"
+
+
+def _on_trusted(verdict: Verdict) -> list[str]:
+    """Both models on the dataset's trusted evaluation set (issue 19), or why there is none."""
+    if verdict.champion_version is None:
+        return []
+    if not verdict.trusted_comparisons:
+        return [
+            "",
+            "No trusted evaluation set for this dataset: set one with `challenger data push --test FILE --trusted`.",
+        ]
+    set_version = f" v{verdict.trusted_set_version}" if verdict.trusted_set_version else ""
+    return [
+        "",
+        f"On the trusted evaluation set{set_version} ({verdict.trusted_rows} rows whose labels no upload can change):",
+        metric_table(verdict.trusted_comparisons, verdict.champion_version, verdict.challenger_version),
+    ]
 
 
 def _compared_on(verdict: Verdict) -> str:

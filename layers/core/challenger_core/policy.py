@@ -156,6 +156,9 @@ class PromotionPolicy:
             confidence=comparison.confidence if compared and comparison else None,
             paired_rows=comparison.rows if compared and comparison else None,
             trusted_rows=trusted.rows if compared and trusted else None,
+            trusted_comparisons=list(self._table(trusted.challenger_metrics, trusted).values())
+            if compared and trusted
+            else [],
             label_shift=f"the new labels disagree with the live model: {shift.detail}" if shift and shifted else None,
             requires_approval=shifted,
             policy_version=self.version,

@@ -108,3 +108,36 @@ def test_failure_email_names_cause_and_who_serves() -> None:
     message = notifications.failed(stack="s", run_id="r9", dataset="reviews", cause="missing column", serving_version=3)
     assert "Cause:    missing column" in message.body
     assert "v3 keeps serving" in message.body
+
+
+def test_a_label_shift_email_asks_a_person_and_shows_both_evaluation_sets() -> None:
+    from challenger_core.models import MetricComparison, RuleOutcome, Verdict
+
+    shift = "the new labels disagree with the live model: the champion scores accuracy 0.4460 on the upload's rows"
+    verdict = Verdict(
+        promote=False,
+        rules=[RuleOutcome(rule="label-shift", metric="accuracy", passed=False, detail="apart")],
+        decided_by="label-shift accuracy",
+        comparisons=[
+            MetricComparison(name="accuracy", challenger=0.52, champion=0.446, delta=0.075, low=0.02, high=0.13)
+        ],
+        trusted_comparisons=[
+            MetricComparison(name="accuracy", challenger=0.43, champion=0.625, delta=-0.2, low=-0.26, high=-0.14)
+        ],
+        champion_version=1,
+        challenger_version=5,
+        paired_rows=300,
+        trusted_rows=120,
+        trusted_set_version=1,
+        label_shift=shift,
+        requires_approval=True,
+        policy_version=2,
+    )
+
+    message = notifications.comparison(stack="s", run_id="r", dataset="weather", verdict=verdict, approval_mode="auto")
+
+    assert "needs a person: the new labels disagree with the live model" in message.subject
+    assert f"WARNING: {shift}. Not promoted automatically: a person decides." in message.body
+    assert "On the trusted evaluation set v1 (120 rows whose labels no upload can change):" in message.body
+    assert "0.6250" in message.body  # the champion on the trusted rows
+    assert "version 2 of this dataset's promotion policy" in message.body
