@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -139,3 +140,16 @@ def test_training_api_errors(sm: Any, trained: dict[str, dict[str, Any]]) -> Non
     spot = training_request("job-spot", "datasets/train_v1.csv", EnableManagedSpotTraining=True)
     with pytest.raises(ClientError, match="MaxWaitTimeInSeconds"):
         sm.create_training_job(**spot)
+
+
+def test_the_archive_sagemaker_tars_is_what_the_job_hashed(trained: dict[str, dict[str, Any]], s3: Any) -> None:
+    """Issue 18, F1: the kit's model_manifest.json (in output.tar.gz) names exactly the members of the model.tar.gz
+    SageMaker (here the local one) tars from /opt/ml/model after the job, so RegisterCandidate can check it."""
+    from challenger_core import artifacts
+    from challenger_core.adapters.storage import Storage
+
+    base = f"s3://{BUCKET}/training/job-a/output"
+    digest, version_id = artifacts.register_artifact(f"{base}/model.tar.gz", f"{base}/output.tar.gz", Storage(s3))
+
+    stored = s3.get_object(Bucket=BUCKET, Key="training/job-a/output/model.tar.gz")
+    assert (digest, version_id) == (hashlib.sha256(stored["Body"].read()).hexdigest(), stored.get("VersionId"))
