@@ -423,7 +423,7 @@ class LocalCloud:
         even kill -9 loses nothing acknowledged; runs the stop interrupted are closed."""
         state = self.state_dir / "state"
         restored = None
-        if not self.fresh and state.exists():
+        if not self.fresh and snapshot.recover(state):
             restored = snapshot.restore(self.template, self.clients, state)
             self.progress(f"restored {restored} objects and items from {state}")
         self.recorder.start(self.template, self.clients, state)
