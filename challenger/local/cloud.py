@@ -342,6 +342,8 @@ class LocalCloud:
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.sagemaker.url,
             "POWERTOOLS_TRACE_DISABLED": "1",  # no X-Ray daemon here
             "POWERTOOLS_METRICS_DISABLED": "1",
+            # ... and Powertools still warns on every empty flush: once per worker, in the middle of the demo.
+            "PYTHONWARNINGS": "ignore:No application metrics to publish:UserWarning",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("CHALLENGER_LOG_LEVEL", "WARNING"),
             # Captures reach S3 within a second here (30 s on AWS): `challenger drift check` sees what was just sent.
             "CAPTURE_FLUSH_SECONDS": "1",
