@@ -233,8 +233,12 @@ class LocalCloud:
         self._stack.enter_context(
             self.events.s3_hook({self.template.ref("DataBucket")}, region=self.region, account=self.template.account)
         )
-        self.scheduler = Scheduler(
-            rules, self._deliver, region=self.region, account=self.template.account, fast_clock=self.fast_clock or 1.0
+        self.scheduler = Scheduler(  # through the bus: a failed scheduled delivery is retried like any other
+            rules,
+            self.events.send,
+            region=self.region,
+            account=self.template.account,
+            fast_clock=self.fast_clock or 1.0,
         )
         self.scheduler.start()
         self._stack.callback(self.scheduler.stop)

@@ -354,15 +354,22 @@ class EventBus:
         """Queue ``event`` for every enabled rule whose pattern matches; return the number of targets."""
         targets = self.matching_rules(event)
         for rule in targets:
-            with self._idle:
-                self._in_flight += 1
-            try:
-                self._pool.submit(self._deliver_one, _Delivery(rule, copy.deepcopy(event)))
-            except RuntimeError:  # closed
-                self._ended(1, "failures")
-                raise
+            self._queue(rule, copy.deepcopy(event))
         LOG.debug("event %s %s → %d target(s)", event.get("source"), event.get("detail-type"), len(targets))
         return len(targets)
+
+    def send(self, target: str, event: dict[str, Any]) -> None:
+        """Deliver ``event`` to the target of a rule (a schedule's), with the same retries: a Scheduler's deliver."""
+        self._queue(next(rule for rule in self.rules if rule.target == target), event)
+
+    def _queue(self, rule: Rule, event: dict[str, Any]) -> None:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            self._pool.submit(self._deliver_one, _Delivery(rule, event))
+        except RuntimeError:  # closed
+            self._ended(1, "failures")
+            raise
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until every queued event was delivered or dropped, retries included; False on timeout."""

@@ -557,3 +557,23 @@ def test_scheduler_stop_joins_promptly() -> None:
     started = time.monotonic()
     scheduler.stop()
     assert time.monotonic() - started < 1.5
+
+
+def test_a_scheduled_event_that_fails_to_deliver_is_retried_through_the_bus() -> None:
+    """The scheduler delivered itself and only logged a failure: the scheduled retrain was lost."""
+    attempts: list[str] = []
+
+    def down_once(target: str, event: dict[str, Any]) -> None:
+        attempts.append(event["detail-type"])
+        if len(attempts) == 1:
+            raise RuntimeError("Runtime.Unavailable")
+
+    rules = [Rule("weekly", "TriggerFunction", None, "cron(0 3 ? * MON *)", True)]
+    bus = EventBus(rules, down_once, retry=RetryPolicy(scale=0.0))
+    scheduler = Scheduler(rules, bus.send, fast_clock=3600, start_at=MONDAY_MORNING)
+    scheduler.fire_now("weekly")
+    assert bus.wait_idle(3)
+    bus.close()
+
+    assert attempts == ["Scheduled Event", "Scheduled Event"]
+    assert (bus.delivered, bus.failures) == (1, 0)
