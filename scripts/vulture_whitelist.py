@@ -64,12 +64,15 @@ _.gname
 _.max_content_length  # challenger/local/gateway.py: werkzeug's Request refuses a larger body (413)
 _.log_request  # gateway and local SageMaker request handlers: werkzeug / http.server call it per request
 _.daemon_threads  # local/lambda_runtime.py: socketserver reads it
+_.protocol_version  # local/lambda_runtime.py _RuntimeApi: http.server keeps HTTP/1.1 connections alive
+_.disable_nagle_algorithm  # socketserver's StreamRequestHandler sets TCP_NODELAY
+_.close_connection  # http.server closes the connection after this request
 _.do_GET  # local/lambda_runtime.py: http.server dispatches GET here
 _.do_POST  # local/lambda_runtime.py: http.server dispatches POST here
 _.log_message  # http.server's access log
 _.connect  # local/sagemaker/hosting.py _ContainerConnection: http.client calls connect() to open its socket
 _.sock  # http.client.HTTPConnection reads the socket connect() set
-_.log_group_name  # local/lambda_runtime.py LambdaContext: the attributes AWS's context object has
+_.log_group_name  # tests/support/inprocess_lambda.py LambdaContext: the attributes AWS's context object has
 _.log_stream_name  # (Powertools' inject_lambda_context and a handler may read any of them)
 _.client_context
 _.identity
@@ -82,11 +85,10 @@ _._version_id  # local/snapshot.py: a restored S3 version gets its old id back i
 # --- seams the tests use (the product has no caller)
 _.delivered  # local/events.py EventBus counters: tests/local/test_events.py
 _.failures
+_.retries  # EventBus: how many retries were scheduled (tests/local/test_events.py)
 _.wait_idle  # EventBus: tests/local, tests/integration wait for deliveries
 _.fire_now  # the scheduler: tests fire a schedule rule without waiting for its tick
-_.scaled_retry_intervals  # lambda_runtime: tests/unit/statemachines and test_moto_sfn_engine scale Retry waits
-_.function_names  # LocalLambdaRuntime: tests/unit/statemachines/conftest.py
-_.reset  # LocalLambdaRuntime: tests/unit/local/test_lambda_runtime.py (cold start again)
+_.function_names  # LambdaRuntime: tests/unit/statemachines/conftest.py
 _.handle_invoke  # LocalSageMaker: tests/unit/local/sagemaker/test_emulator.py
 _.forget_recipes  # recipe: tests drop the cached recipe between stacks
 _.set_champion  # Registry: tests put a champion in place without a deployment
