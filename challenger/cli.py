@@ -252,9 +252,16 @@ def runs_start(target: Target, dataset: str | None, force: bool) -> None:
 
 
 def runs_show(target: Target, run_id: str) -> dict[str, Any]:
-    detail: dict[str, Any] = target.call("GET", f"/runs/{run_id}", operator=True)  # with its decisions
+    detail: dict[str, Any] = target.call("GET", f"/runs/{run_id}", ok=(200, 410), operator=True)  # with decisions
+    if "run" not in detail:  # 410: the execution history is gone (90 days on AWS; a local restart): the record stays
+        recorded = next((r for r in target.call("GET", "/runs") if r["run_id"] == run_id), None)
+        if recorded is None:
+            raise CliError(detail.get("message") or f"run {run_id}: its history is gone")
+        detail = {"run": recorded, "steps": [], "cost": recorded.get("cost"), "gone": detail.get("message")}
     run = detail["run"]
     print(f"run {run['run_id']}  {run['status']}  {run.get('outcome') or ''}  dataset={run['dataset']}")
+    if detail.get("gone"):
+        print(f"  steps: not available ({detail['gone']})")
     for step in detail["steps"]:
         print(
             f"  {'✔' if step['status'] == 'succeeded' else '✘' if step['status'] == 'failed' else '…'} {step['name']}"
