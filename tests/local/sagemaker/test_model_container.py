@@ -129,7 +129,8 @@ def test_a_module_the_image_refuses_never_gets_healthy(
 ) -> None:
     backend = _backend(tmp_path, _toy_model(s3, "refused/model.tar.gz", code), dict(MODEL_ENVIRONMENT))
     with pytest.raises(ContainerError, match="did not pass the ping health check"):
-        backend.start(s3, timeout=8, stopping=threading.Event())
+        # The transform_fn refusal comes on a worker's first request (a /ping), after pip and gunicorn: give it time.
+        backend.start(s3, timeout=25, stopping=threading.Event())
     assert expected in (backend.dir / "logs.txt").read_text()
     assert model_server_children() == []
 
