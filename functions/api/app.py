@@ -15,10 +15,23 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from challenger_core.observability import logger, metrics, tracer
-from routers import approvals, audit, deployments, deps, errors, models, monitoring, openapi, pages, predict, runs
+from routers import (
+    approvals,
+    audit,
+    datasets,
+    deployments,
+    deps,
+    errors,
+    models,
+    monitoring,
+    openapi,
+    pages,
+    predict,
+    runs,
+)
 from routers.doors import PREFIXES
 
-ROUTERS = (predict, models, runs, deployments, approvals, audit, monitoring, pages)
+ROUTERS = (predict, models, runs, deployments, approvals, audit, monitoring, pages, datasets)
 
 _origin = deps.settings().dashboard_origin  # the dashboard behind CloudFront; unset locally (same origin)
 app = APIGatewayRestResolver(

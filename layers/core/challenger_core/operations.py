@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field
 
 from challenger_core import approvals, audit
 from challenger_core.cost import RunCost, run_cost
-from challenger_core.errors import ChallengerError, ConflictError, NotFoundError
+from challenger_core.errors import ChallengerError, ConflictError, DataValidationError, NotFoundError
 from challenger_core.models import (
     Approval,
     AuditAction,
@@ -234,7 +234,17 @@ def decide_approval(
     registry: Registry,
     workflow: Workflow,
 ) -> Approval:
-    """Decide one approval (once) and audit it: every door (link, console, operator) ends here."""
+    """Decide one approval (once) and audit it: every door (link, console, operator) ends here.
+
+    Approving a verdict that did not say PROMOTE (a label-shift flag, issue 19) overrules the policy: it needs a
+    comment, which the audit log and the run keep."""
+    if approved and not comment.strip():
+        verdict = _verdict(registry, registry.get_approval(approval_id).version)
+        if verdict is not None and not verdict.promote:
+            raise DataValidationError(
+                [f"the policy said KEEP ({verdict.decided_by}): approving overrules it and needs a comment saying why"],
+                source=f"approval {approval_id}",
+            )
     approval = approvals.decide(
         approval_id, approved=approved, actor=caller.actor, comment=comment, registry=registry, workflow=workflow
     )
