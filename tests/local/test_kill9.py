@@ -64,6 +64,10 @@ def test_kill_9_mid_pipeline_loses_nothing_and_leaves_nothing_running(tmp_path: 
         second = wait_for(lambda: newest_run(target, set(runs)), 60, "the second run")
         wait_for(lambda: entered(target, second, {"RequestApproval"}), 180, "the approval wait")
         models = target.call("GET", "/models")
+        # An audited decision (issue 18: the audit log went 9 → 0): a retrain refused while a run is in flight.
+        target.call("POST", "/runs", {"dataset": "reviews", "force": False}, operator=True)
+        audit = target.call("GET", "/audit?limit=50", operator=True)["entries"]
+        assert audit
         kill_9(process)  # stage 2: a challenger waits for a human
 
     with local_up(state, "--approval-mode", "manual") as (process, target, info):
@@ -74,6 +78,7 @@ def test_kill_9_mid_pipeline_loses_nothing_and_leaves_nothing_running(tmp_path: 
         after = {m["version"]: m for m in target.call("GET", "/models")}
         assert sorted(after) == sorted(m["version"] for m in models)  # every version registered before the kill
         assert {m["status"] for m in after.values() if m["run_id"] in (first, second)} == {"FAILED"}  # as RecordFailure
+        assert target.call("GET", "/audit?limit=50", operator=True)["entries"] == audit
         kept = data.get_object(Bucket=info["data_bucket"], Key=LONG_KEY)["Body"].read()
         upload = data.get_object(Bucket=info["data_bucket"], Key="incoming/reviews/train.csv")["Body"].read()
         assert (kept, upload) == (b"kept", (DATA / "train_v2.csv").read_bytes())  # the upload is not reverted
