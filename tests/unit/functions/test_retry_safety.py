@@ -172,6 +172,9 @@ class Scenario:
     # The step's last write is its answer's only trace: a retry after it may be told "already done" (a 409 for
     # an approval: the same answer a replayed link gets), as long as the end state is the complete one.
     retry_may_conflict: bool = False
+    # Calls after the step's commit are best-effort (promote's clean-up of old configs, issue 17): a fault there is
+    # logged and the step still answers; the retry (Step Functions does not make one then) must change nothing.
+    absorbs_faults_after: str | None = None
 
 
 def _trigger_setup(world: World) -> dict[str, Any]:
@@ -240,7 +243,8 @@ SCENARIOS = [
     Scenario("approval: approve resumes the pipeline once", _approval_setup, _decide, retry_may_conflict=True),
     Scenario("start_deployment: blue/green update", lambda w: (_v1_live(w), _deploy_request(2))[1],
              lambda w, e: _invoke(w, "start_deployment", e), settle_polls=5),
-    Scenario("promote_model: champion moves once", _promote_setup, lambda w, s: _invoke(w, "promote_model", s)),
+    Scenario("promote_model: champion moves once", _promote_setup, lambda w, s: _invoke(w, "promote_model", s),
+             absorbs_faults_after="TransactWriteItems"),
     Scenario("rollback_endpoint: back to blue", _rollback_setup, lambda w, s: _invoke(w, "rollback_endpoint", s),
              settle_polls=5),
     Scenario("rollback_endpoint: a broken first endpoint is deleted", _first_rollback_setup,
@@ -281,7 +285,7 @@ def _run(scenario: Scenario, monkeypatch: pytest.MonkeyPatch, faults: Faults | N
                 output = None
         if faults is not None:
             assert faults.hit, f"the fault at call {faults.fail_at} was not hit"
-            assert output is None
+            assert output is None or _after_commit(scenario, counting.calls, faults), counting.calls
             w.stack.sagemaker = w.fake
             w.workflow.faults = Faults()
             for module in w.stack.modules.values():
@@ -294,6 +298,13 @@ def _run(scenario: Scenario, monkeypatch: pytest.MonkeyPatch, faults: Faults | N
                     raise
                 output = "conflict"
         return _comparable(output), _end_state(w, counting.calls if faults is None else None)
+
+
+def _after_commit(scenario: Scenario, calls: list[str], faults: Faults) -> bool:
+    """Whether the faulted call came after the scenario's commit call (then the step may absorb it)."""
+    commit = scenario.absorbs_faults_after
+    committed = [i for i, name in enumerate(calls, start=1) if commit is not None and commit in name]
+    return bool(committed) and faults.fail_at > committed[0]
 
 
 def _end_state(w: World, calls: list[str] | None) -> dict[str, Any]:
