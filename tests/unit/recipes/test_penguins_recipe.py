@@ -68,7 +68,9 @@ def run_training(train: ModuleType, root: Path, *csv_files: Path, champion: Path
         shutil.copy(path, channel / path.name)
     argv = ["--model-dir", str(root / "model"), "--output-data-dir", str(root / "output" / "data")]
     if champion is not None:
-        argv += ["--champion", str(champion)]
+        # StartTraining passes the champion's registered digest with its channel; the kit checks it first.
+        digest = hashlib.sha256(train.challenger_kit.find_champion_archive(str(champion)).read_bytes()).hexdigest()
+        argv += ["--champion", str(champion), "--champion-sha256", digest]
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SM_CHANNEL_TRAIN", str(channel))
         env.setenv("SM_OUTPUT_DIR", str(root / "output"))
