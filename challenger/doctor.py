@@ -379,10 +379,11 @@ def _guarded(name: str, check: Callable[[], Check]) -> Check:
         return check()
     except ClientError as exc:
         error = exc.response["Error"]
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         return Check(
             name=name,
             verdict=Verdict.WARN,
-            detail=f"cannot read: {error.get('Code')}: {error.get('Message')}",
+            detail=f"cannot read: {error.get('Code') or f'HTTP {status}'}: {error.get('Message') or 'no message'}",
             fix="run the doctor with an identity allowed to read it",
         )
     except BotoCoreError as exc:
