@@ -1,10 +1,11 @@
 """Every byte that runs is the byte that was verified: model archives and recipe bundles (issue 18, F1 and F2).
 
 Model archives (docs/security.md, F1):
-1. The training job hashes what it produces. SageMaker itself tars `/opt/ml/model` into `model.tar.gz` after the
-   training script exits (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-training-algo-output.html),
-   so the job cannot hash the archive: the recipe kit writes `model_manifest.json`, the SHA-256 of every file it
-   left in the model directory, to `output/` beside `evaluation.json` (recipes/kit/challenger_kit.py).
+1. The training job hashes what it produces. SageMaker itself compresses `/opt/ml/model` into `model.tar.gz` and
+   uploads it after training has completed
+   (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ModelArtifacts.html), so the job cannot hash the
+   archive: the recipe kit writes `model_manifest.json`, the SHA-256 of every file it left in the model directory,
+   to `output/` beside `evaluation.json` (recipes/kit/challenger_kit.py).
 2. RegisterCandidate pins the archive's S3 `VersionId` (the artifact bucket is versioned), streams that version once
    and checks its members against the manifest: an archive replaced between the job and registration has other
    members and is refused. The archive's SHA-256 and the VersionId are recorded on the version.
