@@ -359,6 +359,7 @@ function runItem(view: View, run: Run, position: number): HTMLElement {
       h("span", { class: "muted" }, `${run.dataset} · ${run.trigger}`),
       run.version ? h("span", { "data-testid": "run-version" }, versionLink(run.version)) : null,
       h("span", { class: "muted" }, `${formatTime(run.started_at)} · ${duration(run.started_at, run.ended_at)}`),
+      run.cost ? h("span", { class: "muted", "data-testid": "run-cost", title: "what the run cost on AWS (us-east-1 list prices)" }, usd(run.cost.total_usd)) : null,
     ),
     run.error && !rejected ? h("p", { class: "error-text", "data-testid": "run-error" }, run.error) : null,
     rejected ? verdict(model, run.error ?? model?.failure_reason) : null,
