@@ -104,6 +104,7 @@ function facts(rows: [string, Node_ | number | undefined][], testid?: string): H
 /** A price as challenger_core.cost.usd writes it: four decimals under a dollar, two above. */
 function usd(amount: number | null | undefined): string {
   if (amount === null || amount === undefined) return "unknown";
+  if (amount > 0 && amount < 0.00005) return "<$0.0001";
   return amount < 1 ? `$${amount.toFixed(4)}` : `$${amount.toFixed(2)}`;
 }
 
