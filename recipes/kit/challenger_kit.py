@@ -1329,6 +1329,7 @@ def train(
     comparison: dict[str, Any] | None = None
     trusted_comparison: dict[str, Any] | None = None
     comparison_error: str | None = None
+    trusted_error: str | None = None
     archive = find_champion_archive(args.champion)
     if args.champion and archive is None:
         comparison_error = f"no {CHAMPION_ARTIFACT} in the champion channel"
@@ -1340,13 +1341,17 @@ def train(
                 comparison = _comparison(
                     recipe, args, champion, split.holdout, split.holdout_hashes, holdout_predictions, list(kit_metrics)
                 )
-                if trusted_rows:
-                    trusted_comparison = _comparison(
-                        recipe, args, champion, trusted_rows, trusted_hashes, trusted_predictions, list(kit_metrics)
-                    )
             except Exception as exc:  # the champion's own code may fail in any way; the challenger still trains
                 comparison_error = f"champion not comparable: {type(exc).__name__}: {exc}"
                 logger.warning("%s", comparison_error)
+            if comparison is not None and trusted_rows:
+                try:  # too few trusted rows unseen by the champion: no trusted comparison, the policy says so
+                    trusted_comparison = _comparison(
+                        recipe, args, champion, trusted_rows, trusted_hashes, trusted_predictions, list(kit_metrics)
+                    )
+                except Exception as exc:
+                    trusted_error = f"not compared on the trusted set: {type(exc).__name__}: {exc}"
+                    logger.warning("%s", trusted_error)
 
     report: dict[str, Any] = {
         "metrics": reported,
@@ -1366,6 +1371,8 @@ def train(
             "class_counts": _class_counts(recipe, trusted_true),
             "comparison": trusted_comparison,
         }
+        if trusted_error:
+            report["trusted"]["comparison_error"] = trusted_error[:1000]
     if comparison_error:
         report["comparison_error"] = comparison_error[:1000]
     _write_json(model_dir / EVALUATION_FILE, report)

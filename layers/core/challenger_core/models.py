@@ -218,6 +218,7 @@ class TrustedEvaluation(Model):
     metrics: dict[str, float] = Field(default_factory=dict, max_length=64)
     class_counts: dict[str, int] = Field(default_factory=dict, max_length=100)
     comparison: PairedComparison | None = None
+    comparison_error: str | None = Field(default=None, max_length=1000)  # why there is no paired comparison
     set_version: int | None = None  # filled in by the core: which version of the dataset's trusted set
 
 

@@ -40,6 +40,13 @@ Direction = Literal["higher", "lower"]
 _EPSILON = 1e-12
 
 
+def _half_width(difference: MetricDifference) -> float:
+    """Half the width of the champion's own interval on a set of rows (0 when the job did not report it)."""
+    if difference.champion_low is None or difference.champion_high is None:
+        return 0.0
+    return (difference.champion_high - difference.champion_low) / 2
+
+
 def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
@@ -107,12 +114,14 @@ class PromotionPolicy:
         trusted: PairedComparison | None = None,
         champion_recorded: dict[str, float] | None = None,
         class_counts: dict[str, int] | None = None,
+        trusted_missing: str | None = None,
     ) -> Verdict:
         """Apply the rules; the verdict lists each one with pass/fail and its numbers.
 
         ``trusted``: both models on the dataset's trusted set; ``champion_recorded``: the champion's own recorded
         metrics (the label-shift reference without a trusted set); ``class_counts``: rows per class of the upload's
-        hold-out (said when a real gain is not significant)."""
+        hold-out (said when a real gain is not significant); ``trusted_missing``: why the dataset's trusted set
+        has no paired comparison (then the trusted rule fails: both evaluation sets are needed)."""
         rules: list[RuleOutcome] = []
         table = self._table(challenger, comparison if champion_version is not None else None)
         shift: RuleOutcome | None = None
@@ -135,6 +144,8 @@ class PromotionPolicy:
                 table = self._mark(table, self.primary_metric, "primary", primary.passed)
                 if trusted is not None:
                     rules.append(self._trusted(trusted))
+                elif trusted_missing:
+                    rules.append(RuleOutcome(rule="trusted", passed=False, detail=trusted_missing))
                 for name in self.guardrail_metrics:
                     if name == self.primary_metric:
                         continue
@@ -276,33 +287,35 @@ class PromotionPolicy:
     ) -> RuleOutcome | None:
         """The champion scored far below its usual self on the upload's rows: the labels, not the model, changed.
 
-        Compares the champion's interval on the upload's rows with its interval on the trusted set (its recorded
-        score without one); flagged when they are apart by more than `label_shift_tolerance`."""
+        The gap is the champion's score on the trusted set (without one: its recorded score on its own hold-out)
+        minus its score on the upload's rows, as a loss. Each score has its bootstrap interval at the policy's
+        confidence; two independent estimates' difference has about the root of the sum of the squared
+        half-widths as its own half-width. Flagged when the gap exceeds that half-width by more than
+        `label_shift_tolerance`: the intervals cannot explain it."""
         name = self.primary_metric
         here = comparison.differences.get(name)
         upload = comparison.champion_metrics.get(name)
         if here is None or upload is None:
             return None
-        higher = self.direction(name) == "higher"
-        here_best = (here.champion_high if higher else here.champion_low) if here.champion_low is not None else upload
+        spreads = [_half_width(here)]
         reference: float | None = None
         where = ""
         if trusted is not None and name in trusted.champion_metrics:
-            there: MetricDifference | None = trusted.differences.get(name)
-            point = trusted.champion_metrics[name]
-            worst = None if there is None else there.champion_low if higher else there.champion_high
-            reference = point if worst is None else worst
-            where = f"{point:.4f} on the {trusted.rows} trusted rows"
+            reference = trusted.champion_metrics[name]
+            there = trusted.differences.get(name)
+            spreads.append(_half_width(there) if there is not None else 0.0)
+            where = f"{reference:.4f} on the {trusted.rows} trusted rows"
         elif recorded and name in recorded:
             reference = recorded[name]
             where = f"{reference:.4f} recorded on its own hold-out"
-        if reference is None or here_best is None:
+        if reference is None:
             return None
-        gap = self.gain(name, reference - here_best)  # positive: the upload's rows score the champion worse
-        flagged = gap > self.label_shift_tolerance + _EPSILON
+        gap = self.gain(name, reference - upload)  # positive: the upload's rows score the champion worse
+        noise = math.sqrt(sum(spread**2 for spread in spreads))
+        flagged = gap - noise > self.label_shift_tolerance + _EPSILON
         detail = (
-            f"the champion scores {name} {upload:.4f} on the upload's {comparison.rows} rows and {where}; "
-            f"the intervals are {gap:+.4f} apart"
+            f"the champion scores {name} {upload:.4f} on the upload's {comparison.rows} rows and {where}: "
+            f"{gap:+.4f} worse, the intervals explain ±{noise:.4f}"
         )
         return RuleOutcome(
             rule="label-shift",

@@ -350,6 +350,7 @@ def compare_with_champion(
         trusted=trusted,
         champion_recorded=champion_model.metrics if champion_model else None,
         class_counts=state.candidate.holdout_class_counts,
+        trusted_missing=_trusted_missing(state.candidate),
     )
     state.verdict = verdict.model_copy(
         update={
@@ -377,6 +378,17 @@ def compare_with_champion(
     else:
         state.candidate = registry.update_model(state.candidate.version, verdict=state.verdict)
     return state
+
+
+def _trusted_missing(candidate: ModelVersion) -> str | None:
+    """Why a job that had the dataset's trusted set did not compare the models on it (None: it did, or no set)."""
+    trusted = candidate.trusted
+    if trusted is None or trusted.comparison is not None:
+        return None
+    return (
+        f"the dataset's trusted set (v{trusted.set_version}, {trusted.rows} rows) has no paired comparison: "
+        f"{trusted.comparison_error or 'the job did not compare the champion on it'}"
+    )
 
 
 def record_outcome(
