@@ -51,3 +51,14 @@ def test_the_deployed_email_carries_the_runs_cost_with_its_recorded_training(sta
 
     email = email_of(sent(stack), NotificationKind.DEPLOYED)
     assert "Run cost:  $0.0192: training $0.0192 (600 billable s on ml.m5.large)" in email.body
+
+
+def test_closing_the_run_records_its_final_cost(stack: Stack) -> None:
+    state = with_run(stack, load_event("notify", "comparison")["training"])
+    state["training"].update(billable_seconds=900, instance_type="ml.m5.large")
+
+    invoke(stack, "record_outcome", {"outcome": "DEPLOYED", "training": state})
+
+    run = registry(stack).get_run(state["run"]["run_id"])
+    assert run.cost is not None
+    assert run.cost.training_usd == 0.115 * 900 / 3600
