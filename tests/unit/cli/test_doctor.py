@@ -158,3 +158,8 @@ def test_doctor_before_a_deploy_exits_1_when_a_check_fails(aws: None, capsys: py
     assert "challenger doctor: before deploy in us-east-1" in out
     assert "FAIL  Powertools layer" in out
     assert "fix: set PowertoolsLayerArn" in out
+
+
+def test_the_powertools_parameter_checked_is_the_one_the_template_resolves() -> None:
+    template = (doctor.ROOT / "template.yaml").read_text()
+    assert f"{{{{resolve:ssm:{doctor.POWERTOOLS_PARAMETER}}}}}" in template
