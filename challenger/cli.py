@@ -3,19 +3,25 @@
 challenger local up [--fresh] [--approval-mode auto|manual] [--fast-clock N] [--parameter Name=Value ...]
 challenger local demo [--exit] [--fast-clock N] [--parameter Name=Value ...]
 challenger local token [--rotate]           (the API key and the dashboard link; --rotate: a new dashboard token)
-challenger data push FILE [--dataset NAME] [--test FILE]
+challenger data push FILE [--dataset NAME] [--test FILE] [--wait]  (--wait: the run it started, or why none did)
 challenger runs list | runs start [--dataset NAME] [--force] | runs show ID | runs wait [ID]
-challenger models list
-challenger approve RUN [--comment TEXT] | reject RUN [--comment TEXT]
+challenger models list                      (the recipe's metrics, its primary metric first)
+challenger approve RUN|vN|latest [--comment TEXT] | reject RUN|vN|latest [--comment TEXT]
 challenger rollback [--to VERSION]
+challenger data trust FILE [--dataset NAME] --comment TEXT  (the dataset's trusted evaluation set: audited, versioned)
+challenger deploy vN --comment TEXT         (deploy a version the policy kept out, against the verdict; audited)
+challenger policy show|set [--dataset NAME] [--primary-metric M ...] --comment TEXT  (per-dataset policy versions)
 challenger audit [--limit N]
 challenger predict INSTANCE [INSTANCE ...]  (a JSON record, or a value of the recipe's shorthand feature)
 challenger outbox [ID]                      (local cloud only)
-challenger recipe new NAME [--root DIR]     (scaffold recipes/NAME/ with sample data and tests)
+challenger recipe new NAME --kind binary|multiclass|regression [--root DIR]  (a working recipe, data and tests)
 challenger drift check                      (the champion's recent captures against its training baseline)
 challenger batch score FILE [--name NAME] [--out FILE]  (score a CSV with the champion; waits, downloads the result)
 challenger --stack NAME destroy --yes       (delete the stack, then empty and delete the buckets it retains)
 challenger doctor [--stack NAME | --region R [--config-env ENV]]  (read-only preflight; exit 1 on a failed check)
+
+Exit status: 0 done (a followed run SUCCEEDED), 1 a followed run FAILED, 2 a problem to fix (printed),
+3 the run waits for a human decision (`challenger approve RUN`), 4 no run started (the data did not change).
 """
 
 from __future__ import annotations
@@ -41,15 +47,18 @@ import boto3
 import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.exceptions import ClientError
 
 from challenger.scaffold import ScaffoldError, new_recipe
 from challenger_core.cost import RunCost, summary, usd
 from challenger_core.errors import DataValidationError
-from challenger_core.triggering import INCOMING, TRAIN_FILE, dataset_of
+from challenger_core.triggering import INCOMING, TRAIN_FILE, dataset_of, source_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = Path(os.environ.get("CHALLENGER_STATE_DIR", ROOT / ".challenger"))
 TERMINAL = ("SUCCEEDED", "FAILED")
+AWAITING_APPROVAL = "AWAITING_APPROVAL"  # what `runs wait` returns as a run's status when a person must decide
+EXIT_FAILED, EXIT_AWAITING_APPROVAL, EXIT_NOT_STARTED = 1, 3, 4
 USER_AGENT = "challenger-cli/1.0"  # recorded in the audit log next to each decision
 # What a server's text (an audit comment, a run's cause, an email) could use to drive the terminal: C0 controls
 # but tab and newline, DEL, C1 (8-bit CSI/OSC: an OSC 52 clipboard write fits in an audit comment, issue 18), and
@@ -231,6 +240,99 @@ def data_push(target: Target, file: Path, dataset: str, test: Path | None) -> No
         print(f"uploaded {source} → s3://{target.data_bucket}/{key}")
 
 
+@dataclass(frozen=True)
+class RecipeView:
+    """What the CLI shows of the stack's recipe (GET /health): its metrics (the primary one first), the fields of
+    its prediction record and its class names (value → name, the recipe's order; empty for regression)."""
+
+    name: str
+    metrics: tuple[str, ...]
+    fields: tuple[str, ...]
+    labels: dict[str, str]
+
+    def class_name(self, value: Any) -> str:
+        """A class value as shown: its name and value (``spam (1)``), or the value when the recipe has no name."""
+        name = self.labels.get(str(value))
+        return f"{name} ({value})" if name is not None and name != str(value) else str(value)
+
+
+def recipe_view(target: Target) -> RecipeView:
+    """The stack's recipe as its API describes it (the CLI hard-codes no metric, field or class of any recipe)."""
+    health = target.call("GET", "/health")
+    policy = health.get("policy") or {}
+    prediction = health.get("prediction") or {}
+    primary = policy.get("primary_metric")
+    metrics = ([primary] if primary else []) + [m for m in policy.get("directions") or {} if m != primary]
+    return RecipeView(
+        name=str(policy.get("recipe") or ""),
+        metrics=tuple(metrics),
+        fields=tuple(prediction.get("fields") or ()),
+        labels={str(k): str(v) for k, v in (prediction.get("labels") or {}).items()},
+    )
+
+
+def default_dataset(target: Target) -> str:
+    """`--dataset` left out: the stack's recipe name (a dataset per recipe), never a name of one recipe's data."""
+    name = recipe_view(target).name
+    if not name:
+        raise CliError("the API does not name its recipe: pass --dataset NAME")
+    return name
+
+
+def _etag(target: Target, key: str) -> str | None:
+    try:
+        return str(target.s3.head_object(Bucket=target.data_bucket, Key=key)["ETag"]).strip('"')
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None  # no test.csv: the usual case
+        raise CliError(f"cannot read s3://{target.data_bucket}/{key}: {exc}") from exc
+
+
+def push_and_follow(
+    target: Target,
+    file: Path,
+    dataset: str,
+    test: Path | None,
+    *,
+    timeout: float = 60,
+    echo: Callable[[str], None] = print,
+) -> str | None:
+    """Upload a drop, then say which run it started (its id) or why none started (None).
+
+    The trigger skips a drop whose train.csv and test.csv are the very bytes of a run that succeeded or is running
+    (`triggering.already_trained`: same dataset, same S3 ETags): the CLI applies the same rule to the registry's
+    runs, so it can say so at once instead of waiting for a run that never comes.
+    """
+    before = {r["run_id"] for r in target.call("GET", "/runs")}
+    data_push(target, file, dataset, test)
+    fingerprint = source_fingerprint(
+        _etag(target, f"{INCOMING}{dataset}/{TRAIN_FILE}") or "", _etag(target, f"{INCOMING}{dataset}/test.csv")
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = target.call("GET", "/runs")
+        mine = [r for r in runs if r["dataset"] == dataset and r.get("source_fingerprint") == fingerprint]
+        started = next((r for r in mine if r["run_id"] not in before), None)
+        if started is not None:
+            echo(f"run {started['run_id']} started (`challenger runs wait {started['run_id']}` to follow it)")
+            return str(started["run_id"])
+        same = next((r for r in mine if r["status"] in ("SUCCEEDED", "RUNNING")), None)
+        if same is not None:
+            model = f"v{same['version']}'s" if same.get("version") else f"run {same['run_id']}'s"
+            echo(
+                f"no run started: same rows as {model} data (run {same['run_id']}, {same['status']}) — "
+                f"`challenger runs start --dataset {dataset} --force` to retrain"
+            )
+            return None
+        if time.monotonic() > deadline:
+            raise CliError(
+                f"no run started within {timeout:.0f}s of the upload: is the stack's trigger running? "
+                "(`challenger runs list`; retrain by hand: `challenger runs start --dataset "
+                f"{dataset} --force`)"
+            )
+        time.sleep(0.5)
+
+
 def runs_list(target: Target) -> None:
     rows = [
         (
@@ -272,7 +374,34 @@ def runs_show(target: Target, run_id: str) -> dict[str, Any]:
         print(f"  cost: {summary(RunCost.model_validate(detail['cost']))}")
     for entry in detail.get("audit") or []:
         print(f"  {entry['at']}  {entry['action']} by {entry['actor']} via {entry['via']}: {entry['detail']}")
+    if run.get("version"):
+        view = recipe_view(target)
+        model = target.call("GET", f"/models/{run['version']}")
+        shown = view.metrics or tuple(sorted(model.get("metrics") or {}))
+        print(f"  model v{run['version']}: " + "  ".join(f"{m}={_metric(model['metrics'].get(m))}" for m in shown))
+        for line in confusion_lines(model.get("confusion_matrix") or [], view):
+            print(f"  {line}")
     return detail
+
+
+def _metric(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"
+
+
+def confusion_lines(matrix: Sequence[Sequence[int]], view: RecipeView) -> list[str]:
+    """A confusion matrix (rows: true class, columns: predicted, in the recipe's label order) with class names."""
+    if not matrix:
+        return []
+    names = list(view.labels.values())
+    if len(names) != len(matrix):  # a recipe changed since: show positions rather than wrong names
+        names = [str(i) for i in range(len(matrix))]
+    corner = "true \\ predicted"
+    rows = [[corner, *names], *[[name, *map(str, counts)] for name, counts in zip(names, matrix, strict=True)]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["confusion matrix (hold-out):"] + [
+        "  " + "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(row)).rstrip()
+        for row in rows
+    ]
 
 
 def latest_run_id(target: Target, *, newer_than: str = "", timeout: float = 30) -> str:
@@ -291,11 +420,22 @@ def latest_run_id(target: Target, *, newer_than: str = "", timeout: float = 30) 
 
 
 def runs_wait(
-    target: Target, run_id: str | None, *, timeout: float = 900, echo: Callable[[str], None] = print
+    target: Target,
+    run_id: str | None,
+    *,
+    timeout: float = 900,
+    echo: Callable[[str], None] = print,
+    stop_at_approval: bool = False,
 ) -> dict[str, Any]:
-    """Follow a run state by state until it ends; returns the run."""
+    """Follow a run state by state until it ends; returns the run.
+
+    When the run reaches the approval step it says so once, with the command that decides it; with
+    ``stop_at_approval`` it returns there (status ``AWAITING_APPROVAL``) instead of waiting for the person.
+    """
     run_id = run_id or latest_run_id(target)
+    echo(f"following run {run_id}")
     seen = 0
+    hinted = False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         detail = target.call("GET", f"/runs/{run_id}")
@@ -303,6 +443,15 @@ def runs_wait(
             echo(f"  · {step['name']}")
         seen = len(detail["steps"])
         run: dict[str, Any] = detail["run"]
+        pending = None if hinted or run["status"] in TERMINAL else _pending_approval(target, detail)
+        if pending is not None:
+            hinted = True
+            echo(
+                f"run {run_id}: v{pending['version']} waiting for approval: `challenger approve {run_id}` "
+                f"(or `challenger reject {run_id}`; `approve v{pending['version']}` works too)"
+            )
+            if stop_at_approval:
+                return {**run, "status": AWAITING_APPROVAL, "version": pending["version"]}
         if run["status"] in TERMINAL:
             verdict = run.get("outcome") or run["status"]
             echo(f"run {run_id}: {run['status']} ({verdict})" + (f": {run['error']}" if run.get("error") else ""))
@@ -311,23 +460,93 @@ def runs_wait(
     raise CliError(f"run {run_id} still running after {timeout:.0f}s")
 
 
+def _pending_approval(target: Target, detail: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's pending approval while its pipeline is at the approval step (GET /approvals), else None."""
+    steps = detail.get("steps") or []
+    if not steps or steps[-1]["name"] != "RequestApproval" or steps[-1]["status"] != "entered":
+        return None
+    run_id = detail["run"]["run_id"]
+    return next((a for a in target.call("GET", "/approvals?limit=500") if a["run_id"] == run_id), None)
+
+
 def models_list(target: Target) -> None:
+    """Every model version with the recipe's metrics as columns, its primary metric first."""
+    models = target.call("GET", "/models")
+    metrics = recipe_view(target).metrics or tuple(sorted({k for m in models for k in m.get("metrics") or {}}))
     rows = [
         (
             f"v{m['version']}",
             m["status"],
-            *(f"{m['metrics'].get(k, float('nan')):.4f}" for k in ("f1", "accuracy", "roc_auc")),
+            *(_metric((m.get("metrics") or {}).get(k)) for k in metrics),
             m["dataset"],
             m["created_at"],
         )
-        for m in target.call("GET", "/models")
+        for m in models
     ]
-    print_table(("model", "status", "f1", "accuracy", "roc_auc", "dataset", "created"), rows)
+    print_table(("model", "status", *metrics, "dataset", "created"), rows)
+
+
+def resolve_run(target: Target, ref: str) -> str:
+    """The run a decision is about: a run id as given, ``vN`` (the run whose challenger vN waits for a decision) or
+    ``latest`` (the newest challenger waiting for one)."""
+    if ref != "latest" and not re.fullmatch(r"v\d+", ref):
+        return ref
+    pending = target.call("GET", "/approvals?limit=500")
+    if not pending:
+        raise CliError("no challenger is waiting for a decision (`challenger runs list` shows the runs)")
+    if ref == "latest":
+        return str(max(pending, key=lambda a: a["version"])["run_id"])
+    match = next((a for a in pending if a["version"] == int(ref[1:])), None)
+    if match is None:
+        waiting = ", ".join(f"v{a['version']} (run {a['run_id']})" for a in pending)
+        raise CliError(f"{ref} is not waiting for a decision; these are: {waiting}")
+    return str(match["run_id"])
+
+
+def trusted_push(target: Target, file: Path, dataset: str, comment: str) -> dict[str, Any]:
+    """Make `file` the dataset's next trusted evaluation set (issue 19): operators only, audited."""
+    if not comment.strip():
+        raise CliError("the trusted evaluation set changes only with a reason: add --comment")
+    body = {"csv": file.read_text(encoding="utf-8-sig"), "comment": comment}
+    trusted: dict[str, Any] = target.call("POST", f"/datasets/{dataset}/trusted-set", body, ok=(201,), operator=True)
+    print(f"{dataset}: trusted evaluation set v{trusted['version']} ({trusted['rows']} rows)")
+    return trusted
+
+
+def deploy_against_verdict(target: Target, version: str, comment: str) -> None:
+    """Deploy a version that never was live, overruling the policy's verdict (audited with the comment)."""
+    digits = version.removeprefix("v")
+    if not digits.isdigit():
+        raise CliError(f"deploy takes a version like v4, not {version!r}")
+    started = target.call("POST", "/deploy", {"version": int(digits), "comment": comment}, operator=True)
+    print(f"v{started['version']}: deploying against the verdict ({started['verdict']})")
+
+
+def policy_set(target: Target, args: argparse.Namespace) -> None:
+    """A new promotion-policy version for a dataset; fields left out keep the stack's defaults."""
+    names = (
+        "primary_metric",
+        "min_improvement",
+        "confidence",
+        "floor_metric",
+        "metric_floor",
+        "guardrail_tolerance",
+        "label_shift_tolerance",
+    )
+    body: dict[str, Any] = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.guardrails is not None:
+        body["guardrail_metrics"] = [] if args.guardrails == "none" else args.guardrails.split(",")
+    chosen = target.call(
+        "POST", f"/datasets/{args.dataset}/policy", {**body, "comment": args.comment}, ok=(201,), operator=True
+    )
+    print(f"{args.dataset}: promotion policy v{chosen['version']}")
 
 
 def decide(target: Target, run_id: str, decision: str, comment: str) -> None:
+    """Approve or reject the challenger a run waits on (``run_id``: a run id, ``vN`` or ``latest``)."""
+    run_id = resolve_run(target, run_id)
     result = target.call("POST", f"/runs/{run_id}/approval", {"decision": decision, "comment": comment}, operator=True)
-    print(f"v{result['version']} {result['decision'].lower()}")
+    print(f"v{result['version']} {result['decision'].lower()} (run {run_id})")
 
 
 def rollback(target: Target, version: int | None, *, wait: bool = True, timeout: float = 300) -> int:
@@ -379,13 +598,33 @@ def audit_list(target: Target, limit: int) -> None:
     print_table(("when", "action", "who", "via", "from", "model", "run", "comment", "detail"), rows)
 
 
-def predict(target: Target, texts: Sequence[str]) -> dict[str, Any]:
-    """Each argument is one instance: a JSON record, or a bare value of the recipe's shorthand feature."""
-    instances = [_instance(text) for text in texts]
+def predict(target: Target, arguments: Sequence[str]) -> dict[str, Any]:
+    """Each argument is one instance: a JSON record, or a bare value of the recipe's shorthand feature.
+
+    One row per instance with every field of the recipe's prediction record (class values with their names).
+    """
+    view = recipe_view(target)
+    instances = [_instance(text) for text in arguments]
     answer: dict[str, Any] = target.call("POST", "/predict", {"instances": instances})
-    for text, prediction in zip(texts, answer["predictions"], strict=True):
-        print(f"v{answer['model_version']}  {describe_prediction(prediction)}  {text}")
+    fields = list(view.fields) or sorted({k for p in answer["predictions"] for k in p})
+    rows = [
+        (
+            f"v{answer['model_version']}",
+            *(_field(view, name, prediction.get(name)) for name in fields),
+            text,
+        )
+        for text, prediction in zip(arguments, answer["predictions"], strict=True)
+    ]
+    print_table(("model", *fields, "instance"), rows)
     return answer
+
+
+def _field(view: RecipeView, name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return view.class_name(value) if name == "label" and view.labels else str(value)
 
 
 def _instance(text: str) -> Any:
@@ -643,8 +882,10 @@ def recipe_new(name: str, root: Path) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="challenger", description=__doc__.split("\n\n")[0])
+def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 — one flat declaration per command
+    parser = argparse.ArgumentParser(
+        prog="challenger", description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n")[-1].strip()
+    )
     parser.add_argument("--stack", help="a deployed stack's name (default: the local cloud)")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -666,58 +907,146 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--approval-mode", choices=("auto", "manual"))
     demo.add_argument("--exit", action="store_true", help="end after the summary instead of serving until Ctrl-C")
 
-    data = commands.add_parser("data").add_subparsers(dest="data_command", required=True)
+    data = commands.add_parser("data", help="training data: push a CSV drop").add_subparsers(
+        dest="data_command", required=True
+    )
     push = data.add_parser(
         "push", help="upload a training CSV (the columns the stack's recipe declares) to incoming/<dataset>/"
     )
-    push.add_argument("file", type=Path)
-    push.add_argument("--dataset", default="reviews")
+    push.add_argument("file", type=Path, help="train.csv to upload (its upload starts a run)")
+    push.add_argument("--dataset", help="dataset name: incoming/<dataset>/ (default: the stack's recipe name)")
     push.add_argument("--test", type=Path, help="a held-out test CSV to upload with it")
-
-    runs = commands.add_parser("runs").add_subparsers(dest="runs_command", required=True)
-    runs.add_parser("list")
-    start = runs.add_parser("start", help="retrain now on a dataset (default: the latest upload)")
-    start.add_argument("--dataset")
-    start.add_argument("--force", action="store_true", help="train even if the data did not change")
-    runs.add_parser("show").add_argument("run_id")
-    runs.add_parser("wait", help="follow a run (default: the latest); exit 1 if it failed").add_argument(
-        "run_id", nargs="?"
+    push.add_argument(
+        "--trusted",
+        action="store_true",
+        help="make the --test file the dataset's trusted evaluation set first (operators; needs --comment)",
+    )
+    push.add_argument("--comment", default="", help="why (with --trusted: mandatory, audited)")
+    trust = data.add_parser("trust", help="replace the dataset's trusted evaluation set (operators; audited)")
+    trust.add_argument("file", type=Path)
+    trust.add_argument("--dataset", help="dataset name (default: the stack's recipe name)")
+    trust.add_argument("--comment", required=True, help="why (audited)")
+    push.add_argument(
+        "--wait",
+        action="store_true",
+        help="say which run the upload started (or why none did: same data) and follow it like `runs wait`",
     )
 
-    commands.add_parser("models").add_subparsers(dest="models_command", required=True).add_parser("list")
+    runs = commands.add_parser("runs", help="training pipeline runs").add_subparsers(dest="runs_command", required=True)
+    runs.add_parser("list", help="runs, newest first: status, outcome, model, cost")
+    start = runs.add_parser("start", help="retrain now on a dataset (default: the latest upload)")
+    start.add_argument("--dataset", help="dataset name (default: the one uploaded last)")
+    start.add_argument("--force", action="store_true", help="train even if the data did not change")
+    runs.add_parser(
+        "show", help="a run's steps, cause, cost, decisions and its model's metrics and confusion matrix"
+    ).add_argument("run_id", help="run id")
+    runs.add_parser(
+        "wait",
+        help="follow a run (default: the latest); exit 1 if it failed, 3 when it waits for your approval",
+    ).add_argument("run_id", nargs="?", help="run id (default: the latest run)")
+
+    commands.add_parser("models", help="model versions").add_subparsers(
+        dest="models_command", required=True
+    ).add_parser("list", help="every version with the recipe's metrics, the primary metric first")
     for verb in ("approve", "reject"):
         sub = commands.add_parser(verb, help=f"{verb} the challenger a run is waiting on")
-        sub.add_argument("run_id")
-        sub.add_argument("--comment", default="")
+        sub.add_argument(
+            "run_id", metavar="RUN", help="a run id, vN (the challenger's version) or latest (the newest waiting)"
+        )
+        sub.add_argument("--comment", default="", help="why (kept in the audit log)")
     commands.add_parser("rollback", help="redeploy a version that was live before").add_argument(
-        "--to", type=int, dest="version"
+        "--to", type=int, dest="version", help="the version (default: the one live before the champion)"
     )
+    overrule = commands.add_parser("deploy", help="deploy a version the policy kept out, against its verdict")
+    overrule.add_argument("version", help="vN")
+    overrule.add_argument("--comment", required=True, help="why (mandatory: audited and emailed)")
+    policy = commands.add_parser("policy", help="a dataset's promotion policy").add_subparsers(
+        dest="policy_command", required=True
+    )
+    policy.add_parser("show", help="the dataset's promotion policy in force, its version").add_argument(
+        "--dataset", help="dataset name (default: the stack's recipe name)"
+    )
+    setting = policy.add_parser("set", help="a new policy version for the dataset (fields left out: the defaults)")
+    setting.add_argument("--dataset", help="dataset name (default: the stack's recipe name)")
+    setting.add_argument("--primary-metric")
+    setting.add_argument("--min-improvement", type=float)
+    setting.add_argument("--confidence", type=float)
+    setting.add_argument("--floor-metric")
+    setting.add_argument("--metric-floor", type=float)
+    setting.add_argument("--guardrails", help="comma-separated metrics; 'none' for no guardrails")
+    setting.add_argument("--guardrail-tolerance", type=float)
+    setting.add_argument("--label-shift-tolerance", type=float)
+    setting.add_argument("--comment", required=True, help="why (audited)")
     commands.add_parser("audit", help="the decisions taken, newest first").add_argument(
         "--limit", type=int, default=50, help="how many entries (pages through the API)"
     )
-    commands.add_parser("predict").add_argument("texts", nargs="+")
-    commands.add_parser("outbox", help="emails the local cloud sent").add_argument("message_id", nargs="?")
-    recipe = commands.add_parser("recipe").add_subparsers(dest="recipe_command", required=True)
+    commands.add_parser("predict", help="score instances with the live model").add_argument(
+        "instances",
+        nargs="+",
+        metavar="INSTANCE",
+        help="a JSON record of the recipe's features, or a value of its shorthand feature",
+    )
+    commands.add_parser("outbox", help="emails the local cloud sent").add_argument(
+        "message_id", nargs="?", help="show this message (a prefix of its id)"
+    )
+    recipe = commands.add_parser("recipe", help="recipes: one task, its data and model").add_subparsers(
+        dest="recipe_command", required=True
+    )
     new = recipe.add_parser("new", help="scaffold recipes/NAME/ (a working recipe with sample data and tests)")
-    new.add_argument("name")
+    new.add_argument("name", help="recipe name: lowercase letters, digits, underscores")
     new.add_argument("--root", type=Path, default=ROOT, help="repository to scaffold into (default: this one)")
     destroy_command = commands.add_parser("destroy", help="delete a deployed stack (--stack) and the buckets it keeps")
     destroy_command.add_argument("--yes", action="store_true", help="confirm: data, models and artifacts are deleted")
-    drift = commands.add_parser("drift").add_subparsers(dest="drift_command", required=True)
+    drift = commands.add_parser("drift", help="data drift of the live model").add_subparsers(
+        dest="drift_command", required=True
+    )
     drift.add_parser("check", help="compare the champion's recent captures with its training baseline now")
     doctor = commands.add_parser("doctor", help="read-only preflight of an account/region or of a stack (--stack)")
     doctor.add_argument("--stack", dest="doctor_stack", help="a deployed stack (the same as challenger --stack NAME)")
     doctor.add_argument("--region", help="the region to deploy to (default: your AWS configuration's)")
     doctor.add_argument("--config-env", help="samconfig.toml environment whose parameters to check (dev, prod)")
-    batch = commands.add_parser("batch").add_subparsers(dest="batch_command", required=True)
+    batch = commands.add_parser("batch", help="batch scoring (Batch Transform)").add_subparsers(
+        dest="batch_command", required=True
+    )
     score = batch.add_parser("score", help="score a CSV with the champion (Batch Transform) and download the result")
     score.add_argument("file", type=Path)
     score.add_argument("--name", help="batch name (default: the file's name without .csv)")
     score.add_argument("--out", type=Path, help="where to write the result (default: FILE.out.csv)")
+    _describe(parser)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 — one return per command family
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, tuple[str | None, argparse.ArgumentParser]]:
+    """Every subcommand ("runs wait", ...) with the help its parent lists and its own parser, depth first."""
+    found: dict[str, tuple[str | None, argparse.ArgumentParser]] = {}
+    for action in parser._actions:  # argparse offers no public walk of its subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                found[name] = (helps.get(name), sub)
+                found.update({f"{name} {k}": v for k, v in subcommands(sub).items()})
+    return found
+
+
+def _describe(parser: argparse.ArgumentParser) -> None:
+    """`challenger X --help` opens with the line `challenger --help` lists for X."""
+    for help_text, sub in subcommands(parser).values():
+        sub.description = sub.description or help_text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The `challenger` command; a reader that stops early (`| head`) ends it quietly."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # Python's advice (signal docs, "Note on SIGPIPE"): point stdout at devnull so the interpreter's final flush
+        # does not raise again, and end as a process killed by SIGPIPE would, without a traceback.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:  # noqa: PLR0911 — one return per command family
     args = build_parser().parse_args(argv)
     try:
         if args.command == "local" and args.local_command == "token":
@@ -754,8 +1083,20 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 — one ret
 
 def dispatch(args: argparse.Namespace, target: Target) -> int:  # noqa: PLR0912 — one flat case per command
     match args.command:
+        case "data" if args.data_command == "trust":
+            trusted_push(target, args.file, args.dataset or default_dataset(target), args.comment)
         case "data":
-            data_push(target, args.file, args.dataset, args.test)
+            dataset = args.dataset or default_dataset(target)
+            if args.trusted:
+                if args.test is None:
+                    raise CliError("--trusted makes the --test file the trusted evaluation set: give --test FILE")
+                trusted_push(target, args.test, dataset, args.comment)
+                args.test = None  # scored as the trusted set, not uploaded as this upload's test.csv
+            if not args.wait:
+                data_push(target, args.file, dataset, args.test)
+                return 0
+            run_id = push_and_follow(target, args.file, dataset, args.test)
+            return EXIT_NOT_STARTED if run_id is None else _exit_code(runs_wait(target, run_id, stop_at_approval=True))
         case "runs" if args.runs_command == "list":
             runs_list(target)
         case "runs" if args.runs_command == "start":
@@ -763,9 +1104,17 @@ def dispatch(args: argparse.Namespace, target: Target) -> int:  # noqa: PLR0912 
         case "runs" if args.runs_command == "show":
             runs_show(target, args.run_id)
         case "runs":
-            return 1 if runs_wait(target, args.run_id)["status"] == "FAILED" else 0
+            return _exit_code(runs_wait(target, args.run_id, stop_at_approval=True))
         case "models":
             models_list(target)
+        case "deploy":
+            deploy_against_verdict(target, args.version, args.comment)
+        case "policy" if args.policy_command == "show":
+            dataset = args.dataset or default_dataset(target)
+            print(json.dumps(target.call("GET", f"/datasets/{dataset}"), indent=2))
+        case "policy":
+            args.dataset = args.dataset or default_dataset(target)
+            policy_set(target, args)
         case "approve" | "reject":
             decide(target, args.run_id, args.command, args.comment)
         case "rollback":
@@ -773,7 +1122,7 @@ def dispatch(args: argparse.Namespace, target: Target) -> int:  # noqa: PLR0912 
         case "audit":
             audit_list(target, args.limit)
         case "predict":
-            predict(target, args.texts)
+            predict(target, args.instances)
         case "outbox":
             outbox(target, args.message_id)
         case "drift":
@@ -781,6 +1130,11 @@ def dispatch(args: argparse.Namespace, target: Target) -> int:  # noqa: PLR0912 
         case "batch":
             batch_score(target, args.file, args.name or args.file.stem, args.out)
     return 0
+
+
+def _exit_code(run: dict[str, Any]) -> int:
+    """A followed run's exit status: 0 SUCCEEDED, 1 FAILED, 3 waiting for a person's decision."""
+    return {"FAILED": EXIT_FAILED, AWAITING_APPROVAL: EXIT_AWAITING_APPROVAL}.get(run["status"], 0)
 
 
 if __name__ == "__main__":
