@@ -219,6 +219,9 @@ class Backend:
         except images.ImageError as exc:
             raise ContainerError(f"{PING_FAILURE} (the container image could not be used: {exc})") from exc
         ml_dir, tmp_dir = self.dir / "ml", self.dir / "tmp"
+        hidden = [str(path) for path in (self.dir, env.root, env.base_python) if path.resolve().is_relative_to("/opt")]
+        if hidden:  # the container's /opt is its own tmpfs, mounted before anything else
+            raise ContainerError(f"{PING_FAILURE} (the local container cannot use paths under /opt: {hidden})")
         for path in (ml_dir / "model", ml_dir / "code", tmp_dir):
             path.mkdir(parents=True, exist_ok=True)
         prepare_container(s3, self.spec, ml_dir)
