@@ -649,10 +649,10 @@ class ProcessLambdaRuntime(LambdaRuntime):
                     _error_payload("Runtime.Unavailable", message, request_id, []), "Unhandled", request_id
                 )
         if not invocation.done.wait(pool.spec.timeout):
-            if invocation.worker is not None:
-                invocation.worker.kill()  # AWS stops the sandbox of a timed-out invocation
             message = f"RequestId: {request_id} Error: Task timed out after {pool.spec.timeout:.2f} seconds"
             invocation.finish(_error_payload("Sandbox.Timedout", message, request_id, []), "Unhandled")
+            if invocation.worker is not None:
+                invocation.worker.kill()  # AWS stops the sandbox of a timed-out invocation (after: not an ExitError)
         return InvocationResult(invocation.payload, invocation.function_error, request_id)
 
     def cold_starts(self) -> dict[str, list[float]]:
