@@ -25,6 +25,9 @@ class Prediction(BaseModel):
 
     fields: dict[str, str]
     score: str
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="class value → class name, in the recipe's order (empty for regression)"
+    )
 
 
 class Health(BaseModel):
@@ -50,7 +53,11 @@ def health(
         status="ok",
         champion_version=champion.version if champion else None,
         policy=operations.promotion_policy(settings, recipe),
-        prediction=Prediction(fields=dict(recipe.prediction.fields), score=recipe.prediction.score),
+        prediction=Prediction(
+            fields=dict(recipe.prediction.fields),
+            score=recipe.prediction.score,
+            labels=dict(recipe.data_schema.target.labels),
+        ),
     )
 
 

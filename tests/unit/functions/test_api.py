@@ -34,6 +34,12 @@ def test_health_reports_the_champion(stack: Stack) -> None:
     assert call(stack, load_event("api", "health"))[1]["champion_version"] == 3
 
 
+def test_health_names_the_recipes_classes_in_its_order(stack: Stack) -> None:
+    # The CLI labels predictions and confusion matrices with these (issue 21), whatever the recipe.
+    status, body = call(stack, load_event("api", "health"))
+    assert (status, body["prediction"]["labels"]) == (200, {"0": "negative", "1": "positive"})
+
+
 def test_predict_without_a_live_model_is_503_with_a_reason(stack: Stack) -> None:
     status, body = call(stack, load_event("api", "predict"))
     assert status == 503
