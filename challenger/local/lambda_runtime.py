@@ -444,13 +444,13 @@ class _RuntimeApi(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         parts = self.path.strip("/").split("/")  # 2018-06-01 runtime invocation <id> response|error
         if parts[2:4] == ["init", "error"]:
+            self._reply(202)
             worker.pool.init_failed(body)
         elif len(parts) == 5 and parts[2] == "invocation" and parts[4] in {"response", "error"}:
+            self._reply(202)  # first: the sandbox waits for it (holding its GIL) before it can take the next event
             worker.finished(parts[3], body, None if parts[4] == "response" else "Unhandled")
         else:
             self._reply(404, b'{"errorType":"InvalidRequest"}')
-            return
-        self._reply(202)
 
 
 class _WorkerServer(http.server.ThreadingHTTPServer):
