@@ -24,9 +24,9 @@ class RecordingS3:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
 
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, ContentType: str) -> dict[str, Any]:
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, ContentType: str, **checksum: str) -> dict[str, Any]:
         self.objects[f"{Bucket}/{Key}"] = Body
-        return {}
+        return {"VersionId": "1"}
 
 
 @pytest.fixture(scope="module")
