@@ -1,4 +1,5 @@
-"""RegisterCandidateFunction: store the evaluated model as STAGED in the registry, with its artifact's SHA-256."""
+"""RegisterCandidateFunction: store the evaluated model as STAGED in the registry, with the SHA-256 and S3 VersionId
+of its archive, once the archive's members are the files the training job hashed (challenger_core.artifacts)."""
 
 from __future__ import annotations
 
