@@ -212,7 +212,6 @@ class Backend:
         The transform job starts its container with this too. `fail_health` (fault injection) fails the start with
         that message in the container log; `wrong_answers` perturbs every answer (see `perturb`).
         """
-        self.dir.mkdir(parents=True, exist_ok=True)
         try:
             image = images.image_for_uri(self.spec.image)
             env = images.ensure_environment(image, self._env_cache)
@@ -222,6 +221,7 @@ class Backend:
         hidden = [str(path) for path in (self.dir, env.root, env.base_python) if path.resolve().is_relative_to("/opt")]
         if hidden:  # the container's /opt is its own tmpfs, mounted before anything else
             raise ContainerError(f"{PING_FAILURE} (the local container cannot use paths under /opt: {hidden})")
+        self.dir.mkdir(parents=True, exist_ok=True)
         for path in (ml_dir / "model", ml_dir / "code", tmp_dir):
             path.mkdir(parents=True, exist_ok=True)
         prepare_container(s3, self.spec, ml_dir)
