@@ -21,6 +21,7 @@ import argparse
 import io
 import json
 import multiprocessing
+import os
 import sys
 import tarfile
 import tempfile
@@ -83,6 +84,7 @@ def load(
     result: dict[str, Any] = queue.get(timeout=seconds + 120)
     process.join()
     result["rps"] = round((result["ok"] + result["failed"]) / result["seconds"], 1)
+    result["load_average_1min"] = round(os.getloadavg()[0], 1)  # the machine is shared: say how busy it was
     return result
 
 
@@ -168,7 +170,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["clients"][str(clients)] = load(url, headers, body, clients, args.seconds)
                 results["bare"][str(clients)] = load(bare_url, headers, body, clients, args.seconds)
                 local, reference = results["clients"][str(clients)]["rps"], results["bare"][str(clients)]["rps"]
-                print(f"{clients:>3} clients: gateway {local:7.1f} req/s  bare werkzeug {reference:7.1f} req/s")
+                print(
+                    f"{clients:>3} clients: gateway {local:7.1f} req/s  bare werkzeug {reference:7.1f} req/s  "
+                    f"(load average {os.getloadavg()[0]:.1f})"
+                )
 
             results["cold_starts"] = cloud.runtime.cold_starts()
             # The swap: v2 is pushed while the load runs; the load outlasts the run.
