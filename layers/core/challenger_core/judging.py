@@ -68,18 +68,47 @@ class PolicyRequest(PolicySettings):
     comment: str = Field(min_length=3, max_length=500, description="why (mandatory: it goes to the audit log)")
 
 
+class HistoryPoint(Model):
+    """One version of the dataset: its figures on the trusted set (comparable across versions scored on the same
+    set version) and its own hold-out's (each on other rows: not comparable, labelled as such)."""
+
+    version: int
+    status: ModelStatus
+    was_live: bool
+    trusted_set_version: int | None = None
+    on_trusted_set: dict[str, float] = Field(default_factory=dict)
+    own_holdout: dict[str, float] = Field(default_factory=dict, description="its own hold-out: other rows per version")
+
+
 class DatasetJudging(Model):
-    """How a dataset is judged now: its trusted set and its policy version (None: the stack's parameters)."""
+    """How a dataset is judged now: its trusted set and its policy version (None: the stack's parameters), and
+    the history of its versions as one comparable series on the trusted set."""
 
     dataset: str
     trusted_set: TrustedSet | None = None
     policy: DatasetPolicy | None = None
+    history: list[HistoryPoint] = Field(default_factory=list)
 
 
 def judging(dataset: str, *, registry: Registry) -> DatasetJudging:
-    """The dataset's current trusted set and policy version."""
+    """The dataset's current trusted set, policy version and version history (oldest first)."""
+    history = [
+        HistoryPoint(
+            version=model.version,
+            status=model.status,
+            was_live=model.was_live,
+            trusted_set_version=model.trusted.set_version if model.trusted else None,
+            on_trusted_set=dict(model.trusted.metrics) if model.trusted else {},
+            own_holdout=dict(model.metrics),
+        )
+        for model in sorted(registry.list_models(), key=lambda m: m.version)
+        if model.dataset == dataset and model.metrics
+    ]
     return DatasetJudging(
-        dataset=dataset, trusted_set=registry.get_trusted_set(dataset), policy=registry.get_dataset_policy(dataset)
+        dataset=dataset,
+        trusted_set=registry.get_trusted_set(dataset),
+        policy=registry.get_dataset_policy(dataset),
+        history=history,
     )
 
 

@@ -23,6 +23,7 @@ from challenger_core.models import (
     RunStatus,
     TrainingJob,
     TrainingState,
+    TrustedEvaluation,
     TrustedSet,
     utcnow,
 )
@@ -324,6 +325,17 @@ def seed_trusted_set(state: TrainingState, registry: Registry, storage: Storage)
     )
     with contextlib.suppress(ConflictError):  # a retried task, or a concurrent first run: the first one stands
         registry.put_trusted_set(seeded)
+    stored = registry.get_trusted_set(dataset)
+    if stored is not None and stored.sha256 == seeded.sha256 and candidate.eval_set is not None:
+        # Its hold-out is the set: its own figures are its trusted-set figures (one comparable history series).
+        on_trusted = TrustedEvaluation(
+            fingerprint=candidate.eval_set.fingerprint,
+            rows=candidate.eval_set.rows,
+            metrics=candidate.metrics,
+            class_counts=candidate.holdout_class_counts,
+            set_version=seeded.version,
+        )
+        state.candidate = registry.update_model(candidate.version, trusted=on_trusted)
     return seeded
 
 

@@ -443,3 +443,17 @@ def test_a_label_shift_goes_to_a_person_in_auto_mode_and_is_not_rejected(stack: 
 
 def trusted_run() -> str:
     return str(load_event("start_training", "validated")["run"]["run_id"])
+
+
+def test_every_version_has_figures_on_the_trusted_set_so_the_history_is_one_comparable_series(stack: Stack) -> None:
+    from challenger_core import judging
+
+    stack.sagemaker.holdout_csv = GOOD_CSV.encode()
+    live_champion(stack, 0.80)  # v1: its hold-out seeded the set, so its own figures are its trusted-set figures
+    stack.sagemaker.trusted_report = {"fingerprint": "t" * 64, "rows": 40, "metrics": {"f1": 0.86, "accuracy": 0.87}}
+    challenger_verdict(stack, 0.92)  # v2: its own hold-out says 0.92; on the trusted rows it scores 0.86
+
+    history = judging.judging("reviews", registry=registry(stack)).history
+
+    assert [(p.version, p.trusted_set_version, p.on_trusted_set["f1"]) for p in history] == [(1, 1, 0.8), (2, 1, 0.86)]
+    assert history[1].own_holdout["f1"] == 0.92  # labelled as its own hold-out, never mixed into the series
