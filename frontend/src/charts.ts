@@ -3,6 +3,9 @@
 //  - rejected or failed challengers: crosses, never joined to the champions' line;
 //  - other versions (staged, approved, deploying): open circles.
 // The y-range hugs the data (with a margin), so the differences that decided a promotion are visible.
+// Figures come from the dataset's trusted evaluation set when versions were scored on it (issue 19): every version
+// on the same rows, so a model that won on them is drawn above the one it beat. Each version's own hold-out is
+// other rows; those figures are drawn only when no version has trusted-set figures, and are labelled so.
 // Colours have at least 3:1 contrast against the white card (WCAG 1.4.11 for graphical objects).
 import {
   Chart,
@@ -53,6 +56,25 @@ export function metricNames(models: ModelVersion[]): string[] {
   return names;
 }
 
+/** The newest trusted-set version any model was scored on (null: none was: own hold-out figures only). */
+export function trustedSetVersion(models: ModelVersion[]): number | null {
+  const versions = models.map((model) => model.trusted?.set_version ?? null).filter((v): v is number => v !== null);
+  return versions.length ? Math.max(...versions) : null;
+}
+
+/** A version's figure for `name` on the chart's basis: the trusted set `set`, or (set null) its own hold-out. */
+export function figureOf(model: ModelVersion, name: string, set: number | null): number | null {
+  const value = set === null ? model.metrics?.[name] : model.trusted?.set_version === set ? model.trusted.metrics?.[name] : null;
+  return typeof value === "number" ? value : null;
+}
+
+// The basis of the charts as last drawn (tooltips are built once per chart and read it when shown).
+let chartBasis: number | null = null;
+
+function basisLabel(set: number | null): string {
+  return set === null ? "each on its own hold-out: not the same rows" : `on the trusted evaluation set v${set}`;
+}
+
 function yRange(values: number[]): { min: number; max: number } {
   const low = Math.min(...values);
   const high = Math.max(...values);
@@ -88,6 +110,8 @@ export function renderCharts(
     .filter((model) => Object.keys(model.metrics ?? {}).length > 0)
     .sort((a, b) => a.version - b.version);
   const names = metricNames(points);
+  const set = trustedSetVersion(points);
+  chartBasis = set;
   if (primary && names.includes(primary)) names.splice(names.indexOf(primary), 1), names.unshift(primary);
   for (const [name, entry] of charts) {
     if (!names.includes(name)) {
@@ -103,12 +127,18 @@ export function renderCharts(
       const figure = h(
         "figure",
         { class: "chart", "data-testid": `chart-${name}` },
-        h("figcaption", {}, metricLabel(name), name === primary ? h("small", {}, " (primary metric)") : null),
+        h(
+          "figcaption",
+          {},
+          metricLabel(name),
+          name === primary ? h("small", {}, " (primary metric)") : null,
+          h("small", { "data-testid": `chart-basis-${name}` }, ` — ${basisLabel(set)}`),
+        ),
         h("div", { class: "chart-box" }, canvas),
       );
       const tooltip = (item: TooltipItem<"line">): string => {
         const point = item.raw as Point;
-        return `v${point.model.version} ${metricLabel(name)} ${point.y.toFixed(3)} (${label(point.model, champion)})`;
+        return `v${point.model.version} ${metricLabel(name)} ${point.y.toFixed(3)} (${label(point.model, champion)}, ${basisLabel(chartBasis)})`;
       };
       const config: ChartConfiguration<"line", Point[]> = {
         type: "line",
@@ -130,8 +160,11 @@ export function renderCharts(
     }
     container.append(entry.figure); // keeps the primary metric first
     const { chart, figure, canvas } = entry;
-    const withValue = points.filter((model) => typeof model.metrics[name] === "number");
-    const toPoint = (model: ModelVersion): Point => ({ x: xValue(model, axis), y: model.metrics[name], model });
+    const caption = figure.querySelector(`[data-testid="chart-basis-${name}"]`);
+    if (caption) caption.textContent = ` — ${basisLabel(set)}`;
+    const withValue = points.filter((model) => figureOf(model, name, set) !== null);
+    const y = (model: ModelVersion): number => figureOf(model, name, set) as number;
+    const toPoint = (model: ModelVersion): Point => ({ x: xValue(model, axis), y: y(model), model });
     const history = withValue.filter(wasLive).map(toPoint);
     const rejected = withValue.filter((model) => isRejected(model) && !wasLive(model)).map(toPoint);
     const others = withValue.filter((model) => !wasLive(model) && !isRejected(model)).map(toPoint);
@@ -160,7 +193,7 @@ export function renderCharts(
       series("other versions", others, COLORS.candidate, false),
       series("rejected or failed challengers", rejected, COLORS.rejected, false),
     ];
-    const values = withValue.map((model) => model.metrics[name]);
+    const values = withValue.map(y);
     const xs = withValue.map((model) => xValue(model, axis));
     const { min, max } = values.length ? yRange(values) : { min: 0, max: 1 };
     const scales = chart.options.scales as Record<string, Record<string, unknown>>;
@@ -195,10 +228,12 @@ export function renderCharts(
     figure.dataset.pointStyles = styles.join(",");
     figure.dataset.yMin = min.toFixed(4);
     figure.dataset.yMax = max.toFixed(4);
+    figure.dataset.basis = set === null ? "own-holdout" : `trusted-v${set}`;
     canvas.setAttribute(
       "aria-label",
       `${metricLabel(name)} by ${axis === "version" ? "version" : "training time"}: ` +
-        withValue.map((model) => `v${model.version} ${model.metrics[name].toFixed(3)} (${label(model, champion)})`).join(", "),
+        withValue.map((model) => `v${model.version} ${y(model).toFixed(3)} (${label(model, champion)})`).join(", ") +
+        ` (${basisLabel(set)})`,
     );
   }
 }

@@ -98,6 +98,8 @@ export interface ModelVersion {
   live_since?: string | null;
   eval_set?: EvalSet | null;
   comparison?: PairedComparison | null;
+  /** Its figures on the dataset's trusted evaluation set (issue 19): comparable across versions of one set version. */
+  trusted?: { set_version?: number | null; rows: number; metrics: Record<string, number> } | null;
   hyperparameters?: Record<string, string>;
   n_train?: number | null;
   n_test?: number | null;
