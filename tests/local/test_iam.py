@@ -18,7 +18,8 @@ import requests
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from challenger.cli import data_push, latest_run_id, local_target, runs_wait
+from challenger.cli import CliError, batch_score, data_push, latest_run_id, local_target, runs_wait
+from challenger.demo import write_batch_file
 from challenger.local.cloud import LocalCloud
 from challenger.local.iam import LocalIam, as_role, enforced, function_roles, template_roles
 from challenger.local.template import LocalTemplate
@@ -132,3 +133,24 @@ def test_the_pipeline_fails_with_access_denied_when_a_role_loses_a_statement(tmp
         run = runs_wait(target, latest_run_id(target, newer_than=""), timeout=120, echo=lambda _: None)
     assert run["status"] == "FAILED"
     assert "recipe.json: AccessDenied" in run["error"]
+
+
+def test_a_transform_job_reads_its_input_as_the_models_role(tmp_path: Path) -> None:
+    """Batch (a) of issue 16: SageMaker reads a transform job's input with the model's ExecutionRoleArn, so the
+    serving role needs the batch input, not only the training artifacts."""
+    batch_file = tmp_path / "sample.csv"
+    write_batch_file(DATA / "test.csv", batch_file, rows=20)
+    with LocalCloud(state_dir=tmp_path / "challenger", progress=lambda _: None) as cloud:
+        target = local_target(cloud.state_dir)
+        data_push(target, DATA / "train_v1.csv", "reviews", DATA / "test.csv")
+        deadline = time.monotonic() + 60
+        while not target.call("GET", "/runs") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        run = runs_wait(target, latest_run_id(target, newer_than=""), timeout=300, echo=lambda _: None)
+        assert run["outcome"] == "DEPLOYED", run
+        scored = batch_score(target, batch_file, "allowed", tmp_path / "allowed.out.csv", timeout=300)
+        assert len(scored.read_text().splitlines()) == 21
+
+        _without_statement(cloud, "challenger-SageMakerServingRole", "ReadBatchJobInput")
+        with pytest.raises(CliError, match=r"Forbidden|AccessDenied"):  # HeadObject: 403 without a body
+            batch_score(target, batch_file, "denied", tmp_path / "denied.out.csv", timeout=300)
