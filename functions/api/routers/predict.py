@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -14,6 +15,9 @@ from challenger_core.errors import ServiceError, TransientServiceError
 from challenger_core.observability import metrics
 from routers.deps import CaptureDep, RecipeDep, RegistryDep, SageMakerDep, SettingsDep
 from routers.errors import BAD_BODY, TooLargeError, json_response
+
+if TYPE_CHECKING:
+    from challenger_core.adapters.sagemaker import SageMaker
 
 router = Router()
 
@@ -30,28 +34,65 @@ class Prediction(BaseModel):
     )
 
 
-class Health(BaseModel):
-    """The API answers, which version serves, and the promotion policy in force."""
+class EndpointHealth(BaseModel):
+    """The live endpoint as SageMaker describes it (DescribeEndpoint), not as the registry remembers it."""
 
     model_config = ConfigDict(defer_build=True)
 
-    status: str
+    name: str
+    status: str = Field(description="InService, Updating, Creating, Failed, ... or Missing (no such endpoint)")
+    reason: str | None = Field(default=None, description="why it is not serving, when it is not")
+
+
+class Health(BaseModel):
+    """The API answers, which version serves, whether its endpoint serves, and the promotion policy in force."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    status: str = Field(description="ok, or degraded when a champion is recorded but its endpoint cannot serve")
     champion_version: int | None
+    endpoint: EndpointHealth | None = Field(default=None, description="null while no model is live")
     policy: operations.PromotionPolicy
     prediction: Prediction = Field(description="the prediction record and what its score means (the recipe's)")
 
 
-@router.get("/health", summary="Health", description="Whether the API answers and which version is live.")
+# Endpoint states that still answer requests (an update keeps serving the old config until the swap).
+SERVING_STATES = frozenset({"InService", "Updating", "SystemUpdating", "UpdateRollbackFailed"})
+
+
+def endpoint_health(sagemaker: SageMaker, name: str) -> EndpointHealth:
+    """DescribeEndpoint as the header shows it: a missing or failed endpoint is unhealthy, whatever the registry says"""
+    try:
+        info = sagemaker.endpoint(name)
+    except (ServiceError, TransientServiceError) as exc:
+        return EndpointHealth(name=name, status="Unknown", reason=f"DescribeEndpoint failed: {exc}")
+    if info is None:
+        return EndpointHealth(name=name, status="Missing", reason="the endpoint does not exist")
+    reason = info.failure_reason if info.status not in SERVING_STATES else None
+    if info.status not in SERVING_STATES and not reason:
+        reason = f"the endpoint is {info.status}"
+    return EndpointHealth(name=name, status=info.status, reason=reason)
+
+
+@router.get(
+    "/health",
+    summary="Health",
+    description="Whether the API answers, which version is live and whether its endpoint serves (DescribeEndpoint): "
+    "`degraded` when a champion is recorded but its endpoint is missing, failed or out of service.",
+)
 def health(
     *,
     registry: RegistryDep,
     recipe: RecipeDep,
     settings: SettingsDep,
+    sagemaker: SageMakerDep,
 ) -> Health:
     champion = registry.get_champion()
+    endpoint = endpoint_health(sagemaker, settings.endpoint_name) if champion else None
     return Health(
-        status="ok",
+        status="degraded" if endpoint and endpoint.status not in SERVING_STATES else "ok",
         champion_version=champion.version if champion else None,
+        endpoint=endpoint,
         policy=operations.promotion_policy(settings, recipe),
         prediction=Prediction(
             fields=dict(recipe.prediction.fields),

@@ -34,6 +34,19 @@ def test_health_reports_the_champion(stack: Stack) -> None:
     assert call(stack, load_event("api", "health"))[1]["champion_version"] == 3
 
 
+def test_health_is_degraded_when_the_champions_endpoint_is_dead(stack: Stack) -> None:
+    # Issue 22: the registry still names a champion, but its endpoint is gone or failed: not "ok".
+    live_model(stack)
+    body = call(stack, load_event("api", "health"))[1]
+    assert (body["status"], body["endpoint"]["status"]) == ("ok", "InService")
+    stack.sagemaker.endpoints["challenger"]["status"] = "Failed"
+    body = call(stack, load_event("api", "health"))[1]
+    assert (body["status"], body["endpoint"]["status"], body["champion_version"]) == ("degraded", "Failed", 3)
+    del stack.sagemaker.endpoints["challenger"]
+    body = call(stack, load_event("api", "health"))[1]
+    assert (body["status"], body["endpoint"]["status"]) == ("degraded", "Missing")
+
+
 def test_health_names_the_recipes_classes_in_its_order(stack: Stack) -> None:
     # The CLI labels predictions and confusion matrices with these (issue 21), whatever the recipe.
     status, body = call(stack, load_event("api", "health"))
