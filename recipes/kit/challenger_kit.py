@@ -132,6 +132,8 @@ class Recipe:
             self.min_rows = int(schema.get("min_rows", 20))
             self.min_test_rows = int(schema.get("min_test_rows", 5))
             self.min_per_class = int(schema.get("min_per_class", 1))
+            # Time-ordered evaluation (issue 19): the hold-out is the newest slice by this feature, not a hash split.
+            self.time_column: str | None = schema.get("time_column")
             self.metric_directions: dict[str, str] = dict(spec["metrics"])
             self.primary_metric = str(spec["primary_metric"])
             golden = spec.get("golden") or {}
@@ -167,6 +169,8 @@ class Recipe:
                 f"primary_metric {self.primary_metric!r}: the kit computes confidence intervals only for "
                 f"{list(supported_metrics(self.kind))} ({self.kind})"
             )
+        if self.time_column is not None and self.time_column not in self.feature_names:
+            problems.append(f"schema time_column {self.time_column!r} is not one of the features {self.feature_names}")
         if self.shorthand is not None and self.shorthand not in self.feature_names:
             problems.append(f"request.shorthand {self.shorthand!r} is not a feature")
         if len(set(self.feature_names)) != len(self.feature_names) or self.target_name in self.feature_names:
@@ -381,13 +385,15 @@ def split_rows(
         test_hashes.add(digest)
         split.holdout.append(row)
         split.holdout_hashes.append(digest)
+    newest = _newest_slice(train, recipe, test_fraction)
     for row in train:
         digest = row_hash(row, recipe.feature_names)
+        held_out = is_holdout(digest, test_fraction) if newest is None else _sort_key(row, recipe) >= newest
         if digest in test_hashes:
             split.dropped_as_test_rows += 1
-        elif digest in trusted_hashes and not is_holdout(digest, test_fraction):
+        elif digest in trusted_hashes and not held_out:
             split.dropped_as_trusted_rows += 1
-        elif is_holdout(digest, test_fraction):
+        elif held_out:
             split.holdout.append(row)
             split.holdout_hashes.append(digest)
         else:
@@ -401,6 +407,24 @@ def split_rows(
         rows[:] = [rows[i] for i in order]
         hashes[:] = [hashes[i] for i in order]
     return split
+
+
+def _sort_key(row: Mapping[str, Any], recipe: Recipe) -> tuple[int, Any]:
+    """A row's place in time: numbers by value, anything else (ISO-8601 text, e.g. 2026-12-07T10:00) as text;
+    a missing time sorts first (oldest)."""
+    value = row.get(str(recipe.time_column))
+    if value is None:
+        return (0, "")
+    return (1, value) if isinstance(value, (int, float)) else (2, str(value))
+
+
+def _newest_slice(train: Sequence[Row], recipe: Recipe, test_fraction: float) -> tuple[int, Any] | None:
+    """With a time column: the time from which rows are held out — the newest ``test_fraction`` of the upload, every
+    row of that same instant included (none of the hold-out's moment leaks into training). None: the hash split."""
+    if recipe.time_column is None or not train:
+        return None
+    times = sorted(_sort_key(row, recipe) for row in train)
+    return times[max(0, len(times) - max(1, math.ceil(len(times) * test_fraction)))]
 
 
 def check_split(split: Split, recipe: Recipe) -> None:
@@ -704,7 +728,8 @@ def find_champion_archive(location: str | None) -> Path | None:
 # ------------------------------------------------------------------------------------------------------------------
 
 BINARY_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "brier")
-MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro")
+# Multiclass log_loss reads each prediction's "probabilities" (class value as a string → probability).
+MULTICLASS_METRICS = ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro", "log_loss")
 REGRESSION_METRICS = ("rmse", "mse", "mae", "r2")
 
 
@@ -741,6 +766,7 @@ class _Scored:
             self.n_classes = len(classes)
             self.positive = index[recipe.positive_label] if recipe.kind == "binary" else -1
             scores = [p.get("score") for p in predictions] if recipe.kind == "binary" else []
+            self.probabilities = _class_probabilities(classes, predictions) if recipe.kind == "multiclass" else None
             self.score = (
                 np.array(scores, dtype=np.float64)
                 if scores and all(isinstance(s, float | int) for s in scores)
@@ -794,6 +820,10 @@ class _Scored:
             if name == "brier":
                 return _weighted_mean(weights, (self.score - true_pos) ** 2, total)
             raise KeyError(name)
+        probabilities: np.ndarray | None = self.probabilities
+        if name == "log_loss" and probabilities is not None:
+            p = np.clip(probabilities[np.arange(len(self.true)), self.true], np.finfo(np.float64).eps, 1.0)
+            return _weighted_mean(weights, -np.log(p), total)
         true_onehot = np.eye(self.n_classes)[self.true]
         pred_onehot = np.eye(self.n_classes)[self.pred]
         tp = weights @ (true_onehot * pred_onehot)
@@ -827,6 +857,17 @@ class _Scored:
         u = (pos * (neg_below + 0.5 * neg)).sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
+
+
+def _class_probabilities(classes: Sequence[Any], predictions: Sequence[Prediction]) -> np.ndarray | None:
+    """Rows × classes of the predictions' ``probabilities``; None unless every prediction has all of them."""
+    table = [row for row in (p.get("probabilities") for p in predictions) if isinstance(row, dict)]
+    if not table or len(table) != len(predictions):
+        return None
+    try:
+        return np.array([[float(row[str(c)]) for c in classes] for row in table], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def compute_metrics(recipe: Recipe, y_true: Sequence[Any], predictions: Sequence[Prediction]) -> dict[str, float]:
@@ -1018,6 +1059,11 @@ def compare_predictions(expected: Sequence[Prediction], served: Sequence[Predict
             numeric = isinstance(value, float) and isinstance(other, float | int) and not isinstance(other, bool)
             if numeric and abs(value - other) <= tolerance:
                 continue
+            if isinstance(value, dict) and isinstance(other, dict):  # e.g. a multiclass model's probabilities
+                nested = compare_predictions([value], [other], tolerance)
+                if nested is None:
+                    continue
+                return f"row {i}: {key}: {nested.removeprefix('row 0: ')}"
             if value != other or type(value) is not type(other):
                 return f"row {i}: {key} {value!r} (trained model) vs {other!r} (served)"
     return None

@@ -329,6 +329,36 @@ def test_multiclass_and_regression_metrics_match_scikit_learn(kit: ModuleType) -
     assert computed["r2"] == pytest.approx(skm.r2_score(truth, guess))
 
 
+def test_multiclass_log_loss_is_a_primary_metric_and_matches_scikit_learn(kit: ModuleType) -> None:
+    # Issue 21: a multiclass recipe may be judged on log loss, read from each prediction's probabilities.
+    rng = np.random.default_rng(21)
+    multiclass = kit.Recipe(
+        {
+            "name": "weather",
+            "schema": {
+                "features": [{"name": "x", "type": "number"}],
+                "target": {"name": "y", "kind": "multiclass", "labels": {"0": "sun", "1": "rain", "2": "snow"}},
+            },
+            "metrics": {"log_loss": "lower", "accuracy": "higher"},
+            "primary_metric": "log_loss",
+        }
+    )
+    y = rng.integers(0, 3, 300)
+    probabilities = rng.dirichlet([1.0, 1.0, 1.0], 300)
+    predictions = [
+        {"label": int(np.argmax(p)), "probabilities": {str(c): float(v) for c, v in enumerate(p)}}
+        for p in probabilities
+    ]
+    computed = kit.compute_metrics(multiclass, y.tolist(), predictions)
+    assert computed["log_loss"] == pytest.approx(skm.log_loss(y, probabilities, labels=[0, 1, 2]))
+    worse = [{**p, "probabilities": {c: 1 / 3 for c in p["probabilities"]}} for p in predictions]
+    interval = kit.paired_bootstrap(
+        multiclass, y.tolist(), predictions, worse, metric_names=["log_loss"], confidence=0.95, samples=200
+    )["log_loss"]
+    assert interval["delta"] == pytest.approx(computed["log_loss"] - np.log(3))
+    assert interval["low"] <= interval["delta"] <= interval["high"]
+
+
 # --- model directory files --------------------------------------------------------------------------------------
 
 
@@ -707,3 +737,24 @@ def test_a_label_shuffled_upload_is_also_scored_on_the_trusted_set_whose_rows_it
 def v1_job_holdout_rows(job: Job) -> int:
     with (job.output_data / "holdout.csv").open(newline="") as handle:
         return sum(1 for _ in csv.DictReader(handle))
+
+
+def test_a_recipe_with_a_time_column_holds_out_the_newest_slice_not_a_hash_sample(kit: ModuleType) -> None:
+    """Issue 19 (forecasting-style data): the hold-out is the newest rows, whole instants at the boundary."""
+    spec = json.loads((RECIPE_DIR.parent / "penguins" / "recipe.json").read_text())
+    spec["schema"]["features"].append({"name": "day", "type": "number", "min": 0, "max": 1000})
+    spec["schema"]["time_column"] = "day"
+    timed = kit.Recipe(spec)
+    rows = [
+        {"species": "Adelie", "island": "Biscoe", "bill_length_mm": 30 + i / 10, "bill_depth_mm": 18.0,
+         "flipper_length_mm": 190.0, "sex": "male", "day": float(i // 2), "body_mass_g": 3500.0 + i}
+        for i in range(100)
+    ]  # fmt: skip
+
+    split = kit.split_rows(list(reversed(rows)), None, timed, 0.2)
+
+    assert sorted(row["day"] for row in split.holdout) == [float(d) for d in range(40, 50) for _ in range(2)]
+    assert max(row["day"] for row in split.train) == 39.0  # nothing of the held-out days is trained on
+    spec["schema"]["time_column"] = "when"
+    with pytest.raises(kit.RecipeError, match="time_column 'when' is not one of the features"):
+        kit.Recipe(spec)
