@@ -351,7 +351,7 @@ def test_multiclass_log_loss_is_a_primary_metric_and_matches_scikit_learn(kit: M
     ]
     computed = kit.compute_metrics(multiclass, y.tolist(), predictions)
     assert computed["log_loss"] == pytest.approx(skm.log_loss(y, probabilities, labels=[0, 1, 2]))
-    worse = [{**p, "probabilities": {c: 1 / 3 for c in p["probabilities"]}} for p in predictions]
+    worse = [{**p, "probabilities": dict.fromkeys(p["probabilities"], 1 / 3)} for p in predictions]
     interval = kit.paired_bootstrap(
         multiclass, y.tolist(), predictions, worse, metric_names=["log_loss"], confidence=0.95, samples=200
     )["log_loss"]
