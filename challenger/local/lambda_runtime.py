@@ -595,7 +595,7 @@ class ProcessLambdaRuntime(LambdaRuntime):
         functions: Iterable[LocalFunction] = (),
         *,
         common_environment: Mapping[str, str] | None = None,
-        default_concurrency: int = 8,
+        default_concurrency: int = 4,
     ) -> None:
         self.default_concurrency = default_concurrency
         self._pools: dict[str, _Pool] = {}
