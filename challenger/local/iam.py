@@ -123,7 +123,9 @@ def translated(path: Path) -> dict[str, Any]:
         env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},  # the translator wants one; the output has none
     ).stdout
     cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(output)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")  # several processes may translate at once (xdist)
+    partial.write_text(output)
+    partial.replace(cached)
     result = json.loads(output)
     return result
 
