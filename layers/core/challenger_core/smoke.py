@@ -15,8 +15,9 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from challenger_core import artifacts
 from challenger_core.adapters.sagemaker import SageMaker
-from challenger_core.adapters.storage import Storage
+from challenger_core.adapters.storage import Storage, split_s3_uri
 from challenger_core.errors import ChallengerError, NotFoundError, TransientServiceError
 from challenger_core.models import DeploymentState, Model, SmokeTestResult
 from challenger_core.registry import Registry
@@ -47,10 +48,13 @@ def smoke_test(  # noqa: PLR0911  # one early return per way the test can fail, 
     model = registry.get_model(state.request.version)
     if not model.model_data_url:
         return _failed(state, f"v{model.version} has no artifact to read its golden set from")
+    # The golden set of the archive the endpoint loads: the copy StartDeployment verified and pinned (issue 18), not
+    # the training job's key, which someone may have replaced since.
+    source = model.model_data_url
+    if model.artifact_sha256:
+        source = artifacts.pinned_model_url(split_s3_uri(source)[0], model)
     try:
-        golden = GoldenSet.model_validate_json(
-            storage.read_tar_member(model.model_data_url, GOLDEN_FILE, max_bytes=MAX_GOLDEN_BYTES)
-        )
+        golden = GoldenSet.model_validate_json(storage.read_tar_member(source, GOLDEN_FILE, max_bytes=MAX_GOLDEN_BYTES))
     except NotFoundError as exc:
         return _failed(state, f"no golden set: {clip(str(exc), 300)}")
     except TransientServiceError:

@@ -21,12 +21,13 @@ from challenger_core.models import Champion, ModelStatus, ModelVersion, Notifica
 from challenger_core.registry import Registry
 from tests.support.emails import email_of, sent
 from tests.support.events import load_event
-from tests.support.fake_sagemaker import manifest, tar_gz
+from tests.support.fake_sagemaker import manifest, model_artifact, tar_gz
 from tests.support.lambda_context import context
 from tests.support.stack import Stack
 from tests.unit.functions.api_support import live_model
 from tests.unit.functions.test_batch_scoring import FakeTransform
 from tests.unit.functions.test_batch_scoring import start as start_batch
+from tests.unit.functions.test_deployment_steps import deploy_until_settled, invoke, registry, staged
 
 ARCHIVE = b"the evaluated model.tar.gz"
 
@@ -275,3 +276,18 @@ def test_the_training_role_writes_only_training_output() -> None:
     assert not allowed("s3:PutObject", f"models/sha256/{'a' * 64}/model.tar.gz")
     assert allowed("s3:GetObject", "recipes/sentiment/sha256/ab/sourcedir.tar.gz")
     assert allowed("s3:GetObject", f"models/sha256/{'a' * 64}/model.tar.gz")  # a retrain's champion channel
+
+
+def test_the_smoke_test_judges_the_pinned_copy_by_its_own_golden_set(stack: Stack) -> None:
+    """Found on the local cloud (tests/integration/test_auto_mode.py): a rollback to v1 after v1's training key was
+    replaced served v1's verified copy but read the golden set from the replaced key, failed and rolled back."""
+    staged(stack, 2)
+    state = deploy_until_settled(stack, 2)
+    url = registry(stack).get_model(2).model_data_url
+    assert url is not None
+    stack.s3.put_object(Bucket=bucket(stack), Key=url.split("/", 3)[3], Body=model_artifact({}, golden=False))
+
+    state = invoke(stack, "smoke_test", state)
+
+    assert state["smoke"]["passed"] is True
+    assert state["smoke"]["detail"] == "4 golden predictions reproduced (score tolerance 1e-06)"
