@@ -49,7 +49,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
-from challenger.scaffold import ScaffoldError, new_recipe
+from challenger.scaffold import KINDS, ScaffoldError, new_recipe
 from challenger_core.cost import RunCost, summary, usd
 from challenger_core.errors import DataValidationError
 from challenger_core.triggering import INCOMING, TRAIN_FILE, dataset_of, source_fingerprint
@@ -873,12 +873,13 @@ def parse_parameters(pairs: Sequence[str]) -> dict[str, str]:
     return parameters
 
 
-def recipe_new(name: str, root: Path) -> None:
-    for path in new_recipe(name, root):
+def recipe_new(name: str, root: Path, kind: str = "regression") -> None:
+    for path in new_recipe(name, root, kind):
         print(f"created {path.relative_to(root)}")
     print(
-        f"next: edit recipes/{name}/recipe.json and data/, run .venv/bin/pytest "
-        f"tests/unit/recipes/test_{name}_recipe.py, then deploy with --parameter-overrides Recipe={name}"
+        f"next: put your CSVs in recipes/{name}/data/ and describe them in recipes/{name}/recipe.json "
+        f"(docs/recipe-json.md), run .venv/bin/pytest tests/unit/recipes/test_{name}_recipe.py, then "
+        f"`challenger local up --parameter Recipe={name}` and `challenger data push FILE --wait`"
     )
 
 
@@ -994,6 +995,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 — one flat dec
     )
     new = recipe.add_parser("new", help="scaffold recipes/NAME/ (a working recipe with sample data and tests)")
     new.add_argument("name", help="recipe name: lowercase letters, digits, underscores")
+    new.add_argument(
+        "--kind",
+        choices=KINDS,
+        required=True,
+        help="the target: binary or multiclass (a classifier) or regression (a number)",
+    )
     new.add_argument("--root", type=Path, default=ROOT, help="repository to scaffold into (default: this one)")
     destroy_command = commands.add_parser("destroy", help="delete a deployed stack (--stack) and the buckets it keeps")
     destroy_command.add_argument("--yes", action="store_true", help="confirm: data, models and artifacts are deleted")
@@ -1063,7 +1070,7 @@ def _main(argv: Sequence[str] | None) -> int:  # noqa: PLR0911 — one return pe
 
             return run_demo(exit_after=args.exit, fast_clock=args.fast_clock, parameters=parameters)
         if args.command == "recipe":
-            recipe_new(args.name, args.root)
+            recipe_new(args.name, args.root, args.kind)
             return 0
         if args.command == "destroy":
             if not args.stack:

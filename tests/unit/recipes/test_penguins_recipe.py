@@ -1,8 +1,8 @@
 """The recipe's model: it trains on its sample data under the training-job contract, serves exactly what the fitted
 scikit-learn pipeline predicts, refuses a bad file with a precise message and refuses tampered model files.
 
-Written for the linear (one-hot + standardized + ridge) recipe code that `challenger recipe new` scaffolds; the
-recipe is named in one place below.
+Written for the linear (one-hot + standardized + ridge) recipe code; the recipe is named in one place below. (It
+was `challenger recipe new`'s test template; since issue 21 the scaffold generates its own, for every target kind.)
 """
 
 from __future__ import annotations
