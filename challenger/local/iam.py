@@ -1,36 +1,16 @@
 """IAM per role in the local cloud: the template's roles in moto's IAM, each caller with its own role's credentials,
-and moto's IAM access control switched on.
+and moto's IAM access control switched on (docs/decisions/0008-local-cloud-strictness.md, README "IAM").
 
-The roles are those CloudFormation creates: the SAM translator (the same one `sam deploy` runs, from the SAM CLI's
-own virtualenv, `make tools`) expands every function's and state machine's `Policies` (SAM policy templates
-included) into `AWS::IAM::Role` resources; their intrinsics are resolved against the local stack's names.
+The roles are those CloudFormation creates: the SAM translator (the one `sam deploy` runs, from the SAM CLI's
+virtualenv) expands every `Policies` (policy templates included) into `AWS::IAM::Role`s, resolved by LocalTemplate.
+Functions, training jobs, endpoints and transform jobs act as their role (function role, `RoleArn`, the model's
+`ExecutionRoleArn`), assumed through moto's STS; moto's Step Functions engine signs with the fixed key ``ak``
+(moto/stepfunctions/parser/asl/utils/boto_client.py), given the state machines' role policies; the CLI and the
+cloud's own plumbing keep the fixed ``local`` key (an administrator session, or user without a session token).
 
-Who calls the local AWS with which identity:
-- every Lambda function, training job, transform job and model container: its role, assumed through moto's STS
-  (``credentials``), as Lambda and SageMaker do with the function's role / the job's `RoleArn` / the model's
-  `ExecutionRoleArn`;
-- moto's own Step Functions engine signs its Lambda and nested-execution calls with the fixed key ``ak``
-  (moto/stepfunctions/parser/asl/utils/boto_client.py, moto 5.2.5): that key belongs to a user holding the
-  state machines' role policies, so a state machine can invoke only what its role allows;
-- the local cloud's own control calls (CLI, provisioner, gateway, event delivery, outbox, the local SageMaker
-  service's own calls) keep the fixed ``local`` credentials: a session of an administrator role (with the
-  session token of cloud.CREDENTIALS) or an administrator user's key (without one: the CLI, s3io).
-
-What moto 5.2.5 enforces (moto/core/authorization.py, moto/iam/access_control.py), once
-``INITIAL_NO_AUTH_ACTION_COUNT`` is 0:
-- the signature and the access key (unknown key → InvalidClientTokenId / InvalidAccessKeyId);
-- identity policies of IAM users and assumed roles (inline and attached): Allow/Deny by ``Action`` (and
-  ``NotAction``), explicit Deny first;
-- the ``Resource`` only where moto names one: S3 (bucket, or bucket/key for object calls), SQS (queue ARN), IAM
-  role calls and sts:AssumeRole (role ARN). Every other service is authorized against ``*``, where a statement
-  naming an ARN never matches: such statements go to moto with ``Resource: "*"`` (``for_moto``), so for DynamoDB,
-  SNS, Step Functions, Lambda, Secrets Manager, EventBridge and KMS the *action* is enforced, not the resource.
-
-What it does not evaluate: resource policies (bucket, topic, queue, KMS key, secret, Lambda permissions), the
-``Condition`` of an identity policy (ignored: the statement applies), ``NotResource``, permission boundaries, SCPs,
-session policies, the role's trust policy when our services assume it (as the service principal, in-process),
-``iam:PassRole`` (checked by the service being passed the role, and the local SageMaker is ours), CloudWatch
-(not served by the local cloud) and the SageMaker API (the local SageMaker does not check IAM).
+moto 5.2.5 (moto/core/authorization.py, moto/iam/access_control.py) checks the key, the signature and identity
+policies by action, and the resource only for S3, SQS and IAM roles (``for_moto``). It does not evaluate resource
+policies, conditions, ``NotResource``, boundaries, SCPs, trust policies or ``iam:PassRole``; the SageMaker API is ours.
 """
 
 from __future__ import annotations
@@ -52,7 +32,7 @@ import requests
 from challenger.local.lambda_runtime import check_moto_version
 from challenger.local.template import ROOT, LocalTemplate
 
-SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
+SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"  # the translator pins a pydantic the dev venv cannot share
 ADMIN_ROLE = "challenger-local-admin"
 CONTROL_KEY = ("local", "local", "local")  # cloud.CREDENTIALS: key id, secret, session token
 ENGINE_USER = "challenger-local-stepfunctions"
@@ -71,24 +51,6 @@ MOTO_OPERATIONS = {
     "dynamodb:GetItem": ("dynamodb:TransactGetItems",),
 }
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-
-# Run by the SAM CLI's Python: the translator pins a pydantic the dev venv cannot share.
-_TRANSLATE = """
-import json, logging, sys
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
-logging.disable(logging.WARNING)
-class Managed:
-    def load(self):
-        return {}
-template = yaml_parse(open(sys.argv[1]).read())
-for name, resource in template["Resources"].items():
-    properties = resource.get("Properties", {})
-    for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-        if isinstance(properties.get(key), str):
-            properties[key] = f"s3://bucket/{name}.zip"
-print(json.dumps(transform(template, {}, Managed())))
-"""
 
 
 @dataclass(frozen=True)
@@ -116,7 +78,7 @@ def translated(path: Path) -> dict[str, Any]:
     if not SAM_PYTHON.is_file():
         raise RuntimeError(f"IAM roles need the SAM translator: {SAM_PYTHON} is missing (run `make tools`)")
     output = subprocess.run(  # noqa: S603 — our own interpreter and script
-        [str(SAM_PYTHON), "-c", _TRANSLATE, str(path)],
+        [str(SAM_PYTHON), str(ROOT / "scripts" / "lint_translated_template.py"), "--json", str(path)],
         check=True,
         capture_output=True,
         text=True,
