@@ -150,7 +150,11 @@ export function renderCharts(
           parsing: false,
           scales: {
             x: { type: "linear", title: { display: true, text: "model version" }, ticks: {} },
-            y: { title: { display: true, text: metricLabel(name) }, ticks: { precision: 3 } },
+            // At most 5 labels on a 170 px axis, each with 3 decimals: they never overlap or repeat.
+            y: {
+              title: { display: true, text: metricLabel(name) },
+              ticks: { maxTicksLimit: 5, callback: (value: number | string) => Number(value).toFixed(3) },
+            },
           },
           plugins: { tooltip: { callbacks: { label: tooltip } } },
         },
@@ -165,7 +169,11 @@ export function renderCharts(
     const withValue = points.filter((model) => figureOf(model, name, set) !== null);
     const y = (model: ModelVersion): number => figureOf(model, name, set) as number;
     const toPoint = (model: ModelVersion): Point => ({ x: xValue(model, axis), y: y(model), model });
+    // In the order versions went live; a rollback to an earlier champion draws the line back to it.
     const history = withValue.filter(wasLive).map(toPoint);
+    const newestLive = history.at(-1)?.model.version;
+    const back = history.find((point) => point.model.version === champion);
+    if (back && newestLive !== undefined && champion !== null && champion < newestLive) history.push({ ...back });
     const rejected = withValue.filter((model) => isRejected(model) && !wasLive(model)).map(toPoint);
     const others = withValue.filter((model) => !wasLive(model) && !isRejected(model)).map(toPoint);
     const series = (
@@ -203,7 +211,7 @@ export function renderCharts(
     Object.assign(scales.x, {
       min: xs.length ? Math.min(...xs) - pad : undefined,
       max: xs.length ? Math.max(...xs) + pad : undefined,
-      title: { display: true, text: axis === "version" ? "model version" : "training time (UTC)" },
+      title: { display: true, text: axis === "version" ? "model version" : "training time (your time zone)" },
       // By version: one tick per version on screen (Chart.js would otherwise start at the padded minimum).
       afterBuildTicks:
         axis === "version"
@@ -216,14 +224,18 @@ export function renderCharts(
           ? { autoSkip: false, callback: (value: number | string) => `v${value}` }
           : {
               maxTicksLimit: 4,
+              // Local time, as the tables show it (dom.formatTime).
               callback: (value: number | string) =>
-                new Date(Number(value)).toISOString().slice(5, 16).replace("T", " "),
+                new Date(Number(value)).toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }),
             },
     });
     chart.update("none");
     // What the canvas shows, for screen readers and tests.
     const styles = withValue.map((model) => pointStyle(model, champion));
     figure.dataset.versions = withValue.map((model) => model.version).join(",");
+    figure.dataset.history = history.map((point) => point.model.version).join(",");
+    figure.dataset.xTicks = chart.scales.x.ticks.map((tick) => String(tick.label)).join("|");
+    figure.dataset.yTicks = chart.scales.y.ticks.map((tick) => String(tick.label)).join("|");
     figure.dataset.champion = champion === null ? "" : String(champion);
     figure.dataset.pointStyles = styles.join(",");
     figure.dataset.yMin = min.toFixed(4);

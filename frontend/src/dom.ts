@@ -38,6 +38,11 @@ export function patch(container: HTMLElement, ...children: (Child | Child[])[]):
     getNodeKey: (node) => (node instanceof HTMLElement ? node.dataset.key || node.id || undefined : undefined),
     onBeforeElUpdated: (from, to) => {
       if (from.isEqualNode(to)) return false;
+      // A <details> the page does not control (an outbox email) stays as the user left it.
+      if (from instanceof HTMLDetailsElement && to instanceof HTMLDetailsElement && !to.dataset.run) {
+        to.open = from.open;
+        if (from.isEqualNode(to)) return false;
+      }
       // What the user typed belongs to the user; a textarea or input is only created, never overwritten.
       if (from instanceof HTMLTextAreaElement || (from instanceof HTMLInputElement && from.type !== "hidden")) {
         if (to instanceof HTMLInputElement || to instanceof HTMLTextAreaElement) {

@@ -81,6 +81,7 @@ let config: Config;
 let timer: number | undefined;
 let failures = 0; // consecutive failed polls: the retry delay doubles with each, up to MAX_BACKOFF_MS
 let loaded = false;
+let polling = false;
 let polls = 0;
 let monitoringAvailable = true; // until the API says it has no GET /monitoring
 const MONITORING_EVERY = 10; // polls: hourly counters change slowly
@@ -118,10 +119,14 @@ async function boot(attempt = 0): Promise<void> {
   if (session.problem) return needSignIn(session.problem);
   if (!session.token()) return needSignIn(session.signInHint);
   show($("dashboard"), true);
-  await refresh();
+  // A hidden tab asks nothing: the timer stops, and showing the tab again polls at once.
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden && failures === 0) void refresh();
+    if (document.hidden) {
+      window.clearTimeout(timer);
+      timer = undefined;
+    } else if (timer === undefined && !polling) void refresh();
   });
+  await refresh();
 }
 
 function needSignIn(message: string): void {
@@ -148,6 +153,8 @@ function backoff(attempt: number): number {
 async function refresh(): Promise<void> {
   window.clearTimeout(timer);
   timer = undefined;
+  if (polling) return; // one poll at a time (an action's refresh and the timer's never overlap)
+  polling = true;
   try {
     const [health, models, runs, approvals, outbox] = await Promise.all([
       api.get<Health>("/health"),
@@ -174,7 +181,10 @@ async function refresh(): Promise<void> {
         `${Math.round(delay / 1000)}s (attempt ${failures}). If the local cloud was restarted, it serves the ` +
         "dashboard at the same address; otherwise run `challenger local up` again.",
     );
+  } finally {
+    polling = false;
   }
+  if (document.hidden) return; // visibilitychange starts polling again
   timer = window.setTimeout(() => void refresh(), failures ? backoff(failures + 1) : POLL_MS);
 }
 
@@ -288,9 +298,7 @@ function navigate(): void {
   if (next.view === "compare") ui.compare = { a: next.a, b: next.b };
   render();
   window.scrollTo(0, 0);
-  const heading = document.querySelector<HTMLElement>(next.view === "overview" ? "#main" : "[data-testid=detail] h2");
-  heading?.setAttribute("tabindex", "-1");
-  heading?.focus({ preventScroll: true });
+  focusPage();
   // A page with data the poll does not already bring (a run's steps, the audit log): fetch it now, once.
   void (async () => {
     if (next.view === "run") await loadDetail(next.id);
@@ -299,10 +307,35 @@ function navigate(): void {
   })().catch(() => undefined);
 }
 
+/** Move focus to the page's heading (rendered focusable, so a poll's morph keeps it): never left on <body>. */
+function focusPage(): void {
+  const heading = document.querySelector<HTMLElement>(
+    ui.route.view === "overview" ? "#main" : "[data-testid=detail] [data-testid=detail-title]",
+  );
+  if (ui.route.view === "overview") heading?.setAttribute("tabindex", "-1");
+  heading?.focus({ preventScroll: ui.route.view !== "overview" });
+}
+
+/** After a decision removed the focused button: the approvals' heading (or the detail page's). */
+function focusAfterDecision(): void {
+  if (document.activeElement && document.activeElement !== document.body && document.activeElement.isConnected) return;
+  const target =
+    ui.route.view === "overview"
+      ? document.getElementById("approval-title")
+      : document.querySelector<HTMLElement>("[data-testid=detail] [data-testid=detail-title]");
+  target?.focus();
+}
+
 // Actions (delegated: one listener each, so re-rendered elements need none) ------------------------------
 function wire(): void {
   window.addEventListener("hashchange", navigate);
   document.addEventListener("click", (event) => {
+    // The skip link goes to this page's content; following #main would route to the overview.
+    if ((event.target as HTMLElement).closest(".skip")) {
+      event.preventDefault();
+      focusPage();
+      return;
+    }
     const target = (event.target as HTMLElement).closest<HTMLElement>("[data-action]");
     if (target) {
       const action = target.dataset.action;
@@ -399,6 +432,7 @@ async function decide(button: HTMLElement, decision: "approve" | "reject"): Prom
   } finally {
     ui.deciding.delete(approval.approval_id);
     render();
+    focusAfterDecision();
   }
 }
 
@@ -413,13 +447,17 @@ function confirmRollback(version: number): void {
     `test; v${live ?? "?"} keeps serving until v${version} is healthy.`;
   $("rollback-confirm").textContent = forward ? `Deploy v${version}` : `Roll back to v${version}`;
   dialog.returnValue = "";
+  const reasonField = $("rollback-reason") as HTMLTextAreaElement;
+  reasonField.value = "";
   dialog.onclose = async () => {
     if (dialog.returnValue !== "confirm") return;
+    const reason = reasonField.value.trim();
     ui.rollbackFailure = null;
     ui.rollback = { version, execution: null, since: Date.now() };
     render();
+    $("deploying").focus(); // the dialog's opener is disabled now: the banner says what happens
     try {
-      const started = await api.post<{ version: number; execution_arn: string }>("/rollback", { version });
+      const started = await api.post<{ version: number; execution_arn: string }>("/rollback", { version, reason });
       ui.rollback.execution = started.execution_arn.split(":").pop() ?? null;
       toast(`${forward ? "Deployment" : "Rollback"} of v${version} started.`);
       await refresh();

@@ -4,7 +4,8 @@ export type Route =
   | { view: "overview" }
   | { view: "version"; version: number }
   | { view: "run"; id: string }
-  | { view: "compare"; a: number; b: number };
+  | { view: "compare"; a: number; b: number }
+  | { view: "activity" };
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#\/?/, "");
@@ -14,6 +15,7 @@ export function parseRoute(hash: string): Route {
   if (match) return { view: "run", id: match[1] };
   match = /^compare\/(\d{1,10})\/(\d{1,10})$/.exec(path);
   if (match) return { view: "compare", a: Number(match[1]), b: Number(match[2]) };
+  if (path === "activity") return { view: "activity" };
   return { view: "overview" };
 }
 
@@ -22,4 +24,5 @@ export const link = {
   run: (id: string): string => `#/runs/${encodeURIComponent(id)}`,
   compare: (a: number, b: number): string => `#/compare/${a}/${b}`,
   overview: (): string => "#/",
+  activity: (): string => "#/activity",
 };

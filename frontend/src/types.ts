@@ -213,9 +213,18 @@ export interface Monitoring {
   drift_threshold?: number;
 }
 
+export interface EndpointHealth {
+  name: string;
+  /** DescribeEndpoint's EndpointStatus, or Missing / Unknown. */
+  status: string;
+  reason?: string | null;
+}
+
 export interface Health {
+  /** "ok", or "degraded" when a champion is recorded but its endpoint cannot serve. */
   status: string;
   champion_version: number | null;
+  endpoint?: EndpointHealth | null;
   policy?: PromotionPolicy;
   /** What the recipe's prediction fields mean, e.g. score: "probability of the positive class (positive)". */
   prediction?: { score?: string; fields?: Record<string, string> } | null;

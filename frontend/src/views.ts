@@ -29,7 +29,9 @@ export function renderAll(view: View): void {
   const { state, ui } = view;
   const live = state.health?.champion_version ?? null;
   directions = state.health?.policy?.directions ?? {};
-  $("champion").textContent = live === null ? "No model live" : `Champion: v${live}`;
+  $("champion").textContent = state.health === null ? "Loading…" : live === null ? "No model live" : `Champion: v${live}`;
+  renderEndpoint(view);
+  document.title = titleOf(view);
   renderBanners(view);
   const overview = ui.route.view === "overview";
   show($("overview"), overview);
@@ -51,6 +53,38 @@ export function renderAll(view: View): void {
   renderOutbox(view);
 }
 
+/** The tab's title: the page, and how many challengers wait for a person (seen from another tab). */
+export function titleOf({ state, ui }: View): string {
+  const route = ui.route;
+  const page =
+    route.view === "version" ? `v${route.version}` :
+    route.view === "run" ? `Run ${route.id}` :
+    route.view === "compare" ? `v${route.a} vs v${route.b}` :
+    route.view === "activity" ? "Activity" : "Overview";
+  const waiting = state.approvals.length ? `(${state.approvals.length} pending) ` : "";
+  return `${waiting}${page} · Challenger`;
+}
+
+/** The endpoint as SageMaker describes it (GET /health): the header turns red when it cannot serve. */
+function renderEndpoint({ state }: View): void {
+  const element = $("endpoint-state");
+  const endpoint = state.health?.endpoint ?? null;
+  const degraded = state.health?.status === "degraded";
+  document.querySelector(".topbar")?.classList.toggle("degraded", degraded);
+  $("topbar").dataset.health = state.health === null ? "loading" : degraded ? "degraded" : "ok";
+  const pending = state.approvals.length;
+  const count = $("pending-count");
+  count.textContent = pending ? `${pending} waiting for approval` : "";
+  show(count, pending > 0);
+  show(element, endpoint !== null);
+  if (!endpoint) return;
+  element.dataset.status = endpoint.status;
+  element.textContent =
+    endpoint.status === "InService"
+      ? "Endpoint InService"
+      : `Endpoint ${endpoint.status}${endpoint.reason && degraded ? `: ${endpoint.reason}` : ""}`;
+}
+
 // Banners ------------------------------------------------------------------------------------------
 function renderBanners({ ui }: View): void {
   const deploying = $("deploying");
@@ -64,6 +98,15 @@ function renderBanners({ ui }: View): void {
 }
 
 // Shared bits --------------------------------------------------------------------------------------
+/** A table's sideways scroller: a named region a keyboard can focus (and so scroll), as WCAG 2.1.1 asks. */
+export function scroller(label: string): Record<string, string | number> {
+  return { class: "table-wrap", tabindex: 0, role: "region", "aria-label": label };
+}
+
+/** A heading that route changes and decisions move focus to (it stays focusable across polls). */
+function pageTitle(text: string | (HTMLElement | string | null)[], extra: Record<string, string> = {}): HTMLElement {
+  return h("h2", { "data-testid": "detail-title", tabindex: -1, ...extra }, ...(Array.isArray(text) ? text : [text]));
+}
 function badge(status: string, testid = "status"): HTMLElement {
   return h("span", { class: `badge ${status.toLowerCase()}`, "data-testid": testid }, status);
 }
@@ -190,7 +233,7 @@ function modelsTable(view: View): HTMLElement {
   );
   return h(
     "div",
-    { class: "table-wrap", "data-key": "models-table" },
+    { ...scroller("Model versions"), "data-key": "models-table" },
     h(
       "table",
       { class: "stack" },
@@ -381,6 +424,10 @@ function runItem(view: View, run: Run, position: number): HTMLElement {
 function renderApprovals(view: View): void {
   const { state } = view;
   const body = $("approval-body");
+  if (state.health === null) {
+    patch(body, h("p", { class: "muted", "data-testid": "approvals-loading", "data-key": "loading" }, "Loading…"));
+    return;
+  }
   if (state.approvals.length === 0) {
     patch(body, h("p", { class: "empty", "data-testid": "no-approvals", "data-key": "no-approvals" }, "Nothing is waiting for approval."));
     return;
@@ -430,10 +477,10 @@ function comparisonRows(
 function comparisonTable(caption: string, left: string, right: string, rows: HTMLElement[], confidence?: number): HTMLElement {
   return h(
     "div",
-    { class: "table-wrap" },
+    scroller(caption),
     h(
       "table",
-      { class: "compare", "data-testid": "compare" },
+      { class: "compare stack", "data-testid": "compare" },
       h("caption", { class: "visually-hidden" }, caption),
       h(
         "thead",
@@ -447,9 +494,26 @@ function comparisonTable(caption: string, left: string, right: string, rows: HTM
           h("th", { scope: "col", class: "num" }, confidence ? `Δ [${Math.round(confidence * 100)}% interval]` : "Δ"),
         ),
       ),
-      h("tbody", {}, rows),
+      h("tbody", {}, labelled(rows, ["", left, right, "Δ"])),
     ),
   );
+}
+
+/** Each cell carries its column's name, so a phone shows the table as one labelled card per row. */
+function labelled(rows: HTMLElement[], names: string[]): HTMLElement[] {
+  for (const row of rows) [...row.children].forEach((cell, index) => names[index] && cell.setAttribute("data-label", names[index]));
+  return rows;
+}
+
+/** How long until `iso`, as a person reads it: "2 d 3 h", "41 min", "expired". */
+function until(iso: string): string {
+  const ms = Date.parse(iso) - Date.now();
+  if (!Number.isFinite(ms)) return "—";
+  if (ms <= 0) return "expired";
+  const minutes = Math.round(ms / 60_000);
+  if (minutes < 90) return `${minutes} min`;
+  const hours = Math.round(minutes / 60);
+  return hours < 48 ? `${hours} h` : `${Math.floor(hours / 24)} d ${hours % 24} h`;
 }
 
 function pairedNote(paired: PairedComparison | null | undefined): HTMLElement | null {
@@ -477,7 +541,14 @@ function approvalCard(view: View, approval: Approval): HTMLElement {
       {},
       h("strong", {}, "Challenger ", versionLink(approval.version)),
       approval.champion_version ? h("span", {}, " vs champion ", versionLink(approval.champion_version)) : " — the first model (no champion yet)",
-      h("span", { class: "muted" }, " · run ", h("a", { href: link.run(approval.run_id) }, approval.run_id), ` · expires ${formatTime(approval.expires_at)}`),
+      h("span", { class: "muted" }, " · run ", h("a", { href: link.run(approval.run_id) }, approval.run_id)),
+    ),
+    h(
+      "p",
+      { class: "muted", "data-testid": "approval-times" },
+      // The challenger was staged when the run asked for this decision.
+      challenger?.status === "STAGED" && challenger.updated_at ? `Waiting since ${formatTime(challenger.updated_at)} · ` : "",
+      `expires ${formatTime(approval.expires_at)}${approval.expires_at ? ` (in ${until(approval.expires_at)})` : ""}`,
     ),
     comparisonTable(
       "Challenger against champion",
@@ -546,7 +617,7 @@ function renderServing({ state }: View): void {
       ? h("p", { class: "empty", "data-key": "no-serving" }, `No predictions served since ${monitoring.since_hour}:00 UTC.`)
       : h(
           "div",
-          { class: "table-wrap", "data-key": "serving-table" },
+          { ...scroller("Serving per version"), "data-key": "serving-table" },
           h(
             "table",
             { class: "stack" },
@@ -621,11 +692,12 @@ function detailView(view: View): (HTMLElement | null)[] {
   if (route.view === "version") return versionPage(view, route.version);
   if (route.view === "run") return runPage(view, route.id);
   if (route.view === "compare") return comparePage(view, route.a, route.b);
+  if (route.view === "activity") return activityPage(view);
   return [];
 }
 
 function notFound(what: string): HTMLElement[] {
-  return [h("h2", { "data-testid": "detail-title" }, what), h("p", { class: "empty" }, `${what} is not in the registry (yet).`)];
+  return [h("div", { class: "page-head" }, pageTitle(what)), h("p", { class: "empty" }, `${what} is not in the registry (yet).`)];
 }
 
 function auditFor(audit: AuditEntry[] | null | undefined, loaded: boolean): HTMLElement {
@@ -656,7 +728,7 @@ function confusionMatrix(model: ModelVersion): HTMLElement | null {
   if (!matrix.length) return null;
   return h(
     "div",
-    { class: "table-wrap" },
+    scroller("Confusion matrix"),
     h(
       "table",
       { class: "matrix", "data-testid": "confusion-matrix" },
@@ -697,18 +769,20 @@ function versionPage(view: View, version: number): (HTMLElement | null)[] {
     h(
       "div",
       { class: "page-head" },
-      h("h2", { "data-testid": "detail-title" }, `Model version ${version}`, version === live ? h("span", { class: "star" }, " ★ champion") : null),
+      pageTitle([`Model version ${version}`, version === live ? h("span", { class: "star" }, " ★ champion") : null]),
       badge(model.status, "version-status"),
       rollbackButton(view, model),
       live !== null && live !== version ? h("a", { class: "button-link", href: link.compare(version, live), "data-testid": "compare-champion" }, `Compare with champion v${live}`) : null,
     ),
+    ...pendingHere(view, (approval) => approval.version === version),
+    humanRejection(model),
     model.failure_reason || model.verdict?.rules?.length
       ? h(
           "section",
           { class: "card", "data-testid": "version-verdict" },
-          h("h3", {}, model.status === "REJECTED" ? "Why it was rejected" : model.status === "FAILED" ? "Why it failed" : "The policy's verdict"),
+          h("h3", {}, model.status === "REJECTED" && !rejectedByPerson(model) ? "Why it was rejected" : model.status === "FAILED" ? "Why it failed" : "The policy's verdict"),
           model.status === "FAILED" && model.failure_reason ? h("p", { class: "error-text" }, model.failure_reason) : null,
-          verdict(model, model.status === "FAILED" ? null : model.failure_reason),
+          verdict(model, model.status === "FAILED" || rejectedByPerson(model) ? null : model.failure_reason),
         )
       : null,
     h(
@@ -778,6 +852,40 @@ function versionPage(view: View, version: number): (HTMLElement | null)[] {
   ];
 }
 
+/** A challenger a person turned down (the policy may have passed it): the registry records "rejected by …". */
+function rejectedByPerson(model: ModelVersion | undefined): boolean {
+  return model?.status === "REJECTED" && Boolean(model.failure_reason?.startsWith("rejected by "));
+}
+
+function humanRejection(model: ModelVersion | undefined): HTMLElement | null {
+  if (!model || !rejectedByPerson(model)) return null;
+  const [who, ...comment] = (model.failure_reason ?? "").replace(/^rejected by /, "").split(": ");
+  const rules = model.verdict?.rules ?? [];
+  return h(
+    "section",
+    { class: "card", "data-testid": "human-rejection" },
+    h("h3", {}, "Why it was rejected"),
+    h("p", {}, "Rejected by ", h("strong", {}, who), comment.length ? [": ", h("q", {}, comment.join(": "))] : " (no comment)"),
+    rules.length && rules.every((rule) => rule.passed)
+      ? h("p", { class: "muted" }, "A person decided: the policy's rules below had all passed.")
+      : null,
+  );
+}
+
+/** The pending approval(s) matching `which`, with their buttons: decide where the email's link lands. */
+function pendingHere(view: View, which: (approval: Approval) => boolean): HTMLElement[] {
+  const waiting = view.state.approvals.filter(which);
+  if (!waiting.length) return [];
+  return [
+    h(
+      "section",
+      { class: "card approval", "data-testid": "pending-here", "aria-labelledby": "pending-here-title" },
+      h("h3", { id: "pending-here-title", tabindex: -1 }, "Waiting for your decision"),
+      waiting.map((approval) => approvalCard(view, approval)),
+    ),
+  ];
+}
+
 function runPage(view: View, runId: string): (HTMLElement | null)[] {
   const { state } = view;
   const run = state.runs.find((candidate) => candidate.run_id === runId) ?? state.details.get(runId)?.run;
@@ -788,7 +896,7 @@ function runPage(view: View, runId: string): (HTMLElement | null)[] {
   const rejected = run.outcome === "REJECTED" || model?.status === "REJECTED";
   const lines = detail ? stepLines(detail) : [];
   return [
-    h("div", { class: "page-head" }, h("h2", { "data-testid": "detail-title" }, "Run ", h("code", {}, run.run_id)), badge(run.status), run.outcome ? badge(run.outcome, "outcome") : null),
+    h("div", { class: "page-head" }, pageTitle(["Run ", h("code", {}, run.run_id)]), badge(run.status), run.outcome ? badge(run.outcome, "outcome") : null),
     h(
       "section",
       { class: "card" },
@@ -802,8 +910,10 @@ function runPage(view: View, runId: string): (HTMLElement | null)[] {
       ], "run-facts"),
       run.error && !rejected ? h("p", { class: "error-text", "data-testid": "run-error" }, run.error) : null,
     ),
+    ...pendingHere(view, (approval) => approval.run_id === run.run_id),
+    humanRejection(model),
     rejected || detail?.verdict
-      ? h("section", { class: "card", "data-testid": "run-verdict" }, h("h3", {}, rejected ? "Why the challenger was rejected" : "The policy's verdict"), verdict(model, rejected ? (run.error ?? model?.failure_reason) : null, detail?.verdict))
+      ? h("section", { class: "card", "data-testid": "run-verdict" }, h("h3", {}, rejected && !rejectedByPerson(model) ? "Why the challenger was rejected" : "The policy's verdict"), verdict(model, rejected && !rejectedByPerson(model) ? (run.error ?? model?.failure_reason) : null, detail?.verdict))
       : null,
     h(
       "section",
@@ -815,7 +925,7 @@ function runPage(view: View, runId: string): (HTMLElement | null)[] {
           ? h("p", { class: "muted" }, "Loading…")
           : h(
               "div",
-              { class: "table-wrap" },
+              scroller("Steps"),
               h(
                 "table",
                 { class: "steps-table" },
@@ -843,6 +953,11 @@ function runPage(view: View, runId: string): (HTMLElement | null)[] {
   ];
 }
 
+/** A version's own recorded metrics, without the paired comparison and verdict it was judged by. */
+function ownMetrics(model: ModelVersion): ModelVersion {
+  return { ...model, comparison: null, verdict: null };
+}
+
 function comparePage(view: View, a: number, b: number): HTMLElement[] {
   const { state } = view;
   const left = state.models.find((model) => model.version === a);
@@ -853,11 +968,13 @@ function comparePage(view: View, a: number, b: number): HTMLElement[] {
   const paired =
     left.comparison?.champion_version === b ? { of: left, against: right, comparison: left.comparison } :
     right.comparison?.champion_version === a ? { of: right, against: left, comparison: right.comparison } : null;
+  // Both tables put the versions in one order: the judged one first when a paired comparison exists, else the URL's.
+  const [first, second] = paired ? [paired.of, paired.against] : [left, right];
   const keys = [...new Set([...Object.keys(left.hyperparameters ?? {}), ...Object.keys(right.hyperparameters ?? {})])];
   const row = (name: string, x: Node_, y: Node_, differ = false): HTMLElement =>
     h("tr", { class: differ ? "differs" : "" }, h("th", { scope: "row" }, name), h("td", {}, x ?? "—"), h("td", {}, y ?? "—"));
   return [
-    h("div", { class: "page-head" }, h("h2", { "data-testid": "detail-title" }, `v${a} and v${b} side by side`)),
+    h("div", { class: "page-head" }, pageTitle(`v${first.version} and v${second.version} side by side`)),
     h(
       "section",
       { class: "card", "data-testid": "compare-metrics" },
@@ -868,8 +985,10 @@ function comparePage(view: View, a: number, b: number): HTMLElement[] {
             pairedNote(paired.comparison),
           ]
         : [
-            comparisonTable(`v${b} against v${a}`, `v${b}`, `v${a}`, comparisonRows(right, left, names)),
-            h("p", { class: "muted" }, `Δ = v${b} − v${a}, each on its own evaluation set (no paired comparison between these two is recorded).`),
+            // Each version's own recorded metrics: a paired comparison either has with a third version (or its
+            // verdict's intervals) says nothing about these two.
+            comparisonTable(`v${a} against v${b}`, `v${a}`, `v${b}`, comparisonRows(ownMetrics(left), ownMetrics(right), names)),
+            h("p", { class: "muted", "data-testid": "no-comparison" }, `Δ = v${a} − v${b}, each on its own evaluation set (no paired comparison between these two is recorded).`),
           ],
     ),
     h(
@@ -878,23 +997,23 @@ function comparePage(view: View, a: number, b: number): HTMLElement[] {
       h("h3", {}, "Provenance"),
       h(
         "div",
-        { class: "table-wrap" },
+        scroller("Provenance side by side"),
         h(
           "table",
           { class: "side-by-side" },
-          h("thead", {}, h("tr", {}, h("td", {}), h("th", { scope: "col" }, versionLink(a)), h("th", { scope: "col" }, versionLink(b)))),
+          h("thead", {}, h("tr", {}, h("td", {}), h("th", { scope: "col" }, versionLink(first.version)), h("th", { scope: "col" }, versionLink(second.version)))),
           h(
             "tbody",
             {},
-            row("Status", left.status, right.status),
-            row("Created", formatTime(left.created_at), formatTime(right.created_at)),
-            row("Dataset", left.dataset, right.dataset, left.dataset !== right.dataset),
-            row("Data fingerprint", short(left.data_fingerprint, 16), short(right.data_fingerprint, 16), left.data_fingerprint !== right.data_fingerprint),
-            row("Evaluation set", left.eval_set ? `${left.eval_set.rows} rows ${short(left.eval_set.fingerprint)}` : null, right.eval_set ? `${right.eval_set.rows} rows ${short(right.eval_set.fingerprint)}` : null, left.eval_set?.fingerprint !== right.eval_set?.fingerprint),
-            row("Rows trained / held out", left.n_train != null ? `${left.n_train} / ${left.n_test ?? "?"}` : null, right.n_train != null ? `${right.n_train} / ${right.n_test ?? "?"}` : null),
-            row("Training time", left.training_seconds != null ? seconds(left.training_seconds) : null, right.training_seconds != null ? seconds(right.training_seconds) : null),
-            keys.map((key) => row(`hyperparameter ${key}`, left.hyperparameters?.[key] ?? null, right.hyperparameters?.[key] ?? null, left.hyperparameters?.[key] !== right.hyperparameters?.[key])),
-            row("Artifact SHA-256", short(left.artifact_sha256, 16), short(right.artifact_sha256, 16)),
+            row("Status", first.status, second.status),
+            row("Created", formatTime(first.created_at), formatTime(second.created_at)),
+            row("Dataset", first.dataset, second.dataset, first.dataset !== second.dataset),
+            row("Data fingerprint", short(first.data_fingerprint, 16), short(second.data_fingerprint, 16), first.data_fingerprint !== second.data_fingerprint),
+            row("Evaluation set", first.eval_set ? `${first.eval_set.rows} rows ${short(first.eval_set.fingerprint)}` : null, second.eval_set ? `${second.eval_set.rows} rows ${short(second.eval_set.fingerprint)}` : null, first.eval_set?.fingerprint !== second.eval_set?.fingerprint),
+            row("Rows trained / held out", first.n_train != null ? `${first.n_train} / ${first.n_test ?? "?"}` : null, second.n_train != null ? `${second.n_train} / ${second.n_test ?? "?"}` : null),
+            row("Training time", first.training_seconds != null ? seconds(first.training_seconds) : null, second.training_seconds != null ? seconds(second.training_seconds) : null),
+            keys.map((key) => row(`hyperparameter ${key}`, first.hyperparameters?.[key] ?? null, second.hyperparameters?.[key] ?? null, first.hyperparameters?.[key] !== second.hyperparameters?.[key])),
+            row("Artifact SHA-256", short(first.artifact_sha256, 16), short(second.artifact_sha256, 16)),
           ),
         ),
       ),
@@ -902,3 +1021,8 @@ function comparePage(view: View, a: number, b: number): HTMLElement[] {
   ];
 }
 
+
+// Activity -------------------------------------------------------------------------------------------
+function activityPage(_view: View): HTMLElement[] {
+  return [h("div", { class: "page-head" }, pageTitle("Activity"))];
+}

@@ -90,6 +90,7 @@ class RollbackRequest(_Command):
     version: int | None = Field(
         default=None, ge=1, le=MAX_VERSION, description="default: the version live before the champion"
     )
+    reason: str = Field(default="", max_length=500, description="why (recorded in the audit log, shown as its comment)")
 
 
 class DeploymentStarted(Model):
@@ -342,6 +343,7 @@ def rollback(
         caller,
         AuditAction.ROLLBACK,
         version=version,
+        comment=request.reason,
         detail=f"from v{champion_version} to v{version}: deployment {arn.rsplit(':', 1)[-1]}"
         if champion_version
         else f"to v{version}: deployment {arn.rsplit(':', 1)[-1]}",

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from challenger_core.models import Approval, ModelStatus, utcnow
+from challenger_core.models import Approval, AuditAction, ModelStatus, utcnow
 from challenger_core.registry import Registry
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import fake_predict
@@ -308,6 +308,18 @@ def test_rollback_redeploys_an_earlier_version(stack: Stack, monkeypatch: pytest
             }
         }
     ]
+
+
+def test_rollback_records_its_reason_in_the_audit(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 22: a rollback says why, like an approval or a rejection.
+    workflow_with(stack, start=lambda *_: "arn:x")
+    retired_and_live(stack)
+    event = load_event("api", "operator_rollback")
+    event["body"] = json.dumps({"version": 1, "reason": "v3 answers 502 since the restart"})
+    assert call(stack, event)[0] == 202
+    entries = Registry(stack.ddb, stack.env["MODELS_TABLE"]).list_audit(50)[0]
+    entries = [entry for entry in entries if entry.action is AuditAction.ROLLBACK]
+    assert [entry.comment for entry in entries] == ["v3 answers 502 since the restart"]
 
 
 def test_rollback_without_version_picks_the_previous_champion(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
