@@ -165,7 +165,9 @@ def start_run(request: RunRequest, registry: Registry, workflow: Workflow, setti
             return TriggerResult(
                 started=False,
                 run_id=previous.run_id,
-                reason=f"dataset '{request.dataset}' unchanged since run {previous.run_id} ({previous.status.value})",
+                reason=f"dataset '{request.dataset}' unchanged since run {previous.run_id} ({previous.status.value})"
+                + (f": the same files v{previous.version} was trained on" if previous.version is not None else "")
+                + "; nothing started (force a retrain with `challenger runs start --force`)",
             )
     # A conflict is an earlier attempt of this very request: the execution name below decides whether it starts.
     with contextlib.suppress(ConflictError):

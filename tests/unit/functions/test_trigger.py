@@ -105,3 +105,20 @@ def test_malformed_event_is_rejected_by_the_parser(stack: Stack, pipeline: list[
     del event["detail"]["bucket"]
     with pytest.raises(ValidationError):
         stack.handler("trigger").lambda_handler(event, context("TriggerFunction"))
+
+
+def test_re_pushing_the_files_a_version_was_trained_on_says_which_version(
+    stack: Stack, pipeline: list[dict[str, Any]]
+) -> None:
+    from challenger_core.models import RunStatus
+
+    handler = stack.handler("trigger").lambda_handler
+    first = handler(upload_event(stack), context("TriggerFunction"))
+    Registry(stack.ddb, stack.env["MODELS_TABLE"]).update_run(
+        first["run_id"], status=RunStatus.SUCCEEDED.value, version=3
+    )
+
+    result = handler(load_event("trigger", "schedule"), context("TriggerFunction"))
+
+    assert result["started"] is False
+    assert "the same files v3 was trained on; nothing started" in result["reason"]
