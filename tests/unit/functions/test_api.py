@@ -529,6 +529,7 @@ def test_openapi_document_describes_every_operation(stack: Stack) -> None:
         ("GET", "/approvals"),
         ("GET", "/deployments/{name}"),
         ("GET", "/monitoring"),
+        ("GET", "/datasets/{dataset}"),
         ("GET", "/approvals/{approval_id}"),
         ("POST", "/approvals/{approval_id}"),
     }
