@@ -125,3 +125,73 @@ def test_every_length_from_1_to_128_characters_in_mixed_case() -> None:
                 assert SAGEMAKER_NAME.fullmatch(name), (stack_name, name)
                 arn = f"arn:aws:sagemaker:us-east-1:123456789012:{kind}/{name.lower()}"
                 assert all(iam_matches(pattern, arn) for pattern in patterns[kind]), (stack_name, arn)
+
+
+ENDPOINT_ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/"
+
+
+def endpoint_statements(template: LocalTemplate) -> list[list[str]]:
+    """The endpoint ARN patterns of each Allow statement that names an endpoint (any one of them lets it through)."""
+    statements: list[list[str]] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if value.get("Effect") == "Allow" and "Resource" in value:
+                resources = [value["Resource"]] if isinstance(value["Resource"], str) else value["Resource"]
+                if endpoints := [arn for arn in resources if arn.startswith(ENDPOINT_ARN)]:
+                    statements.append(endpoints)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for resource in template.resources.values():
+        if policies := resource.get("Properties", {}).get("Policies"):
+            walk(template.resolve(policies))
+    return statements
+
+
+def endpoint_name_of(stack_name: str, parameters: dict[str, str] | None = None) -> tuple[str, list[list[str]]]:
+    """The endpoint name a function of this stack uses (its settings) and the template's endpoint IAM statements."""
+    template = LocalTemplate(stack_name=stack_name, parameters=parameters or {})
+    environment = next(f.environment for f in template.functions() if f.logical_id == "StartDeploymentFunction")
+    return Settings.from_env(dict(environment)).endpoint_name, endpoint_statements(template)
+
+
+def test_the_default_endpoint_is_legal_and_allowed_for_every_stack_name_of_1_to_128_characters() -> None:
+    """Issue 17: an upper-case stack name, or one over 63 characters, used to name an endpoint IAM never matched
+    (SageMaker lower-cases the ARN) or SageMaker refused. Every statement naming the endpoint must reach it."""
+    placeholder = "StackNamePlaceholder"  # one resolution: only ${AWS::StackName} differs between stacks
+    template = LocalTemplate(stack_name=placeholder)
+    environment = next(f.environment for f in template.functions() if f.logical_id == "StartDeploymentFunction")
+    assert environment["ENDPOINT_NAME"] == placeholder
+    for stack_name in [*STACK_NAMES, *(("Ab-C" * 32)[:length] for length in range(1, 129))]:
+        settings = Settings.from_env({**environment, "STACK_NAME": stack_name, "ENDPOINT_NAME": stack_name})
+        name = settings.endpoint_name
+        assert len(name) <= 63, (stack_name, name)
+        assert SAGEMAKER_NAME.fullmatch(name), (stack_name, name)
+        statements = [[p.replace(placeholder, stack_name) for p in ps] for ps in endpoint_statements(template)]
+        assert len(statements) >= 5, statements  # deploy, rollback, smoke test, predict, clean-up, ...
+        arn = ENDPOINT_ARN + name.lower()
+        for patterns in statements:
+            assert any(iam_matches(pattern, arn) for pattern in patterns), (stack_name, arn, patterns)
+
+
+@pytest.mark.parametrize(
+    ("stack_name", "parameters", "expected"),
+    [
+        ("challenger", {}, "challenger"),  # the local cloud's and the tests' stack keeps its endpoint name
+        ("churn-prod", {}, "churn-prod"),
+        ("churn-prod", {"EndpointName": "churn"}, "churn"),
+        ("Churn-Prod", {}, "churn-prod-{uid}-endpoint"),
+        ("a" * 64, {}, "a" * 20 + "-{uid}-endpoint"),
+        ("trailing-", {}, "trailing-{uid}-endpoint"),
+    ],
+)  # fmt: skip
+def test_the_endpoint_is_the_stack_name_when_sagemaker_can_use_it(
+    stack_name: str, parameters: dict[str, str], expected: str
+) -> None:
+    template = LocalTemplate(stack_name=stack_name, parameters=parameters)
+    uid = next(f.environment for f in template.functions() if f.logical_id == "StartDeploymentFunction")["STACK_UID"]
+    assert endpoint_name_of(stack_name, parameters)[0] == expected.format(uid=uid)

@@ -41,3 +41,19 @@ def sagemaker_name(stack_name: str, stack_uid: str, *parts: str) -> str:
     if len(name) > MAX_NAME or not SAGEMAKER_NAME.fullmatch(name):
         raise ValueError(f"not a SageMaker name (≤ {MAX_NAME} of [a-z0-9-]): {name!r}")
     return name
+
+
+def endpoint_name(requested: str, stack_uid: str) -> str:
+    """The serverless endpoint's name: `requested` (the EndpointName parameter, or the stack name when it is empty)
+    when SageMaker can use it as its ARN spells it, else `<stack[:20]>-<uid>-endpoint` (`sagemaker_name`).
+
+    Usable means a SageMaker name of at most 63 characters that is already lower case: the ARN then spells it as
+    given, and the template's `endpoint/${AWS::StackName}` (or `endpoint/${EndpointName}`) matches it exactly, so
+    the default stack "challenger" keeps the endpoint "challenger". A stack name SageMaker would refuse (over 63
+    characters, a trailing '-') or spell differently in the ARN (upper case) gets the stack's SageMaker naming
+    instead, reached by the template's `endpoint/*-${Uid}-*`; CloudFormation cannot lower-case or cut a string,
+    so the template could not name the first choice for such a stack (tests/unit/test_sagemaker_names.py).
+    """
+    if len(requested) <= MAX_NAME and requested == requested.lower() and SAGEMAKER_NAME.fullmatch(requested):
+        return requested
+    return sagemaker_name(requested, stack_uid, "endpoint")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from challenger_core.naming import endpoint_name
 
 
 def _csv(value: str) -> list[str]:
@@ -48,6 +50,8 @@ class Settings(BaseModel):
     bootstrap_samples: int = Field(default=2000, ge=100, le=100_000)
 
     # Serving
+    # ENDPOINT_NAME is the EndpointName parameter or, left empty, the stack name; a name SageMaker cannot use as
+    # its ARN spells it becomes `<stack[:20]>-<uid>-endpoint` (naming.endpoint_name, the rule IAM is written for).
     endpoint_name: str
     serverless_memory_mb: int = 2048
     max_concurrency: int = 5
@@ -76,6 +80,11 @@ class Settings(BaseModel):
     # Bounded polling
     poll_seconds: int = 30
     max_polls: int = 240
+
+    @model_validator(mode="after")
+    def _usable_endpoint_name(self) -> Settings:
+        self.endpoint_name = endpoint_name(self.endpoint_name, self.stack_uid)
+        return self
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | os._Environ[str] | None = None) -> Settings:
