@@ -65,7 +65,8 @@ class DeployPlan(BaseModel):
     region: str
     stack: str | None = None
     parameters: dict[str, str]
-    image_regions: list[str] | None = None  # regions of the template's image Mappings (None: it has none)
+    # Where the template resolves the image itself: its FrameworkImageInRegion rule's regions (None: no such rule)
+    image_regions: list[str] | None = None
     topic_arn: str | None = None  # the deployed stack's NotificationTopic
     resource_types: list[str] = Field(default_factory=list)  # the template's, one per resource (idle cost)
 
@@ -149,6 +150,7 @@ def diagnose(plan: DeployPlan, client: ClientFactory) -> DoctorReport:
         _guarded("email subscription", lambda: check_subscription(plan, reader("sns"))),
         _guarded("Powertools layer", lambda: check_powertools(plan, reader)),
         _guarded("CloudFront", lambda: check_cloudfront(reader("cloudfront"))),
+        _guarded("API Gateway logging role", lambda: check_api_gateway_logging_role(plan, reader("apigateway"))),
         check_idle_cost(plan),
     ]
     return DoctorReport(region=plan.region, stack=plan.stack, checks=checks)
@@ -176,10 +178,11 @@ def check_image(plan: DeployPlan) -> Check:
         return Check(
             name=name,
             verdict=Verdict.FAIL,
-            detail=f"no scikit-learn 1.9-0 image in {plan.region} (the template's image table)",
-            fix="deploy in a region the table lists, or set TrainingImageUri to an image you host in this region",
+            detail=f"no scikit-learn 1.9-0 image in {plan.region} (the template's FrameworkImageInRegion rule "
+            "refuses the deploy)",
+            fix="deploy in a region the rule lists, or set TrainingImageUri to an image you host in this region",
         )
-    return Check(name=name, verdict=Verdict.PASS, detail=f"{plan.region} is in the template's image table")
+    return Check(name=name, verdict=Verdict.PASS, detail=f"{plan.region} has the image (FrameworkImageInRegion)")
 
 
 def check_lambda_concurrency(plan: DeployPlan, lambda_client: Any) -> Check:
@@ -310,6 +313,42 @@ def check_cloudfront(cloudfront: Any) -> Check:
     )
 
 
+def check_api_gateway_logging_role(plan: DeployPlan, apigateway: Any) -> Check:
+    """The API's access logs are written with the account's API Gateway CloudWatch role (GetAccount).
+
+    With ManageApiGatewayAccount=false the stack uses the role already set; where none is, API Gateway refuses a
+    stage with access logging ("CloudWatch Logs role ARN must be set in account settings to enable logging"), so
+    a deploy fails, and a deployed stack whose role went away (the stack that owned it was deleted) logs nothing.
+    """
+    name = "API Gateway logging role"
+    role = apigateway.get_account().get("cloudwatchRoleArn")
+    one_owner = "deploy one stack per account and region with ManageApiGatewayAccount=true"
+    if plan.parameters.get("ManageApiGatewayAccount", "false") == "true":
+        if role and not plan.deployed:
+            return Check(
+                name=name,
+                verdict=Verdict.WARN,
+                detail=f"the account already logs with {role}; this stack would replace it, and deleting the stack "
+                "would take the role from every other API in the region",
+                fix="deploy with ManageApiGatewayAccount=false: the role already set serves this stack too",
+            )
+        return Check(name=name, verdict=Verdict.PASS, detail="set by this stack (ManageApiGatewayAccount=true)")
+    if role:
+        return Check(name=name, verdict=Verdict.PASS, detail=f"{role} (already set in the account)")
+    return Check(
+        name=name,
+        verdict=Verdict.WARN if plan.deployed else Verdict.FAIL,
+        detail="the account has no API Gateway CloudWatch role and ManageApiGatewayAccount is false: "
+        + (
+            "the API's access logs are not delivered, and its next stage update is refused"
+            if plan.deployed
+            else "API Gateway refuses the stage's access logging, and the deploy fails"
+        ),
+        fix=f"{one_owner}, or set the role once: aws apigateway update-account --patch-operations "
+        "op=replace,path=/cloudwatchRoleArn,value=<role with AmazonAPIGatewayPushToCloudWatchLogs>",
+    )
+
+
 def check_idle_cost(plan: DeployPlan) -> Check:
     """What the stack costs a month with nothing running (challenger_core.cost, docs/cost.md): said before a deploy."""
     idle = idle_usd_per_month(plan.resource_types)
@@ -402,9 +441,14 @@ def _resource_types(template: Mapping[str, Any]) -> list[str]:
 
 
 def _image_regions(template: Mapping[str, Any]) -> list[str] | None:
-    """The regions of the template's image table: the first Mappings entry keyed by region names, if any."""
-    for table in template.get("Mappings", {}).values():
-        keys = list(table)
-        if keys and all(re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", key) for key in keys):
-            return keys
+    """The regions the template's FrameworkImageInRegion rule allows with TrainingImageUri empty, if it has one.
+
+    Not the FrameworkImage table's keys: the table also lists regions without the 1.9-0 image (me-south-1,
+    GovCloud, ...), so that a TrainingImageUri given there still resolves the template; the rule refuses them.
+    """
+    rule = template.get("Rules", {}).get("FrameworkImageInRegion", {})
+    for assertion in rule.get("Assertions", []):
+        contains = assertion.get("Assert", {}).get("Fn::Contains")
+        if isinstance(contains, list) and len(contains) == 2 and contains[1] == {"Ref": "AWS::Region"}:
+            return [str(region) for region in contains[0]]
     return None

@@ -31,10 +31,12 @@ def test_doctor_passes_on_the_local_cloud_and_fails_once_a_quota_is_too_low(
         cloud.stop(save=False)
 
     assert healthy == 0, first
-    # Every check got its answer from the local cloud, but CloudFront's: it serves no CloudFront (its gateway serves
-    # the dashboard), and moto's CloudFront refuses the local cloud's IAM-enforced signature.
+    # Every check got its answer from the local cloud but two. CloudFront: it serves no CloudFront (its gateway
+    # serves the dashboard), and moto's CloudFront refuses the local cloud's IAM-enforced signature. The API Gateway
+    # logging role: moto's GetAccount refuses it too (SignatureDoesNotMatch); tests/unit/cli/test_doctor.py covers it.
     warned = [line for line in first.splitlines() if line.strip().startswith("WARN")]
-    assert [line.split(":")[0].split()[-1] for line in warned] in ([], ["CloudFront"]), first
+    unreadable = {"CloudFront", "API Gateway logging role"}
+    assert {line.split(":")[0].split(None, 1)[1] for line in warned} <= unreadable, first
     assert starved == 1, second
     assert "FAIL  serverless concurrency: MaxConcurrency × 2 = 10" in second
     assert "FAIL  training instances: 'ml.m5.large for training job usage' is 0" in second

@@ -64,7 +64,7 @@ def test_diagnose_calls_only_get_list_and_describe(aws: None) -> None:
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
     report = doctor.diagnose(_plan().model_copy(update={"topic_arn": topic}), client)
 
-    assert len(report.checks) == 9
+    assert len(report.checks) == 10
     assert report.checks[-1].detail.startswith("about $2.10 a month with nothing running ($5.10 beyond")
     assert seen
     assert all(name.startswith(("Get", "List", "Describe")) for name in seen), seen
@@ -81,6 +81,50 @@ def test_an_empty_image_uri_fails_in_a_region_the_image_table_lacks() -> None:
     plan = DeployPlan(region="me-south-1", parameters={"TrainingImageUri": ""}, image_regions=["us-east-1"])
     assert doctor.check_image(plan).verdict is Verdict.FAIL
     assert doctor.check_image(plan.model_copy(update={"region": REGION})).verdict is Verdict.PASS
+
+
+@pytest.mark.parametrize("region", ["me-south-1", "me-central-1", "us-gov-west-1", "us-iso-east-1"])
+def test_a_region_the_templates_image_rule_refuses_fails_unless_an_image_is_given(region: str) -> None:
+    """The FrameworkImage table lists these regions too (a given TrainingImageUri resolves there), but the
+    FrameworkImageInRegion rule refuses a deploy there with the parameter empty: the doctor reads the rule."""
+    plan = doctor.template_plan(region)
+    assert region in doctor._template(doctor.ROOT)["Mappings"]["FrameworkImage"]
+    assert doctor.check_image(plan).verdict is Verdict.FAIL
+    own = f"123456789012.dkr.ecr.{region}.amazonaws.com/sagemaker-scikit-learn:1.9-0-cpu-py3"
+    given = doctor.template_plan(region, overrides={"TrainingImageUri": own})
+    assert doctor.check_image(given).verdict is Verdict.PASS
+    assert doctor.check_image(doctor.template_plan("eu-west-1")).verdict is Verdict.PASS
+
+
+def _apigateway_account(role: str | None) -> Any:
+    client = _stubbable("apigateway", region_name=REGION)
+    stub = Stubber(client)
+    stub.add_response("get_account", {"cloudwatchRoleArn": role} if role else {})
+    stub.activate()
+    return client
+
+
+@pytest.mark.parametrize(
+    ("manage", "role", "deployed", "verdict"),
+    [
+        ("false", None, False, Verdict.FAIL),  # the stage's access logging is refused: the deploy fails
+        ("false", None, True, Verdict.WARN),  # the role went away after the deploy: no access logs
+        ("false", "arn:aws:iam::123456789012:role/apigw-logs", False, Verdict.PASS),
+        ("true", None, False, Verdict.PASS),
+        ("true", "arn:aws:iam::123456789012:role/apigw-logs", False, Verdict.WARN),  # would take it over
+    ],
+)  # fmt: skip
+def test_the_api_gateway_logging_role_is_checked_when_the_stack_does_not_set_it(
+    manage: str, role: str | None, deployed: bool, verdict: Verdict
+) -> None:
+    plan = _plan(ManageApiGatewayAccount=manage)
+    if deployed:
+        plan = plan.model_copy(update={"topic_arn": "arn:aws:sns:us-east-1:123456789012:challenger-NotificationTopic"})
+    check = doctor.check_api_gateway_logging_role(plan, doctor.read_only(_apigateway_account(role)))
+    assert check.verdict is verdict, check
+    if verdict is not Verdict.PASS and manage == "false":
+        assert "ManageApiGatewayAccount=true" in check.fix
+        assert "update-account" in check.fix
 
 
 def test_a_reservation_that_leaves_under_100_unreserved_executions_fails() -> None:
