@@ -34,24 +34,39 @@ class _Spec(BaseModel):
 
 
 class Framework(_Spec):
-    name: str
-    version: str
-    python: str = ""
+    """The SageMaker framework container that trains and serves the recipe."""
+
+    name: str = Field(description="framework container: `sklearn` (the SageMaker scikit-learn image)")
+    version: str = Field(description="the image's framework version, e.g. `1.9-0`")
+    python: str = Field(default="", description="the image's Python, e.g. `3.12` (informational)")
 
 
 class Feature(_Spec):
-    name: Name
-    type: Literal["text", "number", "category"]
-    max_length: int | None = Field(default=None, ge=1)
-    min: float | None = None
-    max: float | None = None
-    values: list[str] | None = None
+    """One input column: its CSV header and what a value must be (requests are checked the same way)."""
+
+    name: Name = Field(description="the CSV header and the request field")
+    type: Literal["text", "number", "category"] = Field(description="`text`, `number` or `category`")
+    max_length: int | None = Field(default=None, ge=1, description="`text`: the longest value accepted")
+    min: float | None = Field(default=None, description="`number`: the smallest value accepted")
+    max: float | None = Field(default=None, description="`number`: the largest value accepted")
+    values: list[str] | None = Field(default=None, description="`category`: the values accepted (any, if left out)")
 
 
 class Target(_Spec):
-    name: Name
-    kind: Literal["binary", "multiclass", "regression"]
-    labels: dict[str, str] = Field(default_factory=dict)
+    """The column the model predicts."""
+
+    name: Name = Field(description="the target's CSV header")
+    kind: Literal["binary", "multiclass", "regression"] = Field(
+        description="`binary` (2 labels), `multiclass` (2 or more) or `regression` (a number, no labels)"
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="classifiers: class value as written in the CSV → the name shown wherever a label is shown "
+        "(emails, dashboard, CLI); the order is the confusion matrix's",
+    )
+    positive: str | int | None = Field(
+        default=None, description="binary: the positive class's value (`score`'s class); default: the last label"
+    )
 
     @model_validator(mode="after")
     def _labels_fit_the_kind(self) -> Target:
@@ -69,11 +84,17 @@ class Target(_Spec):
 
 
 class DataSchema(_Spec):
-    features: list[Feature] = Field(min_length=1)
-    target: Target
-    min_rows: int = Field(default=20, ge=1)
-    min_test_rows: int = Field(default=5, ge=1)
-    min_per_class: int = Field(default=1, ge=1)
+    """What a training CSV holds: the features, then the target (no other column)."""
+
+    features: list[Feature] = Field(min_length=1, description="the input columns, in the order models see them")
+    target: Target = Field(description="the predicted column")
+    min_rows: int = Field(default=20, ge=1, description="fewest rows a training file may have")
+    min_test_rows: int = Field(default=5, ge=1, description="fewest hold-out rows an evaluation may use")
+    min_per_class: int = Field(default=1, ge=1, description="classifiers: fewest training rows of each class")
+    time_column: str | None = Field(
+        default=None,
+        description="a feature (number or ISO-8601 text) whose newest slice is the hold-out instead of the hash split",
+    )
 
     @model_validator(mode="after")
     def _unique_columns(self) -> DataSchema:
@@ -90,22 +111,36 @@ class DataSchema(_Spec):
 
 
 class Request(_Spec):
-    shorthand: str | None = None
+    """The request record's options."""
+
+    shorthand: str | None = Field(
+        default=None, description="a feature a request may send as a bare value instead of a record"
+    )
 
 
 class Prediction(_Spec):
-    fields: dict[Name, Literal["int", "str", "float"]] = Field(min_length=1)
-    score: str = ""
+    """The prediction record the model serves (the API checks each one against `fields`)."""
+
+    fields: dict[Name, Literal["int", "str", "float"]] = Field(
+        min_length=1,
+        description="field → `int`, `str` or `float`: `value` (regression), `label` and `score` (classifiers); "
+        "a classifier's `label` has the type of its class values",
+    )
+    score: str = Field(default="", description="what `score` means, in words (shown by the dashboard)")
 
 
 class Floor(_Spec):
-    metric: str
-    value: float
+    """The least a model must reach to go live at all."""
+
+    metric: str = Field(description="a metric of `metrics`")
+    value: float = Field(description="the bound, on the metric's good side")
 
 
 class Golden(_Spec):
-    rows: int = Field(default=20, ge=1, le=1000)
-    score_tolerance: float = Field(default=1e-6, ge=0)
+    """The golden set: hold-out rows and the trained model's predictions, replayed against the served model."""
+
+    rows: int = Field(default=20, ge=1, le=1000, description="how many hold-out rows")
+    score_tolerance: float = Field(default=1e-6, ge=0, description="largest difference allowed in a number")
 
 
 Direction = Literal["higher", "lower"]
@@ -114,18 +149,22 @@ Direction = Literal["higher", "lower"]
 class RecipeSpec(_Spec):
     """A task as the core sees it: data schema, request and prediction records, metrics with direction."""
 
-    name: Name
-    description: str = ""
-    framework: Framework
-    data_schema: DataSchema = Field(alias="schema")
-    request: Request = Field(default_factory=Request)
-    prediction: Prediction
-    metrics: dict[str, Direction] = Field(min_length=1)
-    primary_metric: str
-    floor: Floor
-    guardrails: list[str] = Field(default_factory=list)
-    golden: Golden = Field(default_factory=Golden)
-    hyperparameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    name: Name = Field(description="the recipe's name: its folder under recipes/ and the template's `Recipe`")
+    description: str = Field(default="", description="one sentence on the task")
+    framework: Framework = Field(description="the container that trains and serves it")
+    data_schema: DataSchema = Field(alias="schema", description="the training data's columns")
+    request: Request = Field(default_factory=Request, description="request options")
+    prediction: Prediction = Field(description="the prediction record")
+    metrics: dict[str, Direction] = Field(
+        min_length=1, description="metric → `higher` or `lower` (is better); the kit's metrics for the target kind"
+    )
+    primary_metric: str = Field(description="the metric the promotion policy compares (any of `metrics`)")
+    floor: Floor = Field(description="the minimum a model must reach")
+    guardrails: list[str] = Field(default_factory=list, description="metrics a challenger must not make worse")
+    golden: Golden = Field(default_factory=Golden, description="the golden set's size and tolerance")
+    hyperparameters: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="passed to train.py (SageMaker hyperparameters); the recipe's defaults"
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> RecipeSpec:
