@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -149,10 +151,38 @@ def _unavailable(exc: TransientServiceError) -> Response[dict[str, str]]:
     )
 
 
+# InvokeEndpoint's ModelError quotes the container's whole answer: `Received server error (500) from primary with
+# message "<body>". See https://... in account ... for more information.` The image's stack answers anything a
+# handler raises with Flask's HTML 500 page, so the caller gets its first meaningful line, bounded; the log keeps all.
+_MODEL_ANSWER = re.compile(r'\((\d{3})\) from \w+ with message "(.*)"', re.DOTALL)
+_MARKUP = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<![^>]*>|<[^>]+>", re.DOTALL | re.IGNORECASE)
+MAX_MODEL_REASON = 200
+
+
+def model_error_reason(text: str) -> str:
+    """The model's answer in a ModelError, short: its status and first meaningful line, markup stripped."""
+    from html import unescape  # noqa: PLC0415  # only on this error path, not at the API's init
+
+    found = _MODEL_ANSWER.search(text)
+    status, body = (found.group(1), found.group(2)) if found else ("", text.partition("ModelError:")[2] or text)
+    line = ""
+    with contextlib.suppress(ValueError, RecursionError):
+        answer = json.loads(body)
+        if isinstance(answer, dict):  # a container that answers JSON: its message
+            line = next((str(answer[k]) for k in ("message", "error", "detail") if answer.get(k)), "")
+    if not line:
+        lines = (" ".join(part.split()) for part in unescape(_MARKUP.sub("\n", body)).splitlines())
+        line = next((part for part in lines if part), "")
+    if status and not line.startswith(status):
+        line = f"{status}: {line}" if line else status
+    line = line or "no message"
+    return line if len(line) <= MAX_MODEL_REASON else line[: MAX_MODEL_REASON - 1] + "…"
+
+
 def _upstream(exc: ServiceError) -> Response[dict[str, str]]:
     if "ModelError" in str(exc):  # the caller's records, not our failure: no stack trace in the logs either
         logger.warning("the model refused the instances", extra={"reason": str(exc)})
-        return error(400, f"the model could not read the instances: {exc}")
+        return error(400, f"the model could not read the instances (it answered {model_error_reason(str(exc))})")
     logger.exception("upstream failure")
     return error(502, "the model endpoint failed to answer; the error is logged")
 
