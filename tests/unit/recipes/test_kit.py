@@ -465,7 +465,7 @@ def test_serving_requirements_are_vendored_into_code_lib_at_training_time(kit: M
 
     code = tmp_path / "model" / "code"
     assert (code / "lib" / "tinydep.py").read_text() == "ANSWER = 42\n"
-    assert kit.requirement_lines(code / "requirements.txt") == []  # the container installs nothing at start-up
+    assert kit.requirement_lines(code / "requirements.txt") == []  # the container installs no requirement at start-up
     assert str(wheel) in (code / "requirements.txt").read_text()
 
 
