@@ -52,6 +52,7 @@ class RunOutcome(StrEnum):
     DEPLOYED = "DEPLOYED"
     REJECTED = "REJECTED"
     FAILED = "FAILED"
+    UNCHANGED = "UNCHANGED"  # the same rows (any order) as a version was trained on: nothing trained (issue 19)
 
 
 class TriggerSource(StrEnum):
@@ -148,6 +149,8 @@ class DataManifest(Model):
     test_rows: int = 0
     class_counts: dict[str, int]
     fingerprint: str
+    content_fingerprint: str = ""  # the rows as a multiset, whatever their order or bytes (validation.py)
+    same_as_version: int | None = None  # StartTraining: a version was trained on these very rows; nothing to do
 
 
 class TrainingJob(Model):
@@ -361,6 +364,7 @@ class ModelVersion(Model):
     run_id: str
     dataset: str
     data_fingerprint: str
+    content_fingerprint: str | None = None  # its training data's rows as a multiset (DataManifest)
     training_job_name: str
     model_data_url: str | None = None
     artifact_sha256: str | None = None  # of model.tar.gz; deployment refuses an artifact that differs
@@ -404,6 +408,7 @@ class Run(Model):
     started_at: datetime = Field(default_factory=utcnow)
     ended_at: datetime | None = None
     cost: RunCost | None = None  # what the run cost on AWS so far (recorded with its emails)
+    same_as_version: int | None = None  # outcome UNCHANGED: the version trained on the same rows
 
 
 class Approval(Model):

@@ -71,8 +71,24 @@ def validate_data(state: TrainingState, storage: Storage, recipe: RecipeSpec) ->
         test_rows=test.rows if test else 0,
         class_counts=train.class_counts,
         fingerprint=train.sha256 + (f"+{test.sha256}" if test else ""),
+        content_fingerprint=train.content + (f"+{test.content}" if test else ""),
     )
     return state
+
+
+def same_rows_as(registry: Registry, dataset: str, content: str) -> int | None:
+    """The newest version of `dataset` trained on exactly these rows (any order), if any: retraining on them would
+    give a challenger that cannot win (0005), so nothing starts. A failed version does not count."""
+    if not content:
+        return None
+    for model in registry.list_models():
+        if (
+            model.dataset == dataset
+            and model.content_fingerprint == content
+            and model.status not in (ModelStatus.FAILED, ModelStatus.TRAINING)
+        ):
+            return model.version
+    return None
 
 
 def job_name(settings: Settings, version: int, run_id: str) -> str:
@@ -100,6 +116,11 @@ def start_training(
     """
     assert state.manifest is not None, "ValidateData must run first"
     run = registry.get_run(state.run.run_id)
+    if run.version is None and not state.run.force:
+        same = same_rows_as(registry, state.run.dataset, state.manifest.content_fingerprint)
+        if same is not None:
+            state.manifest = state.manifest.model_copy(update={"same_as_version": same})
+            return state  # the Unchanged? Choice ends the run: UNCHANGED, naming the version
     version = run.version if run.version is not None else registry.next_version()
     name = job_name(settings, version, state.run.run_id)
     champion = registry.get_champion()
@@ -125,6 +146,7 @@ def start_training(
                 run_id=run.run_id,
                 dataset=state.run.dataset,
                 data_fingerprint=state.manifest.fingerprint,
+                content_fingerprint=state.manifest.content_fingerprint or None,
                 training_job_name=name,
                 hyperparameters=hyperparameters,
                 train_rows=state.manifest.train_rows,
@@ -423,6 +445,8 @@ def record_outcome(
                 registry.update_model(model.version, status=ModelStatus.FAILED, failure_reason=cause)
     else:
         fields["status"] = RunStatus.SUCCEEDED.value
+        if outcome is RunOutcome.UNCHANGED and state.manifest is not None:
+            fields["same_as_version"] = state.manifest.same_as_version
         if outcome is RunOutcome.REJECTED and state.candidate is not None and state.decision is not None:
             reason = f"rejected by {state.decision.actor}" + (
                 f": {state.decision.comment}" if state.decision.comment else ""

@@ -12,6 +12,7 @@ import codecs
 import csv
 import hashlib
 import io
+import json
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ CHUNK_BYTES = 256 * 1024
 MAX_REPORTED = 5  # line numbers / distinct values quoted per problem
 MAX_VALUE_CHARS = 40  # a quoted value is cut to this
 MAX_MESSAGE_CHARS = 2000  # one file's whole report
+_CONTENT_MODULUS = 2**256
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,10 @@ class DatasetSummary:
     class_counts: dict[str, int]
     sha256: str
     size: int
+    # The rows as a multiset, whatever their order (issue 19): the sum mod 2^256 of each row's SHA-256 over its
+    # trimmed cells in the schema's column order. The same rows reordered give the same value; other bytes
+    # (quoting, line endings, column order) do not change it either.
+    content: str = ""
 
 
 class BinaryStream(Protocol):
@@ -93,6 +99,7 @@ class _Scan:
     def __init__(self, schema: DataSchema) -> None:
         self.schema = schema
         self.rows = 0
+        self.content = 0
         self.counts: Counter[str] = Counter()
         self.findings: dict[tuple[str, str], _Finding] = {}
 
@@ -133,6 +140,7 @@ def validate_stream(
         class_counts={name: scan.counts[label] for label, name in labels.items()},
         sha256=digest.hexdigest(),
         size=size,
+        content=f"{scan.content:064x}",
     )
 
 
@@ -221,6 +229,8 @@ def _scan(reader: csv.Reader, scan: _Scan, at: dict[str, int]) -> None:  # type:
         if len(row) < width:
             scan.problem("short", "", line)
             continue
+        cells = json.dumps([row[i].strip() for i in at.values()], ensure_ascii=False).encode("utf-8")
+        scan.content = (scan.content + int.from_bytes(hashlib.sha256(cells).digest(), "big")) % _CONTENT_MODULUS
         for feature in schema.features:
             _check_feature(scan, feature, row[at[feature.name]], line)
         if target.name not in at:  # a batch file: features only

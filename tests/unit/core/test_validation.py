@@ -213,3 +213,19 @@ def test_duplicates_in_a_header_at_the_width_limit_are_named(sentiment_recipe: R
     header = ",".join(["review_text", "sentiment", *extra, "c7", "Sentiment"])
     message = problems(csv_of(GOOD, header=header), sentiment_recipe)
     assert "column(s) named twice in the header: 'c7', 'sentiment'" in message
+
+
+def test_the_same_rows_in_another_order_and_spelling_have_the_same_content(sentiment_recipe: RecipeSpec) -> None:
+    """Issue 19: identical content, not identical bytes — row order, column order and quoting do not matter."""
+    schema = sentiment_recipe.data_schema
+    original = validate_bytes(csv_of(GOOD), schema, source="train")
+    reordered = validate_bytes(csv_of(list(reversed(GOOD))), schema, source="train")
+    swapped = ("sentiment,review_text\n" + "".join(f"{label},{text}\n" for text, label in GOOD)).encode()
+    relabelled = validate_bytes(
+        csv_of([(GOOD[0][0], "1" if GOOD[0][1] == "0" else "0"), *GOOD[1:]]), schema, source="t"
+    )
+
+    assert original.sha256 != reordered.sha256
+    assert original.content == reordered.content == validate_bytes(swapped, schema, source="train").content
+    assert len(original.content) == 64
+    assert relabelled.content != original.content  # one label changed: other data

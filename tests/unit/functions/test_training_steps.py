@@ -457,3 +457,24 @@ def test_every_version_has_figures_on_the_trusted_set_so_the_history_is_one_comp
 
     assert [(p.version, p.trusted_set_version, p.on_trusted_set["f1"]) for p in history] == [(1, 1, 0.8), (2, 1, 0.86)]
     assert history[1].own_holdout["f1"] == 0.92  # labelled as its own hold-out, never mixed into the series
+
+
+def test_an_upload_of_the_rows_a_version_was_trained_on_trains_nothing_and_names_the_version(stack: Stack) -> None:
+    stack.sagemaker.polls_to_complete = 0
+    first = load_event("start_training", "validated")
+    first["manifest"]["content_fingerprint"] = "c" * 64
+    invoke(stack, "register_candidate", invoke(stack, "evaluate_model", invoke(stack, "check_training",
+           invoke(stack, "start_training", with_run(stack, first)))))  # fmt: skip
+    stack.sagemaker.jobs.clear()
+    again = second_run(stack)
+    again["manifest"]["content_fingerprint"] = "c" * 64  # the same rows, in another order or spelling
+
+    state = invoke(stack, "start_training", again)
+
+    assert state["manifest"]["same_as_version"] == 1
+    assert "training" not in state
+    assert stack.sagemaker.jobs == {}  # no job, no version allocated
+    invoke(stack, "record_outcome", {"outcome": "UNCHANGED", "training": state})
+    run = registry(stack).get_run(again["run"]["run_id"])
+    assert (run.status, run.outcome, run.same_as_version, run.version) == (RunStatus.SUCCEEDED, "UNCHANGED", 1, None)
+    assert registry(stack).next_version() == 2

@@ -41,6 +41,7 @@ def test_first_drop_trains_evaluates_and_deploys(cloud: Cloud) -> None:
     assert cloud.states_entered(execution["executionArn"]) == [
         "ValidateData",
         "StartTraining",
+        "Unchanged?",
         "WaitForTraining",
         "CheckTraining",
         "TrainingDone?",
@@ -93,6 +94,29 @@ def test_worse_challenger_is_rejected_and_the_champion_keeps_serving(cloud: Clou
     email = email_of(sent(cloud), NotificationKind.REJECTED)
     assert "v2" in email.subject
     assert "KEEP CHAMPION" in email.body
+
+
+def test_the_same_rows_in_another_order_train_nothing_and_the_run_names_the_version(cloud: Cloud) -> None:
+    """Issue 19: identical content, not identical bytes — no job, no version, outcome UNCHANGED naming v1."""
+    first_model_live(cloud)
+    header, *rows = TRAIN_V1.decode().splitlines()
+    reordered = "\n".join([header, *reversed(rows)]).encode() + b"\n"
+    assert reordered != TRAIN_V1
+    jobs = len(cloud.sagemaker.jobs)
+
+    execution = cloud.run("reviews", reordered, TEST)
+
+    assert execution["status"] == "SUCCEEDED"
+    assert cloud.states_entered(execution["executionArn"]) == [
+        "ValidateData",
+        "StartTraining",
+        "Unchanged?",
+        "RecordUnchanged",
+        "ChampionKept",
+    ]
+    assert len(cloud.sagemaker.jobs) == jobs
+    run = next(r for r in cloud.registry.list_runs() if r.outcome is RunOutcome.UNCHANGED)
+    assert (run.status, run.same_as_version, run.version) == (RunStatus.SUCCEEDED, 1, None)
 
 
 def test_bad_file_fails_the_run_with_the_exact_problem(cloud: Cloud) -> None:
