@@ -181,7 +181,8 @@ def local_api_rows(result: dict[str, Any]) -> list[Row]:
         rows.append(
             (
                 f"local POST /predict through the gateway, {clients} clients",
-                f"{measured['rps']:.0f} req/s ({measured['failed']} failed), {result['ratio'][clients]:.2f}× bare",
+                f"{measured['rps']:.0f} req/s ({measured['failed']} failed), {result['ratio'][clients]:.2f}× bare, "
+                f"{measured.get('cpu_ms_per_request', '?')} ms CPU/request",
                 f"bare werkzeug, same model: {bare:.0f} req/s",
                 ">= 200 req/s" if clients == "8" else "",
                 result["pass"]["rps_at_8"] if clients == "8" else None,

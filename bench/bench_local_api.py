@@ -18,6 +18,7 @@ Pass: >= 200 requests/s at 8 clients, and no loss during the swap (>= 50 request
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import multiprocessing
@@ -33,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import psutil  # type: ignore[import-untyped]  # noqa: E402
 import requests  # noqa: E402
 
 TARGET_RPS_AT_8 = 200.0
@@ -86,6 +88,23 @@ def load(
     result["rps"] = round((result["ok"] + result["failed"]) / result["seconds"], 1)
     result["load_average_1min"] = round(os.getloadavg()[0], 1)  # the machine is shared: say how busy it was
     return result
+
+
+def _cpu_seconds() -> dict[int, float]:
+    """CPU time so far of this process (the cloud: gateway, Runtime API, moto, local SageMaker) and its children
+    (Lambda sandboxes, model servers): robust where req/s is not, on a machine others load too."""
+    me = psutil.Process()
+    seconds = {}
+    for process in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            seconds[process.pid] = sum(process.cpu_times()[:2])
+    return seconds
+
+
+def cpu_per_request(before: dict[int, float], after: dict[int, float], requests: int) -> float:
+    """Milliseconds of CPU per request, all of the cloud's processes together."""
+    used = sum(after[pid] - before.get(pid, 0.0) for pid in after)
+    return round(used / max(requests, 1) * 1000, 2)
 
 
 def _bare_server(model_dir: str, code_dir: str, port_queue: Any) -> None:
@@ -167,12 +186,18 @@ def main(argv: list[str] | None = None) -> int:
 
             for clients in args.clients:
                 load(url, headers, body, clients, 2.0)  # warm-up: the sandboxes this load needs start (cold)
-                results["clients"][str(clients)] = load(url, headers, body, clients, args.seconds)
+                cpu_before = _cpu_seconds()
+                measured = load(url, headers, body, clients, args.seconds)
+                measured["cpu_ms_per_request"] = cpu_per_request(
+                    cpu_before, _cpu_seconds(), measured["ok"] + measured["failed"]
+                )
+                results["clients"][str(clients)] = measured
                 results["bare"][str(clients)] = load(bare_url, headers, body, clients, args.seconds)
                 local, reference = results["clients"][str(clients)]["rps"], results["bare"][str(clients)]["rps"]
                 print(
                     f"{clients:>3} clients: gateway {local:7.1f} req/s  bare werkzeug {reference:7.1f} req/s  "
-                    f"(load average {os.getloadavg()[0]:.1f})"
+                    f"(load average {os.getloadavg()[0]:.1f}; the cloud's CPU "
+                    f"{results['clients'][str(clients)]['cpu_ms_per_request']} ms/request)"
                 )
 
             results["cold_starts"] = cloud.runtime.cold_starts()
