@@ -36,6 +36,10 @@ _.p99_ms  # monitoring.VersionHealth
 _.model_version  # serving.PredictResponse
 _.loc  # functions/api ValidationErrorItem (the 422 body's OpenAPI model)
 _.msg  # functions/api ValidationErrorItem
+_.set_at  # models.TrustedSet, models.DatasetPolicy (GET /datasets/{dataset}, the audit of who set it when)
+_.trusted_set  # judging.DatasetJudging (GET /datasets/{dataset})
+_.on_trusted_set  # judging.HistoryPoint: the comparable series (issue 19)
+_.own_holdout  # judging.HistoryPoint
 
 # --- names the Step Functions definitions use
 _.PollingExhaustedError  # errors: the Error of the Fail states in statemachine/*.asl.json, kept in the hierarchy

@@ -232,8 +232,7 @@ class TrustedSet(Model):
 
     dataset: str
     version: int = Field(ge=1)
-    uri: str  # s3://<ArtifactBucket>/trusted/<dataset>/v<N>.csv
-    s3_version_id: str | None = None
+    uri: str  # s3://<ArtifactBucket>/trusted/<dataset>/v<N>.csv (never overwritten: the key names the rows)
     sha256: str = Field(max_length=64)
     rows: int = Field(ge=0)
     source: str = Field(max_length=300)  # "hold-out of v1 (run ...)" or "pushed by <actor>"
