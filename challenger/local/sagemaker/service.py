@@ -84,6 +84,11 @@ WORKER_JOIN_SECONDS = 30.0
 # re-initialize your container and model" (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-update.html).
 COLD_START_ENV = "CHALLENGER_LOCAL_COLD_START_SECONDS"
 DEFAULT_COLD_START_SECONDS = 2.0
+# "For serverless endpoints: The model must download and the server must respond successfully to /ping within
+# 3 minutes" (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html). The image's stack
+# takes seconds to start here (its pip install . of code/, gunicorn workers; 3-24 s on this shared machine,
+# docs/performance.md): no stricter than AWS, so a container AWS would accept is not failed locally.
+HEALTH_TIMEOUT_SECONDS = 180.0
 IDLE_SECONDS = 600.0  # idle time after which the next invocation is cold again
 # DeleteEndpoint is asynchronous: DescribeEndpoint answers "Deleting" until the endpoint is gone.
 DELETE_SECONDS = 2.0
@@ -148,7 +153,7 @@ class LocalSageMaker:
         account: str = "123456789012",
         host: str = "127.0.0.1",
         port: int = 0,
-        health_timeout: float = 60.0,
+        health_timeout: float = HEALTH_TIMEOUT_SECONDS,
         cold_start_seconds: float | None = None,
         idle_seconds: float = IDLE_SECONDS,
         delete_seconds: float = DELETE_SECONDS,

@@ -119,7 +119,9 @@ def wait_for_job(sm: Any, name: str, timeout: float = 60.0) -> dict[str, Any]:
     )
 
 
-def wait_for_endpoint(sm: Any, name: str, timeout: float = 60.0) -> dict[str, Any]:
+def wait_for_endpoint(sm: Any, name: str, timeout: float = 120.0) -> dict[str, Any]:
+    # Longer than the tests' health timeouts (test_endpoints: 90 s; the image's stack starts in 3-24 s here), so a
+    # container that never gets healthy shows as Failed with its reason, not as this wait running out.
     return wait_until(
         lambda: (d := sm.describe_endpoint(EndpointName=name))["EndpointStatus"] not in ("Creating", "Updating") and d,
         timeout=timeout,

@@ -287,6 +287,13 @@ def test_the_cold_start_is_non_zero_by_default_and_set_by_the_environment(
     assert configured.cold_start_seconds == 0.25
 
 
+def test_a_container_has_serverless_three_minutes_to_answer_ping_by_default(tmp_path: Path) -> None:
+    # AWS: "The model must download and the server must respond successfully to /ping within 3 minutes"
+    # (serverless); the image's stack takes seconds to start, more on a busy machine (issue 16).
+    default = LocalSageMaker(state_dir=tmp_path, s3_endpoint_url="http://127.0.0.1:9")
+    assert default.health_timeout == service_module.HEALTH_TIMEOUT_SECONDS == 180
+
+
 # Names ------------------------------------------------------------------------------------------------------------
 LENGTH = "Member must have length less than or equal to 63"
 PATTERN = "Member must satisfy regular expression pattern: ^{pattern}"
