@@ -7,7 +7,7 @@ challenger data push FILE [--dataset NAME] [--test FILE] [--wait]  (--wait: the 
 challenger runs list | runs start [--dataset NAME] [--force] | runs show ID | runs wait [ID]
 challenger models list                      (the recipe's metrics, its primary metric first)
 challenger approve RUN|vN|latest [--comment TEXT] | reject RUN|vN|latest [--comment TEXT]
-challenger rollback [--to VERSION]
+challenger rollback [--to VERSION] --reason TEXT  (recorded in the audit log)
 challenger data trust FILE [--dataset NAME] --comment TEXT  (the dataset's trusted evaluation set: audited, versioned)
 challenger deploy vN --comment TEXT         (deploy a version the policy kept out, against the verdict; audited)
 challenger policy show|set [--dataset NAME] [--primary-metric M ...] --comment TEXT  (per-dataset policy versions)
@@ -549,9 +549,13 @@ def decide(target: Target, run_id: str, decision: str, comment: str) -> None:
     print(f"v{result['version']} {result['decision'].lower()} (run {run_id})")
 
 
-def rollback(target: Target, version: int | None, *, wait: bool = True, timeout: float = 300) -> int:
-    """Start a rollback and follow its deployment pipeline execution to the end (GET /deployments/{name})."""
-    started = target.call("POST", "/rollback", {"version": version} if version else {}, operator=True)
+def rollback(target: Target, version: int | None, *, reason: str = "", wait: bool = True, timeout: float = 300) -> int:
+    """Start a rollback (its reason goes to the audit log) and follow its deployment pipeline execution to the end
+    (GET /deployments/{name})."""
+    body: dict[str, Any] = {"version": version} if version else {}
+    if reason:
+        body["reason"] = reason
+    started = target.call("POST", "/rollback", body, operator=True)
     version = int(started["version"])
     name = str(started["execution_arn"]).rsplit(":", 1)[-1]
     print(f"rolling back to v{version} (blue/green, smoke-tested)…")
@@ -955,9 +959,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 — one flat dec
             "run_id", metavar="RUN", help="a run id, vN (the challenger's version) or latest (the newest waiting)"
         )
         sub.add_argument("--comment", default="", help="why (kept in the audit log)")
-    commands.add_parser("rollback", help="redeploy a version that was live before").add_argument(
+    rollback_parser = commands.add_parser("rollback", help="redeploy a version that was live before")
+    rollback_parser.add_argument(
         "--to", type=int, dest="version", help="the version (default: the one live before the champion)"
     )
+    rollback_parser.add_argument("--reason", required=True, help="why (mandatory: recorded in the audit log)")
     overrule = commands.add_parser("deploy", help="deploy a version the policy kept out, against its verdict")
     overrule.add_argument("version", help="vN")
     overrule.add_argument("--comment", required=True, help="why (mandatory: audited and emailed)")
@@ -1125,7 +1131,7 @@ def dispatch(args: argparse.Namespace, target: Target) -> int:  # noqa: PLR0912 
         case "approve" | "reject":
             decide(target, args.run_id, args.command, args.comment)
         case "rollback":
-            rollback(target, args.version)
+            rollback(target, args.version, reason=args.reason)
         case "audit":
             audit_list(target, args.limit)
         case "predict":

@@ -4,6 +4,7 @@ before anything is uploaded."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -84,3 +85,12 @@ def test_rollback_follows_its_deployment_and_reports_why_it_failed() -> None:
     responses.get(f"{API}/models/1", json={"version": 1, "failure_reason": "refusing to deploy v1: its archive ..."})
     with pytest.raises(CliError, match="rollback to v1 failed: refusing to deploy v1"):
         rollback(target(), 1, timeout=5)
+
+
+@responses.activate
+def test_a_rollback_sends_its_reason() -> None:
+    # Issue 22: the reason reaches the API, which records it in the audit log.
+    responses.post(f"{API}/operator/rollback", json={"version": 1, "execution_arn": "arn:x"}, status=202)
+    rollback(target(), 1, reason="v3 answers 502", wait=False)
+    [call] = responses.calls
+    assert json.loads(call.request.body or b"{}") == {"version": 1, "reason": "v3 answers 502"}
