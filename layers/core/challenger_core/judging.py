@@ -194,7 +194,13 @@ def overrule(
         if model.verdict
         else "no verdict"
     )
-    payload = DeploymentRequest(version=model.version, reason="promote", run_id=model.run_id, requested_by=caller.actor)
+    payload = DeploymentRequest(
+        version=model.version,
+        reason="promote",
+        run_id=model.run_id,
+        requested_by=caller.actor,
+        comment=request.comment,
+    )
     name = f"overrule-v{model.version}-{utcnow():%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     arn = workflow.start(settings.deployment_pipeline_arn, name, {"request": payload.model_dump()})
     audit.record(

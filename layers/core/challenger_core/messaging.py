@@ -86,7 +86,12 @@ def compose(request: NotifyRequest, registry: Registry, settings: Settings, cost
             stack=settings.stack_name,
             version=deployment.request.version,
             endpoint=deployment.plan.endpoint_name,
-            reason=deployment.request.reason,
+            reason=deployment.request.reason
+            + (
+                f" — against the verdict, by {deployment.request.requested_by}: {deployment.request.comment}"
+                if deployment.request.comment
+                else ""
+            ),
             previous_version=deployment.plan.previous_version,
             cost=cost,
         )

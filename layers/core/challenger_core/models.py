@@ -486,6 +486,7 @@ class DeploymentRequest(Model):
     reason: Literal["training", "promote", "rollback"] = "training"
     run_id: str | None = None
     requested_by: str = "system"
+    comment: str = Field(default="", max_length=500)  # a person overruling the verdict says why (issue 19)
 
 
 class EndpointPlan(Model):

@@ -147,7 +147,7 @@ def test_the_openapi_document_shows_the_recipes_records(stack: Stack, monkeypatc
     assert schemas["PredictResponse"]["properties"]["predictions"]["items"] == {
         "$ref": "#/components/schemas/PredictionRecord"
     }
-    assert set(schemas["Prediction"]["properties"]) == {"fields", "score"}  # /health's, left alone
+    assert set(schemas["Prediction"]["properties"]) == {"fields", "score", "labels"}  # /health's, left alone
     instances = schemas["PredictRequest"]["properties"]["instances"]["items"]["anyOf"]
     assert {"$ref": "#/components/schemas/Instance"} in instances
     assert any(item.get("type") == "string" for item in instances)  # the shorthand
@@ -220,6 +220,15 @@ def test_confirming_approves_once_and_resumes_the_pipeline(stack: Stack, pending
     registry = Registry(stack.ddb, stack.env["MODELS_TABLE"])
     assert registry.get_approval(approval.approval_id).status.value == "APPROVED"
     assert registry.get_model(4).status is ModelStatus.APPROVED
+
+
+def test_the_confirmation_page_records_a_comment(stack: Stack, pending: Any) -> None:
+    # Issue 22: the email's confirmation page has a comment field; the decision carries it.
+    approval, resumed = pending
+    assert "name=comment" in page(stack, signed_fields(approval, "reject"))[1]
+    status, _ = post(stack, {**signed_fields(approval, "reject"), "comment": "labels look shuffled"})
+    assert status == 200
+    assert resumed == [("tok", {"approved": False, "actor": "email link", "comment": "labels look shuffled"})]
 
 
 def test_replayed_link_is_refused_and_changes_nothing(stack: Stack, pending: Any) -> None:
@@ -305,6 +314,7 @@ def test_rollback_redeploys_an_earlier_version(stack: Stack, monkeypatch: pytest
                 "reason": "rollback",
                 "run_id": None,
                 "requested_by": "arn:aws:iam::123456789012:user/ops-alice",
+                "comment": "",
             }
         }
     ]

@@ -117,7 +117,13 @@ def test_a_person_deploys_a_kept_version_with_a_reason_and_the_audit_keeps_what_
     )
 
     assert status == 202, body
-    assert started[0]["request"] == {"version": 4, "reason": "promote", "run_id": "r4", "requested_by": OPERATOR_ARN}
+    assert started[0]["request"] == {
+        "version": 4,
+        "reason": "promote",
+        "run_id": "r4",
+        "requested_by": OPERATOR_ARN,
+        "comment": "the world changed: new labels are right",
+    }
     entries = registry_of(stack).audit_of(version=4)
     assert [(e.action.value, e.comment) for e in entries] == [("deploy", "the world changed: new labels are right")]
     assert "the policy said KEEP (label-shift f1)" in entries[0].detail

@@ -198,6 +198,15 @@ def test_deployed_email(stack: Stack) -> None:
     assert "Replaced:  v1" in email.body
 
 
+def test_a_deployment_against_the_verdict_emails_who_and_why(stack: Stack) -> None:
+    """Issue 19: `POST /deploy` carries the operator's comment to the deployed email (and the audit log)."""
+    event = load_event("notify", "deployed")
+    event["deployment"]["request"].update(reason="promote", requested_by="ops-alice", comment="new labels are right")
+    invoke(stack, "notify", event)
+    email = email_of(sent(stack), NotificationKind.DEPLOYED)
+    assert "Reason:    promote — against the verdict, by ops-alice: new labels are right" in email.body
+
+
 # Runtime faults a real deployment meets (issue 7 §3) -------------------------------------------------
 
 
