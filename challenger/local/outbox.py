@@ -20,9 +20,7 @@ from __future__ import annotations
 import html
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from challenger.local.background import BackgroundLoop
+from challenger.local.private import write_private
 
 LOG = logging.getLogger(__name__)
 
@@ -225,7 +224,7 @@ class Outbox(BackgroundLoop):
             kind = str(sqs_message.get("MessageAttributes", {}).get("kind", {}).get("StringValue", ""))
             date = datetime.now(UTC)
         with self._lock:
-            index = self._read_index()
+            index = _read_index(self.directory)
             if any(entry["id"] == message_id for entry in index):
                 return 0
             email = render_email(
@@ -240,7 +239,7 @@ class Outbox(BackgroundLoop):
             )
             name = f"{date.astimezone(UTC):%Y%m%dT%H%M%S}-{_SAFE_ID.sub('-', message_id)}.eml"
             # CRLF line ends (policy SMTP): RFC 5322 on disk, as a mail client saves an .eml.
-            self._write_atomically(self.directory / name, email.as_bytes(policy=SMTP))
+            write_private(self.directory / name, email.as_bytes(policy=SMTP))
             index.append(
                 {
                     "id": message_id,
@@ -251,9 +250,8 @@ class Outbox(BackgroundLoop):
                     "file": name,
                 }
             )
-            self._write_atomically(
-                self.directory / INDEX_FILE, json.dumps({"version": 1, "messages": index}, indent=2).encode()
-            )
+            # Atomic, 0600: readers in other processes (CLI, dashboard) never see a half-written file.
+            write_private(self.directory / INDEX_FILE, json.dumps({"version": 1, "messages": index}, indent=2))
         LOG.info("outbox: %s (%s)", subject, kind or "no kind")
         return 1
 
@@ -272,20 +270,6 @@ class Outbox(BackgroundLoop):
             if entry["id"] == message_id:
                 return _load(self.directory, entry)
         raise KeyError(f"no message {message_id!r} in {self.directory}")
-
-    def _read_index(self) -> list[dict[str, Any]]:
-        return _read_index(self.directory)
-
-    def _write_atomically(self, path: Path, data: bytes) -> None:
-        # Readers in other processes (CLI, dashboard) never see a half-written file.
-        descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
-            Path(temporary).replace(path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
 
 
 # --------------------------------------------------------------------------------------------------

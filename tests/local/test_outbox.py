@@ -156,7 +156,7 @@ def test_messages_are_listed_newest_first_and_indexed(topic: Topic, tmp_path: Pa
         (second, "deployed", "deployed"),
     ]
     assert all((tmp_path / m["file"]).is_file() for m in index["messages"])
-    assert not list(tmp_path.glob(".tmp-*"))
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
     # What the CLI and the dashboard use: the directory alone, no queue.
     assert read_messages(tmp_path) == outbox.messages()
     assert read_messages(tmp_path / "never-written") == []
