@@ -342,6 +342,9 @@ def _keep_version_id(template: LocalTemplate, bucket: str, key: str, new: str | 
         return
     from moto.s3.models import s3_backends  # noqa: PLC0415 — moto's internals, only on this path
 
+    from challenger.local.lambda_runtime import check_moto_version  # noqa: PLC0415
+
+    check_moto_version()  # FakeKey._version_id: written for moto 5.2.5 (issue 16 §4: every reach into moto pinned)
     for fake_key in s3_backends[template.account]["aws"].buckets[bucket].keys.getlist(key, []):
         if fake_key.version_id == new:
             fake_key._version_id = saved  # no API sets a version id
