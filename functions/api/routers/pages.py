@@ -20,7 +20,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponseContentModel, OpenAPIResponseContentSchema
 
 from challenger_core import approvals, operations
-from challenger_core.errors import ApprovalLinkError, ConflictError
+from challenger_core.errors import ApprovalLinkError, ConflictError, DataValidationError
+from challenger_core.models import ModelVersion
 from challenger_core.registry import Registry
 from routers.deps import ApprovalKeyDep, RegistryDep, SettingsDep, WorkflowDep
 from routers.doors import LINK, LinkCaller
@@ -72,6 +73,8 @@ CONFIRM = Template(
     " for its full record.</p>"
     "<form method=post><input type=hidden name=decision value=$decision>"
     "<input type=hidden name=expires value=$expires_at><input type=hidden name=sig value=$sig>"
+    "<p><label for=comment>Comment (optional, recorded with the decision)</label><br>"
+    "<textarea id=comment name=comment rows=3 cols=60 maxlength=500></textarea></p>"
     "<button type=submit>$verb v$version</button></form>"
 )
 COMPARISON = Template(
@@ -197,11 +200,43 @@ def _comparison(version: int, registry: Registry) -> Markup:
         other_text = "" if other is None else f"{other:.3f}"
         rows.append(_render(ROW, metric=name, value=f"{value:.3f}", other=other_text, delta=delta))
     against = f"champion v{champion.version}" if champion and champion.version != version else "no champion yet"
-    return _render(
+    table = _render(
         COMPARISON,
         version=version,
         against=against,
         delta_header="Δ [interval]" if paired else "Δ",
+        rows=Markup("".join(rows)),
+    )
+    return Markup(_label_shift(challenger) + table + _on_trusted_set(challenger, against))
+
+
+def _label_shift(challenger: ModelVersion) -> str:
+    """The verdict's label-shift warning (issue 19): the person deciding reads it before the numbers."""
+    shift = challenger.verdict.label_shift if challenger.verdict else None
+    return _render(PARAGRAPH, text=f"Warning: {shift}. Approving overrules the policy.") if shift else ""
+
+
+def _on_trusted_set(challenger: ModelVersion, against: str) -> str:
+    """Both models on the dataset's trusted evaluation set, paired (issue 19), when the job scored them there."""
+    trusted = challenger.trusted
+    paired = trusted.comparison if trusted else None
+    if trusted is None or paired is None:
+        return ""
+    rows = [
+        _render(
+            ROW,
+            metric=name,
+            value=f"{paired.challenger_metrics.get(name, 0.0):.3f}",
+            other=f"{paired.champion_metrics.get(name, 0.0):.3f}",
+            delta=f"{difference.delta:+.3f} [{difference.low:+.3f}, {difference.high:+.3f}]",
+        )
+        for name, difference in paired.differences.items()
+    ]
+    return _render(
+        COMPARISON,
+        version=challenger.version,
+        against=f"{against}, on the trusted evaluation set v{trusted.set_version} ({paired.rows} rows)",
+        delta_header="Δ [interval]",
         rows=Markup("".join(rows)),
     )
 
@@ -223,13 +258,14 @@ def approval_decision(
     workflow: WorkflowDep,
 ) -> Response[str]:
     try:
-        decision, expires, sig = _link_fields(_form_fields(request))
+        fields = _form_fields(request)
+        decision, expires, sig = _link_fields(fields)
         approvals.verify(key, approval_id, decision, expires, sig)
         approval = operations.decide_approval(
             approval_id,
             approved=decision == "approve",
             caller=caller,
-            comment="",
+            comment=fields.get("comment", "").strip()[:500],  # the confirmation page's comment field (issue 22)
             registry=registry,
             workflow=workflow,
         )
@@ -239,6 +275,8 @@ def approval_decision(
         return _page(403, "This link cannot be used", str(exc))
     except ConflictError:
         return _page(409, "Already decided", "This approval was already decided or has expired.")
+    except DataValidationError as exc:  # approving a KEEP verdict (a label shift) needs a comment (issue 19)
+        return _page(422, "A comment is needed", f"{exc} Go back, say why in the comment field, and submit again.")
     verdict, outcome = (
         ("approved", "deploying now") if decision == "approve" else ("rejected", "the champion keeps serving")
     )
