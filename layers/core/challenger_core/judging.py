@@ -12,7 +12,6 @@ import secrets
 from pydantic import ConfigDict, Field
 
 from challenger_core import audit
-from challenger_core import trusted as trusted_sets
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
 from challenger_core.errors import ConflictError
@@ -123,6 +122,8 @@ def set_trusted_set(
     settings: Settings,
 ) -> TrustedSet:
     """Validate and store a new trusted-set version; audited with the comment and the rows' digest."""
+    from challenger_core import trusted as trusted_sets  # noqa: PLC0415  # validation: this route only, not the API's init
+
     trusted = trusted_sets.store(
         request.csv.encode("utf-8"),
         dataset=dataset,

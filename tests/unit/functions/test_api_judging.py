@@ -145,3 +145,38 @@ def test_approving_a_label_shift_needs_a_comment(stack: Stack, monkeypatch: pyte
     event["body"] = json.dumps({"decision": "approve", "comment": "checked 20 rows by hand: the labels are right"})
     assert call(stack, event)[0] == 200
     assert len(resumed) == 1
+
+
+def test_the_emailed_page_warns_of_the_label_shift_shows_the_trusted_set_and_needs_a_comment(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from challenger_core.models import PairedComparison, TrustedEvaluation
+    from tests.unit.functions.api_support import signed_fields
+    from tests.unit.functions.test_api import page, post
+
+    approval, resumed = waiting_approval(stack, monkeypatch)
+    on_trusted = PairedComparison(
+        rows=29,
+        fingerprint="t" * 64,
+        champion_metrics={"f1": 0.828},
+        challenger_metrics={"f1": 0.656},
+        differences={"f1": {"delta": -0.172, "low": -0.379, "high": 0.034}},
+        confidence=0.95,
+    )
+    registry_of(stack).update_model(
+        4,
+        verdict=KEEP,
+        trusted=TrustedEvaluation(fingerprint="t" * 64, rows=29, comparison=on_trusted, set_version=1),
+    )
+
+    status, body = page(stack, signed_fields(approval, "approve"))
+
+    assert status == 200
+    assert "Warning: the new labels disagree with the live model" in body
+    assert "on the trusted evaluation set v1 (29 rows)" in body
+    assert "-0.172 [-0.379, +0.034]" in body
+    status, body = post(stack, signed_fields(approval, "approve"))
+    assert status == 422
+    assert "needs a comment" in body
+    assert resumed == []
+    assert post(stack, {**signed_fields(approval, "approve"), "comment": "checked by hand"})[0] == 200
