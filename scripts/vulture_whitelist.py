@@ -93,7 +93,6 @@ _.retries  # EventBus: how many retries were scheduled (tests/local/test_events.
 _.wait_idle  # EventBus: tests/local, tests/integration wait for deliveries
 _.fire_now  # the scheduler: tests fire a schedule rule without waiting for its tick
 _.function_names  # LambdaRuntime: tests/unit/statemachines/conftest.py
-_.handle_invoke  # LocalSageMaker: tests/unit/local/sagemaker/test_emulator.py
 _.forget_recipes  # recipe: tests drop the cached recipe between stacks
 _.set_champion  # Registry: tests put a champion in place without a deployment
 _.validate_bytes  # validation: tests/unit/core/test_validation.py

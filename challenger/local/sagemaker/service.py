@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 import uuid
@@ -35,6 +34,7 @@ from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from challenger.local import iam
+from challenger.local.private import write_private
 from challenger.local.sagemaker import s3io
 from challenger.local.sagemaker.errors import (
     API_NAME_PATTERNS,
@@ -94,6 +94,7 @@ IDLE_SECONDS = 600.0  # idle time after which the next invocation is cold again
 DELETE_SECONDS = 2.0
 
 Document = dict[str, Any]
+_CONFIG = ("endpoint configuration", "endpoint-config")  # (the name in error messages, the ARN's resource)
 
 
 class BackendLike(Protocol):
@@ -314,11 +315,11 @@ class LocalSageMaker:
             "DescribeTrainingJob": self._describe_training_job,
             "StopTrainingJob": self._stop_training_job,
             "CreateModel": self._create_model,
-            "DescribeModel": self._describe_model,
-            "DeleteModel": self._delete_model,
+            "DescribeModel": lambda r: self._describe(self._models, "model", "model", r["ModelName"]),
+            "DeleteModel": lambda r: self._delete(self._models, "model", "model", r["ModelName"]),
             "CreateEndpointConfig": self._create_endpoint_config,
-            "DescribeEndpointConfig": self._describe_endpoint_config,
-            "DeleteEndpointConfig": self._delete_endpoint_config,
+            "DescribeEndpointConfig": lambda r: self._describe(self._configs, *_CONFIG, r["EndpointConfigName"]),
+            "DeleteEndpointConfig": lambda r: self._delete(self._configs, *_CONFIG, r["EndpointConfigName"]),
             "CreateEndpoint": self._create_endpoint,
             "DescribeEndpoint": self._describe_endpoint,
             "UpdateEndpoint": self._update_endpoint,
@@ -418,16 +419,7 @@ class LocalSageMaker:
             model = self._models.get(request["ModelName"])
             if model is None:
                 raise not_found("model", self._arn("model", request["ModelName"]))
-            container = model["PrimaryContainer"]
-            environment = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
-            environment.update({str(k): str(v) for k, v in (request.get("Environment") or {}).items()})
-            spec = ContainerSpec(
-                config_name=name,
-                model_name=model["ModelName"],
-                model_data_url=str(container.get("ModelDataUrl", "")),
-                environment=environment,
-                image=str(container.get("Image", "")),
-            )
+            spec = _model_spec(model, name, request.get("Environment"))
             description: Document = {
                 key: copy.deepcopy(value) for key, value in request.items() if key not in ("Tags", "TransformJobName")
             }
@@ -481,19 +473,18 @@ class LocalSageMaker:
         self._save()
         return {"ModelArn": arn}
 
-    def _describe_model(self, request: Document) -> Document:
-        name = request["ModelName"]
+    def _describe(self, store: dict[str, Document], kind: str, resource: str, name: str) -> Document:
         with self._lock:
-            model = self._models.get(name)
-            if model is None:
-                raise not_found("model", self._arn("model", name))
-            return copy.deepcopy(model)
+            if name not in store:
+                raise not_found(kind, self._arn(resource, name))
+            return copy.deepcopy(store[name])
 
-    def _delete_model(self, request: Document) -> Document:
-        name = request["ModelName"]
+    def _delete(self, store: dict[str, Document], kind: str, resource: str, name: str) -> Document:
+        # SageMaker lets you delete a configuration (and its model) an endpoint still runs: the endpoint keeps
+        # serving. So do we: a backend holds its own ContainerSpec.
         with self._lock:
-            if self._models.pop(name, None) is None:
-                raise not_found("model", self._arn("model", name))
+            if store.pop(name, None) is None:
+                raise not_found(kind, self._arn(resource, name))
         self._save()
         return {}
 
@@ -520,24 +511,6 @@ class LocalSageMaker:
         self._save()
         return {"EndpointConfigArn": arn}
 
-    def _describe_endpoint_config(self, request: Document) -> Document:
-        name = request["EndpointConfigName"]
-        with self._lock:
-            config = self._configs.get(name)
-            if config is None:
-                raise not_found("endpoint configuration", self._arn("endpoint-config", name))
-            return copy.deepcopy(config)
-
-    def _delete_endpoint_config(self, request: Document) -> Document:
-        # SageMaker lets you delete a configuration (and its model) an endpoint still runs: the endpoint keeps
-        # serving. So do we: a backend holds its own ContainerSpec.
-        name = request["EndpointConfigName"]
-        with self._lock:
-            if self._configs.pop(name, None) is None:
-                raise not_found("endpoint configuration", self._arn("endpoint-config", name))
-        self._save()
-        return {}
-
     def _container_spec(self, config_name: str) -> ContainerSpec:
         """Resolve config → model → primary container now (later deletions do not affect the deployment)."""
         config = self._configs.get(config_name)
@@ -547,16 +520,7 @@ class LocalSageMaker:
         model = self._models.get(variant["ModelName"])
         if model is None:
             raise not_found("model", self._arn("model", variant["ModelName"]))
-        container = model["PrimaryContainer"]
-        return ContainerSpec(
-            config_name=config_name,
-            model_name=model["ModelName"],
-            model_data_url=str(container.get("ModelDataUrl", "")),
-            environment={str(k): str(v) for k, v in (container.get("Environment") or {}).items()},
-            image=str(container.get("Image", "")),
-            serverless_config=dict(variant["ServerlessConfig"]),
-            variant_name=str(variant.get("VariantName", VARIANT_NAME)),
-        )
+        return _model_spec(model, config_name, variant=variant)
 
     # Endpoints ----------------------------------------------------------------------------------
     def _create_endpoint(self, request: Document) -> Document:
@@ -649,12 +613,15 @@ class LocalSageMaker:
         self._save()
         logger.info("endpoint %s: deleted", endpoint.name)
 
-    def _deploy(self, endpoint: Endpoint, spec: ContainerSpec, is_update: bool) -> None:
-        """Worker: start a backend for spec; on health switch traffic to it (draining blue), else keep blue."""
+    def _new_backend(self, endpoint: Endpoint, spec: ContainerSpec) -> BackendLike:
         with self._lock:
             endpoint.generation += 1
             directory = self.state_dir / "endpoints" / endpoint.name / f"{endpoint.generation:04d}-{spec.config_name}"
-        backend = self._backend_factory(spec, directory, self.env_cache)
+        return self._backend_factory(spec, directory, self.env_cache)
+
+    def _deploy(self, endpoint: Endpoint, spec: ContainerSpec, is_update: bool) -> None:
+        """Worker: start a backend for spec; on health switch traffic to it (draining blue), else keep blue."""
+        backend = self._new_backend(endpoint, spec)
         try:
             backend.start(
                 self._model_s3(spec.model_name),
@@ -711,14 +678,7 @@ class LocalSageMaker:
         logger.warning("endpoint %s: deployment failed: %s", endpoint.name, reason)
 
     # Runtime ------------------------------------------------------------------------------------
-    def handle_invoke(self, endpoint_name: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, str | None]:
-        """InvokeEndpoint: proxy to the endpoint's current backend; returns (body, content type)."""
-        payload, content_type, _ = self.handle_invoke_variant(endpoint_name, body, headers)
-        return payload, content_type
-
-    def handle_invoke_variant(
-        self, endpoint_name: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[bytes, str | None, str]:
+    def handle_invoke(self, endpoint_name: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, str | None, str]:
         """InvokeEndpoint: (body, content type, the production variant of the config that answered).
 
         SageMaker names the variant that served each request in InvokedProductionVariant; during a blue/green
@@ -787,9 +747,6 @@ class LocalSageMaker:
         )
 
     # Persistence --------------------------------------------------------------------------------
-    def _state_path(self) -> Path:
-        return self.state_dir / "state.json"
-
     def _save(self) -> None:
         with self._lock:
             state = {
@@ -808,16 +765,12 @@ class LocalSageMaker:
                     for name, endpoint in self._endpoints.items()
                 },
             }
-            text = json.dumps(state, indent=1, sort_keys=True)
             self.state_dir.mkdir(parents=True, exist_ok=True)
             # Write-then-rename: a crash mid-write must leave the previous state readable.
-            fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=self.state_dir)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, self._state_path())
+            write_private(self.state_dir / "state.json", json.dumps(state, indent=1, sort_keys=True))
 
     def _restore(self) -> None:
-        path = self._state_path()
+        path = self.state_dir / "state.json"
         if not path.is_file():
             return
         state = json.loads(path.read_text(encoding="utf-8"))
@@ -877,10 +830,7 @@ class LocalSageMaker:
         if endpoint.status == "Creating":
             self._deploy(endpoint, spec, False)
             return
-        with self._lock:
-            endpoint.generation += 1
-            directory = self.state_dir / "endpoints" / endpoint.name / f"{endpoint.generation:04d}-{spec.config_name}"
-        backend = self._backend_factory(spec, directory, self.env_cache)
+        backend = self._new_backend(endpoint, spec)
         try:
             backend.start(self._model_s3(spec.model_name), timeout=self.health_timeout, stopping=self._stopping)
         except Exception as exc:
@@ -903,6 +853,23 @@ def _interrupted_transforms_failed(transforms: dict[str, Document]) -> dict[str,
                 TransformEndTime=time.time(),
             )
     return transforms
+
+
+def _model_spec(
+    model: Document, config_name: str, environment: Document | None = None, variant: Document | None = None
+) -> ContainerSpec:
+    """What runs the model's primary container: its Environment (a transform job's on top), the variant's config."""
+    container = model["PrimaryContainer"]
+    merged = {**(container.get("Environment") or {}), **(environment or {})}
+    return ContainerSpec(
+        config_name=config_name,
+        model_name=model["ModelName"],
+        model_data_url=str(container.get("ModelDataUrl", "")),
+        environment={str(k): str(v) for k, v in merged.items()},
+        image=str(container.get("Image", "")),
+        serverless_config=dict(variant["ServerlessConfig"]) if variant else {},
+        variant_name=str(variant.get("VariantName", VARIANT_NAME)) if variant else VARIANT_NAME,
+    )
 
 
 # Validation helpers -----------------------------------------------------------------------------
@@ -1034,7 +1001,7 @@ def _control(service: LocalSageMaker, target: str, body: bytes) -> Response:
 def _invoke(service: LocalSageMaker, endpoint_name: str, request: Request) -> Response:
     headers = {name: value for name in _FORWARDED_HEADERS if (value := request.headers.get(name)) is not None}
     try:
-        payload, content_type, variant = service.handle_invoke_variant(endpoint_name, request.get_data(), headers)
+        payload, content_type, variant = service.handle_invoke(endpoint_name, request.get_data(), headers)
     except ApiError as exc:
         # rest-json: botocore takes the code from x-amzn-ErrorType and the modeled members from the body.
         document = {"Message" if exc.code == "ModelError" else "message": exc.message, **exc.fields}

@@ -128,7 +128,7 @@ def live_endpoint(sm: LocalSageMaker, name: str = "ep", config: str = "cfg-1") -
 
 
 def invoke(sm: LocalSageMaker, name: str = "ep") -> dict[str, Any]:
-    body, _ = sm.handle_invoke(name, b"{}", {"Content-Type": "application/json"})
+    body, _, _ = sm.handle_invoke(name, b"{}", {"Content-Type": "application/json"})
     return dict(json.loads(body))
 
 
@@ -561,5 +561,5 @@ def test_each_answer_names_the_variant_of_the_config_that_served_it(sm: LocalSag
     )
     call(sm, "CreateEndpoint", EndpointName="ep", EndpointConfigName="cfg-v7")
     wait_status(sm, "ep", "InService")
-    assert sm.handle_invoke_variant("ep", b"{}", {"Content-Type": "application/json"})[2] == "v7"
+    assert sm.handle_invoke("ep", b"{}", {"Content-Type": "application/json"})[2] == "v7"
     assert call(sm, "DescribeEndpoint", EndpointName="ep")["ProductionVariants"][0]["VariantName"] == "v7"
