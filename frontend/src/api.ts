@@ -40,6 +40,11 @@ function messageOf(status: number, body: unknown, fallback: string): string {
 }
 
 export class Api {
+  /** The last answer to each GET and its ETag: a 304 (nothing changed) is answered from here. */
+  private readonly known = new Map<string, { tag: string; body: unknown }>();
+  /** 304s answered since the page opened (shown to tests and in docs/dashboard.md's measurement). */
+  notModified = 0;
+
   constructor(
     private readonly base: string,
     private readonly session: Session,
@@ -49,19 +54,26 @@ export class Api {
     const token = this.session.token();
     if (!token) throw new ApiError(401, "not signed in");
     let response: Response;
+    const url = absolute ? path : this.base.replace(/\/$/, "") + path;
+    const cached = method === "GET" ? this.known.get(url) : undefined;
     try {
-      response = await fetch(absolute ? path : this.base.replace(/\/$/, "") + path, {
+      response = await fetch(url, {
         method,
         headers: {
           Authorization: `Bearer ${token}`,
           Accept: "application/json",
           ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+          ...(cached ? { "If-None-Match": cached.tag } : {}),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
         cache: "no-store",
       });
     } catch (error) {
       throw new ApiError(0, `the API at ${this.base} cannot be reached (${(error as Error).message})`);
+    }
+    if (response.status === 304 && cached) {
+      this.notModified += 1;
+      return cached.body as T;
     }
     const text = await response.text();
     let parsed: unknown = undefined;
@@ -75,6 +87,8 @@ export class Api {
       const error = new ApiError(response.status, messageOf(response.status, parsed, text.slice(0, 200)));
       throw error;
     }
+    const tag = response.headers.get("ETag");
+    if (method === "GET" && tag) this.known.set(url, { tag, body: parsed });
     return parsed as T;
   }
 

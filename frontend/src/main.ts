@@ -6,6 +6,7 @@ import { $, h, show, toast } from "./dom";
 import { parseRoute, type Route } from "./route";
 import type {
   Approval,
+  AuditEntry,
   Config,
   DeploymentStatus,
   Health,
@@ -20,6 +21,11 @@ import { renderAll, type View } from "./views";
 
 const POLL_MS = Number(new URLSearchParams(location.search).get("poll") ?? "3000") || 3000;
 const MAX_BACKOFF_MS = 30_000;
+// An idle page (QUIET_AFTER polls in a row with nothing new: every list answered 304) polls QUIET_FACTOR times less
+// often, up to QUIET_MAX_MS; anything new, or the user touching the page, brings the normal rate back at once.
+const QUIET_AFTER = 10;
+const QUIET_FACTOR = 5;
+const QUIET_MAX_MS = 15_000;
 const ROLLBACK_GIVE_UP_MS = 15 * 60_000;
 
 export interface RollbackWatch {
@@ -41,6 +47,11 @@ export interface State {
   versions: Map<number, ModelVersion>;
   /** Serving health and drift (GET /monitoring); null until known, or if this API has none. */
   monitoring: Monitoring | null;
+  /** The same over the last hour (the finest the hourly histograms give): the live block's error rate and p99. */
+  recent: Monitoring | null;
+  /** The audit log (GET /audit), newest first, while the Activity page is open; null: not loaded or not allowed. */
+  audit: AuditEntry[] | null;
+  auditProblem: string | null;
 }
 
 export interface Ui {
@@ -52,6 +63,7 @@ export interface Ui {
   rollbackFailure: string | null;
   axis: Axis;
   compare: { a: number | null; b: number | null };
+  activity: { kind: string; text: string };
 }
 
 const state: State = {
@@ -64,6 +76,9 @@ const state: State = {
   gone: new Map(),
   versions: new Map(),
   monitoring: null,
+  recent: null,
+  audit: null,
+  auditProblem: null,
 };
 const ui: Ui = {
   route: parseRoute(location.hash),
@@ -74,6 +89,7 @@ const ui: Ui = {
   rollbackFailure: null,
   axis: "version",
   compare: { a: null, b: null },
+  activity: { kind: "all", text: "" },
 };
 let api: Api;
 let session: Session;
@@ -82,6 +98,7 @@ let timer: number | undefined;
 let failures = 0; // consecutive failed polls: the retry delay doubles with each, up to MAX_BACKOFF_MS
 let loaded = false;
 let polling = false;
+let quiet = 0; // consecutive polls that brought nothing new
 let polls = 0;
 let monitoringAvailable = true; // until the API says it has no GET /monitoring
 const MONITORING_EVERY = 10; // polls: hourly counters change slowly
@@ -163,8 +180,13 @@ async function refresh(): Promise<void> {
       api.get<Approval[]>("/approvals"),
       config.outbox ? api.call<OutboxMessage[]>("GET", config.outbox, undefined, true) : Promise.resolve([]),
     ]);
+    // A 304 hands back the very object of the last answer: identity says "unchanged".
+    const unchanged =
+      health === state.health && models === state.models && runs === state.runs && approvals === state.approvals &&
+      outbox.length === state.outbox.length && outbox[0]?.id === state.outbox[0]?.id;
+    quiet = unchanged ? quiet + 1 : 0;
     Object.assign(state, { health, models, runs, approvals, outbox });
-    await Promise.all([loadDetails(), loadVersion(), loadMonitoring(), watchRollback()]);
+    await Promise.all([loadDetails(), loadVersion(), loadChampion(), loadMonitoring(), loadAudit(), watchRollback()]);
     polls += 1;
     failures = 0;
     loaded = true;
@@ -185,7 +207,22 @@ async function refresh(): Promise<void> {
     polling = false;
   }
   if (document.hidden) return; // visibilitychange starts polling again
-  timer = window.setTimeout(() => void refresh(), failures ? backoff(failures + 1) : POLL_MS);
+  timer = window.setTimeout(() => void refresh(), nextDelay());
+}
+
+function nextDelay(): number {
+  if (failures) return backoff(failures + 1);
+  return quiet >= QUIET_AFTER ? Math.max(POLL_MS, Math.min(POLL_MS * QUIET_FACTOR, QUIET_MAX_MS)) : POLL_MS;
+}
+
+/** The user is here: back to the normal rate now, not after the long quiet wait. */
+function wake(): void {
+  if (quiet < QUIET_AFTER) return;
+  quiet = 0;
+  if (timer !== undefined && !document.hidden) {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(() => void refresh(), POLL_MS);
+  }
 }
 
 /** The runs whose steps are on screen: running ones, the newest, the opened ones and the one being viewed. */
@@ -228,13 +265,40 @@ async function loadDetail(runId: string): Promise<void> {
 }
 
 /** Serving health changes by the hour: asked on the first poll and every MONITORING_EVERY polls after. */
-async function loadMonitoring(): Promise<void> {
-  if (!monitoringAvailable || polls % MONITORING_EVERY !== 0) return;
+async function loadMonitoring(force = false): Promise<void> {
+  if (!monitoringAvailable || (!force && polls % MONITORING_EVERY !== 0)) return;
   try {
-    state.monitoring = await api.get<Monitoring>("/monitoring");
+    [state.monitoring, state.recent] = await Promise.all([
+      api.get<Monitoring>("/monitoring"),
+      api.get<Monitoring>("/monitoring?hours=1"),
+    ]);
   } catch (error) {
     if (error instanceof ApiError && error.unauthorized) throw error;
     if (error instanceof ApiError && (error.status === 404 || error.status === 403)) monitoringAvailable = false;
+  }
+}
+
+/** The champion's full record (its audit says who put it live, and why): asked again only when it changes. */
+async function loadChampion(): Promise<void> {
+  const live = state.health?.champion_version ?? null;
+  if (live === null) return;
+  const known = state.versions.get(live);
+  if (known && known.status === "LIVE" && known.live_since === state.models.find((m) => m.version === live)?.live_since) return;
+  try {
+    state.versions.set(live, await api.get<ModelVersion>(`/models/${live}`));
+  } catch (error) {
+    if (error instanceof ApiError && error.unauthorized) throw error;
+  }
+}
+
+/** The audit log for the Activity page (operators only: a 403 is said on the page, not retried). */
+async function loadAudit(): Promise<void> {
+  if (ui.route.view !== "activity" || state.auditProblem) return;
+  try {
+    state.audit = (await api.get<{ entries: AuditEntry[] }>("/audit?limit=200")).entries;
+  } catch (error) {
+    if (error instanceof ApiError && error.unauthorized) throw error;
+    if (error instanceof ApiError && (error.status === 403 || error.status === 404)) state.auditProblem = error.message;
   }
 }
 
@@ -303,6 +367,8 @@ function navigate(): void {
   void (async () => {
     if (next.view === "run") await loadDetail(next.id);
     if (next.view === "version") await loadVersion();
+    if (next.view === "activity") await loadAudit();
+    if (next.view === "monitoring") await loadMonitoring(true);
     render();
   })().catch(() => undefined);
 }
@@ -329,6 +395,7 @@ function focusAfterDecision(): void {
 // Actions (delegated: one listener each, so re-rendered elements need none) ------------------------------
 function wire(): void {
   window.addEventListener("hashchange", navigate);
+  for (const kind of ["pointerdown", "keydown", "focusin"]) document.addEventListener(kind, wake, true);
   document.addEventListener("click", (event) => {
     // The skip link goes to this page's content; following #main would route to the overview.
     if ((event.target as HTMLElement).closest(".skip")) {
@@ -379,13 +446,24 @@ function wire(): void {
   );
   document.addEventListener("change", (event) => {
     const target = event.target as HTMLInputElement | HTMLSelectElement;
-    if (target.dataset.action === "axis") {
+    if (target.dataset.action === "activity-kind") {
+      ui.activity.kind = target.value;
+      render();
+    } else if (target.dataset.action === "axis") {
       ui.axis = target.value === "time" ? "time" : "version";
       render();
     } else if (target.dataset.action === "compare-a" || target.dataset.action === "compare-b") {
       const value = target.value ? Number(target.value) : null;
       if (target.dataset.action === "compare-a") ui.compare.a = value;
       else ui.compare.b = value;
+      render();
+    }
+  });
+
+  document.addEventListener("input", (event) => {
+    const target = event.target as HTMLInputElement;
+    if (target.dataset.action === "activity-text") {
+      ui.activity.text = target.value;
       render();
     }
   });

@@ -5,7 +5,8 @@ export type Route =
   | { view: "version"; version: number }
   | { view: "run"; id: string }
   | { view: "compare"; a: number; b: number }
-  | { view: "activity" };
+  | { view: "activity" }
+  | { view: "monitoring" };
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#\/?/, "");
@@ -16,6 +17,7 @@ export function parseRoute(hash: string): Route {
   match = /^compare\/(\d{1,10})\/(\d{1,10})$/.exec(path);
   if (match) return { view: "compare", a: Number(match[1]), b: Number(match[2]) };
   if (path === "activity") return { view: "activity" };
+  if (path === "monitoring") return { view: "monitoring" };
   return { view: "overview" };
 }
 

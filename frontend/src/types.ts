@@ -202,13 +202,21 @@ export interface DriftReport {
   checked_at: string;
   samples: number;
   threshold: number;
-  drifts?: { feature?: string; statistic?: string; psi: number }[];
+  drifts?: { feature?: string; statistic?: string; psi: number; samples?: number }[];
   skipped?: string | null;
+}
+
+export interface ServingHour {
+  version: number;
+  hour: string; // 2026-12-01T18 (UTC)
+  invocations: number;
+  errors: number;
 }
 
 export interface Monitoring {
   since_hour: string;
   versions: ServingVersion[];
+  hourly?: ServingHour[];
   drift?: DriftReport[];
   drift_threshold?: number;
 }

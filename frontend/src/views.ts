@@ -42,6 +42,7 @@ export function renderAll(view: View): void {
     patch($("detail"), ...detailView(view));
     return;
   }
+  renderLive(view);
   renderApprovals(view);
   show($("empty-models"), state.models.length === 0);
   patch($("models"), modelsTable(view));
@@ -60,7 +61,8 @@ export function titleOf({ state, ui }: View): string {
     route.view === "version" ? `v${route.version}` :
     route.view === "run" ? `Run ${route.id}` :
     route.view === "compare" ? `v${route.a} vs v${route.b}` :
-    route.view === "activity" ? "Activity" : "Overview";
+    route.view === "activity" ? "Activity" :
+    route.view === "monitoring" ? "Monitoring" : "Overview";
   const waiting = state.approvals.length ? `(${state.approvals.length} pending) ` : "";
   return `${waiting}${page} · Challenger`;
 }
@@ -83,6 +85,57 @@ function renderEndpoint({ state }: View): void {
     endpoint.status === "InService"
       ? "Endpoint InService"
       : `Endpoint ${endpoint.status}${endpoint.reason && degraded ? `: ${endpoint.reason}` : ""}`;
+}
+
+// What is live, and is it OK ---------------------------------------------------------------------------
+/** How the champion got there: the newest decision that put it live (approve, deploy, rollback), if recorded. */
+function howItWentLive(entries: AuditEntry[] | null | undefined): HTMLElement | string {
+  const entry = [...(entries ?? [])]
+    .filter((item) => ["approve", "rollback", "deploy"].includes(item.action))
+    .sort((a, b) => b.at.localeCompare(a.at))[0];
+  if (!entry) return entries ? "promoted by the policy (no human decision recorded)" : "not recorded (operators see the decisions)";
+  const verb = entry.action === "approve" ? "approved" : entry.action === "rollback" ? "rolled back to" : "deployed against the verdict";
+  return h("span", { "data-testid": "live-how" }, `${verb} by ${entry.actor}`, entry.comment ? [" ", h("q", {}, entry.comment)] : null);
+}
+
+function renderLive(view: View): void {
+  const { state } = view;
+  const body = $("live-body");
+  if (state.health === null) return;
+  const live = state.health.champion_version;
+  const section = $("live");
+  if (live === null) {
+    section.dataset.state = "none";
+    patch(body, h("p", { class: "muted", "data-key": "none" }, "No model is live yet."));
+    return;
+  }
+  const model = state.models.find((candidate) => candidate.version === live);
+  const record = state.versions.get(live);
+  const endpoint = state.health.endpoint ?? null;
+  const serving = state.recent?.versions.find((row) => row.version === live) ?? null;
+  const drift = (state.monitoring?.drift ?? []).find((report) => report.version === live) ?? null;
+  const psi = drift?.drifts?.length ? Math.max(...drift.drifts.map((item) => item.psi)) : null;
+  const endpointBad = state.health.status === "degraded";
+  const errorsBad = serving !== null && serving.invocations > 0 && serving.error_rate > 0.01;
+  const latencyBad = serving !== null && typeof serving.p99_ms === "number" && serving.p99_ms > 3000;
+  const driftBad = psi !== null && drift !== null && psi > drift.threshold;
+  section.dataset.state = endpointBad || errorsBad || latencyBad || driftBad ? "bad" : "ok";
+  const fact = (testid: string, bad: boolean, label: string, value: Node_ ): HTMLElement =>
+    h("div", { class: `live-fact ${bad ? "bad" : "good"}`, "data-testid": testid, "data-bad": String(bad), "data-key": testid },
+      h("span", { class: "live-label" }, label), h("strong", {}, bad ? "⚠ " : "", value ?? "—"));
+  patch(
+    body,
+    h(
+      "div",
+      { class: "live-grid", "data-key": "live-grid" },
+      fact("live-champion", false, "Champion", h("span", {}, versionLink(live), model?.live_since ? ` since ${formatTime(model.live_since)}` : "")),
+      fact("live-how-fact", false, "How", howItWentLive(record?.audit)),
+      fact("live-endpoint", endpointBad, "Endpoint", endpoint ? `${endpoint.status}${endpointBad && endpoint.reason ? `: ${endpoint.reason}` : ""}` : "—"),
+      fact("live-errors", errorsBad, "Errors (last hour)", serving ? `${(serving.error_rate * 100).toFixed(1)}% of ${serving.invocations}` : "no requests"),
+      fact("live-p99", latencyBad, "p99 (last hour)", serving ? ms(serving.p99_ms) : "—"),
+      fact("live-drift", driftBad, "Drift", drift ? (drift.skipped ? drift.skipped : psi === null ? "—" : `PSI ${psi.toFixed(2)} (threshold ${drift.threshold})`) : "not checked yet"),
+    ),
+  );
 }
 
 // Banners ------------------------------------------------------------------------------------------
@@ -693,6 +746,7 @@ function detailView(view: View): (HTMLElement | null)[] {
   if (route.view === "run") return runPage(view, route.id);
   if (route.view === "compare") return comparePage(view, route.a, route.b);
   if (route.view === "activity") return activityPage(view);
+  if (route.view === "monitoring") return monitoringPage(view);
   return [];
 }
 
@@ -1023,6 +1077,184 @@ function comparePage(view: View, a: number, b: number): HTMLElement[] {
 
 
 // Activity -------------------------------------------------------------------------------------------
-function activityPage(_view: View): HTMLElement[] {
-  return [h("div", { class: "page-head" }, pageTitle("Activity"))];
+interface Happening {
+  at: string;
+  kind: "decision" | "run" | "deployment";
+  what: string;
+  who: string;
+  comment?: string;
+  where?: string;
+  version?: number | null;
+  key: string;
+}
+
+/** One timeline: the audit's decisions, each run's start and end, and each time a version went live. */
+export function happenings(state: State): Happening[] {
+  const out: Happening[] = [];
+  for (const entry of state.audit ?? []) {
+    out.push({
+      at: entry.at, kind: entry.action === "rollback" || entry.action === "deploy" ? "deployment" : "decision",
+      what: `${entry.action}${entry.version ? ` v${entry.version}` : ""}${entry.detail ? ` — ${entry.detail}` : ""}`,
+      who: entry.actor, comment: entry.comment, where: entry.via, version: entry.version, key: `audit-${entry.audit_id}`,
+    });
+  }
+  for (const run of state.runs) {
+    out.push({ at: run.started_at, kind: "run", what: `run ${run.run_id} started (${run.trigger}, ${run.dataset})`, who: run.trigger, version: run.version, key: `start-${run.run_id}` });
+    if (run.ended_at) {
+      out.push({
+        at: run.ended_at, kind: "run", what: `run ${run.run_id} ended: ${run.outcome ?? run.status}${run.version ? ` (v${run.version})` : ""}`,
+        who: "pipeline", version: run.version, key: `end-${run.run_id}`,
+      });
+    }
+  }
+  return out.sort((a, b) => b.at.localeCompare(a.at));
+}
+
+/** When each version served: from each go-live (a deployed run's end, a rollback) to the next. */
+export function livePeriods(state: State): { version: number; from: string; to: string | null }[] {
+  const starts: { version: number; at: string }[] = [];
+  for (const run of state.runs) if (run.outcome === "DEPLOYED" && run.version && run.ended_at) starts.push({ version: run.version, at: run.ended_at });
+  for (const entry of state.audit ?? []) if ((entry.action === "rollback" || entry.action === "deploy") && entry.version) starts.push({ version: entry.version, at: entry.at });
+  starts.sort((a, b) => a.at.localeCompare(b.at));
+  const live = state.health?.champion_version ?? null;
+  // A rollback that did not take (its version is not live and nothing followed) is not a period.
+  const periods = starts.map((start, index) => ({ version: start.version, from: start.at, to: starts[index + 1]?.at ?? null }));
+  return periods.filter((period) => period.to !== null || period.version === live).reverse();
+}
+
+function activityPage(view: View): HTMLElement[] {
+  const { state, ui } = view;
+  const kind = ui.activity.kind;
+  const text = ui.activity.text.trim().toLowerCase();
+  const rows = happenings(state).filter(
+    (item) => (kind === "all" || item.kind === kind) &&
+      (!text || `${item.what} ${item.who} ${item.comment ?? ""} ${item.where ?? ""}`.toLowerCase().includes(text)),
+  );
+  return [
+    h("div", { class: "page-head" }, pageTitle("Activity")),
+    h(
+      "section",
+      { class: "card", "data-testid": "live-periods" },
+      h("h3", {}, "Who served when"),
+      h(
+        "ol",
+        { class: "timeline" },
+        livePeriods(state).map((period) =>
+          h("li", { "data-testid": "live-period", "data-version": period.version, "data-key": `period-${period.from}` },
+            versionLink(period.version), ` from ${formatTime(period.from)} ${period.to ? `to ${formatTime(period.to)}` : "— live now"}`),
+        ),
+      ),
+    ),
+    h(
+      "section",
+      { class: "card", "data-testid": "activity" },
+      h(
+        "div",
+        { class: "filters", "data-key": "filters" },
+        h("label", { for: "activity-kind" }, "Show"),
+        h("select", { id: "activity-kind", "data-action": "activity-kind", "data-testid": "activity-kind" },
+          [["all", "everything"], ["decision", "decisions"], ["run", "runs"], ["deployment", "deployments"]].map(([value, label]) =>
+            h("option", { value, selected: kind === value }, label))),
+        h("label", { for: "activity-text" }, "containing"),
+        h("input", { id: "activity-text", type: "search", "data-action": "activity-text", "data-testid": "activity-text" }),
+      ),
+      state.auditProblem ? h("p", { class: "muted", "data-testid": "audit-unavailable" }, `Decisions not shown: ${state.auditProblem}`) : null,
+      rows.length === 0
+        ? h("p", { class: "empty", "data-key": "none" }, state.audit === null && !state.auditProblem ? "Loading…" : "Nothing matches.")
+        : h(
+            "ol",
+            { class: "timeline activity", "data-key": "rows" },
+            rows.slice(0, 300).map((item) =>
+              h("li", { "data-testid": "happening", "data-kind": item.kind, "data-key": item.key },
+                h("time", { datetime: item.at }, formatTime(item.at)), " ",
+                h("span", { class: `badge ${item.kind}` }, item.kind), " ",
+                h("strong", {}, item.what), ` by ${item.who}${item.where ? ` (${item.where})` : ""}`,
+                item.comment ? h("q", {}, item.comment) : null),
+            ),
+          ),
+    ),
+  ];
+}
+
+// Monitoring -----------------------------------------------------------------------------------------
+function monitoringPage({ state }: View): HTMLElement[] {
+  const monitoring = state.monitoring;
+  const head = h("div", { class: "page-head" }, pageTitle("Monitoring"));
+  if (!monitoring) return [head, h("p", { class: "muted" }, "Loading… (or this API has no GET /monitoring)")];
+  const checks = [...(monitoring.drift ?? [])].sort((a, b) => b.checked_at.localeCompare(a.checked_at));
+  const hours = [...(monitoring.hourly ?? [])].sort((a, b) => b.hour.localeCompare(a.hour) || a.version - b.version);
+  return [
+    head,
+    h(
+      "section",
+      { class: "card", "data-testid": "drift-history" },
+      h("h3", {}, "Drift per feature, check by check"),
+      h("p", { class: "muted" }, `Population stability index (PSI) of each feature against the training data; over ${monitoring.drift_threshold ?? "the threshold"} is drift.`),
+      checks.length === 0
+        ? h("p", { class: "empty", "data-testid": "no-drift" }, "No drift check yet (it runs daily on captured requests).")
+        : h(
+            "div",
+            scroller("Drift checks"),
+            h(
+              "table",
+              { class: "stack" },
+              h("thead", {}, h("tr", {}, ["Checked", "Version", "Feature", "PSI", "Threshold", "Samples"].map((text) => h("th", { scope: "col" }, text)))),
+              h(
+                "tbody",
+                {},
+                checks.flatMap((check) =>
+                  check.skipped || !check.drifts?.length
+                    ? [h("tr", { "data-testid": "drift-row", "data-key": `drift-${check.checked_at}-${check.version}` },
+                        h("th", { scope: "row", "data-label": "Checked" }, formatTime(check.checked_at)),
+                        h("td", { "data-label": "Version" }, versionLink(check.version)),
+                        h("td", { colspan: 4, "data-label": "Result" }, check.skipped ?? "nothing compared"))]
+                    : check.drifts.map((item) => {
+                        const over = item.psi > check.threshold;
+                        return h(
+                          "tr",
+                          { "data-testid": "drift-row", "data-over": String(over), "data-key": `drift-${check.checked_at}-${check.version}-${item.feature}-${item.statistic}` },
+                          h("th", { scope: "row", "data-label": "Checked" }, formatTime(check.checked_at)),
+                          h("td", { "data-label": "Version" }, versionLink(check.version)),
+                          h("td", { "data-label": "Feature" }, `${item.feature ?? "?"}${item.statistic ? ` (${item.statistic})` : ""}`),
+                          h("td", { class: `num ${over ? "worse" : ""}`, "data-label": "PSI" }, `${over ? "⚠ " : ""}${item.psi.toFixed(3)}`),
+                          h("td", { class: "num", "data-label": "Threshold" }, check.threshold),
+                          h("td", { class: "num", "data-label": "Samples" }, item.samples ?? check.samples),
+                        );
+                      }),
+                ),
+              ),
+            ),
+          ),
+    ),
+    h(
+      "section",
+      { class: "card", "data-testid": "hourly" },
+      h("h3", {}, "Requests per hour and version"),
+      hours.length === 0
+        ? h("p", { class: "empty" }, `No predictions served since ${monitoring.since_hour}:00 UTC.`)
+        : h(
+            "div",
+            scroller("Requests per hour"),
+            h(
+              "table",
+              { class: "stack" },
+              h("thead", {}, h("tr", {}, ["Hour", "Version", "Requests", "Errors"].map((text) => h("th", { scope: "col" }, text)))),
+              h(
+                "tbody",
+                {},
+                hours.map((row) =>
+                  h(
+                    "tr",
+                    { "data-testid": "hour-row", "data-key": `hour-${row.hour}-${row.version}` },
+                    h("th", { scope: "row", "data-label": "Hour" }, formatTime(`${row.hour}:00:00Z`)),
+                    h("td", { "data-label": "Version" }, versionLink(row.version)),
+                    h("td", { class: "num", "data-label": "Requests" }, row.invocations),
+                    h("td", { class: `num ${row.errors ? "worse" : ""}`, "data-label": "Errors" }, row.invocations ? `${row.errors} (${((row.errors / row.invocations) * 100).toFixed(1)}%)` : row.errors),
+                  ),
+                ),
+              ),
+            ),
+          ),
+    ),
+  ];
 }

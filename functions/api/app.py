@@ -37,7 +37,13 @@ _origin = deps.settings().dashboard_origin  # the dashboard behind CloudFront; u
 app = APIGatewayRestResolver(
     enable_validation=True,
     strip_prefixes=list(PREFIXES.values()),
-    cors=CORSConfig(allow_origin=_origin, allow_headers=["Authorization", "Content-Type", "x-api-key"], max_age=600)
+    # If-None-Match / ETag: the dashboard's conditional polls (routers/conditional.py).
+    cors=CORSConfig(
+        allow_origin=_origin,
+        allow_headers=["Authorization", "Content-Type", "x-api-key", "If-None-Match"],
+        expose_headers=["ETag"],
+        max_age=600,
+    )
     if _origin
     else None,
 )

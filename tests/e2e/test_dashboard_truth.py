@@ -242,6 +242,71 @@ def test_the_chart_time_axis_is_local_like_the_tables(
     context.close()
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
+def test_the_live_block_says_what_serves_how_it_got_there_and_whether_it_is_ok(
+    browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest, v3_live: None, viewport: dict[str, int]
+) -> None:
+    page = open_page(browser, cloud, request, viewport)
+    live = page.get_by_test_id("live")
+    expect(live.get_by_test_id("live-champion")).to_contain_text("v1")
+    expect(live.get_by_test_id("live-how")).to_contain_text("rolled back to by")
+    expect(live.get_by_test_id("live-how")).to_contain_text("v3 misreads sarcasm")
+    expect(live.get_by_test_id("live-endpoint")).to_contain_text("InService")
+    expect(live.get_by_test_id("live-endpoint")).to_have_attribute("data-bad", "false")
+    expect(live).to_have_attribute("data-state", "ok")
+    assert horizontal_overflow(page) == 0
+    assert serious_accessibility_violations(page) == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
+def test_activity_is_one_filterable_timeline_with_each_versions_live_periods(
+    browser: Browser, cloud: LocalCloud, request: pytest.FixtureRequest, v3_live: None, viewport: dict[str, int]
+) -> None:
+    page = open_page(browser, cloud, request, viewport)
+    page.get_by_test_id("nav-activity").click()
+    expect(page).to_have_title("Activity · Challenger")
+    expect(page.get_by_test_id("detail-title")).to_be_focused()
+    rows = page.get_by_test_id("happening")
+    expect(rows.filter(has_text="not on a Friday")).to_have_count(1)  # the human rejection, with its comment
+    expect(rows.filter(has_text="v3 misreads sarcasm")).to_have_count(1)  # the rollback, with its reason
+    expect(page.locator('[data-testid="happening"][data-kind="run"]').first).to_be_visible()
+    # Who served when: v1, then v3, then v1 again (newest first); the rejected v2 never served.
+    expect(page.get_by_test_id("live-period").first).to_contain_text("live now")
+    versions = page.get_by_test_id("live-period").evaluate_all("els => els.map(e => e.dataset.version)")
+    assert versions == ["1", "3", "1"], versions
+    page.get_by_test_id("activity-kind").select_option("deployment")
+    expect(rows.first).to_be_visible()
+    assert set(rows.evaluate_all("els => els.map(e => e.dataset.kind)")) == {"deployment"}
+    page.get_by_test_id("activity-kind").select_option("all")
+    page.get_by_test_id("activity-text").fill("sarcasm")
+    expect(rows).to_have_count(1)
+    assert horizontal_overflow(page) == 0
+    assert serious_accessibility_violations(page) == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
+def test_monitoring_shows_requests_per_hour_and_version_and_the_drift_checks(
+    browser: Browser,
+    cloud: LocalCloud,
+    target: Target,
+    request: pytest.FixtureRequest,
+    v3_live: None,
+    viewport: dict[str, int],
+) -> None:
+    target.call("POST", "/predict", {"instances": ["great phone", "broke in a day"]})
+    page = open_page(browser, cloud, request, viewport)
+    page.get_by_test_id("nav-monitoring").click()
+    expect(page).to_have_title("Monitoring · Challenger")
+    expect(page.get_by_test_id("drift-history")).to_be_visible()
+    expect(page.get_by_test_id("hourly").get_by_role("heading")).to_have_text("Requests per hour and version")
+    expect(page.get_by_test_id("hour-row").first).to_be_visible()
+    assert horizontal_overflow(page) == 0
+    assert serious_accessibility_violations(page) == []
+    page.context.close()
+
+
 # 5. Reading and deciding on a phone, with a keyboard, with a screen reader --------------------------------------
 
 
@@ -332,7 +397,7 @@ def test_a_phone_shows_the_deciding_column_and_big_enough_targets(
         """() => [...document.querySelectorAll('button, select, summary, input, a')]
             .filter((el) => el.offsetParent !== null && !el.closest('p, pre, .skip, .visually-hidden, dialog'))
             .filter((el) => { const r = el.getBoundingClientRect(); return r.width < 24 || r.height < 24; })
-            .map((el) => el.outerHTML.slice(0, 80))"""
+            .map((el) => `${el.parentElement?.className}>${el.outerHTML.slice(0, 80)}`)"""
     )
     assert small == [], small
     page.context.close()
@@ -349,7 +414,9 @@ def test_an_idle_tab_polls_a_bounded_number_of_times_and_a_hidden_tab_none(
     page = context.new_page()
     request.node.e2e_page = page
     stamps: list[float] = []
+    not_modified: list[str] = []
     page.on("request", lambda r: stamps.append(time.monotonic()) if "/v1/" in r.url or "/_local/" in r.url else None)
+    page.on("response", lambda r: not_modified.append(r.url) if r.status == 304 else None)
     page.goto(dashboard_url(cloud, poll_ms))
     expect(page.get_by_test_id("champion")).to_have_text(re.compile(r"Champion: v\d"))
     page.wait_for_timeout(2000)  # the first poll's extra requests (details, monitoring) are over
@@ -357,6 +424,15 @@ def test_an_idle_tab_polls_a_bounded_number_of_times_and_a_hidden_tab_none(
     page.wait_for_timeout(seconds * 1000)
     per_minute = (len(stamps) - count) * 60 / (time.monotonic() - start)
     assert per_minute <= 5 * 60_000 / poll_ms * 1.2, per_minute  # five list requests per poll at most
+    # Nothing changed: the lists came back as empty 304s, and after 10 such polls the page polls 5x less often.
+    assert {url.rsplit("/", 1)[-1] for url in not_modified} >= {"health", "models", "runs", "approvals"}, not_modified
+    print(f"idle requests per minute at poll={poll_ms} ms: {per_minute:.0f}")
+    # After 10 unchanged polls the page polls 5x less often (docs/dashboard.md: the idle cost per tab per day).
+    start, count = time.monotonic(), len(stamps)
+    page.wait_for_timeout(10_000)
+    quiet_per_minute = (len(stamps) - count) * 60 / (time.monotonic() - start)
+    print(f"quiet requests per minute at poll={poll_ms} ms: {quiet_per_minute:.0f}")
+    assert quiet_per_minute <= 5 * 60_000 / (poll_ms * 5) * 1.5, quiet_per_minute
     # Hidden: no request at all.
     page.evaluate(
         """() => { Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
@@ -393,6 +469,8 @@ def test_a_dead_endpoint_turns_the_header_red_within_one_poll(
     expect(page.get_by_test_id("topbar")).to_have_attribute("data-health", "degraded", timeout=2 * poll_ms + 3000)
     assert time.monotonic() - killed <= 2 * poll_ms + 3, "not within one poll"
     expect(page.get_by_test_id("endpoint-state")).not_to_have_text("Endpoint InService")
+    expect(page.get_by_test_id("live-endpoint")).to_have_attribute("data-bad", "true")
+    expect(page.get_by_test_id("live")).to_have_attribute("data-state", "bad")
     expect(page.get_by_test_id("champion")).to_have_text(re.compile(r"Champion: v\d"))  # the registry's pointer
     assert target.call("GET", "/health")["status"] == "degraded"
     assert serious_accessibility_violations(page) == []  # the degraded state

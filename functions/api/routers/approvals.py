@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from challenger_core import operations
+from routers.conditional import conditional_get
 from routers.deps import RegistryDep
 from routers.errors import INVALID, json_response
 
@@ -31,6 +32,7 @@ PageLimit = Annotated[int, Query(ge=1, le=500, description="page size")]
         404: json_response("`after` names no approval"),
         422: INVALID,
     },
+    middlewares=[conditional_get],  # ETag / If-None-Match → 304 (the dashboard polls it)
 )
 def list_approvals(
     registry: RegistryDep,

@@ -9,6 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from challenger_core import operations
 from challenger_core.models import ModelVersion
+from routers.conditional import conditional_get
 from routers.deps import RegistryDep
 from routers.doors import RequestDoor
 from routers.errors import INVALID, NOT_FOUND, json_response
@@ -18,7 +19,12 @@ router = Router()
 VersionPath = Annotated[int, Path(ge=1, le=operations.MAX_VERSION, description="model version")]
 
 
-@router.get("/models", summary="List models", description="Every model version, newest first, with its metrics.")
+@router.get(
+    "/models",
+    summary="List models",
+    description="Every model version, newest first, with its metrics.",
+    middlewares=[conditional_get],  # ETag / If-None-Match → 304 (the dashboard polls it)
+)
 def list_models(
     *,
     registry: RegistryDep,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from challenger_core import operations, serving
 from challenger_core.errors import ServiceError, TransientServiceError
 from challenger_core.observability import metrics
+from routers.conditional import conditional_get
 from routers.deps import CaptureDep, RecipeDep, RegistryDep, SageMakerDep, SettingsDep
 from routers.errors import BAD_BODY, TooLargeError, json_response
 
@@ -79,6 +80,7 @@ def endpoint_health(sagemaker: SageMaker, name: str) -> EndpointHealth:
     summary="Health",
     description="Whether the API answers, which version is live and whether its endpoint serves (DescribeEndpoint): "
     "`degraded` when a champion is recorded but its endpoint is missing, failed or out of service.",
+    middlewares=[conditional_get],  # ETag / If-None-Match → 304 (the dashboard polls it)
 )
 def health(
     *,

@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from challenger_core import operations
 from challenger_core.models import Run
+from routers.conditional import conditional_get
 from routers.deps import RegistryDep, SettingsDep, StorageDep, WorkflowDep
 from routers.doors import DECISION, Operator, RequestDoor
 from routers.errors import BAD_BODY, CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, json_response
@@ -19,7 +20,12 @@ router = Router()
 RunIdPath = Annotated[str, Path(pattern=operations.RUN_ID_PATTERN, description="run id")]
 
 
-@router.get("/runs", summary="List runs", description="Training pipeline runs, newest first.")
+@router.get(
+    "/runs",
+    summary="List runs",
+    description="Training pipeline runs, newest first.",
+    middlewares=[conditional_get],  # ETag / If-None-Match → 304 (the dashboard polls it)
+)
 def list_runs(
     *,
     registry: RegistryDep,
