@@ -1,33 +1,10 @@
 """EventBridge for the local cloud: the template's rules, pattern matching, S3 events and schedules.
 
-Why
----
-moto keeps EventBridge rules but neither fires schedules nor delivers S3 "Object Created" events to Lambda
-or Step Functions targets. The local cloud therefore wires the template's rules itself:
-
-* :func:`rules_from_template` reads the SAM event sources (``EventBridgeRule`` / ``CloudWatchEvent`` with a
-  ``Pattern``; ``Schedule`` / ``ScheduleV2`` with an expression) of every function and state machine.
-* :func:`matches` is EventBridge content filtering, by moto's own ``EventPattern`` (``moto/events/models.py``).
-* :class:`EventBus` delivers events to the targets of matching rules on a thread pool (EventBridge is
-  asynchronous: a put never waits for the target) and retries a failed delivery as EventBridge does
-  (:class:`RetryPolicy`); a Lambda target whose function fails is retried as Lambda retries an asynchronous
-  invocation (:data:`LAMBDA_ASYNC_RETRIES`). :meth:`EventBus.s3_hook` makes moto's S3 emit
-  :func:`object_created_event` for every object created in the given buckets.
-* :class:`Scheduler` fires ``Schedule`` rules on their ``cron(...)`` / ``rate(...)`` expression, with a
-  ``fast_clock`` factor for demos and tests.
-
-Where the S3 hook sits (moto 5.2.5)
------------------------------------
-Every object-creating S3 call of ``moto/s3/models.py::S3Backend`` ends in a call of
-``moto.s3.notifications.send_event(account_id, event_name, bucket, key)``, looked up on the module at call
-time: ``put_object`` (``s3:ObjectCreated:Put`` / ``:Post``; ``copy_object`` passes
-``disable_notification=True`` to it), ``complete_multipart_upload`` (``:CompleteMultipartUpload``) and
-``copy_object`` (``:Copy``). Wrapping that one function is the narrowest hook: it sees exactly the created
-objects (the key holds size, ETag and version id), works in decorator mode and for a ``ThreadedMotoServer``
-in the same process alike, and leaves moto's own notifications untouched (the original still runs first).
-One moto quirk is corrected: ``complete_multipart_upload`` stores the object with ``put_object``, which
-notifies a ``Put`` too; S3 sends a single ``CompleteMultipartUpload`` event, so a ``Put`` for a key that
-carries a multipart upload is dropped.
+moto neither fires schedules nor delivers S3 "Object Created" events to Lambda or Step Functions targets, so the
+local cloud wires the template's rules itself: :func:`rules_from_template` (SAM event sources), :func:`matches`
+(moto's own ``EventPattern``), :class:`EventBus` (asynchronous delivery, EventBridge's and Lambda's retries,
+:meth:`EventBus.s3_hook`) and :class:`Scheduler` (``cron``/``rate`` on a fast clock). Where the S3 hook sits in
+moto 5.2.5: docs/decisions/0008-local-cloud-strictness.md, "The S3 hook".
 """
 
 from __future__ import annotations
@@ -171,11 +148,6 @@ def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
 # Event shapes
 
 
-def _event_time(when: datetime) -> str:
-    # EventBridge's envelope time: UTC, whole seconds, "Z".
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 _S3_REASONS = {
     "Put": "PutObject",
     "Post": "POST Object",
@@ -216,48 +188,26 @@ def object_created_event(
         "source-ip-address": "127.0.0.1",
         "reason": reason,
     }
-    return _envelope(
-        detail_type="Object Created",
-        source="aws.s3",
-        resources=[f"arn:aws:s3:::{bucket}"],
-        detail=detail,
-        when=when,
-        region=region,
-        account=account,
-    )
+    resources = [f"arn:aws:s3:::{bucket}"]
+    return _envelope("Object Created", "aws.s3", resources, detail, when=when, region=region, account=account)
 
 
 def scheduled_event(rule_arn: str, when: datetime, region: str, account: str) -> dict[str, Any]:
     """The "Scheduled Event" EventBridge sends to a schedule rule's targets (``time`` = the scheduled tick)."""
-    return _envelope(
-        detail_type="Scheduled Event",
-        source="aws.events",
-        resources=[rule_arn],
-        detail={},
-        when=when,
-        region=region,
-        account=account,
-    )
+    return _envelope("Scheduled Event", "aws.events", [rule_arn], {}, when=when, region=region, account=account)
 
 
 def _envelope(
-    *,
-    detail_type: str,
-    source: str,
-    resources: list[str],
-    detail: dict[str, Any],
-    when: datetime,
-    region: str,
-    account: str,
+    kind: str, source: str, resources: list[str], detail: dict[str, Any], *, when: datetime, region: str, account: str
 ) -> dict[str, Any]:
-    """The EventBridge event envelope every service event shares."""
+    """The EventBridge event envelope every service event shares (time: UTC, whole seconds, "Z")."""
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
+        "detail-type": kind,
         "source": source,
         "account": account,
-        "time": _event_time(when),
+        "time": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": resources,
         "detail": detail,
@@ -690,11 +640,8 @@ class Scheduler(BackgroundLoop):
                     caught += 1
                     ticking.next_fire = ticking.schedule.next_after(ticking.next_fire, self.start_at)
                 if caught > self.max_catch_up:
-                    LOG.warning(
-                        "rule %s: skipped %d ticks the fast clock ran past",
-                        ticking.rule.name,
-                        caught - self.max_catch_up,
-                    )
+                    skipped = caught - self.max_catch_up
+                    LOG.warning("rule %s: skipped %d ticks the fast clock ran past", ticking.rule.name, skipped)
         return due
 
     def _run(self) -> None:
