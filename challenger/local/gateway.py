@@ -1,40 +1,9 @@
 """The local API Gateway: a REST API with Lambda proxy integrations, built from template.yaml, plus static files.
 
-What it reproduces (REST API, "v1" proxy payload)
-------------------------------------------------
-* Routes: every ``Api`` event of an ``AWS::Serverless::Function`` (``Path``, ``Method``, ``ANY``, ``{param}``
-  and greedy ``{param+}`` segments; a literal segment wins over a parameter, as in API Gateway).
-  ``Auth.ApiKeyRequired`` comes from the event, else from the referenced ``AWS::Serverless::Api``'s
-  ``Auth``, else from ``Globals.Api.Auth``, else false — SAM's own precedence.
-* Requests under ``/<stage>/`` become the proxy event API Gateway sends (``resource``, ``path`` without the
-  stage, headers and query strings single- and multi-valued, ``pathParameters`` as the client sent them,
-  query values decoded, ``requestContext`` with the stage path, identity and times, ``body`` with
-  ``isBase64Encoded`` for non-text bodies) and go to ``invoke(function_logical_id, event)``.
-* Cognito User Pools authorizers (``Auth.Authorizer`` on an event, e.g. the dashboard's ``/console/...`` routes)
-  are played by a local token: the request needs ``Authorization: Bearer <console_token>`` (the bare token is
-  accepted too, as API Gateway's authorizer does) or gets 401 ``Unauthorized``; the event then carries
-  ``requestContext.authorizer.claims`` for a local user (``LOCAL_CLAIMS``).
-* ``AWS_IAM`` authorization (the operator routes ``/operator/...``) is played by the same local token: API
-  Gateway answers an unsigned request on an IAM method with 403 ``Missing Authentication Token``, and a signed
-  one reaches the function with the caller in ``requestContext.identity`` (``userArn``, ``user``, ``caller``,
-  ``accessKey``, ``accountId``: "$context.identity.*" in the API Gateway developer guide's "$context Variables
-  for data models, authorizers, mapping templates, and access logging"); locally the caller is the IAM user
-  ``local-operator`` of the local account.
-* API Gateway's own answers: no route (or no such method) → 403 ``Missing Authentication Token``; missing or
-  wrong ``x-api-key`` on a key-required route → 403 ``Forbidden``; body over 10 MB → 413; the integration
-  raising, or answering something that is not a proxy response → 502 ``Internal server error``; no answer
-  within 29 s → 504 ``Endpoint request timed out``.
-* The proxy response is mapped back: ``statusCode``, ``headers`` merged with ``multiValueHeaders`` (which
-  win for the same name, as documented), ``body`` (base64-decoded when ``isBase64Encoded``).
-* CORS (optional, for a dashboard served from elsewhere): with ``cors_origin`` set, an ``OPTIONS`` preflight
-  on an API route is answered without an API key (browsers never send one on a preflight) and responses
-  carry ``Access-Control-Allow-Origin`` for that origin only.
-* Outside the stage, two local-only endpoints for the dashboard: ``GET /config.json`` (its static configuration,
-  unauthenticated, like the file the publish script uploads on AWS) and ``GET /_local/outbox`` (the local "email"
-  outbox as JSON, newest first; token-protected like ``/console``).
-* Everything else outside ``/<stage>/`` is a static file from ``static_dir`` (``/`` → ``index.html``) with its
-  content type and ``Cache-Control: no-cache``; paths escaping the directory are refused (404). Without a
-  ``static_dir`` (the dashboard is not built) every such path answers 503 saying how to build it.
+Routes from the template's `Api` events (SAM's ApiKeyRequired precedence), the REST "v1" proxy event, the local
+token standing in for the Cognito and AWS_IAM authorizers, API Gateway's own answers (403/413/502/504), the proxy
+response mapping, optional CORS, `/config.json`, `/_local/outbox` and the static dashboard. What each reproduces,
+in detail: docs/decisions/0008-local-cloud-strictness.md, "The local API Gateway".
 """
 
 from __future__ import annotations
@@ -309,9 +278,6 @@ class LocalApiGateway:
             return self._handle_api(request, raw_path[len(stage_prefix) :] or "/")
         return self._handle_local(request) or self._handle_static(request)
 
-    def find_route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        return self.routes.find(method, path)
-
     def _handle_api(self, request: Request, path: str) -> _Response:
         """One request under the stage: API Gateway's checks, the proxy event, the integration, the mapping."""
         request_id = str(uuid.uuid4())
@@ -337,7 +303,7 @@ class LocalApiGateway:
             body = request.get_data(cache=False)  # checked at the front door, before routing and keys
         except RequestEntityTooLarge as error:
             raise _GatewayError(413, "Request Too Long", "RequestTooLarge") from error
-        found = self.find_route(request.method, path)
+        found = self.routes.find(request.method, path)
         if found is None:
             raise _GatewayError(403, "Missing Authentication Token", "MissingAuthenticationTokenException")
         route, parameters = found
