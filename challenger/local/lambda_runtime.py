@@ -1,50 +1,12 @@
 """Run Challenger's Lambda functions behind moto's Lambda API (no Docker): one worker process per sandbox.
 
-Why
----
-moto can execute real ASL (its Step Functions "parser" engine, a port of LocalStack's), but its Lambda ``Invoke``
-either starts a Docker container (``{"lambda": {"use_docker": true}}``) or only echoes the payload back
-(``{"lambda": {"use_docker": false}}``). Neither runs our code here. :class:`LambdaRuntime` patches moto's
-``Invoke`` so that registered functions run our handlers; every other function keeps moto's behaviour.
-
-How Lambda runs them here (:class:`ProcessLambdaRuntime`, the local cloud's)
--------------------------------------------------------------------------
-As Lambda does, with AWS's own parts where they run here:
-
-* A sandbox is a process running AWS's Runtime Interface Client (``python -m awslambdaric <handler>``, PyPI
-  ``awslambdaric``: the bootstrap of the python3.13 managed runtime and of AWS's base images). It imports the
-  handler once (init: the cold start; an import error is reported on ``/runtime/init/error``, as
-  ``Runtime.ImportModuleError``), then polls the Runtime API for one event at a time and posts the result or the
-  error (its own error shape: ``errorType``, ``errorMessage``, ``stackTrace``).
-* The Runtime API (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html) is served per sandbox by
-  :class:`_RuntimeApi`: ``/next`` hands out the function's queued events with ``Lambda-Runtime-Aws-Request-Id``,
-  ``-Deadline-Ms`` and ``-Invoked-Function-Arn``.
-* Concurrency: a function's events queue for its sandboxes; a new sandbox starts (cold) when every one is busy, up
-  to the function's reserved concurrency, else a local default (Lambda scales to the account's concurrency; a
-  2-core machine does not). Sandboxes stay warm until the cloud stops.
-* Environment: exactly the function's (the reserved variables Lambda sets, the cloud's common variables, the
-  template's ``Environment.Variables`` and whatever the caller put in the function's spec, e.g. its role's
-  credentials), plus ``PATH``, ``LANG``, ``TZ`` and ``PYTHONPATH`` (code directory, then the layers) as the
-  runtime sets them: nothing of the parent's ``os.environ``.
-* Timeout: the sandbox of an invocation that outlives ``timeout`` is killed (``Sandbox.Timedout``); a sandbox
-  that exits mid-invocation fails it with ``Runtime.ExitError``. Both are the errors Lambda reports.
-
-How the Step Functions engine reaches Lambda (moto 5.2.5)
--------------------------------------------------------
-The engine's ``lambda:invoke[.waitForTaskToken]`` tasks (and bare function ARNs) call ``invoke`` through a real
-boto3 client (``moto/stepfunctions/parser/asl/utils/boto_client.py``): in-process under ``mock_aws``, else to
-``http://localhost:$MOTO_PORT`` (so ``MOTO_PORT`` must name the moto server's port; :func:`configure_moto_server`
-checks it). Either way the request ends in ``LambdaBackend.invoke`` / ``LambdaSimpleBackend.invoke``, patched
-here; ``x-amz-function-error`` becomes boto3's ``FunctionError`` and the engine takes the error name from the
-payload's ``errorType``, as on AWS, so a Catch/Retry on ``"DataValidationError"`` works. ASL execution is the
-moto user config :data:`MOTO_CONFIG` (``POST /moto-api/config`` in server mode, ``mock_aws(config=...)``
-otherwise). What the engine supports and the quirks left alone: ``tests/unit/local/test_moto_sfn_engine.py``.
-
-moto fixes (applied by :meth:`LambdaRuntime.install`, undone by ``uninstall``)
----------------------------------------------------------------------------
-See :func:`_install_moto_fixes`: ``states:startExecution`` parameter casing, execution name rules, ``States.ALL``
-never catching terminal errors, SNS ``Publish`` limits, and a parse cache. All of this was checked against moto
-5.2.5 only: :meth:`LambdaRuntime.install` refuses any other version (:func:`check_moto_version`).
+moto executes real ASL, but its Lambda ``Invoke`` either needs Docker or only echoes the payload: neither runs our
+code here. :class:`LambdaRuntime` patches moto's ``Invoke`` (``LambdaBackend.invoke`` / ``LambdaSimpleBackend.invoke``,
+which the Step Functions engine's boto3 client also reaches, at ``http://localhost:$MOTO_PORT`` in server mode) so
+registered functions run our handlers; :class:`ProcessLambdaRuntime` runs each in AWS's Runtime Interface Client, one
+process per sandbox (decision 0011). The moto fixes (:func:`_install_moto_fixes`) are checked against moto 5.2.5 only
+(:func:`check_moto_version`); why each exists: docs/decisions/0008-local-cloud-strictness.md, "The moto fixes".
+What the engine supports and the quirks left alone: ``tests/unit/local/test_moto_sfn_engine.py``.
 """
 
 from __future__ import annotations
@@ -578,16 +540,10 @@ class _Pool:
 
 
 class ProcessLambdaRuntime(LambdaRuntime):
-    """The local cloud's Lambda: each function's invocations run in its own worker processes.
-
-    A worker is one sandbox: AWS's Runtime Interface Client (awslambdaric) imports the handler once (the cold
-    start) and then serves one invocation at a time through the Runtime API; a function gets up to
-    ``concurrency`` workers (its reserved concurrency, else ``default_concurrency``), started when every
-    worker is busy. A worker's environment is exactly the function's (runtime variables, ``common_environment``
-    and the function's own, as :meth:`_environment_for` builds it) plus what the runtime itself sets on AWS
-    (``PATH``, ``LANG``, ``TZ``, ``PYTHONPATH`` with the code directory and the layers): nothing of this
-    process's ``os.environ``. A handler that runs longer than its timeout is killed (``Sandbox.Timedout``), as
-    is a sandbox on AWS; one that exits mid-invocation is ``Runtime.ExitError``.
+    """The local cloud's Lambda: per function up to ``concurrency`` (reserved, else ``default_concurrency``) worker
+    processes, each one sandbox (awslambdaric: init once, one invocation at a time through the Runtime API), with the
+    function's environment only (:meth:`_environment_for` plus the runtime's ``PATH``, ``LANG``, ``TZ``,
+    ``PYTHONPATH``); a timeout kills the sandbox (``Sandbox.Timedout``), an exit is ``Runtime.ExitError``.
     """
 
     def __init__(
@@ -745,39 +701,15 @@ def _make_patched_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _install_moto_fixes() -> None:
-    """Narrow fixes for moto 5.2.5 where its engine is kinder than AWS, or breaks constructs our ASL uses.
+    """Narrow fixes for moto 5.2.5 where its engine is kinder than AWS, or breaks constructs our ASL uses (each
+    explained in decision 0008, "The moto fixes"):
 
-    1. The request/response normalisation of the engine's ``states`` integration
-       (``StateTaskService._normalise_parameters`` and ``_normalise_response``) is stubbed out with ``pass``
-       in moto (LocalStack, where the engine comes from, maps the ASL's PascalCase names onto the botocore
-       shapes). For ``states:startExecution[.sync[:2]]`` that is fatal: botocore's Step Functions API is
-       camelCase, so ``StateMachineArn`` raises ``KeyError`` in botocore's serializer (the task fails with
-       ``States.Runtime``), and the response keys would be ``executionArn``/``output``... instead of AWS's
-       ``ExecutionArn``/``Output``. Fix, for the ``states`` integration only: run moto's own
-       ``_to_boto_request`` / ``_from_boto_response`` helpers against the botocore operation model.
-    2. ``StepFunctionsParserBackend.start_execution`` does not check the name ("TODO: validate name
-       format"). AWS refuses a name longer than 80 characters or with whitespace, brackets, wildcards,
-       ``"#%\\^|~`$&,;:/`` or control characters (StartExecution, ``name``:
-       https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html); moto's plain
-       backend has that check (``_validate_name``), so it is applied here too. Stricter than AWS: only
-       ``[0-9A-Za-z_-]`` — the names AWS can also log to CloudWatch (same page) and our naming contract.
-       A missing name is left to moto (the product always names its executions).
-    3. The engine's ``ErrorEqualsDecl`` lets ``States.ALL`` match ``States.DataLimitExceeded`` and
-       ``States.Runtime``. On AWS a state input/output, task result or execution input over 256 KiB is a
-       terminal error, and so is a runtime error (e.g. a JSONPath that is not in the input); ``States.ALL``
-       neither catches nor retries them ("This error type can't catch the States.DataLimitExceeded terminal
-       error type and runtime error types":
-       https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html; the 256 KiB quota:
-       https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). moto already raises
-       DataLimitExceeded at that size (``moto/stepfunctions/parser/quotas.py``); naming the error in
-       ``ErrorEquals`` still catches it.
-    4. SNS ``Publish`` accepts a subject of exactly 100 characters, non-ASCII or multi-line, and measures the
-       256 KiB message limit in characters. AWS refuses (``InvalidParameter``) a subject that is not ASCII, has
-       line breaks or control characters, or is 100 characters or longer, and a message over 262,144 *bytes*
-       of UTF-8 (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html).
-    5. Speed only, no behaviour: the engine parses a definition with ANTLR (pure Python, 50-130 ms here) at
-       every execution start and again for its static analysis; the parse tree of each definition is kept,
-       and the evaluation components are still built afresh from it for every execution.
+    1. ``states:startExecution`` parameter and response casing (moto stubs the normalisation out);
+    2. execution names: https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html;
+    3. ``States.ALL`` never catches terminal errors:
+       https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html;
+    4. SNS ``Publish`` limits: https://docs.aws.amazon.com/sns/latest/api/API_Publish.html;
+    5. a parse cache (speed only).
     """
     botocore_session = importlib.import_module("botocore.session")
     botocore = importlib.import_module("botocore")
