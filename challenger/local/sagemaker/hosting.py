@@ -1,22 +1,10 @@
 """Endpoint backends: one model container per deployed endpoint configuration, started as the image starts it.
 
-SageMaker hosting downloads `ModelDataUrl` into `/opt/ml/model` and runs the image as `docker run <image> serve`
-(https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html). Here the image is its Python
-environment (`images.py`) and `serve` is the scikit-learn image's own serving stack: sagemaker-containers'
-`server.start` (`_modules.import_module`: copy `SAGEMAKER_SUBMIT_DIRECTORY` to `/opt/ml/code`, write a `setup.py`,
-`pip install . -r requirements.txt`, import `SAGEMAKER_PROGRAM`; then gunicorn with gevent workers serving
-`sagemaker_sklearn_container.serving:main`, of which `sklearn_image/` holds our copy of what the image's does).
-
-The container runs strict, as a serverless container does: in its own mount and network namespaces (`unshare`),
-as an unprivileged user (`setpriv`), with `/opt/ml` (the model read-only) and `/tmp` of its own, the image
-environment and its interpreter mounted read-only, the rest of root's home hidden, and no network but its own
-loopback. The platform reaches its port 8080 from inside that network namespace (`setns`), as SageMaker's front
-end is the only thing that can reach a container. nginx is not part of the image environment, so gunicorn
-serves the port itself (`SAGEMAKER_USE_NGINX=false`, which sagemaker-containers' `ServingEnv` honours).
-
-A backend counts its in-flight requests: routing acquires a backend under the endpoint lock, and retiring one
-(`drain`) closes it to new requests and waits for the in-flight ones, so a request that started on blue completes
-on blue while new ones already go to green.
+`docker run <image> serve` (https://docs.aws.amazon.com/sagemaker/latest/dg/your-algorithms-inference-code.html)
+with the image environment (`images.py`) and its own serving stack (sagemaker-containers' `server.start`,
+`sklearn_image/`), strict as a serverless container: own mount and network namespaces, unprivileged, read-only
+image, no network. A backend counts its in-flight requests so `drain` lets blue finish while green takes new ones.
+Why and how, with the image sources followed: README.md, "Hosting".
 """
 
 from __future__ import annotations

@@ -1,19 +1,9 @@
 """Framework images as local Python environments: the container's own packages, at its versions, built once.
 
-SageMaker runs a training job and an endpoint in the framework image the request names. Locally an image is a
-virtualenv holding exactly that image's Python packages (`images/<framework>-<version>.txt`, taken from the
-image's Dockerfile/lock; the header of each file cites it) on the image's Python minor version from pyenv
-(or the nearest one there is, with a warning). It is built once into `~/.cache/challenger/envs/<image>-py<X.Y>-<hash>/`
-(`$CHALLENGER_ENV_CACHE` overrides it): outside `.challenger/`, so `--fresh` keeps it, and shared by every
-clone and worktree on the machine, which is safe because the hash covers the pins and the interpreter and a
-lock serialises builds. The image's own post-install edits (`FrameworkImage.patches`) are part of the build.
-It is never changed afterwards: a training job gets a throw-away *overlay* (`overlay()`): a venv whose
-`site-packages` chains to the image's, so the `pip install -r requirements.txt` the container does installs into
-the overlay, like into a container that is thrown away after the job; a model container sees the environment
-read-only (`hosting.py`), as a serverless container sees the image's.
-
-`python -m challenger.local.sagemaker.images [--recipe recipes/<name>]` builds the image a recipe declares
-(`recipe.json` → `framework`), or the default image; `make container-env` runs it.
+An image is a virtualenv with exactly its pinned packages (`images/<framework>-<version>.txt`) and its own
+post-install edits, on the image's Python minor version, built once under `cache_root()` (hash of pins and
+interpreter, a lock serialises builds) and never changed; a training job gets a throw-away `overlay()`. Why:
+README.md, "Images". `python -m challenger.local.sagemaker.images [--recipe recipes/<name>]` builds one.
 """
 
 from __future__ import annotations
@@ -222,13 +212,8 @@ def ensure_environment(image: FrameworkImage, root: Path | None = None) -> Envir
     base_python, version = find_python(image.python)
     minor = ".".join(version.split(".")[:2])
     if minor != image.python:
-        logger.warning(
-            "%s wants Python %s, which is not installed: using the nearest, %s (%s)",
-            image.name,
-            image.python,
-            version,
-            base_python,
-        )
+        wanted = f"{image.name} wants Python {image.python}"
+        logger.warning("%s, which is not installed: using the nearest, %s (%s)", wanted, version, base_python)
     # The pins' comments do not count: only what is installed and how.
     pins = [line for line in image.pins.read_text(encoding="utf-8").splitlines() if not line.startswith("#")]
     digest = hashlib.sha256(

@@ -1,15 +1,8 @@
 """What `sagemaker_sklearn_container.serving` does in the scikit-learn image, for the local SageMaker.
 
-The image's own package is built into the image from aws/sagemaker-scikit-learn-container and is not on PyPI
-(aws/deep-learning-containers docker/sklearn/1.9-0/Dockerfile: `pip install --no-deps
-sagemaker_sklearn_container-2.0-py3-none-any.whl`, and
-`ENV SAGEMAKER_SERVING_MODULE=sagemaker_sklearn_container.serving:main`).
-This module does only what its `src/sagemaker_sklearn_container/serving.py` does, and everything else is the image
-environment's own sagemaker-containers 2.8.6.post2: `server.start` (module install of `code/`, gunicorn with gevent
-workers), `_transformer.Transformer` (user functions wrapped so that any exception they raise is a `ClientError`,
-which Flask answers with a 500) and `_worker.Worker` (the Flask app answering /ping and /invocations).
-
-Runs inside the image environment (its Python 3.12, its packages), never in the repository's venv.
+Only what aws/sagemaker-scikit-learn-container `src/sagemaker_sklearn_container/serving.py` does (its wheel is built
+into the image, not on PyPI: aws/deep-learning-containers docker/sklearn/1.9-0/Dockerfile); the rest is the image's
+sagemaker-containers 2.8.6.post2 (README.md, "Hosting"). Runs inside the image environment, never the repo's venv.
 """
 
 from __future__ import annotations
