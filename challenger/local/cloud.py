@@ -33,7 +33,7 @@ import shutil
 import signal
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -176,7 +176,8 @@ class LocalCloud:
         }
 
         self.progress("provisioning template.yaml: buckets, tables, topic, secret, state machines")
-        provisioned = provision(self.template, self.clients, approval_key=self._approval_key())
+        approval_key = self._read_or_create("approval-key", lambda: secrets.token_urlsafe(48))
+        provisioned = provision(self.template, self.clients, approval_key=approval_key)
         self._restore_state()
 
         self.progress("starting the local SageMaker service")
@@ -376,9 +377,6 @@ class LocalCloud:
             self.progress(f"{logical_id} failed on {event.get('detail-type')}: {result.json().get('errorMessage')}")
             raise FunctionFailed(result.json().get("errorType"))  # Lambda retries an asynchronous invocation
 
-    def _approval_key(self) -> str:
-        return self._read_or_create("approval-key", lambda: secrets.token_urlsafe(48))
-
     def _read_or_create(self, name: str, make: Callable[[], str]) -> str:
         return read_or_create_secret(self.state_dir / name, make)
 
@@ -407,11 +405,9 @@ class LocalCloud:
         return ports
 
     def _save_ports(self) -> None:
-        ports = {"moto": int(os.environ["MOTO_PORT"]), "api": self.ports["api"], "sagemaker": self._sagemaker_port()}
+        sagemaker = int(self.sagemaker.url.rstrip("/").rpartition(":")[2])
+        ports = {"moto": int(os.environ["MOTO_PORT"]), "api": self.ports["api"], "sagemaker": sagemaker}
         write_private(self.state_dir / PORTS_FILE, json.dumps(ports) + "\n")
-
-    def _sagemaker_port(self) -> int:
-        return int(self.sagemaker.url.rstrip("/").rpartition(":")[2])
 
     def _close_interrupted_runs(self) -> None:
         """Executions die with the process: their runs (and models in flight) are closed as RecordFailure would."""
@@ -479,14 +475,3 @@ def dashboard_dir(root: Path = ROOT) -> Path | None:
     they show a blank page."""
     built = root / "frontend" / "dist"
     return built if (built / "index.html").is_file() else None
-
-
-@contextlib.contextmanager
-def running(**kwargs: Any) -> Iterator[LocalCloud]:
-    """`with running(fresh=True) as cloud:` for tests and the demo."""
-    cloud = LocalCloud(**kwargs)
-    cloud.start()
-    try:
-        yield cloud
-    finally:
-        cloud.stop()
