@@ -1,16 +1,9 @@
 """The local cloud's SageMaker: the control-plane subset we call and InvokeEndpoint, on one loopback HTTP server.
 
-One server answers both protocols, told apart by path and headers, so boto3 works unmodified with both
-`AWS_ENDPOINT_URL_SAGEMAKER` and `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` set to `url`:
-
-* `sagemaker` (awsJson1_1): `POST /` with `X-Amz-Target: SageMaker.<Operation>`; JSON in, JSON out, timestamps
-  as epoch seconds; errors are HTTP 400 `{"__type": code, "message": ...}` with SageMaker's codes and wording.
-* `sagemaker-runtime` (rest-json): `POST /endpoints/<name>/invocations`, raw body; errors carry
-  `x-amzn-ErrorType` (ModelError is HTTP 424 with OriginalStatusCode, as SageMaker answers a container's 4xx/5xx).
-* `POST /_local/faults` `{"kind": ..., "message": ...}` and `GET /_local/health` for tests, CLI and demo.
-
-Models, endpoint configurations, endpoints and training jobs are kept as their Describe documents and persisted
-to `state_dir/state.json` after every change; `start()` restores them and restarts the InService endpoints.
+One server, both protocols (told apart by path and headers: `sagemaker` awsJson1_1 `POST /` with `X-Amz-Target`,
+`sagemaker-runtime` rest-json `POST /endpoints/<name>/invocations`, and `/_local/faults`, `/_local/health`), with
+SageMaker's error codes and wording (README.md, "Protocols"). Resources are kept as their Describe documents in
+`state_dir/state.json`, written after every change; `start()` restores them and restarts InService endpoints.
 """
 
 from __future__ import annotations
@@ -226,7 +219,9 @@ class LocalSageMaker:
             runs = list(self._runs.values())
         for run in runs:
             run.request_stop("Shutdown")
-        for worker in self._drain_workers():
+        with self._lock:
+            workers, self._workers = self._workers, []
+        for worker in workers:
             worker.join(WORKER_JOIN_SECONDS)
         self._stop_backends()
         self._save()
@@ -270,11 +265,6 @@ class LocalSageMaker:
             self._workers = [worker for worker in self._workers if worker.is_alive()]
             self._workers.append(thread)
         thread.start()
-
-    def _drain_workers(self) -> list[threading.Thread]:
-        with self._lock:
-            workers, self._workers = self._workers, []
-        return workers
 
     def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return _route(self, Request(environ))(environ, start_response)
@@ -844,17 +834,6 @@ class LocalSageMaker:
             endpoint.backend = backend
 
 
-def _interrupted_transforms_failed(transforms: dict[str, Document]) -> dict[str, Document]:
-    for description in transforms.values():
-        if description["TransformJobStatus"] in ("InProgress", "Stopping"):
-            description.update(
-                TransformJobStatus="Failed",
-                FailureReason="InternalServerError: the local SageMaker service stopped while the job was running",
-                TransformEndTime=time.time(),
-            )
-    return transforms
-
-
 def _model_spec(
     model: Document, config_name: str, environment: Document | None = None, variant: Document | None = None
 ) -> ContainerSpec:
@@ -870,6 +849,17 @@ def _model_spec(
         serverless_config=dict(variant["ServerlessConfig"]) if variant else {},
         variant_name=str(variant.get("VariantName", VARIANT_NAME)) if variant else VARIANT_NAME,
     )
+
+
+def _interrupted_transforms_failed(transforms: dict[str, Document]) -> dict[str, Document]:
+    for description in transforms.values():
+        if description["TransformJobStatus"] in ("InProgress", "Stopping"):
+            description.update(
+                TransformJobStatus="Failed",
+                FailureReason="InternalServerError: the local SageMaker service stopped while the job was running",
+                TransformEndTime=time.time(),
+            )
+    return transforms
 
 
 # Validation helpers -----------------------------------------------------------------------------
