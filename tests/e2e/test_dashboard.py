@@ -544,9 +544,17 @@ def test_a_phone_shows_everything_without_scrolling_sideways(
 def test_a_failed_rollback_clears_its_banner_and_says_why(
     dashboard: Page, target: Target, rolled_back_to_v1: None
 ) -> None:
-    # Break v2's artifact in the bucket: deploying it again must fail, and v1 keep serving.
-    url = urlsplit(str(target.call("GET", "/models/2")["model_data_url"]))
+    # Break v2's artifact in the bucket: deploying it again must fail, and v1 keep serving. Since issue 18 a deployment
+    # loads the pinned copy (models/sha256/<digest>/) and re-copies the registered object version when that copy does
+    # not hash right: both must go for the deployment to fail.
+    v2 = target.call("GET", "/models/2")
+    url = urlsplit(str(v2["model_data_url"]))
     target.s3.put_object(Bucket=url.netloc, Key=url.path.lstrip("/"), Body=b"not a model archive")
+    if v2.get("artifact_version_id"):
+        target.s3.delete_object(Bucket=url.netloc, Key=url.path.lstrip("/"), VersionId=v2["artifact_version_id"])
+    if v2.get("artifact_sha256"):
+        pinned = f"models/sha256/{v2['artifact_sha256']}/model.tar.gz"
+        target.s3.put_object(Bucket=url.netloc, Key=pinned, Body=b"not the pinned archive")
     dashboard.evaluate("location.hash = '#/'")
     dashboard.get_by_test_id("rollback-2").click()
     dashboard.get_by_test_id("rollback-dialog").get_by_role("button", name="Deploy v2").click()
