@@ -70,7 +70,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
                 workflow=Workflow(client("stepfunctions")),
                 settings=settings,
             )
-        message = notifications.drift_alert(stack=settings.stack_name, report=report, action=action)
+        message = notifications.drift_alert(
+            stack=settings.stack_name, report=report, action=action, dashboard_url=settings.dashboard_origin
+        )
         Notifier(client("sns"), settings.topic_arn).send(message)
     logger.info("drift checked", extra={"version": report.version, "score": report.score, "alert": report.alert})
     return {

@@ -228,8 +228,8 @@ def drift_alert(*, stack: str, report: DriftReport, action: str, dashboard_url: 
             f"Skipped:   {report.skipped_lines} malformed capture line(s), "
             f"{report.skipped_objects} capture object(s) with no readable record"
         ]
-    if dashboard_url:
-        body += ["", f"Dashboard: {dashboard_url}"]
+    if dashboard_url:  # the dashboard's monitoring view: drift per feature, check by check (issue 22)
+        body += ["", f"Dashboard: {dashboard_url.rstrip('/')}/#/monitoring"]
     return Message(kind=NotificationKind.DRIFT.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
 
 

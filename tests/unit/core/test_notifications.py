@@ -141,3 +141,20 @@ def test_a_label_shift_email_asks_a_person_and_shows_both_evaluation_sets() -> N
     assert "On the trusted evaluation set v1 (120 rows whose labels no upload can change):" in message.body
     assert "0.6250" in message.body  # the champion on the trusted rows
     assert "version 2 of this dataset's promotion policy" in message.body
+
+
+def test_the_drift_email_links_to_the_dashboards_monitoring_view() -> None:
+    # Issue 22: the drift email opens the per-feature drift history, not the overview.
+    from challenger_core.drift import DriftReport, FeatureDrift
+
+    report = DriftReport(
+        version=3,
+        samples=250,
+        min_samples=100,
+        threshold=0.2,
+        drifts=[FeatureDrift(feature="review_text", statistic="length", psi=0.41, samples=250)],
+    )
+    message = notifications.drift_alert(
+        stack="challenger", report=report, action="none", dashboard_url="https://d1.cloudfront.net/"
+    )
+    assert "Dashboard: https://d1.cloudfront.net/#/monitoring" in message.body
