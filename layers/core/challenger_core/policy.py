@@ -259,25 +259,30 @@ class PromotionPolicy:
         )
 
     def _trusted(self, trusted: PairedComparison) -> RuleOutcome:
-        """On the trusted set the challenger must not be worse (point) nor surely worse (whole interval)."""
+        """On the trusted set the challenger must not be surely worse: its interval may not lie wholly on the
+        harmful side. (A small trusted set has a wide interval: asking more would block every real gain.)"""
         name = self.primary_metric
         diff = trusted.differences.get(name)
         if diff is None or trusted.rows == 0:
             return RuleOutcome(
                 rule="trusted", metric=name, passed=False, detail=f"no {name} difference on the trusted set"
             )
-        higher = self.direction(name) == "higher"
-        best = self.gain(name, diff.high if higher else diff.low)  # the improving-side bound, as a gain
-        gain = self.gain(name, diff.delta)
-        ok = gain >= -self.guardrail_tolerance - _EPSILON and best >= -_EPSILON
+        ok = not self._surely_worse(name, diff)
         interval = f"{diff.delta:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}] on {trusted.rows} trusted rows"
-        if ok:
-            why = "not worse on the rows whose labels are trusted"
-        elif best < -_EPSILON:
-            why = "worse on the trusted rows: the whole interval is on the harmful side"
-        else:
-            why = f"worse on the trusted rows by more than {self.guardrail_tolerance:.4f}"
+        why = (
+            "not worse on the rows whose labels are trusted"
+            if ok
+            else "worse on the trusted rows: the whole interval is on the harmful side"
+        )
         return RuleOutcome(rule="trusted", metric=name, passed=ok, detail=f"{interval}: {why}")
+
+    def _surely_worse(self, name: str, diff: MetricDifference) -> bool:
+        """The challenger's interval lies wholly on the harmful side (its improving-side bound is below zero)."""
+        return self.gain(name, diff.high if self.direction(name) == "higher" else diff.low) < -_EPSILON
+
+    def _surely_better(self, name: str, diff: MetricDifference) -> bool:
+        """The challenger's interval lies wholly on the improving side."""
+        return self.gain(name, diff.low if self.direction(name) == "higher" else diff.high) > _EPSILON
 
     def _label_shift(
         self,
@@ -285,13 +290,18 @@ class PromotionPolicy:
         trusted: PairedComparison | None,
         recorded: dict[str, float] | None,
     ) -> RuleOutcome | None:
-        """The champion scored far below its usual self on the upload's rows: the labels, not the model, changed.
+        """The new labels disagree with the live model: the champion scores far below its usual self on the
+        upload's rows, and the challenger does not show that the rows are merely new ground.
 
         The gap is the champion's score on the trusted set (without one: its recorded score on its own hold-out)
         minus its score on the upload's rows, as a loss. Each score has its bootstrap interval at the policy's
         confidence; two independent estimates' difference has about the root of the sum of the squared
-        half-widths as its own half-width. Flagged when the gap exceeds that half-width by more than
-        `label_shift_tolerance`: the intervals cannot explain it."""
+        half-widths as its own half-width. The gap is beyond the intervals when it exceeds that half-width by more
+        than `label_shift_tolerance`. New ground (covariate shift: rows unlike the champion's, correctly
+        labelled) also opens such a gap; it is told apart by the challenger: trained on the new rows, it learns
+        them (surely better than the champion there) and stays not surely worse on the trusted rows. Labels that
+        are noise (shuffled) cannot be learnt; labels that contradict the old ones (flipped) make the challenger
+        surely worse on the trusted rows. Without a trusted set the gap alone flags."""
         name = self.primary_metric
         here = comparison.differences.get(name)
         upload = comparison.champion_metrics.get(name)
@@ -300,6 +310,7 @@ class PromotionPolicy:
         spreads = [_half_width(here)]
         reference: float | None = None
         where = ""
+        there: MetricDifference | None = None
         if trusted is not None and name in trusted.champion_metrics:
             reference = trusted.champion_metrics[name]
             there = trusted.differences.get(name)
@@ -312,16 +323,35 @@ class PromotionPolicy:
             return None
         gap = self.gain(name, reference - upload)  # positive: the upload's rows score the champion worse
         noise = math.sqrt(sum(spread**2 for spread in spreads))
-        flagged = gap - noise > self.label_shift_tolerance + _EPSILON
+        beyond = gap - noise > self.label_shift_tolerance + _EPSILON
         detail = (
             f"the champion scores {name} {upload:.4f} on the upload's {comparison.rows} rows and {where}: "
             f"{gap:+.4f} worse, the intervals explain ±{noise:.4f}"
         )
+        if not beyond:
+            return RuleOutcome(rule="label-shift", metric=name, passed=True, detail=detail)
+        learnt = self._surely_better(name, here)
+        contradicted = there is not None and self._surely_worse(name, there)
+        if there is not None and learnt and not contradicted:
+            return RuleOutcome(
+                rule="label-shift",
+                metric=name,
+                passed=True,
+                detail=f"{detail}; the challenger learns the new rows and is not worse on the trusted ones: new "
+                "ground, not contradicting labels",
+            )
+        why = (
+            "the challenger is surely worse on the trusted rows: the new labels contradict them"
+            if contradicted
+            else "the challenger cannot learn the new rows either: their labels look like noise"
+            if not learnt
+            else "no trusted set to tell new ground from wrong labels"
+        )
         return RuleOutcome(
             rule="label-shift",
             metric=name,
-            passed=not flagged,
-            detail=detail + (" — beyond what the intervals explain: a person decides" if flagged else ""),
+            passed=False,
+            detail=f"{detail}, beyond what the intervals explain; {why}: a person decides",
         )
 
     def _why_not_significant(self, comparison: PairedComparison, class_counts: dict[str, int] | None) -> str:

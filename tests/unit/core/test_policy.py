@@ -320,3 +320,36 @@ def test_a_datasets_policy_version_overrides_the_stack_and_the_verdict_names_it(
 
     assert verdict.promote, verdict.reasons
     assert (verdict.policy_version, verdict.decided_by) == (3, "primary accuracy")
+
+
+def test_new_ground_that_the_challenger_learns_is_not_a_label_shift_and_promotes() -> None:
+    """Penguins v1 knew two islands; v2 adds Biscoe's Gentoos (measured: the champion's rmse 910 on v2's rows,
+    320 on the trusted rows). The challenger learns the new rows and is not surely worse on the trusted ones."""
+    penguins = policy(
+        primary_metric="rmse", floor_metric="rmse", metric_floor=450.0, guardrail_metrics=(), label_shift_tolerance=0.0
+    )
+    upload = with_champion_intervals(paired(rows=63, rmse=(-590.6, -715.3, -446.7)), "rmse", 760.0, 1046.5, 910.0)
+    trusted = with_champion_intervals(paired(rows=32, rmse=(6.8, -8.7, 21.2)), "rmse", 264.5, 371.8, 319.8)
+
+    verdict = penguins.evaluate(
+        {"rmse": 319.4}, challenger_version=2, champion_version=1, comparison=upload, trusted=trusted
+    )
+
+    assert verdict.promote, verdict.reasons
+    assert verdict.label_shift is None
+    assert "new ground, not contradicting labels" in rule(verdict, "label-shift").detail
+
+
+def test_labels_that_look_like_noise_are_flagged_even_when_the_challenger_is_not_surely_worse_on_the_trusted_set() -> (
+    None
+):
+    # Measured on UCI breast cancer with shuffled labels: nobody learns them.
+    upload = with_champion_intervals(paired(accuracy=(-0.034, -0.144, 0.085)), "accuracy", 0.441, 0.619, 0.525)
+    trusted = with_champion_intervals(paired(rows=29, accuracy=(-0.172, -0.379, 0.034)), "accuracy", 0.69, 0.966, 0.828)
+
+    verdict = policy(primary_metric="accuracy", guardrail_metrics=()).evaluate(
+        OWN, challenger_version=2, champion_version=1, comparison=upload, trusted=trusted
+    )
+
+    assert verdict.decided_by == "label-shift accuracy"
+    assert "their labels look like noise" in (verdict.label_shift or "")

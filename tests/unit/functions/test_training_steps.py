@@ -409,9 +409,9 @@ def test_a_label_shift_goes_to_a_person_in_auto_mode_and_is_not_rejected(stack: 
             "rows": 40,
             "fingerprint": "t" * 64,
             "champion_metrics": {"f1": 0.88},
-            "challenger_metrics": {"f1": 0.86},
-            "differences": {
-                "f1": {"delta": -0.02, "low": -0.05, "high": 0.01, "champion_low": 0.8, "champion_high": 0.95}
+            "challenger_metrics": {"f1": 0.78},
+            "differences": {  # flipped-like: the challenger is surely worse on the trusted rows
+                "f1": {"delta": -0.1, "low": -0.15, "high": -0.05, "champion_low": 0.8, "champion_high": 0.95}
             },
             "confidence": 0.95,
         },
