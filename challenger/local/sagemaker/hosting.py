@@ -301,18 +301,8 @@ class Backend:
         """Stop the container (SIGTERM to its process group, then SIGKILL) and drop its files; logs stay."""
         with self._cond:
             self._closed = True
-        process = self.process
-        if process is not None and process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=TERMINATE_GRACE_SECONDS)
-            except ProcessLookupError:
-                pass
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        elif process is not None:
-            process.wait()
+        if self.process is not None and self.process.poll() is None:
+            kill_group(self.process, TERMINATE_GRACE_SECONDS)
         if self._netns is not None:
             os.close(self._netns)
             self._netns = None
@@ -353,6 +343,24 @@ class Backend:
         if self._wrong_answers and response.status == 200:
             payload = perturb(payload)
         return response.status, payload, response.getheader("Content-Type")
+
+
+def kill_group(process: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM the process group, SIGKILL it after `grace` seconds; reap the leader."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(timeout=wait)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    # The leader may be gone while the script it spawned still runs: make sure the group is empty.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def perturb(payload: bytes) -> bytes:

@@ -10,13 +10,11 @@ hyperparameters as arguments and writes `output/failure` if the script did not),
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import logging
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from challenger.local import iam
 from challenger.local.sagemaker import images, s3io
+from challenger.local.sagemaker.hosting import kill_group
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -241,7 +240,7 @@ class TrainingRun:
                 if time.time() > deadline:
                     self.request_stop("MaxRuntimeExceeded")
                 if self.job.stop_reason is not None:
-                    _kill_group(process)
+                    kill_group(process, STOP_GRACE_SECONDS)
                     raise JobStopped
                 time.sleep(_POLL_SECONDS)
         finally:
@@ -392,21 +391,3 @@ def _hyperparameter(request: dict[str, Any], name: str) -> str | None:
 
 def _write_json(path: Path, payload: Any) -> None:
     path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-
-
-def _kill_group(process: subprocess.Popen[bytes], grace: float = STOP_GRACE_SECONDS) -> None:
-    """SIGTERM the process group, SIGKILL it after `grace` seconds; reap the leader."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=wait)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    # The leader may be gone while the script it spawned still runs: make sure the group is empty.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
