@@ -151,13 +151,6 @@ def parse_function_name(name_or_arn: str) -> tuple[str, str | None]:
     return name_or_arn, None
 
 
-def _safe_function_name(name_or_arn: str) -> str | None:
-    try:
-        return parse_function_name(name_or_arn)[0]
-    except ValueError:
-        return None
-
-
 # --------------------------------------------------------------------------------------------------
 # Context and results
 
@@ -240,8 +233,9 @@ class LambdaRuntime:
             self._functions[spec.name] = spec
 
     def get(self, name_or_arn: str) -> LocalFunction | None:
-        name = _safe_function_name(name_or_arn)
-        if name is None:
+        try:
+            name = parse_function_name(name_or_arn)[0]
+        except ValueError:
             return None
         with self._registry_lock:
             return self._functions.get(name)
