@@ -1,16 +1,6 @@
-"""IAM per role in the local cloud: the template's roles in moto's IAM, each caller with its own role's credentials,
-and moto's IAM access control switched on (docs/decisions/0008-local-cloud-strictness.md, README "IAM").
-
-The roles are those CloudFormation creates: the SAM translator (the one `sam deploy` runs, from the SAM CLI's
-virtualenv) expands every `Policies` (policy templates included) into `AWS::IAM::Role`s, resolved by LocalTemplate.
-Functions, training jobs, endpoints and transform jobs act as their role (function role, `RoleArn`, the model's
-`ExecutionRoleArn`), assumed through moto's STS; moto's Step Functions engine signs with the fixed key ``ak``
-(moto/stepfunctions/parser/asl/utils/boto_client.py), given the state machines' role policies; the CLI and the
-cloud's own plumbing keep the fixed ``local`` key (an administrator session, or user without a session token).
-
-moto 5.2.5 (moto/core/authorization.py, moto/iam/access_control.py) checks the key, the signature and identity
-policies by action, and the resource only for S3, SQS and IAM roles (``for_moto``). It does not evaluate resource
-policies, conditions, ``NotResource``, boundaries, SCPs, trust policies or ``iam:PassRole``; the SageMaker API is ours.
+"""IAM per role in the local cloud: the template's roles (as the SAM translator expands them) in moto's IAM, each
+function, training job, endpoint and transform job acting as its own role through moto's STS, and moto's IAM access
+control switched on. Who signs with what, and what moto 5.2.5 does not evaluate: docs/decisions/0008, "IAM per role".
 """
 
 from __future__ import annotations

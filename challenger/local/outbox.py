@@ -1,18 +1,9 @@
 """The local outbox: SNS email deliveries rendered as real email messages on disk.
 
-On AWS the notification topic has an ``email`` subscription: SNS sends each published message as a plain
-text email with the publish ``Subject``. moto cannot send email, so the local cloud subscribes an SQS
-queue to the topic (raw message delivery off) and an :class:`Outbox` drains it: each SNS envelope becomes
-an RFC 5322 ``.eml`` file (``text/plain`` UTF-8, plus a ``text/html`` alternative in which URLs are links)
-in ``directory``, listed in ``directory/index.json`` for the CLI and the dashboard.
-
-Links survive intact: a body is stored ``7bit``/``8bit`` when every line fits RFC 5322's 998-octet limit,
-so a URL stays on one line of the file, readable and clickable in any viewer; only longer lines fall back
-to quoted-printable, whose soft line breaks are undone by every mail reader and by :mod:`email`.
-
-``index.json`` (written atomically, oldest first)::
-
-    {"version": 1, "messages": [{"id", "subject", "kind", "date" (ISO 8601), "to", "file"}]}
+moto cannot send email: an SQS queue subscribed to the notification topic stands in for the address, and
+:class:`Outbox` drains it into RFC 5322 `.eml` files (text/plain plus a linkified text/html) listed in
+`index.json` (`{"version": 1, "messages": [{"id", "subject", "kind", "date", "to", "file"}]}`, oldest first) for the
+CLI and the dashboard. Why links survive intact: docs/decisions/0008-local-cloud-strictness.md, "The outbox".
 """
 
 from __future__ import annotations

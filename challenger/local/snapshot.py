@@ -1,18 +1,8 @@
 """What survives anything, kill -9 included: the buckets' objects (every version) and the tables' items, on disk.
 
-moto keeps everything in memory. Two layers keep it on disk under `.challenger/state/`:
-
-* the snapshot, written on a clean stop and right after a restore: per bucket an ``index.json`` (key → its
-  versions, oldest first) and one file per version named by the SHA-256 of key and version id (an S3 key may be
-  1,024 bytes, a file name only 255: quoted keys as names crashed the save and lost the stack, issue 18 F3);
-  per table its items;
-* the journal, ``journal.jsonl``: `Recorder` sits in front of moto's server and, after every S3 or DynamoDB
-  write that succeeded and before the client gets the answer, reads back the state of what it changed (a key's
-  versions, an item) and appends it. What a client saw acknowledged is on disk; a torn last line is ignored.
-
-`restore` puts snapshot + journal back (S3 version ids included, so pinned versions still resolve), then
-compacts them into a new snapshot. Executions are not persisted: a run that was RUNNING when the cloud stopped
-or died is closed as FAILED ("interrupted") on the next start (cloud.py), and the upload behind it stays.
+A snapshot under `.challenger/state/` (written on a clean stop and after a restore) plus a journal (`Recorder`, in
+front of moto's server, appends what each acknowledged S3/DynamoDB write left behind); `restore` replays both and
+compacts them. The layout and why: docs/decisions/0008-local-cloud-strictness.md, "State that survives kill -9".
 """
 
 from __future__ import annotations
