@@ -1,21 +1,9 @@
 """The whole application on one machine: `challenger local up`.
 
-From the same template.yaml, ASL files, handlers and recipe that `sam deploy` ships:
-
-| AWS                         | here                                                                       |
-|-----------------------------|----------------------------------------------------------------------------|
-| S3, DynamoDB, SNS, SQS,     | moto in server mode on 127.0.0.1 (ThreadedMotoServer)                      |
-| Secrets Manager, STS        |                                                                            |
-| Step Functions              | moto's ASL engine executing our statemachine/*.asl.json                   |
-| Lambda                      | worker processes per function behind moto's Invoke (lambda_runtime)       |
-| SageMaker (+ runtime)       | challenger.local.sagemaker: train.py in a subprocess, model-server        |
-|                             | processes, blue/green UpdateEndpoint                                       |
-| EventBridge rules, schedule | challenger.local.events: S3 object-created hook + cron/rate scheduler      |
-| API Gateway (REST, API key, | challenger.local.gateway (a local token stands in for Cognito), which also |
-| Cognito authorizer)         | serves the dashboard (frontend/dist, else frontend/)                       |
-| SNS email                   | challenger.local.outbox: RFC 5322 messages in .challenger/outbox           |
-
-Everything binds to loopback. State (buckets, tables, SageMaker models and endpoints) is kept under
+From the same template.yaml, ASL files, handlers and recipe that `sam deploy` ships: moto's server (S3, DynamoDB,
+SNS, SQS, Secrets Manager, STS, Step Functions' ASL engine), worker processes behind moto's Lambda Invoke
+(lambda_runtime), challenger.local.sagemaker, events, gateway and outbox; which AWS part each stands in for and how
+faithfully: the table in README.md, "Local cloud". Everything binds to loopback; state is kept under
 `.challenger/` across restarts unless `fresh=True`.
 """
 
