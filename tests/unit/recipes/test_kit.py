@@ -758,3 +758,16 @@ def test_a_recipe_with_a_time_column_holds_out_the_newest_slice_not_a_hash_sampl
     spec["schema"]["time_column"] = "when"
     with pytest.raises(kit.RecipeError, match="time_column 'when' is not one of the features"):
         kit.Recipe(spec)
+
+
+def test_rows_of_the_trusted_set_are_never_trained_on_whatever_their_label(kit: ModuleType, recipe: Any) -> None:
+    rows = [{"review_text": f"review {i} with some words", "sentiment": i % 2} for i in range(200)]
+    trusted = [{**row, "sentiment": 1 - row["sentiment"]} for row in rows[:50]]  # same features, other labels
+
+    split = kit.split_rows(rows, None, recipe, 0.2, trusted)
+
+    trained = {row["review_text"] for row in split.train}
+    assert trained.isdisjoint(row["review_text"] for row in trusted)
+    assert split.dropped_as_trusted_rows == sum(
+        not kit.is_holdout(kit.row_hash(row, recipe.feature_names), 0.2) for row in rows[:50]
+    )
