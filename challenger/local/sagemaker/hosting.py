@@ -10,6 +10,7 @@ Why and how, with the image sources followed: README.md, "Hosting".
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import logging
@@ -94,29 +95,18 @@ class ContainerSpec:
     variant_name: str = "AllTraffic"
 
     def to_json(self) -> dict[str, Any]:
-        """The persisted form (state.json)."""
-        return {
-            "ConfigName": self.config_name,
-            "ModelName": self.model_name,
-            "ModelDataUrl": self.model_data_url,
-            "Environment": self.environment,
-            "Image": self.image,
-            "ServerlessConfig": self.serverless_config,
-            "VariantName": self.variant_name,
-        }
+        """The persisted form (state.json): each field under its CamelCase name (`model_data_url` → ModelDataUrl)."""
+        return {_camel(name): value for name, value in dataclasses.asdict(self).items()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ContainerSpec:
-        """Inverse of to_json."""
-        return cls(
-            config_name=data["ConfigName"],
-            model_name=data["ModelName"],
-            model_data_url=data["ModelDataUrl"],
-            environment=dict(data["Environment"]),
-            image=data.get("Image", ""),
-            serverless_config=dict(data.get("ServerlessConfig") or {}),
-            variant_name=data.get("VariantName", "AllTraffic"),
-        )
+        """Inverse of to_json; a field an older state.json lacks (or holds null) keeps its default."""
+        names = [spec.name for spec in dataclasses.fields(cls)]
+        return cls(**{name: data[_camel(name)] for name in names if data.get(_camel(name)) is not None})
+
+
+def _camel(name: str) -> str:
+    return "".join(part.title() for part in name.split("_"))
 
 
 def prepare_container(s3: S3Client, spec: ContainerSpec, ml_dir: Path) -> None:
