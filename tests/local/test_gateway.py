@@ -102,7 +102,11 @@ def test_routes_come_from_the_template_with_sams_api_key_precedence(template: Lo
     decisions = {("POST", "/runs"), ("POST", "/runs/{run_id}/approval"), ("POST", "/rollback"), ("GET", "/audit")}
     # Issue 19 (5e2eb51) added operator-only decisions: deploy against the verdict, a new trusted-set version,
     # a new policy version. Like the others they exist behind the console and operator doors only, never the key.
-    decisions |= {("POST", "/deploy"), ("POST", "/datasets/{dataset}/trusted-set"), ("POST", "/datasets/{dataset}/policy")}
+    decisions |= {
+        ("POST", "/deploy"),
+        ("POST", "/datasets/{dataset}/trusted-set"),
+        ("POST", "/datasets/{dataset}/policy"),
+    }
     assert {(method, path.removeprefix("/console")) for method, path in console} == keyed | decisions
     assert {(method, path.removeprefix("/operator")) for method, path in operator} == keyed | decisions
 
