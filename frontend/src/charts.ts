@@ -75,7 +75,7 @@ function basisLabel(set: number | null): string {
   return set === null ? "each on its own hold-out: not the same rows" : `on the trusted evaluation set v${set}`;
 }
 
-function yRange(values: number[]): { min: number; max: number } {
+function yRange(values: number[]): { min: number; max: number; step: number } {
   const low = Math.min(...values);
   const high = Math.max(...values);
   const margin = Math.max((high - low) * 0.2, Math.abs(high) * 0.01, 0.005);
@@ -85,7 +85,18 @@ function yRange(values: number[]): { min: number; max: number } {
     min = Math.max(0, min);
     max = Math.min(1, max);
   }
-  return { min, max };
+  // Bounds on a round step: every tick (the ends included) is one step from the next, so labels never collide.
+  const step = niceStep((max - min) / 4);
+  min = Math.floor(min / step + 1e-9) * step;
+  max = Math.ceil(max / step - 1e-9) * step;
+  return { min, max, step };
+}
+
+/** 1, 2, 2.5 or 5 times a power of ten: the step of an axis a person reads at a glance. */
+function niceStep(raw: number): number {
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const fraction = raw / power;
+  return (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 2.5 ? 2.5 : fraction <= 5 ? 5 : 10) * power;
 }
 
 function xValue(model: ModelVersion, axis: Axis): number {
@@ -150,10 +161,10 @@ export function renderCharts(
           parsing: false,
           scales: {
             x: { type: "linear", title: { display: true, text: "model version" }, ticks: {} },
-            // At most 5 labels on a 170 px axis, each with 3 decimals: they never overlap or repeat.
+            // Round, evenly spaced labels (yRange picks the step), 3 decimals: they never overlap or repeat.
             y: {
               title: { display: true, text: metricLabel(name) },
-              ticks: { maxTicksLimit: 5, callback: (value: number | string) => Number(value).toFixed(3) },
+              ticks: { maxTicksLimit: 8, callback: (value: number | string) => Number(value).toFixed(3) },
             },
           },
           plugins: { tooltip: { callbacks: { label: tooltip } } },
@@ -203,9 +214,10 @@ export function renderCharts(
     ];
     const values = withValue.map(y);
     const xs = withValue.map((model) => xValue(model, axis));
-    const { min, max } = values.length ? yRange(values) : { min: 0, max: 1 };
+    const { min, max, step } = values.length ? yRange(values) : { min: 0, max: 1, step: 0.25 };
     const scales = chart.options.scales as Record<string, Record<string, unknown>>;
     Object.assign(scales.y, { min, max });
+    Object.assign(scales.y.ticks as Record<string, unknown>, { stepSize: step });
     const span = xs.length ? Math.max(...xs) - Math.min(...xs) : 0;
     const pad = axis === "version" ? 0.5 : Math.max(span * 0.05, 60_000);
     Object.assign(scales.x, {

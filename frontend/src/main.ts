@@ -97,7 +97,7 @@ let config: Config;
 let timer: number | undefined;
 let failures = 0; // consecutive failed polls: the retry delay doubles with each, up to MAX_BACKOFF_MS
 let loaded = false;
-let polling = false;
+let inflightPoll: Promise<void> | null = null;
 let quiet = 0; // consecutive polls that brought nothing new
 let polls = 0;
 let monitoringAvailable = true; // until the API says it has no GET /monitoring
@@ -141,7 +141,7 @@ async function boot(attempt = 0): Promise<void> {
     if (document.hidden) {
       window.clearTimeout(timer);
       timer = undefined;
-    } else if (timer === undefined && !polling) void refresh();
+    } else if (timer === undefined && !inflightPoll) void refresh();
   });
   await refresh();
 }
@@ -170,8 +170,18 @@ function backoff(attempt: number): number {
 async function refresh(): Promise<void> {
   window.clearTimeout(timer);
   timer = undefined;
-  if (polling) return; // one poll at a time (an action's refresh and the timer's never overlap)
-  polling = true;
+  // One poll at a time. An action's refresh waits for the poll in flight (whose answers may predate the action),
+  // then asks again, so what it renders afterwards includes the action.
+  while (inflightPoll) await inflightPoll;
+  inflightPoll = poll();
+  try {
+    await inflightPoll;
+  } finally {
+    inflightPoll = null;
+  }
+}
+
+async function poll(): Promise<void> {
   try {
     const [health, models, runs, approvals, outbox] = await Promise.all([
       api.get<Health>("/health"),
@@ -203,10 +213,9 @@ async function refresh(): Promise<void> {
         `${Math.round(delay / 1000)}s (attempt ${failures}). If the local cloud was restarted, it serves the ` +
         "dashboard at the same address; otherwise run `challenger local up` again.",
     );
-  } finally {
-    polling = false;
   }
   if (document.hidden) return; // visibilitychange starts polling again
+  window.clearTimeout(timer);
   timer = window.setTimeout(() => void refresh(), nextDelay());
 }
 
@@ -383,8 +392,9 @@ function focusPage(): void {
 }
 
 /** After a decision removed the focused button: the approvals' heading (or the detail page's). */
-function focusAfterDecision(): void {
-  if (document.activeElement && document.activeElement !== document.body && document.activeElement.isConnected) return;
+function focusAfterDecision(now = false): void {
+  const active = document.activeElement;
+  if (!now && active && active !== document.body && active.isConnected) return;
   const target =
     ui.route.view === "overview"
       ? document.getElementById("approval-title")
@@ -503,6 +513,7 @@ async function decide(button: HTMLElement, decision: "approve" | "reject"): Prom
   try {
     await api.post(`/runs/${encodeURIComponent(approval.run_id)}/approval`, { decision, comment });
     toast(decision === "approve" ? `v${approval.version} approved: deploying now.` : `v${approval.version} rejected: the champion keeps serving.`);
+    focusAfterDecision(true); // the card is going away with its buttons: focus its heading now, not <body> later
     await refresh();
   } catch (error) {
     if (error instanceof ApiError && error.unauthorized) return needSignIn(session.signInHint);
