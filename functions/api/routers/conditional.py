@@ -26,7 +26,7 @@ def entity_tag(body: Any) -> str:
     return 'W/"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
 
 
-def conditional_get(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+def conditional_get(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
     """Tag a 200 with its ETag; answer 304 with no body when `If-None-Match` already names it."""
     response = next_middleware(app)
     if not isinstance(response, Response) or response.status_code != 200 or response.body is None:
