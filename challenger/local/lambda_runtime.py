@@ -622,20 +622,6 @@ class ProcessLambdaRuntime(LambdaRuntime):
 # The moto patches
 
 
-def _header(headers: Any, name: str) -> str | None:
-    if not headers:
-        return None
-    with contextlib.suppress(Exception):
-        value = headers.get(name)  # werkzeug's and botocore's headers are case-insensitive
-        if value is not None:
-            return str(value)
-    lowered = name.lower()
-    for key, value in dict(headers).items():
-        if str(key).lower() == lowered:
-            return str(value)
-    return None
-
-
 def _decode_event(body: Any) -> Any:
     if body is None or body in {"", b""}:
         return {}
@@ -668,7 +654,9 @@ def _make_patched_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
             exceptions = importlib.import_module("moto.awslambda.exceptions")
             message = f"Could not parse request body into json: {exc}"
             raise exceptions.InvalidParameterValueException(message) from exc
-        invocation_type = _header(headers, "X-Amz-Invocation-Type") or "RequestResponse"
+        # werkzeug's (server mode) and botocore's (decorator mode) headers, or a dict: compared case-insensitively.
+        types = [str(v) for k, v in dict(headers or {}).items() if str(k).lower() == "x-amz-invocation-type"]
+        invocation_type = types[0] if types else "RequestResponse"
         if invocation_type == "DryRun":
             return b""
         result = runtime.invoke(
