@@ -341,17 +341,8 @@ class LocalApiGateway:
         if not self._token_ok(request):
             return _json_response(401, {"message": "Unauthorized"})
         messages = read_messages(self.outbox_dir) if self.outbox_dir is not None else []
-        listing = [
-            {
-                "id": message.id,
-                "subject": message.subject,
-                "kind": message.kind,
-                "date": message.date.isoformat(),
-                "to": message.to,
-                "body": message.body,
-            }
-            for message in messages
-        ]
+        fields = ("id", "subject", "kind", "to", "body")
+        listing = [{**{f: getattr(m, f) for f in fields}, "date": m.date.isoformat()} for m in messages]
         return _json_response(200, listing, [("Cache-Control", "no-store")])
 
     def _preflight(self, path: str) -> _Response:
@@ -391,11 +382,7 @@ class LocalApiGateway:
         for name, value in request.environ.get(RAW_HEADERS, request.headers.items()):
             headers[name] = value  # the last value wins in `headers`, as in API Gateway
             multi_headers.setdefault(name, []).append(value)
-        forwarded = {
-            "X-Forwarded-For": client_ip,
-            "X-Forwarded-Port": server_port,
-            "X-Forwarded-Proto": "http",
-        }
+        forwarded = {"X-Forwarded-For": client_ip, "X-Forwarded-Port": server_port, "X-Forwarded-Proto": "http"}
         lower_names = {name.lower() for name in headers}
         for name, value in forwarded.items():
             if name.lower() not in lower_names:
@@ -510,8 +497,7 @@ class LocalApiGateway:
         return _Response(200, headers, file.read_bytes())
 
     def _static_file(self, path: str) -> Path | None:
-        if self.static_dir is None:
-            return None
+        assert self.static_dir is not None  # _handle_static answers 503 without one
         relative = safe_join(str(self.static_dir), path.lstrip("/"))  # refuses "..", absolute and odd paths
         if relative is None or "\x00" in relative:
             return None
