@@ -238,14 +238,8 @@ class LocalSageMaker:
             backend.terminate()
 
     def inject_fault(self, kind: FaultKind, message: str, count: int = 1) -> None:
-        """Queue `count` one-shot faults of a kind; each is used up by the next operation it applies to.
-
-        * `green_unhealthy`: the next endpoint backend (create or update) exits before it becomes healthy;
-        * `green_wrong_answers`: the next backend serves, but perturbs every prediction (labels flipped,
-          scores moved), so a golden-set smoke test must catch it;
-        * `training_fails`: the next training job fails in its Training phase with `message`;
-        * `invoke_transient`: the next invocation (any endpoint) answers 503 ServiceUnavailable.
-        """
+        """Queue `count` one-shot faults of a kind, each used up by the next operation it applies to (README "Faults":
+        green_unhealthy, green_wrong_answers, training_fails, invoke_transient)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
         if count < 1:
