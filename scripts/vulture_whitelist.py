@@ -85,6 +85,7 @@ _.__wrapped__  # lambda_runtime: moto's original invoke behind the patch (inspec
 _.__getattr__  # local/sagemaker/__init__.py: a module's lazy attributes (PEP 562)
 _.EventMessageType  # local/events.py: used in cast("EventMessageType", ...), a string vulture does not read
 _._version_id  # local/snapshot.py: a restored S3 version gets its old id back in moto's backend (read by moto)
+_.to  # local/outbox.py OutboxMessage.to: the gateway's /_local/outbox lists the message's fields by name
 
 # --- seams the tests use (the product has no caller)
 _.delivered  # local/events.py EventBus counters: tests/local/test_events.py
