@@ -28,6 +28,7 @@ _.endpoint_existed  # models.EndpointPlan
 _.started_by  # models.DeploymentState: Step Functions adds AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID
 _.entered_at  # operations.Step
 _.error_rate  # monitoring.VersionHealth
+_.detail_type  # functions/trigger/app.py events: the Literal detail-type tells the TriggerEvent union apart
 _.cost_usd  # monitoring.VersionHealth (the dashboard's version page)
 _.SOURCES  # prices: the pricing pages docs/cost.md cites (a test checks it cites each)
 _.p50_ms  # monitoring.VersionHealth
@@ -62,6 +63,7 @@ _.remote
 _.readable  # adapters.storage._Translated: io.RawIOBase's protocol (readers ask readable() first)
 _.mode  # recipes/kit/bundle.py: TarInfo fields tarfile writes into each member's header
 _.mtime
+_.uid
 _.gid
 _.uname
 _.gname

@@ -1,8 +1,9 @@
 """The recipe declaration (`recipes/<name>/recipe.json`): the one place a task is described.
 
 The core never names a column, label or metric of a specific task: it reads them from the recipe the stack
-runs (template parameter `Recipe`), published to `s3://<ArtifactBucket>/recipes/<Recipe>/recipe.json` next to
-`sourcedir.tar.gz` by the recipe publisher (functions/publish_recipe) and, locally, by the local cloud.
+runs (template parameter `Recipe`), published to `s3://<ArtifactBucket>/recipes/<Recipe>/recipe.json` (the
+source bundle goes under its digest, challenger_core.artifacts) by the recipe publisher (functions/publish_recipe)
+and, locally, by the local cloud.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from challenger_core.errors import ChallengerError, NotFoundError
 
 RECIPE_FILE = "recipe.json"
-SOURCE_BUNDLE_FILE = "sourcedir.tar.gz"
 # A recipe declaration is a few KB; anything near this is not one.
 MAX_RECIPE_BYTES = 256 * 1024
 
