@@ -1,7 +1,7 @@
 """Any recipe on the same pipeline: a stack whose `Recipe` parameter selects the tabular regression recipe
 (`penguins`: number and category features, rmse lower-is-better) goes from a drop to LIVE and answers `/predict`
-with that recipe's records; clearly better data is promoted on the paired rmse, the same rows reordered train nothing (issue 19);
-a bad file fails its run while the champion keeps serving."""
+with that recipe's records; clearly better data is promoted on the paired rmse, the same rows reordered train nothing
+(issue 19); a bad file fails its run while the champion keeps serving."""
 
 from __future__ import annotations
 
