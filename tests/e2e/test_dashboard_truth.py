@@ -480,3 +480,20 @@ def test_a_dead_endpoint_turns_the_header_red_within_one_poll(
     assert target.call("GET", "/health")["status"] == "degraded"
     assert serious_accessibility_violations(page) == []  # the degraded state
     page.context.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
+def test_no_serious_accessibility_violation_while_running_failed_or_offline(
+    browser: Browser, cloud: LocalCloud, target: Target, request: pytest.FixtureRequest, viewport: dict[str, int]
+) -> None:
+    page = open_page(browser, cloud, request, viewport, poll_ms=400)
+    run_id = push(target, "bad_missing_column.csv")
+    run = page.locator(f'[data-testid="run"][data-run-id="{run_id}"]')
+    expect(run).to_be_visible()
+    assert serious_accessibility_violations(page) == []  # running, or already failed: whichever it is now
+    expect(run).to_have_attribute("data-status", "FAILED", timeout=RUN_TIMEOUT)
+    assert serious_accessibility_violations(page) == []  # failed
+    page.route("**/v1/console/**", lambda route: route.abort("connectionrefused"))
+    expect(page.get_by_test_id("api-unreachable")).to_contain_text("etrying in")  # "Showing the last data; retrying…"
+    assert serious_accessibility_violations(page) == []  # offline
+    page.context.close()
