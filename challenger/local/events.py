@@ -614,7 +614,8 @@ class Scheduler(BackgroundLoop):
             return ticking.next_fire if ticking else None
 
     def fire_now(self, rule_name: str, *, force: bool = False) -> dict[str, Any]:
-        """Deliver the rule's scheduled event now, synchronously (errors propagate); returns the event.
+        """Hand the rule's scheduled event to ``deliver`` now; returns the event. The local cloud's ``deliver`` queues
+        it on the bus (EventBus.send, with its retries), so the target has run only after the bus is idle.
 
         A disabled rule raises ValueError unless ``force`` (a demo may still want one run).
         """

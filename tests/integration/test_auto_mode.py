@@ -130,6 +130,7 @@ def test_the_schedule_rule_starts_a_run(cloud: LocalCloud) -> None:
     before = {r["run_id"] for r in target.call("GET", "/runs")}
     rule = next(r.name for r in cloud.scheduler.rules if r.schedule)
     cloud.scheduler.fire_now(rule)
+    cloud.events.wait_idle()  # scheduled events go through the bus since b58241f (retried like an upload's)
     [new] = [r for r in target.call("GET", "/runs") if r["run_id"] not in before]
     assert new["trigger"] == "schedule"
     assert new["dataset"] == "reviews"  # the dataset uploaded last; its last run failed, so it is retried
