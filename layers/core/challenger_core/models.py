@@ -245,13 +245,15 @@ class PolicySettings(Model):
     """A promotion policy's settings; a field left empty keeps the stack's parameter (or the recipe's choice)."""
 
     primary_metric: str | None = Field(default=None, max_length=64)
-    min_improvement: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    # The bounds keep a value inside DynamoDB's number range (magnitude below 1E+126; PutItem refuses more), far
+    # beyond any metric's scale.
+    min_improvement: float | None = Field(default=None, ge=0, le=1e100, allow_inf_nan=False)
     confidence: float | None = Field(default=None, gt=0.5, lt=1.0)
     floor_metric: str | None = Field(default=None, max_length=64)
-    metric_floor: float | None = Field(default=None, allow_inf_nan=False)
+    metric_floor: float | None = Field(default=None, ge=-1e100, le=1e100, allow_inf_nan=False)
     guardrail_metrics: list[str] | None = Field(default=None, max_length=16)
-    guardrail_tolerance: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    label_shift_tolerance: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    guardrail_tolerance: float | None = Field(default=None, ge=0, le=1e100, allow_inf_nan=False)
+    label_shift_tolerance: float | None = Field(default=None, ge=0, le=1e100, allow_inf_nan=False)
 
 
 class DatasetPolicy(PolicySettings):

@@ -93,9 +93,20 @@ def _status_update(table: str, version: int, status: ModelStatus, now: str, *, g
     }
 
 
+# DynamoDB's smallest positive number is 1E-130: PutItem refuses a smaller magnitude ("Number underflow"), which a
+# float can hold (an operator's policy field of 6e-133 turned POST /datasets/{dataset}/policy into a 502).
+_DYNAMODB_TINIEST = Decimal("1E-130")
+
+
+def _number(text: str) -> Decimal:
+    """A JSON float as a DynamoDB number; a magnitude below DynamoDB's range is stored as 0 (nearer than any step)."""
+    number = Decimal(text)
+    return Decimal(0) if number and abs(number) < _DYNAMODB_TINIEST else number
+
+
 def _to_item(pk: str, sk: str, model: BaseModel) -> dict[str, Any]:
     # JSON first so datetimes/enums become strings, then floats become Decimal (DynamoDB numbers).
-    plain = json.loads(model.model_dump_json(exclude_none=True), parse_float=Decimal)
+    plain = json.loads(model.model_dump_json(exclude_none=True), parse_float=_number)
     plain.update(pk=pk, sk=sk)
     return {name: _codec()[0].serialize(value) for name, value in plain.items()}
 
@@ -113,11 +124,11 @@ def _json_number(value: object) -> object:
 
 def _plain(value: object) -> Any:
     if isinstance(value, BaseModel):
-        return json.loads(value.model_dump_json(), parse_float=Decimal)
+        return json.loads(value.model_dump_json(), parse_float=_number)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, float):
-        return Decimal(str(value))
+        return _number(str(value))
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):

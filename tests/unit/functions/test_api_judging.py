@@ -180,3 +180,13 @@ def test_the_emailed_page_warns_of_the_label_shift_shows_the_trusted_set_and_nee
     assert "needs a comment" in body
     assert resumed == []
     assert post(stack, {**signed_fields(approval, "approve"), "comment": "checked by hand"})[0] == 200
+
+
+def test_policy_numbers_outside_dynamodbs_range_are_a_422_or_stored_as_zero_never_a_502(stack: Stack) -> None:
+    """Found by the schema fuzz (tests/integration/test_api_schema.py): metric_floor 6e-133 is a valid float but
+    below DynamoDB's smallest magnitude (1E-130), and PutItem's "Number underflow" came back as a 502."""
+    status, body = call(stack, operator("/datasets/reviews/policy", {"metric_floor": 6e-133, "comment": "tiny"}))
+    assert (status, body["metric_floor"]) == (201, 6e-133), body
+    assert registry_of(stack).get_dataset_policy("reviews").metric_floor == 0  # type: ignore[union-attr]
+    status, body = call(stack, operator("/datasets/reviews/policy", {"min_improvement": 1e200, "comment": "huge"}))
+    assert status == 422, body
