@@ -50,21 +50,23 @@ SERVE = Path(__file__).resolve().with_name("sklearn_image") / "serve.py"
 # dies without stopping it.
 _LAUNCH = r"""
 set -eu
-base=$1 python_home=$2 image_env=$3 uid=$4 platform=$5
-shift 5
+base=$1 python_home=$2 image_env=$3 uid=$4 platform=$5 entry=$6
+shift 6
 ip link set lo up
 mount -t tmpfs -o mode=0755 container-opt /opt
-mkdir -p /opt/.s/home /opt/.s/env /opt/.s/tmp /opt/ml
+mkdir -p /opt/.s/home /opt/.s/env /opt/.s/entry /opt/.s/tmp /opt/ml
 mount --bind -o ro "$python_home" /opt/.s/home
 mount --bind -o ro "$image_env" /opt/.s/env
+mount --bind -o ro "$entry" /opt/.s/entry
 mount --bind "$base/tmp" /opt/.s/tmp
 mount --bind "$base/ml" /opt/ml
 mount --bind -o ro "$base/ml/model" /opt/ml/model
 mount -t tmpfs -o mode=0755 container-root /root
 mount --rbind /opt/.s/tmp /tmp
-mkdir -p "$python_home" "$image_env"
+mkdir -p "$python_home" "$image_env" "$entry"
 mount --rbind /opt/.s/home "$python_home"
 mount --rbind /opt/.s/env "$image_env"
+mount --rbind /opt/.s/entry "$entry"
 cd /
 if [ -n "$uid" ]; then setpriv --reuid="$uid" --regid="$uid" --clear-groups -- "$@" & else "$@" & fi
 server=$!
@@ -196,7 +198,11 @@ class Backend:
         except images.ImageError as exc:
             raise ContainerError(f"{PING_FAILURE} (the container image could not be used: {exc})") from exc
         ml_dir, tmp_dir = self.dir / "ml", self.dir / "tmp"
-        hidden = [str(path) for path in (self.dir, env.root, env.base_python) if path.resolve().is_relative_to("/opt")]
+        hidden = [
+            str(path)
+            for path in (self.dir, env.root, env.base_python, SERVE.parent)
+            if path.resolve().is_relative_to("/opt")
+        ]
         if hidden:  # the container's /opt is its own tmpfs, mounted before anything else
             raise ContainerError(f"{PING_FAILURE} (the local container cannot use paths under /opt: {hidden})")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -229,6 +235,9 @@ class Backend:
             str(env.root),
             "" if rootless else str(CONTAINER_UID),
             str(os.getpid()),
+            str(
+                SERVE.parent
+            ),  # the image's entry point, placed where it lies (a checkout under /tmp is hidden otherwise)
             str(env.python),
             str(SERVE),
         ]

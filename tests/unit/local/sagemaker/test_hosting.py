@@ -45,3 +45,14 @@ def test_a_state_directory_under_opt_is_refused_by_name(monkeypatch: pytest.Monk
     with pytest.raises(ContainerError, match="cannot use paths under /opt"):
         backend.start(s3, timeout=1, stopping=threading.Event())
     assert not state.exists()  # refused before anything is written
+
+
+def test_the_image_entry_point_is_placed_where_it_lies_inside_the_container() -> None:
+    # The container's /tmp and /opt are its own: a checkout under /tmp (as CI clones) hid serve.py and every model
+    # container exited with "can't open file .../serve.py". The launch script bind-mounts the entry point's directory
+    # read-only and places it back at its own path after /tmp is replaced.
+    from challenger.local.sagemaker import hosting
+
+    launch = hosting._LAUNCH
+    assert 'mount --bind -o ro "$entry" /opt/.s/entry' in launch
+    assert launch.index("mount --rbind /opt/.s/tmp /tmp") < launch.index('mount --rbind /opt/.s/entry "$entry"')
