@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
+from challenger.cli import Target, local_target
+from challenger.local.cloud import LocalCloud
+
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "frontend" / "dist"
 RESULTS = ROOT / "test-results"
@@ -49,6 +52,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             except Exception as error:  # the test's own failure matters more than its picture
                 report.sections.append(("e2e screenshot", f"failed: {error!r}"))
     return report
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """One local cloud in manual approval mode per test module (each module walks its own history in order)."""
+    cloud = LocalCloud(
+        parameters={"ApprovalMode": "manual"}, state_dir=tmp_path_factory.mktemp("e2e"), progress=lambda _: None
+    )
+    cloud.start()
+    yield cloud
+    cloud.stop()
+
+
+@pytest.fixture(scope="module")
+def target(cloud: LocalCloud) -> Target:
+    return local_target(cloud.state_dir)
 
 
 @pytest.fixture(scope="module")  # not session: the driver's event loop must not outlive the browser tests

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, expect
 
-from challenger.cli import Target, data_push, latest_run_id, local_target, rollback, runs_wait
+from challenger.cli import Target, data_push, latest_run_id, rollback, runs_wait
 from challenger.local.cloud import LocalCloud
 from challenger_core.models import NotificationKind
 from tests.e2e.conftest import ROOT, new_page
@@ -39,21 +39,6 @@ SCREENSHOT = (
 )
 POSITIVE = "Absolutely love it, works perfectly and the battery lasts for days."
 RUN_TIMEOUT = 90_000  # ms: a whole training run on the local cloud takes a few seconds; generous for slow CI
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    cloud = LocalCloud(
-        parameters={"ApprovalMode": "manual"}, state_dir=tmp_path_factory.mktemp("e2e"), progress=lambda _: None
-    )
-    cloud.start()
-    yield cloud
-    cloud.stop()
-
-
-@pytest.fixture(scope="module")
-def target(cloud: LocalCloud) -> Target:
-    return local_target(cloud.state_dir)
 
 
 def dashboard_url(cloud: LocalCloud, poll_ms: int = 700) -> str:

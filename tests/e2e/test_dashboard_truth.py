@@ -12,13 +12,12 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Iterator
 
 import boto3
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from challenger.cli import Target, data_push, latest_run_id, local_target, runs_wait
+from challenger.cli import Target, data_push, latest_run_id, runs_wait
 from challenger.local.cloud import LocalCloud
 from tests.e2e.conftest import ROOT
 from tests.e2e.test_dashboard import (
@@ -33,21 +32,6 @@ from tests.e2e.test_dashboard import (
 )
 
 DOCS = ROOT / "docs"
-
-
-@pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    cloud = LocalCloud(
-        parameters={"ApprovalMode": "manual"}, state_dir=tmp_path_factory.mktemp("e2e-truth"), progress=lambda _: None
-    )
-    cloud.start()
-    yield cloud
-    cloud.stop()
-
-
-@pytest.fixture(scope="module")
-def target(cloud: LocalCloud) -> Target:
-    return local_target(cloud.state_dir)
 
 
 def open_page(
