@@ -254,6 +254,10 @@ class PolicySettings(Model):
     guardrail_metrics: list[str] | None = Field(default=None, max_length=16)
     guardrail_tolerance: float | None = Field(default=None, ge=0, le=1e100, allow_inf_nan=False)
     label_shift_tolerance: float | None = Field(default=None, ge=0, le=1e100, allow_inf_nan=False)
+    # Shadow stage (issue 23): the shadow's p99 may be at most this many times the champion's; agreement with the
+    # champion must reach this share (unset: agreement is shown, not judged).
+    shadow_p99_ratio: float | None = Field(default=None, ge=1, le=100, allow_inf_nan=False)
+    shadow_agreement_floor: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
 
 
 class DatasetPolicy(PolicySettings):
@@ -309,7 +313,17 @@ class MetricComparison(Model):
 class RuleOutcome(Model):
     """One rule of the promotion policy as applied: pass or fail, with the numbers in `detail`."""
 
-    rule: Literal["floor", "comparison", "primary", "guardrail", "trusted", "label-shift"]
+    rule: Literal[
+        "floor",
+        "comparison",
+        "primary",
+        "guardrail",
+        "trusted",
+        "label-shift",
+        "shadow-errors",
+        "shadow-latency",
+        "shadow-agreement",
+    ]
     metric: str | None = None
     passed: bool
     detail: str

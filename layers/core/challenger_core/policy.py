@@ -17,6 +17,10 @@ Label shift (issue 19): when the champion's own score on the upload's rows lies 
 (or, without one, its recorded score) beyond both intervals and `label_shift_tolerance`, the new labels disagree
 with the live model: the verdict is never PROMOTE, and it goes to a person (`requires_approval`) in any mode.
 With no champion, only the floor applies. See README "How Challenger decides" and docs/decisions/0005.
+Shadow rules (issue 23), applied after the offline verdict promoted, on what the challenger did on real requests
+before the swap (`shadow_rules`): its error rate not above the champion's (Newcombe's interval of the difference
+lies above zero: fail), its p99 latency within `shadow_p99_ratio` of the champion's on the same requests, and an
+agreement floor only when the dataset's owner set one (agreement is information, not quality).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from challenger_core.models import (
 )
 from challenger_core.recipe import RecipeSpec
 from challenger_core.settings import Settings
+from challenger_core.shadow import ShadowMeasurement, newcombe
 
 Direction = Literal["higher", "lower"]
 _EPSILON = 1e-12
@@ -63,6 +68,11 @@ class PromotionPolicy:
     confidence: float = 0.95
     label_shift_tolerance: float = 0.0
     version: int = 0  # the dataset's policy version (0: the stack's parameters and the recipe's choices)
+    # Shadow stage (issue 23): the p99 ratio allowed, a slack under which latency is not judged (a 3 ms and a 7 ms
+    # p99 differ by a ratio, not in any way a caller notices), and the agreement floor (None: not a rule).
+    shadow_p99_ratio: float = 2.0
+    shadow_latency_slack_ms: float = 50.0
+    shadow_agreement_floor: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, recipe: RecipeSpec) -> PromotionPolicy:
@@ -95,6 +105,10 @@ class PromotionPolicy:
             guardrail_metrics=tuple(guardrails) if guardrails is not None else self.guardrail_metrics,
             guardrail_tolerance=_or(chosen.guardrail_tolerance, self.guardrail_tolerance),
             label_shift_tolerance=_or(chosen.label_shift_tolerance, self.label_shift_tolerance),
+            shadow_p99_ratio=_or(chosen.shadow_p99_ratio, self.shadow_p99_ratio),
+            shadow_agreement_floor=chosen.shadow_agreement_floor
+            if chosen.shadow_agreement_floor is not None
+            else self.shadow_agreement_floor,
         )
 
     def direction(self, metric: str) -> Direction:
@@ -174,6 +188,55 @@ class PromotionPolicy:
             requires_approval=shifted,
             policy_version=self.version,
             note=self._why_not_significant(comparison, class_counts) if compared and comparison else "",
+        )
+
+    def shadow_rules(self, measured: ShadowMeasurement) -> list[RuleOutcome]:
+        """The shadow stage's rules, in the verdict's form: errors, p99 latency, agreement (only with a floor)."""
+        rules = [self._shadow_errors(measured), self._shadow_latency(measured)]
+        if self.shadow_agreement_floor is not None:
+            rules.append(self._shadow_agreement(measured, self.shadow_agreement_floor))
+        return rules
+
+    def _shadow_errors(self, measured: ShadowMeasurement) -> RuleOutcome:
+        n = measured.requests
+        diff, low, high = newcombe(measured.shadow_errors, n, measured.champion_errors, n, self.confidence)
+        kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(measured.shadow_errors_by_kind.items()))
+        detail = (
+            f"shadow {measured.shadow_errors}/{n} errors{f' ({kinds})' if kinds else ''}, champion "
+            f"{measured.champion_errors}/{n}: difference {diff:+.2%} [{low:+.2%}, {high:+.2%}] at {self.confidence:.0%}"
+        )
+        worse = n > 0 and low > 0
+        why = "the challenger fails more often than the champion" if worse else "not more than the champion's"
+        return RuleOutcome(rule="shadow-errors", passed=not worse, detail=f"{detail}: {why}")
+
+    def _shadow_latency(self, measured: ShadowMeasurement) -> RuleOutcome:
+        champion, shadow = measured.champion_p99_ms, measured.shadow_p99_ms
+        if champion is None or shadow is None:
+            return RuleOutcome(
+                rule="shadow-latency",
+                passed=True,
+                detail="not judged: no request has both models' latency (captures before issue 23 have none)",
+            )
+        allowed = max(champion * self.shadow_p99_ratio, champion + self.shadow_latency_slack_ms)
+        ok = shadow <= allowed
+        return RuleOutcome(
+            rule="shadow-latency",
+            passed=ok,
+            detail=f"p99 {shadow:.0f} ms vs the champion's {champion:.0f} ms on the same {measured.latency_pairs} "
+            f"requests (p50 {_ms(measured.shadow_p50_ms)} vs {_ms(measured.champion_p50_ms)}); allowed "
+            f"{allowed:.0f} ms (×{self.shadow_p99_ratio:g}, or +{self.shadow_latency_slack_ms:g} ms)",
+        )
+
+    @staticmethod
+    def _shadow_agreement(measured: ShadowMeasurement, floor: float) -> RuleOutcome:
+        agreement = measured.agreement
+        if agreement is None:
+            return RuleOutcome(rule="shadow-agreement", passed=False, detail="no request both models answered")
+        return RuleOutcome(
+            rule="shadow-agreement",
+            passed=agreement >= floor,
+            detail=f"agreed on {measured.agreed}/{measured.compared} ({agreement:.1%}); the owner's floor is "
+            f"{floor:.1%}",
         )
 
     # Rules ----------------------------------------------------------------------------------------
@@ -406,3 +469,7 @@ class PromotionPolicy:
         if name in table and table[name].role in ("info", role):
             table[name] = table[name].model_copy(update={"role": role, "passed": passed})
         return table
+
+
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} ms"

@@ -143,6 +143,17 @@ class Golden(_Spec):
     score_tolerance: float = Field(default=1e-6, ge=0, description="largest difference allowed in a number")
 
 
+class Shadow(_Spec):
+    """How the shadow stage compares the challenger's answers with the champion's on real requests (issue 23)."""
+
+    tolerance: float = Field(
+        default=0.0, ge=0, description="regression: the largest difference in `value` that still counts as agreeing"
+    )
+    slices: list[Name] = Field(
+        default_factory=list, max_length=8, description="features whose values break the disagreement down"
+    )
+
+
 Direction = Literal["higher", "lower"]
 
 
@@ -162,6 +173,7 @@ class RecipeSpec(_Spec):
     floor: Floor = Field(description="the minimum a model must reach")
     guardrails: list[str] = Field(default_factory=list, description="metrics a challenger must not make worse")
     golden: Golden = Field(default_factory=Golden, description="the golden set's size and tolerance")
+    shadow: Shadow = Field(default_factory=Shadow, description="the shadow stage's agreement tolerance and slices")
     hyperparameters: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="passed to train.py (SageMaker hyperparameters); the recipe's defaults"
     )
@@ -174,6 +186,10 @@ class RecipeSpec(_Spec):
         shorthand = self.request.shorthand
         if shorthand is not None and shorthand not in [f.name for f in self.data_schema.features]:
             raise ValueError(f"request.shorthand {shorthand!r} is not a feature")
+        features = {f.name for f in self.data_schema.features}
+        strangers = [name for name in self.shadow.slices if name not in features]
+        if strangers:
+            raise ValueError(f"shadow.slices {', '.join(strangers)} are not features")
         return self
 
     def direction(self, metric: str) -> Direction:
