@@ -4,6 +4,11 @@ The file is streamed: it is read in chunks, decoded incrementally and checked ro
 does not depend on the file's size (only on the longest line, which is bounded). Every message is bounded too
 (values and line lists are shortened), so a file full of huge labels still fails with a short, precise reason.
 Pure stdlib (csv, codecs), so the ValidateData function stays small and fast to start.
+
+The same module is the validation Processing job's program (issue 24): a dataset of many parts, of Parquet, or
+over the Lambda's limit is checked by `python -m challenger_core.validation` in the framework image (pyarrow for
+Parquet, imported only there), with the same checks and messages naming the part and its line (or row and row
+group). The job ships this file with `errors.py` (challenger_core.validation_job): neither may import pydantic.
 """
 
 from __future__ import annotations
@@ -14,13 +19,17 @@ import hashlib
 import io
 import json
 import math
+import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from challenger_core.errors import DataValidationError
-from challenger_core.recipe import DataSchema, Feature
+
+if TYPE_CHECKING:  # the Processing job has no pydantic: the schema there is `JobSchema`
+    from challenger_core.recipe import DataSchema, Feature
 
 # ValidateData streams, so its memory does not limit the file size (peak: a few MB plus the longest line); time
 # does. The scan checks >= 12 MB/s of short rows on one core, ~4 MB/s at the function's 1024 MB (0.58 vCPU), so
@@ -36,6 +45,7 @@ MAX_REPORTED = 5  # line numbers / distinct values quoted per problem
 MAX_VALUE_CHARS = 40  # a quoted value is cut to this
 MAX_MESSAGE_CHARS = 2000  # one file's whole report
 _CONTENT_MODULUS = 2**256
+PARQUET_BATCH_ROWS = 8192  # rows of one row group converted to Python at a time: memory is a batch, not a file
 
 
 @dataclass(frozen=True)
@@ -72,10 +82,10 @@ class _Finding:
     """One kind of problem: how many rows, the first few line numbers and distinct values."""
 
     count: int = 0
-    lines: list[int] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # "12" in a single file, "train/part-7.csv line 12" in a set
     values: Counter[str] = field(default_factory=Counter)
 
-    def add(self, line: int, value: str | None = None) -> None:
+    def add(self, line: str, value: str | None = None) -> None:
         self.count += 1
         if len(self.lines) < MAX_REPORTED:
             self.lines.append(line)
@@ -86,8 +96,10 @@ class _Finding:
                 self.values[shown] += 1
 
     def where(self) -> str:
-        shown = ", ".join(str(n) for n in self.lines)
-        return f"line{'s' if self.count > 1 else ''} {shown}{', …' if self.count > len(self.lines) else ''}"
+        shown = ", ".join(self.lines) + (", …" if self.count > len(self.lines) else "")
+        if all(line.isdigit() for line in self.lines):
+            return f"line{'s' if self.count > 1 else ''} {shown}"
+        return f"at {shown}"  # each location names its part
 
     def examples(self) -> str:
         return ", ".join(repr(v) for v, _ in self.values.most_common(MAX_REPORTED))
@@ -102,9 +114,17 @@ class _Scan:
         self.content = 0
         self.counts: Counter[str] = Counter()
         self.findings: dict[tuple[str, str], _Finding] = {}
+        self.part: str | None = None  # the part being scanned, in a dataset of many
+        self.row_group: int | None = None  # the Parquet row group being scanned
 
     def problem(self, kind: str, column: str, line: int, value: str | None = None) -> None:
-        self.findings.setdefault((kind, column), _Finding()).add(line, value)
+        if self.part is None:
+            where = str(line)
+        elif self.row_group is None:
+            where = f"{clip(self.part, 80)} line {line}"
+        else:
+            where = f"{clip(self.part, 80)} row {line} (row group {self.row_group})"
+        self.findings.setdefault((kind, column), _Finding()).add(where, value)
 
 
 def validate_stream(
@@ -120,21 +140,90 @@ def validate_stream(
             [f"file is {size:,} bytes, over the {MAX_BYTES:,} byte limit of ValidateData; split it"], source=source
         )
     digest = hashlib.sha256()
-    lines = _lines(stream, digest, source)
-    reader = csv.reader(lines, strict=True)
-    columns = [f.name for f in schema.features] if role == "batch" else schema.columns
-    at = _columns(reader, columns, source)
     scan = _Scan(schema)
+    _scan_csv(stream, scan, _needed(schema, role), digest, source)
+    return _summary(scan, role, digest, size, source)
+
+
+def validate_parts(
+    parts: Sequence[tuple[str, Path]], schema: DataSchema | JobSchema, *, source: str, role: str = "train"
+) -> DatasetSummary:
+    """Check a dataset of many parts (CSV, each with its header, or Parquet, by extension), in the given order.
+
+    `parts`: (the name messages use, the local file). Every part is streamed (CSV in chunks, Parquet a batch of a
+    row group at a time), so memory is bounded by a chunk, not by the set. Problems name the part and its line
+    (CSV) or row and row group (Parquet); counts, class balance and the content fingerprint are of the whole set,
+    and `sha256` is of the parts' bytes in the given order.
+    """
+    digest = hashlib.sha256()
+    scan = _Scan(schema)  # type: ignore[arg-type]  # JobSchema has DataSchema's shape
+    needed = _needed(schema, role)  # type: ignore[arg-type]
+    problems: list[str] = []
+    size = 0
+    for name, path in parts:
+        scan.part, scan.row_group = name, None
+        size += path.stat().st_size
+        try:
+            if name.endswith(".parquet"):
+                _scan_parquet(path, scan, needed, digest, name)
+            else:
+                with path.open("rb") as stream:
+                    _scan_csv(stream, scan, needed, digest, name)
+        except DataValidationError as exc:  # an unreadable part: say so and go on with the others
+            problems.append(str(exc))
+    if problems:
+        raise DataValidationError(_bounded(problems + _problems(scan, role)), source=clip(source, 200))
+    return _summary(scan, role, digest, size, source)
+
+
+def _needed(schema: DataSchema, role: str) -> list[str]:
+    return [f.name for f in schema.features] if role == "batch" else schema.columns
+
+
+def _scan_csv(stream: BinaryStream, scan: _Scan, needed: list[str], digest: _Digest, source: str) -> None:
+    reader = csv.reader(_lines(stream, digest, source), strict=True)
+    at = _columns(reader, needed, source)
     try:
         _scan(reader, scan, at)
     except csv.Error as exc:
         raise DataValidationError(
             [f"unreadable CSV at line {reader.line_num}: {clip(str(exc), 120)}"], source=source
         ) from exc
+
+
+def _scan_parquet(path: Path, scan: _Scan, needed: list[str], digest: _Digest, source: str) -> None:
+    """One Parquet part, a batch of a row group at a time (pyarrow: the framework image has it, Lambda has not)."""
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]  # noqa: PLC0415  # only in the Processing job
+
+    with path.open("rb") as raw:
+        while chunk := raw.read(CHUNK_BYTES):
+            digest.update(chunk)
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid (an OSError/ValueError) for a file that is not Parquet
+        raise DataValidationError([f"unreadable Parquet: {clip(str(exc), 120)}"], source=source) from exc
+    names = [name.strip().lower() for name in parquet.schema_arrow.names]
+    missing = [name for name in needed if name.lower() not in names]
+    if missing:
+        found = ", ".join(_quote(c) for c in names[:10]) + (", …" if len(names) > 10 else "")
+        raise DataValidationError([f"missing column(s) {', '.join(map(repr, missing))}; found {found}"], source=source)
+    columns = [parquet.schema_arrow.names[names.index(name.lower())] for name in needed]
+    at = {name: index for index, name in enumerate(needed)}
+    row = 0
+    for group in range(parquet.num_row_groups):
+        scan.row_group = group
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[group], columns=columns):
+            cells = [["" if value is None else str(value) for value in column.to_pylist()] for column in batch.columns]
+            for values in zip(*cells, strict=True):
+                row += 1
+                _check_row(scan, list(values), at, len(needed), row)
+
+
+def _summary(scan: _Scan, role: str, digest: Any, size: int, source: str) -> DatasetSummary:
     problems = _problems(scan, role)
     if problems:
         raise DataValidationError(_bounded(problems), source=clip(source, 200))
-    labels = schema.target.labels
+    labels = scan.schema.target.labels
     return DatasetSummary(
         rows=scan.rows,
         class_counts={name: scan.counts[label] for label, name in labels.items()},
@@ -218,31 +307,34 @@ def _columns(reader: csv.Reader, needed: list[str], source: str) -> dict[str, in
 
 
 def _scan(reader: csv.Reader, scan: _Scan, at: dict[str, int]) -> None:  # type: ignore[name-defined]
-    schema = scan.schema
     width = max(at.values()) + 1
-    target = schema.target
     for row in reader:
         if not row or (not row[0].strip() and all(not cell.strip() for cell in row)):
             continue
-        line = reader.line_num
-        scan.rows += 1
-        if len(row) < width:
-            scan.problem("short", "", line)
-            continue
-        cells = json.dumps([row[i].strip() for i in at.values()], ensure_ascii=False).encode("utf-8")
-        scan.content = (scan.content + int.from_bytes(hashlib.sha256(cells).digest(), "big")) % _CONTENT_MODULUS
-        for feature in schema.features:
-            _check_feature(scan, feature, row[at[feature.name]], line)
-        if target.name not in at:  # a batch file: features only
-            continue
-        label = row[at[target.name]].strip()
-        if target.is_classification:
-            if label in target.labels:
-                scan.counts[label] += 1
-            else:
-                scan.problem("label", target.name, line, label)
-        elif _number(label) is None:
-            scan.problem("target-number", target.name, line, label)
+        _check_row(scan, row, at, width, reader.line_num)
+
+
+def _check_row(scan: _Scan, row: list[str], at: dict[str, int], width: int, line: int) -> None:
+    schema = scan.schema
+    target = schema.target
+    scan.rows += 1
+    if len(row) < width:
+        scan.problem("short", "", line)
+        return
+    cells = json.dumps([row[i].strip() for i in at.values()], ensure_ascii=False).encode("utf-8")
+    scan.content = (scan.content + int.from_bytes(hashlib.sha256(cells).digest(), "big")) % _CONTENT_MODULUS
+    for feature in schema.features:
+        _check_feature(scan, feature, row[at[feature.name]], line)
+    if target.name not in at:  # a batch file: features only
+        return
+    label = row[at[target.name]].strip()
+    if target.is_classification:
+        if label in target.labels:
+            scan.counts[label] += 1
+        else:
+            scan.problem("label", target.name, line, label)
+    elif _number(label) is None:
+        scan.problem("target-number", target.name, line, label)
 
 
 def _check_feature(scan: _Scan, feature: Feature, raw: str, line: int) -> None:
@@ -348,3 +440,82 @@ def _bounded(problems: list[str]) -> list[str]:
         kept.append(problem)
         used += len(problem) + 2
     return kept
+
+
+# The Processing job ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JobFeature:
+    """A recipe feature as the job reads it from its request (recipe.Feature's fields, without pydantic)."""
+
+    name: str
+    type: str
+    max_length: int | None = None
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class JobTarget:
+    name: str
+    kind: str
+    labels: dict[str, str]
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind != "regression"
+
+
+@dataclass(frozen=True)
+class JobSchema:
+    """recipe.DataSchema's shape from its JSON (`model_dump`), for the Processing job, which has no pydantic."""
+
+    features: list[JobFeature]
+    target: JobTarget
+    min_rows: int
+    min_test_rows: int
+    min_per_class: int
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.features] + [self.target.name]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobSchema:
+        """The schema the ValidateData function wrote (recipe.DataSchema.model_dump(mode="json"))."""
+        fields = set(JobFeature.__dataclass_fields__)
+        target = data["target"]
+        return cls(
+            features=[JobFeature(**{k: v for k, v in f.items() if k in fields}) for f in data["features"]],
+            target=JobTarget(name=target["name"], kind=target["kind"], labels=dict(target.get("labels") or {})),
+            min_rows=int(data["min_rows"]),
+            min_test_rows=int(data["min_test_rows"]),
+            min_per_class=int(data["min_per_class"]),
+        )
+
+
+def run_job(request_file: Path, data_dir: Path, output_dir: Path) -> int:
+    """The Processing job: validate the parts under `data_dir` as `request_file` says; write `result.json`.
+
+    The request (written by ValidateData) holds the schema and the parts in order, each as the file the job finds
+    under `data_dir` (the snapshot's name) and the name messages use (the uploaded part's). Invalid data is a
+    result (`problems`), not a failed job: the pipeline reports it as it reports the Lambda's findings.
+    """
+    request = json.loads(request_file.read_text(encoding="utf-8"))
+    schema = JobSchema.from_json(request["schema"])
+    parts = [(part["name"], data_dir / part["file"]) for part in request["parts"]]
+    result: dict[str, Any]
+    try:
+        summary = validate_parts(parts, schema, source=request["source"], role=request.get("role", "train"))
+        result = {"valid": True, **summary.__dict__}
+    except DataValidationError as exc:
+        result = {"valid": False, "problems": exc.problems, "source": exc.source}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "result.json").write_text(json.dumps(result), encoding="utf-8")
+    logged = {k: v for k, v in result.items() if k != "problems"} | {"problems": len(result.get("problems", []))}
+    print(json.dumps(logged))  # the job's log (CloudWatch): what was found, not the data
+    return 0
+
+
+if __name__ == "__main__":  # python -m challenger_core.validation REQUEST DATA_DIR OUTPUT_DIR (the job's arguments)
+    sys.exit(run_job(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])))
