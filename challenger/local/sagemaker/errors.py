@@ -39,17 +39,11 @@ def already_exists(kind: str, arn: str) -> ApiError:
     return validation(f'Cannot create already existing {kind} "{arn}".')
 
 
-def training_job_not_found() -> ApiError:
-    # DescribeTrainingJob/StopTrainingJob really answer ValidationException with this text
-    # (aws/aws-sdk#165), although the service model declares ResourceNotFound.
-    return validation("Requested resource not found.")
-
-
-def training_job_in_use(arn: str) -> ApiError:
-    """A duplicate training job name: ResourceInUse (our adapter treats it as "already started")."""
+def job_in_use(noun: str, arn: str) -> ApiError:
+    """A duplicate job name (noun: Training, Transform, ...): ResourceInUse (our adapter: "already started")."""
     return ApiError(
         "ResourceInUse",
-        "Training job names must be unique within an AWS account and region, and a training job with this "
+        f"{noun} job names must be unique within an AWS account and region, and a {noun.lower()} job with this "
         f"name already exists ({arn})",
     )
 

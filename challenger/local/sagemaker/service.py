@@ -33,10 +33,9 @@ from challenger.local.sagemaker.errors import (
     API_NAME_PATTERNS,
     ApiError,
     already_exists,
+    job_in_use,
     not_found,
     service_unavailable,
-    training_job_in_use,
-    training_job_not_found,
     validation,
 )
 from challenger.local.sagemaker.hosting import (
@@ -135,6 +134,32 @@ class Endpoint:
         return str(self.description["EndpointStatus"])
 
 
+class JobRun(Protocol):
+    """What runs one job to its final status on a worker thread (`TrainingRun`, `TransformRun`)."""
+
+    def run(self) -> None: ...
+    def request_stop(self, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A SageMaker job type as its API names it: noun `Training` → TrainingJobName, TrainingJobArn, ...Status."""
+
+    noun: str
+    missing: Callable[[str], str]  # what Describe/Stop answer (a ValidationException) for a name that does not exist
+    end_time: str  # the Describe member that holds the time a job ended
+
+    def key(self, member: str) -> str:
+        return f"{self.noun}Job{member}"
+
+
+# DescribeTrainingJob/StopTrainingJob really answer ValidationException "Requested resource not found."
+# (aws/aws-sdk#165), although the service model declares ResourceNotFound.
+TRAINING = JobKind("Training", lambda _name: "Requested resource not found.", "TrainingEndTime")
+TRANSFORM = JobKind("Transform", lambda name: f"Could not find requested job with name {name}", "TransformEndTime")
+JOB_KINDS = (TRAINING, TRANSFORM)
+
+
 class LocalSageMaker:
     """SageMaker training, hosting (blue/green) and runtime for the local cloud; see the module docstring."""
 
@@ -171,9 +196,9 @@ class LocalSageMaker:
         self._address = (host, port)
         self._lock = threading.RLock()
         self._stopping = threading.Event()
-        self._jobs: dict[str, TrainingJob] = {}
-        self._transforms: dict[str, Document] = {}
-        self._runs: dict[str, TrainingRun] = {}
+        # Per job type, each job's Describe document by name; the runs of the jobs in progress by (noun, name).
+        self._jobs: dict[str, dict[str, Document]] = {kind.noun: {} for kind in JOB_KINDS}
+        self._runs: dict[tuple[str, str], JobRun] = {}
         self._models: dict[str, Document] = {}
         self._configs: dict[str, Document] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -296,8 +321,8 @@ class LocalSageMaker:
     def _operations(self) -> dict[str, Callable[[Document], Document]]:
         return {
             "CreateTrainingJob": self._create_training_job,
-            "DescribeTrainingJob": self._describe_training_job,
-            "StopTrainingJob": self._stop_training_job,
+            "DescribeTrainingJob": lambda r: self._describe_job(TRAINING, r),
+            "StopTrainingJob": lambda r: self._stop_job(TRAINING, r),
             "CreateModel": self._create_model,
             "DescribeModel": lambda r: self._describe(self._models, "model", "model", r["ModelName"]),
             "DeleteModel": lambda r: self._delete(self._models, "model", "model", r["ModelName"]),
@@ -309,80 +334,95 @@ class LocalSageMaker:
             "UpdateEndpoint": self._update_endpoint,
             "DeleteEndpoint": self._delete_endpoint,
             "CreateTransformJob": self._create_transform_job,
-            "DescribeTransformJob": self._describe_transform_job,
+            "DescribeTransformJob": lambda r: self._describe_job(TRANSFORM, r),
         }
 
-    # Training -----------------------------------------------------------------------------------
-    def _create_training_job(self, request: Document) -> Document:
-        name = _check_name(request["TrainingJobName"], "trainingJobName")
-        _validate_training_request(request)
-        arn = self._arn("training-job", name)
-        now = time.time()
-        description: Document = {
-            key: copy.deepcopy(value) for key, value in request.items() if key not in ("Tags", "TrainingJobName")
-        }
+    # Jobs: one path for every job type ------------------------------------------------------------
+    def _new_job(self, kind: JobKind, request: Document, **members: Any) -> Document:
+        """A job's Describe document: the request (without Tags) plus its name, ARN, InProgress and `members`."""
+        name = _check_name(request[kind.key("Name")], f"{kind.noun.lower()}JobName")
+        with self._lock:
+            if name in self._jobs[kind.noun]:
+                raise job_in_use(kind.noun, self._arn(f"{kind.noun.lower()}-job", name))
+        description = {key: copy.deepcopy(value) for key, value in request.items() if key != "Tags"}
         description.update(
             {
-                "TrainingJobName": name,
-                "TrainingJobArn": arn,
-                "TrainingJobStatus": "InProgress",
-                "SecondaryStatus": "Starting",
-                "SecondaryStatusTransitions": [],
-                "CreationTime": now,
-                "LastModifiedTime": now,
-                "EnableNetworkIsolation": bool(request.get("EnableNetworkIsolation", False)),
-                "EnableInterContainerTrafficEncryption": bool(request.get("EnableInterContainerTrafficEncryption")),
-                "EnableManagedSpotTraining": bool(request.get("EnableManagedSpotTraining", False)),
+                kind.key("Name"): name,
+                kind.key("Arn"): self._arn(f"{kind.noun.lower()}-job", name),
+                kind.key("Status"): "InProgress",
+                "CreationTime": time.time(),
+                **members,
             }
         )
-        with self._lock:
-            if name in self._jobs:
-                raise training_job_in_use(arn)
-            job = TrainingJob(description)
-            self._jobs[name] = job
-            run = TrainingRun(
-                job,
-                self.state_dir / "jobs" / name,
-                s3=self.s3,
-                env_cache=self.env_cache,
-                region=self.region,
-                lock=self._lock,
-                save=self._save,
-                injected_failure=self._take_fault("training_fails"),
-            )
-            self._runs[name] = run
-        self._save()
-        self._spawn(self._run_training, run, name=f"training-{name}")
-        return {"TrainingJobArn": arn}
+        return description
 
-    def _run_training(self, run: TrainingRun) -> None:
+    def _launch(self, kind: JobKind, description: Document, run: JobRun) -> Document:
+        """Record the job and run it on a worker thread; Create*Job's answer."""
+        name, arn = description[kind.key("Name")], description[kind.key("Arn")]
+        with self._lock:
+            if name in self._jobs[kind.noun]:  # created meanwhile by a concurrent request
+                raise job_in_use(kind.noun, arn)
+            self._jobs[kind.noun][name] = description
+            self._runs[kind.noun, name] = run
+        self._save()
+        self._spawn(self._run_job, kind.noun, name, run, name=f"{kind.noun.lower()}-{name}")
+        return {kind.key("Arn"): arn}
+
+    def _run_job(self, noun: str, name: str, run: JobRun) -> None:
         try:
             run.run()
         finally:
             with self._lock:
-                self._runs.pop(run.job.name, None)
+                self._runs.pop((noun, name), None)
 
-    def _describe_training_job(self, request: Document) -> Document:
+    def _describe_job(self, kind: JobKind, request: Document) -> Document:
         with self._lock:
-            job = self._jobs.get(request["TrainingJobName"])
-            if job is None:
-                raise training_job_not_found()
-            return copy.deepcopy(job.description)
+            description = self._jobs[kind.noun].get(request[kind.key("Name")])
+            if description is None:
+                raise validation(kind.missing(request[kind.key("Name")]))
+            return copy.deepcopy(description)
 
-    def _stop_training_job(self, request: Document) -> Document:
+    def _stop_job(self, kind: JobKind, request: Document) -> Document:
+        name = request[kind.key("Name")]
         with self._lock:
-            job = self._jobs.get(request["TrainingJobName"])
-            if job is None:
-                raise training_job_not_found()
-            run = self._runs.get(job.name)
-            if job.status != "InProgress" or run is None:
-                raise validation(f"The request was rejected because the training job is in status {job.status}.")
+            description = self._jobs[kind.noun].get(name)
+            if description is None:
+                raise validation(kind.missing(name))
+            run, status = self._runs.get((kind.noun, name)), description[kind.key("Status")]
+            if status != "InProgress" or run is None:
+                raise validation(f"The request was rejected because the {kind.noun.lower()} job is in status {status}.")
         run.request_stop("Stopped")
         return {}
 
+    # Training -----------------------------------------------------------------------------------
+    def _create_training_job(self, request: Document) -> Document:
+        description = self._new_job(
+            TRAINING,
+            request,
+            SecondaryStatus="Starting",
+            SecondaryStatusTransitions=[],
+            LastModifiedTime=time.time(),
+            EnableNetworkIsolation=bool(request.get("EnableNetworkIsolation", False)),
+            EnableInterContainerTrafficEncryption=bool(request.get("EnableInterContainerTrafficEncryption")),
+            EnableManagedSpotTraining=bool(request.get("EnableManagedSpotTraining", False)),
+        )
+        _validate_training_request(request)
+        name = description["TrainingJobName"]
+        run = TrainingRun(
+            TrainingJob(description),
+            self.state_dir / "jobs" / name,
+            s3=self.s3,
+            env_cache=self.env_cache,
+            region=self.region,
+            lock=self._lock,
+            save=self._save,
+            injected_failure=self._take_fault("training_fails"),
+        )
+        return self._launch(TRAINING, description, run)
+
     # Batch transform ----------------------------------------------------------------------------
     def _create_transform_job(self, request: Document) -> Document:
-        name = _check_name(request["TransformJobName"], "transformJobName")
+        description = self._new_job(TRANSFORM, request)
         source = request["TransformInput"]["DataSource"].get("S3DataSource") or {}
         if source.get("S3DataType", "S3Prefix") != "S3Prefix":
             raise validation("Local SageMaker supports TransformInput S3DataSource with S3DataType S3Prefix only.")
@@ -393,47 +433,26 @@ class LocalSageMaker:
                 raise validation(f"Invalid S3 URI {uri!r}: expected an s3:// URI.") from None
         if request["TransformInput"].get("SplitType", "None") not in ("None", "Line"):
             raise validation("Local SageMaker supports SplitType None or Line.")
-        arn = self._arn("transform-job", name)
+        name = description["TransformJobName"]
         with self._lock:
-            if name in self._transforms:
-                raise training_job_in_use(arn).with_message(
-                    f"Transform job names must be unique within an AWS account and region, and a transform job with "
-                    f"this name already exists ({arn})"
-                )
             model = self._models.get(request["ModelName"])
             if model is None:
                 raise not_found("model", self._arn("model", request["ModelName"]))
             spec = _model_spec(model, name, request.get("Environment"))
-            description: Document = {
-                key: copy.deepcopy(value) for key, value in request.items() if key not in ("Tags", "TransformJobName")
-            }
-            description.update(
-                TransformJobName=name, TransformJobArn=arn, TransformJobStatus="InProgress", CreationTime=time.time()
-            )
-            self._transforms[name] = description
-            run = TransformRun(
-                description,
-                spec,
-                self.state_dir / "transforms" / name,
-                s3=self._model_s3(spec.model_name),
-                backend_factory=self._backend_factory,
-                env_cache=self.env_cache,
-                health_timeout=self.health_timeout,
-                stopping=self._stopping,
-                lock=self._lock,
-                save=self._save,
-                fail_health=self._take_fault("green_unhealthy"),
-            )
-        self._save()
-        self._spawn(run.run, name=f"transform-{name}")
-        return {"TransformJobArn": arn}
-
-    def _describe_transform_job(self, request: Document) -> Document:
-        with self._lock:
-            description = self._transforms.get(request["TransformJobName"])
-            if description is None:
-                raise validation(f"Could not find requested job with name {request['TransformJobName']}")
-            return copy.deepcopy(description)
+        run = TransformRun(
+            description,
+            spec,
+            self.state_dir / "transforms" / name,
+            s3=self._model_s3(spec.model_name),
+            backend_factory=self._backend_factory,
+            env_cache=self.env_cache,
+            health_timeout=self.health_timeout,
+            stopping=self._stopping,
+            lock=self._lock,
+            save=self._save,
+            fail_health=self._take_fault("green_unhealthy"),
+        )
+        return self._launch(TRANSFORM, description, run)
 
     # Models -------------------------------------------------------------------------------------
     def _create_model(self, request: Document) -> Document:
@@ -735,8 +754,7 @@ class LocalSageMaker:
         with self._lock:
             state = {
                 "version": STATE_VERSION,
-                "training_jobs": {name: job.description for name, job in self._jobs.items()},
-                "transform_jobs": self._transforms,
+                **{f"{noun.lower()}_jobs": jobs for noun, jobs in self._jobs.items()},
                 "models": self._models,
                 "endpoint_configs": self._configs,
                 "endpoints": {
@@ -762,18 +780,8 @@ class LocalSageMaker:
             raise RuntimeError(f"{path}: unsupported state version {state.get('version')!r}")
         restarts: list[tuple[Endpoint, ContainerSpec]] = []
         with self._lock:
-            self._transforms = _interrupted_transforms_failed(state.get("transform_jobs", {}))
-            for name, description in state["training_jobs"].items():
-                if description["TrainingJobStatus"] in ("InProgress", "Stopping"):
-                    # The process died with the previous service; SageMaker would never lose it, but it is gone.
-                    description.update(
-                        TrainingJobStatus="Failed",
-                        SecondaryStatus="Failed",
-                        FailureReason="InternalServerError: the local SageMaker service stopped while the job "
-                        "was running",
-                        LastModifiedTime=time.time(),
-                    )
-                self._jobs[name] = TrainingJob(description)
+            for kind in JOB_KINDS:
+                self._jobs[kind.noun] = _lost_jobs_failed(kind, state.get(f"{kind.noun.lower()}_jobs", {}))
             self._models = state["models"]
             self._configs = state["endpoint_configs"]
             for name, record in state["endpoints"].items():
@@ -845,15 +853,19 @@ def _model_spec(
     )
 
 
-def _interrupted_transforms_failed(transforms: dict[str, Document]) -> dict[str, Document]:
-    for description in transforms.values():
-        if description["TransformJobStatus"] in ("InProgress", "Stopping"):
+def _lost_jobs_failed(kind: JobKind, jobs: dict[str, Document]) -> dict[str, Document]:
+    """Jobs that were running when the previous service died: SageMaker would never lose them, but they are gone."""
+    for description in jobs.values():
+        if description[kind.key("Status")] in ("InProgress", "Stopping"):
+            now = time.time()
             description.update(
-                TransformJobStatus="Failed",
+                {kind.key("Status"): "Failed", kind.end_time: now},
                 FailureReason="InternalServerError: the local SageMaker service stopped while the job was running",
-                TransformEndTime=time.time(),
             )
-    return transforms
+            for member, value in (("SecondaryStatus", "Failed"), ("LastModifiedTime", now)):
+                if member in description:
+                    description[member] = value
+    return jobs
 
 
 # Validation helpers -----------------------------------------------------------------------------

@@ -63,6 +63,12 @@ class TransformRun:
         self._lock = lock
         self._save = save
         self._fail_health = fail_health
+        self._stop_reason: str | None = None
+
+    def request_stop(self, reason: str) -> None:
+        """Stop before the next mini-batch: `Stopped` (StopTransformJob), or, for "Shutdown", `Failed` as the
+        service's restart records a job it lost."""
+        self._stop_reason = reason
 
     def run(self) -> None:
         backend = self._backend_factory(self._spec, self._dir, self._env_cache)
@@ -80,6 +86,10 @@ class TransformRun:
             self._transform(backend)
         except _JobFailed as exc:
             status, reason = "Failed", str(exc)
+        except _JobStopped:
+            status, reason = "Stopped", None
+            if self._stop_reason == "Shutdown":
+                status, reason = "Failed", "InternalServerError: the local SageMaker service stopped while the job ran"
         except Exception as exc:  # the platform failed, not the model
             logger.exception("transform job %s: local SageMaker error", self.description["TransformJobName"])
             status, reason = "Failed", f"InternalServerError: {exc}"
@@ -110,6 +120,8 @@ class TransformRun:
         accept = request["TransformOutput"].get("Accept")
         if accept:
             headers["Accept"] = accept
+        if self._stop_reason is not None:
+            raise _JobStopped
         if not backend.acquire():
             raise _JobFailed("InternalServerError: the model container stopped during the job")
         try:
@@ -165,3 +177,7 @@ def mini_batches(data: bytes, job: dict[str, Any]) -> Iterator[bytes]:
 
 class _JobFailed(Exception):
     """The job fails with this FailureReason."""
+
+
+class _JobStopped(Exception):
+    """The job was asked to stop (`request_stop`)."""
