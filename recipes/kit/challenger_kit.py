@@ -25,6 +25,7 @@ from __future__ import annotations
 import compileall
 import contextlib
 import csv
+import datetime
 import hashlib
 import importlib.util
 import io
@@ -115,7 +116,12 @@ class RequestError(ValueError):
 # recipe.json
 # ------------------------------------------------------------------------------------------------------------------
 
-FEATURE_TYPES = ("text", "number", "category")
+FEATURE_TYPES = ("text", "number", "category", "date", "datetime")
+# `date` / `datetime` values (issue 21): the core's rule (challenger_core.temporal.parse_temporal), restated because
+# the containers have no core; tests/unit/core/test_temporal_features.py holds both to the same answers.
+DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATETIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})?)?")
+TEMPORAL_FORMATS = {"date": "YYYY-MM-DD", "datetime": "YYYY-MM-DD[THH:MM[:SS[.ffffff]]][Z|±HH:MM]"}
 TARGET_KINDS = ("binary", "multiclass", "regression")
 
 # recipe.json's one schema is the core's RecipeSpec; its JSON Schema is generated here (pydantic is not in the
@@ -129,29 +135,31 @@ RECIPE_SCHEMA_JSON = (
     'ture":{"properties":{"max":{"anyOf":[{"type":"number"},{"type":"null"}]},"max_length":{"anyOf":[{"mi'
     'nimum":1,"type":"integer"},{"type":"null"}]},"min":{"anyOf":[{"type":"number"},{"type":"null"}]},"na'
     'me":{"pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$","type":"string"},"type":{"enum":["text","number","c'
-    'ategory"],"type":"string"},"values":{"anyOf":[{"items":{"type":"string"},"type":"array"},{"type":"nu'
-    'll"}]}},"required":["name","type"],"type":"object"},"Floor":{"properties":{"metric":{"type":"string"'
-    '},"value":{"type":"number"}},"required":["metric","value"],"type":"object"},"Framework":{"properties'
-    '":{"name":{"type":"string"},"python":{"type":"string"},"version":{"type":"string"}},"required":["nam'
-    'e","version"],"type":"object"},"Golden":{"properties":{"rows":{"maximum":1000,"minimum":1,"type":"in'
-    'teger"},"score_tolerance":{"minimum":0,"type":"number"}},"type":"object"},"Prediction":{"properties"'
-    ':{"fields":{"minProperties":1,"patternProperties":{"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$":{"enum":["int",'
-    '"str","float"],"type":"string"}},"type":"object"},"score":{"type":"string"}},"required":["fields"],"'
-    'type":"object"},"Request":{"properties":{"shorthand":{"anyOf":[{"type":"string"},{"type":"null"}]}},'
-    '"type":"object"},"Shadow":{"properties":{"slices":{"items":{"pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63'
-    '}$","type":"string"},"maxItems":8,"type":"array"},"tolerance":{"minimum":0,"type":"number"}},"type":'
-    '"object"},"Target":{"properties":{"kind":{"enum":["binary","multiclass","regression"],"type":"string'
-    '"},"labels":{"additionalProperties":{"type":"string"},"type":"object"},"name":{"pattern":"^[A-Za-z_]'
-    '[A-Za-z0-9_.-]{0,63}$","type":"string"},"positive":{"anyOf":[{"type":"string"},{"type":"integer"},{"'
-    'type":"null"}]}},"required":["name","kind"],"type":"object"}},"properties":{"description":{"type":"s'
-    'tring"},"floor":{"$ref":"#/$defs/Floor"},"framework":{"$ref":"#/$defs/Framework"},"golden":{"$ref":"'
-    '#/$defs/Golden"},"guardrails":{"items":{"type":"string"},"type":"array"},"hyperparameters":{"additio'
-    'nalProperties":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"number"},{"type":"boolean"}]}'
-    ',"type":"object"},"metrics":{"additionalProperties":{"enum":["higher","lower"],"type":"string"},"min'
-    'Properties":1,"type":"object"},"name":{"pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$","type":"string"},'
-    '"prediction":{"$ref":"#/$defs/Prediction"},"primary_metric":{"type":"string"},"request":{"$ref":"#/$'
-    'defs/Request"},"schema":{"$ref":"#/$defs/DataSchema"},"shadow":{"$ref":"#/$defs/Shadow"}},"required"'
-    ':["name","framework","schema","prediction","metrics","primary_metric","floor"],"type":"object"}'
+    'ategory","date","datetime"],"type":"string"},"values":{"anyOf":[{"items":{"type":"string"},"type":"a'
+    'rray"},{"type":"null"}]}},"required":["name","type"],"type":"object"},"Floor":{"properties":{"metric'
+    '":{"type":"string"},"value":{"type":"number"}},"required":["metric","value"],"type":"object"},"Frame'
+    'work":{"properties":{"name":{"type":"string"},"python":{"type":"string"},"version":{"type":"string"}'
+    '},"required":["name","version"],"type":"object"},"Golden":{"properties":{"rows":{"maximum":1000,"min'
+    'imum":1,"type":"integer"},"score_tolerance":{"minimum":0,"type":"number"}},"type":"object"},"ModelFo'
+    'rmat":{"properties":{"format":{"enum":["native","onnx"],"type":"string"},"tolerance":{"maximum":0.01'
+    ',"type":"number"}},"type":"object"},"Prediction":{"properties":{"fields":{"minProperties":1,"pattern'
+    'Properties":{"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$":{"enum":["int","str","float"],"type":"string"}},"type'
+    '":"object"},"score":{"type":"string"}},"required":["fields"],"type":"object"},"Request":{"properties'
+    '":{"shorthand":{"anyOf":[{"type":"string"},{"type":"null"}]}},"type":"object"},"Shadow":{"properties'
+    '":{"slices":{"items":{"pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$","type":"string"},"maxItems":8,"typ'
+    'e":"array"},"tolerance":{"minimum":0,"type":"number"}},"type":"object"},"Target":{"properties":{"kin'
+    'd":{"enum":["binary","multiclass","regression"],"type":"string"},"labels":{"additionalProperties":{"'
+    'type":"string"},"type":"object"},"name":{"pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$","type":"string"'
+    '},"positive":{"anyOf":[{"type":"string"},{"type":"integer"},{"type":"null"}]}},"required":["name","k'
+    'ind"],"type":"object"}},"properties":{"description":{"type":"string"},"floor":{"$ref":"#/$defs/Floor'
+    '"},"framework":{"$ref":"#/$defs/Framework"},"golden":{"$ref":"#/$defs/Golden"},"guardrails":{"items"'
+    ':{"type":"string"},"type":"array"},"hyperparameters":{"additionalProperties":{"anyOf":[{"type":"stri'
+    'ng"},{"type":"integer"},{"type":"number"},{"type":"boolean"}]},"type":"object"},"metrics":{"addition'
+    'alProperties":{"enum":["higher","lower"],"type":"string"},"minProperties":1,"type":"object"},"model"'
+    ':{"$ref":"#/$defs/ModelFormat"},"name":{"pattern":"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$","type":"string"}'
+    ',"prediction":{"$ref":"#/$defs/Prediction"},"primary_metric":{"type":"string"},"request":{"$ref":"#/'
+    '$defs/Request"},"schema":{"$ref":"#/$defs/DataSchema"},"shadow":{"$ref":"#/$defs/Shadow"}},"required'
+    '":["name","framework","schema","prediction","metrics","primary_metric","floor"],"type":"object"}'
 )
 # END RECIPE_SCHEMA
 RECIPE_SCHEMA: dict[str, Any] = json.loads(RECIPE_SCHEMA_JSON)
@@ -337,13 +345,51 @@ def _number(value: Any, where: str, feature: Mapping[str, Any], error: type[Valu
     return number
 
 
+def parse_temporal(kind: str, text: str) -> str:
+    """A ``date`` or ``datetime`` value in canonical form (``2013-01-01``, ``2013-01-01T10:00:00Z``: UTC, sorting as
+    text in time order); ValueError says why it is not one. A date-time without an offset is UTC."""
+    value = text.strip()
+    if kind == "date":
+        if not DATE_PATTERN.fullmatch(value):
+            raise ValueError(f"not a date ({TEMPORAL_FORMATS['date']})")
+        return datetime.date.fromisoformat(value).isoformat()
+    if not DATETIME_PATTERN.fullmatch(value):
+        raise ValueError(f"not a date-time ({TEMPORAL_FORMATS['datetime']})")
+    # Python 3.10's fromisoformat takes neither `Z` nor a fraction of other than 3 or 6 digits.
+    value = re.sub(r"\.(\d{1,6})", lambda m: "." + m.group(1).ljust(6, "0"), value)
+    moment = datetime.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    utc = datetime.timezone.utc  # datetime.UTC is Python 3.11+
+    try:
+        moment = moment.replace(tzinfo=utc) if moment.tzinfo is None else moment.astimezone(utc)
+    except OverflowError:
+        raise ValueError("outside the years 1-9999 in UTC") from None
+    return moment.replace(tzinfo=None).isoformat() + "Z"
+
+
+def to_datetime(value: str) -> datetime.datetime:
+    """A canonical ``date``/``datetime`` value (what the kit hands ``fit`` and ``predict``) as an aware UTC datetime,
+    for a recipe that derives features from it (hour, day of week, month)."""
+    moment = datetime.datetime.fromisoformat(value[:-1] if value.endswith("Z") else value)
+    return moment.replace(tzinfo=datetime.timezone.utc)
+
+
 def coerce_feature(value: Any, feature: Mapping[str, Any], where: str, error: type[ValueError] = RecipeError) -> Any:
-    """A feature value checked and converted per its declaration (text → str, number → float, category → str)."""
+    """A feature value checked and converted per its declaration (text → str, number → float, category → str,
+    date/datetime → canonical ISO 8601 text)."""
     kind, name = feature["type"], feature["name"]
     if kind == "number":
         return _number(value, where, feature, error)
     if not isinstance(value, str):
         raise error(f"{where}: {name} must be a string, got {type(value).__name__}")
+    if kind in TEMPORAL_FORMATS:
+        if not value.strip() and feature.get("optional"):
+            return None
+        if not value.strip():
+            raise error(f"{where}: {name} is empty")
+        try:
+            return parse_temporal(kind, value)
+        except ValueError as exc:
+            raise error(f"{where}: {name} {value[:40]!r}: {exc}") from None
     if kind == "text":
         if not value.strip():
             raise error(f"{where}: {name} is empty")
@@ -1091,6 +1137,37 @@ def text_profile(texts: Sequence[str], unseen: Sequence[str] = ()) -> dict[str, 
     }
 
 
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def temporal_parts(value: str) -> dict[str, str]:
+    """The recurring parts of a canonical date/date-time that drift compares: day of week, and hour of day (UTC)
+    for a date-time."""
+    moment = to_datetime(value)
+    parts = {"weekday": WEEKDAYS[moment.weekday()]}
+    if "T" in value:
+        parts["hour"] = f"{moment.hour:02d}"
+    return parts
+
+
+def temporal_profile(values: Sequence[str]) -> dict[str, Any]:
+    """A date/date-time column's baseline: its first and last value, and the frequencies of its recurring parts.
+
+    The values themselves are not profiled: time moves on, so live traffic is always later than the training rows
+    and a histogram of instants would report drift every day. What a shift in the data looks like is a change in the
+    mix of weekdays or hours (``temporal_parts``); challenger_core.drift compares those.
+    """
+    counts: dict[str, Counter[str]] = {}
+    for value in values:
+        for part, key in temporal_parts(value).items():
+            counts.setdefault(part, Counter())[key] += 1
+    return {
+        "first": min(values) if values else None,
+        "last": max(values) if values else None,
+        **{part: {k: c / max(len(values), 1) for k, c in sorted(found.items())} for part, found in counts.items()},
+    }
+
+
 def build_baseline(
     recipe: Recipe,
     training: Sequence[Row],
@@ -1109,6 +1186,8 @@ def build_baseline(
             features[name] = text_profile(present, [row[name] for row in holdout if row[name] is not None])
         elif feature["type"] == "number":
             features[name] = {"type": "number", "missing_rate": missing, **_histogram(present)}
+        elif feature["type"] in TEMPORAL_FORMATS:
+            features[name] = {"type": feature["type"], "missing_rate": missing, **temporal_profile(present)}
         else:
             counts = Counter(present)
             features[name] = {

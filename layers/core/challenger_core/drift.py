@@ -21,11 +21,13 @@ from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field
 
 from challenger_core.models import Model, utcnow
+from challenger_core.temporal import parse_temporal
 
 PSI_FLOOR = 1e-4
 OTHER = "__other__"
@@ -173,7 +175,34 @@ def _feature_drifts(name: str, profile: Mapping[str, Any], values: list[Any]) ->
         return [_histogram_psi(name, "distribution", profile, [float(v) for v in present if _is_number(v)])]
     if kind == "category":
         return [_frequency_psi(name, "frequencies", profile.get("frequencies", {}), [str(v) for v in present])]
+    if kind in ("date", "datetime"):
+        return _temporal_drifts(name, kind, profile, present)
     return []
+
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _temporal_drifts(name: str, kind: str, profile: Mapping[str, Any], values: list[Any]) -> list[FeatureDrift]:
+    """A date/date-time is compared by its recurring parts (weekday; hour of day, UTC), never by its instants: live
+    traffic is always later than the training rows (the kit's `temporal_profile` says why). A value that is not a
+    date is left out, as a number that is not a number is."""
+    weekdays: list[str] = []
+    hours: list[str] = []
+    for value in values:
+        try:
+            canonical = parse_temporal(kind, str(value))
+        except ValueError:
+            continue
+        moment = datetime.fromisoformat(canonical.removesuffix("Z"))
+        weekdays.append(WEEKDAYS[moment.weekday()])
+        hours.append(f"{moment.hour:02d}")
+    drifts = []
+    if "weekday" in profile:
+        drifts.append(_frequency_psi(name, "weekday", profile["weekday"], weekdays))
+    if "hour" in profile:
+        drifts.append(_frequency_psi(name, "hour", profile["hour"], hours))
+    return drifts
 
 
 def _is_number(value: Any) -> bool:

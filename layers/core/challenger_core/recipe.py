@@ -45,7 +45,10 @@ class Feature(_Spec):
     """One input column: its CSV header and what a value must be (requests are checked the same way)."""
 
     name: Name = Field(description="the CSV header and the request field")
-    type: Literal["text", "number", "category"] = Field(description="`text`, `number` or `category`")
+    type: Literal["text", "number", "category", "date", "datetime"] = Field(
+        description="`text`, `number`, `category`, `date` (`YYYY-MM-DD`) or `datetime` (ISO 8601, `Z` or an offset; "
+        "no offset: UTC); the model gets dates and date-times in canonical form, `2013-01-01T10:00:00Z`"
+    )
     max_length: int | None = Field(default=None, ge=1, description="`text`: the longest value accepted")
     min: float | None = Field(default=None, description="`number`: the smallest value accepted")
     max: float | None = Field(default=None, description="`number`: the largest value accepted")
@@ -93,7 +96,8 @@ class DataSchema(_Spec):
     min_per_class: int = Field(default=1, ge=1, description="classifiers: fewest training rows of each class")
     time_column: str | None = Field(
         default=None,
-        description="a feature (number or ISO-8601 text) whose newest slice is the hold-out instead of the hash split",
+        description="a feature (`datetime`, `date`, number or ISO-8601 text) whose newest slice is the hold-out "
+        "instead of the hash split",
     )
 
     @model_validator(mode="after")
@@ -154,6 +158,24 @@ class Shadow(_Spec):
     )
 
 
+class ModelFormat(_Spec):
+    """How the trained model is stored and served."""
+
+    format: Literal["native", "onnx"] = Field(
+        default="native",
+        description="`native`: train.py's own fit/save/predict and inference.py; `onnx`: train.py only fits a "
+        "scikit-learn pipeline (or LightGBM/XGBoost model) and the kit converts it to `model.onnx`, checks it against "
+        "the fitted model and serves it with onnxruntime (recipes/kit/README.md, docs/decisions/0012)",
+    )
+    tolerance: float = Field(
+        default=1e-5,
+        gt=0,
+        le=0.01,
+        description="`onnx`: largest difference allowed between the ONNX model's and the fitted model's probabilities "
+        "(values: relative beyond 1) on every row the kit scores; the graph computes in float32",
+    )
+
+
 Direction = Literal["higher", "lower"]
 
 
@@ -173,6 +195,7 @@ class RecipeSpec(_Spec):
     floor: Floor = Field(description="the minimum a model must reach")
     guardrails: list[str] = Field(default_factory=list, description="metrics a challenger must not make worse")
     golden: Golden = Field(default_factory=Golden, description="the golden set's size and tolerance")
+    model: ModelFormat = Field(default_factory=ModelFormat, description="the model's format")
     shadow: Shadow = Field(default_factory=Shadow, description="the shadow stage's agreement tolerance and slices")
     hyperparameters: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="passed to train.py (SageMaker hyperparameters); the recipe's defaults"

@@ -1,8 +1,9 @@
 """Inference through the live endpoint, with the version that answered.
 
 The request and prediction records come from the recipe: `instance_model(recipe)` is a pydantic model built from
-its features (text with a maximum length, finite numbers within bounds, categories from their values), so a
-record the model cannot read is refused with a 422 naming the field before any round trip to the endpoint.
+its features (text with a maximum length, finite numbers within bounds, categories from their values, real ISO 8601
+dates and date-times), so a record the model cannot read is refused with a 422 naming the field before any round trip
+to the endpoint.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from challenger_core.errors import ChallengerError, NotFoundError, ServiceError
 from challenger_core.models import Model
+from challenger_core.temporal import DATE_PATTERN, DATETIME_PATTERN, parse_temporal
 
 if TYPE_CHECKING:  # annotations only: the API imports this module at init for its request and response models
     from challenger_core.adapters.sagemaker import SageMaker
@@ -75,6 +77,14 @@ def _feature_type(feature: Feature) -> Any:
         return Annotated[str, Field(min_length=1, max_length=feature.max_length or DEFAULT_MAX_TEXT, pattern=r"\S")]
     if feature.type == "number":
         return Annotated[float, Field(allow_inf_nan=False, ge=feature.min, le=feature.max)]
+    if feature.type in ("date", "datetime"):
+        kind, pattern = feature.type, (DATE_PATTERN if feature.type == "date" else DATETIME_PATTERN).pattern
+
+        def _checked(value: str) -> str:
+            parse_temporal(kind, value)  # a real date: the pattern lets 2013-02-30 through
+            return value
+
+        return Annotated[str, Field(max_length=40, pattern=f"^{pattern}$"), AfterValidator(_checked)]
     if feature.values:
         return Literal[tuple(feature.values)]
     return Annotated[str, Field(min_length=1, max_length=1000)]

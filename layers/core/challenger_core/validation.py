@@ -30,6 +30,7 @@ from challenger_core.errors import DataValidationError
 
 if TYPE_CHECKING:  # the Processing job has no pydantic: the schema there is `JobSchema`
     from challenger_core.recipe import DataSchema, Feature
+from challenger_core.temporal import TEMPORAL_FORMATS, parse_temporal
 
 # ValidateData streams, so its memory does not limit the file size (peak: a few MB plus the longest line); time
 # does. The scan checks >= 12 MB/s of short rows on one core, ~4 MB/s at the function's 1024 MB (0.58 vCPU), so
@@ -350,6 +351,11 @@ def _check_feature(scan: _Scan, feature: Feature, raw: str, line: int) -> None:
             scan.problem("not-number", feature.name, line, value)
         elif (feature.min is not None and number < feature.min) or (feature.max is not None and number > feature.max):
             scan.problem("out-of-range", feature.name, line, value)
+    elif feature.type in TEMPORAL_FORMATS:
+        try:
+            parse_temporal(feature.type, value)
+        except ValueError:
+            scan.problem("not-temporal", feature.name, line, value)
     elif feature.values is not None and value not in feature.values:
         scan.problem("category", feature.name, line, value)
 
@@ -378,6 +384,13 @@ def _problems(scan: _Scan, role: str) -> list[str]:
         elif kind == "not-number":
             problems.append(
                 f"{rows} have a {column!r} that is not a finite number: {found.examples()} ({found.where()})"
+            )
+        elif kind == "not-temporal":
+            kind_name = features[column].type
+            wanted = "a date" if kind_name == "date" else "an ISO 8601 date-time"
+            problems.append(
+                f"{rows} have a {column!r} that is not {wanted} ({TEMPORAL_FORMATS[kind_name]}): "
+                f"{found.examples()} ({found.where()})"
             )
         elif kind == "out-of-range":
             feature = features[column]

@@ -41,7 +41,7 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 
 BROKEN = {
-    "a feature of an unknown type": (_set("schema.features.0.type", "date"), "schema.features[0].type"),
+    "a feature of an unknown type": (_set("schema.features.0.type", "timestamp"), "schema.features[0].type"),
     "no floor": (_set("floor", KeyError), "'floor' is missing"),
     "a name with a slash": (_set("name", "a/b"), "name"),
     "a direction that is not one": (_set("metrics.rmse", "up"), "metrics.rmse"),
