@@ -31,6 +31,7 @@ from werkzeug.security import safe_join
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from challenger.local.lambda_runtime import TooManyRequests
 from challenger.local.outbox import read_messages
 from challenger.local.serving import WsgiServer, is_loopback_host
 
@@ -469,6 +470,10 @@ class LocalApiGateway:
                 *(event["httpMethod"], event["path"], route.function, self.integration_timeout),
             )
             raise _GatewayError(504, "Endpoint request timed out", "IntegrationTimeout") from None
+        # A throttled function is a 500 (https://repost.aws/knowledge-center/api-gateway-internal-server-error).
+        except TooManyRequests as error:
+            LOG.error("%s %s: %s throttled (reserved concurrency)", event["httpMethod"], event["path"], route.function)
+            raise _GatewayError(500, "Internal server error", "InternalServerErrorException") from error
         except Exception as error:  # the function failed: API Gateway answers 502
             LOG.error("%s %s: %s failed: %r", event["httpMethod"], event["path"], route.function, error)
             raise _GatewayError(502, "Internal server error", "InternalServerErrorException") from error

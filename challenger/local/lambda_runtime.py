@@ -178,6 +178,13 @@ class LocalInvocationError(Exception):
         self.stack = stack or []
 
 
+class TooManyRequests(Exception):
+    """Invoke's 429 TooManyRequestsException: the function's reserved concurrency is in use (0 throttles every
+    invocation; https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html)."""
+
+    reason = "ReservedFunctionConcurrentInvocationLimitExceeded"  # the exception's Reason (Lambda API reference)
+
+
 def _error_payload(error_type: str, message: str, request_id: str, stack: list[str]) -> bytes:
     return json.dumps(
         {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": stack}
@@ -469,6 +476,8 @@ class _Pool:
         self.spec = spec
         self.environment = dict(environment)
         self.limit = limit
+        self.reserved = spec.concurrency is not None  # beyond a reservation Lambda throttles; beyond ours we queue
+        self.in_flight = 0
         self.queue: collections.deque[_Invocation] = collections.deque()
         self.workers: list[_Worker] = []
         self.idle = 0
@@ -480,10 +489,18 @@ class _Pool:
         with self._condition:
             if self.stopping:
                 raise LocalInvocationError("Runtime.Unavailable", "the local Lambda runtime is stopping")
+            if self.reserved and self.in_flight >= self.limit:
+                raise TooManyRequests("Rate Exceeded.")
+            self.in_flight += 1
             self.queue.append(invocation)
             if len(self.queue) > self.idle and len(self.workers) < self.limit:
                 self.workers.append(_Worker(self, self.environment))
             self._condition.notify()
+
+    def ended(self) -> None:
+        """An invocation `submit` accepted has its answer (or timed out): its concurrency is free again."""
+        with self._condition:
+            self.in_flight -= 1
 
     def next_for(self, worker: _Worker) -> _Invocation | None:
         """Block until an invocation is queued (a warm sandbox waiting for work); None when stopping."""
@@ -535,8 +552,9 @@ class _Pool:
 
 class ProcessLambdaRuntime(LambdaRuntime):
     """The local cloud's Lambda: per function up to ``concurrency`` (reserved, else ``default_concurrency``) worker
-    processes, each one sandbox (awslambdaric: init once, one invocation at a time through the Runtime API), with the
-    function's environment only (:meth:`_environment_for` plus the runtime's ``PATH``, ``LANG``, ``TZ``,
+    processes (beyond a reservation Lambda throttles, :class:`TooManyRequests`; beyond the default we queue), each one
+    sandbox (awslambdaric: init once, one invocation at a time through the Runtime API), with the function's
+    environment only (:meth:`_environment_for` plus the runtime's ``PATH``, ``LANG``, ``TZ``,
     ``PYTHONPATH``); a timeout kills the sandbox (``Sandbox.Timedout``), an exit is ``Runtime.ExitError``.
     """
 
@@ -566,7 +584,8 @@ class ProcessLambdaRuntime(LambdaRuntime):
                     "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
                     **self._environment_for(spec, region),
                 }
-                pool = _Pool(spec, environment, spec.concurrency or self.default_concurrency)
+                limit = self.default_concurrency if spec.concurrency is None else spec.concurrency
+                pool = _Pool(spec, environment, limit)
                 self._pools[spec.name] = pool
             return pool
 
@@ -579,7 +598,8 @@ class ProcessLambdaRuntime(LambdaRuntime):
         region: str = DEFAULT_REGION,
         qualifier: str | None = None,
     ) -> InvocationResult:
-        """Queue the event for one of the function's workers and wait for its answer."""
+        """Queue the event for one of the function's workers and wait for its answer; raises
+        :class:`TooManyRequests` when the function's reserved concurrency is used up."""
         name, arn_qualifier = parse_function_name(name_or_arn)
         pool = self.pool(name, region)
         qualifier = qualifier or arn_qualifier
@@ -592,17 +612,20 @@ class ProcessLambdaRuntime(LambdaRuntime):
             return InvocationResult(
                 _error_payload(failure.error_type, failure.message, request_id, []), "Unhandled", request_id
             )
-        while not invocation.taken.wait(1.0) and not invocation.done.is_set():
-            if pool.stopping:
-                message = "the local Lambda runtime stopped"
-                return InvocationResult(
-                    _error_payload("Runtime.Unavailable", message, request_id, []), "Unhandled", request_id
-                )
-        if not invocation.done.wait(pool.spec.timeout):
-            message = f"RequestId: {request_id} Error: Task timed out after {pool.spec.timeout:.2f} seconds"
-            invocation.finish(_error_payload("Sandbox.Timedout", message, request_id, []), "Unhandled")
-            if invocation.worker is not None:
-                invocation.worker.kill()  # AWS stops the sandbox of a timed-out invocation (after: not an ExitError)
+        try:
+            while not invocation.taken.wait(1.0) and not invocation.done.is_set():
+                if pool.stopping:
+                    message = "the local Lambda runtime stopped"
+                    return InvocationResult(
+                        _error_payload("Runtime.Unavailable", message, request_id, []), "Unhandled", request_id
+                    )
+            if not invocation.done.wait(pool.spec.timeout):
+                message = f"RequestId: {request_id} Error: Task timed out after {pool.spec.timeout:.2f} seconds"
+                invocation.finish(_error_payload("Sandbox.Timedout", message, request_id, []), "Unhandled")
+                if invocation.worker is not None:
+                    invocation.worker.kill()  # AWS stops a timed-out invocation's sandbox (after: not an ExitError)
+        finally:
+            pool.ended()
         return InvocationResult(invocation.payload, invocation.function_error, request_id)
 
     def cold_starts(self) -> dict[str, list[float]]:
@@ -659,13 +682,20 @@ def _make_patched_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
         invocation_type = types[0] if types else "RequestResponse"
         if invocation_type == "DryRun":
             return b""
-        result = runtime.invoke(
-            function_name,
-            event,
-            account_id=backend.account_id,
-            region=backend.region_name,
-            qualifier=qualifier,
-        )
+        try:
+            result = runtime.invoke(
+                function_name, event, account_id=backend.account_id, region=backend.region_name, qualifier=qualifier
+            )
+        except TooManyRequests as throttled:
+            if invocation_type == "Event":  # accepted: Lambda's own queue retries a throttled event (up to 6 h)
+                LOG.warning("async invocation of %s throttled (reserved concurrency)", function_name)
+                return b""
+            error = importlib.import_module("moto.awslambda.exceptions").LambdaClientError(
+                "TooManyRequestsException", str(throttled)
+            )
+            error.code = 429
+            error.description = json.dumps({"Type": "User", "message": str(throttled), "Reason": throttled.reason})
+            raise error from throttled
         response_headers["x-amz-executed-version"] = "$LATEST"
         if invocation_type == "Event":
             if result.function_error:

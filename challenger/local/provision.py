@@ -120,6 +120,7 @@ def local_functions(
                 extra_paths=[LAYER],
                 timeout=spec.timeout,
                 memory_size=spec.memory_size,
+                concurrency=spec.reserved_concurrency,
             )
         )
     return functions

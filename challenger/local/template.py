@@ -45,6 +45,7 @@ class FunctionSpec:
     timeout: int
     memory_size: int
     environment: dict[str, str]
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; None: the unreserved pool
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class LocalTemplate:
         ((key, argument),) = value.items()
         match key:
             case "Ref":
-                return self.ref(argument)
+                return None if argument == "AWS::NoValue" else self.ref(argument)
             case "Fn::GetAtt":
                 logical_id, attribute = argument.split(".", 1) if isinstance(argument, str) else argument
                 return self.get_att(logical_id, attribute)
@@ -217,6 +218,7 @@ class LocalTemplate:
                 **globals_.get("Environment", {}).get("Variables", {}),
                 **self.resources[logical_id].get("Properties", {}).get("Environment", {}).get("Variables", {}),
             }
+            reserved = self.resolve(properties.get("ReservedConcurrentExecutions"))  # AWS::NoValue resolves to None
             specs.append(
                 FunctionSpec(
                     logical_id=logical_id,
@@ -226,6 +228,7 @@ class LocalTemplate:
                     timeout=int(properties.get("Timeout", 3)),
                     memory_size=int(properties.get("MemorySize", 128)),
                     environment={name: str(self.resolve(value)) for name, value in environment.items()},
+                    reserved_concurrency=None if reserved is None else int(reserved),
                 )
             )
         return specs

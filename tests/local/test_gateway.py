@@ -17,6 +17,7 @@ import requests
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel
 
 from challenger.local.gateway import MAX_PAYLOAD_BYTES, LocalApiGateway, Route, Routes, routes_from_template
+from challenger.local.lambda_runtime import TooManyRequests
 from challenger.local.template import LocalTemplate
 from tests.support.events import load_event
 
@@ -364,6 +365,20 @@ def test_failing_integration_is_502(gateway: LocalApiGateway, recorder: Recorder
     response = requests.get(f"{gateway.api_url}/health", headers={"x-api-key": KEY}, timeout=5)
 
     assert response.status_code == 502
+    assert response.json() == {"message": "Internal server error"}
+
+
+def test_a_throttled_function_is_500_as_api_gateway_answers_it(gateway: LocalApiGateway, recorder: Recorder) -> None:
+    # A Lambda throttle (429 TooManyRequestsException) behind the integration is API Gateway's 500 "Internal server
+    # error" (https://repost.aws/knowledge-center/api-gateway-internal-server-error), not a function error's 502.
+    def throttled(_event: dict[str, Any]) -> Any:
+        raise TooManyRequests("Rate Exceeded.")
+
+    recorder.answer = throttled
+
+    response = requests.get(f"{gateway.api_url}/health", headers={"x-api-key": KEY}, timeout=5)
+
+    assert response.status_code == 500
     assert response.json() == {"message": "Internal server error"}
 
 

@@ -8,11 +8,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
 
-from challenger.local.lambda_runtime import LocalFunction, ProcessLambdaRuntime
+from challenger.local.lambda_runtime import MOTO_CONFIG, LocalFunction, ProcessLambdaRuntime, TooManyRequests
 
 TOY = Path(__file__).resolve().parents[1] / "unit" / "local" / "fixtures"
 Make = Callable[..., LocalFunction]
@@ -66,10 +69,10 @@ def test_two_functions_never_share_a_process(runtime: Callable[..., ProcessLambd
     assert lambdas.invoke("a", {}).json()["pid"] != lambdas.invoke("b", {}).json()["pid"]
 
 
-def test_concurrent_calls_run_at_once_in_up_to_concurrency_sandboxes(
+def test_concurrent_calls_run_at_once_in_up_to_the_local_default_sandboxes_and_queue_beyond(
     runtime: Callable[..., ProcessLambdaRuntime],
 ) -> None:
-    lambdas = runtime(toy("fn", "app.whoami", concurrency=2, timeout=30))
+    lambdas = runtime(toy("fn", "app.whoami", timeout=30), default_concurrency=2)  # no reservation: never throttled
     lambdas.invoke("fn", {})  # one warm sandbox
 
     with ThreadPoolExecutor(4) as pool:
@@ -77,6 +80,38 @@ def test_concurrent_calls_run_at_once_in_up_to_concurrency_sandboxes(
 
     assert len({a["pid"] for a in answers}) == 2  # a second sandbox started, no third
     assert len(lambdas.pool("fn").workers) == 2
+
+
+def test_a_reserved_concurrency_throttles_what_it_cannot_run_at_once(
+    runtime: Callable[..., ProcessLambdaRuntime],
+) -> None:
+    lambdas = runtime(toy("fn", "app.whoami", concurrency=1, timeout=30), default_concurrency=4)
+    with ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(lambdas.invoke, "fn", {"seconds": 2})
+        time.sleep(0.5)
+        with pytest.raises(TooManyRequests, match=r"Rate Exceeded\."):
+            lambdas.invoke("fn", {})
+        assert busy.result().function_error is None
+
+    assert lambdas.invoke("fn", {}).function_error is None  # the slot is free again
+    assert len(lambdas.pool("fn").workers) == 1
+
+
+def test_a_reserved_concurrency_of_zero_is_invokes_429(runtime: Callable[..., ProcessLambdaRuntime]) -> None:
+    lambdas = runtime(toy("fn", "app.whoami", concurrency=0))
+
+    with mock_aws(config=cast(Any, MOTO_CONFIG)), lambdas:
+        client = boto3.client("lambda", region_name="us-east-1")
+        with pytest.raises(ClientError) as throttled:
+            client.invoke(FunctionName="fn", Payload=b"{}")
+        accepted = client.invoke(FunctionName="fn", Payload=b"{}", InvocationType="Event")  # Lambda queues it
+
+    error: dict[str, Any] = dict(throttled.value.response)
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert error["Error"]["Code"] == "TooManyRequestsException"
+    assert error["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert accepted["StatusCode"] == 202
+    assert lambdas.pool("fn").workers == []  # no sandbox ever started
 
 
 def test_a_long_call_does_not_hold_up_another_function(runtime: Callable[..., ProcessLambdaRuntime]) -> None:

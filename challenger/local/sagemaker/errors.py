@@ -15,10 +15,6 @@ class ApiError(Exception):
         self.status = status
         self.fields = fields
 
-    def with_message(self, message: str) -> ApiError:
-        """The same error code and status with another message."""
-        return ApiError(self.code, message, self.status, **self.fields)
-
 
 def validation(message: str) -> ApiError:
     """ValidationException: SageMaker's answer to almost every bad request, including "Could not find ..."."""
