@@ -70,9 +70,24 @@ def test_rules_from_the_template(template: LocalTemplate) -> None:
         "detail-type": ["Object Created"],
         "detail": {
             "bucket": {"name": ["challenger-data-123456789012"]},
-            "object": {"key": [{"wildcard": "incoming/*/train.csv"}]},
+            "object": {
+                "key": [
+                    {"wildcard": "incoming/*/train.csv"},
+                    {"wildcard": "incoming/*/train/_manifest.json"},
+                    {"wildcard": "incoming/*/train/_SUCCESS"},
+                ]
+            },
         },
     }
+    # A set's marker matches, its parts do not (issue 24): one run for the whole set.
+    keys = {"detail": {"object": {"key": upload.pattern["detail"]["object"]["key"]}}}
+    for key, starts in (
+        ("incoming/penguins/train/_SUCCESS", True),
+        ("incoming/penguins/train/_manifest.json", True),
+        ("incoming/penguins/train/part-00006-5f1e.c000.csv", False),
+        ("incoming/penguins/train/part-00007.snappy.parquet", False),
+    ):
+        assert matches(keys, {"detail": {"object": {"key": key}}}) is starts, key
     schedule = rules["challenger-TriggerFunctionScheduleRule"]
     assert schedule.target == "TriggerFunction"
     assert schedule.schedule == "cron(0 3 ? * MON *)"

@@ -124,6 +124,15 @@ class StepError(Model):
         return self.cause
 
 
+class DataPart(Model):
+    """One part of a dataset of many (issue 24), as the trigger found it: the version every reader must read."""
+
+    key: str
+    version_id: str | None = None  # S3's VersionId (the data bucket is versioned): the bytes validated and trained on
+    etag: str
+    size: int = Field(ge=0)
+
+
 class RunRequest(Model):
     """What the trigger (upload, schedule, API) asks the training pipeline to do."""
 
@@ -137,6 +146,9 @@ class RunRequest(Model):
     requested_at: datetime = Field(default_factory=utcnow)
     requested_by: str = "system"
     force: bool = False
+    # A dataset of many parts (`incoming/<dataset>/train/`, then `train_key` is that prefix): every part, in the
+    # order validation reads them and pinned by version. Empty for a single `train.csv`.
+    train_parts: list[DataPart] = Field(default_factory=list)
 
 
 class DataManifest(Model):
@@ -482,10 +494,24 @@ class Champion(Model):
 # State machine documents
 
 
+class ValidationJob(Model):
+    """ValidateData's Processing job (issue 24): a dataset of many parts, of Parquet, or over the Lambda's limit."""
+
+    job_name: str
+    snapshot_uri: str  # the pinned copy of the parts the job validates and the training job reads
+    result_uri: str  # where the job writes result.json
+    status: str = "InProgress"
+    test_rows: int = 0  # test.csv is small: ValidateData checked it itself
+    test_sha256: str | None = None
+    test_content: str | None = None
+    poll: PollState
+
+
 class TrainingState(Model):
     """The document that flows through TrainingPipeline."""
 
     run: RunRequest
+    validation: ValidationJob | None = None
     manifest: DataManifest | None = None
     training: TrainingJob | None = None
     candidate: ModelVersion | None = None

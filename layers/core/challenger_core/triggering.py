@@ -5,12 +5,18 @@ function of the event (its time, the dataset and the data's fingerprint), and th
 the run, which Step Functions refuses to start twice. Every step is safe to retry: the run is recorded
 before its execution starts but counts as started only once its execution ARN is recorded, so a failed or
 lost StartExecution is retried by the next delivery instead of being skipped as "unchanged".
+
+A dataset is `incoming/<dataset>/train.csv`, or a set of parts under `incoming/<dataset>/train/` (CSV or Parquet,
+as Spark or Glue write them) whose marker — `_manifest.json` listing the parts, or `_SUCCESS` (every part
+then) — starts one run for the whole set; a part alone starts nothing (issue 24). Each part is pinned by the
+VersionId current when the marker was handled.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -19,14 +25,25 @@ from datetime import UTC, datetime
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
 from challenger_core.errors import ConflictError, DataValidationError, NotFoundError
-from challenger_core.models import Run, RunRequest, RunStatus, TriggerSource, utcnow
+from challenger_core.models import DataPart, Run, RunRequest, RunStatus, TriggerSource, utcnow
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
 
 INCOMING = "incoming/"
 TRAIN_FILE = "train.csv"
 TEST_FILE = "test.csv"
+TRAIN_SET = "train/"  # incoming/<dataset>/train/: a dataset of many parts
+MANIFEST = "_manifest.json"  # {"parts": ["part-00000.csv", ...]}: names under train/, in reading order
+SUCCESS = "_SUCCESS"  # Hadoop's output committer's marker (Spark, Glue, EMR): every part under train/
+SET_MARKERS = (MANIFEST, SUCCESS)
+PART_FORMATS = (".csv", ".parquet")
+# A set's parts: each is one HeadObject-free entry of ListObjectVersions and one CopyObject (ValidateData); 10,000
+# parts of 5 GB (CopyObject's limit) are 50 TB, far past what one training instance reads.
+MAX_PARTS = 10_000
+MAX_PART_BYTES = 5 * 1024**3
+MAX_MANIFEST_BYTES = 1024 * 1024
 _DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+_PART_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,254}$")
 
 
 @dataclass(frozen=True)
@@ -38,11 +55,17 @@ class TriggerResult:
 
 
 def dataset_of(key: str) -> str:
-    """`incoming/<dataset>/train.csv` → `<dataset>`; anything else is not a training drop."""
+    """`incoming/<dataset>/train.csv` or `incoming/<dataset>/train/{_manifest.json,_SUCCESS}` → `<dataset>`;
+    anything else (a part of a set included) is not a training drop."""
     parts = key.split("/")
-    if len(parts) != 3 or parts[0] + "/" != INCOMING or parts[2] != TRAIN_FILE:
+    single = len(parts) == 3 and parts[2] == TRAIN_FILE
+    marker = len(parts) == 4 and parts[2] + "/" == TRAIN_SET and parts[3] in SET_MARKERS
+    if parts[0] + "/" != INCOMING or not (single or marker):
         raise DataValidationError(
-            [f"not a training drop: expected s3://<bucket>/{INCOMING}<dataset>/{TRAIN_FILE}, got {key!r}"]
+            [
+                f"not a training drop: expected s3://<bucket>/{INCOMING}<dataset>/{TRAIN_FILE} or a set's marker "
+                f"{INCOMING}<dataset>/{TRAIN_SET}{MANIFEST} (or {SUCCESS}), got {key!r}"
+            ]
         )
     if not _DATASET.fullmatch(parts[1]):  # fullmatch: "$" would let a trailing newline through
         raise DataValidationError(
@@ -54,6 +77,76 @@ def dataset_of(key: str) -> str:
 def source_fingerprint(train_etag: str, test_etag: str | None) -> str:
     """Identity of the dropped data as S3 reports it (content ETags), cheap to compute on every event."""
     return hashlib.sha256(f"{train_etag}|{test_etag or ''}".encode()).hexdigest()
+
+
+def set_etag(parts: list[DataPart]) -> str:
+    """A set's ETag for `source_fingerprint`: its parts' names and ETags, in order (the same parts re-dropped with
+    the same content give the same value; the marker's own bytes, a timestamp in Glue's _SUCCESS, do not count)."""
+    return hashlib.sha256("\n".join(f"{p.key.rsplit('/', 1)[-1]}|{p.etag}" for p in parts).encode()).hexdigest()
+
+
+def set_parts(storage: Storage, bucket: str, dataset: str, marker: str) -> list[DataPart]:
+    """The parts of `incoming/<dataset>/train/`, in reading order, each with its current VersionId.
+
+    `_manifest.json` names them (in its order; each must exist); `_SUCCESS` means every object of the prefix but
+    hidden ones (`_` or `.` first, as Hadoop's input formats skip them), empty parts skipped, by name. Every part
+    is `.csv` (with its header) or `.parquet`, all of one format.
+    """
+    prefix = f"{INCOMING}{dataset}/{TRAIN_SET}"
+    source = f"s3://{bucket}/{prefix}"
+    try:
+        listed = storage.latest_versions(bucket, prefix, limit=MAX_PARTS + len(SET_MARKERS))
+    except ValueError as exc:
+        raise DataValidationError([f"a set has at most {MAX_PARTS:,} parts ({exc})"], source=source) from exc
+    current = {o.key.removeprefix(prefix): o for o in listed if "/" not in o.key.removeprefix(prefix)}
+    if marker == MANIFEST:
+        names = _manifest_names(storage.read(bucket, prefix + MANIFEST, max_bytes=MAX_MANIFEST_BYTES), source)
+        missing = [n for n in names if n not in current]
+        if missing:
+            shown = ", ".join(repr(n) for n in missing[:5]) + (", …" if len(missing) > 5 else "")
+            raise DataValidationError([f"{len(missing)} part(s) of {MANIFEST} do not exist: {shown}"], source=source)
+    else:
+        names = sorted(n for n, o in current.items() if not n.startswith(("_", ".")) and o.size > 0)
+    problems = []
+    formats = {name[name.rfind(".") :] for name in names}
+    if not names:
+        problems.append(f"no parts: {marker} was dropped but there is no part beside it")
+    elif not formats <= set(PART_FORMATS):
+        odd = sorted(n for n in names if not n.endswith(PART_FORMATS))[:5]
+        problems.append(f"parts must be .csv or .parquet: {', '.join(repr(n) for n in odd)}")
+    elif len(formats) > 1:
+        problems.append("parts must all be CSV or all Parquet, not both")
+    big = [n for n in names if current[n].size > MAX_PART_BYTES]
+    if big:
+        problems.append(f"parts over {MAX_PART_BYTES:,} bytes (split them): {', '.join(repr(n) for n in big[:5])}")
+    if problems:
+        raise DataValidationError(problems, source=source)
+    return [
+        DataPart(key=current[n].key, version_id=current[n].version_id, etag=current[n].etag, size=current[n].size)
+        for n in names
+    ]
+
+
+def _manifest_names(body: bytes, source: str) -> list[str]:
+    try:
+        document = json.loads(body)
+        names = document["parts"]
+        assert isinstance(names, list) and all(isinstance(n, str) for n in names)
+    except (ValueError, KeyError, TypeError, AssertionError) as exc:
+        raise DataValidationError(
+            [f'{MANIFEST} must be {{"parts": ["part-00000.csv", ...]}} (names under {TRAIN_SET}): {exc!s:.80}'],
+            source=source,
+        ) from exc
+    bad = [n for n in names if not _PART_NAME.fullmatch(n) or n in SET_MARKERS]
+    if bad or len(set(names)) != len(names) or len(names) > MAX_PARTS:
+        raise DataValidationError(
+            [
+                f"{MANIFEST} lists {len(names):,} part(s); names must be unique, at most {MAX_PARTS:,}, without '/' "
+                f"(refused: {', '.join(repr(n[:40]) for n in bad[:5]) or 'duplicates'})"
+            ],
+            source=source,
+        )
+    return names
 
 
 def new_run_id(dataset: str, fingerprint: str, at: datetime | None = None, *, force: bool = False) -> str:
@@ -78,7 +171,7 @@ def is_training_drop(key: str) -> bool:
 
 
 def latest_dataset(storage: Storage, bucket: str) -> str:
-    """The dataset whose train.csv changed last (what the schedule retrains on).
+    """The dataset whose train.csv (or set marker) changed last (what the schedule retrains on).
 
     Keys that are not training drops (a stray file, a nested folder, a name the trigger refuses) are skipped:
     one malformed upload must not stop every scheduled retrain.
@@ -101,15 +194,24 @@ def prepare_run(
 ) -> RunRequest:
     """Look up the dataset's files and build the run request (test.csv is optional).
 
+    The dataset is its train.csv or its set of parts, whichever was dropped last (the set by its marker).
     `at`: when the event happened (EventBridge's `time`); the run id and request are then the same on every
     delivery of that event, which makes StartExecution idempotent too.
     """
     train_key = f"{INCOMING}{dataset}/{TRAIN_FILE}"
     train = storage.info(bucket, train_key)
-    if train is None:
+    markers = [m for m in (storage.info(bucket, f"{INCOMING}{dataset}/{TRAIN_SET}{n}") for n in SET_MARKERS) if m]
+    marker = max(markers, key=lambda m: m.last_modified, default=None)
+    parts: list[DataPart] = []
+    if marker is not None and (train is None or marker.last_modified >= train.last_modified):
+        parts = set_parts(storage, bucket, dataset, marker.key.rsplit("/", 1)[-1])
+        train_key, train_etag = f"{INCOMING}{dataset}/{TRAIN_SET}", set_etag(parts)
+    elif train is None:
         raise NotFoundError(f"s3://{bucket}/{train_key} does not exist")
+    else:
+        train_etag = train.etag
     test = storage.info(bucket, f"{INCOMING}{dataset}/{TEST_FILE}")
-    fingerprint = source_fingerprint(train.etag, test.etag if test else None)
+    fingerprint = source_fingerprint(train_etag, test.etag if test else None)
     at = (at or utcnow()).astimezone(UTC).replace(microsecond=0)
     return RunRequest(
         run_id=new_run_id(dataset, fingerprint, at, force=force),
@@ -122,6 +224,7 @@ def prepare_run(
         source_fingerprint=fingerprint,
         requested_by=requested_by,
         force=force,
+        train_parts=parts,
     )
 
 

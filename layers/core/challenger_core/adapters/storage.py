@@ -79,6 +79,36 @@ class Storage:
             version_id=head.get("VersionId"),
         )
 
+    def latest_versions(self, bucket: str, prefix: str, *, limit: int) -> list[ObjectInfo]:
+        """The current version of every object under `prefix` with its VersionId (ListObjectVersions; a deleted key,
+        whose latest version is a delete marker, is not listed). At most `limit` objects; more raise ValueError."""
+        objects: list[ObjectInfo] = []
+        with translate_errors(f"s3 ListObjectVersions s3://{bucket}/{prefix}"):
+            for page in self._s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Versions", []):
+                    if not item.get("IsLatest"):
+                        continue
+                    if len(objects) == limit:
+                        raise ValueError(f"more than {limit:,} objects under s3://{bucket}/{prefix}")
+                    version = item.get("VersionId")
+                    objects.append(
+                        ObjectInfo(
+                            key=item["Key"],
+                            etag=item["ETag"].strip('"'),
+                            size=item["Size"],
+                            last_modified=item["LastModified"].isoformat(),
+                            version_id=None if version in (None, "null") else version,
+                        )
+                    )
+        return objects
+
+    def copy_version(self, bucket: str, key: str, version_id: str | None, to_bucket: str, to_key: str) -> None:
+        """Copy that version of an object, server-side (CopyObject: objects up to 5 GB,
+        https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html)."""
+        source: dict[str, str] = {"Bucket": bucket, "Key": key, **_version(version_id)}
+        with translate_errors(f"s3 CopyObject s3://{bucket}/{key} → s3://{to_bucket}/{to_key}"):
+            self._s3.copy_object(Bucket=to_bucket, Key=to_key, CopySource=source)  # type: ignore[arg-type]
+
     def list(self, bucket: str, prefix: str) -> list[ObjectInfo]:
         objects: list[ObjectInfo] = []
         with translate_errors(f"s3 ListObjectsV2 s3://{bucket}/{prefix}"):
