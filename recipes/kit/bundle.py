@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import tarfile
 from pathlib import Path
 
 KIT_DIR = Path(__file__).resolve().parent
 KIT_MODULE = "challenger_kit.py"
+# The kit's ONNX format (issue 21): shipped with recipes whose recipe.json says "model": {"format": "onnx"}.
+ONNX_MODULE = "challenger_onnx.py"
 # Never shipped: sample data, the recipe's tests, and what tools leave behind.
 EXCLUDED_DIRS = frozenset(
     {"data", "tests", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "model", "output"}
@@ -47,6 +50,9 @@ def bundle_files(recipe_dir: str | Path) -> dict[str, Path]:
         if path.is_file() and not path.name.endswith(EXCLUDED_SUFFIXES):
             files[relative.as_posix()] = path
     files[KIT_MODULE] = KIT_DIR / KIT_MODULE
+    model = json.loads((root / "recipe.json").read_text(encoding="utf-8")).get("model") or {}
+    if isinstance(model, dict) and model.get("format") == "onnx":
+        files[ONNX_MODULE] = KIT_DIR / ONNX_MODULE
     return dict(sorted(files.items()))
 
 

@@ -92,6 +92,8 @@ FitFn = Callable[[list[Row], dict[str, Any]], Any]
 SaveFn = Callable[[Any, Path], None]
 PredictFn = Callable[[Any, list[Row]], list[Prediction]]
 MetricsFn = Callable[[list[Any], list[Prediction]], Mapping[str, float]]
+# (recipe_dir, model_dir, serving_files): writes model_dir/code (default: install_serving_code).
+InstallCodeFn = Callable[[Path, Path, Sequence[str]], None]
 
 
 class RecipeError(ValueError):
@@ -1487,9 +1489,12 @@ def train(
     recipe_dir: Path,
     argv: Sequence[str],
     serving_files: Sequence[str] = ("inference.py",),
+    install_code: InstallCodeFn | None = None,
 ) -> dict[str, Any]:
     """Run one training job under the contract; returns the evaluation report (also written to disk)."""
     recipe = load_recipe(recipe_dir)
+    if (recipe.spec.get("model") or {}).get("format", "native") != "native" and install_code is None:
+        raise RecipeError('recipe.json model.format "onnx": train.py must call challenger_onnx.main(fit=...)')
     args = JobArgs(argv, recipe)
     train_rows = read_rows(args.train, recipe, "train")
     test_rows = read_rows(args.test, recipe, "test") if args.test is not None else None
@@ -1523,7 +1528,8 @@ def train(
     model_dir = args.model_dir
     model_dir.mkdir(parents=True, exist_ok=True)
     save(model, model_dir)
-    install_serving_code(recipe_dir, model_dir, serving_files)
+    # An ONNX recipe's code/ is the kit's generic serving code and vendored runtime (challenger_onnx).
+    (install_code or install_serving_code)(recipe_dir, model_dir, serving_files)
     _write_json(model_dir / TRAINING_ROWS_FILE, sorted({d[:ROW_ID_CHARS] for d in split.train_hashes}))
 
     # The golden set comes from the saved artifact through its own serving code — what the endpoint will run —
@@ -1612,6 +1618,7 @@ def main(
     recipe_dir: str | os.PathLike[str] | None = None,
     argv: Sequence[str] | None = None,
     serving_files: Sequence[str] = ("inference.py",),
+    install_code: InstallCodeFn | None = None,
 ) -> int:
     """The training entry point: 0 on success; 1 with one clear line on stderr and in the failure file otherwise.
 
@@ -1632,6 +1639,7 @@ def main(
             recipe_dir=directory,
             argv=sys.argv[1:] if argv is None else argv,
             serving_files=serving_files,
+            install_code=install_code,
         )
     except RecipeError as exc:
         message = f"{name} training failed: {exc}"
