@@ -89,7 +89,10 @@ class TransformRun:
         except _JobStopped:
             status, reason = "Stopped", None
             if self._stop_reason == "Shutdown":
-                status, reason = "Failed", "InternalServerError: the local SageMaker service stopped while the job ran"
+                status, reason = (
+                    "Failed",
+                    "InternalServerError: the local SageMaker service stopped while the job was running",
+                )
         except Exception as exc:  # the platform failed, not the model
             logger.exception("transform job %s: local SageMaker error", self.description["TransformJobName"])
             status, reason = "Failed", f"InternalServerError: {exc}"

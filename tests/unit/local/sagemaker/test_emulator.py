@@ -547,6 +547,72 @@ def test_a_transform_job_needs_an_existing_model_and_a_unique_name(transformer: 
     assert unknown.code == "ValidationException"
 
 
+class BlockingBackend(CountingBackend):
+    """Holds its first request until the test releases it."""
+
+    entered = threading.Event()
+    proceed = threading.Event()
+
+    def invoke(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+        BlockingBackend.entered.set()
+        BlockingBackend.proceed.wait(5)
+        return super().invoke(body, headers)
+
+
+def test_a_transform_job_running_when_the_service_stops_ends_failed_before_its_next_mini_batch(
+    tmp_path: Path,
+) -> None:
+    # Every job type stops on one path (service.JobKind): a transform job the service stops is not left InProgress
+    # with its container running, as a training job is not.
+    BlockingBackend.entered.clear()
+    BlockingBackend.proceed.clear()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="batch")
+        s3.put_object(Bucket="batch", Key="in/two.csv", Body=b"first\nsecond\n")
+        sm = LocalSageMaker(state_dir=tmp_path, s3_endpoint_url="http://127.0.0.1:9", backend_factory=BlockingBackend)
+        sm._s3 = s3
+        call(sm, "CreateModel", ModelName="m1", PrimaryContainer={"Image": IMAGE, "ModelDataUrl": "s3://b/m"})
+        request = {
+            "TransformJobName": "tj-stop",
+            "ModelName": "m1",
+            "TransformInput": {"DataSource": {"S3DataSource": {"S3Uri": "s3://batch/in/"}}, "SplitType": "Line"},
+            "TransformOutput": {"S3OutputPath": "s3://batch/out/"},
+            "TransformResources": {},
+            "BatchStrategy": "SingleRecord",
+        }
+        call(sm, "CreateTransformJob", **request)
+        assert BlockingBackend.entered.wait(5)
+        stopper = threading.Thread(target=sm.stop)
+        stopper.start()
+        while not sm._stopping.is_set():
+            time.sleep(0.01)
+        BlockingBackend.proceed.set()
+        stopper.join(10)
+        described = call(sm, "DescribeTransformJob", TransformJobName="tj-stop")
+    assert described["TransformJobStatus"] == "Failed"
+    assert described["FailureReason"].endswith("the local SageMaker service stopped while the job was running")
+    assert "TransformEndTime" in described
+
+
+def test_jobs_lost_with_the_previous_service_are_failed_on_restore(tmp_path: Path) -> None:
+    running = {"TransformJobName": "tj", "TransformJobStatus": "InProgress", "CreationTime": 1.0}
+    training = {"TrainingJobName": "job", "TrainingJobStatus": "Stopping", "SecondaryStatus": "Stopping"}
+    state = {"training_jobs": {"job": training}, "transform_jobs": {"tj": running}}
+    state |= {"version": 1, "models": {}, "endpoint_configs": {}, "endpoints": {}}
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    sm = LocalSageMaker(state_dir=tmp_path, s3_endpoint_url="http://127.0.0.1:9", backend_factory=FakeBackend)
+
+    sm._restore()
+
+    transform_job = call(sm, "DescribeTransformJob", TransformJobName="tj")
+    training_job = call(sm, "DescribeTrainingJob", TrainingJobName="job")
+    assert (transform_job["TransformJobStatus"], training_job["TrainingJobStatus"]) == ("Failed", "Failed")
+    assert training_job["SecondaryStatus"] == "Failed"
+    assert "TransformEndTime" in transform_job
+    assert "LastModifiedTime" not in transform_job  # not a DescribeTransformJob member
+
+
 # InvokedProductionVariant: the variant of the config that answered ---------------------------------------------
 def test_each_answer_names_the_variant_of_the_config_that_served_it(sm: LocalSageMaker) -> None:
     # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_runtime_InvokeEndpoint.html:
