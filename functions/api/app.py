@@ -18,6 +18,7 @@ from challenger_core.observability import logger, metrics, tracer
 from routers import (
     approvals,
     audit,
+    batch,
     datasets,
     deployments,
     deps,
@@ -30,8 +31,9 @@ from routers import (
     runs,
 )
 from routers.doors import PREFIXES
+from routers.paging import NEXT_CURSOR
 
-ROUTERS = (predict, models, runs, deployments, approvals, audit, monitoring, pages, datasets)
+ROUTERS = (predict, models, runs, deployments, approvals, audit, monitoring, pages, datasets, batch)
 
 _origin = deps.settings().dashboard_origin  # the dashboard behind CloudFront; unset locally (same origin)
 app = APIGatewayRestResolver(
@@ -41,7 +43,7 @@ app = APIGatewayRestResolver(
     cors=CORSConfig(
         allow_origin=_origin,
         allow_headers=["Authorization", "Content-Type", "x-api-key", "If-None-Match"],
-        expose_headers=["ETag"],
+        expose_headers=["ETag", NEXT_CURSOR],
         max_age=600,
     )
     if _origin

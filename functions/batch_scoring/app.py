@@ -17,7 +17,7 @@ from challenger_core.adapters.batch_transform import BatchTransform
 from challenger_core.adapters.notifier import Notifier
 from challenger_core.adapters.storage import Storage
 from challenger_core.clients import client
-from challenger_core.models import Model, StepError
+from challenger_core.models import BatchStatus, Model, StepError
 from challenger_core.observability import logger, metrics, to_state, tracer
 from challenger_core.recipe import RecipeSpec, load_recipe
 from challenger_core.registry import Registry
@@ -65,6 +65,11 @@ def _recipe() -> RecipeSpec:
     return load_recipe(_storage(), settings.artifact_bucket, settings.recipe)
 
 
+@cache
+def _registry() -> Registry:
+    return Registry(client("dynamodb"), settings.models_table)
+
+
 def _send(message: notifications.Message) -> None:
     Notifier(client("sns"), settings.topic_arn).send(message)
 
@@ -75,17 +80,14 @@ def _send(message: notifications.Message) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = Request.validate_python(event)
     if isinstance(request, Start):
+        upload = request.event
         state = batch.BatchState(
-            request=batch.request_from_event(request.event.detail.model_dump(by_alias=True), request.event.id)
+            request=batch.request_from_event(upload.detail.model_dump(by_alias=True), upload.id, upload.time)
         )
         state = batch.start_batch(
-            state,
-            storage=_storage(),
-            registry=Registry(client("dynamodb"), settings.models_table),
-            transform=_transform(),
-            recipe=_recipe(),
-            settings=settings,
+            state, storage=_storage(), registry=_registry(), transform=_transform(), recipe=_recipe(), settings=settings
         )
+        _registry().put_batch(batch.job_record(state, BatchStatus.RUNNING))
         return to_state(state)
     if isinstance(request, Step) and request.step == "check":
         return to_state(batch.check_batch(request.state, _transform()))
@@ -93,6 +95,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         state = batch.finish_batch(request.state, storage=_storage(), recipe=_recipe())
         assert state.result is not None
         result = state.result
+        _registry().put_batch(batch.job_record(state, BatchStatus.SUCCEEDED))
         _send(
             notifications.batch_done(
                 stack=settings.stack_name,
@@ -106,8 +109,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     document = request.document
     if isinstance(document, batch.BatchState):
         cause, key = batch.fail_batch(document, _transform()), document.request.key
+        record = batch.job_record(document, BatchStatus.FAILED, cause)
     else:
         cause = document.error.message if document.error else "unknown failure"
         key = document.detail.object.key
+        detail = document.detail.model_dump(by_alias=True)
+        record = batch.failed_upload_record(detail, document.id, document.time, cause)
+    _registry().put_batch(record)
     _send(notifications.batch_failed(stack=settings.stack_name, key=key, cause=cause))
     return {"cause": cause[:4000]}

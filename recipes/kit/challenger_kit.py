@@ -6,17 +6,21 @@ A recipe's ``train.py`` supplies four functions and hands them to :func:`main`::
     def save(model, model_dir): ...            # writes model.npz + model.json (pickle-free)
     def predict(model, rows): ...              # -> [{"label": ..., "score": ...}, ...] one per row
     def metrics(y_true, predictions): ...      # optional -> {"f1": 0.91, ...}
+    def fit_batches(batches, hyperparameters): ...  # optional: batches() -> iterator of pyarrow RecordBatches
 
     if __name__ == "__main__":
         sys.exit(challenger_kit.main(fit=fit, save=save, predict=predict, metrics=metrics))
 
-Everything else — reading the CSV channels per ``recipe.json``, the stable hash hold-out, the champion's artifact
-scored through the champion's own serving code, the paired bootstrap, ``evaluation.json``, ``golden.json``,
-``baseline.json``, the serving code in ``model/code/`` and the failure file — happens here. A recipe's
-``inference.py`` uses :func:`parse_request` / :func:`render_response` for ``input_fn`` / ``output_fn``.
+Everything else — reading the channels (CSV or Parquet, one file or many parts) in chunks per ``recipe.json``, the
+stable hash hold-out, the champion's artifact scored through the champion's own serving code, the paired bootstrap,
+``evaluation.json``, ``golden.json``, ``baseline.json``, the serving code in ``model/code/`` and the failure file —
+happens here. A recipe's ``inference.py`` uses :func:`parse_request` / :func:`render_response` for ``input_fn`` /
+``output_fn``.
 
-Constraints: standard library + numpy only. It runs on Python 3.12 in the SageMaker scikit-learn 1.9-0 container
-the recipes declare (``recipe.json`` ``framework``) and stays Python 3.10 compatible (ruff lints ``recipes/`` for 3.10).
+Constraints: standard library + numpy only on the serving side; the training side reads data with pyarrow (in the
+image: pyarrow 25.0.0), imported only when it reads a channel, so a model server never loads it. It runs on
+Python 3.12 in the SageMaker scikit-learn 1.9-0 container the recipes declare (``recipe.json`` ``framework``) and
+stays Python 3.10 compatible (ruff lints ``recipes/`` for 3.10).
 See ``recipes/kit/README.md`` for the contract in prose.
 """
 
@@ -449,49 +453,338 @@ def fingerprint(digests: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(digests)).encode("ascii")).hexdigest()
 
 
-def _csv_files(location: Path, channel: str) -> list[Path]:
-    if location.is_file():
-        return [location]
-    if not location.is_dir():
-        raise RecipeError(f"{channel} channel: {location} does not exist")
-    files = sorted(p for p in location.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+# ------------------------------------------------------------------------------------------------------------------
+# Columnar data: a channel read in bounded chunks (issue 24; training side only — serving never imports pyarrow)
+# ------------------------------------------------------------------------------------------------------------------
+
+DATA_SUFFIXES = (".csv", ".parquet")
+# One chunk: pyarrow's CSV block size, and about as many bytes of Parquet rows. A training job holds a few chunks at
+# a time, not the file (docs/performance.md measures the curve).
+CHUNK_BYTES = 8 * 1024 * 1024
+# Above this many bytes of training rows (Arrow size) the kit hands a recipe that has ``fit_batches`` the columnar
+# interface; below it, ``fit`` gets rows in content order as before.
+ROWS_IN_MEMORY_BYTES = 64 * 1024 * 1024
+# The drift baseline of a columnar fit profiles at most this many training rows, chosen by row hash (order-free).
+BASELINE_SAMPLE_ROWS = 100_000
+
+Batch = Any  # a pyarrow.RecordBatch: the features and the target, typed per recipe.json (see arrow_schema)
+BatchesFn = Callable[[], Iterator[Batch]]
+FitBatchesFn = Callable[[BatchesFn, dict[str, Any]], Any]
+
+
+def _arrow() -> tuple[Any, Any]:
+    """pyarrow and pyarrow.compute, imported on the training path only (the model server never needs them)."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    return pa, pc
+
+
+def data_files(location: str | os.PathLike[str], channel: str = "train") -> list[Path]:
+    """The data files of a channel: one file, or every ``*.csv`` / ``*.parquet`` part under a directory (in path
+    order). Names starting with ``_`` or ``.`` are markers or metadata (``_SUCCESS``, ``_manifest.json``), not data."""
+    path = Path(location)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise RecipeError(f"{channel} channel: {path} does not exist")
+    files = sorted(
+        (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DATA_SUFFIXES),
+        key=lambda p: p.relative_to(path).as_posix(),
+    )
+    files = [p for p in files if not any(part.startswith(("_", ".")) for part in p.relative_to(path).parts)]
     if not files:
-        raise RecipeError(f"{channel} channel: no *.csv files in {location}")
+        raise RecipeError(f"{channel} channel: no *.csv or *.parquet files in {path}")
     return files
 
 
-def read_rows(location: str | os.PathLike[str], recipe: Recipe, channel: str = "train") -> list[Row]:
-    """Every row of every ``*.csv`` in a channel (a directory or one file), typed per ``recipe.json``.
+def arrow_schema(recipe: Recipe) -> Any:
+    """The columns a batch carries: text/category features as strings, numbers as float64; the target as int64
+    (integer class values), string (other class values) or float64 (regression). Nullable: optional features."""
+    pa, _ = _arrow()
+    # date/datetime (canonical ISO 8601 text) and any other textual kind: strings.
+    fields = [pa.field(f["name"], pa.float64() if f["type"] == "number" else pa.string()) for f in recipe.features]
+    labels = recipe.labels
+    if not recipe.classification:
+        target = pa.float64()
+    elif all(isinstance(k, int) for k in labels):
+        target = pa.int64()
+    else:
+        target = pa.string()
+    return pa.schema([*fields, pa.field(recipe.target_name, target)])
 
-    Raises RecipeError naming the file, line and problem on the first bad row.
-    """
-    rows: list[Row] = []
+
+def _first(mask: Any) -> int | None:
+    """Index of the first true entry of a boolean array (nulls count as false), or None."""
+    _, pc = _arrow()
+    index = pc.index(pc.fill_null(mask, False), True).as_py()
+    return None if index is None or index < 0 else int(index)
+
+
+def _typed_column(raw: Any, feature: Mapping[str, Any], where: Callable[[int], str]) -> Any:
+    """A feature column checked and converted as :func:`coerce_feature` does a value; the first bad row raises
+    exactly its message (found by the vector checks, worded by coerce_feature on that one value)."""
+    pa, pc = _arrow()
+    if not (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type)):
+        if pa.types.is_dictionary(raw.type):
+            raw = raw.dictionary_decode()
+        if feature["type"] == "number" and (pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type)):
+            raw = pc.cast(raw, pa.string())  # Parquet numbers: the same checks as CSV text (range, finite)
+        elif not (pa.types.is_string(raw.type) or pa.types.is_large_string(raw.type)):
+            raise RecipeError(f"{where(0)}: {feature['name']} must be a string column, got {raw.type}")
+    raw = pc.cast(raw, pa.string())
+
+    def fail(index: int) -> None:
+        value = raw[index].as_py()
+        coerce_feature(value, feature, where(index))  # raises the value's own message
+        raise RecipeError(f"{where(index)}: {feature['name']} {value!r} is invalid")  # pragma: no cover
+
+    def slow() -> Any:  # a value pyarrow parses otherwise than Python: convert this column as read_rows did
+        return pa.array([coerce_feature(v, feature, where(i)) for i, v in enumerate(raw.to_pylist())])
+
+    kind = feature["type"]
+    if kind not in ("number", "text", "category"):  # date/datetime: canonical form, value by value
+        return pc.cast(slow(), pa.string())
+    stripped = pc.utf8_trim_whitespace(raw)
+    blank = pc.or_(pc.is_null(raw), pc.equal(stripped, ""))
+    optional = bool(feature.get("optional"))
+    if kind == "number":
+        if not optional and (bad := _first(blank)) is not None:
+            fail(bad)
+        try:
+            numbers = pc.cast(pc.if_else(blank, pa.scalar(None, pa.string()), stripped), pa.float64())
+        except pa.ArrowInvalid:
+            return pc.cast(slow(), pa.float64())
+        low, high = feature.get("min"), feature.get("max")
+        bad_mask = pc.invert(pc.is_finite(numbers))
+        if low is not None:
+            bad_mask = pc.or_(bad_mask, pc.less(numbers, float(low)))
+        if high is not None:
+            bad_mask = pc.or_(bad_mask, pc.greater(numbers, float(high)))
+        if (bad := _first(bad_mask)) is not None:
+            fail(bad)
+        return numbers
+    if kind == "text":
+        bad_mask = blank
+        limit = feature.get("max_length")
+        if limit is not None:
+            bad_mask = pc.or_(bad_mask, pc.greater(pc.utf8_length(raw), int(limit)))
+        if (bad := _first(bad_mask)) is not None:
+            fail(bad)
+        return raw
+    values = pc.if_else(blank, pa.scalar(None, pa.string()), raw) if optional else raw
+    if optional is False and (bad := _first(pc.is_null(raw))) is not None:
+        fail(bad)
+    allowed = feature.get("values")
+    if allowed is not None:
+        outside = pc.and_(
+            pc.invert(pc.is_in(values, value_set=pa.array([str(v) for v in allowed]))), pc.is_valid(values)
+        )
+        if (bad := _first(outside)) is not None:
+            fail(bad)
+    return values
+
+
+def _typed_target(raw: Any, recipe: Recipe, where: Callable[[int], str], target_type: Any) -> Any:
+    """The target column as :func:`coerce_target` converts a cell; the first bad row raises its message."""
+    pa, pc = _arrow()
+    if pa.types.is_dictionary(raw.type):
+        raw = raw.dictionary_decode()
+    raw = pc.fill_null(pc.cast(raw, pa.string()), "")
+    stripped = pc.utf8_trim_whitespace(raw)
+
+    def slow() -> Any:
+        return pa.array([coerce_target(v, recipe, where(i)) for i, v in enumerate(raw.to_pylist())], target_type)
+
+    if recipe.classification:
+        known = pa.array([str(k) for k in recipe.labels])
+        if _first(pc.invert(pc.is_in(stripped, value_set=known))) is not None:
+            return slow()  # "01", or a bad label: coerce_target decides and words it
+        return pc.cast(stripped, target_type)
+    try:
+        numbers = pc.cast(stripped, pa.float64())
+    except pa.ArrowInvalid:
+        return slow()
+    if _first(pc.invert(pc.is_finite(numbers))) is not None:
+        return slow()
+    return numbers
+
+
+def _typed_batch(columns: Mapping[str, Any], recipe: Recipe, where: Callable[[int], str]) -> Batch:
+    pa, _ = _arrow()
+    schema = arrow_schema(recipe)
+    arrays = [_typed_column(columns[f["name"]], f, where) for f in recipe.features]
+    arrays.append(_typed_target(columns[recipe.target_name], recipe, where, schema.field(recipe.target_name).type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _line_breaks(batch: Any) -> Any:
+    """Line breaks inside each row's quoted values (\\n, \\r or \\r\\n, as the csv module counts lines)."""
+    pa, pc = _arrow()
+    total = pa.array([0] * batch.num_rows, pa.int64())
+    for column in batch.columns:
+        if pa.types.is_string(column.type):
+            breaks = pc.subtract(
+                pc.add(pc.count_substring(column, "\n"), pc.count_substring(column, "\r")),
+                pc.count_substring(column, "\r\n"),
+            )
+            total = pc.add(total, pc.fill_null(pc.cast(breaks, pa.int64()), 0))
+    return total
+
+
+def _missing_columns(path: Path, columns: Sequence[str], recipe: Recipe) -> None:
     required = [*recipe.feature_names, recipe.target_name]
-    for path in _csv_files(Path(location), channel):
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise RecipeError(
+            f"{path.name}: missing required column(s) {missing}; found columns {list(columns)} "
+            f"(expected header '{','.join(required)}')"
+        )
+
+
+def _csv_problem(path: Path, recipe: Recipe) -> str | None:
+    """Where pyarrow refused a CSV, found again with the csv module: the first structural problem, worded as
+    read_rows words it (file and line). None if the csv module finds none."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, [])
+            for fields in reader:
+                if len(fields) < len(header):
+                    return f"{path.name} line {reader.line_num}: row has too few fields"
+                if len(fields) > len(header):
+                    return f"{path.name} line {reader.line_num}: row has {len(fields)} fields, the header {len(header)}"
+        except csv.Error as exc:
+            return f"{path.name} line {reader.line_num}: unreadable CSV: {exc}"
+        except UnicodeDecodeError as exc:
+            return f"{path.name}: not UTF-8 text: {exc}"
+    return None
+
+
+def _csv_pieces(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+    """The file in pieces of about ``chunk_bytes``, each ending at a row boundary: a line break with an even number
+    of quote characters before it (RFC 4180 quoting; an escaped quote is two). pyarrow's own streaming reader reads
+    ahead many blocks on its I/O threads (measured: ~16 MB held for 1 MB blocks), so the kit cuts the file itself."""
+    carry = b""
+    quotes = 0  # quote characters in the file before ``carry``
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(chunk_bytes)
+            data = carry + block
+            if not block:
+                if data:
+                    yield data
+                return
+            end = data.rfind(b"\n")
+            inside = quotes + data.count(b'"', 0, end) if end >= 0 else 0
+            while end >= 0 and inside % 2:  # that line break is inside a quoted value: try the one before
+                previous = data.rfind(b"\n", 0, end)
+                inside -= data.count(b'"', previous + 1 if previous >= 0 else 0, end)
+                end = previous
+            if end < 0:
+                carry = data  # one row longer than a chunk: read on
+                continue
+            yield data[: end + 1]
+            quotes = inside
+            carry = data[end + 1 :]
+
+
+def _csv_batches(path: Path, recipe: Recipe, chunk_bytes: int) -> Iterator[Batch]:
+    pa, pc = _arrow()
+    import pyarrow.csv as pcsv  # noqa: PLC0415
+
+    try:
         # utf-8-sig: spreadsheets prepend a BOM, which would corrupt the first header name.
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            columns = [c.strip() for c in (reader.fieldnames or [])]
-            missing = [c for c in required if c not in columns]
-            if missing:
-                raise RecipeError(
-                    f"{path.name}: missing required column(s) {missing}; found columns {columns} "
-                    f"(expected header '{','.join(required)}')"
-                )
-            reader.fieldnames = columns
-            try:
-                for record in reader:
-                    where = f"{path.name} line {reader.line_num}"
-                    if any(record.get(c) is None for c in required):
-                        raise RecipeError(f"{where}: row has too few fields")
-                    row = {f["name"]: coerce_feature(record[f["name"]], f, where) for f in recipe.features}
-                    row[recipe.target_name] = coerce_target(record[recipe.target_name], recipe, where)
-                    rows.append(row)
-            except csv.Error as exc:
-                raise RecipeError(f"{path.name} line {reader.line_num}: unreadable CSV: {exc}") from None
-            except UnicodeDecodeError as exc:
-                raise RecipeError(f"{path.name}: not UTF-8 text: {exc}") from None
+            columns = [c.strip() for c in next(csv.reader(handle), [])]
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{path.name}: unreadable CSV header: {exc}") from None
+    _missing_columns(path, columns, recipe)
+    parse = pcsv.ParseOptions(newlines_in_values=True)
+    # Every column as text: the kit converts per recipe.json (type inference would guess, and could change its
+    # guess between chunks); nothing is null but what the recipe calls optional.
+    convert = pcsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string()), strings_can_be_null=False)
+    lines_before = 1  # the header
+    try:
+        for number, piece in enumerate(_csv_pieces(path, max(chunk_bytes, 64 * 1024))):
+            read = pcsv.ReadOptions(
+                skip_rows=1 if number == 0 else 0, column_names=columns, block_size=len(piece) + 1, use_threads=False
+            )
+            table = pcsv.read_csv(pa.py_buffer(piece), read_options=read, parse_options=parse, convert_options=convert)
+            del piece
+            batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
+            if batch is None:
+                continue
+            breaks = _line_breaks(batch)
+            cumulative = pc.cumulative_sum(breaks)
+            start = lines_before
+
+            def where(i: int, start: int = start, cumulative: Any = cumulative, breaks: Any = breaks) -> str:
+                before = cumulative[i].as_py() - breaks[i].as_py()
+                return f"{path.name} line {start + i + 1 + before}"
+
+            yield _typed_batch({name: batch.column(name) for name in columns}, recipe, where)
+            lines_before += batch.num_rows + (pc.sum(breaks).as_py() or 0)
+    except pa.ArrowInvalid as exc:
+        problem = _csv_problem(path, recipe)
+        raise RecipeError(problem or f"{path.name}: unreadable CSV: {exc}") from None
+
+
+def _parquet_batches(path: Path, recipe: Recipe, chunk_bytes: int) -> Iterator[Batch]:
+    pa, _ = _arrow()
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise RecipeError(f"{path.name}: not a readable Parquet file: {exc}") from None
+    columns = parquet.schema_arrow.names
+    _missing_columns(path, columns, recipe)
+    required = [*recipe.feature_names, recipe.target_name]
+    metadata = parquet.metadata
+    row_bytes = max(1, sum(metadata.row_group(g).total_byte_size for g in range(metadata.num_row_groups)))
+    row_bytes = max(1, row_bytes // max(1, metadata.num_rows))
+    batch_rows = max(1024, chunk_bytes // row_bytes)
+    done = 0
+    for group in range(metadata.num_row_groups):
+        for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=[group], columns=required):
+            first = done
+
+            def where(i: int, first: int = first, group: int = group) -> str:
+                return f"{path.name} row {first + i + 1} (row group {group})"
+
+            yield _typed_batch({name: batch.column(name) for name in required}, recipe, where)
+            done += batch.num_rows
+
+
+def read_batches(
+    location: str | os.PathLike[str], recipe: Recipe, channel: str = "train", chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[Batch]:
+    """A channel (one CSV or Parquet file, or a directory of parts) as typed, checked pyarrow RecordBatches of about
+    ``chunk_bytes`` each (:func:`arrow_schema`). Memory is bounded by a chunk, not the data.
+
+    Raises RecipeError naming the file and line (CSV) or row and row group (Parquet) of the first bad row.
+    """
+    for path in data_files(location, channel):
+        if path.suffix.lower() == ".parquet":
+            yield from _parquet_batches(path, recipe, chunk_bytes)
+        else:
+            yield from _csv_batches(path, recipe, chunk_bytes)
+
+
+def batch_rows(batch: Batch) -> list[Row]:
+    """A batch as rows (the row interface's adapter): ``{feature: value, ..., target: value}`` per row."""
+    rows: list[Row] = batch.to_pylist()
     return rows
+
+
+def read_rows(location: str | os.PathLike[str], recipe: Recipe, channel: str = "train") -> list[Row]:
+    """Every row of a channel (a directory of CSV/Parquet parts, or one file), typed per ``recipe.json``.
+
+    Raises RecipeError naming the file, line and problem on the first bad row. For small channels (test, trusted);
+    the train channel goes through :func:`split_channel` chunk by chunk.
+    """
+    return [row for batch in read_batches(location, recipe, channel) for row in batch_rows(batch)]
 
 
 class Split:
@@ -568,11 +861,15 @@ def _newest_slice(train: Sequence[Row], recipe: Recipe, test_fraction: float) ->
     return times[max(0, len(times) - max(1, math.ceil(len(times) * test_fraction)))]
 
 
-def check_split(split: Split, recipe: Recipe) -> None:
+def check_split(split: Split | ChannelSplit, recipe: Recipe) -> None:
     """Refuse a split that cannot train or evaluate the recipe's model, saying what is missing."""
-    if len(split.train) < recipe.min_rows:
+    if isinstance(split, ChannelSplit):
+        n_train, train_counts = split.n_train, split.train_counts
+    else:
+        n_train, train_counts = len(split.train), Counter(row[recipe.target_name] for row in split.train)
+    if n_train < recipe.min_rows:
         raise RecipeError(
-            f"train channel: too few training rows: {len(split.train)} after the hold-out split "
+            f"train channel: too few training rows: {n_train} after the hold-out split "
             f"(need at least {recipe.min_rows}; {len(split.holdout)} rows are held out)"
         )
     if len(split.holdout) < recipe.min_test_rows:
@@ -582,14 +879,162 @@ def check_split(split: Split, recipe: Recipe) -> None:
         )
     if recipe.classification:
         labels = recipe.labels
-        for side, rows in (("training", split.train), ("hold-out", split.holdout)):
-            counts = Counter(row[recipe.target_name] for row in rows)
+        holdout_counts = Counter(row[recipe.target_name] for row in split.holdout)
+        for side, counts in (("training", train_counts), ("hold-out", holdout_counts)):
             minimum = recipe.min_per_class if side == "training" else 1
             short = [f"{labels[c]} ({c}): {counts.get(c, 0)}" for c in labels if counts.get(c, 0) < minimum]
             if short and (side == "training" or recipe.kind == "binary"):
                 raise RecipeError(
                     f"too few {side} rows per class (need at least {minimum} of each): " + ", ".join(short)
                 )
+
+
+class ChannelSplit:
+    """The train channel split chunk by chunk: the training side spilled to an Arrow file on local disk (read back a
+    chunk at a time, as often as the recipe likes), the hold-out in memory as rows (``test_fraction`` of the data)."""
+
+    def __init__(self, spill: Path, schema: Any) -> None:
+        self.spill = spill
+        self.schema = schema
+        self.holdout: list[Row] = []
+        self.holdout_hashes: list[str] = []
+        self.n_train = 0
+        self.train_bytes = 0
+        self.train_counts: Counter[Any] = Counter()
+        self.dropped_as_test_rows = 0
+        self.dropped_as_trusted_rows = 0
+        self._ids: list[np.ndarray] = []
+
+    def train_batches(self) -> Iterator[Batch]:
+        """The training rows as RecordBatches (features + target, :func:`arrow_schema`), in upload order."""
+        pa, _ = _arrow()
+        with pa.OSFile(str(self.spill)) as source:  # read, not memory-mapped: a chunk in memory at a time
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i).drop_columns([HASH_COLUMN])
+
+    def _hashed_rows(self) -> Iterator[tuple[str, Row]]:
+        pa, _ = _arrow()
+        with pa.OSFile(str(self.spill)) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                batch = reader.get_batch(i)
+                hashes = batch.column(HASH_COLUMN).to_pylist()
+                yield from zip(hashes, batch_rows(batch.drop_columns([HASH_COLUMN])), strict=True)
+
+    def train_rows(self) -> tuple[list[Row], list[str]]:
+        """Every training row with its hash, in content order (hash, then label): the row interface's adapter."""
+        pairs = list(self._hashed_rows())
+        target = self.schema.names[-1]
+        pairs.sort(key=lambda pair: (pair[0], json.dumps(pair[1][target])))
+        return [row for _, row in pairs], [digest for digest, _ in pairs]
+
+    def sample_rows(self, limit: int) -> list[Row]:
+        """At most about ``limit`` training rows, the same ones whatever the order: those whose hash falls lowest."""
+        if self.n_train <= limit:
+            return self.train_rows()[0]
+        fraction = limit / self.n_train
+        return [row for digest, row in self._hashed_rows() if is_holdout(digest, fraction)][: limit * 2]
+
+    def train_ids(self) -> list[str]:
+        """The sorted, unique row ids (hash prefixes) of the training rows (``training_rows.json``)."""
+        return [f"{int(x):0{ROW_ID_CHARS}x}" for x in self._unique_ids()]
+
+    def _unique_ids(self) -> np.ndarray:
+        # 8 bytes a row as integers; as Python strings they would take ~70.
+        return np.unique(np.concatenate(self._ids)) if self._ids else np.array([], dtype=np.uint64)
+
+    def write_train_ids(self, path: Path) -> None:
+        """``training_rows.json`` as :func:`_write_json` writes ``train_ids()``, streamed (millions of rows)."""
+        ids = self._unique_ids()
+        if not ids.size:
+            _write_json(path, [])
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as handle:
+            handle.write("[\n")
+            for start in range(0, ids.size, 100_000):
+                lines = ",\n".join(f'  "{int(x):0{ROW_ID_CHARS}x}"' for x in ids[start : start + 100_000])
+                handle.write(("" if start == 0 else ",\n") + lines)
+            handle.write("\n]\n")
+
+
+HASH_COLUMN = "__row_hash"
+
+
+def _newest_time(location: Path, recipe: Recipe, test_fraction: float) -> tuple[int, Any] | None:
+    """:func:`_newest_slice` over a channel read chunk by chunk (only the time column is kept)."""
+    if recipe.time_column is None:
+        return None
+    pa, pc = _arrow()
+    column = str(recipe.time_column)
+    chunks = [batch.column(column) for batch in read_batches(location, recipe)]
+    if not chunks:
+        return None
+    times = pa.chunked_array(chunks)
+    n, nulls = len(times), times.null_count
+    k = max(0, n - max(1, math.ceil(n * test_fraction)))
+    if k < nulls:
+        return (0, "")
+    ordered = pc.array_sort_indices(times, null_placement="at_start")
+    value = times[ordered[k].as_py()].as_py()
+    return (1, value) if isinstance(value, (int, float)) else (2, str(value))
+
+
+def split_channel(
+    location: str | os.PathLike[str],
+    recipe: Recipe,
+    test_fraction: float,
+    spill_dir: Path,
+    test: Sequence[Row] | None = None,
+    trusted: Sequence[Row] = (),
+    chunk_bytes: int = CHUNK_BYTES,
+) -> ChannelSplit:
+    """:func:`split_rows` chunk by chunk: the same sides, rows and order, with memory bounded by a chunk plus the
+    hold-out. Train rows equal to a test row, or to a trusted row (issue 19), are dropped from training."""
+    pa, _ = _arrow()
+    schema = arrow_schema(recipe)
+    split = ChannelSplit(spill_dir / "train.arrow", schema)
+    test_hashes: set[str] = set()
+    holdout: list[tuple[str, Row]] = []
+    for row in test or ():
+        digest = row_hash(row, recipe.feature_names)
+        test_hashes.add(digest)
+        holdout.append((digest, row))
+    trusted_hashes = {row_hash(row, recipe.feature_names) for row in trusted}
+    newest = _newest_time(Path(location), recipe, test_fraction)
+    spilled = schema.append(pa.field(HASH_COLUMN, pa.string()))
+    target = recipe.target_name
+    with pa.OSFile(str(split.spill), "wb") as sink, pa.ipc.new_file(sink, spilled) as writer:
+        for batch in read_batches(location, recipe, "train", chunk_bytes):
+            keep: list[int] = []
+            digests: list[str] = []
+            for i, row in enumerate(batch_rows(batch)):
+                digest = row_hash(row, recipe.feature_names)
+                held_out = is_holdout(digest, test_fraction) if newest is None else _sort_key(row, recipe) >= newest
+                if digest in test_hashes:
+                    split.dropped_as_test_rows += 1
+                elif digest in trusted_hashes and not held_out:
+                    split.dropped_as_trusted_rows += 1
+                elif held_out:
+                    holdout.append((digest, row))
+                else:
+                    keep.append(i)
+                    digests.append(digest)
+            if not keep:
+                continue
+            kept = batch.take(pa.array(keep, pa.int64()))
+            writer.write_batch(
+                pa.RecordBatch.from_arrays([*kept.columns, pa.array(digests, pa.string())], schema=spilled)
+            )
+            split.n_train += len(keep)
+            split.train_bytes += kept.nbytes
+            split.train_counts.update(kept.column(target).to_pylist())
+            split._ids.append(np.array([int(d[:ROW_ID_CHARS], 16) for d in digests], dtype=np.uint64))
+    holdout.sort(key=lambda pair: (pair[0], json.dumps(pair[1][target])))
+    split.holdout = [row for _, row in holdout]
+    split.holdout_hashes = [digest for digest, _ in holdout]
+    return split
 
 
 def instance_of(row: Mapping[str, Any], recipe: Recipe) -> Row:
@@ -1215,7 +1660,7 @@ def build_baseline(
     }
 
 
-def golden_rows(split: Split, count: int) -> list[int]:
+def golden_rows(split: Split | ChannelSplit, count: int) -> list[int]:
     """Indices of the hold-out rows for the golden set: the first ``count`` by row hash (order-independent)."""
     unique: dict[str, int] = {}
     for i, digest in enumerate(split.holdout_hashes):
@@ -1490,27 +1935,43 @@ def train(
     argv: Sequence[str],
     serving_files: Sequence[str] = ("inference.py",),
     install_code: InstallCodeFn | None = None,
+    fit_batches: FitBatchesFn | None = None,
 ) -> dict[str, Any]:
-    """Run one training job under the contract; returns the evaluation report (also written to disk)."""
+    """Run one training job under the contract; returns the evaluation report (also written to disk).
+
+    The train channel is read and split chunk by chunk (:func:`split_channel`). ``fit`` gets the training rows as a
+    list in content order; a recipe that also gives ``fit_batches`` gets, once the training rows outgrow
+    ``ROWS_IN_MEMORY_BYTES``, a callable returning a fresh iterator of pyarrow RecordBatches (as many passes as it
+    likes) instead, and its drift baseline profiles a hash-chosen sample of ``BASELINE_SAMPLE_ROWS`` rows.
+    """
     recipe = load_recipe(recipe_dir)
     if (recipe.spec.get("model") or {}).get("format", "native") != "native" and install_code is None:
         raise RecipeError('recipe.json model.format "onnx": train.py must call challenger_onnx.main(fit=...)')
     args = JobArgs(argv, recipe)
-    train_rows = read_rows(args.train, recipe, "train")
     test_rows = read_rows(args.test, recipe, "test") if args.test is not None else None
     trusted = _trusted_rows(args, recipe)
-    split = split_rows(train_rows, test_rows, recipe, args.test_fraction, [row for row, _ in trusted])
-    check_split(split, recipe)
-    logger.info(
-        "%s: training on %d rows, holding out %d (%d train rows equal to a test row, %d to a trusted row dropped)",
-        recipe.name,
-        len(split.train),
-        len(split.holdout),
-        split.dropped_as_test_rows,
-        split.dropped_as_trusted_rows,
-    )
-
-    model = fit(split.train, args.hyperparameters)
+    with tempfile.TemporaryDirectory(prefix="challenger-split-") as spill:
+        split = split_channel(
+            args.train, recipe, args.test_fraction, Path(spill), test_rows, [row for row, _ in trusted]
+        )
+        check_split(split, recipe)
+        columnar = fit_batches is not None and split.train_bytes > ROWS_IN_MEMORY_BYTES
+        logger.info(
+            "%s: training on %d rows (%s), holding out %d (%d train rows equal to a test row, %d to a trusted row "
+            "dropped)",
+            recipe.name,
+            split.n_train,
+            "in batches" if columnar else "as rows",
+            len(split.holdout),
+            split.dropped_as_test_rows,
+            split.dropped_as_trusted_rows,
+        )
+        if fit_batches is not None and columnar:
+            model = fit_batches(split.train_batches, args.hyperparameters)
+            profiled = split.sample_rows(BASELINE_SAMPLE_ROWS)
+        else:
+            profiled = split.train_rows()[0]
+            model = fit(profiled, args.hyperparameters)
     holdout_predictions = list(predict(model, split.holdout))
     if len(holdout_predictions) != len(split.holdout):
         raise RecipeError(f"predict returned {len(holdout_predictions)} predictions for {len(split.holdout)} rows")
@@ -1530,7 +1991,7 @@ def train(
     save(model, model_dir)
     # An ONNX recipe's code/ is the kit's generic serving code and vendored runtime (challenger_onnx).
     (install_code or install_serving_code)(recipe_dir, model_dir, serving_files)
-    _write_json(model_dir / TRAINING_ROWS_FILE, sorted({d[:ROW_ID_CHARS] for d in split.train_hashes}))
+    split.write_train_ids(model_dir / TRAINING_ROWS_FILE)
 
     # The golden set comes from the saved artifact through its own serving code — what the endpoint will run —
     # and must equal what the trained model predicted, or the artifact does not serve the model that was evaluated.
@@ -1544,7 +2005,7 @@ def train(
         model_dir / GOLDEN_FILE,
         {"instances": instances, "predictions": served, "score_tolerance": recipe.score_tolerance},
     )
-    _write_json(model_dir / BASELINE_FILE, build_baseline(recipe, split.train, holdout_predictions, split.holdout))
+    _write_json(model_dir / BASELINE_FILE, build_baseline(recipe, profiled, holdout_predictions, split.holdout))
     write_rows_csv(args.output_data_dir / HOLDOUT_FILE, recipe, split.holdout)
     trusted_rows = [row for row, _ in trusted]
     trusted_hashes = [digest for _, digest in trusted]
@@ -1580,7 +2041,7 @@ def train(
     report: dict[str, Any] = {
         "metrics": reported,
         "confusion_matrix": confusion_matrix(recipe, y_true, holdout_predictions),
-        "n_train": len(split.train),
+        "n_train": split.n_train,
         "n_test": len(split.holdout),
         "eval_set": {"fingerprint": fingerprint(split.holdout_hashes), "rows": len(split.holdout)},
         "comparison": comparison,
@@ -1619,6 +2080,7 @@ def main(
     argv: Sequence[str] | None = None,
     serving_files: Sequence[str] = ("inference.py",),
     install_code: InstallCodeFn | None = None,
+    fit_batches: FitBatchesFn | None = None,
 ) -> int:
     """The training entry point: 0 on success; 1 with one clear line on stderr and in the failure file otherwise.
 
@@ -1640,6 +2102,7 @@ def main(
             argv=sys.argv[1:] if argv is None else argv,
             serving_files=serving_files,
             install_code=install_code,
+            fit_batches=fit_batches,
         )
     except RecipeError as exc:
         message = f"{name} training failed: {exc}"

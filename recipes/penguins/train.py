@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 class Fitted:
     """The fitted scikit-learn pipeline and its pickle-free export (what serves)."""
 
-    pipeline: Pipeline
+    pipeline: Pipeline | None  # None when fitted from batches (fit_batches): the export is the model
     model: inference.LinearModel
     alpha: float
 
@@ -99,14 +99,80 @@ def export(pipeline: Pipeline, numeric: Sequence[str], categorical: Sequence[str
 def fit(rows: list[dict[str, Any]], hyperparameters: dict[str, Any]) -> Fitted:
     """Fit on the training rows (features + target, typed by the kit)."""
     spec = recipe()
-    alpha = float(hyperparameters.get("alpha", 1.0))
-    if not np.isfinite(alpha) or alpha < 0:
-        raise challenger_kit.RecipeError(f"invalid hyperparameters: alpha must be >= 0, got {alpha}")
+    alpha = _alpha(hyperparameters)
     numeric, categorical = inference.split_features(spec)
     pipeline = build_pipeline(len(numeric), len(categorical), alpha)
     targets = np.asarray([row[spec.target_name] for row in rows], dtype=np.float64)
     pipeline.fit(matrix(numeric, categorical, rows), targets)
     return Fitted(pipeline, export(pipeline, numeric, categorical), alpha)
+
+
+def _alpha(hyperparameters: Mapping[str, Any]) -> float:
+    alpha = float(hyperparameters.get("alpha", 1.0))
+    if not np.isfinite(alpha) or alpha < 0:
+        raise challenger_kit.RecipeError(f"invalid hyperparameters: alpha must be >= 0, got {alpha}")
+    return alpha
+
+
+def fit_batches(batches: challenger_kit.BatchesFn, hyperparameters: dict[str, Any]) -> Fitted:
+    """The same ridge regression as ``fit`` from columnar chunks in two passes, memory bounded by a chunk: pass 1
+    the means and the categories, pass 2 the Gram matrix of [centred numbers | one-hot] and its product with the
+    target; then StandardScaler's scales, the intercept-centred normal equations Ridge solves (its dense "auto"
+    solver, Cholesky) and the same export. Equal to ``fit`` up to float rounding (sums run in upload order)."""
+    spec = recipe()
+    alpha = _alpha(hyperparameters)
+    numeric, categorical = inference.split_features(spec)
+    target = spec.target_name
+    seen: list[set[str]] = [set() for _ in categorical]
+    n, sums = 0, np.zeros(len(numeric))
+    for batch in batches():
+        n += batch.num_rows
+        sums += [np.asarray(batch.column(name).to_numpy(zero_copy_only=False), np.float64).sum() for name in numeric]
+        for values, name in zip(seen, categorical, strict=True):
+            values.update(str(v) for v in batch.column(name).unique().to_pylist())
+    if n == 0:
+        raise challenger_kit.RecipeError("no training rows")
+    mean = sums / n
+    categories = tuple(tuple(sorted(values)) for values in seen)
+    width = len(numeric) + sum(len(values) for values in categories)
+    gram, cross, column_sums, target_sum = np.zeros((width, width)), np.zeros(width), np.zeros(width), 0.0
+    for batch in batches():
+        columns = [
+            np.asarray(batch.column(name).to_numpy(zero_copy_only=False), np.float64) - m
+            for name, m in zip(numeric, mean, strict=True)
+        ]
+        blocks = [np.column_stack(columns) if columns else np.zeros((batch.num_rows, 0))]
+        for name, known in zip(categorical, categories, strict=True):
+            index = {value: i for i, value in enumerate(known)}
+            codes = np.array([index[str(v)] for v in batch.column(name).to_pylist()], dtype=np.int64)
+            blocks.append(np.eye(len(known))[codes])
+        design = np.hstack(blocks)
+        y = np.asarray(batch.column(target).to_numpy(zero_copy_only=False), np.float64)
+        gram += design.T @ design
+        cross += design.T @ y
+        column_sums += design.sum(axis=0)
+        target_sum += float(y.sum())
+    k = len(numeric)
+    variance = np.diag(gram)[:k] / n - (column_sums[:k] / n) ** 2
+    scale = np.sqrt(np.maximum(variance, 0.0))
+    scale[scale == 0.0] = 1.0  # StandardScaler leaves a constant column unscaled
+    unscale = np.r_[1.0 / scale, np.ones(width - k)]
+    gram, cross, column_sums = gram * np.outer(unscale, unscale), cross * unscale, column_sums * unscale
+    centred_gram = gram - np.outer(column_sums, column_sums) / n
+    centred_cross = cross - column_sums * (target_sum / n)
+    coef = np.linalg.solve(centred_gram + alpha * np.eye(width), centred_cross)
+    intercept = target_sum / n - float(column_sums @ coef) / n
+    # Centring on pass 1's mean rather than the exact one shifts the intercept only, and b is fitted on that centring.
+    model = inference.LinearModel(
+        numeric=tuple(numeric),
+        categorical=tuple(categorical),
+        mean=mean,
+        scale=scale,
+        categories=categories,
+        coef=coef,
+        intercept=intercept,
+    )
+    return Fitted(None, model, alpha)
 
 
 def save(fitted: Fitted, model_dir: Path) -> None:
@@ -130,4 +196,4 @@ def predict(fitted: Fitted, rows: list[dict[str, Any]]) -> list[dict[str, float]
 
 
 if __name__ == "__main__":
-    sys.exit(challenger_kit.main(fit=fit, save=save, predict=predict, recipe_dir=HERE))
+    sys.exit(challenger_kit.main(fit=fit, save=save, predict=predict, recipe_dir=HERE, fit_batches=fit_batches))

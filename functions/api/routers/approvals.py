@@ -12,10 +12,9 @@ from challenger_core import operations
 from routers.conditional import conditional_get
 from routers.deps import RegistryDep
 from routers.errors import INVALID, json_response
+from routers.paging import PageLimit
 
 router = Router()
-
-PageLimit = Annotated[int, Query(ge=1, le=500, description="page size")]
 
 
 @router.get(

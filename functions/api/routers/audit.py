@@ -8,10 +8,11 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from challenger_core import operations
-from routers.approvals import PageLimit
+from challenger_core.registry import encode_cursor
 from routers.deps import RegistryDep
 from routers.doors import DECISION, Operator
 from routers.errors import FORBIDDEN, INVALID, json_response
+from routers.paging import BAD_CURSOR, Cursor, PageLimit
 
 router = Router()
 
@@ -22,15 +23,24 @@ AUDIT_CURSOR = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#[0-9a-f]{32}$"  # 
     "/audit",
     summary="Audit log",
     description="Every decision (approve, reject, rollback, retrain) with who, when, from where and the comment, "
-    "newest first. Paginated: pass `next` as `after`. Operators only.",
+    "newest first. Paginated: pass `next` as `cursor` (`after`, the raw key older clients pass, still works). "
+    "Operators only.",
     security=DECISION,
-    responses={200: json_response("OK", operations.AuditPage), 403: FORBIDDEN, 422: INVALID},
+    responses={
+        200: json_response("OK", operations.AuditPage),
+        **BAD_CURSOR,
+        403: FORBIDDEN,
+        422: INVALID,
+    },
 )
 def audit(
     _caller: Operator,
     registry: RegistryDep,
     limit: PageLimit = 50,
-    after: Annotated[str | None, Query(pattern=AUDIT_CURSOR, description="cursor: `next` of the page before")] = None,
+    cursor: Cursor = None,
+    after: Annotated[str | None, Query(pattern=AUDIT_CURSOR, description="deprecated: use `cursor`")] = None,
 ) -> operations.AuditPage:
-    entries, cursor = registry.list_audit(limit, after)
-    return operations.AuditPage(entries=entries, next=cursor)
+    if after and not cursor:
+        cursor = encode_cursor("AUDIT", after)
+    entries, following = registry.audit_page(limit, cursor)
+    return operations.AuditPage(entries=entries, next=following)

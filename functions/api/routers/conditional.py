@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
+from routers.paging import NEXT_CURSOR
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver
     from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -36,5 +38,7 @@ def conditional_get(app: APIGatewayRestResolver, next_middleware: NextMiddleware
     response.headers["Cache-Control"] = "private, no-cache"  # always revalidate; never serve a stale list
     asked = app.current_event.headers.get("If-None-Match") or app.current_event.headers.get("if-none-match") or ""
     if tag in {candidate.strip() for candidate in asked.split(",")}:
-        return Response(status_code=304, body="", headers={"ETag": tag, "Cache-Control": "private, no-cache"})
+        # A 304 carries the headers a 200 would have had that describe the page (RFC 9110 §15.4.5): its next cursor.
+        kept = {name: value for name, value in response.headers.items() if name == NEXT_CURSOR}
+        return Response(status_code=304, body="", headers={"ETag": tag, "Cache-Control": "private, no-cache", **kept})
     return response

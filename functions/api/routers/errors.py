@@ -26,6 +26,7 @@ from challenger_core import operations, serving
 from challenger_core.errors import (
     ConflictError,
     DataValidationError,
+    InvalidCursorError,
     NotFoundError,
     ServiceError,
     TransientServiceError,
@@ -107,6 +108,7 @@ def _reason(exc: Exception) -> str:
 
 STATUS: dict[type[Exception], tuple[int, Callable[[Exception], str]]] = {
     BadRequestError: (400, _reason),
+    InvalidCursorError: (400, _reason),
     ForbiddenError: (403, _reason),
     NotFoundError: (404, _reason),
     ConflictError: (409, _reason),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
@@ -13,6 +14,7 @@ from routers.conditional import conditional_get
 from routers.deps import RegistryDep
 from routers.doors import RequestDoor
 from routers.errors import INVALID, NOT_FOUND, json_response
+from routers.paging import BAD_CURSOR, Cursor, PageLimit, page_response, paged
 
 router = Router()
 
@@ -22,14 +24,18 @@ VersionPath = Annotated[int, Path(ge=1, le=operations.MAX_VERSION, description="
 @router.get(
     "/models",
     summary="List models",
-    description="Every model version, newest first, with its metrics.",
+    description="Model versions, newest first, with their metrics. Paginated: `limit` (default 100), and the "
+    "`X-Next-Cursor` header of one page as `cursor` for the next (no header: the last page).",
+    responses={200: page_response("One page of versions, newest first", ModelVersion), 422: INVALID, **BAD_CURSOR},
     middlewares=[conditional_get],  # ETag / If-None-Match → 304 (the dashboard polls it)
 )
 def list_models(
     *,
     registry: RegistryDep,
-) -> list[ModelVersion]:
-    return registry.list_models()
+    limit: PageLimit = 100,
+    cursor: Cursor = None,
+) -> Response[list[ModelVersion]]:
+    return paged(*registry.models_page(limit, cursor))
 
 
 @router.get(

@@ -14,6 +14,7 @@ from routers.conditional import conditional_get
 from routers.deps import RegistryDep, SettingsDep, StorageDep, WorkflowDep
 from routers.doors import DECISION, Operator, RequestDoor
 from routers.errors import BAD_BODY, CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, json_response
+from routers.paging import BAD_CURSOR, Cursor, PageLimit, page_response, paged
 
 router = Router()
 
@@ -23,14 +24,18 @@ RunIdPath = Annotated[str, Path(pattern=operations.RUN_ID_PATTERN, description="
 @router.get(
     "/runs",
     summary="List runs",
-    description="Training pipeline runs, newest first.",
+    description="Training pipeline runs, newest first. Paginated: `limit` (default 50), and the `X-Next-Cursor` "
+    "header of one page as `cursor` for the next (no header: the last page).",
+    responses={200: page_response("One page of runs, newest first", Run), 422: INVALID, **BAD_CURSOR},
     middlewares=[conditional_get],  # ETag / If-None-Match → 304 (the dashboard polls it)
 )
 def list_runs(
     *,
     registry: RegistryDep,
-) -> list[Run]:
-    return registry.list_runs()
+    limit: PageLimit = 50,
+    cursor: Cursor = None,
+) -> Response[list[Run]]:
+    return paged(*registry.runs_page(limit, cursor))
 
 
 @router.post(

@@ -24,13 +24,14 @@ import json
 import re
 import tempfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from challenger_core import artifacts
 from challenger_core.adapters.batch_transform import BatchTransform, TransformSpec
 from challenger_core.adapters.storage import Storage, split_s3_uri
 from challenger_core.errors import DataValidationError, NotFoundError, TrainingFailedError
-from challenger_core.models import Model, PollState, StepError
+from challenger_core.models import BatchJobRecord, BatchStatus, Model, PollState, StepError, utcnow
 from challenger_core.naming import sagemaker_name
 from challenger_core.recipe import RecipeSpec
 from challenger_core.registry import Registry
@@ -58,6 +59,8 @@ class BatchRequest(Model):
     sequencer: str
     # The uploaded object's S3 version (the event's `version-id`): every read of the file uses it.
     version_id: str | None = None
+    # When S3 reported the upload (the event's `time`): the batch's id and its place in GET /batch start with it.
+    received_at: datetime | None = None
 
 
 class BatchJob(Model):
@@ -98,7 +101,7 @@ def batch_name(key: str) -> str:
     return name
 
 
-def request_from_event(detail: dict[str, Any], event_id: str) -> BatchRequest:
+def request_from_event(detail: dict[str, Any], event_id: str, received_at: datetime | None = None) -> BatchRequest:
     """The S3 "Object Created" event's bucket, key and version (the sequencer tells two uploads of one key apart).
 
     `detail` is the event's detail as S3 sends it (`version-id`, present on a versioned bucket such as the data
@@ -112,11 +115,60 @@ def request_from_event(detail: dict[str, Any], event_id: str) -> BatchRequest:
         name=batch_name(key),
         sequencer=str(detail["object"].get("sequencer") or event_id),
         version_id=str(version_id) if version_id else None,
+        received_at=received_at,
+    )
+
+
+def _digest(key: str, sequencer: str) -> str:
+    return hashlib.sha256(f"{key}|{sequencer}".encode()).hexdigest()[:10]
+
+
+def batch_id(key: str, sequencer: str, received_at: datetime | None) -> str:
+    """The batch's id: the upload's time (GET /batch lists the newest upload first) and the digest that
+    names its transform job; one upload, one id, however often a step is retried."""
+    at = (received_at or datetime.fromtimestamp(0, UTC)).astimezone(UTC)
+    return f"{at:%Y%m%dT%H%M%SZ}-{_digest(key, sequencer)}"
+
+
+def job_record(state: BatchState, status: BatchStatus, failure_reason: str | None = None) -> BatchJobRecord:
+    """What GET /batch shows of this batch now (each step records it whole; a retried step writes the same)."""
+    request, job, result = state.request, state.job, state.result
+    return BatchJobRecord(
+        batch_id=batch_id(request.key, request.sequencer, request.received_at),
+        name=request.name,
+        input_uri=f"s3://{request.bucket}/{request.key}",
+        input_version=request.version_id,
+        status=status,
+        received_at=request.received_at or utcnow(),
+        rows=result.rows if result else job.rows if job else None,
+        version=result.version if result else job.version if job else None,
+        job_name=job.job_name if job else None,
+        output_uri=result.output_uri if result else None,
+        failure_reason=failure_reason,
+    )
+
+
+def failed_upload_record(
+    detail: dict[str, Any], event_id: str, received_at: datetime | None, cause: str
+) -> BatchJobRecord:
+    """The record of an upload that failed before its job started (a file the recipe cannot read, no champion):
+    its key may not even be a valid batch name, so it is named by the file."""
+    key = str(detail["object"]["key"])
+    sequencer = str(detail["object"].get("sequencer") or event_id)
+    version_id = detail["object"].get("version-id")
+    return BatchJobRecord(
+        batch_id=batch_id(key, sequencer, received_at),
+        name=key.rsplit("/", 1)[-1].removesuffix(".csv")[:60] or key[:60],
+        input_uri=f"s3://{detail['bucket']['name']}/{key}",
+        input_version=str(version_id) if version_id else None,
+        status=BatchStatus.FAILED,
+        received_at=received_at or utcnow(),
+        failure_reason=cause,
     )
 
 
 def _job_name(settings: Settings, request: BatchRequest) -> str:
-    digest = hashlib.sha256(f"{request.key}|{request.sequencer}".encode()).hexdigest()[:10]
+    digest = _digest(request.key, request.sequencer)
     return sagemaker_name(settings.stack_name, settings.stack_uid, "batch", request.name[:16], digest)
 
 

@@ -75,6 +75,10 @@ class ApprovalLinkError(ChallengerError):
     """An approval link is tampered with, expired or already used."""
 
 
+class InvalidCursorError(ChallengerError):
+    """A list's `cursor` is not one this list gave out (corrupt, cut, or from another list)."""
+
+
 class TransientServiceError(ChallengerError):
     """An AWS call was throttled or hit a 5xx; safe to retry (the ASL does)."""
 

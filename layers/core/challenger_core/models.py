@@ -481,6 +481,32 @@ class AuditEntry(Model):
     detail: str = Field(default="", description="what the decision did (e.g. the execution it started)")
 
 
+class BatchStatus(StrEnum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+BATCH_ID_PATTERN = r"^\d{8}T\d{6}Z-[0-9a-f]{10}$"  # batch.batch_id: upload time, then a digest of key + sequencer
+
+
+class BatchJobRecord(Model):
+    """One batch file's scoring (BatchPipeline), as its steps recorded it: what GET /batch lists (issue 22)."""
+
+    batch_id: str = Field(pattern=BATCH_ID_PATTERN)
+    name: str
+    input_uri: str = Field(description="the uploaded file, s3://<data bucket>/batch/<name>.csv")
+    input_version: str | None = Field(default=None, description="the S3 version of the file that was scored")
+    status: BatchStatus
+    received_at: datetime = Field(description="when S3 reported the upload")
+    updated_at: datetime = Field(default_factory=utcnow)
+    rows: int | None = None
+    version: int | None = Field(default=None, description="the model version that scores it (the champion)")
+    job_name: str | None = Field(default=None, description="the SageMaker transform job")
+    output_uri: str | None = Field(default=None, description="the scored file, s3://<data bucket>/batch-results/…")
+    failure_reason: str | None = Field(default=None, description="why it failed; data problems name their rows")
+
+
 class Champion(Model):
     """The pointer to the version that serves traffic."""
 

@@ -8,13 +8,19 @@ One table, `pk`/`sk` keys:
 - `AUDIT` / `<time>#<id>`     a decision (approve, reject, rollback, retrain): who, when, from where; copied to
                               `AUDIT#RUN#<run id>` and `AUDIT#V#000042` for the run and the version it is about
 - `COUNTER` / `MODEL`         the version sequence
+- `BATCH` / `<batch id>`      a batch file's scoring (BatchPipeline); the id starts with the upload time
+
+Lists page with an opaque `cursor` (the last key of a page, encoded and checked on the way back in).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import functools
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,11 +31,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from challenger_core.adapters import translate_errors
-from challenger_core.errors import ConflictError, NotFoundError, TransientServiceError
+from challenger_core.errors import ConflictError, InvalidCursorError, NotFoundError, TransientServiceError
 from challenger_core.models import (
+    BATCH_ID_PATTERN,
     Approval,
     ApprovalStatus,
     AuditEntry,
+    BatchJobRecord,
     Champion,
     DatasetPolicy,
     ModelStatus,
@@ -136,6 +144,39 @@ def _plain(value: object) -> Any:
     return value
 
 
+# The sort keys a cursor may carry, per listed partition: a cursor is the last key of a page, so anything else is
+# not one the API gave out (a key of another partition, a cut or edited cursor) and is refused, never queried.
+CURSOR_KEYS = {
+    "MODEL": re.compile(r"V#\d{6,10}"),
+    "RUN": re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}"),
+    "AUDIT": re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#[0-9a-f]{32}"),
+    "BATCH": re.compile(BATCH_ID_PATTERN.strip("^$")),
+}
+MAX_CURSOR_CHARS = 200
+
+
+def encode_cursor(partition: str, sort_key: str) -> str:
+    """The opaque cursor of the page after `sort_key` (DynamoDB's LastEvaluatedKey) in `partition`."""
+    return base64.urlsafe_b64encode(f"{partition}\n{sort_key}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(partition: str, cursor: str) -> str:
+    """The sort key a cursor of `partition` carries; InvalidCursorError (a 400) if this list did not give it out."""
+    problem = "it is not a cursor this list gave out; start again without one"
+    if len(cursor) > MAX_CURSOR_CHARS or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
+        raise InvalidCursorError(f"cursor: {problem}")
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidCursorError(f"cursor: {problem}") from exc
+    pk, _, sk = text.partition("\n")
+    if pk != partition:
+        raise InvalidCursorError(f"cursor: it belongs to another list ({pk or 'none'}), not {partition.lower()}")
+    if not CURSOR_KEYS[partition].fullmatch(sk):
+        raise InvalidCursorError(f"cursor: {problem}")
+    return sk
+
+
 def audit_key(entry: AuditEntry) -> str:
     """The audit item's sort key: time first (to the microsecond, fixed width), so a Query lists the log in order."""
     return f"{entry.at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}#{entry.audit_id}"
@@ -176,6 +217,11 @@ class Registry:
     def list_models(self, limit: int = 100) -> list[ModelVersion]:
         """Newest first."""
         return [_from_item(ModelVersion, item) for item in self._query("MODEL", limit)]
+
+    def models_page(self, limit: int, cursor: str | None = None) -> tuple[list[ModelVersion], str | None]:
+        """One page of versions, newest first, and the cursor of the next page (None: this was the last)."""
+        items, after = self._page("MODEL", limit, cursor)
+        return [_from_item(ModelVersion, item) for item in items], after
 
     def update_model(self, version: int, *, expect_status: ModelStatus | None = None, **fields: Any) -> ModelVersion:
         """Set fields of a model version (status transitions optionally guarded by the current status)."""
@@ -227,6 +273,31 @@ class Registry:
     def list_runs(self, limit: int = 50) -> list[Run]:
         """Newest first (run ids start with a UTC timestamp)."""
         return [_from_item(Run, item) for item in self._query("RUN", limit)]
+
+    def runs_page(self, limit: int, cursor: str | None = None) -> tuple[list[Run], str | None]:
+        """One page of runs, newest first, and the cursor of the next page (None: this was the last)."""
+        items, after = self._page("RUN", limit, cursor)
+        return [_from_item(Run, item) for item in items], after
+
+    # Batch scoring ---------------------------------------------------------------------------------
+    def put_batch(self, record: BatchJobRecord) -> None:
+        """Record a batch file's scoring as it stands (a whole-item put: a retried step writes the same)."""
+        with translate_errors(f"dynamodb PutItem batch {record.batch_id}"):
+            self._ddb.put_item(TableName=self._table, Item=_to_item("BATCH", record.batch_id, record))
+
+    def get_batch(self, batch_id: str) -> BatchJobRecord:
+        with translate_errors(f"dynamodb GetItem batch {batch_id}"):
+            item = self._ddb.get_item(
+                TableName=self._table, Key={"pk": {"S": "BATCH"}, "sk": {"S": batch_id}}, ConsistentRead=True
+            )
+        if "Item" not in item:
+            raise NotFoundError(f"batch {batch_id} does not exist")
+        return _from_item(BatchJobRecord, item["Item"])
+
+    def batches_page(self, limit: int, cursor: str | None = None) -> tuple[list[BatchJobRecord], str | None]:
+        """One page of batch scorings, newest upload first, and the cursor of the next page."""
+        items, after = self._page("BATCH", limit, cursor)
+        return [_from_item(BatchJobRecord, item) for item in items], after
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         names = {f"#{name}": name for name in fields}
@@ -396,6 +467,11 @@ class Registry:
                 ]
             )
 
+    def audit_page(self, limit: int, cursor: str | None = None) -> tuple[list[AuditEntry], str | None]:
+        """One page of the audit log, newest first, and the opaque cursor of the next page."""
+        entries, after = self.list_audit(limit, decode_cursor("AUDIT", cursor) if cursor else None)
+        return entries, (encode_cursor("AUDIT", after) if after else None)
+
     def list_audit(
         self, limit: int, after: str | None = None, *, partition: str = "AUDIT"
     ) -> tuple[list[AuditEntry], str | None]:
@@ -535,6 +611,22 @@ class Registry:
             raise ConflictError(f"promote v{champion.version}: a version to update does not exist ({reasons})") from exc
 
     # ----------------------------------------------------------------------------------------------
+    def _page(self, pk: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        start: dict[str, Any] = (
+            {"ExclusiveStartKey": {"pk": {"S": pk}, "sk": {"S": decode_cursor(pk, cursor)}}} if cursor else {}
+        )
+        with translate_errors(f"dynamodb Query {pk}"):
+            response = self._ddb.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": pk}},
+                ScanIndexForward=False,
+                Limit=limit,
+                **start,
+            )
+        last = response.get("LastEvaluatedKey")
+        return list(response.get("Items", [])), (encode_cursor(pk, last["sk"]["S"]) if last else None)
+
     def _query(self, pk: str, limit: int) -> list[dict[str, Any]]:
         with translate_errors(f"dynamodb Query {pk}"):
             response = self._ddb.query(

@@ -540,6 +540,8 @@ def test_openapi_document_describes_every_operation(stack: Stack) -> None:
         ("GET", "/deployments/{name}"),
         ("GET", "/monitoring"),
         ("GET", "/datasets/{dataset}"),
+        ("GET", "/batch"),
+        ("GET", "/batch/{batch_id}"),
         ("GET", "/approvals/{approval_id}"),
         ("POST", "/approvals/{approval_id}"),
     }

@@ -17,6 +17,7 @@ from challenger_core.adapters.storage import split_s3_uri
 from challenger_core.batch import BatchScoringError
 from challenger_core.errors import DataValidationError, NotFoundError
 from challenger_core.models import NotificationKind
+from challenger_core.registry import Registry
 from tests.support.emails import email_of, sent
 from tests.support.events import load_event
 from tests.support.fake_sagemaker import fake_predict
@@ -250,3 +251,53 @@ def test_the_transform_job_reads_its_input_and_writes_its_output_with_the_models
     [listing] = [s for s in SERVING_ROLE["PolicyDocument"]["Statement"] if s["Action"] == "s3:ListBucket"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": "batch-jobs/*/input/*"}}
     assert fnmatch.fnmatchcase(input_key, "batch-jobs/*/input/*")
+
+
+def batch_records(stack: Stack) -> list[dict[str, Any]]:
+    """What GET /batch would list: the BATCH partition of the models table, newest first."""
+    records, _ = Registry(stack.ddb, stack.env["MODELS_TABLE"]).batches_page(50)
+    return [record.model_dump(mode="json") for record in records]
+
+
+def test_each_step_records_the_batch_for_the_list(stack: Stack, transform: FakeTransform) -> None:
+    """Issue 22: the dashboard's batch list reads what the steps recorded: running with its rows and version once
+    the job started, then succeeded with the scored file; a retried step writes the same record."""
+    live_model(stack)
+    state = start(stack)
+    [running] = batch_records(stack)
+    assert running["batch_id"].startswith("20261123T101500Z-")
+    assert (running["status"], running["rows"], running["version"], running["output_uri"]) == ("RUNNING", 3, 3, None)
+    assert running["input_uri"] == f"s3://{stack.data_bucket}/batch/reviews.csv"
+    assert running["input_version"] == state["request"]["version_id"]
+    done = step(stack, {"step": "finish", "state": step(stack, {"step": "check", "state": state})})
+    step(stack, {"step": "finish", "state": step(stack, {"step": "check", "state": state})})  # a retry
+    [record] = batch_records(stack)
+    assert (record["batch_id"], record["status"]) == (running["batch_id"], "SUCCEEDED")
+    assert record["output_uri"] == done["result"]["output_uri"]
+    assert record["job_name"] == state["job"]["job_name"]
+
+
+def test_a_batch_that_fails_before_its_job_is_recorded_with_the_rows_to_fix(
+    stack: Stack, transform: FakeTransform
+) -> None:
+    live_model(stack)
+    body = 'id,review_text\n1,"Great\nkettle"\n2,Fine\n3,"Broke\r\nin a day"\n'
+    event = upload(stack, body)
+    with pytest.raises(DataValidationError) as failure:
+        step(stack, {"step": "start", "event": event})
+    assert batch_records(stack) == []  # nothing started
+    event["error"] = {"Error": "DataValidationError", "Cause": json.dumps({"errorMessage": str(failure.value)})}
+    step(stack, {"step": "fail", "document": event})
+    [record] = batch_records(stack)
+    assert (record["status"], record["name"], record["rows"], record["version"]) == ("FAILED", "reviews", None, None)
+    assert "data row(s) 1, 3" in record["failure_reason"]
+
+
+def test_a_batch_whose_job_failed_is_recorded_with_sagemakers_reason(stack: Stack, transform: FakeTransform) -> None:
+    live_model(stack)
+    state = start(stack)
+    state["error"] = {"Error": "BatchScoringError", "Cause": json.dumps({"errorMessage": "ClientError: row 7 bad"})}
+    step(stack, {"step": "fail", "document": state})
+    [record] = batch_records(stack)
+    assert (record["status"], record["rows"], record["version"]) == ("FAILED", 3, 3)
+    assert record["failure_reason"] == "ClientError: row 7 bad"

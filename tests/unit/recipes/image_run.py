@@ -16,7 +16,13 @@ from challenger.local.sagemaker import images
 
 ROOT = Path(__file__).resolve().parents[3]
 # The tests that need only the recipes, numpy and scikit-learn (the scaffold test drives the CLI: dev venv only).
-TEST_FILES = ["test_kit.py", "test_sentiment.py", "test_penguins_recipe.py", "test_penguins_data.py"]
+TEST_FILES = [
+    "test_kit.py",
+    "test_kit_columnar.py",
+    "test_sentiment.py",
+    "test_penguins_recipe.py",
+    "test_penguins_data.py",
+]
 
 
 def pytest_pin() -> str:
