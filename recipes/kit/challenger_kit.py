@@ -1693,12 +1693,22 @@ def compare_predictions(expected: Sequence[Prediction], served: Sequence[Predict
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def requirement_lines(path: Path) -> list[str]:
-    """The requirement lines of a requirements.txt (comments and blanks dropped)."""
+# A requirements.txt line whose comment says this is needed by train.py alone (e.g. the LightGBM that fits a model
+# served by numpy): the training toolkit installs it (pip reads past the comment), the model's code/lib does not get it.
+TRAINING_ONLY = "training only"
+
+
+def requirement_lines(path: Path, *, serving: bool = False) -> list[str]:
+    """The requirement lines of a requirements.txt (comments and blanks dropped); ``serving``: without the lines
+    marked ``# training only``."""
     if not path.is_file():
         return []
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return [line for line in lines if line]
+    lines = []
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line, _, comment = raw.partition("#")
+        if line.strip() and not (serving and comment.strip().lower().startswith(TRAINING_ONLY)):
+            lines.append(line.strip())
+    return lines
 
 
 def install_serving_code(recipe_dir: Path, model_dir: Path, serving_files: Sequence[str]) -> None:
@@ -1719,16 +1729,23 @@ def install_serving_code(recipe_dir: Path, model_dir: Path, serving_files: Seque
         shutil.copy2(recipe_dir / name, code / name)
     shutil.copy2(Path(__file__), code / KIT_FILE)
     requirements = recipe_dir / REQUIREMENTS_FILE
-    wanted = requirement_lines(requirements)
+    wanted = requirement_lines(requirements, serving=True)
     if wanted:
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check"]
-        command += ["--target", str(code / VENDORED_LIB), "-r", str(requirements)]
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        with tempfile.TemporaryDirectory() as scratch:
+            serving_requirements = Path(scratch) / REQUIREMENTS_FILE
+            serving_requirements.write_text("".join(f"{line}\n" for line in wanted), encoding="utf-8")
+            command += ["--target", str(code / VENDORED_LIB), "-r", str(serving_requirements)]
+            completed = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
         if completed.returncode != 0:
             tail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
             raise RecipeError(f"could not vendor serving requirements ({', '.join(wanted)}): {tail[0]}")
         note = "# Vendored into lib/ at training time (on sys.path via challenger_kit.add_vendored_lib):\n"
         (code / REQUIREMENTS_FILE).write_text(note + "".join(f"#   {line}\n" for line in wanted), encoding="utf-8")
+    elif requirement_lines(requirements):  # training-only lines: the serving container must not install them either
+        note = "# Training only (challenger_kit TRAINING_ONLY): nothing to install for serving.\n"
+        lines = requirement_lines(requirements)
+        (code / REQUIREMENTS_FILE).write_text(note + "".join(f"#   {line}\n" for line in lines), encoding="utf-8")
     elif requirements.is_file():
         shutil.copy2(requirements, code / REQUIREMENTS_FILE)
     # Bytecode compiled now, by the image's own Python, spares every cold start compiling the kit (~10-30 ms) where
