@@ -129,6 +129,7 @@ class Target:
     operator_auth: requests.auth.AuthBase | None = None
     aws: Callable[[str], Any] | None = None  # a boto3 client for the stack's region and endpoints
     resource: Callable[[str], str] | None = None  # a template logical id → its physical name
+    next_cursor: str | None = None  # the last call's `X-Next-Cursor`: a paginated list has more (see `every`)
 
     def call(
         self, method: str, path: str, body: Any = None, *, ok: Sequence[int] = (200, 202), operator: bool = False
@@ -153,7 +154,19 @@ class Target:
         if response.status_code not in ok:
             message = payload.get("message") or payload.get("detail") or response.text[:300]
             raise CliError(f"{method} {path}: HTTP {response.status_code}: {message}")
+        self.next_cursor = response.headers.get("X-Next-Cursor")  # a paginated list's next page (functions/api)
         return payload
+
+    def every(self, path: str, *, page: int = 500) -> list[Any]:
+        """A whole paginated list (GET /models, /runs, /batch): every page, following `X-Next-Cursor`."""
+        items: list[Any] = []
+        cursor: str | None = None
+        while True:
+            query = f"limit={page}" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+            items.extend(self.call("GET", f"{path}{'&' if '?' in path else '?'}{query}"))
+            cursor = self.next_cursor
+            if not cursor:
+                return items
 
 
 def local_target(state_dir: Path = STATE_DIR) -> Target:
@@ -471,7 +484,7 @@ def _pending_approval(target: Target, detail: dict[str, Any]) -> dict[str, Any] 
 
 def models_list(target: Target) -> None:
     """Every model version with the recipe's metrics as columns, its primary metric first."""
-    models = target.call("GET", "/models")
+    models = target.every("/models")
     metrics = recipe_view(target).metrics or tuple(sorted({k for m in models for k in m.get("metrics") or {}}))
     rows = [
         (
@@ -579,7 +592,7 @@ def audit_list(target: Target, limit: int) -> None:
     entries: list[dict[str, Any]] = []
     after: str | None = None
     while len(entries) < limit:
-        query = f"?limit={min(limit - len(entries), 500)}" + (f"&after={quote(after, safe='')}" if after else "")
+        query = f"?limit={min(limit - len(entries), 500)}" + (f"&cursor={quote(after, safe='')}" if after else "")
         page = target.call("GET", f"/audit{query}", operator=True)
         entries.extend(page["entries"])
         after = page.get("next")
