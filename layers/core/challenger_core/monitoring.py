@@ -226,12 +226,23 @@ class VersionHealth(Model):
     cost_usd: float | None = None
 
 
+class ServingHour(ServingStats):
+    """One version's hour with its latency percentiles (ms, bucket upper bounds; None above the last bound)."""
+
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+    @classmethod
+    def of(cls, stats: ServingStats) -> ServingHour:
+        return cls(**stats.model_dump(), p50_ms=_finite(stats.percentile(0.5)), p99_ms=_finite(stats.percentile(0.99)))
+
+
 class MonitoringOverview(Model):
-    """GET /monitoring: serving health per version, hourly counts, and the drift history."""
+    """GET /monitoring: serving health per version, hourly counts and latency, and the drift history."""
 
     since_hour: str
     versions: list[VersionHealth]
-    hourly: list[ServingStats]
+    hourly: list[ServingHour]
     drift: list[DriftReport]
     capture_sample_rate: float
     drift_threshold: float
@@ -270,7 +281,7 @@ def overview(
     return MonitoringOverview(
         since_hour=since,
         versions=versions,
-        hourly=hourly,
+        hourly=[ServingHour.of(stats) for stats in hourly],
         drift=store.drift_history(),
         capture_sample_rate=sample_rate,
         drift_threshold=threshold,
