@@ -45,6 +45,7 @@ from challenger.local.gateway import DASHBOARD_NOT_BUILT, LocalApiGateway
 from challenger.local.iam import LocalIam, as_role, enforced
 from challenger.local.lambda_runtime import ProcessLambdaRuntime, configure_moto_server
 from challenger.local.limits import account_limits
+from challenger.local.logs import LogDelivery, Subscription, subscriptions_from_template
 from challenger.local.outbox import Outbox
 from challenger.local.private import private_directory, read_or_create_secret, write_private
 from challenger.local.provision import local_functions, provision
@@ -212,13 +213,15 @@ class LocalCloud:
         rules = rules_from_template(self.template)
         # Retry waits (EventBridge's back-off, Lambda's 1 and 2 minutes) run on the demo's fast clock.
         scale = 1.0 / (self.fast_clock or 1.0)
+        subscriptions = subscriptions_from_template(self.template)  # the log groups' subscription filters
         self.events = EventBus(
-            rules,
+            rules + [subscription.rule() for subscription in subscriptions],
             self._deliver,
             retry=RetryPolicy(scale=scale),
             function_retry=dataclasses.replace(LAMBDA_ASYNC_RETRIES, scale=scale),
         )
         self._stack.callback(self.events.close)
+        self._ship_logs(subscriptions)
         self._stack.enter_context(
             self.events.s3_hook({self.template.ref("DataBucket")}, region=self.region, account=self.template.account)
         )
@@ -246,6 +249,15 @@ class LocalCloud:
         self._save_ports()
         # The key and the token stay off the output (issue 18): `challenger local token` prints them when asked.
         self.progress(f"ready: API {self.gateway.api_url}  dashboard {self.gateway.url}  (`challenger local token`)")
+
+    def _ship_logs(self, subscriptions: list[Subscription]) -> None:
+        """The functions' log lines to the log groups' subscription filters (challenger.local.logs)."""
+        self.logs = LogDelivery(subscriptions, self.events.send, account=self.template.account)
+        self._stack.callback(self.logs.close)  # before the bus closes: what the last sandboxes wrote is delivered
+        for function in {subscription.source for subscription in subscriptions}:
+            sink = self.logs.sink(function)
+            assert sink is not None
+            self.runtime.ship_logs(self.template.name(function), sink, self.region)
 
     def _accept_token_rotation(self) -> None:
         """`challenger local token --rotate` writes a new token and sends SIGHUP (signals reach the main thread)."""

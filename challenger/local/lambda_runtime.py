@@ -445,9 +445,22 @@ class _Worker:
             cwd=pool.spec.code_dir,
             env=env,
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if pool.logs else None,
             start_new_session=True,  # Ctrl-C goes to the cloud, which stops its workers
         )
+        if pool.logs:  # a subscription reads this function's log group (challenger.local.logs)
+            stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[$LATEST]{uuid.uuid4().hex}"  # Lambda's naming
+            threading.Thread(target=self._ship_logs, args=(pool.logs, stream), daemon=True).start()
         threading.Thread(target=self._watch, name=f"worker-{pool.spec.name}", daemon=True).start()
+
+    def _ship_logs(self, sink: Callable[[str, str], None], stream: str) -> None:
+        """What the Lambda service does with the function's stdout: every line to the log stream (here: on to the
+        cloud's own output, and to the subscription's sink), to the end, even after the sandbox is killed."""
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            with contextlib.suppress(OSError):
+                os.write(1, raw)
+            sink(stream, raw.decode("utf-8", errors="replace"))
 
     def finished(self, request_id: str, payload: bytes, function_error: str | None) -> None:
         current, self.current = self.current, None
@@ -471,6 +484,8 @@ class _Worker:
 
 class _Pool:
     """A function's sandboxes: started on demand up to ``limit`` (a cold start each), reused while warm."""
+
+    logs: Callable[[str, str], None] | None = None  # (log stream, line): where a subscription reads the log group
 
     def __init__(self, spec: LocalFunction, environment: Mapping[str, str], limit: int) -> None:
         self.spec = spec
@@ -627,6 +642,11 @@ class ProcessLambdaRuntime(LambdaRuntime):
         finally:
             pool.ended()
         return InvocationResult(invocation.payload, invocation.function_error, request_id)
+
+    def ship_logs(self, name: str, sink: Callable[[str, str], None], region: str = DEFAULT_REGION) -> None:
+        """Send the function's log lines (stdout) to `sink` too: its log group has a subscription filter. Sandboxes
+        started from now on are read."""
+        self.pool(name, region).logs = sink
 
     def cold_starts(self) -> dict[str, list[float]]:
         """Seconds from each worker's process start to its first poll for work, per function."""

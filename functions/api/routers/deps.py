@@ -15,9 +15,9 @@ from challenger_core import monitoring
 from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
-from challenger_core.capture import CaptureBuffer
+from challenger_core.capture import CAPTURE_MESSAGE, CaptureBuffer
 from challenger_core.clients import API_RUNTIME, PRESIGN, client
-from challenger_core.observability import logger
+from challenger_core.observability import capture_logger, logger
 from challenger_core.recipe import RecipeSpec, load_recipe
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings, get_settings
@@ -69,18 +69,18 @@ def monitoring_store() -> monitoring.MonitoringStore:
 
 @cache
 def capture() -> CaptureBuffer:
-    """Inference capture and serving counters, written by a background thread (created on the first predict)."""
-    # Both clients are built here, inside the invocation that first predicts: the writer thread must not resolve
+    """Inference capture (a log line per sampled request, delivered to S3 by CaptureFunction's subscription) and
+    serving counters (written by a background thread, created on the first predict)."""
+    # The client is built here, inside the invocation that first predicts: the writer thread must not resolve
     # endpoints or credentials itself.
     store = monitoring.MonitoringStore(client("dynamodb").build(), settings().models_table)
-    writer = Storage(client("s3").build())
     config = settings()
     return CaptureBuffer(
-        lambda key, body: writer.write(config.artifact_bucket, key, body, "application/x-ndjson"),
+        lambda line: capture_logger.info(CAPTURE_MESSAGE, capture=line),
         store.add_stats,
         sample_rate=config.capture_sample_rate,
         flush_seconds=config.capture_flush_seconds,
-        on_error=lambda exc: logger.warning("inference capture dropped a batch", exc_info=exc),
+        on_error=lambda exc: logger.warning("inference capture dropped a request or counters", exc_info=exc),
     )
 
 

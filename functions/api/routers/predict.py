@@ -130,7 +130,10 @@ def predict(
 ) -> serving.PredictResponse:
     started = time.perf_counter()
     try:
-        response = serving.predict(request, recipe, registry, sagemaker, settings, capture=capture)
+        request_id = router.current_event.request_context.request_id  # API Gateway's, as its access log shows it
+        response = serving.predict(
+            request, recipe, registry, sagemaker, settings, capture=capture, request_id=request_id
+        )
     except (ServiceError, TransientServiceError):  # the endpoint failed to answer (EndpointErrorsAlarm)
         metrics.add_metric(name="PredictErrors", unit=MetricUnit.Count, value=1)
         raise

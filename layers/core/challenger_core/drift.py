@@ -92,9 +92,10 @@ class Captures:
             record = _record(raw)
             if record is None:
                 self.skipped_lines += 1
-            else:
+                continue
+            found += 1
+            if record:  # {}: a request the endpoint failed on (captured for shadow replay): no prediction to profile
                 self.rows.append(record)
-                found += 1
         if not found:
             self.skipped_objects += 1
 
@@ -104,11 +105,14 @@ class Captures:
 
 
 def _record(raw: bytes) -> dict[str, Any] | None:
-    """A capture line `{"instance": {...}, "prediction": {...}}`, or None when it is anything else."""
+    """A capture line `{"instance": {...}, "prediction": {...}}`, {} for a captured error (`"error": kind`, no
+    prediction), or None when it is anything else."""
     try:
         record = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
+    if isinstance(record, dict) and record.get("error") and record.get("prediction") is None:
+        return {}
     if (
         not isinstance(record, dict)
         or not isinstance(record.get("instance"), dict)

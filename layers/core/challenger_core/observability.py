@@ -60,6 +60,9 @@ class Untraced(BaseProvider):
 # wherever both live in one process (tests).
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "challenger"
 logger = Logger()
+# Inference captures (challenger_core.capture): their own logger at a fixed level, so LOG_LEVEL=WARNING (the local
+# cloud's default, or an operator's quieter stack) never silences the lines the capture subscription delivers.
+capture_logger = Logger(service=f"{SERVICE}-capture", level="INFO")
 tracer = Tracer(disabled=True, provider=Untraced()) if tracing_off() else Tracer()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Challenger", service=SERVICE)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
-from challenger_core.errors import ChallengerError, NotFoundError, ServiceError
+from challenger_core.errors import ChallengerError, NotFoundError, ServiceError, TransientServiceError
 from challenger_core.models import Model
 from challenger_core.temporal import DATE_PATTERN, DATETIME_PATTERN, parse_temporal
 
@@ -184,11 +184,13 @@ def predict(
     settings: Settings,
     *,
     capture: CaptureBuffer | None = None,
+    request_id: str | None = None,
 ) -> PredictResponse:
     """Check the instances against the recipe, forward them to the endpoint, name the version that answered.
 
     With a `capture` buffer the request is counted (latency, error) and, if sampled, captured with its
-    predictions for drift checks; the buffer never blocks (challenger_core.capture).
+    predictions (or the kind of error) under `request_id` for drift checks and shadow replay; the buffer never
+    blocks on I/O (challenger_core.capture).
     """
     # The first predict imports these (deployment's names, validation's CSV reader), not the API's init.
     from challenger_core.deployment import version_of_variant  # noqa: PLC0415
@@ -203,6 +205,7 @@ def predict(
         raise NoModelLiveError("no model is live yet: drop training data into the data bucket and wait for a run")
     started = time.perf_counter()
     served = champion.version
+    error_kind = "model_error"
     try:
         raw, variant = sagemaker.invoke_with_variant(settings.endpoint_name, body)
         # The variant that answered names its version (deployment.variant_name): during a blue/green swap that
@@ -212,15 +215,17 @@ def predict(
             answer: dict[str, Any] = json.loads(raw)
             checked = [prediction_model(recipe).model_validate(p).model_dump() for p in answer["predictions"]]
         except (ValueError, KeyError, TypeError) as exc:
+            error_kind = "invalid_output"
             raise ServiceError(
                 f"the endpoint answered something that is not a prediction: {clip(repr(raw[:200]), 240)}"
             ) from exc
-    except ChallengerError:
+    except ChallengerError as exc:
         if capture is not None:
-            capture.record(served, instances, [], _ms_since(started), error=True)
+            kind = "throttled" if isinstance(exc, TransientServiceError) else error_kind
+            capture.record(served, instances, [], _ms_since(started), error=kind, request_id=request_id)
         raise
     if capture is not None:
-        capture.record(served, instances, checked, _ms_since(started))
+        capture.record(served, instances, checked, _ms_since(started), request_id=request_id)
     return PredictResponse(predictions=checked, model_version=served)
 
 

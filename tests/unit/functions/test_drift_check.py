@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
-from challenger_core.capture import CaptureBuffer
+from challenger_core.capture import CaptureBuffer, CaptureLine, capture_objects
 from challenger_core.models import (
     Champion,
     ModelStatus,
@@ -67,14 +68,16 @@ def capture(stack: Stack, instances: list[dict[str, Any]], predictions: list[dic
     """What the API function does per request, flushed as its background thread would."""
     store = MonitoringStore(stack.ddb, stack.env["MODELS_TABLE"])
     storage = Storage(stack.s3)
+    lines: list[CaptureLine] = []
     buffer = CaptureBuffer(
-        lambda key, body: storage.write(stack.env["ARTIFACT_BUCKET"], key, body),
-        store.add_stats,
-        sample_rate=1.0,
+        lambda line: lines.append(CaptureLine.model_validate(line)), store.add_stats, sample_rate=1.0
     )
     for instance, prediction in zip(instances, predictions, strict=True):
         buffer.record(4, [instance], [prediction], latency_ms=12.0, now=TODAY)
     buffer.flush()
+    # ... and what CaptureFunction writes of the log lines the subscription delivers to it
+    for key, body in capture_objects(lines, uuid.uuid4().hex).items():
+        storage.write(stack.env["ARTIFACT_BUCKET"], key, body)
 
 
 def shifted(n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
