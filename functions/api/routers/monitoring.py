@@ -18,15 +18,20 @@ router = Router()
     "/monitoring",
     summary="Serving health and drift",
     description="Per version over the last `hours` (default 24): invocations, errors and latency percentiles "
-    "(from hourly histograms the API records off the response path), plus the daily drift checks.",
+    "(from hourly histograms the API records off the response path), plus the daily drift checks. With `minutes` "
+    "(5 to 2880), over the 5-minute windows that overlap the last `minutes` instead (the live block's 15 minutes).",
     responses={200: json_response("OK", monitoring.MonitoringOverview), 422: INVALID},
 )
 def get_monitoring(
-    store: MonitoringDep, settings: SettingsDep, hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24
+    store: MonitoringDep,
+    settings: SettingsDep,
+    hours: Annotated[int, Query(ge=1, le=24 * 31)] = 24,
+    minutes: Annotated[int | None, Query(ge=5, le=2 * 24 * 60)] = None,
 ) -> monitoring.MonitoringOverview:
     return monitoring.overview(
         store,
         hours=hours,
+        minutes=minutes,
         sample_rate=settings.capture_sample_rate,
         threshold=settings.drift_threshold,
         memory_mb=settings.serverless_memory_mb,

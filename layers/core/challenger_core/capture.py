@@ -10,9 +10,9 @@ reclaiming the sandbox after the response loses nothing (docs/decisions/0013-los
 under CloudWatch Logs' 256 KB event limit: a request's rows are split over several lines, and a single row too
 large for any line is counted as `omitted`, never truncated.
 
-The per-hour counters per version (invocations, errors, a latency histogram) are added to ModelsTable by a daemon
-thread, so `/predict` only appends to a list; a batch of counters waits at most `CAPTURE_FLUSH_SECONDS` of
-invocation time. bench/bench_capture.py measures both paths.
+The per-hour counters per version (invocations, errors, a latency histogram), and the same per 5-minute window
+(kept two days), are added to ModelsTable by a daemon thread, so `/predict` only appends to a list; a batch of
+counters waits at most `CAPTURE_FLUSH_SECONDS` of invocation time. bench/bench_capture.py measures both paths.
 """
 
 from __future__ import annotations
@@ -40,6 +40,14 @@ CAPTURE_PREFIX = "captures"
 def capture_prefix(version: int, day: str) -> str:
     """Where one version's captures of one UTC day live (partitioned for listing and lifecycle)."""
     return f"{CAPTURE_PREFIX}/model=v{version}/date={day}/"
+
+
+RECENT_WINDOW_MINUTES = 5
+
+
+def recent_window(when: datetime) -> str:
+    """The 5-minute window a request falls in (`2026-12-01T18:05`): finer counters beside the hourly ones."""
+    return f"{when:%Y-%m-%dT%H}:{when.minute - when.minute % RECENT_WINDOW_MINUTES:02d}"
 
 
 def latency_bucket(latency_ms: float) -> int:
@@ -151,7 +159,8 @@ class CaptureLine(Model):
 
 @dataclass
 class _Pending:
-    stats: dict[tuple[int, str], list[int]] = field(default_factory=dict)  # (version, hour) → [n, errors, *buckets]
+    # (version, hour or 5-minute window) → [n, errors, *buckets]
+    stats: dict[tuple[int, str], list[int]] = field(default_factory=dict)
     since: float | None = None
 
 
@@ -203,10 +212,12 @@ class CaptureBuffer:
         kind = ("model_error" if error is True else error) or None
         hour = when.strftime("%Y-%m-%dT%H")
         with self._lock:
-            stats = self._pending.stats.setdefault((version, hour), [0, 0] + [0] * (len(LATENCY_BUCKETS_MS) + 1))
-            stats[0] += 1
-            stats[1] += int(kind is not None)
-            stats[2 + latency_bucket(latency_ms)] += 1
+            # The hour's counters, and the same in the request's 5-minute window (the live block's last 15 minutes).
+            for window in (hour, recent_window(when)):
+                stats = self._pending.stats.setdefault((version, window), [0, 0] + [0] * (len(LATENCY_BUCKETS_MS) + 1))
+                stats[0] += 1
+                stats[1] += int(kind is not None)
+                stats[2 + latency_bucket(latency_ms)] += 1
             sampled = bool(instances) and self._sampler() < self.sample_rate
             if self._pending.since is None:
                 self._pending.since = self._clock()

@@ -2,6 +2,7 @@
 
 Stored in ModelsTable next to the registry's items (its own partitions, so the registry is untouched):
 - `STATS` / `V#000007#2026-12-01T18`   one version's counters for one hour (atomic ADDs from the API)
+- `RECENT` / `V#000007#2026-12-01T18:05`  the same for one 5-minute window, deleted by DynamoDB TTL after two days
 - `DRIFT` / `2026-12-01#V#000007`      the day's latest drift check of a version
 """
 
@@ -13,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from challenger_core.adapters import translate_errors
-from challenger_core.capture import LATENCY_BUCKETS_MS, ServingStats, capture_prefix
+from challenger_core.capture import LATENCY_BUCKETS_MS, ServingStats, capture_prefix, recent_window
 from challenger_core.cost import serving_usd
 from challenger_core.drift import Captures, DriftReport, check
 from challenger_core.errors import NotFoundError
@@ -30,6 +31,7 @@ else:
     DynamoDBClient = Any
 
 BASELINE_FILE = "baseline.json"
+RECENT_KEEP_SECONDS = 2 * 24 * 3600  # the 5-minute windows' TTL (ModelsTable's TimeToLiveSpecification: `ttl`)
 MAX_CAPTURE_OBJECTS = 500  # bounds one check's reads; at the default batch size ~250k rows
 
 
@@ -50,10 +52,15 @@ class MonitoringStore:
         self._table = table_name
 
     def add_stats(self, version: int, hour: str, counts: list[int]) -> None:
-        """Add one batch of counters (`[invocations, errors, *latency buckets]`) to the hour's item."""
+        """Add one batch of counters (`[invocations, errors, *latency buckets]`) to the hour's item, or to a 5-minute
+        window's (`hour` with minutes, capture.recent_window), which DynamoDB deletes after RECENT_KEEP_SECONDS."""
         names = {"#n": "invocations", "#e": "errors"}
         values: dict[str, Any] = {":n": {"N": str(counts[0])}, ":e": {"N": str(counts[1])}}
         adds = ["#n :n", "#e :e"]
+        recent = ":" in hour
+        if recent:
+            names["#ttl"] = "ttl"
+            values[":ttl"] = {"N": str(int(datetime.now(UTC).timestamp()) + RECENT_KEEP_SECONDS)}
         for index, count in enumerate(counts[2:]):
             if count:
                 names[f"#b{index}"] = f"b{index}"
@@ -62,15 +69,16 @@ class MonitoringStore:
         with translate_errors(f"dynamodb UpdateItem stats v{version}"):
             self._ddb.update_item(
                 TableName=self._table,
-                Key={"pk": {"S": "STATS"}, "sk": {"S": f"V#{version:06d}#{hour}"}},
-                UpdateExpression="ADD " + ", ".join(adds),
+                Key={"pk": {"S": "RECENT" if recent else "STATS"}, "sk": {"S": f"V#{version:06d}#{hour}"}},
+                UpdateExpression="ADD " + ", ".join(adds) + (" SET #ttl = if_not_exists(#ttl, :ttl)" if recent else ""),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
 
-    def stats(self, since_hour: str) -> list[ServingStats]:
-        """Every version's hourly counters from `since_hour` on (oldest first)."""
-        items = self._query("STATS")
+    def stats(self, since_hour: str, *, recent: bool = False) -> list[ServingStats]:
+        """Every version's hourly counters from `since_hour` on (oldest first); with `recent`, the 5-minute windows'
+        from the window `since_hour` names (`2026-12-01T18:05`) on."""
+        items = self._query("RECENT" if recent else "STATS")
         result = []
         for item in items:
             _, version, hour = item["sk"]["S"].split("#", 2)
@@ -249,11 +257,23 @@ class MonitoringOverview(Model):
 
 
 def overview(
-    store: MonitoringStore, *, hours: int, sample_rate: float, threshold: float, memory_mb: int = 2048
+    store: MonitoringStore,
+    *,
+    hours: int,
+    sample_rate: float,
+    threshold: float,
+    memory_mb: int = 2048,
+    minutes: int | None = None,
 ) -> MonitoringOverview:
-    """Aggregate the hourly counters of the last `hours` hours per version (latency percentiles from buckets)."""
-    since = (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H")
-    hourly = store.stats(since)
+    """Aggregate the hourly counters of the last `hours` hours per version (latency percentiles from buckets); with
+    `minutes`, the 5-minute windows that overlap the last `minutes` instead (`hourly` then lists those windows)."""
+    now = datetime.now(UTC)
+    if minutes is not None:
+        since = recent_window(now - timedelta(minutes=minutes))
+        hourly = store.stats(since, recent=True)
+    else:
+        since = (now - timedelta(hours=hours)).strftime("%Y-%m-%dT%H")
+        hourly = store.stats(since)
     merged: dict[int, ServingStats] = {}
     for stats in hourly:
         total = merged.setdefault(

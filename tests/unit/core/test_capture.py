@@ -25,12 +25,13 @@ class Sink:
     def __init__(self) -> None:
         self.lines: list[dict[str, Any]] = []
         self.stats: list[tuple[int, str, list[int]]] = []
+        self.recent: list[tuple[int, str, list[int]]] = []  # the 5-minute windows (issue 22's last 15 minutes)
 
     def emit(self, line: dict[str, Any]) -> None:
         self.lines.append(json.loads(json.dumps(line)))  # what a log line can carry: JSON
 
     def add(self, version: int, hour: str, counts: list[int]) -> None:
-        self.stats.append((version, hour, counts))
+        (self.recent if ":" in hour else self.stats).append((version, hour, counts))
 
     def objects(self) -> dict[str, list[dict[str, Any]]]:
         """What CaptureFunction writes of these lines (one delivery)."""
