@@ -354,6 +354,7 @@ async function watchRollback(): Promise<void> {
 function render(): void {
   const view: View = { state, ui, config };
   renderAll(view);
+  showExample();
   if (ui.route.view === "overview") {
     const withMetrics = state.models.some((model) => Object.keys(model.metrics ?? {}).length > 0);
     show($("chart-legend"), withMetrics);
@@ -560,6 +561,26 @@ function confirmRollback(version: number): void {
   dialog.showModal();
 }
 
+/** The recipe's example instances in the inference form, one per line (a record as JSON), until the user types. */
+function showExample(): void {
+  const input = $("predict-text") as HTMLTextAreaElement;
+  const example = state.health?.prediction?.example ?? [];
+  if (!example.length || input.dataset.edited || input.dataset.example) return;
+  input.value = example.map((item) => (typeof item === "string" ? item : JSON.stringify(item))).join("\n");
+  input.dataset.example = "recipe";
+  input.addEventListener("input", () => (input.dataset.edited = "yes"), { once: true });
+}
+
+/** A line of the form as an instance: a JSON object is a record, anything else a bare value (the shorthand). */
+function instanceOf(line: string): unknown {
+  if (!line.startsWith("{")) return line;
+  try {
+    return JSON.parse(line) as unknown;
+  } catch {
+    return line;
+  }
+}
+
 async function predict(): Promise<void> {
   const texts = ($("predict-text") as HTMLTextAreaElement).value
     .split("\n")
@@ -573,7 +594,7 @@ async function predict(): Promise<void> {
   }
   button.disabled = true;
   try {
-    const answer = await api.post<PredictResponse>("/predict", { instances: texts });
+    const answer = await api.post<PredictResponse>("/predict", { instances: texts.map(instanceOf) });
     const fields = [...new Set(answer.predictions.flatMap((prediction) => Object.keys(prediction)))];
     const scoreText = state.health?.prediction?.score ?? state.health?.recipe?.prediction?.score ?? null;
     const heading = (field: string): HTMLElement =>

@@ -235,7 +235,14 @@ export interface Health {
   endpoint?: EndpointHealth | null;
   policy?: PromotionPolicy;
   /** What the recipe's prediction fields mean, e.g. score: "probability of the positive class (positive)". */
-  prediction?: { score?: string; fields?: Record<string, string> } | null;
+  prediction?: {
+    score?: string;
+    fields?: Record<string, string>;
+    /** Class names in the recipe's order: the confusion matrix's rows and columns. */
+    class_names?: string[];
+    /** Instances the inference form starts with (recipe.json request.example): records, or bare shorthand values. */
+    example?: unknown[];
+  } | null;
   recipe?: { name?: string; prediction?: { score?: string } } | null;
 }
 

@@ -777,9 +777,11 @@ function auditFor(audit: AuditEntry[] | null | undefined, loaded: boolean): HTML
   );
 }
 
-function confusionMatrix(model: ModelVersion): HTMLElement | null {
+function confusionMatrix(model: ModelVersion, classNames: string[]): HTMLElement | null {
   const matrix = model.confusion_matrix ?? [];
   if (!matrix.length) return null;
+  // The recipe's class names (GET /health), in the matrix's order; the index only if the recipe gives none.
+  const name = (index: number): string => (classNames.length === matrix.length ? classNames[index] : String(index));
   return h(
     "div",
     scroller("Confusion matrix"),
@@ -787,12 +789,12 @@ function confusionMatrix(model: ModelVersion): HTMLElement | null {
       "table",
       { class: "matrix", "data-testid": "confusion-matrix" },
       h("caption", {}, "Confusion matrix (rows: true class, columns: predicted class)"),
-      h("thead", {}, h("tr", {}, h("td", {}), matrix[0].map((_, column) => h("th", { scope: "col", class: "num" }, `pred ${column}`)))),
+      h("thead", {}, h("tr", {}, h("td", {}), matrix[0].map((_, column) => h("th", { scope: "col", class: "num" }, `pred ${name(column)}`)))),
       h(
         "tbody",
         {},
         matrix.map((row, index) =>
-          h("tr", {}, h("th", { scope: "row" }, `true ${index}`), row.map((cell, column) => h("td", { class: `num ${index === column ? "diag" : ""}` }, cell))),
+          h("tr", {}, h("th", { scope: "row" }, `true ${name(index)}`), row.map((cell, column) => h("td", { class: `num ${index === column ? "diag" : ""}` }, cell))),
         ),
       ),
     ),
@@ -852,7 +854,7 @@ function versionPage(view: View, version: number): (HTMLElement | null)[] {
         paired?.confidence,
       ),
       paired ? pairedNote(paired) : h("p", { class: "muted", "data-testid": "no-comparison" }, "No paired comparison with a champion is recorded for this version."),
-      confusionMatrix(model),
+      confusionMatrix(model, state.health?.prediction?.class_names ?? []),
     ),
     h(
       "section",

@@ -194,6 +194,8 @@ def test_first_model_waits_for_approval_then_goes_live(dashboard: Page, target: 
     )
     expect(dashboard.locator('[data-testid="model-row"][data-version="1"]')).to_have_attribute("data-status", "LIVE")
 
+    # The form starts with the recipe's own example (recipe.json request.example via GET /health).
+    expect(dashboard.get_by_test_id("predict-text")).to_have_value("Absolutely love it, works perfectly.")
     dashboard.get_by_test_id("predict-text").fill(POSITIVE)
     dashboard.get_by_test_id("predict-submit").click()
     expect(dashboard.get_by_test_id("predict-version")).to_have_text("v1")
@@ -445,6 +447,8 @@ def test_a_version_page_shows_what_was_measured_and_where_it_came_from(
     measured = "Measured on" if v2.get("eval_set") or v2.get("n_test") is not None else "not recorded"
     expect(metrics.get_by_test_id("eval-set")).to_contain_text(measured)
     expect(dashboard.get_by_test_id("confusion-matrix")).to_be_visible()
+    matrix_rows = dashboard.get_by_test_id("confusion-matrix").locator("tbody th")
+    expect(matrix_rows).to_have_text(["true negative", "true positive"])  # the recipe's class names
     expect(dashboard.get_by_test_id("training-facts")).to_contain_text(v2["training_job_name"])
     expect(dashboard.get_by_test_id("artifact-facts")).to_contain_text(v2["model_data_url"])
     # A retired version that was live can be deployed again: the way forward after a rollback.

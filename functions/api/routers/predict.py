@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -32,6 +32,14 @@ class Prediction(BaseModel):
     score: str
     labels: dict[str, str] = Field(
         default_factory=dict, description="class value → class name, in the recipe's order (empty for regression)"
+    )
+    class_names: list[str] = Field(
+        default_factory=list,
+        description="the class names in the recipe's order: the confusion matrix's rows and columns (a JSON object's "
+        "integer keys lose that order in a browser)",
+    )
+    example: list[Any] = Field(
+        default_factory=list, description="instances the dashboard's inference form starts with (recipe.json)"
     )
 
 
@@ -100,6 +108,8 @@ def health(
             fields=dict(recipe.prediction.fields),
             score=recipe.prediction.score,
             labels=dict(recipe.data_schema.target.labels),
+            class_names=list(recipe.data_schema.target.labels.values()),
+            example=list(recipe.request.example),
         ),
     )
 

@@ -120,6 +120,12 @@ class Request(_Spec):
     shorthand: str | None = Field(
         default=None, description="a feature a request may send as a bare value instead of a record"
     )
+    example: list[str | dict[str, str | int | float]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="instances the dashboard's inference form starts with (a record, or a bare `shorthand` value); "
+        "`GET /health` serves them",
+    )
 
 
 class Prediction(_Spec):

@@ -51,6 +51,14 @@ def test_health_names_the_recipes_classes_in_its_order(stack: Stack) -> None:
     # The CLI labels predictions and confusion matrices with these (issue 21), whatever the recipe.
     status, body = call(stack, load_event("api", "health"))
     assert (status, body["prediction"]["labels"]) == (200, {"0": "negative", "1": "positive"})
+    assert body["prediction"]["class_names"] == ["negative", "positive"]  # the confusion matrix's order, as a list
+
+
+def test_health_serves_the_recipes_example_for_the_dashboards_form(stack: Stack) -> None:
+    # The dashboard's inference form starts with these (issue 21): the recipe's, not a product review for every task.
+    _, body = call(stack, load_event("api", "health"))
+    example = json.loads((ROOT / "recipes" / "sentiment" / "recipe.json").read_text())["request"]["example"]
+    assert body["prediction"]["example"] == example
 
 
 def test_predict_without_a_live_model_is_503_with_a_reason(stack: Stack) -> None:
@@ -147,7 +155,7 @@ def test_the_openapi_document_shows_the_recipes_records(stack: Stack, monkeypatc
     assert schemas["PredictResponse"]["properties"]["predictions"]["items"] == {
         "$ref": "#/components/schemas/PredictionRecord"
     }
-    assert set(schemas["Prediction"]["properties"]) == {"fields", "score", "labels"}  # /health's, left alone
+    assert set(schemas["Prediction"]["properties"]) == {"fields", "score", "labels", "class_names", "example"}
     instances = schemas["PredictRequest"]["properties"]["instances"]["items"]["anyOf"]
     assert {"$ref": "#/components/schemas/Instance"} in instances
     assert any(item.get("type") == "string" for item in instances)  # the shorthand
