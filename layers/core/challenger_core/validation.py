@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from challenger_core.errors import DataValidationError
+from challenger_core.temporal import TEMPORAL_FORMATS, parse_temporal
 
 if TYPE_CHECKING:  # the Processing job has no pydantic: the schema there is `JobSchema`
     from challenger_core.recipe import DataSchema, Feature
-from challenger_core.temporal import TEMPORAL_FORMATS, parse_temporal
 
 # ValidateData streams, so its memory does not limit the file size (peak: a few MB plus the longest line); time
 # does. The scan checks >= 12 MB/s of short rows on one core, ~4 MB/s at the function's 1024 MB (0.58 vCPU), so
@@ -194,7 +194,7 @@ def _scan_csv(stream: BinaryStream, scan: _Scan, needed: list[str], digest: _Dig
 
 def _scan_parquet(path: Path, scan: _Scan, needed: list[str], digest: _Digest, source: str) -> None:
     """One Parquet part, a batch of a row group at a time (pyarrow: the framework image has it, Lambda has not)."""
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]  # noqa: PLC0415  # only in the Processing job
+    import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]  # noqa: PLC0415  # only in the Processing job
 
     with path.open("rb") as raw:
         while chunk := raw.read(CHUNK_BYTES):

@@ -68,15 +68,6 @@ def test_validate_data_reports_every_bad_file(stack: Stack) -> None:
     assert "does not exist" in message
 
 
-def test_validate_data_checks_the_size_before_reading(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("challenger_core.validation.MAX_BYTES", 100)
-    stack.put_data("incoming/reviews/train.csv", GOOD_CSV.encode())
-    with pytest.raises(
-        DataValidationError, match=r"train file incoming/reviews/train.csv: file is 732 bytes, over the 100 byte limit"
-    ):
-        invoke(stack, "validate_data", load_event("validate_data", "uploaded"))
-
-
 def test_validate_data_without_a_published_recipe_says_so(stack: Stack) -> None:
     stack.s3.delete_object(Bucket=stack.env["ARTIFACT_BUCKET"], Key="recipes/sentiment/recipe.json")
     stack.put_data("incoming/reviews/train.csv", GOOD_CSV.encode())

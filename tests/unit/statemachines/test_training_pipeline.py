@@ -40,6 +40,7 @@ def test_first_drop_trains_evaluates_and_deploys(cloud: Cloud) -> None:
     assert execution["status"] == "SUCCEEDED"
     assert cloud.states_entered(execution["executionArn"]) == [
         "ValidateData",
+        "Validated?",  # validated in the function: no Processing job (issue 24)
         "StartTraining",
         "Unchanged?",
         "WaitForTraining",
@@ -109,6 +110,7 @@ def test_the_same_rows_in_another_order_train_nothing_and_the_run_names_the_vers
     assert execution["status"] == "SUCCEEDED"
     assert cloud.states_entered(execution["executionArn"]) == [
         "ValidateData",
+        "Validated?",  # validated in the function: no Processing job (issue 24)
         "StartTraining",
         "Unchanged?",
         "RecordUnchanged",

@@ -61,6 +61,40 @@ class TrainingSpec:
     tags: dict[str, str]
     champion_uri: str | None = None  # the live champion's model.tar.gz, scored by the job on the same rows
     trusted_uri: str | None = None  # the dataset's trusted evaluation set (issue 19): scored, never trained on
+    train_input_mode: Literal["File", "FastFile"] = "File"  # the train channel's (training.train_input_mode)
+    volume_gb: int = 10  # the ML storage volume (training.volume_gb)
+
+
+@dataclass(frozen=True)
+class ProcessingInput:
+    name: str
+    s3_uri: str  # an S3Prefix: every object under it lands under local_path
+    local_path: str  # under /opt/ml/processing/
+
+
+@dataclass(frozen=True)
+class ProcessingSpec:
+    """A Processing job running our own program in the framework image (issue 24: dataset validation)."""
+
+    job_name: str
+    image_uri: str
+    role_arn: str
+    instance_type: str
+    volume_gb: int
+    entrypoint: list[str]
+    arguments: list[str]
+    environment: dict[str, str]
+    inputs: list[ProcessingInput]
+    output_uri: str
+    output_path: str
+    max_seconds: int
+
+
+@dataclass(frozen=True)
+class ProcessingStatus:
+    status: str  # InProgress | Completed | Failed | Stopping | Stopped
+    failure_reason: str | None
+    exit_message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +131,7 @@ class SageMaker:
             "sagemaker_program": "train.py",
             "sagemaker_submit_directory": spec.source_uri,
         }
-        channels = [_channel("train", spec.train_uri)]
+        channels = [_channel("train", spec.train_uri, input_mode=spec.train_input_mode)]
         if spec.test_uri:
             channels.append(_channel("test", spec.test_uri))
         if spec.champion_uri:
@@ -111,7 +145,11 @@ class SageMaker:
             "RoleArn": spec.role_arn,
             "InputDataConfig": channels,
             "OutputDataConfig": {"S3OutputPath": spec.output_uri},
-            "ResourceConfig": {"InstanceType": spec.instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
+            "ResourceConfig": {
+                "InstanceType": spec.instance_type,
+                "InstanceCount": 1,
+                "VolumeSizeInGB": spec.volume_gb,
+            },
             "StoppingCondition": {"MaxRuntimeInSeconds": spec.max_seconds},
             "HyperParameters": hyperparameters,
             "EnableNetworkIsolation": False,
@@ -135,6 +173,67 @@ class SageMaker:
             billable_seconds=job.get("BillableTimeInSeconds"),
             instance_type=job.get("ResourceConfig", {}).get("InstanceType"),
             spot=bool(job.get("EnableManagedSpotTraining")),
+        )
+
+    # Processing -----------------------------------------------------------------------------------
+    def start_processing(self, spec: ProcessingSpec) -> None:
+        """CreateProcessingJob (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateProcessingJob.html):
+        each input's S3Prefix is copied to its LocalPath before the entry point runs, the output's LocalPath is
+        uploaded when it ends (EndOfJob). No network: the program reads only its inputs."""
+        request: dict[str, Any] = {
+            "ProcessingJobName": spec.job_name,
+            "RoleArn": spec.role_arn,
+            "AppSpecification": {
+                "ImageUri": spec.image_uri,
+                "ContainerEntrypoint": spec.entrypoint,
+                "ContainerArguments": spec.arguments,
+            },
+            "Environment": spec.environment,
+            "ProcessingResources": {
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": spec.instance_type,
+                    "VolumeSizeInGB": spec.volume_gb,
+                }
+            },
+            "ProcessingInputs": [
+                {
+                    "InputName": item.name,
+                    "S3Input": {
+                        "S3Uri": item.s3_uri,
+                        "LocalPath": item.local_path,
+                        "S3DataType": "S3Prefix",
+                        "S3InputMode": "File",
+                        "S3DataDistributionType": "FullyReplicated",
+                    },
+                }
+                for item in spec.inputs
+            ],
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": "result",
+                        "S3Output": {
+                            "S3Uri": spec.output_uri,
+                            "LocalPath": spec.output_path,
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                ]
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": spec.max_seconds},
+            "NetworkConfig": {"EnableNetworkIsolation": True},
+        }
+        with translate_errors(f"sagemaker CreateProcessingJob {spec.job_name}"):
+            self._sm.create_processing_job(**request)
+
+    def processing_status(self, job_name: str) -> ProcessingStatus:
+        with translate_errors(f"sagemaker DescribeProcessingJob {job_name}"):
+            job = self._sm.describe_processing_job(ProcessingJobName=job_name)
+        return ProcessingStatus(
+            status=job["ProcessingJobStatus"],
+            failure_reason=job.get("FailureReason"),
+            exit_message=job.get("ExitMessage"),
         )
 
     def stop_training(self, job_name: str) -> None:
@@ -261,11 +360,14 @@ class SageMaker:
         return payload, response.get("InvokedProductionVariant")
 
 
-def _channel(name: str, uri: str, content_type: str = "text/csv") -> dict[str, Any]:
-    return {
+def _channel(name: str, uri: str, content_type: str = "text/csv", input_mode: str = "File") -> dict[str, Any]:
+    channel: dict[str, Any] = {
         "ChannelName": name,
         "ContentType": content_type,
         "DataSource": {
             "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": "FullyReplicated"}
         },
     }
+    if input_mode != "File":  # Channel.InputMode overrides AlgorithmSpecification.TrainingInputMode for this channel
+        channel["InputMode"] = input_mode
+    return channel
