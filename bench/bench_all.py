@@ -11,7 +11,8 @@ Runs, each in its own process (so one's imports and caches do not help another),
 7. ``bench_pipeline.py`` — local drop → LIVE: our own share (the total minus the waits that behave as AWS does,
    each reported apart), the median of three fresh clouds;
 8. ``bench_local_api.py`` — the local cloud's ``POST /predict`` through the gateway at 1, 8 and 32 clients beside a
-   bare werkzeug server with the same model, and a blue/green swap under load (issue 16).
+   bare werkzeug server with the same model, and a blue/green swap under load (issue 16);
+9. ``bench_mirror.py`` — ``POST /predict`` p50/p99 with and without ``mirror`` shadow mode, same run (issue 23).
 
 Then prints one table (markdown, as ``docs/performance.md`` keeps it) with the machine line — ``uname -m``, CPU count
 and the load average around each benchmark, since this machine is shared — and writes ``bench/results/all.json``
@@ -140,17 +141,30 @@ def lambda_init_rows(result: dict[str, Any]) -> list[Row]:
 
 
 def capture_rows(result: dict[str, Any]) -> list[Row]:
-    """bench_capture.py: what inference capture adds to one /predict (at 100% sampling)."""
-    return [
+    """bench_capture.py: what inference capture adds to one /predict, and what a killed sandbox loses."""
+    rows: list[Row] = [
         (
-            f"inference capture, {r['records']} record(s)/request",
-            f"+{r['added_p50_ms'] * 1000:.1f} µs p50 (p99 {r['record_p99_ms'] * 1000:.0f} µs)",
-            "the same request without capture",
-            f"≤ 1% of a /predict ({result['budget_ms'] * 1000 * max(1, r['records'] // 10):.0f} µs)",
+            f"inference capture (a log line), {r['records']} record(s)/request",
+            f"+{r['added_p50_ms'] * 1000:.1f} µs p50 per sampled request (p99 {r['record_p99_ms'] * 1000:.0f} µs); "
+            f"+{r['added_at_default_sampling_ms'] * 1000:.2f} µs per request at 5% sampling",
+            f"the same request without capture; before issue 23 +{r['old_p50_ms'] * 1000:.1f} µs (in memory)",
+            f"≤ 1% of a /predict at 5% ({result['budget_ms'] * 1000 * max(1, r['records'] // 10):.0f} µs)",
             r["ok"],
         )
         for r in result.get("requests", [])
     ]
+    kill = result.get("sandbox_kill")
+    if kill:
+        rows.append(
+            (
+                f"captures lost, sandbox killed after each of {kill['requests']} responses",
+                f"{kill['new_lost']} (log line + subscription)",
+                f"{kill['old_lost']} (in-memory batch before issue 23)",
+                "0",
+                kill["ok"],
+            )
+        )
+    return rows
 
 
 def predict_rows(result: dict[str, Any]) -> list[Row]:
@@ -200,6 +214,23 @@ def local_api_rows(result: dict[str, Any]) -> list[Row]:
         )
     )
     return rows
+
+
+def mirror_rows(result: dict[str, Any]) -> list[Row]:
+    """bench_mirror.py: /predict with and without mirror mode (issue 23), the same run."""
+    if not result:
+        return []
+    with_, without = result["with_mirror"], result["without_mirror"]
+    return [
+        (
+            f"/predict with mirror mode (share {result['share']:g}, {result['clients']} clients, local cloud)",
+            f"p50 {with_['p50_ms']} ms, p99 {with_['p99_ms']} ms, {with_['failed']} failed "
+            f"({result['mirrored_observations']} observations)",
+            f"without: p50 {without['p50_ms']} ms, p99 {without['p99_ms']} ms, {without['failed']} failed",
+            "p50 within 10% (1 ms), p99 within 25% (2 ms), 0 failed",
+            result["ok"],
+        )
+    ]
 
 
 def validate_rows(result: dict[str, Any]) -> list[Row]:
@@ -280,7 +311,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        help="some of: model startup lambda_init validate capture predict pipeline local_api",
+        help="some of: model startup lambda_init validate capture predict pipeline local_api mirror",
     )
     args = parser.parse_args(argv)
     plan = {
@@ -292,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "predict": ("bench_predict.py", []),
         "pipeline": ("bench_pipeline.py", ["--runs", "3"]),
         "local_api": ("bench_local_api.py", []),
+        "mirror": ("bench_mirror.py", []),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Any] = {}
@@ -308,6 +340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "predict": predict_rows,
         "pipeline": pipeline_rows,
         "local_api": local_api_rows,
+        "mirror": mirror_rows,
     }
     by_bench = {name: makers[name](run_["result"]) for name, run_ in runs.items()}
     rows = [row for name in runs for row in by_bench[name]] + exit_rows(runs, plan, by_bench)

@@ -453,14 +453,15 @@ class _Worker:
             threading.Thread(target=self._ship_logs, args=(pool.logs, stream), daemon=True).start()
         threading.Thread(target=self._watch, name=f"worker-{pool.spec.name}", daemon=True).start()
 
-    def _ship_logs(self, sink: Callable[[str, str], None], stream: str) -> None:
-        """What the Lambda service does with the function's stdout: every line to the log stream (here: on to the
-        cloud's own output, and to the subscription's sink), to the end, even after the sandbox is killed."""
+    def _ship_logs(self, sink: Callable[[str, str], bool], stream: str) -> None:
+        """What the Lambda service does with the function's stdout: every line to the log stream, to the end, even
+        after the sandbox is killed. Here a line a subscription takes goes to its sink (the captures: data, one per
+        request), every other line on to the cloud's own output, as before."""
         assert self.process.stdout is not None
         for raw in self.process.stdout:
-            with contextlib.suppress(OSError):
-                os.write(1, raw)
-            sink(stream, raw.decode("utf-8", errors="replace"))
+            if not sink(stream, raw.decode("utf-8", errors="replace")):
+                with contextlib.suppress(OSError):
+                    os.write(1, raw)
 
     def finished(self, request_id: str, payload: bytes, function_error: str | None) -> None:
         current, self.current = self.current, None
@@ -485,7 +486,7 @@ class _Worker:
 class _Pool:
     """A function's sandboxes: started on demand up to ``limit`` (a cold start each), reused while warm."""
 
-    logs: Callable[[str, str], None] | None = None  # (log stream, line): where a subscription reads the log group
+    logs: Callable[[str, str], bool] | None = None  # (log stream, line) -> taken: a subscription reads the log group
 
     def __init__(self, spec: LocalFunction, environment: Mapping[str, str], limit: int) -> None:
         self.spec = spec
@@ -643,9 +644,9 @@ class ProcessLambdaRuntime(LambdaRuntime):
             pool.ended()
         return InvocationResult(invocation.payload, invocation.function_error, request_id)
 
-    def ship_logs(self, name: str, sink: Callable[[str, str], None], region: str = DEFAULT_REGION) -> None:
-        """Send the function's log lines (stdout) to `sink` too: its log group has a subscription filter. Sandboxes
-        started from now on are read."""
+    def ship_logs(self, name: str, sink: Callable[[str, str], bool], region: str = DEFAULT_REGION) -> None:
+        """Offer the function's log lines (stdout) to `sink`, which says whether a subscription filter of its log
+        group took the line. Sandboxes started from now on are read."""
         self.pool(name, region).logs = sink
 
     def cold_starts(self) -> dict[str, list[float]]:

@@ -4,11 +4,12 @@ On AWS the Lambda service, not the sandbox, ships what a function writes to stdo
 filter then sends the matching events to its destination as `{"awslogs": {"data": <base64 of gzip JSON>}}`, a
 `DATA_MESSAGE` per log stream with the events in order, and a Lambda destination is invoked asynchronously
 (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/SubscriptionFilters.html#LambdaFunctionExample).
-Here the worker processes' stdout is read by the runtime (lambda_runtime: every line also goes on to the cloud's
-output, as before), matched with moto's filter-pattern matcher (the quoted and plain terms the template uses; moto
-matches anything else, so :func:`subscriptions_from_template` refuses other patterns) and delivered in batches through
-the event bus, with Lambda's retries of an asynchronous invocation. A line written before a sandbox dies is read
-from the pipe all the same, as the Lambda service keeps what the function wrote.
+Here the worker processes' stdout is read by the runtime (lambda_runtime: a line no subscription takes goes on to
+the cloud's output, as before; the captures, one per request, do not flood it), matched with moto's filter-pattern
+matcher (the quoted and plain terms the template uses; moto matches anything else, so
+:func:`subscriptions_from_template` refuses other patterns) and delivered in batches through the event bus, with
+Lambda's retries of an asynchronous invocation. A line written before a sandbox dies is read from the pipe all the
+same, as the Lambda service keeps what the function wrote.
 """
 
 from __future__ import annotations
@@ -97,20 +98,24 @@ class LogDelivery:
         self._thread = threading.Thread(target=self._run, name="log-delivery", daemon=True)
         self._thread.start()
 
-    def sink(self, function: str) -> Callable[[str, str], None] | None:
-        """Where the function's (logical id) lines go, or None when no subscription reads its log group."""
+    def sink(self, function: str) -> Callable[[str, str], bool] | None:
+        """Where the function's (logical id) lines go — True when a subscription took the line — or None when no
+        subscription reads its log group."""
         mine = [s for s in self._subscriptions if s.source == function]
         if not mine:
             return None
 
-        def add(stream: str, line: str) -> None:
+        def add(stream: str, line: str) -> bool:
             message = line.rstrip("\n")
+            taken = False
             for subscription in mine:
                 if message and self._filters[subscription.name].matches(message):
+                    taken = True
                     with self._lock:
                         self._sequence += 1
                         event = {"id": f"{self._sequence:056d}", "timestamp": int(time.time() * 1000)}
                         self._pending[(subscription, stream)].append({**event, "message": message})
+            return taken
 
         return add
 

@@ -74,7 +74,7 @@ def test_only_lines_the_filter_matches_are_delivered() -> None:
     sink = logs.sink("Api")
     assert sink is not None
     assert logs.sink("Other") is None  # no subscription on that function's log group: its lines are not read
-    sink("s1", '{"message":"drift checked"}\n')
+    assert sink("s1", '{"message":"drift checked"}\n') is False  # not taken: it goes on to the cloud's output
     sink("s1", '{"message":"challenger-capture","capture":{"v":1,"request_id":"a","ts":"2026-12-01T00:00:00Z"}}\n')
     sink("s2", '{"message":"challenger-capture","capture":{"v":1,"request_id":"b","ts":"2026-12-01T00:00:00Z"}}\n')
     logs.close()

@@ -100,11 +100,13 @@ def capture_lines(header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) 
     limit cannot travel as a log event: it is left out and counted in the line's `omitted`.
     """
     base = dict(header)
+    indexed = [{"i": index, **row} for index, row in enumerate(rows)]
+    if _row_bytes({"rows": indexed}) <= MAX_ROWS_BYTES:  # the usual case: one line, one size check
+        return [{**base, "rows": indexed}]
     lines: list[dict[str, Any]] = []
     chunk: list[Mapping[str, Any]] = []
     size = omitted = 0
-    for index, given in enumerate(rows):
-        row = {"i": index, **given}
+    for row in indexed:
         row_size = _row_bytes(row)
         if row_size > MAX_ROWS_BYTES:
             omitted += 1
