@@ -22,6 +22,7 @@ TEST_FILES = [
     "test_sentiment.py",
     "test_penguins_recipe.py",
     "test_penguins_data.py",
+    "test_flights_recipe.py",
 ]
 
 
@@ -44,6 +45,11 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="recipe-tests-") as tmp:
             python = str(images.overlay(env, Path(tmp)))
             install = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", pytest_pin()]
+            # Each recipe's requirements.txt, as the training toolkit installs it into a SageMaker job (the flights
+            # recipe's LightGBM): the tests train there too.
+            for recipe in recipes:
+                if (recipe / "requirements.txt").is_file():
+                    install += ["-r", str(recipe / "requirements.txt")]
             subprocess.run(install, check=True)
             command = [python, "-m", "pytest", *selected, "-q", "-p", "no:cacheprovider"]
             # Only tests/unit/recipes' conftest: the unit suite's own needs moto and the dev venv.
