@@ -35,6 +35,7 @@ _.p50_ms  # monitoring.VersionHealth
 _.p90_ms  # monitoring.VersionHealth
 _.p99_ms  # monitoring.VersionHealth
 _.model_version  # serving.PredictResponse
+_.class_names  # functions/api/routers/predict.py Prediction (GET /health): the dashboard's confusion matrix reads it
 _.loc  # functions/api ValidationErrorItem (the 422 body's OpenAPI model)
 _.msg  # functions/api ValidationErrorItem
 _.set_at  # models.TrustedSet, models.DatasetPolicy (GET /datasets/{dataset}, the audit of who set it when)

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 ZERO_THRESHOLD = 1e-35
 # decision_type bits (include/LightGBM/tree.h): 1 categorical, 2 default left, (type >> 2) & 3 the missing type.
 CATEGORICAL_MASK, DEFAULT_LEFT_MASK = 1, 2
-MISSING_NONE, MISSING_ZERO, MISSING_NAN = 0, 1, 2
+MISSING_ZERO, MISSING_NAN = 1, 2  # (0: none)
 # What the model sees of a date-time: these parts of the (UTC) time column, plus the numbers as given.
 DATE_PARTS = ("month", "weekday", "day_of_year", "hour_utc")
 
