@@ -1,9 +1,10 @@
 """CleanupSageMakerFunction: the `Custom::SageMakerCleanup` custom resource — `sam delete` leaves no endpoint.
 
 The endpoint, its configs and models are created by the pipeline, not by CloudFormation, so deleting the stack
-would leave them (and the endpoint billing). On Delete this removes this stack's endpoint, then every endpoint
-config and model whose name carries the stack's uid (`deployment.resource_names`), waits until the endpoint is
-gone, and answers CloudFormation. Create and Update do nothing. Safe to run again: deleted resources are skipped.
+would leave them (and the endpoint billing). On Delete this removes this stack's endpoints (serving, and the shadow
+stage's), then every endpoint config and model whose name carries the stack's uid (`deployment.resource_names`),
+waits until the endpoints are gone, and answers CloudFormation. Create and Update do nothing. Safe to run again:
+deleted resources are skipped.
 The data and artifact buckets are retained by design (docs/decisions/0002-template.md) and left as they are.
 """
 

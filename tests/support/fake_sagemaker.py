@@ -109,6 +109,8 @@ class FakeSageMaker:
     invoke_error: str | None = None
     # Raised, in order, by the next invocations (e.g. a TransientServiceError for a cold endpoint).
     invoke_failures: list[Exception] = field(default_factory=list)
+    # A shadow endpoint (issue 23: a config named `...-shadow-config`) answers ModelError to a body containing this.
+    shadow_fails_on: str | None = None
     interval: float = 0.01  # half-width of the paired comparison's interval
     holdout_csv: bytes | None = None  # the kit's holdout.csv in output.tar.gz (seeds the trusted set; issue 19)
     trusted_report: dict[str, Any] | None = None  # evaluation.json's "trusted" when the job has a trusted channel
@@ -281,6 +283,14 @@ class FakeSageMaker:
         self.configs.pop(config_name, None)
         self.models.pop(model_name, None)
 
+    def delete_config(self, config_name: str) -> None:
+        self.calls.append(f"DeleteEndpointConfig {config_name}")
+        self.configs.pop(config_name, None)
+
+    def delete_model(self, model_name: str) -> None:
+        self.calls.append(f"DeleteModel {model_name}")
+        self.models.pop(model_name, None)
+
     def invoke(self, endpoint_name: str, body: bytes, content_type: str = "application/json") -> bytes:
         return self.invoke_with_variant(endpoint_name, body, content_type)[0]
 
@@ -295,6 +305,12 @@ class FakeSageMaker:
         if endpoint is None or endpoint["status"] != "InService":
             raise NotFoundError(f"Endpoint {endpoint_name} not found or not InService")
         variant = self.variants.get(endpoint["config"])
+        shadow = str(endpoint["config"]).endswith("-shadow-config")
+        if shadow and self.shadow_fails_on is not None and self.shadow_fails_on.encode() in body:
+            # What InvokeEndpoint says when the container answers 5xx (translate_errors' wording).
+            raise ServiceError(
+                f"sagemaker-runtime InvokeEndpoint {endpoint_name}: ModelError: Received server error (500)"
+            )
         wrong = endpoint["config"] in self.wrong_answers_for or variant in self.wrong_answers_for
         predictions = [fake_predict(instance, wrong=wrong) for instance in json.loads(body)["instances"]]
         return json.dumps({"predictions": predictions}).encode(), variant

@@ -328,17 +328,20 @@ def failure_cause(state: DeploymentState) -> str:
 
 
 def remove_stack_resources(sagemaker: SageMaker, settings: Settings, *, wait: Callable[[], bool]) -> list[str]:
-    """What `sam delete` must not leave running: this stack's endpoint, then its endpoint configs and models.
+    """What `sam delete` must not leave running: this stack's endpoints, then its endpoint configs and models.
 
     Only names carrying this stack's uid (`resource_names`) are touched, so another stack's survive. The endpoint
     is deleted first and waited for (DeleteEndpoint is asynchronous) while `wait()` says there is time left;
     configs and models can go while it is Deleting. Safe to run again. Returns what was removed.
     """
     removed: list[str] = []
-    if sagemaker.endpoint(settings.endpoint_name) is not None:
-        with contextlib.suppress(NotFoundError):
-            sagemaker.delete_endpoint(settings.endpoint_name)
-            removed.append(f"endpoint {settings.endpoint_name}")
+    # The serving endpoint and the shadow stage's (issue 23; its name is shadowing.shadow_endpoint_name's).
+    endpoints = (settings.endpoint_name, sagemaker_name(settings.stack_name, settings.stack_uid, "shadow"))
+    for name in endpoints:
+        if sagemaker.endpoint(name) is not None:
+            with contextlib.suppress(NotFoundError):
+                sagemaker.delete_endpoint(name)
+                removed.append(f"endpoint {name}")
     fragment = f"-{settings.stack_uid}-v" if settings.stack_uid else sagemaker_name(settings.stack_name, "", "v")
     configs = sagemaker.names_containing("endpoint-config", fragment)
     models = sagemaker.names_containing("model", fragment)
@@ -348,7 +351,8 @@ def remove_stack_resources(sagemaker: SageMaker, settings: Settings, *, wait: Ca
     for model in models:
         sagemaker.delete_model(model)
         removed.append(f"model {model}")
-    while sagemaker.endpoint(settings.endpoint_name) is not None:
-        if not wait():
-            raise DeploymentFailedError(f"endpoint {settings.endpoint_name} is still being deleted")
+    for name in endpoints:
+        while sagemaker.endpoint(name) is not None:
+            if not wait():
+                raise DeploymentFailedError(f"endpoint {name} is still being deleted")
     return removed

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validat
 
 from challenger_core.cost import RunCost
 from challenger_core.errors import MAX_MESSAGE_CHARS, bounded
+from challenger_core.shadow import ShadowMeasurement, ShadowStage
 
 
 def utcnow() -> datetime:
@@ -363,6 +364,9 @@ class Verdict(Model):
     note: str = ""  # why a real gain did not promote: interval width, rows per class, rows needed
     requires_approval: bool = False
     approval_timeout_seconds: int = 86400
+    # The shadow stage (issue 23): what the challenger did on real requests before the swap; its rules are in `rules`.
+    shadow: ShadowMeasurement | None = None
+    shadow_note: str = ""  # why no shadow stage ran (ShadowMode off, no captures, no champion), or how it ended
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -543,6 +547,7 @@ class TrainingState(Model):
     candidate: ModelVersion | None = None
     verdict: Verdict | None = None
     decision: ApprovalDecision | None = None
+    shadow: ShadowStage | None = None  # the shadow stage before the swap (issue 23)
     deployment: dict[str, object] | None = None
     error: StepError | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -76,6 +77,14 @@ class Settings(BaseModel):
     drift_min_samples: int = 100
     drift_window_days: int = Field(default=1, ge=1, le=31)
     retrain_on_drift: bool = False
+
+    # Shadow stage before the swap (issue 23): `replay` the last `shadow_sample_size` captured requests, or `mirror`
+    # a `shadow_share` of live /predict requests for `shadow_minutes`, on a serverless shadow endpoint; `off`.
+    shadow_mode: Literal["off", "replay", "mirror"] = "replay"
+    shadow_sample_size: int = Field(default=200, ge=1, le=2000)
+    shadow_minutes: int = Field(default=10, ge=1, le=1440)
+    shadow_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    shadow_rate_per_second: float = Field(default=10.0, gt=0, le=100)  # replay's pace: the shadow's, not traffic's
 
     # Bounded polling
     poll_seconds: int = 30

@@ -17,13 +17,26 @@ import json
 import math
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from statistics import NormalDist
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
-from challenger_core.models import Model, utcnow
+# This module imports nothing of the core, so challenger_core.models can carry its types (TrainingState.shadow,
+# Verdict.shadow) without an import cycle; `Model` here is models.Model's configuration, repeated.
+
+
+class Model(BaseModel):
+    """Base: unknown fields rejected (as challenger_core.models.Model)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware, second precision (as challenger_core.models.utcnow)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
 
 SHADOW_PREFIX = "shadow"
 
@@ -33,6 +46,9 @@ ShadowSource = Literal["replay", "mirror"]
 # throttled it, the answer did not parse as the recipe's prediction record, or the request never reached the model.
 ErrorKind = Literal["model_error", "timeout", "throttled", "invalid_output", "client_error"]
 ERROR_KINDS: tuple[ErrorKind, ...] = ("model_error", "timeout", "throttled", "invalid_output", "client_error")
+
+
+StageOutcome = Literal["skipped", "pending", "ready", "failed", "measured", "passed", "rejected"]
 
 
 def run_prefix(run_id: str) -> str:
@@ -272,3 +288,39 @@ def newcombe(
     low = difference - math.sqrt((p_a - low_a) ** 2 + (high_b - p_b) ** 2)
     high = difference + math.sqrt((high_a - p_a) ** 2 + (p_b - low_b) ** 2)
     return difference, low, high
+
+
+# --------------------------------------------------------------------------------------------------
+# The stage's part of the training pipeline's state document
+
+
+class ShadowStage(Model):
+    """Where the shadow stage is (TrainingState.shadow); the ASL's Choices read `outcome` and `poll_exhausted`."""
+
+    model_config = ConfigDict(extra="ignore")  # `poll_exhausted` comes back in the next state document
+
+    mode: ShadowMode
+    outcome: StageOutcome
+    reason: str = ""  # why skipped or failed, in words
+    champion_version: int | None = None
+    endpoint_name: str | None = None
+    model_name: str | None = None
+    config_name: str | None = None
+    sample_size: int = 0
+    mirror_seconds: int = 0
+    polls: int = 0
+    max_polls: int = 0
+    wait_seconds: int = 0
+    replayed: int = 0
+    deleted: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def poll_exhausted(self) -> bool:
+        """The InService poll's budget is spent."""
+        return self.polls >= self.max_polls
+
+    @classmethod
+    def skipped(cls, mode: ShadowMode, reason: str) -> ShadowStage:
+        """No shadow stage for this run, and why (recorded in the verdict)."""
+        return cls(mode=mode, outcome="skipped", reason=reason)

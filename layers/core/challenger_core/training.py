@@ -447,7 +447,8 @@ def record_outcome(
         fields["status"] = RunStatus.SUCCEEDED.value
         if outcome is RunOutcome.UNCHANGED and state.manifest is not None:
             fields["same_as_version"] = state.manifest.same_as_version
-        if outcome is RunOutcome.REJECTED and state.candidate is not None and state.decision is not None:
+        shadow_rejected = state.shadow is not None and state.shadow.outcome == "rejected"  # recorded by JudgeShadow
+        if outcome is RunOutcome.REJECTED and state.candidate is not None and state.decision and not shadow_rejected:
             reason = f"rejected by {state.decision.actor}" + (
                 f": {state.decision.comment}" if state.decision.comment else ""
             )

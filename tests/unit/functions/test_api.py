@@ -403,12 +403,29 @@ def test_run_detail_lists_pipeline_steps(stack: Stack, monkeypatch: pytest.Monke
     ]
 
 
+# The shadow stage's longest way (issue 23): poll the shadow endpoint, replay, judge, delete.
+SHADOW_STAGE = [
+    "StartShadow",
+    "ShadowSkipped?",
+    "WaitForShadow",
+    "CheckShadow",
+    "ShadowReady?",
+    "ReplayShadow",
+    "JudgeShadow",
+    "DeleteShadow",
+    "ShadowPassed?",
+]
+
+
 @pytest.mark.parametrize(
     ("approval_mode", "ahead"),
     [
-        ("manual", ["Promote?", "RequestApproval", "Approved?", "DeployModel", "RecordDeployed", "Deployed"]),
+        (
+            "manual",
+            ["Promote?", "RequestApproval", "Approved?", *SHADOW_STAGE, "DeployModel", "RecordDeployed", "Deployed"],
+        ),
         # Auto mode never asks for approval (a known bug listed RequestApproval here all the same).
-        ("auto", ["Promote?", "NotifyComparison", "DeployModel", "RecordDeployed", "Deployed"]),
+        ("auto", ["Promote?", "NotifyComparison", *SHADOW_STAGE, "DeployModel", "RecordDeployed", "Deployed"]),
     ],
 )
 def test_a_running_run_lists_the_steps_still_ahead_from_the_asl(
