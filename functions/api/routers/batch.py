@@ -7,7 +7,7 @@ A file is scored by BatchPipeline whether it was dropped under `batch/` or sent 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -16,11 +16,12 @@ from pydantic import Field
 
 from challenger_core import batch
 from challenger_core.adapters.storage import split_s3_uri
+from challenger_core.errors import ConflictError, NotFoundError
 from challenger_core.models import BATCH_ID_PATTERN, BatchJobRecord, Model
 from routers.conditional import conditional_get
-from routers.deps import DownloadsDep, RegistryDep, SettingsDep, StorageDep
-from routers.doors import DECISION, Operator, RequestDoor
-from routers.errors import BAD_BODY, FORBIDDEN, INVALID, NOT_FOUND, json_response
+from routers.deps import RegistryDep, SettingsDep, StorageDep
+from routers.doors import DECISION, Operator
+from routers.errors import BAD_BODY, FORBIDDEN, INVALID, NOT_FOUND, error, json_response
 from routers.paging import BAD_CURSOR, Cursor, PageLimit, page_response, paged
 
 router = Router()
@@ -29,7 +30,8 @@ BatchIdPath = Annotated[str, Path(pattern=BATCH_ID_PATTERN, description="batch i
 # The API's request limit is 4 MiB (serving.MAX_PAYLOAD_BYTES) and the CSV travels inside JSON: a larger file goes
 # straight to S3 (`challenger batch score`, or any upload to batch/<name>.csv; up to batch.MAX_BATCH_BYTES).
 MAX_UPLOAD_CHARS = 3_500_000
-DOWNLOAD_SECONDS = 900  # a result link works for 15 minutes
+# Lambda returns at most 6 MB to API Gateway (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+MAX_RESULT_BYTES = 5 * 1024 * 1024
 
 
 class BatchUpload(Model):
@@ -46,12 +48,6 @@ class BatchUploaded(Model):
     name: str
     input_uri: str
     message: str
-
-
-class BatchDetail(BatchJobRecord):
-    """A batch with a link to download its scored file (signed for `DOWNLOAD_SECONDS`; operators only)."""
-
-    download_url: str | None = None
 
 
 @router.get(
@@ -76,18 +72,47 @@ def list_batches(
 @router.get(
     "/batch/<batch_id>",
     summary="Get a batch scoring",
-    description="One batch; through an operator door with a link to download its scored file (15 minutes).",
-    responses={200: json_response("OK", BatchDetail), 404: NOT_FOUND, 422: INVALID},
+    description="One batch: status, input, rows, model version, the scored file and why one failed.",
+    responses={200: json_response("OK", BatchJobRecord), 404: NOT_FOUND, 422: INVALID},
 )
-def get_batch(
-    batch_id: BatchIdPath, *, registry: RegistryDep, downloads: DownloadsDep, door: RequestDoor
-) -> BatchDetail:
+def get_batch(batch_id: BatchIdPath, *, registry: RegistryDep) -> BatchJobRecord:
+    return registry.get_batch(batch_id)
+
+
+@router.get(
+    "/batch/<batch_id>/result",
+    summary="Download a scored file",
+    description="The scored CSV of a batch that succeeded (`text/csv`, up to 5 MB through the API; a larger one is "
+    "a 413 naming its S3 location). Operators only: it is the scored data, not a read of the registry.",
+    security=DECISION,
+    responses={
+        200: {"description": "The scored CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+        403: FORBIDDEN,
+        404: NOT_FOUND,
+        409: json_response("The batch has no scored file (running or failed)"),
+        413: json_response("Over the API's response limit: fetch it from S3"),
+        422: INVALID,
+    },
+)
+def get_batch_result(
+    batch_id: BatchIdPath, *, _caller: Operator, registry: RegistryDep, storage: StorageDep
+) -> Response[Any]:
     record = registry.get_batch(batch_id)
-    link = None
-    if record.output_uri and door != "api-key":  # the key is for inference and reads, not for the scored data
-        bucket, key = split_s3_uri(record.output_uri)
-        link = downloads.download_url(bucket, key, expires_seconds=DOWNLOAD_SECONDS)
-    return BatchDetail(**record.model_dump(), download_url=link)
+    if not record.output_uri:
+        raise ConflictError(f"batch {batch_id} has no scored file: it is {record.status.value.lower()}")
+    bucket, key = split_s3_uri(record.output_uri)
+    info = storage.info(bucket, key)
+    if info is None:
+        raise NotFoundError(f"the scored file {record.output_uri} is gone")
+    if info.size > MAX_RESULT_BYTES:
+        return error(
+            413,
+            f"the scored file is {info.size} bytes, over the {MAX_RESULT_BYTES} bytes the API returns: fetch "
+            f"{record.output_uri} from S3 (`aws s3 cp`, or `challenger batch score` downloads it)",
+        )
+    headers = {"Content-Disposition": f'attachment; filename="{record.name}.out.csv"'}
+    body = storage.read(bucket, key).decode("utf-8")
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=body, headers=headers)
 
 
 @router.post(

@@ -16,7 +16,7 @@ from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.adapters.storage import Storage
 from challenger_core.adapters.workflow import Workflow
 from challenger_core.capture import CAPTURE_MESSAGE, CaptureBuffer
-from challenger_core.clients import API_RUNTIME, PRESIGN, client
+from challenger_core.clients import API_RUNTIME, client
 from challenger_core.observability import capture_logger, logger
 from challenger_core.recipe import RecipeSpec, load_recipe
 from challenger_core.registry import Registry
@@ -49,12 +49,6 @@ def workflow() -> Workflow:
 @cache
 def storage() -> Storage:
     return Storage(client("s3"))
-
-
-@cache
-def downloads() -> Storage:
-    """S3 for the links the API hands out (presigned with SigV4)."""
-    return Storage(client("s3", PRESIGN))
 
 
 def recipe() -> RecipeSpec:
@@ -103,7 +97,6 @@ RegistryDep = Annotated[Registry, Depends(registry)]
 SageMakerDep = Annotated[SageMaker, Depends(sagemaker)]
 WorkflowDep = Annotated[Workflow, Depends(workflow)]
 StorageDep = Annotated[Storage, Depends(storage)]
-DownloadsDep = Annotated[Storage, Depends(downloads)]
 RecipeDep = Annotated[RecipeSpec, Depends(recipe)]
 CaptureDep = Annotated[CaptureBuffer, Depends(capture)]
 MonitoringDep = Annotated[monitoring.MonitoringStore, Depends(monitoring_store)]

@@ -26,7 +26,6 @@ class ClientConfig:
     read_timeout: int
     total_max_attempts: int
     retry_mode: Literal["legacy", "standard", "adaptive"] = "standard"
-    signature_version: str | None = None  # botocore's default unless set
 
     def build(self) -> Config:
         from botocore.config import Config  # noqa: PLC0415  # see the class docstring
@@ -35,7 +34,6 @@ class ClientConfig:
             retries={"mode": self.retry_mode, "total_max_attempts": self.total_max_attempts},
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
-            signature_version=self.signature_version,
         )
 
 
@@ -58,11 +56,6 @@ SMOKE_TEST_RUNTIME = ClientConfig(total_max_attempts=1, connect_timeout=5, read_
 # (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html), so one attempt with a 20 s read
 # leaves the function time to answer 503 + Retry-After itself instead of API Gateway's bare 504.
 API_RUNTIME = ClientConfig(total_max_attempts=1, connect_timeout=2, read_timeout=20)
-
-# Presigned S3 links (GET /batch/{batch_id}'s download): Signature Version 4, which every region accepts; botocore
-# still presigns with SigV2 by default, which regions launched after 2014 refuse
-# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingAWSSDK.html#specify-signature-version).
-PRESIGN = ClientConfig(total_max_attempts=2, connect_timeout=3, read_timeout=10, signature_version="s3v4")
 
 
 class LazyClient:

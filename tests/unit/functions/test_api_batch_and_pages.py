@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -174,29 +173,48 @@ def test_batch_list_pages_newest_upload_first_through_every_door(stack: Stack) -
     assert (response["statusCode"], header(response, "ETag") is not None) == (200, True)
 
 
-def test_one_batch_through_an_operator_door_links_its_scored_file(stack: Stack) -> None:
+def batch_event(case: str, path: str, batch_id: str) -> dict[str, Any]:
+    event = load_event("api", case)
+    event["path"] = path
+    event["pathParameters"] = {"batch_id": batch_id}
+    return event
+
+
+def test_one_batch_and_its_scored_file_for_operators(stack: Stack) -> None:
     key = "batch-results/reviews.out.csv"
-    stack.s3.put_object(Bucket=stack.data_bucket, Key=key, Body=b"id,label\n1,1\n")
+    stack.s3.put_object(Bucket=stack.data_bucket, Key=key, Body=b"id,label,model_version\n1,1,3\n")
     batch = record(0, rows=1, version=3, output_uri=f"s3://{stack.data_bucket}/{key}")
     registry_of(stack).put_batch(batch)
-    event = load_event("api", "operator_batch")
-    event["path"] = f"/operator/batch/{batch.batch_id}"
-    event["pathParameters"] = {"batch_id": batch.batch_id}
-    status, body = raw(stack, event)["statusCode"], json.loads(raw(stack, event)["body"])
-    assert (status, body["batch_id"], body["rows"]) == (200, batch.batch_id, 1)
-    link = urlparse(body["download_url"])
-    assert link.path.endswith(f"/{key}")
-    assert "X-Amz-Signature" in parse_qs(link.query)
-    assert int(parse_qs(link.query)["X-Amz-Expires"][0]) == 900
-    # Through the API key's door: the record, not the data.
-    keyed = load_event("api", "batch_list")
-    keyed["path"] = f"/batch/{batch.batch_id}"
-    keyed["pathParameters"] = {"batch_id": batch.batch_id}
-    answer = json.loads(raw(stack, keyed)["body"])
-    assert (answer["batch_id"], answer["download_url"]) == (batch.batch_id, None)
-    event["path"] = "/operator/batch/20261123T101500Z-ffffffffff"
-    event["pathParameters"] = {"batch_id": "20261123T101500Z-ffffffffff"}
-    assert raw(stack, event)["statusCode"] == 404
+    answer = raw(stack, batch_event("batch_list", f"/batch/{batch.batch_id}", batch.batch_id))
+    assert (answer["statusCode"], json.loads(answer["body"])["rows"]) == (200, 1)
+    result = raw(stack, batch_event("operator_batch", f"/operator/batch/{batch.batch_id}/result", batch.batch_id))
+    assert (result["statusCode"], result["body"]) == (200, "id,label,model_version\n1,1,3\n")
+    assert header(result, "Content-Type") == "text/csv; charset=utf-8"
+    assert header(result, "Content-Disposition") == 'attachment; filename="file0.out.csv"'
+    # Through the API key's door: the record, not the scored data.
+    keyed = raw(stack, batch_event("batch_list", f"/batch/{batch.batch_id}/result", batch.batch_id))
+    assert keyed["statusCode"] == 403
+    unknown = "20261123T101500Z-ffffffffff"
+    assert raw(stack, batch_event("operator_batch", f"/operator/batch/{unknown}", unknown))["statusCode"] == 404
+
+
+def test_a_batch_without_a_scored_file_or_with_a_large_one_says_where_it_stands(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = registry_of(stack)
+    failed = record(1, BatchStatus.FAILED, failure_reason="bad rows")
+    registry.put_batch(failed)
+    response = raw(stack, batch_event("operator_batch", f"/operator/batch/{failed.batch_id}/result", failed.batch_id))
+    assert response["statusCode"] == 409
+    assert "it is failed" in json.loads(response["body"])["message"]
+    key = "batch-results/big.out.csv"
+    stack.s3.put_object(Bucket=stack.data_bucket, Key=key, Body=b"x" * 2048)
+    big = record(2, rows=1, output_uri=f"s3://{stack.data_bucket}/{key}")
+    registry.put_batch(big)
+    monkeypatch.setattr(stack.handler("api").batch, "MAX_RESULT_BYTES", 1024)
+    response = raw(stack, batch_event("operator_batch", f"/operator/batch/{big.batch_id}/result", big.batch_id))
+    assert response["statusCode"] == 413
+    assert f"s3://{stack.data_bucket}/{key}" in json.loads(response["body"])["message"]
 
 
 def test_a_file_scored_from_the_dashboard_lands_where_a_drop_starts_batch_pipeline(stack: Stack) -> None:

@@ -66,9 +66,11 @@ def test_security_md_names_exactly_the_decisions_the_api_key_cannot_reach() -> N
     text = (ROOT / "docs" / "security.md").read_text(encoding="utf-8")
     operator_row = next(line for line in text.splitlines() if line.startswith("| operator, dashboard |"))
     assert _backticked_operations(operator_row.split("|")[3]) == _declared(doors=("console", "operator"))
-    # The key's row says "every GET except the audit log": true only while decisions are these writes and GET /audit.
+    # The key's row says "every GET except the audit log and scored batch files": true only while decisions are these
+    # writes and those two GETs.
     assert {method for method, _ in _declared(doors=("console", "operator"))} == {"POST", "GET"}
-    assert {path for method, path in _declared(doors=("console", "operator")) if method == "GET"} == {"/audit"}
+    operator_gets = {path for method, path in _declared(doors=("console", "operator")) if method == "GET"}
+    assert operator_gets == {"/audit", "/batch/{}/result"}  # _declared blanks path parameters
     assert {method for method, _ in _declared(public=False) - _declared(doors=("console", "operator"))} == {
         "GET",
         "POST",

@@ -56,15 +56,6 @@ class Storage:
             self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
         return f"s3://{bucket}/{key}"
 
-    def download_url(self, bucket: str, key: str, *, expires_seconds: int) -> str:
-        """A link that downloads the object for `expires_seconds` with this client's permissions (a presigned GET:
-        https://docs.aws.amazon.com/AmazonS3/latest/userguide/ShareObjectPreSignedURL.html)."""
-        with translate_errors(f"s3 presign GetObject s3://{bucket}/{key}"):
-            url: str = self._s3.generate_presigned_url(
-                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds
-            )
-        return url
-
     def put_checked(self, bucket: str, key: str, body: IO[bytes], *, sha256: str) -> str | None:
         """Put a stream with its SHA-256 (hex): S3 refuses the upload if the bytes it receives hash otherwise
         (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html). The VersionId."""
