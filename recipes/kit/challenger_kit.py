@@ -440,9 +440,15 @@ def row_hash(row: Mapping[str, Any], feature_names: Sequence[str]) -> str:
 
     Canonical form: the JSON array of the values in declared feature order, UTF-8, no spaces; numbers as floats.
     """
-    values = [row.get(name) for name in feature_names]
-    canonical = json.dumps(values, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return _values_hash([row.get(name) for name in feature_names])
+
+
+# json.dumps(values, ensure_ascii=False, separators=(",", ":"), allow_nan=False), without building an encoder per row.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _values_hash(values: list[Any]) -> str:
+    return hashlib.sha256(_CANONICAL(values).encode("utf-8")).hexdigest()
 
 
 def is_holdout(digest: str, test_fraction: float) -> bool:
@@ -464,8 +470,9 @@ DATA_SUFFIXES = (".csv", ".parquet")
 # a time, not the file (docs/performance.md measures the curve).
 CHUNK_BYTES = 8 * 1024 * 1024
 # Above this many bytes of training rows (Arrow size) the kit hands a recipe that has ``fit_batches`` the columnar
-# interface; below it, ``fit`` gets rows in content order as before.
-ROWS_IN_MEMORY_BYTES = 64 * 1024 * 1024
+# interface; below it, ``fit`` gets rows in content order as before. As dicts, rows take 15-20x their Arrow size
+# (measured: 60 MB of flights in Arrow, 1.3 GB peak as rows), so 16 MiB keeps the row path near 300 MB.
+ROWS_IN_MEMORY_BYTES = 16 * 1024 * 1024
 # The drift baseline of a columnar fit profiles at most this many training rows, chosen by row hash (order-free).
 BASELINE_SAMPLE_ROWS = 100_000
 
@@ -848,7 +855,10 @@ def split_rows(
 def _sort_key(row: Mapping[str, Any], recipe: Recipe) -> tuple[int, Any]:
     """A row's place in time: numbers by value, anything else (ISO-8601 text, e.g. 2026-12-07T10:00) as text;
     a missing time sorts first (oldest)."""
-    value = row.get(str(recipe.time_column))
+    return _time_key(row.get(str(recipe.time_column)))
+
+
+def _time_key(value: Any) -> tuple[int, Any]:
     if value is None:
         return (0, "")
     return (1, value) if isinstance(value, (int, float)) else (2, str(value))
@@ -1011,18 +1021,31 @@ def split_channel(
         for batch in read_batches(location, recipe, "train", chunk_bytes):
             keep: list[int] = []
             digests: list[str] = []
-            for i, row in enumerate(batch_rows(batch)):
-                digest = row_hash(row, recipe.feature_names)
-                held_out = is_holdout(digest, test_fraction) if newest is None else _sort_key(row, recipe) >= newest
+            held: list[int] = []
+            held_digests: list[str] = []
+            # Rows are hashed from the columns' values (row_hash's canonical JSON); only hold-out rows become dicts.
+            columns = [batch.column(name).to_pylist() for name in recipe.feature_names]
+            times = batch.column(str(recipe.time_column)).to_pylist() if newest is not None else None
+            for i, values in enumerate(zip(*columns, strict=True)):
+                digest = _values_hash(list(values))
+                if times is None or newest is None:
+                    held_out = is_holdout(digest, test_fraction)
+                else:
+                    held_out = _time_key(times[i]) >= newest
                 if digest in test_hashes:
                     split.dropped_as_test_rows += 1
                 elif digest in trusted_hashes and not held_out:
                     split.dropped_as_trusted_rows += 1
                 elif held_out:
-                    holdout.append((digest, row))
+                    held.append(i)
+                    held_digests.append(digest)
                 else:
                     keep.append(i)
                     digests.append(digest)
+            del columns, times
+            if held:
+                rows = batch_rows(batch.take(pa.array(held, pa.int64())))
+                holdout.extend(zip(held_digests, rows, strict=True))
             if not keep:
                 continue
             kept = batch.take(pa.array(keep, pa.int64()))
@@ -1031,7 +1054,8 @@ def split_channel(
             )
             split.n_train += len(keep)
             split.train_bytes += kept.nbytes
-            split.train_counts.update(kept.column(target).to_pylist())
+            if recipe.classification:
+                split.train_counts.update(kept.column(target).to_pylist())
             split._ids.append(np.array([int(d[:ROW_ID_CHARS], 16) for d in digests], dtype=np.uint64))
     holdout.sort(key=lambda pair: (pair[0], json.dumps(pair[1][target])))
     split.holdout = [row for _, row in holdout]
@@ -1294,7 +1318,11 @@ def model_manifest(model_dir: Path) -> dict[str, str]:
     files: dict[str, str] = {}
     for path in sorted(model_dir.rglob("*")):
         if path.is_file() and not path.is_symlink():
-            files[path.relative_to(model_dir).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = hashlib.sha256()
+            with path.open("rb") as handle:  # streamed: training_rows.json of millions of rows is hundreds of MB
+                while block := handle.read(1024 * 1024):
+                    digest.update(block)
+            files[path.relative_to(model_dir).as_posix()] = digest.hexdigest()
     return files
 
 

@@ -119,6 +119,9 @@ def fit_batches(batches: challenger_kit.BatchesFn, hyperparameters: dict[str, An
     the means and the categories, pass 2 the Gram matrix of [centred numbers | one-hot] and its product with the
     target; then StandardScaler's scales, the intercept-centred normal equations Ridge solves (its dense "auto"
     solver, Cholesky) and the same export. Equal to ``fit`` up to float rounding (sums run in upload order)."""
+    import pyarrow as pa  # noqa: PLC0415  # in the image; imported where batches are, never when serving
+    import pyarrow.compute as pc  # noqa: PLC0415
+
     spec = recipe()
     alpha = _alpha(hyperparameters)
     numeric, categorical = inference.split_features(spec)
@@ -143,9 +146,9 @@ def fit_batches(batches: challenger_kit.BatchesFn, hyperparameters: dict[str, An
         ]
         blocks = [np.column_stack(columns) if columns else np.zeros((batch.num_rows, 0))]
         for name, known in zip(categorical, categories, strict=True):
-            index = {value: i for i, value in enumerate(known)}
-            codes = np.array([index[str(v)] for v in batch.column(name).to_pylist()], dtype=np.int64)
-            blocks.append(np.eye(len(known))[codes])
+            column = pc.fill_null(pc.cast(batch.column(name), pa.string()), "None")  # str(None), as pass 1 saw it
+            codes = pc.index_in(column, value_set=pa.array(known, pa.string())).to_numpy(zero_copy_only=False)
+            blocks.append(np.eye(len(known))[codes.astype(np.int64)])
         design = np.hstack(blocks)
         y = np.asarray(batch.column(target).to_numpy(zero_copy_only=False), np.float64)
         gram += design.T @ design

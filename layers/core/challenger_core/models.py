@@ -163,6 +163,7 @@ class DataManifest(Model):
     class_counts: dict[str, int]
     fingerprint: str
     content_fingerprint: str = ""  # the rows as a multiset, whatever their order or bytes (validation.py)
+    train_bytes: int = 0  # the training data's size: StartTraining sizes the job by it (challenger_core.sizing)
     same_as_version: int | None = None  # StartTraining: a version was trained on these very rows; nothing to do
 
 

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from challenger_core import artifacts
+from challenger_core import artifacts, sizing
 from challenger_core import trusted as trusted_sets
 from challenger_core.adapters.sagemaker import SPOT_WAIT_FACTOR, SageMaker, TrainingSpec
 from challenger_core.adapters.storage import Storage
@@ -72,6 +72,7 @@ def validate_data(state: TrainingState, storage: Storage, recipe: RecipeSpec) ->
         class_counts=train.class_counts,
         fingerprint=train.sha256 + (f"+{test.sha256}" if test else ""),
         content_fingerprint=train.content + (f"+{test.content}" if test else ""),
+        train_bytes=train.size,
     )
     return state
 
@@ -168,6 +169,9 @@ def start_training(
         tags={"challenger:run": run.run_id, "challenger:version": str(version)},
         champion_uri=artifacts.pinned_model_url(settings.artifact_bucket, champion_model) if champion_model else None,
         trusted_uri=trusted.uri if trusted else None,
+        # Large data streams (FastFile) rather than being copied first, onto a volume sized to it (sizing.py).
+        train_input_mode=sizing.train_input_mode(state.manifest.train_bytes),
+        volume_gb=sizing.volume_gb(state.manifest.train_bytes),
     )
     with contextlib.suppress(ConflictError):  # a retry after the job was created: it is already running
         sagemaker.start_training(spec)

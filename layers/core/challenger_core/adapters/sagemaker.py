@@ -61,8 +61,8 @@ class TrainingSpec:
     tags: dict[str, str]
     champion_uri: str | None = None  # the live champion's model.tar.gz, scored by the job on the same rows
     trusted_uri: str | None = None  # the dataset's trusted evaluation set (issue 19): scored, never trained on
-    train_input_mode: Literal["File", "FastFile"] = "File"  # the train channel's (training.train_input_mode)
-    volume_gb: int = 10  # the ML storage volume (training.volume_gb)
+    train_input_mode: Literal["File", "FastFile"] = "File"  # the train channel's (sizing.train_input_mode)
+    volume_gb: int = 10  # the ML storage volume (sizing.volume_gb)
 
 
 @dataclass(frozen=True)
