@@ -52,6 +52,7 @@ API_NAME_PATTERNS = {
     "endpointConfigName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
     "endpointName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
     "transformJobName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
+    "processingJobName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
 }
 
 

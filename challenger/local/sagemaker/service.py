@@ -45,6 +45,7 @@ from challenger.local.sagemaker.hosting import (
     ContainerError,
     ContainerSpec,
 )
+from challenger.local.sagemaker.processing import ProcessingRun
 from challenger.local.sagemaker.training import TrainingJob, TrainingRun
 from challenger.local.sagemaker.transform import TransformRun
 from challenger.local.serving import WsgiServer, refuse_browsers
@@ -157,7 +158,9 @@ class JobKind:
 # (aws/aws-sdk#165), although the service model declares ResourceNotFound.
 TRAINING = JobKind("Training", lambda _name: "Requested resource not found.", "TrainingEndTime")
 TRANSFORM = JobKind("Transform", lambda name: f"Could not find requested job with name {name}", "TransformEndTime")
-JOB_KINDS = (TRAINING, TRANSFORM)
+# DescribeProcessingJob's answer for an unknown name (issue 24: ValidateData's job).
+PROCESSING = JobKind("Processing", lambda name: f"Could not find requested job with name {name}", "ProcessingEndTime")
+JOB_KINDS = (TRAINING, TRANSFORM, PROCESSING)
 
 
 class LocalSageMaker:
@@ -335,6 +338,9 @@ class LocalSageMaker:
             "DeleteEndpoint": self._delete_endpoint,
             "CreateTransformJob": self._create_transform_job,
             "DescribeTransformJob": lambda r: self._describe_job(TRANSFORM, r),
+            "CreateProcessingJob": self._create_processing_job,
+            "DescribeProcessingJob": lambda r: self._describe_job(PROCESSING, r),
+            "StopProcessingJob": lambda r: self._stop_job(PROCESSING, r),
         }
 
     # Jobs: one path for every job type ------------------------------------------------------------
@@ -419,6 +425,25 @@ class LocalSageMaker:
             injected_failure=self._take_fault("training_fails"),
         )
         return self._launch(TRAINING, description, run)
+
+    # Processing (processing.py) --------------------------------------------------------------------
+    def _create_processing_job(self, request: Document) -> Document:
+        description = self._new_job(PROCESSING, request, LastModifiedTime=time.time())
+        for item in request.get("ProcessingInputs") or []:
+            if "S3Input" not in item or not str(item["S3Input"].get("LocalPath", "")).startswith("/opt/ml/processing/"):
+                raise validation(
+                    "Local SageMaker supports S3Input ProcessingInputs with a LocalPath under /opt/ml/processing/."
+                )
+        name = description["ProcessingJobName"]
+        run = ProcessingRun(
+            description,
+            self.state_dir / "processing" / name,
+            s3=self.s3,
+            env_cache=self.env_cache,
+            lock=self._lock,
+            save=self._save,
+        )
+        return self._launch(PROCESSING, description, run)
 
     # Batch transform ----------------------------------------------------------------------------
     def _create_transform_job(self, request: Document) -> Document:

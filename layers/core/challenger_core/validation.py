@@ -531,4 +531,11 @@ def run_job(request_file: Path, data_dir: Path, output_dir: Path) -> int:
 
 
 if __name__ == "__main__":  # python -m challenger_core.validation REQUEST DATA_DIR OUTPUT_DIR (the job's arguments)
-    sys.exit(run_job(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])))
+    try:
+        sys.exit(run_job(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])))
+    except Exception as exc:
+        # DescribeProcessingJob's ExitMessage is the first KB of this file: why the job failed, without the data.
+        message = Path("/opt/ml/output/message")
+        if message.parent.is_dir():
+            message.write_text(f"{type(exc).__name__}: {exc}"[:1024], encoding="utf-8")
+        raise

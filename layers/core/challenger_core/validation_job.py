@@ -74,30 +74,19 @@ def start(
         "parts": files,
     }
     storage.write(bucket, runs + "request/request.json", json.dumps(request).encode(), "application/json")
-    name = job_name(settings, run.run_id)
-    size = sum(part.size for part in parts)
-    spec = ProcessingSpec(
-        job_name=name,
-        image_uri=settings.training_image_uri,
-        role_arn=settings.sagemaker_role_arn,
-        instance_type=settings.training_instance_type,
-        volume_gb=max(30, -(-size * 2 // 1024**3) + 10),  # the parts, and room to spare
-        entrypoint=["python3", "-m", "challenger_core.validation"],
-        arguments=[f"{PROCESSING}/input/request/request.json", f"{PROCESSING}/input/data", f"{PROCESSING}/output"],
-        environment={"PYTHONPATH": f"{PROCESSING}/input/code", "PYTHONDONTWRITEBYTECODE": "1"},
-        inputs=[
-            ProcessingInput("code", f"s3://{bucket}/{code}", f"{PROCESSING}/input/code/challenger_core"),
-            ProcessingInput("request", f"s3://{bucket}/{runs}request/", f"{PROCESSING}/input/request"),
-            ProcessingInput("data", f"s3://{bucket}/{snapshot}", f"{PROCESSING}/input/data"),
-        ],
-        output_uri=f"s3://{bucket}/{runs}result/{name}/",
-        output_path=f"{PROCESSING}/output",
-        max_seconds=settings.max_training_seconds,
+    spec = processing_spec(
+        job_name(settings, run.run_id),
+        settings,
+        bucket=bucket,
+        code=code,
+        runs=runs,
+        snapshot=snapshot,
+        size=sum(part.size for part in parts),
     )
     with contextlib.suppress(ConflictError):  # a retry after the job was created: it is already running
         sagemaker.start_processing(spec)
     state.validation = ValidationJob(
-        job_name=name,
+        job_name=spec.job_name,
         snapshot_uri=f"s3://{bucket}/{snapshot}",
         result_uri=f"{spec.output_uri}result.json",
         test_rows=test.rows if test else 0,
@@ -139,6 +128,31 @@ def check(state: TrainingState, storage: Storage, sagemaker: SageMaker) -> Train
         content_fingerprint=str(result["content"]) + (f"+{job.test_content}" if job.test_content else ""),
     )
     return state
+
+
+def processing_spec(
+    name: str, settings: Settings, *, bucket: str, code: str, runs: str, snapshot: str, size: int
+) -> ProcessingSpec:
+    """The job: `python -m challenger_core.validation REQUEST DATA OUTPUT` in the training image, without network,
+    its code, request and the pinned parts as inputs, result.json uploaded under `runs`result/<job>/."""
+    return ProcessingSpec(
+        job_name=name,
+        image_uri=settings.training_image_uri,
+        role_arn=settings.sagemaker_role_arn,
+        instance_type=settings.training_instance_type,
+        volume_gb=max(30, -(-size * 2 // 1024**3) + 10),  # the parts, and room to spare
+        entrypoint=["python3", "-m", "challenger_core.validation"],
+        arguments=[f"{PROCESSING}/input/request/request.json", f"{PROCESSING}/input/data", f"{PROCESSING}/output"],
+        environment={"PYTHONPATH": f"{PROCESSING}/input/code", "PYTHONDONTWRITEBYTECODE": "1"},
+        inputs=[
+            ProcessingInput("code", f"s3://{bucket}/{code}", f"{PROCESSING}/input/code/challenger_core"),
+            ProcessingInput("request", f"s3://{bucket}/{runs}request/", f"{PROCESSING}/input/request"),
+            ProcessingInput("data", f"s3://{bucket}/{snapshot}", f"{PROCESSING}/input/data"),
+        ],
+        output_uri=f"s3://{bucket}/{runs}result/{name}/",
+        output_path=f"{PROCESSING}/output",
+        max_seconds=settings.max_training_seconds,
+    )
 
 
 def job_name(settings: Settings, run_id: str) -> str:
