@@ -62,18 +62,10 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _TEXT_TYPES = re.compile(
     r"^(text/.*|application/(json|.*\+json|xml|.*\+xml|x-www-form-urlencoded|javascript|graphql|x-ndjson))$"
 )
-_STATIC_TYPES = {  # what mimetypes gets wrong or may not know on a bare system
-    ".js": "text/javascript",
-    ".mjs": "text/javascript",
-    ".css": "text/css",
-    ".html": "text/html",
-    ".json": "application/json",
-    ".map": "application/json",
-    ".svg": "image/svg+xml",
-    ".ico": "image/x-icon",
-    ".woff2": "font/woff2",
-    ".webmanifest": "application/manifest+json",
-}
+# Python's own table, not the system's /etc/mime.types (which differs between machines), plus what it lacks.
+_STATIC_TYPES = mimetypes.MimeTypes()
+_STATIC_TYPES.add_type("application/json", ".map")
+_STATIC_TYPES.add_type("font/woff2", ".woff2")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -494,8 +486,7 @@ class LocalApiGateway:
         file = self._static_file(request.path)
         if file is None:
             return _Response(404, [("Content-Type", "text/plain; charset=utf-8")], b"not found\n")
-        content_type = _STATIC_TYPES.get(file.suffix.lower()) or mimetypes.guess_type(file.name)[0]
-        content_type = content_type or "application/octet-stream"
+        content_type = _STATIC_TYPES.guess_type(file.name.lower())[0] or "application/octet-stream"
         if content_type.startswith("text/") or content_type in ("application/json", "image/svg+xml"):
             content_type += "; charset=utf-8"
         headers = [("Content-Type", content_type), ("Cache-Control", "no-cache"), ("X-Content-Type-Options", "nosniff")]
