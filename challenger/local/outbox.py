@@ -194,26 +194,18 @@ class Outbox(BackgroundLoop):
         return written
 
     def _deliver(self, sqs_message: dict[str, Any]) -> int:
-        body = sqs_message.get("Body", "")
-        try:
-            envelope = json.loads(body)
-        except ValueError:
-            envelope = None
-        if isinstance(envelope, dict) and "Type" in envelope and "TopicArn" in envelope:
-            if envelope["Type"] != "Notification":
-                LOG.info("outbox: skipping SNS %s message", envelope["Type"])
-                return 0
-            message_id = str(envelope.get("MessageId") or sqs_message["MessageId"])
-            subject = str(envelope.get("Subject") or DEFAULT_SUBJECT)
-            text = str(envelope.get("Message", ""))
-            kind = str(envelope.get("MessageAttributes", {}).get("kind", {}).get("Value", ""))
-            date = _parse_date(envelope.get("Timestamp"))
-            topic_arn = envelope.get("TopicArn")
-        else:  # raw message delivery: the body is the message, attributes are SQS's
-            message_id = str(sqs_message["MessageId"])
-            subject, text, topic_arn = DEFAULT_SUBJECT, str(body), None
-            kind = str(sqs_message.get("MessageAttributes", {}).get("kind", {}).get("StringValue", ""))
-            date = datetime.now(UTC)
+        # The SNS envelope: provision subscribes the queue without RawMessageDelivery. A body that is not one raises,
+        # and stays on the queue (logged by _drain).
+        envelope = json.loads(sqs_message["Body"])
+        if envelope["Type"] != "Notification":
+            LOG.info("outbox: skipping SNS %s message", envelope["Type"])
+            return 0
+        message_id = str(envelope["MessageId"])
+        subject = str(envelope.get("Subject") or DEFAULT_SUBJECT)
+        text = str(envelope.get("Message", ""))
+        kind = str(envelope.get("MessageAttributes", {}).get("kind", {}).get("Value", ""))
+        date = _parse_date(envelope.get("Timestamp"))
+        topic_arn = envelope.get("TopicArn")
         with self._lock:
             index = _read_index(self.directory)
             if any(entry["id"] == message_id for entry in index):
