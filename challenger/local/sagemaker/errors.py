@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+
+import botocore.session
 
 
 class ApiError(Exception):
@@ -44,16 +47,12 @@ def job_in_use(noun: str, arn: str) -> ApiError:
     )
 
 
-# Resource-name patterns from the SageMaker API model (botocore `sagemaker` service-2.json); every one is
-# also limited to 63 characters. SageMaker quotes them with a leading "^" in its validation messages.
-API_NAME_PATTERNS = {
-    "trainingJobName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
-    "modelName": r"[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?",
-    "endpointConfigName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
-    "endpointName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
-    "transformJobName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
-    "processingJobName": r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
-}
+@functools.cache
+def name_constraint(member: str) -> tuple[str, int]:
+    """A resource name's pattern and maximum length (`trainingJobName` → shape TrainingJobName) from the SageMaker API
+    model botocore ships. SageMaker quotes the pattern with a leading "^" in its validation messages."""
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for(member[0].upper() + member[1:])
+    return str(shape.metadata["pattern"]), int(shape.metadata["max"])
 
 
 def service_unavailable(message: str) -> ApiError:

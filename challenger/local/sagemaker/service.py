@@ -30,10 +30,10 @@ from challenger.local import iam
 from challenger.local.private import write_private
 from challenger.local.sagemaker import s3io
 from challenger.local.sagemaker.errors import (
-    API_NAME_PATTERNS,
     ApiError,
     already_exists,
     job_in_use,
+    name_constraint,
     not_found,
     service_unavailable,
     validation,
@@ -63,7 +63,6 @@ FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 STATE_VERSION = 1
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 VARIANT_NAME = "AllTraffic"
-NAME_MAX_LENGTH = 63
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 MAX_SERVERLESS_CONCURRENCY = 200
 # Blue keeps serving its in-flight requests this long after the switch (they are bounded by the invoke timeout).
@@ -896,11 +895,11 @@ def _lost_jobs_failed(kind: JobKind, jobs: dict[str, Document]) -> dict[str, Doc
 # Validation helpers -----------------------------------------------------------------------------
 def _check_name(value: Any, member: str) -> str:
     """SageMaker's length and pattern constraints on a resource name, answered in its own words."""
-    pattern = API_NAME_PATTERNS[member]
+    pattern, max_length = name_constraint(member)
     text = str(value)
     problems = []
-    if len(text) > NAME_MAX_LENGTH:
-        problems.append(f"Member must have length less than or equal to {NAME_MAX_LENGTH}")
+    if len(text) > max_length:
+        problems.append(f"Member must have length less than or equal to {max_length}")
     if not isinstance(value, str) or not re.fullmatch(pattern, text):
         problems.append(f"Member must satisfy regular expression pattern: ^{pattern}")
     if problems:
