@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from cfnlint.decode import decode
 from pydantic import BaseModel, Field
 
-from challenger_core import prices
+from challenger_core import prices, sizing
 from challenger_core.cost import idle_usd_per_month, usd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +68,7 @@ class DeployPlan(BaseModel):
     # Where the template resolves the image itself: its FrameworkImageInRegion rule's regions (None: no such rule)
     image_regions: list[str] | None = None
     topic_arn: str | None = None  # the deployed stack's NotificationTopic
+    data_bucket: str | None = None  # the deployed stack's DataBucket (where datasets are dropped)
     resource_types: list[str] = Field(default_factory=list)  # the template's, one per resource (idle cost)
 
     @property
@@ -127,6 +128,7 @@ def stack_plan(cloudformation: Any, stack: str, region: str, *, root: Path = ROO
         parameters=parameters,
         image_regions=_image_regions(template),
         topic_arn=outputs.get("NotificationTopicArn"),
+        data_bucket=outputs.get("DataBucketName"),
         resource_types=_resource_types(template),
     )
 
@@ -151,6 +153,7 @@ def diagnose(plan: DeployPlan, client: ClientFactory) -> DoctorReport:
         _guarded("Powertools layer", lambda: check_powertools(plan, reader)),
         _guarded("CloudFront", lambda: check_cloudfront(reader("cloudfront"))),
         _guarded("API Gateway logging role", lambda: check_api_gateway_logging_role(plan, reader("apigateway"))),
+        _guarded("training instance memory", lambda: check_training_memory(plan, reader("s3"))),
         check_idle_cost(plan),
     ]
     return DoctorReport(region=plan.region, stack=plan.stack, checks=checks)
@@ -243,6 +246,40 @@ def check_transform_quota(plan: DeployPlan, quotas: _QuotaBook) -> Check:
     if found.verdict is Verdict.FAIL:  # batch scoring is optional: training and serving still work
         return found.model_copy(update={"verdict": Verdict.WARN})
     return found
+
+
+def dataset_sizes(s3: Any, bucket: str) -> dict[str, int]:
+    """Bytes of training data per dataset under ``incoming/``: ``train.csv`` or the parts under ``train/`` (markers
+    and manifests starting with ``_`` are not data)."""
+    sizes: dict[str, int] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="incoming/"):
+        for item in page.get("Contents", []):
+            parts = item["Key"].split("/")
+            if len(parts) >= 3 and parts[2].startswith("train") and not parts[-1].startswith(("_", ".")):
+                sizes[parts[1]] = sizes.get(parts[1], 0) + int(item["Size"])
+    return sizes
+
+
+def check_training_memory(plan: DeployPlan, s3: Any, *, root: Path = ROOT) -> Check:
+    """Can TrainingInstanceType hold a training job on the largest dataset dropped so far (challenger_core.sizing:
+    measured peak per byte, instance memory table), and if not, which instance type can."""
+    name = "training instance memory"
+    instance = plan.parameters.get("TrainingInstanceType", "")
+    if not plan.data_bucket:
+        return Check(name=name, verdict=Verdict.PASS, detail=f"{instance}: no data dropped yet (not deployed)")
+    sizes = dataset_sizes(s3, plan.data_bucket)
+    if not sizes:
+        return Check(name=name, verdict=Verdict.PASS, detail=f"{instance}: no data under incoming/ yet")
+    dataset, size = max(sizes.items(), key=lambda item: item[1])
+    # A recipe whose train.py hands the kit fit_batches trains in chunks; otherwise every row is held as a dict.
+    train_py = root / "recipes" / plan.parameters.get("Recipe", "") / "train.py"
+    batches = train_py.is_file() and "fit_batches=" in train_py.read_text(encoding="utf-8")
+    advice = sizing.advise(instance, size, batches=batches)
+    detail = f"largest dataset '{dataset}': {size / 1e9:.2f} GB; {advice.message}"
+    if advice.fits:
+        return Check(name=name, verdict=Verdict.PASS, detail=detail)
+    fix = f"deploy with TrainingInstanceType={advice.suggestion}" if advice.suggestion else None
+    return Check(name=name, verdict=Verdict.WARN, detail=detail, fix=fix or "use a recipe with fit_batches")
 
 
 def check_subscription(plan: DeployPlan, sns: Any) -> Check:

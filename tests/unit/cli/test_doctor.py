@@ -64,7 +64,7 @@ def test_diagnose_calls_only_get_list_and_describe(aws: None) -> None:
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ops@example.com")
     report = doctor.diagnose(_plan().model_copy(update={"topic_arn": topic}), client)
 
-    assert len(report.checks) == 10
+    assert len(report.checks) == 11
     assert report.checks[-1].detail.startswith("about $2.10 a month with nothing running ($5.10 beyond")
     assert seen
     assert all(name.startswith(("Get", "List", "Describe")) for name in seen), seen
@@ -207,3 +207,46 @@ def test_doctor_before_a_deploy_exits_1_when_a_check_fails(aws: None, capsys: py
 def test_the_powertools_parameter_checked_is_the_one_the_template_resolves() -> None:
     template = (doctor.ROOT / "template.yaml").read_text()
     assert f"{{{{resolve:ssm:{doctor.POWERTOOLS_PARAMETER}}}}}" in template
+
+
+class _Listing:
+    """An S3 client whose ListObjectsV2 pages list these keys and sizes."""
+
+    def __init__(self, objects: dict[str, int]) -> None:
+        self.objects = objects
+
+    def get_paginator(self, operation: str) -> Any:
+        assert operation == "list_objects_v2"
+        objects = self.objects
+
+        class Pages:
+            def paginate(self, Bucket: str, Prefix: str) -> list[dict[str, Any]]:  # boto3's names
+                return [{"Contents": [{"Key": k, "Size": v} for k, v in objects.items() if k.startswith(Prefix)]}]
+
+        return Pages()
+
+
+def test_the_doctor_says_when_the_training_instance_cannot_hold_the_largest_dataset_and_which_can() -> None:
+    s3 = _Listing(
+        {
+            "incoming/flights/train/part-00000.csv": 1_000_000_000,
+            "incoming/flights/train/part-00001.csv": 1_000_000_000,
+            "incoming/flights/train/_SUCCESS": 0,
+            "incoming/flights/train/_manifest.json": 10_000_000_000,  # not data
+            "incoming/reviews/train.csv": 50_000_000,
+            "incoming/reviews/test.csv": 9_000_000_000,  # a test file is not trained on
+        }
+    )
+    deployed = {"data_bucket": "data"}
+    rows = doctor.check_training_memory(_plan(Recipe="sentiment").model_copy(update=deployed), s3)
+    assert rows.verdict is Verdict.WARN
+    assert rows.detail.startswith("largest dataset 'flights': 2.00 GB; ml.m5.large has 8 GiB; training needs about")
+    assert rows.fix == "deploy with TrainingInstanceType=ml.m5.4xlarge"
+
+    batches = doctor.check_training_memory(_plan(Recipe="penguins").model_copy(update=deployed), s3)
+    assert batches.verdict is Verdict.PASS  # penguins' train.py hands the kit fit_batches: a chunk at a time
+
+    small = _Listing({"incoming/reviews/train.csv": 50_000_000})
+    assert doctor.check_training_memory(_plan(Recipe="sentiment").model_copy(update=deployed), small).verdict is (
+        Verdict.PASS
+    )
