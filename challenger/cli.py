@@ -394,7 +394,36 @@ def runs_show(target: Target, run_id: str) -> dict[str, Any]:
         print(f"  model v{run['version']}: " + "  ".join(f"{m}={_metric(model['metrics'].get(m))}" for m in shown))
         for line in confusion_lines(model.get("confusion_matrix") or [], view):
             print(f"  {line}")
+    for line in shadow_lines(detail.get("verdict") or {}):
+        print(f"  {line}")
     return detail
+
+
+def shadow_lines(verdict: dict[str, Any]) -> list[str]:
+    """The shadow stage (issue 23): its rules as the verdict states them, then what was measured."""
+    lines = [f"shadow: {verdict['shadow_note']}"] if verdict.get("shadow_note") else []
+    lines += [f"  {reason}" for reason in verdict.get("reasons") or [] if reason.startswith("shadow-")]
+    measured = verdict.get("shadow")
+    if not measured:
+        return lines
+    n = measured["requests"]
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(measured["shadow_errors_by_kind"].items()))
+    lines.append(
+        f"  requests {n}: shadow errors {measured['shadow_errors']}{f' ({kinds})' if kinds else ''}, "
+        f"champion errors {measured['champion_errors']}"
+    )
+    if measured.get("latency_pairs"):
+        lines.append(
+            f"  latency on {measured['latency_pairs']} requests: p50 {measured['shadow_p50_ms']:.0f} ms vs "
+            f"{measured['champion_p50_ms']:.0f}, p99 {measured['shadow_p99_ms']:.0f} ms vs "
+            f"{measured['champion_p99_ms']:.0f} (shadow vs champion)"
+        )
+    if measured.get("compared"):
+        share = measured["agreed"] / measured["compared"]
+        lines.append(f"  agreement {measured['agreed']}/{measured['compared']} ({share:.1%})")
+    worst = sorted((s for s in measured.get("disagreement") or [] if s["disagreed"]), key=lambda s: -s["disagreed"])
+    lines += [f"    disagreed {s['disagreed']}/{s['requests']} where {s['slice']} = {s['value']}" for s in worst[:5]]
+    return lines
 
 
 def _metric(value: Any) -> str:

@@ -36,6 +36,7 @@ from challenger.cli import (
     print,  # the CLI's: server text (emails, predictions) is printed with its terminal controls escaped
     print_table,
     runs_wait,
+    shadow_lines,
 )
 from challenger.local.cloud import LocalCloud
 from challenger_core.cost import usd
@@ -191,6 +192,8 @@ def show_comparison(target: Target, version: int) -> None:
     )
     outcome = "PROMOTE" if verdict["promote"] else "KEEP CHAMPION"
     print(f"  verdict: {outcome}, decided by the {verdict['decided_by']} rule")
+    for line in shadow_lines(verdict):  # the shadow stage before the swap (issue 23)
+        print(f"  {line}")
 
 
 def push_and_wait(target: Target, train: Path, *, test: Path | None = None) -> dict[str, object]:

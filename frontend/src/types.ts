@@ -75,6 +75,24 @@ export interface Verdict {
   confidence?: number | null;
   paired_rows?: number | null;
   reasons?: string[];
+  /** The shadow stage before the swap (issue 23): what the challenger did on real requests; its rules are in `rules`. */
+  shadow?: ShadowMeasurement | null;
+  shadow_note?: string;
+}
+
+export interface ShadowMeasurement {
+  requests: number;
+  champion_errors: number;
+  shadow_errors: number;
+  shadow_errors_by_kind: Record<string, number>;
+  latency_pairs: number;
+  champion_p50_ms?: number | null;
+  champion_p99_ms?: number | null;
+  shadow_p50_ms?: number | null;
+  shadow_p99_ms?: number | null;
+  compared: number;
+  agreed: number;
+  disagreement: { slice: string; value: string; requests: number; disagreed: number }[];
 }
 
 export interface ModelVersion {

@@ -399,6 +399,31 @@ function stepList(detail: RunDetail): HTMLElement {
   );
 }
 
+/** The shadow stage (issue 23): what the challenger did on real requests before the swap, beside the champion. */
+function shadowSection(given: Verdict | null | undefined): HTMLElement | null {
+  const measured = given?.shadow;
+  if (!measured && !given?.shadow_note) return null;
+  const ms = (value: number | null | undefined) => (value === null || value === undefined ? "–" : `${Math.round(value)} ms`);
+  const kinds = Object.entries(measured?.shadow_errors_by_kind ?? {}).map(([kind, count]) => `${kind} ${count}`).join(", ");
+  const worst = (measured?.disagreement ?? []).filter((row) => row.disagreed > 0).sort((a, b) => b.disagreed - a.disagreed).slice(0, 5);
+  return h(
+    "section",
+    { class: "card", "data-testid": "shadow" },
+    h("h3", {}, "Shadow stage"),
+    given?.shadow_note ? h("p", { class: "muted", "data-testid": "shadow-note" }, given.shadow_note) : null,
+    measured
+      ? h(
+          "ul",
+          { "data-testid": "shadow-numbers" },
+          h("li", {}, `${measured.requests} requests: the challenger failed ${measured.shadow_errors}${kinds ? ` (${kinds})` : ""}, the champion ${measured.champion_errors}`),
+          measured.latency_pairs ? h("li", {}, `Latency on ${measured.latency_pairs} requests: p50 ${ms(measured.shadow_p50_ms)} vs ${ms(measured.champion_p50_ms)}, p99 ${ms(measured.shadow_p99_ms)} vs ${ms(measured.champion_p99_ms)} (challenger vs champion)`) : null,
+          measured.compared ? h("li", {}, `Agreed with the champion on ${measured.agreed} of ${measured.compared} (${((100 * measured.agreed) / measured.compared).toFixed(1)}%)`) : null,
+          ...worst.map((row) => h("li", { class: "muted" }, `Disagreed ${row.disagreed}/${row.requests} where ${row.slice} = ${row.value}`)),
+        )
+      : null,
+  );
+}
+
 /** The verdict, rule by rule: structured rules when the API has them, else the recorded reason's parts. */
 function verdict(model: ModelVersion | undefined, fallback: string | null | undefined, given?: Verdict | null): HTMLElement | null {
   const rules = (given ?? model?.verdict)?.rules;
@@ -841,6 +866,7 @@ function versionPage(view: View, version: number): (HTMLElement | null)[] {
           verdict(model, model.status === "FAILED" || rejectedByPerson(model) ? null : model.failure_reason),
         )
       : null,
+    shadowSection(model.verdict),
     h(
       "section",
       { class: "card", "data-testid": "version-metrics" },
@@ -971,6 +997,7 @@ function runPage(view: View, runId: string): (HTMLElement | null)[] {
     rejected || detail?.verdict
       ? h("section", { class: "card", "data-testid": "run-verdict" }, h("h3", {}, rejected && !rejectedByPerson(model) ? "Why the challenger was rejected" : "The policy's verdict"), verdict(model, rejected && !rejectedByPerson(model) ? (run.error ?? model?.failure_reason) : null, detail?.verdict))
       : null,
+    shadowSection(detail?.verdict ?? model?.verdict),
     h(
       "section",
       { class: "card", "data-testid": "run-steps" },

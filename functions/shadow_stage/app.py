@@ -12,6 +12,7 @@ from challenger_core import shadowing
 from challenger_core.adapters.sagemaker import SageMaker
 from challenger_core.adapters.storage import Storage
 from challenger_core.clients import API_RUNTIME, client
+from challenger_core.mirror import MirrorStore
 from challenger_core.models import Model, TrainingState
 from challenger_core.observability import logger, metrics, to_state, tracer
 from challenger_core.recipe import load_recipe
@@ -23,6 +24,7 @@ registry = Registry(client("dynamodb"), settings.models_table)
 # The runtime client the API uses for /predict (one attempt, its timeouts): the shadow sees what a caller would.
 sagemaker = SageMaker(client("sagemaker"), client("sagemaker-runtime", API_RUNTIME))
 storage = Storage(client("s3"))
+mirrors = MirrorStore(client("dynamodb"), settings.models_table)
 
 
 class ShadowStageRequest(Model):
@@ -39,7 +41,7 @@ def lambda_handler(event: ShadowStageRequest, context: LambdaContext) -> dict[st
     if event.step == "start":
         state = shadowing.start_shadow(state, registry, sagemaker, storage, settings)
     elif event.step == "check":
-        state = shadowing.check_shadow(state, sagemaker)
+        state = shadowing.check_shadow(state, sagemaker, mirrors, settings)
     elif event.step == "replay":
         recipe = load_recipe(storage, settings.artifact_bucket, settings.recipe)
         seconds_left = lambda: context.get_remaining_time_in_millis() / 1000  # noqa: E731
@@ -50,5 +52,5 @@ def lambda_handler(event: ShadowStageRequest, context: LambdaContext) -> dict[st
         if state.shadow is not None and state.shadow.outcome == "rejected":
             metrics.add_metric(name="ChallengersRejectedByShadow", unit="Count", value=1)
     else:
-        state = shadowing.delete_shadow(state, sagemaker, settings)
+        state = shadowing.delete_shadow(state, sagemaker, settings, mirrors)
     return to_state(state)

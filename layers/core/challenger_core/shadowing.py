@@ -20,6 +20,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from challenger_core import artifacts
@@ -28,7 +29,8 @@ from challenger_core.adapters.storage import Storage
 from challenger_core.capture import CAPTURE_PREFIX
 from challenger_core.deployment import BUSY, resource_names
 from challenger_core.errors import ChallengerError, ConflictError, NotFoundError, TransientServiceError
-from challenger_core.models import ModelStatus, ModelVersion, TrainingState
+from challenger_core.mirror import MirrorStore, MirrorWindow
+from challenger_core.models import ModelStatus, ModelVersion, TrainingState, utcnow
 from challenger_core.naming import sagemaker_name
 from challenger_core.observability import logger
 from challenger_core.policy import PromotionPolicy
@@ -158,8 +160,12 @@ def _skip(state: TrainingState, registry: Registry, stage: ShadowStage) -> Train
     return state
 
 
-def check_shadow(state: TrainingState, sagemaker: SageMaker) -> TrainingState:
-    """One bounded poll of the shadow endpoint: ready (InService on our config), pending, or failed."""
+def check_shadow(state: TrainingState, sagemaker: SageMaker, mirrors: MirrorStore, settings: Settings) -> TrainingState:
+    """One bounded poll of the shadow endpoint: ready (InService on our config), pending, or failed.
+
+    In `mirror` mode, ready opens the mirror window (challenger_core.mirror) for ShadowMinutes: CaptureFunction then
+    sends a ShadowShare of the live requests it captures to the shadow endpoint.
+    """
     stage = _stage(state)
     assert stage.endpoint_name is not None
     info = sagemaker.endpoint(stage.endpoint_name)
@@ -168,6 +174,12 @@ def check_shadow(state: TrainingState, sagemaker: SageMaker) -> TrainingState:
         stage.outcome, stage.reason = "failed", f"the shadow endpoint {stage.endpoint_name} disappeared"
     elif info.status == "InService" and info.config_name == stage.config_name:
         stage.outcome = "ready"
+        if stage.mode == "mirror":
+            until = utcnow() + timedelta(seconds=stage.mirror_seconds)
+            window = MirrorWindow(
+                run_id=state.run.run_id, endpoint_name=stage.endpoint_name, share=settings.shadow_share, until=until
+            )
+            mirrors.open(window)
     elif info.status in BUSY and not stage.poll_exhausted:
         stage.outcome = "pending"
     elif info.status in BUSY:
@@ -323,12 +335,16 @@ def judge_shadow(
     return state
 
 
-def delete_shadow(state: TrainingState, sagemaker: SageMaker, settings: Settings) -> TrainingState:
+def delete_shadow(
+    state: TrainingState, sagemaker: SageMaker, settings: Settings, mirrors: MirrorStore | None = None
+) -> TrainingState:
     """Delete the shadow endpoint (if it is this run's), its config and its model; what is gone is skipped.
 
     Also when StartShadow failed before it recorded the stage: the names follow from the candidate, and the endpoint
     is deleted only if it runs this run's config (another run's shadow stage is left alone).
     """
+    if mirrors is not None and settings.shadow_mode == "mirror":
+        mirrors.close(state.run.run_id)  # nothing more is mirrored to an endpoint about to go
     stage = state.shadow
     if stage is None or stage.config_name is None:
         if state.candidate is None or settings.shadow_mode == "off":
