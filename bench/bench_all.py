@@ -12,7 +12,9 @@ Runs, each in its own process (so one's imports and caches do not help another),
    each reported apart), the median of three fresh clouds;
 8. ``bench_local_api.py`` — the local cloud's ``POST /predict`` through the gateway at 1, 8 and 32 clients beside a
    bare werkzeug server with the same model, and a blue/green swap under load (issue 16);
-9. ``bench_mirror.py`` — ``POST /predict`` p50/p99 with and without ``mirror`` shadow mode, same run (issue 23).
+9. ``bench_mirror.py`` — ``POST /predict`` p50/p99 with and without ``mirror`` shadow mode, same run (issue 23);
+10. ``bench_onnx.py`` — the ONNX model format (issue 21): one record and 100 vs scikit-learn (a LightGBM pipeline),
+    the sentiment model in scikit-learn / hand-written numpy / ONNX, the artifact's size and its container cold start.
 
 Then prints one table (markdown, as ``docs/performance.md`` keeps it) with the machine line — ``uname -m``, CPU count
 and the load average around each benchmark, since this machine is shared — and writes ``bench/results/all.json``
@@ -283,6 +285,38 @@ def pipeline_rows(result: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def onnx_rows(result: dict[str, Any]) -> list[Row]:
+    """bench_onnx.py: informational rows (where ONNX pays, docs/decisions/0012), one verdict: ONNX agrees."""
+    if not result:
+        return []
+    t, s, a, c = result["tabular"], result["sentiment"], result["artifact"], result["cold_start"]
+    return [
+        (
+            "ONNX, LightGBM pipeline: 1 record / 100 records",
+            f"{t['single_onnx_us']:.0f} µs / {t['batch100_onnx_us']:.0f} µs (max Δp {t['max_probability_diff']:.0e})",
+            f"sklearn {t['single_sklearn_us']:.0f} µs / {t['batch100_sklearn_us']:.0f} µs",
+            "labels identical, Δp ≤ 1e-5",
+            t["labels_identical"] and t["max_probability_diff"] <= 1e-5,
+        ),
+        (
+            "sentiment: numpy / ONNX, 1 record and 100 records",
+            f"numpy {s['single_numpy_us']:.0f} / {s['batch100_numpy_us']:.0f} µs; ONNX {s['single_onnx_us']:.0f} / "
+            f"{s['batch100_onnx_us']:.0f} µs (max Δscore {s['max_score_diff_onnx']:.2f}, "
+            f"{s['labels_differ_onnx']} labels differ)",
+            f"sklearn {s['single_sklearn_us']:.0f} / {s['batch100_sklearn_us']:.0f} µs",
+            "",
+            None,
+        ),
+        (
+            "ONNX model: model.tar.gz, container start → healthy /ping",
+            f"{a['onnx_model_tar_gz_bytes'] / 1e6:.1f} MB, {c['onnx_s']:.1f} s",
+            f"sentiment {a['sentiment_model_tar_gz_bytes'] / 1e3:.0f} KB, {c['sentiment_s']:.1f} s",
+            "",
+            None,
+        ),
+    ]
+
+
 def exit_rows(runs: dict[str, Any], plan: dict[str, tuple[str, list[str]]], rows: dict[str, list[Row]]) -> list[Row]:
     """A MISS row for each benchmark that exited non-zero with no missed row of its own, or wrote no results."""
     out: list[Row] = []
@@ -311,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        help="some of: model startup lambda_init validate capture predict pipeline local_api mirror",
+        help="some of: model startup lambda_init validate capture predict pipeline local_api mirror onnx",
     )
     args = parser.parse_args(argv)
     plan = {
@@ -324,6 +358,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pipeline": ("bench_pipeline.py", ["--runs", "3"]),
         "local_api": ("bench_local_api.py", []),
         "mirror": ("bench_mirror.py", []),
+        "onnx": ("bench_onnx.py", []),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Any] = {}
@@ -341,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pipeline": pipeline_rows,
         "local_api": local_api_rows,
         "mirror": mirror_rows,
+        "onnx": onnx_rows,
     }
     by_bench = {name: makers[name](run_["result"]) for name, run_ in runs.items()}
     rows = [row for name in runs for row in by_bench[name]] + exit_rows(runs, plan, by_bench)

@@ -100,3 +100,5 @@ _.function_names  # LambdaRuntime: tests/unit/statemachines/conftest.py
 _.forget_recipes  # recipe: tests drop the cached recipe between stacks
 _.set_champion  # Registry: tests put a champion in place without a deployment
 _.validate_bytes  # validation: tests/unit/core/test_validation.py
+_.intra_op_num_threads  # onnxruntime.SessionOptions: read by onnxruntime (recipes/kit/challenger_onnx.py)
+_.inter_op_num_threads  # onnxruntime.SessionOptions: read by onnxruntime

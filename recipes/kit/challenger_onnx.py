@@ -22,9 +22,11 @@ The kit does the rest, inside the training job:
    values beyond 1), or the job fails naming the row, the field and both values.
 3. **Serve**: ``model.onnx`` + ``model.json`` (inputs, classes, SHA-256 of model.onnx), and ``code/`` = a generated
    ``inference.py`` that imports this module's handlers, this module, the kit and ``recipe.json``; ``onnxruntime``
-   (the runtime line of ``requirements-onnx.txt``) vendored ``--no-deps`` into ``code/lib``, so a cold start installs
-   nothing and imports it from the model directory (read-only is fine). The evaluated predictions are the ONNX
-   model's, through that serving code: what goes live is what was measured.
+   (the runtime line of ``requirements-onnx.txt``) vendored ``--no-deps`` into ``runtime/`` of the model directory
+   (byte-compiled), so a cold start installs nothing and imports it from the model directory (read-only is fine).
+   Not ``code/lib``: the image's serving stack runs ``pip install .`` of ``code/`` at every container start, and
+   80 MB there made that 33 s of the cold start (bench/bench_onnx.py, docs/decisions/0012). The evaluated
+   predictions are the ONNX model's, through that serving code: what goes live is what was measured.
 
 Inputs: one ONNX input per feature, shape ``[N, 1]``: ``number`` features as float32 (a missing optional value is
 NaN), every other type as a string (a missing value is ``""``). ``X`` holds the same values, numbers as float64 and
@@ -62,6 +64,8 @@ ONNX_FILE = "model.onnx"
 META_FILE = "model.json"
 LOCK_FILE = "requirements-onnx.txt"
 RUNTIME_PACKAGES = ("onnxruntime",)
+# Where the runtime is vendored, in the model directory beside model.onnx (outside code/: see the module docstring).
+RUNTIME_DIR = "runtime"
 DEFAULT_TOLERANCE = 1e-5
 # The opsets the converter targets: what onnxruntime 1.20+ runs (ai.onnx.ml 3: TreeEnsemble* of the tree converters).
 TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
@@ -174,7 +178,10 @@ class OnnxModel:
         self.classes = class_values(recipe, meta.get("classes") or []) if recipe.classification else []
         if recipe.classification and sorted(map(str, self.classes)) != sorted(map(str, recipe.labels)):
             raise ModelFileError(f"{META_FILE}: classes {self.classes} are not the recipe's {list(recipe.labels)}")
-        import onnxruntime  # noqa: PLC0415 - from code/lib (vendored at training time), only once a model loads
+        runtime = str(model_dir / RUNTIME_DIR)
+        if runtime not in sys.path:
+            sys.path.insert(0, runtime)
+        import onnxruntime  # noqa: PLC0415 - from runtime/ (vendored at training time), only once a model loads
 
         options = onnxruntime.SessionOptions()
         # One request at a time per worker on a small serverless endpoint: one thread each avoids oversubscription.
@@ -199,7 +206,6 @@ class OnnxModel:
 
 def model_fn(model_dir: str) -> OnnxModel:
     """Load model.onnx (checked against model.json and recipe.json) with the vendored onnxruntime."""
-    challenger_kit.add_vendored_lib(HERE)
     return OnnxModel(Path(model_dir), challenger_kit.load_recipe(HERE))
 
 
@@ -382,12 +388,16 @@ class OnnxJob:
         if recipe.classification:
             if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
                 raise challenger_kit.RecipeError("fit must return a fitted classifier with predict_proba and classes_")
-            class_values(recipe, list(estimator.classes_))
+            try:
+                class_values(recipe, list(estimator.classes_))
+            except ModelFileError as exc:
+                message = f"fit returned a classifier whose classes are not the recipe's: {exc}"
+                raise challenger_kit.RecipeError(message) from None
         converter, runtime = lock_groups(self.recipe_dir / LOCK_FILE)
         staged = self.scratch / "model"
         code = staged / challenger_kit.CODE_DIR
         pip_install(converter, self.scratch / "converter", "converter")
-        pip_install(runtime, code / challenger_kit.VENDORED_LIB, "runtime")
+        pip_install(runtime, staged / RUNTIME_DIR, "runtime")
         meta = self.convert(estimator, staged)
         self._write_code(code)
         return Trained(estimator, staged, challenger_kit.ServingCode(staged), meta)
@@ -406,9 +416,14 @@ class OnnxJob:
         return served
 
     def save(self, trained: Trained, model_dir: Path) -> None:
-        """model.onnx and model.json into the model directory."""
+        """model.onnx, model.json and the runtime (byte-compiled here: a read-only model directory at serving)."""
         for name in (ONNX_FILE, META_FILE):
             shutil.copy2(trained.staged / name, model_dir / name)
+        runtime = model_dir / RUNTIME_DIR
+        if runtime.exists():
+            shutil.rmtree(runtime)
+        shutil.copytree(trained.staged / RUNTIME_DIR, runtime)
+        _compile(runtime)
 
     def install_code(self, recipe_dir: Path, model_dir: Path, serving_files: Sequence[str]) -> None:
         """code/ of the model: the staged serving code and its vendored onnxruntime (nothing of requirements.txt,
@@ -418,9 +433,7 @@ class OnnxJob:
         if code.exists():
             shutil.rmtree(code)
         shutil.copytree(self.scratch / "model" / challenger_kit.CODE_DIR, code)
-        compileall.compile_dir(
-            str(code), quiet=1, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH, workers=1
-        )
+        _compile(code)
 
     # -- helpers ---------------------------------------------------------------------------------------------------
     def convert(self, estimator: Any, staged: Path) -> dict[str, Any]:
@@ -472,6 +485,14 @@ class OnnxJob:
         note = "# Serving needs onnxruntime only, vendored into lib/ at training time from requirements-onnx.txt.\n"
         note += "# (The recipe's requirements.txt is train.py's; the serving container installs nothing.)\n"
         (code / challenger_kit.REQUIREMENTS_FILE).write_text(note, encoding="utf-8")
+
+
+def _compile(directory: Path) -> None:
+    """Hash-checked bytecode by the image's own Python (the kit's rule for code/: valid whatever the archive does to
+    modification times; a cold start on a read-only model directory would otherwise compile at every start)."""
+    compileall.compile_dir(
+        str(directory), quiet=1, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH, workers=1
+    )
 
 
 def _describe(estimator: Any) -> str:
@@ -558,23 +579,27 @@ def _register_tree_converters() -> None:
         )
 
 
-def _convert(private: Path, out: Path) -> dict[str, Any]:
-    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
-
+def convert_estimator(estimator: Any, inputs: Sequence[Mapping[str, str]], classifier: bool) -> Any:
+    """The ONNX ModelProto of a fitted estimator (needs the converter importable: the conversion process only)."""
     from skl2onnx import convert_sklearn  # noqa: PLC0415
     from skl2onnx.common.data_types import FloatTensorType, StringTensorType  # noqa: PLC0415
 
     _register_tree_converters()
-    request = json.loads((private / "request.json").read_text(encoding="utf-8"))
-    estimator = pickle.loads((private / "estimator.pkl").read_bytes())  # noqa: S301 - written by our parent just now
     types = [
-        (i["name"], FloatTensorType([None, 1]) if i["type"] == "float" else StringTensorType([None, 1]))
-        for i in request["inputs"]
+        (i["name"], FloatTensorType([None, 1]) if i["type"] == "float" else StringTensorType([None, 1])) for i in inputs
     ]
     final = estimator.steps[-1][1] if getattr(estimator, "steps", None) else estimator
     # A probability tensor, not ZipMap's list of dicts: what onnxruntime returns fastest and compares simply.
-    options = {id(final): {"zipmap": False}} if request["classifier"] else None
-    model = convert_sklearn(estimator, initial_types=types, options=options, target_opset=TARGET_OPSET)
+    options = {id(final): {"zipmap": False}} if classifier else None
+    return convert_sklearn(estimator, initial_types=types, options=options, target_opset=TARGET_OPSET)
+
+
+def _convert(private: Path, out: Path) -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    request = json.loads((private / "request.json").read_text(encoding="utf-8"))
+    estimator = pickle.loads((private / "estimator.pkl").read_bytes())  # noqa: S301 - written by our parent just now
+    model = convert_estimator(estimator, request["inputs"], request["classifier"])
     out.write_bytes(model.SerializeToString())
     versions = {}
     for package in ("scikit-learn", "numpy", "skl2onnx", "onnx", "onnxmltools", "lightgbm", "xgboost"):

@@ -1,7 +1,7 @@
 """Issue 21: a recipe with ``"model": {"format": "onnx"}`` — train.py only fits a LightGBM classifier in a scikit-learn
 pipeline — goes from a drop to LIVE on the local cloud: the kit converts and golden-checks it in the training job,
 the strict model container (read-only, unprivileged, no network) serves model.onnx with the onnxruntime vendored in
-code/lib, and the next drop is judged against that ONNX champion through its own serving code.
+the model's runtime/, and the next drop is judged against that ONNX champion through its own serving code.
 
 Real public data: the Palmer penguins rows of recipes/penguins (species as the target). The recipe lives in a scratch
 repository, published the way the stack publishes any recipe.

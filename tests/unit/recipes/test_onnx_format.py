@@ -146,14 +146,15 @@ def test_an_onnx_recipe_trains_to_a_pickle_free_model_that_the_kit_serves(tmp_pa
     assert meta["estimator"] == "Pipeline(ColumnTransformer, LGBMClassifier)"
     assert meta["model_onnx_sha256"] == challenger_onnx._sha256(model / "model.onnx")
     assert meta["classes"] == ["Adelie", "Chinstrap", "Gentoo"]
-    assert (model / "code" / "lib" / "onnxruntime" / "__init__.py").is_file()
+    assert (model / "runtime" / "onnxruntime" / "__init__.py").is_file()
+    assert not (model / "code" / "lib").exists()  # code/ stays small: the image pip-installs it at every start
     assert not challenger_kit.requirement_lines(model / "code" / "requirements.txt")  # nothing to install at start
     assert not [p for p in model.rglob("*") if p.suffix in (".pkl", ".pickle", ".joblib")]
     evaluation = json.loads((model / "evaluation.json").read_text(encoding="utf-8"))
     assert evaluation["metrics"]["accuracy"] > 0.9
     manifest = json.loads((tmp_path / "job" / "output" / "data" / "model_manifest.json").read_text(encoding="utf-8"))
     assert manifest["files"]["model.onnx"] == meta["model_onnx_sha256"]
-    assert "code/lib/onnxruntime/__init__.py" in manifest["files"]
+    assert "runtime/onnxruntime/__init__.py" in manifest["files"]
     golden = json.loads((model / "golden.json").read_text(encoding="utf-8"))
     assert len(golden["instances"]) == 20
     for prediction in golden["predictions"]:
