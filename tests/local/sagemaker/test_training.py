@@ -64,6 +64,10 @@ def test_job_runs_under_the_toolkit(trained: dict[str, dict[str, Any]], trainer:
     assert "sagemaker-training-toolkit" in logs
     assert f"SM_CHANNEL_TRAIN={job_dir}/input/data/train" in logs
     assert (job_dir / "input" / "data" / "train" / "train_v2.csv").is_file()
+    # FastFile: SageMaker streams the channel but the script reads it as files at the same path (AWS
+    # AlgorithmSpecification.TrainingInputMode); locally the files are there, and the toolkit is told the mode.
+    channels = json.loads((job_dir / "input" / "config" / "inputdataconfig.json").read_text())
+    assert channels["train"]["TrainingInputMode"] == "FastFile"
     assert (job_dir / "code" / "train.py").is_file()
     assert json.loads((job_dir / "input" / "config" / "resourceconfig.json").read_text())["current_host"] == "algo-1"
 
