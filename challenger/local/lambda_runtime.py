@@ -27,13 +27,13 @@ import sys
 import threading
 import time
 import types
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Self
+
+import requests
 
 from challenger.local.serving import refuse_browser_headers
 
@@ -65,34 +65,13 @@ def check_moto_version() -> None:
         )
 
 
-def configure_moto_server(endpoint_url: str, *, config: Mapping[str, Any] | None = None) -> None:
+def configure_moto_server(endpoint_url: str) -> None:
     """Turn on ASL execution on a running moto server (``POST /moto-api/config``, body :data:`MOTO_CONFIG`).
 
-    Also makes sure ``MOTO_PORT`` names the server's port: moto's Step Functions engine sends its Lambda and
-    Step Functions calls to ``http://localhost:$MOTO_PORT`` when no ``mock_aws`` is active in the process.
-    The variable is set if absent; a different existing value is an error.
+    The engine then sends its Lambda and Step Functions calls to ``http://localhost:$MOTO_PORT``: the caller sets
+    ``MOTO_PORT`` to the server's port.
     """
-    parts = urllib.parse.urlsplit(endpoint_url)
-    if parts.scheme not in {"http", "https"}:
-        raise ValueError(f"expected an http(s) moto endpoint, got {endpoint_url!r}")
-    request = urllib.request.Request(  # noqa: S310 - scheme checked above
-        endpoint_url.rstrip("/") + "/moto-api/config",
-        data=json.dumps(dict(config if config is not None else MOTO_CONFIG)).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - scheme checked above
-        response.read()
-    if parts.port is None:
-        return
-    current = os.environ.get("MOTO_PORT")
-    if current is None:
-        os.environ["MOTO_PORT"] = str(parts.port)
-    elif current != str(parts.port):
-        raise RuntimeError(
-            f"MOTO_PORT={current} but the moto server listens on {parts.port}: moto's Step Functions "
-            "engine would send its Lambda calls to the wrong port."
-        )
+    requests.post(endpoint_url.rstrip("/") + "/moto-api/config", json=MOTO_CONFIG, timeout=10).raise_for_status()
 
 
 def _moto_module(name: str) -> types.ModuleType:
