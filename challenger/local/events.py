@@ -55,12 +55,8 @@ _TARGET_TYPES = ("AWS::Serverless::Function", "AWS::Serverless::StateMachine")
 
 @dataclass(frozen=True)
 class Rule:
-    """One EventBridge rule with one target, as SAM generates it from a function's (or state machine's) event.
-
-    ``name`` is the rule's physical name (``RuleName``/``Name`` if the template sets one, else
-    ``<stack>-<Target><Event>``, the logical id SAM gives the generated rule). Exactly one of ``pattern`` and
-    ``schedule`` is set.
-    """
+    """One EventBridge rule with one target, as SAM generates it from a function's (or state machine's) event;
+    ``name``: ``RuleName``/``Name``, else ``<stack>-<Target><Event>`` (SAM's logical id for the generated rule)."""
 
     name: str
     target: str
@@ -91,12 +87,7 @@ def _enabled(template: LocalTemplate, properties: Mapping[str, Any]) -> bool:
 
 
 def rules_from_template(template: LocalTemplate) -> list[Rule]:
-    """The EventBridge rules SAM would generate from the template's event sources (intrinsics resolved).
-
-    Covers ``EventBridgeRule``/``CloudWatchEvent`` (pattern) and ``Schedule``/``ScheduleV2`` (expression)
-    events of ``AWS::Serverless::Function`` and ``AWS::Serverless::StateMachine`` resources; the target is
-    the resource's logical id.
-    """
+    """The EventBridge rules SAM would generate from the template's event sources (intrinsics resolved)."""
     rules: list[Rule] = []
     for logical_id in template.of_type(*_TARGET_TYPES):
         events = template.resources[logical_id].get("Properties", {}).get("Events", {})
@@ -139,8 +130,7 @@ def validate_pattern(pattern: Mapping[str, Any]) -> None:
 
 
 def matches(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
-    """True when ``event`` matches the EventBridge ``pattern`` (exact values, ``prefix``, ``suffix``,
-    ``equals-ignore-case``, ``wildcard``, ``anything-but``, ``numeric``, ``exists``, ``cidr``, ``$or``)."""
+    """True when ``event`` matches the EventBridge ``pattern``."""
     return bool(EventPattern.load(json.dumps(pattern)).matches_event(cast("EventMessageType", dict(event))))
 
 
@@ -168,11 +158,7 @@ def object_created_event(
     reason: str = "PutObject",
     when: datetime | None = None,
 ) -> dict[str, Any]:
-    """The "Object Created" event S3 sends to EventBridge (bucket with EventBridge notifications on).
-
-    ``reason`` is ``PutObject``, ``POST Object``, ``CopyObject`` or ``CompleteMultipartUpload``.
-    ``version-id`` is present only for a versioned bucket, as on AWS.
-    """
+    """The "Object Created" event S3 sends to EventBridge; ``version-id`` only for a versioned bucket, as on AWS."""
     when = when or datetime.now(UTC)
     obj: dict[str, Any] = {"key": key, "size": size, "etag": etag.strip('"')}
     if version_id is not None:
@@ -264,14 +250,10 @@ class _Delivery:
 
 
 class EventBus:
-    """The default event bus: :meth:`put` matches an event against the pattern rules, a thread pool delivers it.
-
-    Delivery is asynchronous (``deliver(target, event)`` runs on one of ``workers`` threads, each target gets
-    its own copy of the event). An exception from ``deliver`` is a failed delivery, tried again after a
-    back-off (on a timer, so the pool stays free) under ``retry`` (EventBridge's :class:`RetryPolicy`), or
-    under Lambda's asynchronous-invocation retries when it is :class:`FunctionFailed`. An event that runs out
-    of attempts or age is dropped with an error log and counted in :attr:`failures` (EventBridge's default
-    with no dead-letter queue). Disabled rules and schedule rules never match a put event.
+    """The default event bus: :meth:`put` matches an event against the pattern rules, a thread pool delivers a copy
+    to each target. An exception from ``deliver`` is retried on a timer under ``retry`` (or ``function_retry`` for
+    :class:`FunctionFailed`); an event out of attempts or age is dropped, logged and counted in :attr:`failures`
+    (EventBridge's default with no dead-letter queue).
     """
 
     def __init__(
@@ -390,13 +372,8 @@ class EventBus:
 
     @contextlib.contextmanager
     def s3_hook(self, bucket_names: set[str], region: str, account: str) -> Iterator[None]:
-        """Within the block, moto's S3 puts an :func:`object_created_event` on this bus for every object
-        created (PutObject, POST, CopyObject, CompleteMultipartUpload) in ``bucket_names``.
-
-        Pass the buckets whose template sets ``NotificationConfiguration.EventBridgeConfiguration.
-        EventBridgeEnabled: true``: only those send events on AWS. Works in decorator mode and with a
-        ``ThreadedMotoServer`` in this process. Hooks nest; exit them in reverse order.
-        """
+        """Within the block, moto's S3 puts an :func:`object_created_event` on this bus for every object created in
+        ``bucket_names`` (those with EventBridge notifications on: only they send events on AWS). Hooks nest."""
         from moto.s3 import notifications  # noqa: PLC0415 — moto only where the local cloud runs
 
         check_moto_version()  # the hook wraps a moto internal, checked on the pinned version only
@@ -561,13 +538,9 @@ class _Ticking:
 
 
 class Scheduler(BackgroundLoop):
-    """Fires the enabled schedule rules on a daemon thread, on a clock that may run fast.
-
-    The simulated time is ``start_at + elapsed real time x fast_clock`` (``fast_clock=3600``: an hour a
-    second). Each tick calls ``deliver(rule.target, scheduled_event(...))`` on its own daemon thread, so a
-    slow target never delays the clock; errors are logged. Rate schedules count from ``start_at`` (rule
-    creation). Disabled rules and pattern rules are ignored. If the clock outruns the schedule by more than
-    ``max_catch_up`` ticks in one step, the extra ticks are skipped with a warning.
+    """Fires the enabled schedule rules on a daemon thread, on a clock that runs ``fast_clock`` times real time from
+    ``start_at``; each tick is delivered on its own thread, so a slow target never delays the clock. More than
+    ``max_catch_up`` ticks overrun in one step are skipped with a warning.
     """
 
     thread_name = "scheduler"
@@ -614,11 +587,7 @@ class Scheduler(BackgroundLoop):
             return ticking.next_fire if ticking else None
 
     def fire_now(self, rule_name: str, *, force: bool = False) -> dict[str, Any]:
-        """Hand the rule's scheduled event to ``deliver`` now; returns the event. The local cloud's ``deliver`` queues
-        it on the bus (EventBus.send, with its retries), so the target has run only after the bus is idle.
-
-        A disabled rule raises ValueError unless ``force`` (a demo may still want one run).
-        """
+        """Hand the rule's scheduled event to ``deliver`` now and return it; a disabled rule only with ``force``."""
         rule = next((rule for rule in self.rules if rule.name == rule_name), None)
         if rule is None:
             raise KeyError(f"no schedule rule {rule_name!r}; known: {[r.name for r in self.rules]}")
