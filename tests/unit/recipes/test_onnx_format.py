@@ -207,3 +207,45 @@ def test_the_golden_check_fails_the_job_when_the_onnx_model_differs_from_the_fit
     assert failure.startswith("meter training failed: golden check: the ONNX conversion of Pipeline disagrees")
     assert "(fitted model) vs" in failure
     assert not (tmp_path / "job" / "model" / "model.onnx").exists()
+
+
+def test_a_lightgbm_regressor_serves_values_equal_to_the_fitted_model(tmp_path: Path) -> None:
+    recipe_dir = tmp_path / "recipe"
+    recipe_dir.mkdir()
+    for name in (challenger_onnx.LOCK_FILE, "requirements.txt"):
+        (recipe_dir / name).write_text((FIXTURE / name).read_text(encoding="utf-8"), encoding="utf-8")
+    spec = json.loads((FIXTURE / "recipe.json").read_text(encoding="utf-8"))
+    features = [f for f in spec["schema"]["features"] if f["name"] != "body_mass_g"]
+    features.append({"name": "species", "type": "category", "values": ["Adelie", "Chinstrap", "Gentoo"]})
+    spec.update(
+        name="body_mass",
+        schema={"features": features, "target": {"name": "body_mass_g", "kind": "regression"}, "min_rows": 50},
+        prediction={"fields": {"value": "float"}},
+        metrics={"rmse": "lower"},
+        primary_metric="rmse",
+        floor={"metric": "rmse", "value": 600},
+        guardrails=[],
+        hyperparameters={},
+    )
+    (recipe_dir / "recipe.json").write_text(json.dumps(spec), encoding="utf-8")
+    (recipe_dir / "train.py").write_text(
+        "import sys\n\nimport challenger_onnx\nfrom lightgbm import LGBMRegressor\n"
+        "from sklearn.compose import make_column_transformer\nfrom sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import OneHotEncoder\n\n\n"
+        "def fit(X, y, hyperparameters):\n"
+        "    columns = make_column_transformer(\n"
+        "        (OneHotEncoder(handle_unknown='ignore', sparse_output=False), ['island', 'sex', 'species']),\n"
+        "        remainder='passthrough',\n"
+        "    )\n"
+        "    model = LGBMRegressor(n_estimators=80, num_leaves=8, min_child_samples=5, n_jobs=1, verbose=-1)\n"
+        "    return make_pipeline(columns, model).fit(X, y)\n\n\n"
+        "sys.exit(challenger_onnx.main(fit=fit))\n",
+        encoding="utf-8",
+    )
+    completed = run_job(recipe_dir, species_csv(tmp_path / "train"), tmp_path / "job")
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    model = tmp_path / "job" / "model"
+    evaluation = json.loads((model / "evaluation.json").read_text(encoding="utf-8"))
+    assert evaluation["metrics"]["rmse"] < 600
+    golden = json.loads((model / "golden.json").read_text(encoding="utf-8"))
+    assert all(3000 < p["value"] < 6500 and set(p) == {"value"} for p in golden["predictions"])
