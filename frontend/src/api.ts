@@ -42,6 +42,8 @@ function messageOf(status: number, body: unknown, fallback: string): string {
 export class Api {
   /** The last answer to each GET and its ETag: a 304 (nothing changed) is answered from here. */
   private readonly known = new Map<string, { tag: string; body: unknown }>();
+  /** Each paginated GET's next-page cursor (the X-Next-Cursor header; a 304 repeats it). */
+  private readonly cursors = new Map<string, string | null>();
   /** 304s answered since the page opened (shown to tests and in docs/dashboard.md's measurement). */
   notModified = 0;
 
@@ -71,6 +73,7 @@ export class Api {
     } catch (error) {
       throw new ApiError(0, `the API at ${this.base} cannot be reached (${(error as Error).message})`);
     }
+    if (method === "GET" && (response.ok || response.status === 304)) this.cursors.set(url, response.headers.get("X-Next-Cursor"));
     if (response.status === 304 && cached) {
       this.notModified += 1;
       return cached.body as T;
@@ -94,6 +97,36 @@ export class Api {
 
   get<T>(path: string): Promise<T> {
     return this.call<T>("GET", path);
+  }
+
+  /** A file the API answers (not JSON), e.g. a scored batch CSV: as a Blob to save. */
+  async file(path: string): Promise<Blob> {
+    const token = this.session.token();
+    if (!token) throw new ApiError(401, "not signed in");
+    let response: Response;
+    try {
+      response = await fetch(this.base.replace(/\/$/, "") + path, { headers: { Authorization: `Bearer ${token}` }, cache: "no-store" });
+    } catch (error) {
+      throw new ApiError(0, `the API at ${this.base} cannot be reached (${(error as Error).message})`);
+    }
+    if (!response.ok) {
+      const text = await response.text();
+      let parsed: unknown = undefined;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      if (response.status === 401) this.session.expire();
+      throw new ApiError(response.status, messageOf(response.status, parsed, text.slice(0, 200)));
+    }
+    return response.blob();
+  }
+
+  /** One page of a paginated list and the cursor of the next (null: the last page). */
+  async page<T>(path: string): Promise<{ items: T[]; next: string | null }> {
+    const items = await this.call<T[]>("GET", path);
+    return { items, next: this.cursors.get(this.base.replace(/\/$/, "") + path) ?? null };
   }
 
   post<T>(path: string, body: unknown): Promise<T> {

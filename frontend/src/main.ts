@@ -7,6 +7,7 @@ import { parseRoute, type Route } from "./route";
 import type {
   Approval,
   AuditEntry,
+  BatchJob,
   Config,
   DeploymentStatus,
   Health,
@@ -27,6 +28,14 @@ const QUIET_AFTER = 10;
 const QUIET_FACTOR = 5;
 const QUIET_MAX_MS = 15_000;
 const ROLLBACK_GIVE_UP_MS = 15 * 60_000;
+// Page sizes of the paginated lists: the poll asks for the first page only ("Load more" asks for the next).
+// `?page=N` sets all three (tests: a few items make several pages).
+const PAGE_OVERRIDE = Number(new URLSearchParams(location.search).get("page") ?? "0") || 0;
+export const PAGE = {
+  models: PAGE_OVERRIDE || 50,
+  runs: PAGE_OVERRIDE || 20,
+  batch: PAGE_OVERRIDE || 25,
+} as const;
 
 export interface RollbackWatch {
   version: number;
@@ -47,11 +56,19 @@ export interface State {
   versions: Map<number, ModelVersion>;
   /** Serving health and drift (GET /monitoring); null until known, or if this API has none. */
   monitoring: Monitoring | null;
-  /** The same over the last hour (the finest the hourly histograms give): the live block's error rate and p99. */
+  /** The same over the last 15 minutes (the API's 5-minute windows): the live block's error rate and p99. */
   recent: Monitoring | null;
   /** The audit log (GET /audit), newest first, while the Activity page is open; null: not loaded or not allowed. */
   audit: AuditEntry[] | null;
   auditProblem: string | null;
+  /** Batch scorings (GET /batch) while the Batch page is open; null: not loaded yet. */
+  batches: BatchJob[] | null;
+  batchProblem: string | null;
+  /** What the last "Score" on the Batch page did (kept across polls until the next one). */
+  batchNote: { text: string; error: boolean } | null;
+  /** Pages loaded by "Load more" below the polled first page, and the cursor of the page after them. */
+  older: { models: ModelVersion[]; runs: Run[]; batch: BatchJob[] };
+  more: { models: string | null; runs: string | null; batch: string | null };
 }
 
 export interface Ui {
@@ -79,7 +96,14 @@ const state: State = {
   recent: null,
   audit: null,
   auditProblem: null,
+  batches: null,
+  batchProblem: null,
+  batchNote: null,
+  older: { models: [], runs: [], batch: [] },
+  more: { models: null, runs: null, batch: null },
 };
+/** The first pages as the API last answered them (a 304 hands back these very arrays: identity says unchanged). */
+const firstPages: { models: ModelVersion[]; runs: Run[]; batch: BatchJob[] } = { models: [], runs: [], batch: [] };
 const ui: Ui = {
   route: parseRoute(location.hash),
   openRuns: new Set(),
@@ -185,17 +209,29 @@ async function poll(): Promise<void> {
   try {
     const [health, models, runs, approvals, outbox] = await Promise.all([
       api.get<Health>("/health"),
-      api.get<ModelVersion[]>("/models"),
-      api.get<Run[]>("/runs"),
+      api.page<ModelVersion>(`/models?limit=${PAGE.models}`),
+      api.page<Run>(`/runs?limit=${PAGE.runs}`),
       api.get<Approval[]>("/approvals"),
       config.outbox ? api.call<OutboxMessage[]>("GET", config.outbox, undefined, true) : Promise.resolve([]),
     ]);
     // A 304 hands back the very object of the last answer: identity says "unchanged".
     const unchanged =
-      health === state.health && models === state.models && runs === state.runs && approvals === state.approvals &&
-      outbox.length === state.outbox.length && outbox[0]?.id === state.outbox[0]?.id;
+      health === state.health && models.items === firstPages.models && runs.items === firstPages.runs &&
+      approvals === state.approvals && outbox.length === state.outbox.length && outbox[0]?.id === state.outbox[0]?.id;
     quiet = unchanged ? quiet + 1 : 0;
-    Object.assign(state, { health, models, runs, approvals, outbox });
+    firstPages.models = models.items;
+    firstPages.runs = runs.items;
+    Object.assign(state, {
+      health,
+      models: joined(models.items, state.older.models, (model) => model.version),
+      runs: joined(runs.items, state.older.runs, (run) => run.run_id),
+      approvals,
+      outbox,
+    });
+    // Until "Load more" was used, the next page is the one after the first.
+    if (!state.older.models.length) state.more.models = models.next;
+    if (!state.older.runs.length) state.more.runs = runs.next;
+    await loadBatches();
     await Promise.all([loadDetails(), loadVersion(), loadChampion(), loadMonitoring(), loadAudit(), watchRollback()]);
     polls += 1;
     failures = 0;
@@ -273,13 +309,101 @@ async function loadDetail(runId: string): Promise<void> {
   }
 }
 
+/** The first page, then the older pages loaded by "Load more" (an item on both shows as the first page has it). */
+function joined<T>(first: T[], older: T[], key: (item: T) => string | number): T[] {
+  if (!older.length) return first;
+  const seen = new Set(first.map(key));
+  return [...first, ...older.filter((item) => !seen.has(key(item)))];
+}
+
+/** The Batch page's list (GET /batch, first page each poll with an ETag); 403/404: said on the page, not asked again. */
+async function loadBatches(): Promise<void> {
+  if (ui.route.view !== "batch" || state.batchProblem) return;
+  try {
+    const page = await api.page<BatchJob>(`/batch?limit=${PAGE.batch}`);
+    if (page.items !== firstPages.batch) quiet = 0; // a batch moved: keep the busy rate while it runs
+    firstPages.batch = page.items;
+    state.batches = joined(page.items, state.older.batch, (job) => job.batch_id);
+    if (!state.older.batch.length) state.more.batch = page.next;
+  } catch (error) {
+    if (error instanceof ApiError && error.unauthorized) throw error;
+    if (error instanceof ApiError && (error.status === 403 || error.status === 404)) state.batchProblem = error.message;
+  }
+}
+
+/** "Load more": the page after the last one shown, kept below the polled first page. */
+async function loadMore(list: "models" | "runs" | "batch", button: HTMLButtonElement): Promise<void> {
+  const cursor = state.more[list];
+  if (!cursor) return;
+  button.disabled = true;
+  try {
+    const path = { models: "/models", runs: "/runs", batch: "/batch" }[list];
+    const page = await api.page<never>(`${path}?limit=${PAGE[list]}&cursor=${encodeURIComponent(cursor)}`);
+    (state.older[list] as unknown[]).push(...page.items);
+    state.more[list] = page.next;
+    if (list === "models") state.models = joined(firstPages.models, state.older.models, (model) => model.version);
+    else if (list === "runs") state.runs = joined(firstPages.runs, state.older.runs, (run) => run.run_id);
+    else state.batches = joined(firstPages.batch, state.older.batch, (job) => job.batch_id);
+    render();
+  } catch (error) {
+    if (error instanceof ApiError && error.unauthorized) return needSignIn(session.signInHint);
+    toast(`Could not load more: ${(error as Error).message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Score a CSV from the Batch page: POST /batch writes it under batch/, where BatchPipeline picks it up. */
+async function scoreFile(form: HTMLFormElement): Promise<void> {
+  const input = form.querySelector<HTMLInputElement>("input[type=file]");
+  const nameField = form.querySelector<HTMLInputElement>("input[name=name]");
+  const button = form.querySelector<HTMLButtonElement>("button[type=submit]");
+  const file = input?.files?.[0];
+  if (!button) return;
+  if (!file) {
+    state.batchNote = { text: "Choose a CSV file first.", error: true };
+    render();
+    return;
+  }
+  const name = (nameField?.value.trim() || file.name.replace(/\.csv$/i, "")).replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 60);
+  button.disabled = true;
+  try {
+    const answer = await api.post<{ message: string }>("/batch", { name, csv: await file.text() });
+    state.batchNote = { text: answer.message, error: false };
+    await refresh();
+  } catch (error) {
+    if (error instanceof ApiError && error.unauthorized) return needSignIn(session.signInHint);
+    state.batchNote = { text: (error as Error).message, error: true };
+    render();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Save a batch's scored CSV (GET /batch/{id}/result, operators only) as `<name>.out.csv`. */
+async function downloadBatch(batchId: string): Promise<void> {
+  const job = state.batches?.find((item) => item.batch_id === batchId);
+  try {
+    const file = await api.file(`/batch/${encodeURIComponent(batchId)}/result`);
+    const url = URL.createObjectURL(file);
+    const anchor = h("a", { href: url, download: `${job?.name ?? batchId}.out.csv`, hidden: true });
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  } catch (error) {
+    if (error instanceof ApiError && error.unauthorized) return needSignIn(session.signInHint);
+    toast(`Could not get the scored file: ${(error as Error).message}`, "error");
+  }
+}
+
 /** Serving health changes by the hour: asked on the first poll and every MONITORING_EVERY polls after. */
 async function loadMonitoring(force = false): Promise<void> {
   if (!monitoringAvailable || (!force && polls % MONITORING_EVERY !== 0)) return;
   try {
     [state.monitoring, state.recent] = await Promise.all([
       api.get<Monitoring>("/monitoring"),
-      api.get<Monitoring>("/monitoring?hours=1"),
+      api.get<Monitoring>("/monitoring?minutes=15"),
     ]);
   } catch (error) {
     if (error instanceof ApiError && error.unauthorized) throw error;
@@ -379,6 +503,7 @@ function navigate(): void {
     if (next.view === "version") await loadVersion();
     if (next.view === "activity") await loadAudit();
     if (next.view === "monitoring") await loadMonitoring(true);
+    if (next.view === "batch") await loadBatches();
     render();
   })().catch(() => undefined);
 }
@@ -422,6 +547,11 @@ function wire(): void {
       else if (action === "dismiss-rollback-failure") {
         ui.rollbackFailure = null;
         render();
+      } else if (action === "load-more") {
+        const list = target.dataset.list;
+        if (list === "models" || list === "runs" || list === "batch") void loadMore(list, target as HTMLButtonElement);
+      } else if (action === "batch-download") {
+        void downloadBatch(target.dataset.batch ?? "");
       } else if (action === "compare") {
         const { a, b } = ui.compare;
         if (a !== null && b !== null) location.hash = `#/compare/${a}/${b}`;
@@ -495,6 +625,14 @@ function wire(): void {
     } finally {
       button.disabled = false;
     }
+  });
+
+  // The Batch page's upload form is rendered into the page: one delegated listener.
+  document.addEventListener("submit", (event) => {
+    const form = event.target as HTMLFormElement;
+    if (form.dataset.action !== "score-file") return;
+    event.preventDefault();
+    void scoreFile(form);
   });
 
   ($("predict-form") as HTMLFormElement).addEventListener("submit", (event) => {

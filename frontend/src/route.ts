@@ -6,7 +6,8 @@ export type Route =
   | { view: "run"; id: string }
   | { view: "compare"; a: number; b: number }
   | { view: "activity" }
-  | { view: "monitoring" };
+  | { view: "monitoring" }
+  | { view: "batch" };
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#\/?/, "");
@@ -18,6 +19,7 @@ export function parseRoute(hash: string): Route {
   if (match) return { view: "compare", a: Number(match[1]), b: Number(match[2]) };
   if (path === "activity") return { view: "activity" };
   if (path === "monitoring") return { view: "monitoring" };
+  if (path === "batch") return { view: "batch" };
   return { view: "overview" };
 }
 
@@ -27,4 +29,5 @@ export const link = {
   compare: (a: number, b: number): string => `#/compare/${a}/${b}`,
   overview: (): string => "#/",
   activity: (): string => "#/activity",
+  batch: (): string => "#/batch",
 };

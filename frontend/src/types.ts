@@ -229,6 +229,25 @@ export interface ServingHour {
   hour: string; // 2026-12-01T18 (UTC)
   invocations: number;
   errors: number;
+  /** That hour's latency percentiles (ms, bucket upper bounds; null above the last bound or with no requests). */
+  p50_ms?: number | null;
+  p99_ms?: number | null;
+}
+
+/** One batch file's scoring (GET /batch), as BatchPipeline's steps recorded it. */
+export interface BatchJob {
+  batch_id: string;
+  name: string;
+  input_uri: string;
+  input_version?: string | null;
+  status: "RUNNING" | "SUCCEEDED" | "FAILED";
+  received_at: string;
+  updated_at: string;
+  rows?: number | null;
+  version?: number | null;
+  job_name?: string | null;
+  output_uri?: string | null;
+  failure_reason?: string | null;
 }
 
 export interface Monitoring {

@@ -7,6 +7,7 @@ import {
   metricLabel,
   type Approval,
   type AuditEntry,
+  type BatchJob,
   type Config,
   type ModelVersion,
   type PairedComparison,
@@ -49,6 +50,7 @@ export function renderAll(view: View): void {
   patch($("compare-picker"), comparePicker(view));
   show($("empty-runs"), state.runs.length === 0);
   patch($("runs"), ...state.runs.map((run, index) => runItem(view, run, index)));
+  patch($("runs-more"), loadMoreButton(state.more.runs, "runs", "older runs"));
   renderPolicy(view);
   renderServing(view);
   renderOutbox(view);
@@ -62,7 +64,8 @@ export function titleOf({ state, ui }: View): string {
     route.view === "run" ? `Run ${route.id}` :
     route.view === "compare" ? `v${route.a} vs v${route.b}` :
     route.view === "activity" ? "Activity" :
-    route.view === "monitoring" ? "Monitoring" : "Overview";
+    route.view === "monitoring" ? "Monitoring" :
+    route.view === "batch" ? "Batch jobs" : "Overview";
   const waiting = state.approvals.length ? `(${state.approvals.length} pending) ` : "";
   return `${waiting}${page} · Challenger`;
 }
@@ -131,8 +134,8 @@ function renderLive(view: View): void {
       fact("live-champion", false, "Champion", h("span", {}, versionLink(live), model?.live_since ? ` since ${formatTime(model.live_since)}` : "")),
       fact("live-how-fact", false, "How", howItWentLive(record?.audit)),
       fact("live-endpoint", endpointBad, "Endpoint", endpoint ? `${endpoint.status}${endpointBad && endpoint.reason ? `: ${endpoint.reason}` : ""}` : "—"),
-      fact("live-errors", errorsBad, "Errors (last hour)", serving ? `${(serving.error_rate * 100).toFixed(1)}% of ${serving.invocations}` : "no requests"),
-      fact("live-p99", latencyBad, "p99 (last hour)", serving ? ms(serving.p99_ms) : "—"),
+      fact("live-errors", errorsBad, "Errors (last 15 min)", serving ? `${(serving.error_rate * 100).toFixed(1)}% of ${serving.invocations}` : "no requests"),
+      fact("live-p99", latencyBad, "p99 (last 15 min)", serving ? ms(serving.p99_ms) : "—"),
       fact("live-drift", driftBad, "Drift", drift ? (drift.skipped ? drift.skipped : psi === null ? "—" : `PSI ${psi.toFixed(2)} (threshold ${drift.threshold})`) : "not checked yet"),
     ),
   );
@@ -256,6 +259,12 @@ function rollbackButton(view: View, model: ModelVersion): HTMLElement | null {
   );
 }
 
+/** "Load more" under a paginated list, while the API says there is a next page. */
+function loadMoreButton(cursor: string | null, list: "models" | "runs" | "batch", what: string): HTMLElement | null {
+  if (!cursor) return null;
+  return h("button", { type: "button", class: "secondary load-more", "data-action": "load-more", "data-list": list, "data-testid": `more-${list}`, "data-key": `more-${list}` }, `Load more ${what}`);
+}
+
 // Overview: models ---------------------------------------------------------------------------------
 function modelsTable(view: View): HTMLElement {
   const { state } = view;
@@ -307,6 +316,7 @@ function modelsTable(view: View): HTMLElement {
       ),
       h("tbody", {}, rows),
     ),
+    loadMoreButton(state.more.models, "models", "older versions"),
   );
 }
 
@@ -772,6 +782,7 @@ function detailView(view: View): (HTMLElement | null)[] {
   if (route.view === "compare") return comparePage(view, route.a, route.b);
   if (route.view === "activity") return activityPage(view);
   if (route.view === "monitoring") return monitoringPage(view);
+  if (route.view === "batch") return batchPage(view);
   return [];
 }
 
@@ -1267,7 +1278,7 @@ function monitoringPage({ state }: View): HTMLElement[] {
             h(
               "table",
               { class: "stack" },
-              h("thead", {}, h("tr", {}, ["Hour", "Version", "Requests", "Errors"].map((text) => h("th", { scope: "col" }, text)))),
+              h("thead", {}, h("tr", {}, ["Hour", "Version", "Requests", "Errors", "p50", "p99"].map((text) => h("th", { scope: "col" }, text)))),
               h(
                 "tbody",
                 {},
@@ -1279,6 +1290,8 @@ function monitoringPage({ state }: View): HTMLElement[] {
                     h("td", { "data-label": "Version" }, versionLink(row.version)),
                     h("td", { class: "num", "data-label": "Requests" }, row.invocations),
                     h("td", { class: `num ${row.errors ? "worse" : ""}`, "data-label": "Errors" }, row.invocations ? `${row.errors} (${((row.errors / row.invocations) * 100).toFixed(1)}%)` : row.errors),
+                    h("td", { class: "num", "data-label": "p50", "data-testid": "hour-p50" }, hourLatency(row.p50_ms, row.invocations)),
+                    h("td", { class: "num", "data-label": "p99", "data-testid": "hour-p99" }, hourLatency(row.p99_ms, row.invocations)),
                   ),
                 ),
               ),
@@ -1286,4 +1299,79 @@ function monitoringPage({ state }: View): HTMLElement[] {
           ),
     ),
   ];
+}
+
+/** An hour's latency percentile: ≤ the histogram bucket's bound; above the last bound when the API says null. */
+function hourLatency(value: number | null | undefined, requests: number): string {
+  if (!requests) return "—";
+  return typeof value === "number" ? ms(value) : "> 30 s";
+}
+
+// Batch jobs --------------------------------------------------------------------------------------------
+function batchPage({ state }: View): HTMLElement[] {
+  const jobs = state.batches;
+  const head = h("div", { class: "page-head" }, pageTitle("Batch jobs"));
+  const upload = h(
+    "section",
+    { class: "card", "data-testid": "batch-upload", "data-key": "batch-upload" },
+    h("h3", {}, "Score a file with the champion"),
+    h("p", { class: "muted" }, "A CSV with the recipe's feature columns and a header row (up to 3.5 MB here; larger files: ", h("code", {}, "challenger batch score FILE"), "). It is written to ", h("code", {}, "batch/<name>.csv"), " and scored by a SageMaker Batch Transform job; the result keeps every column and adds the predictions."),
+    h(
+      "form",
+      { class: "batch-upload", "data-action": "score-file", "data-testid": "batch-form" },
+      h("label", { for: "batch-file" }, "CSV file"),
+      h("input", { id: "batch-file", type: "file", accept: ".csv,text/csv", name: "file", required: true, "data-testid": "batch-file" }),
+      h("label", { for: "batch-name" }, "Name (default: the file's)"),
+      h("input", { id: "batch-name", type: "text", name: "name", maxlength: 60, pattern: "[A-Za-z0-9][A-Za-z0-9_-]*", "data-testid": "batch-name" }),
+      h("button", { type: "submit", class: "primary", "data-testid": "batch-submit" }, "Score"),
+      h(
+        "p",
+        { "data-testid": "batch-upload-result", "aria-live": "polite", "data-key": "batch-upload-result" },
+        state.batchNote
+          ? h("span", state.batchNote.error ? { class: "error-text", "data-testid": "batch-upload-error" } : { "data-testid": "batch-uploaded" }, state.batchNote.text)
+          : null,
+      ),
+    ),
+  );
+  if (state.batchProblem) return [head, upload, h("p", { class: "muted", "data-testid": "batch-unavailable" }, `Batch jobs not shown: ${state.batchProblem}`)];
+  const list =
+    jobs === null
+      ? h("p", { class: "muted", "data-key": "batch-loading" }, "Loading…")
+      : jobs.length === 0
+        ? h("p", { class: "empty", "data-testid": "no-batches", "data-key": "no-batches" }, "No batch file scored yet.")
+        : h(
+            "div",
+            { ...scroller("Batch jobs"), "data-key": "batch-table" },
+            h(
+              "table",
+              { class: "stack" },
+              h("caption", { class: "visually-hidden" }, "Batch jobs, newest upload first"),
+              h("thead", {}, h("tr", {}, ["Uploaded", "File", "Status", "Rows", "Model", "Result"].map((text) => h("th", { scope: "col" }, text)))),
+              h("tbody", {}, jobs.map((job) => batchRow(job))),
+            ),
+          );
+  return [
+    head,
+    upload,
+    h("section", { class: "card", "data-testid": "batches", "data-key": "batches" }, h("h3", {}, "Batch jobs"), list, loadMoreButton(state.more.batch, "batch", "older batch jobs")),
+  ];
+}
+
+function batchRow(job: BatchJob): HTMLElement {
+  const result =
+    job.status === "SUCCEEDED"
+      ? h("button", { type: "button", class: "link", "data-action": "batch-download", "data-batch": job.batch_id, "data-testid": "batch-download" }, `Download ${job.name}.out.csv`)
+      : job.status === "FAILED"
+        ? h("span", { class: "error-text reason", "data-testid": "batch-failure" }, job.failure_reason ?? "failed")
+        : h("span", { class: "muted" }, job.job_name ? "scoring…" : "starting…");
+  return h(
+    "tr",
+    { "data-testid": "batch-row", "data-status": job.status, "data-key": `batch-${job.batch_id}` },
+    h("th", { scope: "row", "data-label": "Uploaded" }, formatTime(job.received_at)),
+    h("td", { "data-label": "File", title: job.input_uri }, job.input_uri.replace(/^s3:\/\/[^/]+\//, "")),
+    h("td", { "data-label": "Status" }, badge(job.status)),
+    h("td", { class: "num", "data-label": "Rows", "data-testid": "batch-rows" }, job.rows ?? "—"),
+    h("td", { "data-label": "Model", "data-testid": "batch-version" }, job.version ? versionLink(job.version) : "—"),
+    h("td", { "data-label": "Result" }, result),
+  );
 }
