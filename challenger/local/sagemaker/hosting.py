@@ -29,8 +29,6 @@ from challenger.local.sagemaker import images, s3io
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-else:
-    S3Client = Any
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import boto3
@@ -13,8 +13,6 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-else:
-    S3Client = Any
 
 
 def make_client(endpoint_url: str, region: str) -> S3Client:

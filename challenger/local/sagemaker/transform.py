@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from challenger.local.sagemaker.service import BackendFactory, BackendLike
-else:
-    S3Client = Any
-    BackendFactory = BackendLike = Any
 
 logger = logging.getLogger(__name__)
 
