@@ -645,16 +645,6 @@ class ProcessLambdaRuntime(LambdaRuntime):
 # The moto patches
 
 
-def _decode_event(body: Any) -> Any:
-    if body is None or body in {"", b""}:
-        return {}
-    if isinstance(body, bytes):
-        body = body.decode("utf-8")
-    if isinstance(body, str):
-        return json.loads(body)
-    return body
-
-
 def _make_patched_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap ``LambdaBackend.invoke``-shaped methods: registered functions run locally."""
 
@@ -672,8 +662,8 @@ def _make_patched_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
             fallback: str | bytes | None = original(*args)
             return fallback
         try:
-            event = _decode_event(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            event = json.loads(body) if body else {}  # moto hands on the request body: str or bytes
+        except ValueError as exc:  # UnicodeDecodeError included
             exceptions = importlib.import_module("moto.awslambda.exceptions")
             message = f"Could not parse request body into json: {exc}"
             raise exceptions.InvalidParameterValueException(message) from exc
