@@ -350,7 +350,7 @@ class LocalCloud:
             # ... and Powertools still warns on every empty flush: once per worker, in the middle of the demo.
             "PYTHONWARNINGS": "ignore:No application metrics to publish:UserWarning",
             "POWERTOOLS_LOG_LEVEL": os.environ.get("CHALLENGER_LOG_LEVEL", "WARNING"),
-            # Captures reach S3 within a second here (30 s on AWS): `challenger drift check` sees what was just sent.
+            # The API's serving counters reach DynamoDB within a second here (30 s on AWS); captures go as log lines.
             "CAPTURE_FLUSH_SECONDS": "1",
         }
 

@@ -35,11 +35,23 @@ def held_out_texts() -> list[str]:
         return [row["review_text"] for row in csv.DictReader(handle)]
 
 
-def predict_all(target: Target, texts: list[str]) -> list[dict[str, Any]]:
+def captured_rows(cloud: LocalCloud) -> int:
+    s3, bucket = cloud.clients["s3"], cloud.template.ref("ArtifactBucket")
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="captures/")
+    keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+    return sum(len(s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()) for key in keys)
+
+
+def predict_all(cloud: LocalCloud, texts: list[str]) -> list[dict[str, Any]]:
+    target = target_of(cloud)
+    before = captured_rows(cloud)
     predictions: list[dict[str, Any]] = []
     for start in range(0, len(texts), 50):
         predictions += target.call("POST", "/predict", {"instances": texts[start : start + 50]})["predictions"]
-    time.sleep(2.5)  # the API's capture thread writes every CAPTURE_FLUSH_SECONDS (1 s locally)
+    # Captures are the API's log lines, delivered by the log group's subscription to CaptureFunction (decision 0013).
+    deadline = time.monotonic() + 60
+    while captured_rows(cloud) < before + len(texts) and time.monotonic() < deadline:
+        time.sleep(0.5)
     return predictions
 
 
@@ -78,7 +90,7 @@ def test_a_bad_batch_file_fails_with_the_reason_and_the_endpoint_keeps_serving(
 
 def test_in_distribution_traffic_raises_no_drift_alert(cloud: LocalCloud) -> None:
     target = target_of(cloud)
-    predict_all(target, held_out_texts()[:300])
+    predict_all(cloud, held_out_texts()[:300])
     result = drift_check(target)
     assert result["checked"]
     assert result["skipped"] is None
@@ -89,7 +101,7 @@ def test_in_distribution_traffic_raises_no_drift_alert(cloud: LocalCloud) -> Non
 def test_shifted_traffic_alerts_and_retrains_exactly_once(cloud: LocalCloud) -> None:
     target = target_of(cloud)
     rng = random.Random(5)
-    predict_all(target, [" ".join(rng.choice(SHIFTED_WORDS) for _ in range(40)) for _ in range(600)])
+    predict_all(cloud, [" ".join(rng.choice(SHIFTED_WORDS) for _ in range(40)) for _ in range(600)])
     first = drift_check(target)
     assert first["alert"] is True, first
     assert first["action"].startswith("retraining on dataset 'reviews'"), first
