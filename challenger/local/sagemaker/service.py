@@ -913,6 +913,8 @@ def _validate_training_request(request: Document) -> None:
     algorithm = request["AlgorithmSpecification"]
     if not algorithm.get("TrainingImage") and not algorithm.get("AlgorithmName"):
         raise validation("AlgorithmSpecification must specify a TrainingImage or an AlgorithmName.")
+    if algorithm.get("MetricDefinitions"):  # no product path scrapes metrics: refused, not silently left out
+        raise validation("Local SageMaker does not support MetricDefinitions (no FinalMetricDataList).")
     output_path = request["OutputDataConfig"]["S3OutputPath"]
     try:
         s3io.split_uri(output_path)

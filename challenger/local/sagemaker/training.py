@@ -14,7 +14,6 @@ import copy
 import json
 import logging
 import os
-import re
 import subprocess
 import threading
 import time
@@ -257,9 +256,6 @@ class TrainingRun:
         s3io.upload_tarball(self._s3, self.dir / "output" / "data", f"{base}/output.tar.gz")
         with self._lock:
             self.job.description["ModelArtifacts"] = {"S3ModelArtifacts": f"{base}/model.tar.gz"}
-            metrics = self._final_metrics()
-            if metrics:
-                self.job.description["FinalMetricDataList"] = metrics
 
     # Helpers ------------------------------------------------------------------------------------
     def _environment(self) -> dict[str, str]:
@@ -298,26 +294,6 @@ class TrainingRun:
             return ""
         lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
         return "\n".join(lines[-LOG_TAIL_LINES:])
-
-    def _final_metrics(self) -> list[dict[str, Any]]:
-        """FinalMetricDataList from AlgorithmSpecification.MetricDefinitions scraped off the logs, as SageMaker does."""
-        definitions = self._request["AlgorithmSpecification"].get("MetricDefinitions") or []
-        path = self.dir / "logs.txt"
-        if not definitions or not path.is_file():
-            return []
-        logs = path.read_text(encoding="utf-8", errors="replace")
-        metrics = []
-        for definition in definitions:
-            matches = re.findall(definition["Regex"], logs)
-            if not matches:
-                continue
-            last = matches[-1]
-            try:
-                value = float(last[0] if isinstance(last, tuple) else last)
-            except ValueError:
-                continue
-            metrics.append({"MetricName": definition["Name"], "Value": value, "Timestamp": time.time()})
-        return metrics
 
     def _append_log(self, text: str) -> None:
         with (self.dir / "logs.txt").open("a", encoding="utf-8") as log:

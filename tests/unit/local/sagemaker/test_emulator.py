@@ -629,3 +629,14 @@ def test_each_answer_names_the_variant_of_the_config_that_served_it(sm: LocalSag
     wait_status(sm, "ep", "InService")
     assert sm.handle_invoke("ep", b"{}", {"Content-Type": "application/json"})[2] == "v7"
     assert call(sm, "DescribeEndpoint", EndpointName="ep")["ProductionVariants"][0]["VariantName"] == "v7"
+
+
+def test_a_training_job_with_metric_definitions_is_refused_not_run_without_its_metrics(sm: LocalSageMaker) -> None:
+    # The local SageMaker does not scrape FinalMetricDataList off the log: asking for it is an error, not a silent gap.
+    algorithm = {"TrainingImage": IMAGE, "MetricDefinitions": [{"Name": "auc", "Regex": "auc=([0-9.]+)"}]}
+    refused = error_of(sm, "CreateTrainingJob", TrainingJobName="metrics", AlgorithmSpecification=algorithm)
+    assert (refused.code, refused.message) == (
+        "ValidationException",
+        "Local SageMaker does not support MetricDefinitions (no FinalMetricDataList).",
+    )
+    assert error_of(sm, "DescribeTrainingJob", TrainingJobName="metrics").code == "ValidationException"  # not created
