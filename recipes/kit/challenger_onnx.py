@@ -23,7 +23,7 @@ The kit does the rest, inside the training job:
 3. **Serve**: ``model.onnx`` + ``model.json`` (inputs, classes, SHA-256 of model.onnx), and ``code/`` = a generated
    ``inference.py`` that imports this module's handlers, this module, the kit and ``recipe.json``; ``onnxruntime``
    (the runtime line of ``requirements-onnx.txt``) vendored ``--no-deps`` into ``runtime/`` of the model directory
-   (byte-compiled), so a cold start installs nothing and imports it from the model directory (read-only is fine).
+   (byte-compiled), so a cold start downloads nothing and imports it from the model directory (read-only is fine).
    Not ``code/lib``: the image's serving stack runs ``pip install .`` of ``code/`` at every container start, and
    80 MB there made that 33 s of the cold start (bench/bench_onnx.py, docs/decisions/0012). The evaluated
    predictions are the ONNX model's, through that serving code: what goes live is what was measured.
@@ -427,7 +427,7 @@ class OnnxJob:
 
     def install_code(self, recipe_dir: Path, model_dir: Path, serving_files: Sequence[str]) -> None:
         """code/ of the model: the staged serving code and its vendored onnxruntime (nothing of requirements.txt,
-        which is train.py's: the serving container gets a commented copy, so its start installs nothing)."""
+        which is train.py's: the serving container gets a commented copy, so its start fetches none of it)."""
         del recipe_dir, serving_files  # the staged code/ is complete
         code = model_dir / challenger_kit.CODE_DIR
         if code.exists():
@@ -483,7 +483,7 @@ class OnnxJob:
             shutil.copy2(source, code / source.name)
         shutil.copy2(self.recipe_dir / challenger_kit.RECIPE_FILE, code / challenger_kit.RECIPE_FILE)
         note = "# Serving needs onnxruntime only, vendored into lib/ at training time from requirements-onnx.txt.\n"
-        note += "# (The recipe's requirements.txt is train.py's; the serving container installs nothing.)\n"
+        note += "# (The recipe's requirements.txt is train.py's: nothing of it is needed to serve.)\n"
         (code / challenger_kit.REQUIREMENTS_FILE).write_text(note, encoding="utf-8")
 
 
