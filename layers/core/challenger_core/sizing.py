@@ -11,7 +11,8 @@ reads its files sequentially once or twice — what the recipe kit does, chunk b
 
 Memory: the kit's peak is measured, not guessed (``make bench``, bench/bench_data_scale.py, docs/performance.md):
 a recipe whose ``fit`` takes rows holds every training row as a Python dict, ~15x the CSV's bytes (1.33 GB peak for
-91 MB of flights); a recipe with ``fit_batches`` holds a chunk plus the hold-out, a near-constant few hundred MB.
+91 MB of flights); a recipe with ``fit_batches`` holds a chunk, the hold-out and 8 bytes of row id per row: 1.0 GB
+peak for 1 GB.
 Instance memory: the SageMaker instance types' GiB (https://aws.amazon.com/sagemaker/pricing/, "Instance details";
 the same figures as the EC2 types they run on, https://aws.amazon.com/ec2/instance-types/).
 """
@@ -30,9 +31,10 @@ MIN_VOLUME_GB = 10
 
 # Measured peak of a training job, per byte of CSV training data, and the fixed part (Python, numpy, scikit-learn,
 # pyarrow, the model). Rows: bench_data_scale's row-interface run (flights, 91 MB: 1.33 GB). Batches: a chunk, the
-# 1% hold-out as rows and the row ids (bench_data_scale at 0.1-1 GB, fit_batches).
+# 1% hold-out as rows and the row ids (bench_data_scale, fit_batches: 422 / 736 / 1,017 MB at 0.09 / 0.51 / 1.0 GB,
+# i.e. ~0.65 byte per byte over the fixed part; 0.7 with a margin).
 ROWS_BYTES_PER_BYTE = 15.0
-BATCHES_BYTES_PER_BYTE = 0.5
+BATCHES_BYTES_PER_BYTE = 0.7
 FIXED_BYTES = 400 * 1024**2
 # What the job may use of the instance's memory: the rest is the OS, the training toolkit and page cache.
 USABLE_FRACTION = 0.8
