@@ -84,3 +84,21 @@ def test_create_and_update_touch_nothing(stack: Stack, responses: list[dict[str,
     module.lambda_handler(event, context("CleanupSageMakerFunction"))
     assert [r["Status"] for r in responses] == ["SUCCESS"]
     assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["challenger"]
+
+
+def test_delete_removes_the_shadow_stages_endpoint_and_its_model_too(
+    stack: Stack, responses: list[dict[str, Any]]
+) -> None:
+    # A shadow stage whose run was cut short (issue 23): its endpoint, config and model outlive the run.
+    sm = boto3.client("sagemaker")
+    create(sm, "challenger-5f2b9c1e-v1-aaaaaa", endpoint="challenger")
+    create(sm, "challenger-5f2b9c1e-v2-bbbbbb-shadow", endpoint="challenger-5f2b9c1e-shadow")
+    create(sm, "challenger-0a1b2c3d-v2-dddddd-shadow", endpoint="challenger-0a1b2c3d-shadow")  # another stack's
+    module = stack.handler("cleanup_sagemaker")
+    module.sagemaker = SageMaker(sm)
+
+    module.lambda_handler(load_event("cleanup_sagemaker", "delete"), context("CleanupSageMakerFunction"))
+
+    assert [r["Status"] for r in responses] == ["SUCCESS"]
+    assert [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]] == ["challenger-0a1b2c3d-shadow"]
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["challenger-0a1b2c3d-v2-dddddd-shadow"]
