@@ -50,9 +50,18 @@ from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
 
 from challenger.scaffold import KINDS, ScaffoldError, new_recipe
+from challenger_core.adapters.storage import Storage
 from challenger_core.cost import RunCost, summary, usd
 from challenger_core.errors import DataValidationError
-from challenger_core.triggering import INCOMING, TRAIN_FILE, dataset_of, source_fingerprint
+from challenger_core.triggering import (
+    INCOMING,
+    SUCCESS,
+    TRAIN_FILE,
+    dataset_of,
+    set_etag,
+    set_parts,
+    source_fingerprint,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = Path(os.environ.get("CHALLENGER_STATE_DIR", ROOT / ".challenger"))
@@ -236,14 +245,27 @@ def stack_target(stack: str) -> Target:
 def data_push(target: Target, file: Path, dataset: str, test: Path | None) -> None:
     """Upload test.csv first (if any): the train.csv upload is what starts the run.
 
-    The dataset name is checked first with the trigger's own rule: a name it refuses would upload fine and then
-    start nothing.
+    A directory is a dataset of many parts (issue 24): its .csv or .parquet files replace what is under
+    incoming/<dataset>/train/, then an empty _SUCCESS, whose upload starts one run for the whole set. The dataset
+    name is checked first with the trigger's own rule: a name it refuses would upload fine and then start nothing.
     """
     try:
         dataset_of(f"{INCOMING}{dataset}/{TRAIN_FILE}")
     except DataValidationError as exc:
         raise CliError(str(exc)) from exc
-    for source, name in ((test, "test.csv"), (file, "train.csv")):
+    uploads: list[tuple[Path | None, str]] = [(test, "test.csv"), (file, "train.csv")]
+    if file.is_dir():
+        parts = sorted(p for p in file.iterdir() if p.is_file() and p.suffix in (".csv", ".parquet"))
+        if not parts:
+            raise CliError(f"{file} holds no .csv or .parquet part")
+        uploads = [(test, "test.csv"), *((part, f"train/{part.name}") for part in parts)]
+        # The set is exactly this directory (as Spark's overwrite mode leaves it): other parts would join the run.
+        prefix = f"incoming/{dataset}/train/"
+        listed = target.s3.list_objects_v2(Bucket=target.data_bucket, Prefix=prefix).get("Contents", [])
+        for stale in sorted({o["Key"] for o in listed} - {prefix + part.name for part in parts}):
+            target.s3.delete_object(Bucket=target.data_bucket, Key=stale)
+            print(f"removed s3://{target.data_bucket}/{stale} (not in {file})")
+    for source, name in uploads:
         if source is None:
             continue
         if not source.is_file():
@@ -251,6 +273,10 @@ def data_push(target: Target, file: Path, dataset: str, test: Path | None) -> No
         key = f"incoming/{dataset}/{name}"
         target.s3.upload_file(str(source), target.data_bucket, key)
         print(f"uploaded {source} → s3://{target.data_bucket}/{key}")
+    if file.is_dir():
+        key = f"incoming/{dataset}/train/_SUCCESS"
+        target.s3.put_object(Bucket=target.data_bucket, Key=key, Body=b"")
+        print(f"uploaded the set's marker → s3://{target.data_bucket}/{key}")
 
 
 @dataclass(frozen=True)
@@ -318,9 +344,11 @@ def push_and_follow(
     """
     before = {r["run_id"] for r in target.call("GET", "/runs")}
     data_push(target, file, dataset, test)
-    fingerprint = source_fingerprint(
-        _etag(target, f"{INCOMING}{dataset}/{TRAIN_FILE}") or "", _etag(target, f"{INCOMING}{dataset}/test.csv")
-    )
+    if file.is_dir():  # a set: the trigger's own fingerprint of its parts (names and ETags, issue 24)
+        train_etag = set_etag(set_parts(Storage(target.s3), target.data_bucket, dataset, SUCCESS))
+    else:
+        train_etag = _etag(target, f"{INCOMING}{dataset}/{TRAIN_FILE}") or ""
+    fingerprint = source_fingerprint(train_etag, _etag(target, f"{INCOMING}{dataset}/test.csv"))
     deadline = time.monotonic() + timeout
     while True:
         runs = target.call("GET", "/runs")
@@ -960,7 +988,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 — one flat dec
     push = data.add_parser(
         "push", help="upload a training CSV (the columns the stack's recipe declares) to incoming/<dataset>/"
     )
-    push.add_argument("file", type=Path, help="train.csv to upload (its upload starts a run)")
+    push.add_argument(
+        "file", type=Path, help="train.csv to upload (its upload starts a run), or a directory of CSV or Parquet parts"
+    )
     push.add_argument("--dataset", help="dataset name: incoming/<dataset>/ (default: the stack's recipe name)")
     push.add_argument("--test", type=Path, help="a held-out test CSV to upload with it")
     push.add_argument(
