@@ -86,13 +86,8 @@ def _moto_module(name: str) -> types.ModuleType:
 
 @dataclass(frozen=True)
 class LocalFunction:
-    """How to run one Lambda function in-process.
-
-    ``code_dir`` is the function's CodeUri (e.g. ``functions/trigger``), ``handler`` its Handler
-    (``module.attr``, the module may be dotted), ``environment`` its Environment.Variables,
-    ``extra_paths`` directories searched after ``code_dir`` (layers: ``layers/core``),
-    ``timeout`` seconds and ``memory_size`` MB as in the template.
-    """
+    """One Lambda function as the template defines it (CodeUri, Handler, Environment.Variables, Timeout, MemorySize,
+    ReservedConcurrentExecutions); ``extra_paths`` are searched after ``code_dir`` (layers: ``layers/core``)."""
 
     name: str
     code_dir: Path | str

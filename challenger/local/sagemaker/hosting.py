@@ -361,12 +361,8 @@ def kill_group(process: subprocess.Popen[bytes], grace: float) -> None:
 
 
 def perturb(payload: bytes) -> bytes:
-    """Fault injection: the same response shape with wrong answers (a model that loads and serves, badly).
-
-    In a JSON body every integer `label` is flipped (0 <-> 1, else + 1) and every other number moves
-    (x -> 1 - x inside [0, 1], 0.5 -> 0, else x + 1), so both labels and scores disagree with a golden set. A body that
-    is not JSON is returned reversed.
-    """
+    """Fault injection: the same response shape with wrong answers (a model that loads and serves, badly): labels
+    and scores that disagree with a golden set (`_perturbed`); a body that is not JSON is returned reversed."""
     try:
         document = json.loads(payload)
     except ValueError:
