@@ -126,6 +126,7 @@ def check(state: TrainingState, storage: Storage, sagemaker: SageMaker) -> Train
         class_counts={str(k): int(v) for k, v in result["class_counts"].items()},
         fingerprint=str(result["sha256"]) + (f"+{job.test_sha256}" if job.test_sha256 else ""),
         content_fingerprint=str(result["content"]) + (f"+{job.test_content}" if job.test_content else ""),
+        train_bytes=int(result.get("size", 0)),  # the set's bytes: StartTraining sizes the job by it (sizing.py)
     )
     return state
 

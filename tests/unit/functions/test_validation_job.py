@@ -101,7 +101,9 @@ def validate(stack: Stack, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_set_is_validated_by_the_job_and_becomes_the_manifest(stack: Stack, processing: ProcessingOnly) -> None:
-    state = validate(stack, set_event(stack))
+    event = set_event(stack)
+    set_bytes = sum(part["size"] for part in event["run"]["train_parts"])
+    state = validate(stack, event)
     assert "manifest" not in state
     job = state["validation"]
     assert job["snapshot_uri"] == f"s3://{stack.env['ARTIFACT_BUCKET']}/datasets/{state['run']['run_id']}/train/"
@@ -113,6 +115,7 @@ def test_a_set_is_validated_by_the_job_and_becomes_the_manifest(stack: Stack, pr
     assert manifest["train_rows"] == 800
     assert manifest["train_uri"] == job["snapshot_uri"]  # training reads the pinned copy
     assert sum(manifest["class_counts"].values()) == 800
+    assert manifest["train_bytes"] == set_bytes  # StartTraining sizes the job by it (FastFile from 1 GiB)
 
 
 def test_a_malformed_row_in_part_7_of_8_fails_the_run_naming_the_part_and_line(
