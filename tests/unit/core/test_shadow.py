@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from challenger_core.errors import ServiceError, TransientServiceError
 from challenger_core.models import DatasetPolicy
 from challenger_core.policy import PromotionPolicy
 from challenger_core.recipe import RecipeSpec
@@ -21,6 +22,7 @@ from challenger_core.shadow import (
     percentile,
     wilson,
 )
+from challenger_core.shadowing import error_kind
 
 
 def obs(i: int, *, label: Any = 1, shadow: Any = 1, **fields: Any) -> ShadowObservation:
@@ -188,3 +190,18 @@ def test_recipe_shadow_slices_must_name_features() -> None:
     assert spec.shadow.slices == ["island"]
     with pytest.raises(ValueError, match="not features"):
         RecipeSpec.model_validate({**raw, "shadow": {"slices": ["wingspan"]}})
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (ServiceError("sagemaker-runtime InvokeEndpoint x: ModelError: Received server error (500)"), "model_error"),
+        (TransientServiceError("sagemaker-runtime InvokeEndpoint x: ThrottlingException: Rate exceeded"), "throttled"),
+        (TransientServiceError("sagemaker-runtime InvokeEndpoint x: ModelNotReadyException: cold"), "throttled"),
+        (TransientServiceError("sagemaker-runtime InvokeEndpoint x: Read timeout on endpoint URL"), "timeout"),
+        (ServiceError("sagemaker-runtime InvokeEndpoint x: ValidationError: Endpoint x not found"), "client_error"),
+        (TransientServiceError("sagemaker-runtime InvokeEndpoint x: InternalFailure: boom"), "model_error"),
+    ],
+)
+def test_invoke_failures_are_sorted_into_error_kinds(error: Exception, kind: str) -> None:
+    assert error_kind(error) == kind
