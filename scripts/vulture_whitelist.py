@@ -102,3 +102,5 @@ _.set_champion  # Registry: tests put a champion in place without a deployment
 _.validate_bytes  # validation: tests/unit/core/test_validation.py
 _.intra_op_num_threads  # onnxruntime.SessionOptions: read by onnxruntime (recipes/kit/challenger_onnx.py)
 _.inter_op_num_threads  # onnxruntime.SessionOptions: read by onnxruntime
+_.split_rows  # recipes/kit: the in-memory split that split_channel must equal (tests/unit/recipes/test_kit_columnar.py)
+_.train_ids  # ChannelSplit: the ids write_train_ids streams, as a list (tests/unit/recipes/test_kit_columnar.py)
