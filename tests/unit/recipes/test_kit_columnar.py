@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -243,3 +244,39 @@ def test_serving_never_imports_pyarrow_or_pandas(v1_job: Job) -> None:
     answer, loaded = done.stdout.strip().splitlines()
     assert json.loads(answer)["predictions"][0]["label"] in (0, 1)
     assert loaded == "[]"
+
+
+def test_a_job_trains_on_parquet_parts_as_on_the_csv_they_hold(
+    kit: ModuleType, penguins: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = PENGUINS / "data" / "train_v1.csv"
+    table = pcsv.read_csv(source, convert_options=pcsv.ConvertOptions(strings_can_be_null=False))
+    channel = tmp_path / "parquet"
+    channel.mkdir()
+    half = table.num_rows // 2
+    pq.write_table(table.slice(0, half), channel / "part-00000.parquet")
+    pq.write_table(table.slice(half), channel / "part-00001.parquet")
+    (channel / "_SUCCESS").write_text("")
+
+    def job(name: str, train: Path) -> dict[str, Any]:
+        root = tmp_path / name
+        monkeypatch.setenv("SM_OUTPUT_DIR", str(root))
+        for variable in ("TRAIN", "TEST", "TRUSTED", "CHAMPION"):
+            monkeypatch.delenv(f"SM_CHANNEL_{variable}", raising=False)
+        argv = ["--train", str(train), "--model-dir", str(root / "model"), "--output-data-dir", str(root / "data")]
+        code = penguins.challenger_kit.main(
+            fit=penguins.fit,
+            fit_batches=penguins.fit_batches,
+            save=penguins.save,
+            predict=penguins.predict,
+            recipe_dir=PENGUINS,
+            argv=argv,
+        )
+        assert code == 0
+        report: dict[str, Any] = json.loads((root / "data" / "evaluation.json").read_text())
+        return report
+
+    from_parquet, from_csv = job("parquet", channel), job("csv", source)
+    # Parquet's numbers arrive as int64/double, the CSV's as text: the kit types both to the same float64 rows.
+    assert from_parquet["eval_set"] == from_csv["eval_set"]
+    assert from_parquet["metrics"] == from_csv["metrics"]
