@@ -53,8 +53,6 @@ from challenger.local.serving import WsgiServer, refuse_browsers
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
     from mypy_boto3_s3 import S3Client
-else:
-    S3Client = Any
 
 logger = logging.getLogger(__name__)
 

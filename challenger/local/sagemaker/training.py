@@ -28,8 +28,6 @@ from challenger.local.sagemaker.hosting import kill_group
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-else:
-    S3Client = Any
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +56,6 @@ class TrainingJob:
     description: dict[str, Any]
     process: subprocess.Popen[bytes] | None = None
     stop_reason: str | None = None  # "Stopped" | "MaxRuntimeExceeded" | "Shutdown" once stopping
-    thread: threading.Thread | None = None
     started_at: float = field(default_factory=time.time)
 
     @property
