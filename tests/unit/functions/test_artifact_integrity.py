@@ -250,15 +250,17 @@ def statements(logical_id: str) -> dict[str, dict[str, Any]]:
 
 def test_only_deployment_writes_pinned_models_and_only_the_publisher_writes_recipes() -> None:
     policy = statements("ArtifactBucketPolicy")
-    for sid, prefix, writer in (
-        ("OnlyDeploymentWritesPinnedModels", "models/*", "StartDeploymentFunctionRole"),
-        ("OnlyThePublisherWritesRecipes", "recipes/*", "PublishRecipeFunctionRole"),
+    # The shadow stage (issue 23) pins the challenger's archive the same way (artifacts.pin) before its shadow runs it.
+    for sid, prefix, writers in (
+        ("OnlyDeploymentWritesPinnedModels", "models/*", ["StartDeploymentFunctionRole", "ShadowStageFunctionRole"]),
+        ("OnlyThePublisherWritesRecipes", "recipes/*", ["PublishRecipeFunctionRole"]),
     ):
         statement = policy[sid]
         assert (statement["Effect"], statement["Principal"]) == ("Deny", "*")
         assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(statement["Action"])
         assert statement["Resource"] == {"Fn::Sub": f"${{ArtifactBucket.Arn}}/{prefix}"}
-        assert statement["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [writer, "Arn"]}}}
+        arns = [{"Fn::GetAtt": [writer, "Arn"]} for writer in writers]
+        assert statement["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": arns[0] if len(arns) == 1 else arns}}
 
 
 def test_the_training_role_writes_only_training_output() -> None:
