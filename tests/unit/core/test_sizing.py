@@ -51,7 +51,8 @@ def test_large_data_streams_with_fastfile_and_small_data_is_copied() -> None:
     assert sizing.train_input_mode(sizing.FAST_FILE_BYTES - 1) == "File"
     assert sizing.train_input_mode(sizing.FAST_FILE_BYTES) == "FastFile"
     assert sizing.volume_gb(100 * 10**6) == 10
-    assert sizing.volume_gb(10 * GB) == 15  # FastFile: the kit's spill (~the data) + 5, no copy of the channel
+    assert sizing.volume_gb(10 * GB) == 20  # FastFile: no copy of the channel; the kit's spill (1.6x) + 5
+    assert sizing.volume_gb(900 * 10**6) == 10  # File: the copy and the spill, 2.3 GiB: the 10 GB floor
     assert sizing.volume_gb(sizing.FAST_FILE_BYTES - 1) == 10
 
 
