@@ -104,3 +104,4 @@ _.intra_op_num_threads  # onnxruntime.SessionOptions: read by onnxruntime (recip
 _.inter_op_num_threads  # onnxruntime.SessionOptions: read by onnxruntime
 _.split_rows  # recipes/kit: the in-memory split that split_channel must equal (tests/unit/recipes/test_kit_columnar.py)
 _.train_ids  # ChannelSplit: the ids write_train_ids streams, as a list (tests/unit/recipes/test_kit_columnar.py)
+_.input_version  # models.BatchJobRecord: GET /batch answers it (the S3 version of the file that was scored)
