@@ -66,6 +66,9 @@ FAILURE_FILE = "failure"
 CHAMPION_ARTIFACT = "model.tar.gz"
 CODE_DIR = "code"
 VENDORED_LIB = "lib"
+# In the model directory beside model.onnx: the ONNX runtime challenger_onnx vendors (outside code/, which the image
+# pip-installs at every start).
+MODEL_RUNTIME_DIR = "runtime"
 # What travels into model/code/ besides the recipe's own serving files.
 KIT_FILE = "challenger_kit.py"
 REQUIREMENTS_FILE = "requirements.txt"
@@ -1222,8 +1225,10 @@ class ServingCode:
         self._local_names = {p.stem for p in self.code_dir.glob("*.py")} | {
             p.name for p in self.code_dir.iterdir() if p.is_dir() and (p / "__init__.py").exists()
         }
-        lib = self.code_dir / VENDORED_LIB
-        if lib.is_dir():
+        # code/lib, and the model's runtime/ (challenger_onnx vendors onnxruntime there): each model's own copy, so a
+        # champion is scored by the runtime it was trained and served with.
+        self._lib_dirs = [d for d in (self.code_dir / VENDORED_LIB, model_dir / MODEL_RUNTIME_DIR) if d.is_dir()]
+        for lib in self._lib_dirs:
             self._local_names |= {
                 p.stem if p.suffix == ".py" else p.name
                 for p in lib.iterdir()
@@ -1247,8 +1252,7 @@ class ServingCode:
         saved_path = list(sys.path)
         saved = {n: sys.modules.pop(n) for n in list(sys.modules) if n.split(".")[0] in self._local_names}
         sys.modules.update(self._own_modules)
-        lib = self.code_dir / VENDORED_LIB
-        sys.path[:0] = [str(self.code_dir), *([str(lib)] if lib.is_dir() else [])]
+        sys.path[:0] = [str(self.code_dir), *map(str, self._lib_dirs)]
         try:
             yield
         finally:

@@ -65,7 +65,7 @@ META_FILE = "model.json"
 LOCK_FILE = "requirements-onnx.txt"
 RUNTIME_PACKAGES = ("onnxruntime",)
 # Where the runtime is vendored, in the model directory beside model.onnx (outside code/: see the module docstring).
-RUNTIME_DIR = "runtime"
+RUNTIME_DIR = challenger_kit.MODEL_RUNTIME_DIR
 DEFAULT_TOLERANCE = 1e-5
 # The opsets the converter targets: what onnxruntime 1.20+ runs (ai.onnx.ml 3: TreeEnsemble* of the tree converters).
 TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
