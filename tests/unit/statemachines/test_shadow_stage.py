@@ -15,6 +15,7 @@ from challenger_core.shadowing import shadow_endpoint_name
 from tests.support.emails import email_of, sent
 from tests.support.fake_sagemaker import evaluation, fake_predict
 from tests.unit.statemachines.conftest import Cloud
+from tests.unit.statemachines.test_training_pipeline import _approval_link, _confirm
 
 DATA = Path(__file__).resolve().parents[3] / "recipes" / "sentiment" / "data"
 TRAIN_V1 = (DATA / "train_v1.csv").read_bytes()
@@ -30,10 +31,11 @@ def shadow_settings(cloud: Cloud) -> Settings:
     return Settings.from_env(dict(environment.environment))
 
 
-def champion_live_with_captures(cloud: Cloud, *, requests: int = 200, unseen: int = 0) -> None:
+def champion_live_with_captures(cloud: Cloud, *, requests: int = 200, unseen: int = 0, deployed: bool = False) -> None:
     """v1 serves, and `requests` of its answers were captured (`unseen` of them with a word nobody trained on)."""
-    cloud.sagemaker.training_results = [evaluation(0.85)]
-    assert cloud.run("reviews", TRAIN_V1, TEST)["status"] == "SUCCEEDED"
+    if not deployed:
+        cloud.sagemaker.training_results = [evaluation(0.85)]
+        assert cloud.run("reviews", TRAIN_V1, TEST)["status"] == "SUCCEEDED"
     lines = []
     for i in range(requests):
         text = f"review number {i} {UNSEEN if i < unseen else 'good'}"
@@ -163,3 +165,31 @@ def test_no_shadow_stage_is_recorded_with_its_reason(cloud_factory, mode: str, c
     verdict = cloud.registry.get_model(2).verdict
     assert verdict is not None
     assert why in verdict.shadow_note
+
+
+def test_an_approved_challenger_is_still_stopped_by_the_shadow_and_the_reason_is_the_shadows(cloud_factory) -> None:  # type: ignore[no-untyped-def]
+    cloud = cloud_factory(ApprovalMode="manual")
+    cloud.sagemaker.training_results = [evaluation(0.85)]
+    cloud.upload("reviews", TRAIN_V1, TEST)
+    first = cloud.executions()[0]["executionArn"]
+    cloud.wait(first, until="RequestApproval")
+    assert _confirm(cloud, _approval_link(cloud, "approve"))["statusCode"] == 200
+    assert cloud.wait(first)["status"] == "SUCCEEDED"
+    sent(cloud)  # the first run's remaining emails
+    champion_live_with_captures(cloud, requests=200, unseen=10, deployed=True)
+    cloud.sagemaker.shadow_fails_on = UNSEEN
+    cloud.sagemaker.training_results = [evaluation(0.93)]
+
+    started = cloud.upload("reviews", TRAIN_V2, TEST)
+    second = next(e["executionArn"] for e in cloud.executions() if e["executionArn"] != first)
+    cloud.wait(second, until="RequestApproval")
+    assert _confirm(cloud, _approval_link(cloud, "approve"))["statusCode"] == 200
+
+    assert cloud.wait(second)["status"] == "SUCCEEDED"
+    assert cloud.states_entered(second)[-3:] == ["NotifyRejected", "RecordRejected", "ChampionKept"]
+    assert cloud.registry.get_run(started["run_id"]).outcome is RunOutcome.REJECTED
+    model = cloud.registry.get_model(2)
+    assert model.status is ModelStatus.REJECTED
+    assert (model.failure_reason or "").startswith("rejected by the shadow stage: shadow-errors")
+    assert cloud.registry.get_champion().version == 1  # type: ignore[union-attr]
+    assert shadow_gone(cloud)
