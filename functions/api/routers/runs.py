@@ -96,6 +96,7 @@ def get_run(
         workflow=workflow,
         approval_mode=settings.approval_mode,
         with_audit=door != "api-key",
+        shadow_mode=settings.shadow_mode,
     )
 
 

@@ -354,6 +354,18 @@ def rollback(
 # The training pipeline's state that waits for a human. CompareWithChampion asks for approval only when the stack's
 # ApprovalMode is manual (training.py: `requires_approval`), so in auto mode it is never ahead of a run.
 APPROVAL_STATE = "RequestApproval"
+# The shadow stage's states this stack's ShadowMode never takes (issue 23): off skips to DeployModel at once.
+SHADOW_UNREACHABLE = {
+    "off": frozenset({"WaitForShadow"}),
+    "replay": frozenset({"MirrorWindow"}),
+    "mirror": frozenset({"ReplayShadow"}),
+}
+
+
+def unreachable_states(approval_mode: str, shadow_mode: str) -> frozenset[str]:
+    """The training pipeline's states a run of this stack never enters (its plan leaves them out)."""
+    approval = frozenset() if approval_mode == "manual" else frozenset({APPROVAL_STATE})
+    return approval | SHADOW_UNREACHABLE.get(shadow_mode, frozenset())
 
 
 def run_detail(
@@ -363,6 +375,7 @@ def run_detail(
     workflow: Workflow,
     approval_mode: str,
     with_audit: bool = False,
+    shadow_mode: str = "replay",
 ) -> RunDetail:
     """A run with the pipeline states it went through so far (per-state progress), and its decisions."""
     run = registry.get_run(run_id)
@@ -392,7 +405,7 @@ def run_detail(
         )
         if run.status is RunStatus.RUNNING and steps:
             try:
-                unreachable = frozenset() if approval_mode == "manual" else frozenset({APPROVAL_STATE})
+                unreachable = unreachable_states(approval_mode, shadow_mode)
                 plan = _ahead(workflow.definition(run.execution_arn), steps[-1].name, unreachable)
             except ChallengerError:  # the steps so far matter more than the outlook: show them without it
                 plan = []

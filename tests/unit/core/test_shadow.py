@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from challenger_core import operations
 from challenger_core.errors import ServiceError, TransientServiceError
 from challenger_core.models import DatasetPolicy
 from challenger_core.policy import PromotionPolicy
@@ -23,6 +24,8 @@ from challenger_core.shadow import (
     wilson,
 )
 from challenger_core.shadowing import error_kind
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def obs(i: int, *, label: Any = 1, shadow: Any = 1, **fields: Any) -> ShadowObservation:
@@ -205,3 +208,18 @@ def test_recipe_shadow_slices_must_name_features() -> None:
 )
 def test_invoke_failures_are_sorted_into_error_kinds(error: Exception, kind: str) -> None:
     assert error_kind(error) == kind
+
+
+@pytest.mark.parametrize(
+    ("mode", "stage"),
+    [
+        ("off", ["StartShadow", "ShadowSkipped?"]),
+        ("replay", ["StartShadow", "ShadowSkipped?", "WaitForShadow", "CheckShadow", "ShadowReady?", "ReplayShadow"]),
+        ("mirror", ["StartShadow", "ShadowSkipped?", "WaitForShadow", "CheckShadow", "ShadowReady?", "MirrorWindow"]),
+    ],
+)
+def test_a_running_runs_plan_follows_the_stacks_shadow_mode(mode: str, stage: list[str]) -> None:
+    definition = json.loads((ROOT / "statemachine" / "training_pipeline.asl.json").read_text(encoding="utf-8"))
+    plan = operations._ahead(definition, "NotifyComparison", operations.unreachable_states("auto", mode))
+    judged = ["JudgeShadow", "DeleteShadow", "ShadowPassed?"] if mode != "off" else []
+    assert plan == [*stage, *judged, "DeployModel", "RecordDeployed", "Deployed"]
