@@ -7,7 +7,9 @@
    frozen sandbox loses). A sampled request pays for its line; the target is on what an average request pays at
    the default sampling: under 1% of the fastest /predict answer measured end to end (a few milliseconds), per 10
    records.
-2. Loss on a sandbox kill (worker processes of the local cloud's Lambda runtime): `--kills` requests, each answered
+2. The whole /predict handler in process (bench_predict's moto stack, a fake endpoint), capture at 0% and 100%
+   sampling in alternating blocks: p50/p99 with capture off and on.
+3. Loss on a sandbox kill (worker processes of the local cloud's Lambda runtime): `--kills` requests, each answered
    by its own sandbox which is SIGKILLed right after the response — as Lambda may reclaim a frozen sandbox — with
    the new path (the log line, read from the pipe by the runtime and delivered as CloudWatch Logs delivers a
    subscription) and the old one (the batch a thread would have written after CAPTURE_FLUSH_SECONDS, 30 s on AWS).
@@ -83,6 +85,46 @@ def measure(batch: int, stdout: Any) -> dict[str, Any]:
     }
 
 
+def predict_handler(blocks: int, requests: int) -> dict[str, Any]:
+    """The /predict handler in process (bench_predict's stack: moto, the fake endpoint) with capture at 0% and 100%
+    sampling, in alternating blocks: p50/p99 of the whole handler, capture on vs off."""
+    import os  # noqa: PLC0415
+
+    import boto3  # noqa: PLC0415
+    from moto import mock_aws  # noqa: PLC0415
+
+    from bench.bench_predict import block, live  # noqa: PLC0415
+    from tests.support.events import load_event  # noqa: PLC0415
+    from tests.support.stack import BASE_ENV, REGION, provision  # noqa: PLC0415
+
+    os.environ.update(BASE_ENV)
+    os.environ.pop("AWS_PROFILE", None)
+    times: dict[str, list[float]] = {"off": [], "on": []}
+    with mock_aws(), open(os.devnull, "w", encoding="utf-8") as devnull:
+        capture_logger.registered_handler.stream = devnull  # type: ignore[attr-defined]
+        stack = provision(dict(BASE_ENV))
+        os.environ.update(stack.env)
+        live(stack)
+        boto3.setup_default_session(region_name=REGION)
+        api = stack.handler("api")
+        event = load_event("api", "predict")  # two records
+        block(api.lambda_handler, event, 20)  # warm
+        for _ in range(blocks):
+            for mode in ("off", "on"):
+                api.deps.capture().sample_rate = 1.0 if mode == "on" else 0.0
+                times[mode] += block(api.lambda_handler, event, requests)
+        api.deps.capture().flush()
+    result: dict[str, Any] = {}
+    for mode, values in times.items():
+        ordered = sorted(values)
+        result[mode] = {
+            "requests": len(values),
+            "p50_ms": round(statistics.median(values), 3),
+            "p99_ms": round(ordered[int(0.99 * len(ordered))], 3),
+        }
+    return result
+
+
 def kills(count: int) -> dict[str, Any]:
     """Requests each served by a sandbox killed right after its response: captures that arrive, new vs old."""
     from challenger.local.lambda_runtime import LocalFunction, ProcessLambdaRuntime  # noqa: PLC0415
@@ -137,6 +179,8 @@ def kills(count: int) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--blocks", type=int, default=6)
+    parser.add_argument("--block-requests", type=int, default=50)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryFile("w+") as stdout:
@@ -148,6 +192,11 @@ def main() -> int:
             f"+{r['added_at_default_sampling_ms'] * 1000:.2f} µs per request at 5% — "
             f"{'ok' if r['ok'] else 'OVER BUDGET'}"
         )
+    results["predict_handler"] = handler = predict_handler(args.blocks, args.block_requests)
+    print(
+        f"/predict handler in process, 2 records: capture off p50 {handler['off']['p50_ms']} ms p99 "
+        f"{handler['off']['p99_ms']} ms; at 100% p50 {handler['on']['p50_ms']} ms p99 {handler['on']['p99_ms']} ms"
+    )
     results["sandbox_kill"] = kills(args.kills)
     k = results["sandbox_kill"]
     print(
