@@ -434,14 +434,16 @@ def record_outcome(
 ) -> TrainingState:
     """Close the run: SUCCEEDED (deployed or rejected) or FAILED with the precise cause.
 
-    A failed run stops its training job if it is still running (e.g. the poll bound ran out): it would
-    otherwise keep billing with nobody waiting for it.
+    A failed run stops its validation or training job if it is still running (e.g. the poll bound ran out): it
+    would otherwise keep billing with nobody waiting for it.
     """
     run_id = state.run.run_id
     fields: dict[str, object] = {"outcome": outcome.value, "ended_at": utcnow()}
     if outcome is RunOutcome.FAILED:
         cause = state.error.message if state.error else "unknown failure"
         fields.update(status=RunStatus.FAILED.value, error=cause)
+        if state.validation is not None and state.manifest is None:  # the validation poll bound ran out (issue 24)
+            sagemaker.stop_processing(state.validation.job_name)
         if state.training is not None:
             sagemaker.stop_training(state.training.job_name)
             model = _find_model(registry, state.training.version)

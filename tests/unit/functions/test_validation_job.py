@@ -3,6 +3,7 @@ validation code, and its result becomes the manifest (or the run's exact problem
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -10,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.iam.access_control import IAMPolicy, PermissionResult
 
+from challenger.local.template import LocalTemplate
 from challenger_core.adapters.sagemaker import ProcessingSpec, ProcessingStatus
 from challenger_core.errors import ConflictError, DataValidationError
 from tests.support.events import load_event
@@ -33,6 +36,7 @@ class ProcessingOnly:
     polls: dict[str, int] = field(default_factory=dict)
     exit_codes: dict[str, int] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
+    stopped: list[str] = field(default_factory=list)
 
     def start_processing(self, spec: ProcessingSpec) -> None:
         if spec.job_name in self.jobs:
@@ -49,6 +53,12 @@ class ProcessingOnly:
         if self.exit_codes[job_name]:
             return ProcessingStatus("Failed", "AlgorithmError: see the job's logs", self.logs.get(job_name, "")[-300:])
         return ProcessingStatus("Completed", None)
+
+    def stop_processing(self, job_name: str) -> None:
+        self.stopped.append(job_name)
+
+    def stop_training(self, job_name: str) -> None:
+        raise AssertionError(f"no training job was started: {job_name}")
 
     def _local(self, path: str) -> Path:
         return self.root / path.removeprefix("/opt/ml/processing/")
@@ -174,3 +184,46 @@ def test_a_single_file_over_the_functions_limit_goes_to_the_job_unread(
         match=r"unknown labels '7' .* \(expected 0 for negative, 1 for positive; at train.csv line 31\)",
     ):
         validate(stack, validate(stack, state))
+
+
+def test_the_job_role_reads_the_pinned_parts_and_code_and_writes_only_its_result() -> None:
+    """The job cannot replace the parts training will read, its own code or its request (SageMakerExecutionRole)."""
+    template = LocalTemplate()
+    role = template.resolve(template.resources["SageMakerExecutionRole"]["Properties"]["Policies"])[0]
+    policy = IAMPolicy(json.dumps(role["PolicyDocument"]))
+    arn = template.get_att("ArtifactBucket", "Arn")
+
+    def allowed(action: str, key: str) -> bool:
+        return policy.is_action_permitted(action, f"{arn}/{key}") == PermissionResult.PERMITTED
+
+    code, request = (
+        f"validation/code/{'a' * 64}/challenger_core/validation.py",
+        "validation/runs/r1/request/request.json",
+    )
+    for key in ("datasets/r1/train/part-00000.csv", code, request):
+        assert allowed("s3:GetObject", key)
+        assert not allowed("s3:PutObject", key)
+    assert allowed("s3:PutObject", "validation/runs/r1/result/challenger-ab12-val-r1/result.json")
+
+
+def test_a_run_that_fails_while_its_job_runs_stops_the_job(stack: Stack, processing: ProcessingOnly) -> None:
+    """ValidationTimedOut → RecordFailure: nobody waits for the job any more, so it must not keep billing."""
+    from challenger_core.models import Run, RunStatus, TriggerSource
+    from challenger_core.registry import Registry
+
+    state = validate(stack, set_event(stack))
+    run = state["run"]
+    Registry(stack.ddb, stack.env["MODELS_TABLE"]).put_run(
+        Run(
+            run_id=run["run_id"],
+            status=RunStatus.RUNNING,
+            dataset=run["dataset"],
+            trigger=TriggerSource.UPLOAD,
+            source_fingerprint=run["source_fingerprint"],
+        )
+    )
+    state["error"] = {"Error": "PollingExhaustedError", "Cause": "the validation job did not finish"}
+    module = stack.handler("record_outcome")
+    module.sagemaker = processing
+    module.lambda_handler({"outcome": "FAILED", "training": state}, context("RecordOutcomeFunction"))
+    assert processing.stopped == [state["validation"]["job_name"]]

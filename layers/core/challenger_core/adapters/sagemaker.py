@@ -236,6 +236,12 @@ class SageMaker:
             exit_message=job.get("ExitMessage"),
         )
 
+    def stop_processing(self, job_name: str) -> None:
+        """Stop a processing job nobody waits for any more; a finished (or never created) job is fine."""
+        with contextlib.suppress(NotFoundError), translate_errors(f"sagemaker StopProcessingJob {job_name}"):
+            if self.processing_status(job_name).status == "InProgress":
+                self._sm.stop_processing_job(ProcessingJobName=job_name)
+
     def stop_training(self, job_name: str) -> None:
         """Stop a job nobody is waiting for any more (a failed or timed-out run); a finished job is fine."""
         with contextlib.suppress(NotFoundError), translate_errors(f"sagemaker StopTrainingJob {job_name}"):
