@@ -115,6 +115,7 @@ def comparison(
         "Rules:",
         *[f"  - {reason}" for reason in verdict.reasons],
         *(["", f"Why not: {verdict.note}"] if verdict.note else []),
+        *_shadow(verdict),
     ]
     if cost is not None:
         body += ["", f"Cost:     {summary(cost)}" + (" (so far: not the deployment)" if verdict.promote else "")]
@@ -129,6 +130,28 @@ def comparison(
     if dashboard_url:
         body += ["", f"Dashboard: {dashboard_url}"]
     return Message(kind=kind.value, subject=_subject(stack, headline), body="\n".join(body) + "\n")
+
+
+def _shadow(verdict: Verdict) -> list[str]:
+    """The shadow stage (issue 23): what the challenger did on real requests before the swap, beside the champion."""
+    measured = verdict.shadow
+    if measured is None:
+        return ["", f"Shadow stage: {verdict.shadow_note}"] if verdict.shadow_note else []
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(measured.shadow_errors_by_kind.items()))
+    lines = [
+        "",
+        f"Shadow stage: {verdict.shadow_note}",
+        f"  errors: challenger {measured.shadow_errors}/{measured.requests}{f' ({kinds})' if kinds else ''}, "
+        f"champion {measured.champion_errors}/{measured.requests}",
+    ]
+    if measured.shadow_p99_ms is not None and measured.champion_p99_ms is not None:
+        lines.append(
+            f"  p99 latency: challenger {measured.shadow_p99_ms:.0f} ms, champion {measured.champion_p99_ms:.0f} ms "
+            f"(same {measured.latency_pairs} requests)"
+        )
+    if measured.agreement is not None:
+        lines.append(f"  agreement with the champion: {measured.agreed}/{measured.compared} ({measured.agreement:.1%})")
+    return lines
 
 
 def _policy_name(verdict: Verdict) -> str:

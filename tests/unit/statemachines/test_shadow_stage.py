@@ -103,7 +103,8 @@ def test_a_challenger_erring_on_five_percent_of_real_requests_is_stopped_althoug
     assert cloud.registry.list_runs()[0].outcome is RunOutcome.REJECTED
     assert shadow_gone(cloud)
     email = email_of(sent(cloud), NotificationKind.REJECTED)
-    assert "shadow-errors" in email.body
+    assert "shadow-errors: FAIL" in email.body
+    assert "  errors: challenger 10/200 (model_error 10), champion 0/200" in email.body
 
 
 def test_a_healthy_challenger_passes_the_shadow_and_is_swapped(cloud: Cloud) -> None:
