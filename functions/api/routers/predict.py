@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -18,6 +18,8 @@ from routers.deps import CaptureDep, RecipeDep, RegistryDep, SageMakerDep, Setti
 from routers.errors import BAD_BODY, TooLargeError, json_response
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
     from challenger_core.adapters.sagemaker import SageMaker
 
 router = Router()
@@ -140,7 +142,8 @@ def predict(
 ) -> serving.PredictResponse:
     started = time.perf_counter()
     try:
-        request_id = router.current_event.request_context.request_id  # API Gateway's, as its access log shows it
+        # API Gateway's request id, as its access log shows it (the REST proxy event: this API's only source).
+        request_id = cast("APIGatewayProxyEvent", router.current_event).request_context.request_id
         response = serving.predict(
             request, recipe, registry, sagemaker, settings, capture=capture, request_id=request_id
         )
