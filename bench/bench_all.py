@@ -157,6 +157,17 @@ def capture_rows(result: dict[str, Any]) -> list[Row]:
         )
         for r in result.get("requests", [])
     ]
+    handler = result.get("predict_handler")
+    if handler:
+        rows.append(
+            (
+                "/predict handler in process, capture at 100% (2 records)",
+                f"p50 {handler['on']['p50_ms']} ms, p99 {handler['on']['p99_ms']} ms",
+                f"capture off: p50 {handler['off']['p50_ms']} ms, p99 {handler['off']['p99_ms']} ms",
+                "(information)",
+                None,
+            )
+        )
     kill = result.get("sandbox_kill")
     if kill:
         rows.append(
