@@ -37,9 +37,10 @@ MANIFEST = "_manifest.json"  # {"parts": ["part-00000.csv", ...]}: names under t
 SUCCESS = "_SUCCESS"  # Hadoop's output committer's marker (Spark, Glue, EMR): every part under train/
 SET_MARKERS = (MANIFEST, SUCCESS)
 PART_FORMATS = (".csv", ".parquet")
-# A set's parts: each is one HeadObject-free entry of ListObjectVersions and one CopyObject (ValidateData); 10,000
-# parts of 5 GB (CopyObject's limit) are 50 TB, far past what one training instance reads.
-MAX_PARTS = 10_000
+# A set's parts travel in the run request, which is in every state of the pipeline: Step Functions fails a state
+# over 256 KB (States.DataLimitExceeded, uncatchable). A part is ~200 bytes there, so 500 parts stay under 100 KB;
+# Spark writes 200 by default (spark.sql.shuffle.partitions). Each part is one CopyObject: at most 5 GB.
+MAX_PARTS = 500
 MAX_PART_BYTES = 5 * 1024**3
 MAX_MANIFEST_BYTES = 1024 * 1024
 _DATASET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")

@@ -126,3 +126,29 @@ def test_the_schedule_retrains_a_set_dropped_after_the_single_file(
     stack.put_data(SET + "_SUCCESS", b"")
     assert handle(stack, load_event("trigger", "schedule"))["started"] is True
     assert pipeline[0]["run"]["train_key"] == SET
+
+
+def test_the_largest_set_fits_in_a_step_functions_state_with_room_to_spare() -> None:
+    """The parts travel in the run request through every state (256 KB each); Spark-length names at MAX_PARTS."""
+    from challenger_core.models import DataPart, RunRequest, TriggerSource
+    from challenger_core.triggering import MAX_PARTS
+
+    parts = [
+        DataPart(
+            key=f"{SET}part-{i:05d}-3f0c1a5e-9b7d-4c2e-8a61-5d0f2b9e7c41-c000.snappy.parquet",
+            version_id="Jq3LmZ8rT0yXv5WnB2kH7cD4fG9sA1eP",
+            etag="9b2cf535f27731c974343645a3985328-12",
+            size=5 * 1024**3,
+        )
+        for i in range(MAX_PARTS)
+    ]
+    request = RunRequest(
+        run_id="20261123T101500Z-penguins-3f9a1c2e",
+        dataset="penguins",
+        trigger=TriggerSource.UPLOAD,
+        data_bucket="challenger-data-123456789012",
+        train_key=SET,
+        source_fingerprint="3f9a1c2e" * 8,
+        train_parts=parts,
+    )
+    assert len(request.model_dump_json()) < 128 * 1024
