@@ -20,6 +20,7 @@ import boto3
 import requests
 
 from challenger.local.lambda_runtime import check_moto_version
+from challenger.local.private import write_private
 from challenger.local.template import ROOT, LocalTemplate
 
 SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"  # the translator pins a pydantic the dev venv cannot share
@@ -75,9 +76,7 @@ def translated(path: Path) -> dict[str, Any]:
         env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},  # the translator wants one; the output has none
     ).stdout
     cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(f".{os.getpid()}.tmp")  # several processes may translate at once (xdist)
-    partial.write_text(output)
-    partial.replace(cached)
+    write_private(cached, output)  # atomic: several processes may translate at once (xdist)
     result = json.loads(output)
     return result
 
