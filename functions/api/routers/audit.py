@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -38,9 +39,10 @@ def audit(
     registry: RegistryDep,
     limit: PageLimit = 50,
     cursor: Cursor = None,
-    after: Annotated[str | None, Query(pattern=AUDIT_CURSOR, description="deprecated: use `cursor`")] = None,
+    after: Annotated[str | None, Query(description="deprecated: `next` of the page before, as `cursor`")] = None,
 ) -> operations.AuditPage:
     if after and not cursor:
-        cursor = encode_cursor("AUDIT", after)
+        # Older clients pass `next` as `after`: an audit key as it used to be, or the cursor it is now.
+        cursor = encode_cursor("AUDIT", after) if re.fullmatch(AUDIT_CURSOR, after) else after
     entries, following = registry.audit_page(limit, cursor)
     return operations.AuditPage(entries=entries, next=following)
