@@ -40,6 +40,10 @@ _.loc  # functions/api ValidationErrorItem (the 422 body's OpenAPI model)
 _.msg  # functions/api ValidationErrorItem
 _.set_at  # models.TrustedSet, models.DatasetPolicy (GET /datasets/{dataset}, the audit of who set it when)
 _.trusted_set  # judging.DatasetJudging (GET /datasets/{dataset})
+_.slice  # shadow.SliceCount, in Verdict.shadow.disagreement (GET /runs/{id}, the CLI's runs show, the dashboard)
+_.disagreed
+_.disagreement
+_.replayed  # shadow.ShadowStage: how many captured requests the replay sent (the state document, the history)
 _.on_trusted_set  # judging.HistoryPoint: the comparable series (issue 19)
 _.own_holdout  # judging.HistoryPoint
 

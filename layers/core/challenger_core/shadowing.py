@@ -39,6 +39,7 @@ from challenger_core.registry import Registry
 from challenger_core.serving import endpoint_body, prediction_model
 from challenger_core.settings import Settings
 from challenger_core.shadow import (
+    ERROR_KINDS,
     CapturedRequest,
     ErrorKind,
     ShadowObservation,
@@ -250,8 +251,7 @@ def replay(
 def _champion_error(capture: CapturedRequest) -> str | None:
     if not capture.error:
         return None
-    known = ("model_error", "timeout", "throttled", "invalid_output", "client_error")
-    return capture.error if capture.error in known else "model_error"
+    return capture.error if capture.error in ERROR_KINDS else "model_error"
 
 
 def _call(
