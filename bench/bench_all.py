@@ -271,6 +271,7 @@ def data_scale_rows(result: dict[str, Any]) -> list[Row]:
         "read_parquet": "kit read, Parquet",
         "validate": "ValidateData, CSV",
         "train": "training job, CSV",
+        "train_parquet": "training job, Parquet",
     }
     target = result.get("target_bytes", 1.5e9)
     for size in result.get("sizes", []):
