@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
+from challenger_core.mirror import MirrorStore
 from challenger_core.models import ModelStatus, NotificationKind, RunOutcome
 from challenger_core.settings import Settings
+from challenger_core.shadow import ShadowObservation, dump_observations, observations_key
 from challenger_core.shadowing import shadow_endpoint_name
 from tests.support.emails import email_of, sent
 from tests.support.fake_sagemaker import evaluation, fake_predict
@@ -193,4 +196,55 @@ def test_an_approved_challenger_is_still_stopped_by_the_shadow_and_the_reason_is
     assert model.status is ModelStatus.REJECTED
     assert (model.failure_reason or "").startswith("rejected by the shadow stage: shadow-errors")
     assert cloud.registry.get_champion().version == 1  # type: ignore[union-attr]
+    assert shadow_gone(cloud)
+
+
+def test_mirror_mode_opens_the_window_judges_what_was_mirrored_and_closes_it(cloud_factory) -> None:  # type: ignore[no-untyped-def]
+    cloud = cloud_factory(ShadowMode="mirror", ShadowMinutes="1")  # the window: one minute of live traffic
+    cloud.sagemaker.training_results = [evaluation(0.85)]
+    assert cloud.run("reviews", TRAIN_V1, TEST)["status"] == "SUCCEEDED"
+    cloud.sagemaker.training_results = [evaluation(0.93)]
+    started = cloud.upload("reviews", TRAIN_V2, TEST)
+    arn = f"{cloud.arn('TrainingPipeline').replace(':stateMachine:', ':execution:')}:{started['run_id']}"
+    assert cloud.wait(arn, until="MirrorWindow")["status"] == "RUNNING"
+
+    mirrors = MirrorStore(boto3.client("dynamodb"), cloud.template.ref("ModelsTable"))
+    window = mirrors.active()
+    assert window is not None
+    assert (window.run_id, window.share) == (started["run_id"], 0.1)
+    # What CaptureFunction writes for the mirrored share of live requests while the window is open.
+    mirrored = [
+        ShadowObservation(
+            request_id=f"live-{i}",
+            source="mirror",
+            instance={"review_text": f"live review {i}"},
+            champion_prediction=fake_predict({"review_text": f"live review {i}"}),
+            champion_latency_ms=30.0,
+            shadow_prediction=fake_predict({"review_text": f"live review {i}"}),
+            shadow_latency_ms=35.0,
+        )
+        for i in range(40)
+    ]
+    cloud.s3.put_object(
+        Bucket=cloud.template.ref("ArtifactBucket"),
+        Key=observations_key(started["run_id"], "mirror"),
+        Body=dump_observations(mirrored),
+    )
+
+    assert cloud.wait(arn, timeout=150)["status"] == "SUCCEEDED"
+    states = cloud.states_entered(arn)
+    assert states[states.index("ShadowReady?") :][:5] == [
+        "ShadowReady?",
+        "MirrorWindow",
+        "JudgeShadow",
+        "DeleteShadow",
+        "ShadowPassed?",
+    ]
+    assert "ReplayShadow" not in states
+    assert cloud.registry.get_champion().version == 2  # type: ignore[union-attr]
+    verdict = cloud.registry.get_model(2).verdict
+    assert verdict is not None
+    assert verdict.shadow is not None
+    assert (verdict.shadow.requests, verdict.shadow.sources) == (40, {"mirror": 40})
+    assert mirrors.active() is None  # closed before the endpoint went
     assert shadow_gone(cloud)
