@@ -14,10 +14,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import Field
 
-from challenger_core import batch
 from challenger_core.adapters.storage import split_s3_uri
 from challenger_core.errors import ConflictError, NotFoundError
 from challenger_core.models import BATCH_ID_PATTERN, BatchJobRecord, Model
+from challenger_core.naming import BATCH_PREFIX
 from routers.conditional import conditional_get
 from routers.deps import RegistryDep, SettingsDep, StorageDep
 from routers.doors import DECISION, Operator
@@ -28,7 +28,7 @@ router = Router()
 
 BatchIdPath = Annotated[str, Path(pattern=BATCH_ID_PATTERN, description="batch id (GET /batch)")]
 # The API's request limit is 4 MiB (serving.MAX_PAYLOAD_BYTES) and the CSV travels inside JSON: a larger file goes
-# straight to S3 (`challenger batch score`, or any upload to batch/<name>.csv; up to batch.MAX_BATCH_BYTES).
+# straight to S3 (`challenger batch score`, or any upload to batch/<name>.csv; up to batch.MAX_BATCH_BYTES in the core).
 MAX_UPLOAD_CHARS = 3_500_000
 # Lambda returns at most 6 MB to API Gateway (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
 MAX_RESULT_BYTES = 5 * 1024 * 1024
@@ -131,7 +131,7 @@ def get_batch_result(
 def score_file(
     upload: BatchUpload, *, _caller: Operator, storage: StorageDep, settings: SettingsDep
 ) -> Response[BatchUploaded]:
-    key = f"{batch.BATCH_PREFIX}{upload.name}.csv"
+    key = f"{BATCH_PREFIX}{upload.name}.csv"
     uri = storage.write(settings.data_bucket, key, upload.csv.encode(), content_type="text/csv")
     answer = BatchUploaded(
         name=upload.name,

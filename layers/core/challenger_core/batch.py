@@ -32,13 +32,12 @@ from challenger_core.adapters.batch_transform import BatchTransform, TransformSp
 from challenger_core.adapters.storage import Storage, split_s3_uri
 from challenger_core.errors import DataValidationError, NotFoundError, TrainingFailedError
 from challenger_core.models import BatchJobRecord, BatchStatus, Model, PollState, StepError, utcnow
-from challenger_core.naming import sagemaker_name
+from challenger_core.naming import BATCH_PREFIX, sagemaker_name
 from challenger_core.recipe import RecipeSpec
 from challenger_core.registry import Registry
 from challenger_core.settings import Settings
 from challenger_core.validation import validate_stream
 
-BATCH_PREFIX = "batch/"
 RESULTS_PREFIX = "batch-results/"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}")
 MAX_BATCH_BYTES = 100 * 1024 * 1024

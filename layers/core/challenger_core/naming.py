@@ -22,6 +22,8 @@ import re
 MAX_NAME = 63
 SAGEMAKER_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 STACK_CHARS = 20
+# Where a file to score is uploaded in the data bucket (BatchPipeline's rule; the API's POST /batch writes there too).
+BATCH_PREFIX = "batch/"
 
 
 def _clean(text: str) -> str:
