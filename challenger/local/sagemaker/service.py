@@ -326,9 +326,11 @@ class LocalSageMaker:
             "CreateModel": self._create_model,
             "DescribeModel": lambda r: self._describe(self._models, "model", "model", r["ModelName"]),
             "DeleteModel": lambda r: self._delete(self._models, "model", "model", r["ModelName"]),
+            "ListModels": lambda r: self._list(self._models, "Models", "Model", r),
             "CreateEndpointConfig": self._create_endpoint_config,
             "DescribeEndpointConfig": lambda r: self._describe(self._configs, *_CONFIG, r["EndpointConfigName"]),
             "DeleteEndpointConfig": lambda r: self._delete(self._configs, *_CONFIG, r["EndpointConfigName"]),
+            "ListEndpointConfigs": lambda r: self._list(self._configs, "EndpointConfigs", "EndpointConfig", r),
             "CreateEndpoint": self._create_endpoint,
             "DescribeEndpoint": self._describe_endpoint,
             "UpdateEndpoint": self._update_endpoint,
@@ -503,6 +505,40 @@ class LocalSageMaker:
             if name not in store:
                 raise not_found(kind, self._arn(resource, name))
             return copy.deepcopy(store[name])
+
+    def _list(self, store: dict[str, Document], key: str, prefix: str, request: Document) -> Document:
+        """ListModels / ListEndpointConfigs: summaries (name, ARN, CreationTime) filtered by NameContains and the
+        CreationTime bounds, sorted (default CreationTime, Descending), in pages of MaxResults (1-100; 10 when
+        absent, as SageMaker's List* APIs) with an opaque NextToken
+        (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ListModels.html, API_ListEndpointConfigs.html).
+        """
+        limit = int(request.get("MaxResults", 10))
+        if not 1 <= limit <= 100:  # the documented range
+            raise validation(f"Value {limit} at 'maxResults' failed to satisfy constraint: Member must be in 1-100")
+        contains = str(request.get("NameContains", ""))
+        after, before = request.get("CreationTimeAfter"), request.get("CreationTimeBefore")
+        with self._lock:
+            found = [
+                {
+                    f"{prefix}Name": d[f"{prefix}Name"],
+                    f"{prefix}Arn": d[f"{prefix}Arn"],
+                    "CreationTime": d["CreationTime"],
+                }
+                for d in store.values()
+                if contains in d[f"{prefix}Name"]
+                and (after is None or d["CreationTime"] >= float(after))
+                and (before is None or d["CreationTime"] < float(before))
+            ]
+        by = f"{prefix}Name" if request.get("SortBy") == "Name" else "CreationTime"
+        found.sort(key=lambda d: d[by], reverse=request.get("SortOrder", "Descending") == "Descending")
+        try:
+            start = int(request.get("NextToken") or 0)
+        except ValueError as exc:
+            raise validation("Invalid pagination token") from exc
+        page: Document = {key: found[start : start + limit]}
+        if start + limit < len(found):
+            page["NextToken"] = str(start + limit)
+        return page
 
     def _delete(self, store: dict[str, Document], kind: str, resource: str, name: str) -> Document:
         # SageMaker lets you delete a configuration (and its model) an endpoint still runs: the endpoint keeps

@@ -86,6 +86,29 @@ def test_endpoint_configs_must_be_serverless_and_reference_a_model(sm: Any, adap
         sm.describe_endpoint_config(EndpointConfigName="api-config")
 
 
+def test_models_and_configs_are_listed_by_name_in_pages_newest_first(sm: Any, adapter: SageMaker) -> None:
+    # What `sam delete`'s clean-up lists (deployment.remove_stack_resources): more than one page of this stack's.
+    names = [f"api-list-{i:02d}" for i in range(12)]
+    for name in names:
+        adapter.create_model(name, IMAGE, "s3://bucket/model.tar.gz", ROLE_ARN)
+    adapter.create_model("api-other-00", IMAGE, "s3://bucket/model.tar.gz", ROLE_ARN)
+    sm.create_endpoint_config(EndpointConfigName="api-list-config", ProductionVariants=[serverless_variant(names[0])])
+
+    first = sm.list_models(NameContains="api-list-")
+    assert [m["ModelName"] for m in first["Models"]] == names[::-1][:10]  # 10 a page, newest first
+    assert set(first["Models"][0]) == {"ModelName", "ModelArn", "CreationTime"}
+    rest = sm.list_models(NameContains="api-list-", NextToken=first["NextToken"])
+    assert [m["ModelName"] for m in rest["Models"]] == names[::-1][10:]
+    assert "NextToken" not in rest
+    assert sorted(adapter.names_containing("model", "api-list-")) == names  # the adapter follows the pages
+    by_name = sm.list_models(NameContains="api-list-", SortBy="Name", SortOrder="Ascending", MaxResults=3)
+    assert [m["ModelName"] for m in by_name["Models"]] == names[:3]
+    assert adapter.names_containing("endpoint-config", "api-list-") == ["api-list-config"]
+    with pytest.raises(ClientError) as excinfo:
+        sm.list_models(MaxResults=101)
+    assert error_of(excinfo)[0] == "ValidationException"
+
+
 def test_missing_resources_map_to_not_found(sm: Any, adapter: SageMaker) -> None:
     assert adapter.endpoint("api-no-endpoint") is None
     with pytest.raises(NotFoundError, match="Could not find endpoint configuration"):
