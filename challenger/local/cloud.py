@@ -49,6 +49,7 @@ from challenger.local.logs import LogDelivery, Subscription, subscriptions_from_
 from challenger.local.outbox import Outbox
 from challenger.local.private import private_directory, read_or_create_secret, write_private
 from challenger.local.provision import local_functions, provision
+from challenger.local.s3_checksums import keep_checksum_type_on_copy
 from challenger.local.sagemaker import LocalSageMaker
 from challenger.local.serving import PortInUseError, WsgiServer, listen, refuse_browsers
 from challenger.local.template import ROOT, LocalTemplate
@@ -293,6 +294,7 @@ class LocalCloud:
         self.progress("starting moto (S3, DynamoDB, SNS, SQS, Secrets Manager, Step Functions, Lambda)")
         # moto's own server app (the one ThreadedMotoServer runs), behind a guard: no browser may reach it.
         # In front of it, the account limits moto does not serve (challenger.local.limits, for `challenger doctor`).
+        keep_checksum_type_on_copy()  # CopyObject copies the checksum's type too, as S3 does (s3_checksums.py)
         moto = DomainDispatcherApplication(create_backend_app)
         moto_app = refuse_browsers(self.recorder(account_limits(moto, self.state_dir / "quotas.json", self.region)))
         server = WsgiServer(moto_app, port=self.ports["moto"], handler=MotoRequestHandler, name="moto")
