@@ -150,7 +150,7 @@ def test_protocol_edges(trainer: LocalSageMaker) -> None:
     unknown = requests.post(
         f"{trainer.url}/",
         data="{}",
-        headers={"X-Amz-Target": "SageMaker.ListModels", "Content-Type": "application/x-amz-json-1.1"},
+        headers={"X-Amz-Target": "SageMaker.ListEndpoints", "Content-Type": "application/x-amz-json-1.1"},
         timeout=5,
     )
     assert unknown.status_code == 400
