@@ -208,11 +208,7 @@ class Registry:
             self._ddb.put_item(TableName=self._table, Item=_to_item("MODEL", f"V#{model.version:06d}", model))
 
     def get_model(self, version: int) -> ModelVersion:
-        with translate_errors(f"dynamodb GetItem model v{version}"):
-            item = self._ddb.get_item(TableName=self._table, Key=_version_key(version), ConsistentRead=True)
-        if "Item" not in item:
-            raise NotFoundError(f"model version {version} does not exist")
-        return _from_item(ModelVersion, item["Item"])
+        return self._get(ModelVersion, _version_key(version), f"model v{version}", f"model version {version}")
 
     def list_models(self, limit: int = 100) -> list[ModelVersion]:
         """Newest first."""
@@ -262,13 +258,7 @@ class Registry:
             raise ConflictError(f"run {run.run_id} already exists") from exc
 
     def get_run(self, run_id: str) -> Run:
-        with translate_errors(f"dynamodb GetItem run {run_id}"):
-            item = self._ddb.get_item(
-                TableName=self._table, Key={"pk": {"S": "RUN"}, "sk": {"S": run_id}}, ConsistentRead=True
-            )
-        if "Item" not in item:
-            raise NotFoundError(f"run {run_id} does not exist")
-        return _from_item(Run, item["Item"])
+        return self._get(Run, {"pk": {"S": "RUN"}, "sk": {"S": run_id}}, f"run {run_id}")
 
     def list_runs(self, limit: int = 50) -> list[Run]:
         """Newest first (run ids start with a UTC timestamp)."""
@@ -286,13 +276,7 @@ class Registry:
             self._ddb.put_item(TableName=self._table, Item=_to_item("BATCH", record.batch_id, record))
 
     def get_batch(self, batch_id: str) -> BatchJobRecord:
-        with translate_errors(f"dynamodb GetItem batch {batch_id}"):
-            item = self._ddb.get_item(
-                TableName=self._table, Key={"pk": {"S": "BATCH"}, "sk": {"S": batch_id}}, ConsistentRead=True
-            )
-        if "Item" not in item:
-            raise NotFoundError(f"batch {batch_id} does not exist")
-        return _from_item(BatchJobRecord, item["Item"])
+        return self._get(BatchJobRecord, {"pk": {"S": "BATCH"}, "sk": {"S": batch_id}}, f"batch {batch_id}")
 
     def batches_page(self, limit: int, cursor: str | None = None) -> tuple[list[BatchJobRecord], str | None]:
         """One page of batch scorings, newest upload first, and the cursor of the next page."""
@@ -322,15 +306,7 @@ class Registry:
             )
 
     def get_approval(self, approval_id: str) -> Approval:
-        with translate_errors(f"dynamodb GetItem approval {approval_id}"):
-            item = self._ddb.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": "APPROVAL"}, "sk": {"S": approval_id}},
-                ConsistentRead=True,
-            )
-        if "Item" not in item:
-            raise NotFoundError(f"approval {approval_id} does not exist")
-        return _from_item(Approval, item["Item"])
+        return self._get(Approval, {"pk": {"S": "APPROVAL"}, "sk": {"S": approval_id}}, f"approval {approval_id}")
 
     def claim_approval(self, approval_id: str, *, decision: str, actor: str) -> ClaimedApproval:
         """Reserve a PENDING, unexpired approval for one decision before the pipeline hears it.
@@ -628,15 +604,15 @@ class Registry:
         return list(response.get("Items", [])), (encode_cursor(pk, last["sk"]["S"]) if last else None)
 
     def _query(self, pk: str, limit: int) -> list[dict[str, Any]]:
-        with translate_errors(f"dynamodb Query {pk}"):
-            response = self._ddb.query(
-                TableName=self._table,
-                KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": pk}},
-                ScanIndexForward=False,
-                Limit=limit,
-            )
-        return list(response.get("Items", []))
+        return self._page(pk, limit, None)[0]
+
+    def _get[T: BaseModel](self, model: type[T], key: dict[str, Any], what: str, missing: str | None = None) -> T:
+        """One item by its key, read consistently; NotFoundError names `missing` (default `what`)."""
+        with translate_errors(f"dynamodb GetItem {what}"):
+            item = self._ddb.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        if "Item" not in item:
+            raise NotFoundError(f"{missing or what} does not exist")
+        return _from_item(model, item["Item"])
 
 
 CHAMPION_CACHE_SECONDS = 5.0
