@@ -128,7 +128,7 @@ def drop_to_live(parts: Path, scratch: Path, recipes: Path, timeout: float) -> d
         model = target.call("GET", f"/models/{run['version']}") if run.get("version") else {}
     finally:
         sampler.stop()
-        cloud.stop()
+        cloud.stop(save=False)  # a throw-away state directory: no snapshot of GBs of data to write
     seconds = {
         "upload": uploaded - started,
         "validation_job": sampler.last.get("validation", 0) - sampler.first.get("validation", 0),
