@@ -19,6 +19,7 @@ from challenger_core.batch import BatchRequest, _job_name
 from challenger_core.deployment import resource_names
 from challenger_core.models import ModelStatus, ModelVersion
 from challenger_core.settings import Settings
+from challenger_core.shadowing import shadow_endpoint_name, shadow_resource_names
 from challenger_core.training import job_name
 
 SAGEMAKER_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # CreateTrainingJob/CreateModel/... name pattern
@@ -79,13 +80,20 @@ def generated_names(settings: Settings) -> dict[str, list[str]]:
         training_job_name=job_name(settings, 1_000_000, run_id),
     )
     model_name, config_name = resource_names(settings, model)
+    shadow_model, shadow_config = shadow_resource_names(settings, model)
     batch = BatchRequest(bucket="b", key="batch/x.csv", name="Q3_" + "Scores-" * 8 + "z", sequencer="0055AED6DCD9028")
     return {
         "training-job": [job_name(settings, 1_000_000, run_id), job_name(settings, 1, "r")],
-        "model": [model_name],
-        "endpoint-config": [config_name],
+        "model": [model_name, shadow_model],
+        "endpoint-config": [config_name, shadow_config],
         "transform-job": [_job_name(settings, batch)],
     }
+
+
+def applies(pattern: str, name: str) -> bool:
+    """The shadow stage's role is narrowed to the shadow's own names (`*-shadow`, `*-shadow-config`); every other
+    pattern is the stack's `*-<uid>-*` and must let every generated name through."""
+    return "shadow" not in pattern or "shadow" in name
 
 
 @pytest.mark.parametrize("stack_name", STACK_NAMES, ids=lambda name: f"{len(name)}-{name[:12]}")
@@ -100,7 +108,7 @@ def test_every_generated_name_is_sagemaker_legal_and_allowed_by_the_templates_ia
             assert len(name) <= 63, name
             assert SAGEMAKER_NAME.fullmatch(name), name
             arn = f"arn:aws:sagemaker:us-east-1:123456789012:{kind}/{name.lower()}"  # SageMaker's ARN casing
-            denied = [pattern for pattern in patterns[kind] if not iam_matches(pattern, arn)]
+            denied = [p for p in patterns[kind] if applies(p, name) and not iam_matches(p, arn)]
             assert not denied, f"{arn} is not reached by {denied}"
 
 
@@ -108,7 +116,8 @@ def test_one_iam_pattern_for_every_sagemaker_resource_type() -> None:
     template = LocalTemplate(stack_name="Churn-Prod")
     uid = next(f.environment for f in template.functions() if f.logical_id == "StartDeploymentFunction")["STACK_UID"]
     resources = {arn.split(":", 5)[5].split("/", 1)[1] for arns in iam_patterns(template).values() for arn in arns}
-    assert resources == {f"*-{uid}-*"}
+    # One stack-wide pattern, plus the shadow stage's narrower ones inside it.
+    assert resources == {f"*-{uid}-*", f"*-{uid}-v*-shadow", f"*-{uid}-v*-shadow-config"}
 
 
 def test_every_length_from_1_to_128_characters_in_mixed_case() -> None:
@@ -124,7 +133,7 @@ def test_every_length_from_1_to_128_characters_in_mixed_case() -> None:
                 assert len(name) <= 63, (stack_name, name)
                 assert SAGEMAKER_NAME.fullmatch(name), (stack_name, name)
                 arn = f"arn:aws:sagemaker:us-east-1:123456789012:{kind}/{name.lower()}"
-                assert all(iam_matches(pattern, arn) for pattern in patterns[kind]), (stack_name, arn)
+                assert all(iam_matches(p, arn) for p in patterns[kind] if applies(p, name)), (stack_name, arn)
 
 
 ENDPOINT_ARN = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/"
@@ -174,8 +183,10 @@ def test_the_default_endpoint_is_legal_and_allowed_for_every_stack_name_of_1_to_
         statements = [[p.replace(placeholder, stack_name) for p in ps] for ps in endpoint_statements(template)]
         assert len(statements) >= 5, statements  # deploy, rollback, smoke test, predict, clean-up, ...
         arn = ENDPOINT_ARN + name.lower()
+        shadow = ENDPOINT_ARN + shadow_endpoint_name(settings)  # the shadow stage's statements name only that one
         for patterns in statements:
-            assert any(iam_matches(pattern, arn) for pattern in patterns), (stack_name, arn, patterns)
+            target = shadow if all(p.endswith("-shadow") for p in patterns) else arn
+            assert any(iam_matches(pattern, target) for pattern in patterns), (stack_name, target, patterns)
 
 
 @pytest.mark.parametrize(
